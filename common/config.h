@@ -1,0 +1,104 @@
+/*
+ * config.h - strictmail.conf: the one configuration of every process.
+ *
+ * The parent reads the file before it forks; children inherit the parsed
+ * struct.  Grammar (daemon/strictmail.conf.5): one directive per line,
+ * "keyword value...", '#' starts a comment, blank lines ignored.  Every
+ * error is reported as "file:line: what is wrong" and the file is refused.
+ * Every duration is an ordinary setting (DESIGN promise 6).
+ */
+#ifndef SM_CONFIG_H
+#define SM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum listener_kind {
+	LISTEN_SMTP = 0,	/* port 25: MX service, STARTTLS offered */
+	LISTEN_SUBMISSION,	/* port 587: STARTTLS required before AUTH */
+	LISTEN_TLS,		/* port 465: implicit TLS (RFC 8314) */
+};
+
+struct listener {
+	char			 addr[64];	/* numeric IPv4 or IPv6 address */
+	uint16_t		 port;
+	enum listener_kind	 kind;
+	int			 fd;		/* bound by the parent, -1 before */
+	int			 line;		/* where it was configured */
+};
+
+struct netmask {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	unsigned	prefix;
+};
+
+struct config {
+	char		*path;			/* the file it came from */
+	char		 hostname[256];		/* default: gethostname() */
+	char		*spool;			/* default /var/spool/strictmail */
+	char		*empty_dir;		/* chroot of smtpd; default <spool>/empty */
+
+	struct listener	*listeners;
+	size_t		 nlisteners;
+
+	char		*tls_cert;		/* PEM paths; NULL = none */
+	char		*tls_key;
+
+	char		**local_domains;	/* lower case; default: hostname, localhost */
+	size_t		 nlocal_domains;
+	struct netmask	*relay_nets;		/* default: 127.0.0.0/8, ::1/128 */
+	size_t		 nrelay_nets;
+
+	uint64_t	 max_message_size;	/* octets, default 35 MiB */
+	unsigned	 max_recipients;	/* default 100 */
+	unsigned	 max_sessions;		/* default 200 */
+	unsigned	 max_sessions_per_ip;	/* default 20 */
+	unsigned	 max_errors;		/* default 10 */
+	uint64_t	 timeout_command;	/* seconds, default 300 */
+	uint64_t	 timeout_data;		/* seconds, default 600 */
+	uint64_t	 shutdown_timeout;	/* seconds, default 10 */
+	uint64_t	 min_free_space;	/* octets, default 100 MiB */
+	uint64_t	 queue_lifetime;	/* seconds, default 5 days */
+
+	char		*user_smtpd;		/* default _sm-smtpd */
+	char		*user_queue;		/* default _sm-queue */
+	char		*user_lookup;		/* default _sm-lookup */
+};
+
+void config_init(struct config *cfg);	/* all defaults, no listeners */
+void config_free(struct config *cfg);
+/* Reads and parses path into cfg (which config_init set up); on error
+ * returns -1 with "file:line: what is wrong" in err. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* The same, from memory; name is used in messages. */
+int config_parse(struct config *cfg, const char *name, const char *text,
+    size_t len, char *err, size_t errlen);
+/* Fills defaults that depend on others (hostname, local domains, relay
+ * networks, empty_dir) after parsing; config_load and config_parse call
+ * it on success.  It only fills what is unset, so calling it again is
+ * harmless. */
+void config_finish(struct config *cfg);
+
+int netmask_parse(const char *s, struct netmask *nm);
+int netmask_match(const struct netmask *nm, const struct sockaddr *sa);
+int config_is_local_domain(const struct config *cfg, const char *domain);
+int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
+const char *listener_kind_name(enum listener_kind k);
+
+/* 1 if s is a host or domain name (letters, digits, '-' in dot-separated
+ * labels), else 0. */
+int config_domain_ok(const char *s);
+
+/* The sample configuration written by "strictmaild -I dir" (make run): a
+ * template in which "@DIR@" and "@HOSTNAME@" stand for the folder and the
+ * machine's host name. */
+extern const char config_embedded_default[];
+/* The template filled in; dir must be absolute and hold no space or '#';
+ * hostname is left out when NULL, not a domain name, or "localhost".
+ * NULL with the reason in err, else a string the caller frees. */
+char *config_default_text(const char *dir, const char *hostname, char *err,
+    size_t errlen);
+
+#endif

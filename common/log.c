@@ -1,0 +1,227 @@
+/*
+ * log.c - logging for every strictmail process.
+ *
+ * Lines go to syslog (facility mail) or, in foreground mode, to stderr with
+ * one write() per line so that processes sharing stderr never interleave
+ * within a line.  Control characters in the text become '?', so that
+ * network input quoted in a message cannot forge extra log lines, and
+ * overlong lines are cut.  The syslog ident lives in static storage because
+ * openlog() keeps the pointer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define LOG_LINE_MAX	4096
+#define LOG_PROC_MAX	32
+
+static char	log_proc[LOG_PROC_MAX] = "strictmaild";
+static char	log_ident[LOG_PROC_MAX + 16] = "strictmail/strictmaild";
+static int	log_foreground = 1;
+static int	log_verbose;
+
+static void log_vlog(int pri, const char *fmt, va_list ap) SM_PRINTF(2, 0);
+static void log_vlog_errno(int pri, int err, const char *prefix,
+    const char *fmt, va_list ap) SM_PRINTF(4, 0);
+
+static void
+log_set_names(const char *procname)
+{
+	size_t	i;
+
+	for (i = 0; procname[i] != '\0' && i < sizeof(log_proc) - 1; i++)
+		log_proc[i] = procname[i];
+	log_proc[i] = '\0';
+	/* Always fits: log_ident has room for the prefix and log_proc. */
+	(void)bsnprintf(log_ident, sizeof(log_ident), "strictmail/%s",
+	    log_proc);
+}
+
+void
+log_init(const char *procname, int foreground, int verbose)
+{
+	log_set_names(procname);
+	log_foreground = foreground;
+	log_verbose = verbose;
+	if (!log_foreground) {
+		closelog();
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	}
+	tzset();
+}
+
+void
+log_setproc(const char *procname)
+{
+	log_set_names(procname);
+	if (!log_foreground) {
+		closelog();
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	}
+}
+
+const char *
+log_procname(void)
+{
+	return log_proc;
+}
+
+/* Replaces control characters (and DEL) in s with '?'. */
+static void
+log_sanitize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			*s = '?';
+	}
+}
+
+static void
+log_emit(int pri, const char *text)
+{
+	char		line[LOG_LINE_MAX + 128];
+	char		stamp[32];
+	struct tm	tm;
+	time_t		now;
+	int		n;
+	ssize_t		w;
+	int		saved = errno;
+
+	if (!log_foreground) {
+		syslog(pri, "%s", text);
+		errno = saved;
+		return;
+	}
+	now = time(NULL);
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		stamp[0] = '\0';
+	n = snprintf(line, sizeof(line), "%s %s[%ld]: %s\n", stamp, log_ident,
+	    (long)getpid(), text);
+	if (n < 0) {
+		errno = saved;
+		return;
+	}
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* One write per line; a failed or short write has nowhere to go. */
+	w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+	errno = saved;
+}
+
+static void
+log_vlog(int pri, const char *fmt, va_list ap)
+{
+	log_vlog_errno(pri, 0, "", fmt, ap);
+}
+
+/* Formats prefix, the message and, if err is not 0, ": strerror(err)". */
+static void
+log_vlog_errno(int pri, int err, const char *prefix, const char *fmt,
+    va_list ap)
+{
+	char	text[LOG_LINE_MAX];
+	size_t	off;
+
+	off = strlcpy(text, prefix, sizeof(text));
+	if (off >= sizeof(text))
+		off = sizeof(text) - 1;
+	if (vsnprintf(text + off, sizeof(text) - off, fmt, ap) < 0)
+		text[off] = '\0';
+	if (err != 0) {
+		strlcat(text, ": ", sizeof(text));
+		strlcat(text, strerror(err), sizeof(text));
+	}
+	log_sanitize(text);
+	log_emit(pri, text);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_notice(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_NOTICE, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	ap;
+	int	err = errno;
+
+	va_start(ap, fmt);
+	log_vlog_errno(LOG_WARNING, err, "", fmt, ap);
+	va_end(ap);
+	errno = err;
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	log_vlog(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+	int	err = errno;
+
+	va_start(ap, fmt);
+	log_vlog_errno(LOG_CRIT, err, "fatal: ", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vlog_errno(LOG_CRIT, 0, "fatal: ", fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,31 @@
+/*
+ * log.h - logging for every strictmail process.
+ *
+ * Lines go to syslog (facility mail, ident "strictmail/<proc>", with pid) or,
+ * in foreground mode, to stderr as "<time> strictmail/<proc>[pid]: <text>".
+ * log_init() opens the syslog socket at once (LOG_NDELAY) so that it keeps
+ * working after chroot.  fatal() appends strerror(errno); fatalx() does not.
+ * Both log at LOG_CRIT and exit(1): they are for impossible states and
+ * malformed messages from a peer process, never for bad network input.
+ */
+#ifndef SM_LOG_H
+#define SM_LOG_H
+
+#include <stdarg.h>
+
+#define SM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SM_NORETURN __attribute__((noreturn))
+
+void log_init(const char *procname, int foreground, int verbose);
+void log_setproc(const char *procname);      /* after fork: reopen with the new ident */
+const char *log_procname(void);
+
+void log_info(const char *fmt, ...) SM_PRINTF(1, 2);
+void log_notice(const char *fmt, ...) SM_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) SM_PRINTF(1, 2);
+void log_warn(const char *fmt, ...) SM_PRINTF(1, 2);   /* appends ": strerror(errno)" */
+void log_debug(const char *fmt, ...) SM_PRINTF(1, 2);  /* only when verbose */
+void fatal(const char *fmt, ...) SM_PRINTF(1, 2) SM_NORETURN;
+void fatalx(const char *fmt, ...) SM_PRINTF(1, 2) SM_NORETURN;
+
+#endif

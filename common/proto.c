@@ -1,0 +1,25 @@
+/*
+ * proto.c - names of the message types of proto.h, for log lines and for
+ * the protocol-violation messages of ipc.c.  Unknown numbers get a fixed
+ * name; the caller prints the number when it matters.
+ */
+#include "proto.h"
+
+const char *
+proto_msg_name(unsigned type)
+{
+	switch (type) {
+	case MSG_NONE:		return "MSG_NONE";
+	case MSG_Q_OPEN:	return "MSG_Q_OPEN";
+	case MSG_Q_COMMIT:	return "MSG_Q_COMMIT";
+	case MSG_Q_ABORT:	return "MSG_Q_ABORT";
+	case MSG_Q_OPEN_OK:	return "MSG_Q_OPEN_OK";
+	case MSG_Q_OPEN_FAIL:	return "MSG_Q_OPEN_FAIL";
+	case MSG_Q_COMMIT_OK:	return "MSG_Q_COMMIT_OK";
+	case MSG_Q_COMMIT_FAIL:	return "MSG_Q_COMMIT_FAIL";
+	case MSG_Q_SPACE:	return "MSG_Q_SPACE";
+	case MSG_L_RCPT:	return "MSG_L_RCPT";
+	case MSG_L_RCPT_RESULT:	return "MSG_L_RCPT_RESULT";
+	}
+	return "MSG_UNKNOWN";
+}

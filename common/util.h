@@ -1,0 +1,45 @@
+/*
+ * util.h - the one string, memory and number discipline of strictmail.
+ *
+ * Allocators die on out-of-memory (fatal).  strlcpy/strlcat return the length
+ * they tried to create, so a caller compares it with the size.  bsnprintf
+ * returns 1 when the whole text fit and 0 otherwise.  Numbers are parsed with
+ * range checks only: the whole string must be digits (and a unit suffix where
+ * the function takes one), never atoi.
+ */
+#ifndef SM_UTIL_H
+#define SM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "log.h"
+
+size_t strlcpy(char *dst, const char *src, size_t size);
+size_t strlcat(char *dst, const char *src, size_t size);
+int bsnprintf(char *buf, size_t size, const char *fmt, ...) SM_PRINTF(3, 4);
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* 0 on success, -1 on anything but a plain decimal number in [min, max]. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Size with optional suffix k, K, m, M, g, G (powers of 1024): "10M". */
+int parse_size(const char *s, uint64_t *out);
+/* Duration in seconds with optional suffix s, m, h, d: "90s", "5m", "4h". */
+int parse_duration(const char *s, uint64_t *seconds);
+
+int fd_set_nonblock(int fd);
+int fd_set_cloexec(int fd);
+/* write() until done, retrying EINTR; -1 with errno on error. */
+int write_all(int fd, const void *buf, size_t len);
+/* Lower-case ASCII in place; returns s. */
+char *str_lower(char *s);
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t now_ms(void);
+
+#endif

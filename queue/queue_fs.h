@@ -1,0 +1,87 @@
+/*
+ * queue_fs.h - the spool on disk: its one table of directories, owners and
+ * modes (used by the startup check, "strictmaild -T" for make install, and
+ * INSTALL), the commit sequence, and startup recovery.
+ *
+ * Layout below the spool directory (paths relative to it):
+ *   .             root  0755  the queue process's chroot
+ *   empty         root  0555  the receiver's chroot (stays empty)
+ *   incoming      queue 0700  content and envelopes being written
+ *   queue         queue 0700  committed messages, in 256 hashed folders
+ *   queue/XX      queue 0700  XX = queue_id_hash(): ID.msg + ID.env
+ *   corrupt       queue 0700  files that failed to parse (never deleted)
+ */
+#ifndef SM_QUEUE_FS_H
+#define SM_QUEUE_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sm_user;
+struct envelope;
+
+enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE };
+
+struct spool_entry {
+	const char		*path;		/* "queue/XX" stands for 256 folders */
+	enum spool_owner	 owner;
+	mode_t			 mode;
+};
+extern const struct spool_entry spool_table[];	/* ends with path NULL */
+
+/* Run by the parent before it forks: creates what is missing (as root
+ * with the owners of the table, queue = qu; unprivileged qu == NULL and
+ * everything belongs to the current user) and checks owners and modes of
+ * what exists.  -1 with a message naming the path on any mismatch. */
+int queue_fs_prepare(const char *spool, const struct sm_user *qu,
+    char *err, size_t errlen);
+/* Prints the table for make install: "path owner mode" lines, where owner
+ * is "root" or the queue user's name. */
+void queue_fs_print_table(const char *queue_user);
+
+/*
+ * Below, spoolfd is an O_DIRECTORY descriptor of the spool and every path
+ * is relative to it, so the same code runs chrooted or not.
+ */
+
+enum queue_fs_where { QFS_INCOMING, QFS_QUEUE, QFS_CORRUPT };
+#define QUEUE_FS_PATHSIZE	64
+
+/* "incoming/ID.ext", "queue/XX/ID.ext" or "corrupt/ID.ext"; ext "msg"/"env". */
+void queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
+    const char *id, const char *ext);
+/* Creates incoming/ID.msg for a new ID (O_EXCL, 0600; an ID already in use
+ * in incoming/ or queue/ is skipped).  The descriptor (O_RDWR), or -1 with
+ * errno. */
+int queue_fs_create(int spoolfd, char id[]);
+/* rename that never replaces an existing file (EEXIST instead). */
+int queue_fs_rename(int spoolfd, const char *from, const char *to);
+/* Removes every file of the message, envelope first (so that a crash in
+ * between leaves content without envelope, which recovery removes).
+ * ENOENT is no error; 0 or -1 with errno of the first other failure.
+ * Thread-safe: the commit worker uses it too. */
+int queue_fs_unlink_message(int spoolfd, const char *id);
+/* Octets available to an unprivileged user on the spool's filesystem. */
+int queue_fs_free_space(int spoolfd, uint64_t *avail);
+
+/* What startup recovery did. */
+struct queue_fs_recovery {
+	size_t	messages;	/* complete messages in queue/ */
+	size_t	corrupt;	/* files moved to corrupt/ */
+	size_t	removed;	/* unfinished files removed */
+};
+typedef void (*queue_fs_found_cb)(const struct envelope *env, void *arg);
+
+/*
+ * Startup recovery (queue/INTERNALS): removes everything in incoming/;
+ * in each queue/XX keeps ID.env + ID.msg when the envelope parses, names
+ * its file and matches the content's size, calling found for it; moves a
+ * bad envelope (with its content), an envelope without content and any
+ * foreign name to corrupt/; removes content without an envelope (it was
+ * never acknowledged); then syncs the filesystem and logs a summary.
+ */
+void queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
+    struct queue_fs_recovery *rec);
+
+#endif

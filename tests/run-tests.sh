@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs strictmail's tests: builds (plain and sanitizer), then the unit
+# tests (cmocka, with leak detection) and the integration tests, each of
+# the latter twice: unprivileged (-u, leak detection on) and
+# privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
+# after chroot and setuid).  Prints the time each layer took and one
+# closing line "N passed, N failed, N skipped".
+#   tests/run-tests.sh [unit|integration] [TEST-NAME-PATTERN]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+layer=${1:-all}
+pattern=${2:-}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+pass=0; fail=0; skip=0; failed_names=()
+t_start=$(date +%s)
+
+note() { printf '==> %s\n' "$*"; }
+
+note "build (plain and sanitizer)"
+t0=$(date +%s)
+if ! make -s -j"$jobs" all || ! make -s -j"$jobs" asan; then
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+note "build took $(( $(date +%s) - t0 ))s"
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+run_unit() {
+	local t0 b name out
+	t0=$(date +%s)
+	note "unit tests (cmocka, ASan+UBSan, leak detection on)"
+	for b in build-asan/tests/unit/test_*; do
+		[ -x "$b" ] || continue
+		name=$(basename "$b")
+		[ -n "$pattern" ] && [[ $name != *$pattern* ]] && continue
+		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 timeout 300 "$b" > "build-asan/$name.log" 2>&1; then
+			pass=$((pass + 1)); printf 'PASS unit/%s\n' "$name"
+		else
+			fail=$((fail + 1)); failed_names+=("unit/$name")
+			printf 'FAIL unit/%s\n' "$name"; sed 's/^/    /' "build-asan/$name.log" | tail -40
+		fi
+	done
+	note "unit tests took $(( $(date +%s) - t0 ))s"
+}
+
+run_one_integration() {	# script mode
+	local s=$1 priv=$2 name rc log t0
+	name="$(basename "$s" .sh)/$( [ "$priv" = 1 ] && echo priv || echo unpriv )"
+	log="build-asan/integration-$(basename "$s" .sh)-$priv.log"
+	t0=$(date +%s)
+	if [ "$priv" = 1 ]; then asan=detect_leaks=0; else asan=detect_leaks=1; fi
+	SM_BIN="$top/build-asan/strictmaild" SM_TOP="$top" SM_PRIV=$priv \
+	    ASAN_OPTIONS="$asan:abort_on_error=0" \
+	    timeout -k 10 900 bash "$s" > "$log" 2>&1
+	rc=$?
+	case $rc in
+	0)  pass=$((pass + 1)); printf 'PASS %s (%ss)\n' "$name" "$(( $(date +%s) - t0 ))" ;;
+	77) skip=$((skip + 1)); printf 'SKIP %s: %s\n' "$name" "$(grep -m1 -i 'skip' "$log")" ;;
+	*)  fail=$((fail + 1)); failed_names+=("$name")
+	    printf 'FAIL %s (exit %s, %ss)\n' "$name" "$rc" "$(( $(date +%s) - t0 ))"
+	    sed 's/^/    /' "$log" | tail -60 ;;
+	esac
+}
+
+run_integration() {
+	local t0 s
+	t0=$(date +%s)
+	note "integration tests (ASan+UBSan build; each test in its own network namespace)"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "integration tests need root (network namespaces, system users): skipped"
+		skip=$((skip + 1))
+		return
+	fi
+	for s in tests/integration/t-*.sh; do
+		[ -f "$s" ] || continue
+		[ -n "$pattern" ] && [[ $s != *$pattern* ]] && continue
+		run_one_integration "$s" 0
+		run_one_integration "$s" 1
+	done
+	note "integration tests took $(( $(date +%s) - t0 ))s"
+}
+
+case $layer in
+unit) run_unit ;;
+integration) run_integration ;;
+all) run_unit; run_integration ;;
+*) echo "usage: $0 [unit|integration|all] [pattern]"; exit 2 ;;
+esac
+
+note "total $(( $(date +%s) - t_start ))s"
+if [ "$fail" -gt 0 ]; then
+	printf 'failed: %s\n' "${failed_names[*]}"
+fi
+printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
