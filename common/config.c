@@ -1,0 +1,893 @@
+/*
+ * config.c - strictmail.conf: reading, checking and defaults.
+ *
+ * The parser works line by line from one table of keywords, each with its
+ * number of values and a setter; every mistake stops the parse with
+ * "file:line: what is wrong" (or "file: what is wrong" for checks of the
+ * whole file).  Nothing here keeps state outside the struct config, so a
+ * failed parse is freed with config_free() and leaves nothing behind.
+ */
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "util.h"
+
+#define CONFIG_LINE_MAX		4096		/* bytes, without newline */
+#define CONFIG_FILE_MAX		(1024 * 1024)	/* bytes */
+#define CONFIG_MAX_VALUES	256		/* values on one line */
+#define CONFIG_MAX_LISTENERS	64
+#define CONFIG_MAX_ITEMS	4096		/* domains, networks */
+
+#define KiB			((uint64_t)1024)
+#define MiB			(KiB * 1024)
+#define GiB			(MiB * 1024)
+#define DAY			((uint64_t)86400)
+
+struct config_parser;
+struct config_keyword;
+
+typedef int (*config_setter)(struct config_parser *,
+    const struct config_keyword *, char **, int);
+
+struct config_keyword {
+	const char	*name;
+	int		 minargs;
+	int		 maxargs;
+	int		 repeatable;
+	config_setter	 set;
+	size_t		 off;		/* field of struct config */
+	uint64_t	 min;		/* range of numeric settings */
+	uint64_t	 max;
+	const char	*range;		/* the range as the message shows it */
+};
+
+struct config_parser {
+	struct config	*cfg;
+	const char	*name;
+	int		 line;
+	char		*err;
+	size_t		 errlen;
+	int		*seen;		/* per keyword: line first seen, or 0 */
+	int		 line_cert;
+	int		 line_key;
+};
+
+static int config_set_hostname(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_path(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_listen(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_domains(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_networks(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_count(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_size(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_duration(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_user(struct config_parser *,
+    const struct config_keyword *, char **, int);
+
+#define F(field)	offsetof(struct config, field)
+
+static const struct config_keyword config_keywords[] = {
+	{ "hostname", 1, 1, 0, config_set_hostname, 0, 0, 0, NULL },
+	{ "spool", 1, 1, 0, config_set_path, F(spool), 0, 0, NULL },
+	{ "empty-dir", 1, 1, 0, config_set_path, F(empty_dir), 0, 0, NULL },
+	{ "listen", 2, 3, 1, config_set_listen, 0, 0, 0, NULL },
+	{ "tls-certificate", 1, 1, 0, config_set_path, F(tls_cert), 0, 0,
+	    NULL },
+	{ "tls-key", 1, 1, 0, config_set_path, F(tls_key), 0, 0, NULL },
+	{ "local-domain", 1, CONFIG_MAX_VALUES, 1, config_set_domains, 0, 0, 0,
+	    NULL },
+	{ "relay-network", 1, CONFIG_MAX_VALUES, 1, config_set_networks, 0, 0,
+	    0, NULL },
+	{ "max-message-size", 1, 1, 0, config_set_size, F(max_message_size),
+	    1, 1024 * GiB, "a size from 1 to 1024G" },
+	{ "max-recipients", 1, 1, 0, config_set_count, F(max_recipients),
+	    1, 100000, "a number from 1 to 100000" },
+	{ "max-sessions", 1, 1, 0, config_set_count, F(max_sessions),
+	    1, 100000, "a number from 1 to 100000" },
+	{ "max-sessions-per-client", 1, 1, 0, config_set_count,
+	    F(max_sessions_per_ip), 1, 100000, "a number from 1 to 100000" },
+	{ "max-errors", 1, 1, 0, config_set_count, F(max_errors),
+	    1, 1000, "a number from 1 to 1000" },
+	{ "timeout-command", 1, 1, 0, config_set_duration, F(timeout_command),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "timeout-data", 1, 1, 0, config_set_duration, F(timeout_data),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "shutdown-timeout", 1, 1, 0, config_set_duration,
+	    F(shutdown_timeout), 1, 3600, "a duration from 1s to 1h" },
+	{ "min-free-space", 1, 1, 0, config_set_size, F(min_free_space),
+	    0, 1024 * GiB, "a size from 0 to 1024G" },
+	{ "queue-lifetime", 1, 1, 0, config_set_duration, F(queue_lifetime),
+	    1, 365 * DAY, "a duration from 1s to 365d" },
+	{ "user-smtpd", 1, 1, 0, config_set_user, F(user_smtpd), 0, 0, NULL },
+	{ "user-queue", 1, 1, 0, config_set_user, F(user_queue), 0, 0, NULL },
+	{ "user-lookup", 1, 1, 0, config_set_user, F(user_lookup), 0, 0,
+	    NULL },
+};
+
+#undef F
+
+#define CONFIG_NKEYWORDS \
+	(sizeof(config_keywords) / sizeof(config_keywords[0]))
+
+/*
+ * The configuration of "strictmaild -I DIR": @DIR@ and @HOSTNAME@ are
+ * replaced by config_default_text().
+ */
+const char config_embedded_default[] =
+    "# strictmail.conf for a local run, written by \"strictmaild -I\".\n"
+    "# See strictmail.conf(5) for every setting.\n"
+    "\n"
+    "spool           @DIR@/spool\n"
+    "listen          127.0.0.1 2525 smtp\n"
+    "tls-certificate @DIR@/cert.pem\n"
+    "tls-key         @DIR@/key.pem\n"
+    "local-domain    localhost @HOSTNAME@\n"
+    "relay-network   127.0.0.0/8 ::1/128\n"
+    "\n"
+    "# Used only when strictmaild runs as root without -u.\n"
+    "user-smtpd      _sm-smtpd\n"
+    "user-queue      _sm-queue\n"
+    "user-lookup     _sm-lookup\n";
+
+/* ---- helpers ---- */
+
+static int config_error(struct config_parser *p, const char *fmt, ...)
+    SM_PRINTF(2, 3);
+
+/* Formats "name:line: message" into the caller's buffer; returns -1. */
+static int
+config_error(struct config_parser *p, const char *fmt, ...)
+{
+	char	msg[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	if (p->line > 0)
+		(void)bsnprintf(p->err, p->errlen, "%s:%d: %s", p->name,
+		    p->line, msg);
+	else
+		(void)bsnprintf(p->err, p->errlen, "%s: %s", p->name, msg);
+	return -1;
+}
+
+static void *
+config_field(struct config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+/* A host or domain name: dot-separated labels of letters, digits, '-'. */
+int
+config_domain_ok(const char *s)
+{
+	size_t	len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char	c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+/* A user name as useradd accepts it, without surprises. */
+static int
+config_user_ok(const char *s)
+{
+	size_t	i, len = strlen(s);
+
+	if (len == 0 || len > 32 || s[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		char	c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+config_add_domain(struct config *cfg, const char *domain)
+{
+	cfg->local_domains = xreallocarray(cfg->local_domains,
+	    cfg->nlocal_domains + 1, sizeof(*cfg->local_domains));
+	cfg->local_domains[cfg->nlocal_domains] = str_lower(xstrdup(domain));
+	cfg->nlocal_domains++;
+}
+
+static void
+config_add_network(struct config *cfg, const struct netmask *nm)
+{
+	cfg->relay_nets = xreallocarray(cfg->relay_nets, cfg->nrelay_nets + 1,
+	    sizeof(*cfg->relay_nets));
+	cfg->relay_nets[cfg->nrelay_nets++] = *nm;
+}
+
+/* ---- setters ---- */
+
+static int
+config_set_hostname(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	(void)ac;
+	if (!config_domain_ok(av[0]))
+		return config_error(p, "%s: bad host name '%s'", kw->name,
+		    av[0]);
+	if (strlcpy(p->cfg->hostname, av[0], sizeof(p->cfg->hostname)) >=
+	    sizeof(p->cfg->hostname))
+		return config_error(p, "%s: '%s' is too long", kw->name, av[0]);
+	return 0;
+}
+
+static int
+config_set_path(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+	size_t	  len;
+
+	(void)ac;
+	if (av[0][0] != '/')
+		return config_error(p, "%s: '%s' is not an absolute path",
+		    kw->name, av[0]);
+	if ((len = strlen(av[0])) >= 1024)
+		return config_error(p, "%s: path too long", kw->name);
+	while (len > 1 && av[0][len - 1] == '/')
+		av[0][--len] = '\0';
+	free(*field);
+	*field = xstrdup(av[0]);
+	if (kw->off == offsetof(struct config, tls_cert))
+		p->line_cert = p->line;
+	else if (kw->off == offsetof(struct config, tls_key))
+		p->line_key = p->line;
+	return 0;
+}
+
+static int
+config_listen_kind(const char *s, enum listener_kind *kind)
+{
+	if (strcmp(s, "smtp") == 0)
+		*kind = LISTEN_SMTP;
+	else if (strcmp(s, "submission") == 0)
+		*kind = LISTEN_SUBMISSION;
+	else if (strcmp(s, "tls") == 0)
+		*kind = LISTEN_TLS;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+config_set_listen(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	struct config	*cfg = p->cfg;
+	struct listener	*l;
+	unsigned char	 bin[16];
+	int		 family;
+	uint64_t	 port;
+	enum listener_kind kind = LISTEN_SMTP;
+
+	family = strchr(av[0], ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(family, av[0], bin) != 1)
+		return config_error(p, "%s: bad address '%s' (a numeric IPv4 "
+		    "or IPv6 address)", kw->name, av[0]);
+	if (parse_u64(av[1], 1, 65535, &port) == -1)
+		return config_error(p, "%s: bad port '%s'", kw->name, av[1]);
+	if (ac == 3 && config_listen_kind(av[2], &kind) == -1)
+		return config_error(p, "%s: bad kind '%s' (smtp, submission "
+		    "or tls)", kw->name, av[2]);
+	if (cfg->nlisteners >= CONFIG_MAX_LISTENERS)
+		return config_error(p, "%s: more than %d listeners", kw->name,
+		    CONFIG_MAX_LISTENERS);
+	cfg->listeners = xreallocarray(cfg->listeners, cfg->nlisteners + 1,
+	    sizeof(*cfg->listeners));
+	l = &cfg->listeners[cfg->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	if (inet_ntop(family, bin, l->addr, sizeof(l->addr)) == NULL)
+		fatal("inet_ntop");
+	l->port = (uint16_t)port;
+	l->kind = kind;
+	l->fd = -1;
+	l->line = p->line;
+	return 0;
+}
+
+static int
+config_set_domains(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	int	i;
+
+	for (i = 0; i < ac; i++) {
+		if (!config_domain_ok(av[i]))
+			return config_error(p, "%s: bad domain '%s'", kw->name,
+			    av[i]);
+		if (config_is_local_domain(p->cfg, av[i]))
+			return config_error(p, "%s: duplicate domain '%s'",
+			    kw->name, av[i]);
+		if (p->cfg->nlocal_domains >= CONFIG_MAX_ITEMS)
+			return config_error(p, "%s: more than %d domains",
+			    kw->name, CONFIG_MAX_ITEMS);
+		config_add_domain(p->cfg, av[i]);
+	}
+	return 0;
+}
+
+static int
+config_set_networks(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	struct netmask	nm;
+	int		i;
+
+	for (i = 0; i < ac; i++) {
+		if (netmask_parse(av[i], &nm) == -1)
+			return config_error(p, "%s: bad network '%s'", kw->name,
+			    av[i]);
+		if (p->cfg->nrelay_nets >= CONFIG_MAX_ITEMS)
+			return config_error(p, "%s: more than %d networks",
+			    kw->name, CONFIG_MAX_ITEMS);
+		config_add_network(p->cfg, &nm);
+	}
+	return 0;
+}
+
+static int
+config_set_count(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	unsigned	*field = config_field(p->cfg, kw->off);
+	uint64_t	 v;
+
+	(void)ac;
+	if (parse_u64(av[0], kw->min, kw->max, &v) == -1)
+		return config_error(p, "%s: '%s' is not %s", kw->name, av[0],
+		    kw->range);
+	*field = (unsigned)v;
+	return 0;
+}
+
+static int
+config_set_size(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	uint64_t	*field = config_field(p->cfg, kw->off);
+	uint64_t	 v;
+
+	(void)ac;
+	if (parse_size(av[0], &v) == -1 || v < kw->min || v > kw->max)
+		return config_error(p, "%s: '%s' is not %s", kw->name, av[0],
+		    kw->range);
+	*field = v;
+	return 0;
+}
+
+static int
+config_set_duration(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	uint64_t	*field = config_field(p->cfg, kw->off);
+	uint64_t	 v;
+
+	(void)ac;
+	if (parse_duration(av[0], &v) == -1 || v < kw->min || v > kw->max)
+		return config_error(p, "%s: '%s' is not %s", kw->name, av[0],
+		    kw->range);
+	*field = v;
+	return 0;
+}
+
+static int
+config_set_user(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	if (!config_user_ok(av[0]))
+		return config_error(p, "%s: bad user name '%s'", kw->name,
+		    av[0]);
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
+/* ---- lines ---- */
+
+static const struct config_keyword *
+config_keyword_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NKEYWORDS; i++)
+		if (strcmp(config_keywords[i].name, name) == 0)
+			return &config_keywords[i];
+	return NULL;
+}
+
+/*
+ * Splits line (NUL-terminated, comment removed) into words separated by
+ * spaces, tabs or a carriage return.  Returns the number of words, or -1
+ * after an error for a control character or too many words.
+ */
+static int
+config_split(struct config_parser *p, char *line, char **av, int maxav)
+{
+	char	*s;
+	int	 ac = 0;
+
+	for (s = line; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+			return config_error(p, "control character 0x%02x",
+			    (unsigned)c);
+	}
+	for (s = line; ; ) {
+		s += strspn(s, " \t\r");
+		if (*s == '\0')
+			break;
+		if (ac == maxav)
+			return config_error(p, "too many values");
+		av[ac++] = s;
+		s += strcspn(s, " \t\r");
+		if (*s != '\0')
+			*s++ = '\0';
+	}
+	return ac;
+}
+
+static int
+config_line(struct config_parser *p, char *line)
+{
+	const struct config_keyword	*kw;
+	char				*av[CONFIG_MAX_VALUES + 1], *hash;
+	int				 ac, i;
+
+	if ((hash = strchr(line, '#')) != NULL)
+		*hash = '\0';
+	if ((ac = config_split(p, line, av, CONFIG_MAX_VALUES + 1)) <= 0)
+		return ac;
+	if ((kw = config_keyword_find(av[0])) == NULL)
+		return config_error(p, "unknown keyword '%s'", av[0]);
+	i = (int)(kw - config_keywords);
+	if (p->seen[i] != 0 && !kw->repeatable)
+		return config_error(p, "duplicate '%s' (first on line %d)",
+		    kw->name, p->seen[i]);
+	if (ac - 1 < kw->minargs)
+		return config_error(p, "%s: missing value", kw->name);
+	if (ac - 1 > kw->maxargs)
+		return config_error(p, "%s: too many values", kw->name);
+	if (p->seen[i] == 0)
+		p->seen[i] = p->line;
+	return kw->set(p, kw, av + 1, ac - 1);
+}
+
+/* Checks of the whole file, after its last line. */
+static int
+config_check(struct config_parser *p)
+{
+	struct config	*cfg = p->cfg;
+	size_t		 i, j;
+
+	p->line = 0;
+	if (cfg->nlisteners == 0)
+		return config_error(p, "no listen directive");
+	for (i = 0; i < cfg->nlisteners; i++) {
+		struct listener *l = &cfg->listeners[i];
+
+		for (j = 0; j < i; j++) {
+			struct listener *o = &cfg->listeners[j];
+
+			if (o->port != l->port || strcmp(o->addr, l->addr) != 0)
+				continue;
+			p->line = l->line;
+			return config_error(p, "duplicate listen %s %u (first "
+			    "on line %d)", l->addr, l->port, o->line);
+		}
+		if (l->kind == LISTEN_TLS &&
+		    (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+			p->line = l->line;
+			return config_error(p, "listen %s %u tls: needs "
+			    "tls-certificate and tls-key", l->addr, l->port);
+		}
+	}
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		p->line = cfg->tls_cert ? p->line_cert : p->line_key;
+		return config_error(p, cfg->tls_cert ?
+		    "tls-certificate without tls-key" :
+		    "tls-key without tls-certificate");
+	}
+	return 0;
+}
+
+int
+config_parse(struct config *cfg, const char *name, const char *text,
+    size_t len, char *err, size_t errlen)
+{
+	struct config_parser	 p;
+	int			 seen[CONFIG_NKEYWORDS];
+	char			 line[CONFIG_LINE_MAX + 1];
+	const char		*s = text, *end = text + len, *nl;
+	size_t			 n;
+
+	memset(&p, 0, sizeof(p));
+	memset(seen, 0, sizeof(seen));
+	p.cfg = cfg;
+	p.name = name;
+	p.err = err;
+	p.errlen = errlen;
+	p.seen = seen;
+	free(cfg->path);
+	cfg->path = xstrdup(name);
+	while (s < end) {
+		p.line++;
+		nl = memchr(s, '\n', (size_t)(end - s));
+		n = (size_t)((nl ? nl : end) - s);
+		if (n > CONFIG_LINE_MAX)
+			return config_error(&p, "line longer than %d bytes",
+			    CONFIG_LINE_MAX);
+		if (memchr(s, '\0', n) != NULL)
+			return config_error(&p, "NUL byte in line");
+		memcpy(line, s, n);
+		line[n] = '\0';
+		if (config_line(&p, line) == -1)
+			return -1;
+		s += n + (nl != NULL);
+	}
+	if (config_check(&p) == -1)
+		return -1;
+	config_finish(cfg);
+	return 0;
+}
+
+/* Reads all of path into a new buffer; -1 with the reason in err. */
+static int
+config_read(const char *path, struct buf *b, char *err, size_t errlen)
+{
+	struct stat	st;
+	char		chunk[8192];
+	ssize_t		n;
+	int		fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		if ((n = read(fd, chunk, sizeof(chunk))) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (b->len + (size_t)n > CONFIG_FILE_MAX) {
+			(void)bsnprintf(err, errlen, "%s: larger than %d "
+			    "bytes", path, CONFIG_FILE_MAX);
+			close(fd);
+			return -1;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	if (n == -1)
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+	close(fd);
+	return n == -1 ? -1 : 0;
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct buf	b;
+	int		rc;
+
+	buf_init(&b);
+	rc = config_read(path, &b, err, errlen);
+	if (rc == 0)
+		rc = config_parse(cfg, path, b.data, b.len, err, errlen);
+	buf_free(&b);
+	return rc;
+}
+
+/* ---- defaults ---- */
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->spool = xstrdup("/var/spool/strictmail");
+	cfg->max_message_size = 35 * MiB;
+	cfg->max_recipients = 100;
+	cfg->max_sessions = 200;
+	cfg->max_sessions_per_ip = 20;
+	cfg->max_errors = 10;
+	cfg->timeout_command = 300;
+	cfg->timeout_data = 600;
+	cfg->shutdown_timeout = 10;
+	cfg->min_free_space = 100 * MiB;
+	cfg->queue_lifetime = 5 * DAY;
+	cfg->user_smtpd = xstrdup("_sm-smtpd");
+	cfg->user_queue = xstrdup("_sm-queue");
+	cfg->user_lookup = xstrdup("_sm-lookup");
+}
+
+void
+config_finish(struct config *cfg)
+{
+	static const char *const defnets[] = { "127.0.0.0/8", "::1/128" };
+	struct netmask	nm;
+	size_t		i;
+
+	if (cfg->hostname[0] == '\0') {
+		if (gethostname(cfg->hostname, sizeof(cfg->hostname)) == -1 ||
+		    cfg->hostname[0] == '\0')
+			(void)strlcpy(cfg->hostname, "localhost",
+			    sizeof(cfg->hostname));
+		cfg->hostname[sizeof(cfg->hostname) - 1] = '\0';
+	}
+	if (cfg->nlocal_domains == 0) {
+		config_add_domain(cfg, cfg->hostname);
+		if (strcasecmp(cfg->hostname, "localhost") != 0)
+			config_add_domain(cfg, "localhost");
+	}
+	if (cfg->nrelay_nets == 0) {
+		for (i = 0; i < sizeof(defnets) / sizeof(defnets[0]); i++) {
+			if (netmask_parse(defnets[i], &nm) == -1)
+				fatalx("config_finish: bad default network");
+			config_add_network(cfg, &nm);
+		}
+	}
+	if (cfg->empty_dir == NULL) {
+		struct buf	b;
+
+		buf_init(&b);
+		buf_printf(&b, "%s%sempty", cfg->spool,
+		    strcmp(cfg->spool, "/") == 0 ? "" : "/");
+		cfg->empty_dir = xstrdup(b.data);
+		buf_free(&b);
+	}
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t	i;
+
+	free(cfg->path);
+	free(cfg->spool);
+	free(cfg->empty_dir);
+	free(cfg->listeners);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	for (i = 0; i < cfg->nlocal_domains; i++)
+		free(cfg->local_domains[i]);
+	free(cfg->local_domains);
+	free(cfg->relay_nets);
+	free(cfg->user_smtpd);
+	free(cfg->user_queue);
+	free(cfg->user_lookup);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- the embedded default ---- */
+
+/* Appends text with every @DIR@ and @HOSTNAME@ replaced. */
+static void
+config_substitute(struct buf *b, const char *text, const char *dir,
+    const char *host)
+{
+	const char	*s = text, *at;
+
+	while ((at = strchr(s, '@')) != NULL) {
+		buf_add(b, s, (size_t)(at - s));
+		if (strncmp(at, "@DIR@", 5) == 0) {
+			buf_addstr(b, dir);
+			s = at + 5;
+		} else if (strncmp(at, "@HOSTNAME@", 10) == 0) {
+			buf_addstr(b, host);
+			s = at + 10;
+		} else {
+			buf_addch(b, '@');
+			s = at + 1;
+		}
+	}
+	buf_addstr(b, s);
+}
+
+char *
+config_default_text(const char *dir, const char *hostname, char *err,
+    size_t errlen)
+{
+	struct buf	 b;
+	const char	*host = hostname;
+	char		*text;
+
+	if (dir[0] != '/') {
+		(void)bsnprintf(err, errlen, "%s: not an absolute path", dir);
+		return NULL;
+	}
+	if (dir[strcspn(dir, " \t\r\n#")] != '\0' || strlen(dir) > 900) {
+		(void)bsnprintf(err, errlen, "%s: a folder name with spaces, "
+		    "'#' or more than 900 bytes cannot be written into the "
+		    "configuration", dir);
+		return NULL;
+	}
+	if (host == NULL || !config_domain_ok(host) ||
+	    strcasecmp(host, "localhost") == 0)
+		host = "";
+	buf_init(&b);
+	config_substitute(&b, config_embedded_default,
+	    strcmp(dir, "/") == 0 ? "" : dir, host);
+	text = xstrdup(b.data);
+	buf_free(&b);
+	return text;
+}
+
+/* ---- queries ---- */
+
+int
+netmask_parse(const char *s, struct netmask *nm)
+{
+	char		 tmp[INET6_ADDRSTRLEN + 8], *slash;
+	uint64_t	 prefix;
+	unsigned	 maxprefix, i;
+
+	if (strlcpy(tmp, s, sizeof(tmp)) >= sizeof(tmp))
+		return -1;
+	memset(nm, 0, sizeof(*nm));
+	if ((slash = strchr(tmp, '/')) != NULL)
+		*slash++ = '\0';
+	nm->family = strchr(tmp, ':') != NULL ? AF_INET6 : AF_INET;
+	maxprefix = nm->family == AF_INET6 ? 128 : 32;
+	if (inet_pton(nm->family, tmp, nm->addr) != 1)
+		return -1;
+	prefix = maxprefix;
+	if (slash != NULL && parse_u64(slash, 0, maxprefix, &prefix) == -1)
+		return -1;
+	nm->prefix = (unsigned)prefix;
+	/* Clear the host bits so that equal networks compare equal. */
+	for (i = 0; i < maxprefix / 8; i++) {
+		if (i * 8 >= nm->prefix)
+			nm->addr[i] = 0;
+		else if (i * 8 + 8 > nm->prefix)
+			nm->addr[i] &=
+			    (uint8_t)(0xff << (8 - (nm->prefix - i * 8)));
+	}
+	return 0;
+}
+
+/* The address of sa as bytes and family; v4-mapped IPv6 counts as IPv4. */
+static int
+netmask_sockaddr(const struct sockaddr *sa, int *family, uint8_t addr[16])
+{
+	static const uint8_t mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+
+	if (sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET) {
+		memcpy(&sin, sa, sizeof(sin));
+		*family = AF_INET;
+		memcpy(addr, &sin.sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6)
+		return -1;
+	memcpy(&sin6, sa, sizeof(sin6));
+	if (memcmp(sin6.sin6_addr.s6_addr, mapped, sizeof(mapped)) == 0) {
+		*family = AF_INET;
+		memcpy(addr, sin6.sin6_addr.s6_addr + 12, 4);
+	} else {
+		*family = AF_INET6;
+		memcpy(addr, sin6.sin6_addr.s6_addr, 16);
+	}
+	return 0;
+}
+
+int
+netmask_match(const struct netmask *nm, const struct sockaddr *sa)
+{
+	uint8_t		addr[16];
+	unsigned	full, rest;
+	int		family;
+
+	if (netmask_sockaddr(sa, &family, addr) == -1 || family != nm->family)
+		return 0;
+	full = nm->prefix / 8;
+	rest = nm->prefix % 8;
+	if (memcmp(addr, nm->addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((addr[full] ^ nm->addr[full]) & (0xff << (8 - rest)) & 0xff)
+	    == 0;
+}
+
+int
+config_is_local_domain(const struct config *cfg, const char *domain)
+{
+	size_t	i, len;
+
+	if (domain == NULL || (len = strlen(domain)) == 0)
+		return 0;
+	if (domain[len - 1] == '.')
+		len--;
+	for (i = 0; i < cfg->nlocal_domains; i++)
+		if (strlen(cfg->local_domains[i]) == len &&
+		    strncasecmp(cfg->local_domains[i], domain, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_may_relay(const struct config *cfg, const struct sockaddr *sa)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nrelay_nets; i++)
+		if (netmask_match(&cfg->relay_nets[i], sa))
+			return 1;
+	return 0;
+}
+
+const char *
+listener_kind_name(enum listener_kind k)
+{
+	switch (k) {
+	case LISTEN_SMTP:	return "smtp";
+	case LISTEN_SUBMISSION:	return "submission";
+	case LISTEN_TLS:	return "tls";
+	}
+	return "unknown";
+}

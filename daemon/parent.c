@@ -1,0 +1,750 @@
+/*
+ * parent.c - strictmaild's parent: bind, fork, supervise, shut down.
+ *
+ * Root does little here: look the users up, prepare the spool, bind the
+ * listeners, make the socketpairs and fork the queue, lookup and smtpd
+ * processes, which drop root themselves.  Then one event loop waits for
+ * signals.  A shutdown stops smtpd first (its sessions answer 421 and let
+ * go of their open messages), then the queue and lookup; a child that dies
+ * on its own starts the same shutdown and the parent exits 1, so that the
+ * service manager restarts the whole set from a clean state.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/util.h"
+#include "daemon/parent.h"
+#include "lookup/lookup.h"
+#include "queue/queue.h"
+#include "queue/queue_fs.h"
+#include "smtpd/smtpd.h"
+
+#define PARENT_BACKLOG	1024
+
+enum parent_proc {
+	PROC_QUEUE,
+	PROC_LOOKUP,
+	PROC_SMTPD,
+	PROC_COUNT
+};
+
+struct parent_child {
+	const char	*name;		/* "queue", "lookup", "smtpd" */
+	const char	*comm;		/* process name for ps(1) */
+	pid_t		 pid;		/* -1 when not running */
+	int		 term_sent;
+	struct ipc_chan	*chan;
+	int		 sp[2];		/* [0] parent's end, [1] child's */
+	struct sm_user	 user;
+};
+
+struct parent {
+	struct config		*cfg;
+	struct parent_options	 opts;
+	int			 privileged;
+	struct parent_child	 child[PROC_COUNT];
+	int			 sq[2];		/* [0] smtpd's, [1] queue's */
+	int			 sl[2];		/* [0] smtpd's, [1] lookup's */
+	struct event_loop	*loop;
+	struct event_timer	*kill_timer;
+	int			 stopping;
+	int			 status;	/* exit status */
+	uint64_t		 stop_start;	/* now_ms() at the stop */
+};
+
+/* Signals the parent handles through its event loop. */
+static const int parent_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+#define PARENT_NSIGNALS	(sizeof(parent_signals) / sizeof(parent_signals[0]))
+
+static void parent_stop_step(struct parent *p);
+
+void
+parent_error(int foreground, const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	log_warnx("%s", msg);
+	if (!foreground)
+		fprintf(stderr, "strictmaild: %s\n", msg);
+}
+
+/* ---- before forking ---- */
+
+static void
+parent_setup(struct parent *p, struct config *cfg,
+    const struct parent_options *po)
+{
+	static const char *const names[] = { "queue", "lookup", "smtpd" };
+	static const char *const comms[] = { "sm-queue", "sm-lookup",
+	    "sm-smtpd" };
+	int	i;
+
+	memset(p, 0, sizeof(*p));
+	p->cfg = cfg;
+	p->opts = *po;
+	p->privileged = privsep_is_root() && !po->unprivileged;
+	for (i = 0; i < PROC_COUNT; i++) {
+		p->child[i].name = names[i];
+		p->child[i].comm = comms[i];
+		p->child[i].pid = -1;
+		p->child[i].sp[0] = p->child[i].sp[1] = -1;
+	}
+	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
+}
+
+/* Looks the three users up; a sysexits code or 0. */
+static int
+parent_users(struct parent *p)
+{
+	const char	*names[PROC_COUNT];
+	const char	*keys[PROC_COUNT] = { "user-queue", "user-lookup",
+	    "user-smtpd" };
+	int		 i;
+
+	names[PROC_QUEUE] = p->cfg->user_queue;
+	names[PROC_LOOKUP] = p->cfg->user_lookup;
+	names[PROC_SMTPD] = p->cfg->user_smtpd;
+	if (!p->privileged) {
+		log_info("running unprivileged: no chroot, no user change");
+		return 0;
+	}
+	for (i = 0; i < PROC_COUNT; i++) {
+		if (privsep_lookup(names[i], &p->child[i].user) == -1) {
+			parent_error(p->opts.foreground, "user '%s' (%s) does "
+			    "not exist: create the users as INSTALL describes "
+			    "(etc/mkusers.sh), or run unprivileged with -u",
+			    names[i], keys[i]);
+			return EX_CONFIG;
+		}
+	}
+	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
+	    "lookup as %s", p->child[PROC_SMTPD].user.name,
+	    p->child[PROC_QUEUE].user.name, p->cfg->spool,
+	    p->child[PROC_LOOKUP].user.name);
+	return 0;
+}
+
+static int
+parent_spool(struct parent *p)
+{
+	char	err[1024];
+
+	if (queue_fs_prepare(p->cfg->spool, p->privileged ?
+	    &p->child[PROC_QUEUE].user : NULL, err, sizeof(err)) == -1) {
+		parent_error(p->opts.foreground, "%s", err);
+		return EX_CANTCREAT;
+	}
+	return 0;
+}
+
+static void
+parent_sockaddr(const struct listener *l, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, l->addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(l->port);
+		*len = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, l->addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(l->port);
+		*len = sizeof(*sin6);
+	} else	/* the configuration parser checked it */
+		fatalx("listener address %s", l->addr);
+}
+
+/* Binds one listener; -1 with errno set on failure. */
+static int
+parent_bind_one(struct listener *l)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	int			fd, on = 1, saved;
+
+	parent_sockaddr(l, &ss, &len);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
+	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, PARENT_BACKLOG) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	l->fd = fd;
+	return 0;
+}
+
+static void
+parent_close_listeners(struct parent *p)
+{
+	size_t	i;
+
+	for (i = 0; i < p->cfg->nlisteners; i++) {
+		if (p->cfg->listeners[i].fd != -1)
+			close(p->cfg->listeners[i].fd);
+		p->cfg->listeners[i].fd = -1;
+	}
+}
+
+static int
+parent_bind(struct parent *p)
+{
+	struct listener	*l;
+	size_t		 i;
+
+	for (i = 0; i < p->cfg->nlisteners; i++) {
+		l = &p->cfg->listeners[i];
+		if (parent_bind_one(l) == -1) {
+			parent_error(p->opts.foreground, "listen %s %u: %s",
+			    l->addr, l->port, strerror(errno));
+			parent_close_listeners(p);
+			return EX_OSERR;
+		}
+	}
+	return 0;
+}
+
+static int
+parent_socketpair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parent_socketpairs(struct parent *p)
+{
+	int	i;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		if (parent_socketpair(p->child[i].sp) == -1)
+			return EX_OSERR;
+	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1)
+		return EX_OSERR;
+	return 0;
+}
+
+static void
+parent_close_fd(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Closes every descriptor that only children need. */
+static void
+parent_close_child_ends(struct parent *p)
+{
+	int	i;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		parent_close_fd(&p->child[i].sp[1]);
+	parent_close_fd(&p->sq[0]);
+	parent_close_fd(&p->sq[1]);
+	parent_close_fd(&p->sl[0]);
+	parent_close_fd(&p->sl[1]);
+	parent_close_listeners(p);
+}
+
+/* ---- in the child ---- */
+
+/*
+ * Undoes the parent's signal setup: nothing blocked (signalfd's mask is
+ * inherited), default actions, except SIGPIPE, SIGINT and SIGHUP, which
+ * are ignored: a closed peer is an EPIPE error, not a death; a Ctrl-C or
+ * hangup reaches the whole process group, and the parent orders the
+ * shutdown (smtpd first) itself.
+ */
+static void
+parent_child_signals(void)
+{
+	sigset_t	none;
+	size_t		i;
+
+	for (i = 0; i < PARENT_NSIGNALS; i++)
+		(void)signal(parent_signals[i], SIG_DFL);
+	(void)signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGHUP, SIG_IGN);
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		fatal("sigprocmask");
+}
+
+/* Closes all but the descriptors of child which; returns nothing. */
+static void
+parent_child_fds(struct parent *p, enum parent_proc which)
+{
+	struct config	*cfg = p->cfg;
+	int		*keep;
+	size_t		 n = 0, i;
+
+	keep = xcalloc(3 + cfg->nlisteners, sizeof(*keep));
+	keep[n++] = p->child[which].sp[1];
+	if (which == PROC_QUEUE)
+		keep[n++] = p->sq[1];
+	else if (which == PROC_LOOKUP)
+		keep[n++] = p->sl[1];
+	else {
+		keep[n++] = p->sq[0];
+		keep[n++] = p->sl[0];
+		for (i = 0; i < cfg->nlisteners; i++)
+			keep[n++] = cfg->listeners[i].fd;
+	}
+	privsep_close_except(keep, n);
+	free(keep);
+	if (which != PROC_SMTPD)
+		for (i = 0; i < cfg->nlisteners; i++)
+			cfg->listeners[i].fd = -1;
+}
+
+static void parent_child_run(struct parent *p, enum parent_proc which)
+    SM_NORETURN;
+
+static void
+parent_child_run(struct parent *p, enum parent_proc which)
+{
+	struct parent_child	*c = &p->child[which];
+	const struct sm_user	*u = p->privileged ? &c->user : NULL;
+	int			 fd = c->sp[1], rc = 1;
+
+	parent_child_signals();
+	(void)prctl(PR_SET_NAME, c->comm, 0, 0, 0);
+	/* Closing the syslog socket first: log_setproc opens it again. */
+	parent_child_fds(p, which);
+	log_setproc(c->name);
+	switch (which) {
+	case PROC_QUEUE:
+		rc = queue_main(p->cfg, fd, p->sq[1], u);
+		break;
+	case PROC_LOOKUP:
+		rc = lookup_main(p->cfg, fd, p->sl[1], u);
+		break;
+	case PROC_SMTPD:
+		rc = smtpd_main(p->cfg, fd, p->sq[0], p->sl[0], u);
+		break;
+	case PROC_COUNT:
+		break;
+	}
+	config_free(p->cfg);
+	exit(rc);
+}
+
+/* ---- forking ---- */
+
+static int
+parent_fork(struct parent *p, enum parent_proc which)
+{
+	pid_t	pid;
+
+	(void)fflush(NULL);
+	if ((pid = fork()) == -1) {
+		log_warn("fork %s", p->child[which].name);
+		return -1;
+	}
+	if (pid == 0)
+		parent_child_run(p, which);
+	p->child[which].pid = pid;
+	log_debug("started %s (pid %ld)", p->child[which].name, (long)pid);
+	return 0;
+}
+
+static int
+parent_fork_all(struct parent *p)
+{
+	static const enum parent_proc order[] = {
+		PROC_QUEUE, PROC_LOOKUP, PROC_SMTPD
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (parent_fork(p, order[i]) == -1)
+			return -1;
+	return 0;
+}
+
+/* Blocks the signals the loop will handle, so none is lost or acted on
+ * by default while the children are being started. */
+static int
+parent_block_signals(void)
+{
+	sigset_t	set;
+	size_t		i;
+
+	sigemptyset(&set);
+	for (i = 0; i < PARENT_NSIGNALS; i++)
+		sigaddset(&set, parent_signals[i]);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    sigprocmask(SIG_BLOCK, &set, NULL) == -1) {
+		log_warn("signals");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- supervision ---- */
+
+static int
+parent_alive(const struct parent *p, enum parent_proc which)
+{
+	return p->child[which].pid != -1;
+}
+
+static void
+parent_kill(struct parent *p, enum parent_proc which, int signo)
+{
+	struct parent_child	*c = &p->child[which];
+
+	if (c->pid == -1)
+		return;
+	if (kill(c->pid, signo) == -1 && errno != ESRCH)
+		log_warn("kill %s (pid %ld)", c->name, (long)c->pid);
+}
+
+/*
+ * 1 if a child's end looks like part of an orderly shutdown: it exited
+ * with 0, or our SIGTERM reached it before its event loop had taken the
+ * signal over.  Anything else is logged as a warning.  A requested
+ * shutdown still exits 0 unless the shutdown timeout had to kill.
+ */
+static int
+parent_exit_clean(const struct parent_child *c, int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 0;
+	return c->term_sent && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;
+}
+
+static void
+parent_log_exit(struct parent *p, struct parent_child *c, int st)
+{
+	if (p->stopping && parent_exit_clean(c, st)) {
+		if (WIFEXITED(st))
+			log_info("child %s (pid %ld) exited with status 0",
+			    c->name, (long)c->pid);
+		else
+			log_info("child %s (pid %ld) killed by signal %d",
+			    c->name, (long)c->pid, WTERMSIG(st));
+		return;
+	}
+	if (WIFEXITED(st))
+		log_warnx("child %s (pid %ld) exited with status %d", c->name,
+		    (long)c->pid, WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		log_warnx("child %s (pid %ld) killed by signal %d", c->name,
+		    (long)c->pid, WTERMSIG(st));
+	else
+		log_warnx("child %s (pid %ld) ended with wait status %d",
+		    c->name, (long)c->pid, st);
+}
+
+static void
+parent_kill_timeout(void *arg)
+{
+	struct parent	*p = arg;
+	int		 i, st;
+
+	p->kill_timer = NULL;
+	for (i = 0; i < PROC_COUNT; i++) {
+		struct parent_child *c = &p->child[i];
+
+		if (c->pid == -1)
+			continue;
+		log_warnx("shutdown timeout (%llu s): killing %s (pid %ld)",
+		    (unsigned long long)p->cfg->shutdown_timeout, c->name,
+		    (long)c->pid);
+		parent_kill(p, (enum parent_proc)i, SIGKILL);
+		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
+			;
+		parent_log_exit(p, c, st);
+		c->pid = -1;
+	}
+	p->status = 1;
+	parent_stop_step(p);
+}
+
+/* Starts the shutdown of every child; status is the parent's exit. */
+static void
+parent_stop(struct parent *p, int status)
+{
+	if (status != 0)
+		p->status = status;
+	if (p->stopping)
+		return;
+	p->stopping = 1;
+	p->stop_start = now_ms();
+	p->kill_timer = event_timer_add(p->loop,
+	    p->cfg->shutdown_timeout * 1000, parent_kill_timeout, p);
+	parent_stop_step(p);
+}
+
+/*
+ * The order of a shutdown: smtpd first, so that its sessions end and give
+ * back what they opened in the queue; once it is gone, the queue and
+ * lookup.  When nobody is left, the loop ends.
+ */
+static void
+parent_stop_step(struct parent *p)
+{
+	int	i, left = 0;
+
+	if (parent_alive(p, PROC_SMTPD)) {
+		if (!p->child[PROC_SMTPD].term_sent) {
+			p->child[PROC_SMTPD].term_sent = 1;
+			parent_kill(p, PROC_SMTPD, SIGTERM);
+		}
+		return;
+	}
+	for (i = 0; i < PROC_COUNT; i++) {
+		if (!parent_alive(p, (enum parent_proc)i))
+			continue;
+		left++;
+		if (!p->child[i].term_sent) {
+			p->child[i].term_sent = 1;
+			parent_kill(p, (enum parent_proc)i, SIGTERM);
+		}
+	}
+	if (left > 0)
+		return;
+	if (p->kill_timer != NULL) {
+		event_timer_cancel(p->loop, p->kill_timer);
+		p->kill_timer = NULL;
+	}
+	log_info("shutdown complete in %llu ms",
+	    (unsigned long long)(now_ms() - p->stop_start));
+	event_loop_stop(p->loop);
+}
+
+static struct parent_child *
+parent_child_by_pid(struct parent *p, pid_t pid)
+{
+	int	i;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		if (p->child[i].pid == pid)
+			return &p->child[i];
+	return NULL;
+}
+
+static void
+parent_reap(struct parent *p)
+{
+	struct parent_child	*c;
+	pid_t			 pid;
+	int			 st, unexpected;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if ((c = parent_child_by_pid(p, pid)) == NULL)
+			continue;
+		unexpected = !p->stopping;
+		parent_log_exit(p, c, st);
+		c->pid = -1;
+		if (unexpected) {
+			log_warnx("child %s is gone: stopping all processes",
+			    c->name);
+			parent_stop(p, 1);
+			continue;
+		}
+		parent_stop_step(p);
+	}
+}
+
+static void
+parent_signal(int signo, void *arg)
+{
+	struct parent	*p = arg;
+
+	switch (signo) {
+	case SIGCHLD:
+		parent_reap(p);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (p->stopping) {
+			log_info("shutdown already in progress");
+			break;
+		}
+		log_info("shutdown requested");
+		parent_stop(p, 0);
+		break;
+	case SIGHUP:
+		log_info("reload: nothing to reload yet");
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the parent's side of the channels ---- */
+
+static void
+parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	ipc_bad_type(m);	/* no child sends the parent anything yet */
+}
+
+static void
+parent_chan_closed(struct ipc_chan *ch, void *arg)
+{
+	struct parent_child	*c = arg;
+
+	log_debug("channel to %s closed", c->name);
+	ipc_chan_free(ch);
+	c->chan = NULL;
+}
+
+static int
+parent_loop_setup(struct parent *p)
+{
+	size_t	i;
+	int	k;
+
+	p->loop = event_loop_new();
+	for (i = 0; i < PARENT_NSIGNALS; i++) {
+		if (event_signal(p->loop, parent_signals[i], parent_signal,
+		    p) == -1) {
+			log_warn("event_signal %d", parent_signals[i]);
+			return -1;
+		}
+	}
+	for (k = 0; k < PROC_COUNT; k++) {
+		struct parent_child *c = &p->child[k];
+
+		c->chan = ipc_chan_new(p->loop, c->sp[0], c->name,
+		    parent_chan_dispatch, parent_chan_closed, c);
+		c->sp[0] = -1;		/* the channel owns it now */
+	}
+	return 0;
+}
+
+static void
+parent_log_ready(const struct parent *p)
+{
+	const struct listener	*l;
+	size_t			 i;
+	int			 v6;
+
+	for (i = 0; i < p->cfg->nlisteners; i++) {
+		l = &p->cfg->listeners[i];
+		v6 = strchr(l->addr, ':') != NULL;
+		log_info("ready: listening on %s%s%s:%u (%s)", v6 ? "[" : "",
+		    l->addr, v6 ? "]" : "", l->port,
+		    listener_kind_name(l->kind));
+	}
+}
+
+/* Kills and reaps whatever runs after a failure to start or to loop. */
+static void
+parent_abort_children(struct parent *p)
+{
+	int	i, st;
+
+	for (i = 0; i < PROC_COUNT; i++) {
+		struct parent_child *c = &p->child[i];
+
+		if (c->pid == -1)
+			continue;
+		parent_kill(p, (enum parent_proc)i, SIGKILL);
+		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
+			;
+		c->pid = -1;
+	}
+}
+
+static void
+parent_cleanup(struct parent *p)
+{
+	int	i;
+
+	for (i = 0; i < PROC_COUNT; i++) {
+		if (p->child[i].chan != NULL)
+			ipc_chan_free(p->child[i].chan);
+		p->child[i].chan = NULL;
+		parent_close_fd(&p->child[i].sp[0]);
+	}
+	parent_close_child_ends(p);
+	if (p->kill_timer != NULL)
+		event_timer_cancel(p->loop, p->kill_timer);
+	p->kill_timer = NULL;
+	event_loop_free(p->loop);
+	p->loop = NULL;
+}
+
+/* Everything up to the fork; a sysexits code or 0. */
+static int
+parent_start(struct parent *p)
+{
+	int	rc;
+
+	if ((rc = parent_users(p)) != 0 || (rc = parent_spool(p)) != 0 ||
+	    (rc = parent_bind(p)) != 0)
+		return rc;
+	if (parent_block_signals() == -1 || parent_socketpairs(p) != 0)
+		return EX_OSERR;
+	if (parent_fork_all(p) == -1)
+		return EX_OSERR;
+	parent_close_child_ends(p);
+	if (parent_loop_setup(p) == -1)
+		return EX_OSERR;
+	return 0;
+}
+
+int
+parent_run(struct config *cfg, const struct parent_options *po)
+{
+	struct parent	p;
+	int		rc;
+
+	parent_setup(&p, cfg, po);
+	if ((rc = parent_start(&p)) != 0) {
+		parent_abort_children(&p);
+		parent_cleanup(&p);
+		return rc;
+	}
+	parent_log_ready(&p);
+	if (event_loop_run(p.loop) == -1) {
+		log_warn("event loop");
+		parent_abort_children(&p);
+		p.status = 1;
+	}
+	parent_cleanup(&p);
+	return p.status;
+}

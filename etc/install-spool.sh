@@ -1,0 +1,23 @@
+#!/bin/sh
+# make install: lay out the spool from the one table the daemon itself
+# checks at startup ("strictmaild -T" prints it).  Owners are set only when
+# run as root (a staged package build sets them in its own scripts).
+#   etc/install-spool.sh BINARY SPOOLDIR QUEUE_USER
+set -eu
+bin=$1; spool=$2; quser=$3
+"$bin" -f "$(dirname "$0")/strictmail.conf" -T | while read -r path owner mode; do
+	case $owner in root) o=root ;; *) o=$quser ;; esac
+	case $path in
+	*XX) base=${path%XX}; paths=$(for i in $(seq 0 255); do printf '%s%02X\n' "$base" "$i"; done) ;;
+	.) paths="" ;;
+	*) paths=$path ;;
+	esac
+	for p in ${paths:-.}; do
+		d="$spool/$p"; [ "$p" = . ] && d=$spool
+		if [ "$(id -u)" -eq 0 ] && getent passwd "$o" >/dev/null; then
+			install -d -m "$mode" -o "$o" -g "$(id -gn "$o")" "$d"
+		else
+			install -d -m "$mode" "$d"
+		fi
+	done
+done

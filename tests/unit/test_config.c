@@ -1,0 +1,633 @@
+/*
+ * test_config.c - strictmail.conf: a full file parses into the expected
+ * values, defaults are filled in, every mistake is refused with its exact
+ * "file:line: message", and the network and domain checks that smtpd
+ * relies on (netmask_parse/netmask_match, config_may_relay,
+ * config_is_local_domain) decide correctly.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/config.h"
+#include "common/util.h"
+
+#define NAME	"t.conf"
+
+static int
+parse(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+	config_init(cfg);
+	err[0] = '\0';
+	return config_parse(cfg, NAME, text, strlen(text), err, errlen);
+}
+
+/* Parses text, which must fail with exactly want. */
+static void
+expect_error(const char *text, const char *want)
+{
+	struct config	cfg;
+	char		err[1024];
+	int		rc;
+
+	rc = parse(&cfg, text, err, sizeof(err));
+	config_free(&cfg);
+	if (rc != -1 || strcmp(err, want) != 0)
+		fail_msg("input:\n%s\nexpected error: %s\ngot: rc %d, '%s'",
+		    text, want, rc, err);
+}
+
+static void
+test_full_file(void **state)
+{
+	static const char text[] =
+	    "# a full configuration\n"
+	    "hostname mail.Example.org\n"
+	    "spool /var/spool/sm/\n"
+	    "empty-dir /var/empty\n"
+	    "\n"
+	    "listen 0.0.0.0 25 smtp   # MX\n"
+	    "listen\t::\t587\tsubmission\n"
+	    "listen 192.0.2.1 465 tls\r\n"
+	    "listen 2001:db8:0:0::1 2525\n"
+	    "tls-certificate /etc/sm/cert.pem\n"
+	    "tls-key /etc/sm/key.pem\n"
+	    "local-domain Example.org example.net\n"
+	    "local-domain example.com\n"
+	    "relay-network 192.0.2.0/24 10.1.2.3\n"
+	    "relay-network 2001:db8::/32\n"
+	    "max-message-size 10M\n"
+	    "max-recipients 50\n"
+	    "max-sessions 300\n"
+	    "max-sessions-per-client 5\n"
+	    "max-errors 3\n"
+	    "timeout-command 5m\n"
+	    "timeout-data 1h\n"
+	    "shutdown-timeout 30s\n"
+	    "min-free-space 1G\n"
+	    "queue-lifetime 2d\n"
+	    "user-smtpd sm1\n"
+	    "user-queue sm2\n"
+	    "user-lookup sm3";	/* no newline at the end */
+	struct config	cfg;
+	char		err[1024];
+
+	(void)state;
+	if (parse(&cfg, text, err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.path, NAME);
+	assert_string_equal(cfg.hostname, "mail.Example.org");
+	assert_string_equal(cfg.spool, "/var/spool/sm");
+	assert_string_equal(cfg.empty_dir, "/var/empty");
+	assert_int_equal(cfg.nlisteners, 4);
+	assert_string_equal(cfg.listeners[0].addr, "0.0.0.0");
+	assert_int_equal(cfg.listeners[0].port, 25);
+	assert_int_equal(cfg.listeners[0].kind, LISTEN_SMTP);
+	assert_int_equal(cfg.listeners[0].fd, -1);
+	assert_int_equal(cfg.listeners[0].line, 6);
+	assert_string_equal(cfg.listeners[1].addr, "::");
+	assert_int_equal(cfg.listeners[1].port, 587);
+	assert_int_equal(cfg.listeners[1].kind, LISTEN_SUBMISSION);
+	assert_int_equal(cfg.listeners[2].kind, LISTEN_TLS);
+	assert_int_equal(cfg.listeners[2].line, 8);
+	assert_string_equal(cfg.listeners[3].addr, "2001:db8::1");
+	assert_int_equal(cfg.listeners[3].kind, LISTEN_SMTP);
+	assert_string_equal(cfg.tls_cert, "/etc/sm/cert.pem");
+	assert_string_equal(cfg.tls_key, "/etc/sm/key.pem");
+	assert_int_equal(cfg.nlocal_domains, 3);
+	assert_string_equal(cfg.local_domains[0], "example.org");
+	assert_string_equal(cfg.local_domains[1], "example.net");
+	assert_string_equal(cfg.local_domains[2], "example.com");
+	assert_int_equal(cfg.nrelay_nets, 3);
+	assert_int_equal(cfg.relay_nets[0].family, AF_INET);
+	assert_int_equal(cfg.relay_nets[0].prefix, 24);
+	assert_int_equal(cfg.relay_nets[1].prefix, 32);
+	assert_int_equal(cfg.relay_nets[2].family, AF_INET6);
+	assert_int_equal(cfg.relay_nets[2].prefix, 32);
+	assert_true(cfg.max_message_size == 10 * 1024 * 1024);
+	assert_int_equal(cfg.max_recipients, 50);
+	assert_int_equal(cfg.max_sessions, 300);
+	assert_int_equal(cfg.max_sessions_per_ip, 5);
+	assert_int_equal(cfg.max_errors, 3);
+	assert_true(cfg.timeout_command == 300);
+	assert_true(cfg.timeout_data == 3600);
+	assert_true(cfg.shutdown_timeout == 30);
+	assert_true(cfg.min_free_space == 1024ULL * 1024 * 1024);
+	assert_true(cfg.queue_lifetime == 2 * 86400);
+	assert_string_equal(cfg.user_smtpd, "sm1");
+	assert_string_equal(cfg.user_queue, "sm2");
+	assert_string_equal(cfg.user_lookup, "sm3");
+	config_free(&cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config	cfg;
+	char		err[1024], host[256];
+
+	(void)state;
+	if (parse(&cfg, "listen 127.0.0.1 2525\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	assert_string_equal(cfg.hostname, host);
+	assert_string_equal(cfg.spool, "/var/spool/strictmail");
+	assert_string_equal(cfg.empty_dir, "/var/spool/strictmail/empty");
+	assert_null(cfg.tls_cert);
+	assert_null(cfg.tls_key);
+	assert_true(cfg.nlocal_domains >= 1);
+	assert_string_equal(cfg.local_domains[0], str_lower(host));
+	assert_true(config_is_local_domain(&cfg, "localhost"));
+	assert_int_equal(cfg.nrelay_nets, 2);
+	assert_int_equal(cfg.relay_nets[0].family, AF_INET);
+	assert_int_equal(cfg.relay_nets[0].prefix, 8);
+	assert_int_equal(cfg.relay_nets[0].addr[0], 127);
+	assert_int_equal(cfg.relay_nets[1].family, AF_INET6);
+	assert_int_equal(cfg.relay_nets[1].prefix, 128);
+	assert_true(cfg.max_message_size == 35 * 1024 * 1024);
+	assert_int_equal(cfg.max_recipients, 100);
+	assert_int_equal(cfg.max_sessions, 200);
+	assert_int_equal(cfg.max_sessions_per_ip, 20);
+	assert_int_equal(cfg.max_errors, 10);
+	assert_true(cfg.timeout_command == 300);
+	assert_true(cfg.timeout_data == 600);
+	assert_true(cfg.shutdown_timeout == 10);
+	assert_true(cfg.min_free_space == 100 * 1024 * 1024);
+	assert_true(cfg.queue_lifetime == 5 * 86400);
+	assert_string_equal(cfg.user_smtpd, "_sm-smtpd");
+	assert_string_equal(cfg.user_queue, "_sm-queue");
+	assert_string_equal(cfg.user_lookup, "_sm-lookup");
+	/* config_finish fills only what is unset. */
+	config_finish(&cfg);
+	assert_int_equal(cfg.nrelay_nets, 2);
+	config_free(&cfg);
+}
+
+static void
+test_hostname_set(void **state)
+{
+	struct config	cfg;
+	char		err[1024];
+
+	(void)state;
+	if (parse(&cfg, "hostname MX1.example.org\nspool /sp\n"
+	    "listen ::1 25\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.hostname, "MX1.example.org");
+	assert_int_equal(cfg.nlocal_domains, 2);
+	assert_string_equal(cfg.local_domains[0], "mx1.example.org");
+	assert_string_equal(cfg.local_domains[1], "localhost");
+	assert_string_equal(cfg.empty_dir, "/sp/empty");
+	config_free(&cfg);
+
+	if (parse(&cfg, "hostname localhost\nlisten ::1 25\n", err,
+	    sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.nlocal_domains, 1);
+	config_free(&cfg);
+}
+
+static void
+test_comments_and_blanks(void **state)
+{
+	struct config	cfg;
+	char		err[1024];
+	char		*text;
+	size_t		 n = 4096;
+
+	(void)state;
+	if (parse(&cfg, "\n   \n\t# only a comment\n#\nlisten 127.0.0.1 25#c\n"
+	    "  max-errors   7   # trailing\r\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.max_errors, 7);
+	config_free(&cfg);
+
+	/* A line of exactly 4096 bytes is allowed. */
+	text = xmalloc(n + 64);
+	memset(text, ' ', n);
+	memcpy(text, "# x", 3);
+	memcpy(text + n, "\nlisten 127.0.0.1 25\n", 22);
+	if (parse(&cfg, text, err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	config_free(&cfg);
+	free(text);
+}
+
+static void
+test_errors(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*err;
+	} cases[] = {
+		{ "listen 127.0.0.1 25\n\n\n\n\n\nlisen 1\n",
+		  NAME ":7: unknown keyword 'lisen'" },
+		{ "\n\nlisten 127.0.0.1 99999\n",
+		  NAME ":3: listen: bad port '99999'" },
+		{ "listen 127.0.0.1 0\n", NAME ":1: listen: bad port '0'" },
+		{ "listen 127.0.0.1 -1\n", NAME ":1: listen: bad port '-1'" },
+		{ "listen 127.0.0.1 25 smtps\n", NAME ":1: listen: bad kind "
+		  "'smtps' (smtp, submission or tls)" },
+		{ "listen localhost 25\n", NAME ":1: listen: bad address "
+		  "'localhost' (a numeric IPv4 or IPv6 address)" },
+		{ "listen 127.1 25\n", NAME ":1: listen: bad address "
+		  "'127.1' (a numeric IPv4 or IPv6 address)" },
+		{ "listen 127.0.0.1\n", NAME ":1: listen: missing value" },
+		{ "listen 127.0.0.1 25 smtp x\n",
+		  NAME ":1: listen: too many values" },
+		{ "listen 127.0.0.1 25\n\n\nmax-recipients ten\n",
+		  NAME ":4: max-recipients: 'ten' is not a number from 1 to "
+		  "100000" },
+		{ "max-recipients 0\n", NAME ":1: max-recipients: '0' is not "
+		  "a number from 1 to 100000" },
+		{ "max-recipients 100001\n", NAME ":1: max-recipients: "
+		  "'100001' is not a number from 1 to 100000" },
+		{ "max-sessions 1e3\n", NAME ":1: max-sessions: '1e3' is not "
+		  "a number from 1 to 100000" },
+		{ "max-sessions-per-client -3\n", NAME ":1: "
+		  "max-sessions-per-client: '-3' is not a number from 1 to "
+		  "100000" },
+		{ "max-errors 1001\n", NAME ":1: max-errors: '1001' is not a "
+		  "number from 1 to 1000" },
+		{ "\n\n\n\n\n\n\n\nrelay-network 10.0.0.0/33\n",
+		  NAME ":9: relay-network: bad network '10.0.0.0/33'" },
+		{ "relay-network 127.0.0.1 ::1/129\n",
+		  NAME ":1: relay-network: bad network '::1/129'" },
+		{ "relay-network 10.0.0.0/\n",
+		  NAME ":1: relay-network: bad network '10.0.0.0/'" },
+		{ "spool /a\nlisten 127.0.0.1 25\nspool /b\n",
+		  NAME ":3: duplicate 'spool' (first on line 1)" },
+		{ "hostname\n", NAME ":1: hostname: missing value" },
+		{ "hostname a b\n", NAME ":1: hostname: too many values" },
+		{ "hostname -bad.example\n",
+		  NAME ":1: hostname: bad host name '-bad.example'" },
+		{ "spool var/spool\n",
+		  NAME ":1: spool: 'var/spool' is not an absolute path" },
+		{ "empty-dir empty\n",
+		  NAME ":1: empty-dir: 'empty' is not an absolute path" },
+		{ "tls-certificate cert.pem\n", NAME ":1: tls-certificate: "
+		  "'cert.pem' is not an absolute path" },
+		{ "tls-key ./key.pem\n",
+		  NAME ":1: tls-key: './key.pem' is not an absolute path" },
+		{ "max-message-size 10X\n", NAME ":1: max-message-size: "
+		  "'10X' is not a size from 1 to 1024G" },
+		{ "max-message-size 0\n", NAME ":1: max-message-size: "
+		  "'0' is not a size from 1 to 1024G" },
+		{ "min-free-space 2048G\n", NAME ":1: min-free-space: "
+		  "'2048G' is not a size from 0 to 1024G" },
+		{ "timeout-command 0\n", NAME ":1: timeout-command: '0' is "
+		  "not a duration from 1s to 1d" },
+		{ "timeout-data 5w\n", NAME ":1: timeout-data: '5w' is not a "
+		  "duration from 1s to 1d" },
+		{ "shutdown-timeout 2h\n", NAME ":1: shutdown-timeout: '2h' "
+		  "is not a duration from 1s to 1h" },
+		{ "queue-lifetime 366d\n", NAME ":1: queue-lifetime: '366d' "
+		  "is not a duration from 1s to 365d" },
+		{ "user-queue ro:ot\n",
+		  NAME ":1: user-queue: bad user name 'ro:ot'" },
+		{ "local-domain example.org under_score.org\n",
+		  NAME ":1: local-domain: bad domain 'under_score.org'" },
+		{ "local-domain example.org\nlocal-domain EXAMPLE.org\n",
+		  NAME ":2: local-domain: duplicate domain 'EXAMPLE.org'" },
+		{ "listen 127.0.0.1 25\x01\n",
+		  NAME ":1: control character 0x01" },
+		{ "# nothing but comments\n\n", NAME ": no listen directive" },
+		{ "listen 127.0.0.1 25\nlisten ::1 25\nlisten 127.0.0.1 25 "
+		  "submission\n", NAME ":3: duplicate listen 127.0.0.1 25 "
+		  "(first on line 1)" },
+		{ "listen ::1 25\nlisten 0:0::0:1 25\n",
+		  NAME ":2: duplicate listen ::1 25 (first on line 1)" },
+		{ "listen 127.0.0.1 465 tls\n", NAME ":1: listen 127.0.0.1 "
+		  "465 tls: needs tls-certificate and tls-key" },
+		{ "listen 127.0.0.1 25\ntls-certificate /c.pem\n",
+		  NAME ":2: tls-certificate without tls-key" },
+		{ "listen 127.0.0.1 25\n\ntls-key /k.pem\n",
+		  NAME ":3: tls-key without tls-certificate" },
+	};
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_error(cases[i].text, cases[i].err);
+}
+
+static void
+test_long_line_and_nul(void **state)
+{
+	struct config	 cfg;
+	char		 err[1024];
+	char		*text;
+	size_t		 n = 4097;
+	static const char nul[] = "listen 127.0.0.1 25\nhost\0name x\n";
+
+	(void)state;
+	text = xmalloc(n + 64);
+	memcpy(text, "listen 127.0.0.1 25\n", 20);
+	memset(text + 20, 'a', n);
+	memcpy(text + 20 + n, "\n", 2);
+	assert_int_equal(parse(&cfg, text, err, sizeof(err)), -1);
+	assert_string_equal(err, NAME ":2: line longer than 4096 bytes");
+	config_free(&cfg);
+	free(text);
+
+	config_init(&cfg);
+	assert_int_equal(config_parse(&cfg, NAME, nul, sizeof(nul) - 1, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, NAME ":2: NUL byte in line");
+	config_free(&cfg);
+}
+
+static void
+test_load(void **state)
+{
+	struct config	cfg;
+	char		path[] = "/tmp/test_config_XXXXXX";
+	char		err[1024], want[1100];
+	int		fd;
+	static const char bad[] = "listen 127.0.0.1 25\nmax-errors x\n";
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, "/nonexistent/strictmail.conf",
+	    err, sizeof(err)), -1);
+	assert_string_equal(err,
+	    "/nonexistent/strictmail.conf: No such file or directory");
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, "/tmp", err, sizeof(err)), -1);
+	assert_string_equal(err, "/tmp: not a regular file");
+	config_free(&cfg);
+
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write_all(fd, bad, sizeof(bad) - 1), 0);
+	close(fd);
+	config_init(&cfg);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: max-errors: 'x' is not a number "
+	    "from 1 to 1000", path);
+	assert_string_equal(err, want);
+	config_free(&cfg);
+	unlink(path);
+}
+
+static void
+test_default_text(void **state)
+{
+	struct config	 cfg;
+	char		 err[1024];
+	char		*text;
+
+	(void)state;
+	text = config_default_text("/srv/run", "box.example.org", err,
+	    sizeof(err));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "spool           /srv/run/spool\n"));
+	assert_non_null(strstr(text, "tls-key         /srv/run/key.pem\n"));
+	assert_null(strstr(text, "@"));
+	config_init(&cfg);
+	if (config_parse(&cfg, "gen", text, strlen(text), err,
+	    sizeof(err)) != 0)
+		fail_msg("generated configuration refused: %s", err);
+	assert_string_equal(cfg.spool, "/srv/run/spool");
+	assert_int_equal(cfg.nlisteners, 1);
+	assert_string_equal(cfg.listeners[0].addr, "127.0.0.1");
+	assert_int_equal(cfg.listeners[0].port, 2525);
+	assert_true(config_is_local_domain(&cfg, "localhost"));
+	assert_true(config_is_local_domain(&cfg, "box.example.org"));
+	config_free(&cfg);
+	free(text);
+
+	/* An unusable host name is left out; localhost is not repeated. */
+	text = config_default_text("/srv/run", "localhost", err, sizeof(err));
+	config_init(&cfg);
+	assert_int_equal(config_parse(&cfg, "gen", text, strlen(text), err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg.nlocal_domains, 1);
+	config_free(&cfg);
+	free(text);
+	text = config_default_text("/srv/run", "bad_host", err, sizeof(err));
+	assert_null(strstr(text, "bad_host"));
+	free(text);
+
+	assert_null(config_default_text("run", "h", err, sizeof(err)));
+	assert_string_equal(err, "run: not an absolute path");
+	assert_null(config_default_text("/my run", "h", err, sizeof(err)));
+	assert_null(config_default_text("/a#b", "h", err, sizeof(err)));
+}
+
+/* ---- networks ---- */
+
+static struct sockaddr_storage
+sa_of(const char *addr)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(1234);
+	} else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(1234);
+	} else
+		fail_msg("bad test address %s", addr);
+	return ss;
+}
+
+static int
+match(const char *net, const char *addr)
+{
+	struct netmask		nm;
+	struct sockaddr_storage	ss = sa_of(addr);
+
+	if (netmask_parse(net, &nm) != 0)
+		fail_msg("netmask_parse(%s) failed", net);
+	return netmask_match(&nm, (struct sockaddr *)&ss);
+}
+
+static void
+test_netmask_parse(void **state)
+{
+	static const char *const bad[] = {
+		"", "/", "/8", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/",
+		"10.0.0.0/8x", "10.0.0", "10.0.0.0.0", "256.0.0.1",
+		"10.0.0.0/08/1", "::1/129", "::1/", "1:2:3:4:5:6:7:8:9",
+		"fe80::1%eth0", "example.org", "10.0.0.0 /8", " 10.0.0.0",
+		"0x7f.0.0.1",
+		"1111:2222:3333:4444:5555:6666:7777:8888/128/extra/long/text",
+	};
+	struct netmask	nm;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (netmask_parse(bad[i], &nm) != -1)
+			fail_msg("netmask_parse accepted '%s'", bad[i]);
+	assert_int_equal(netmask_parse("10.1.2.3/8", &nm), 0);
+	assert_int_equal(nm.family, AF_INET);
+	assert_int_equal(nm.prefix, 8);
+	assert_int_equal(nm.addr[0], 10);
+	assert_int_equal(nm.addr[1], 0);	/* host bits cleared */
+	assert_int_equal(netmask_parse("10.1.2.3", &nm), 0);
+	assert_int_equal(nm.prefix, 32);
+	assert_int_equal(netmask_parse("::1", &nm), 0);
+	assert_int_equal(nm.family, AF_INET6);
+	assert_int_equal(nm.prefix, 128);
+	assert_int_equal(netmask_parse("0.0.0.0/0", &nm), 0);
+	assert_int_equal(nm.prefix, 0);
+	assert_int_equal(netmask_parse("::/0", &nm), 0);
+	assert_int_equal(nm.prefix, 0);
+	assert_int_equal(netmask_parse("192.168.1.255/23", &nm), 0);
+	assert_int_equal(nm.addr[2], 0);
+	assert_int_equal(nm.addr[3], 0);
+}
+
+static void
+test_netmask_match(void **state)
+{
+	(void)state;
+	/* IPv4 */
+	assert_true(match("127.0.0.0/8", "127.0.0.1"));
+	assert_true(match("127.0.0.0/8", "127.255.255.255"));
+	assert_false(match("127.0.0.0/8", "128.0.0.1"));
+	assert_true(match("192.0.2.0/25", "192.0.2.127"));
+	assert_false(match("192.0.2.0/25", "192.0.2.128"));
+	assert_true(match("10.0.0.0/7", "11.200.0.1"));
+	assert_false(match("10.0.0.0/7", "12.0.0.1"));
+	/* /32 and bare addresses */
+	assert_true(match("198.51.100.7/32", "198.51.100.7"));
+	assert_false(match("198.51.100.7/32", "198.51.100.6"));
+	assert_true(match("198.51.100.7", "198.51.100.7"));
+	assert_false(match("198.51.100.7", "198.51.100.8"));
+	/* /0 matches its whole family, and only it */
+	assert_true(match("0.0.0.0/0", "203.0.113.9"));
+	assert_false(match("0.0.0.0/0", "2001:db8::1"));
+	assert_true(match("::/0", "2001:db8::1"));
+	assert_false(match("::/0", "203.0.113.9"));
+	/* IPv6 */
+	assert_true(match("::1/128", "::1"));
+	assert_false(match("::1/128", "::2"));
+	assert_true(match("::1", "::1"));
+	assert_true(match("2001:db8::/32", "2001:db8:ffff::1"));
+	assert_false(match("2001:db8::/32", "2001:db9::1"));
+	assert_true(match("2001:db8:0:8000::/49", "2001:db8:0:ffff::1"));
+	assert_false(match("2001:db8:0:8000::/49", "2001:db8:0:7fff::1"));
+	assert_true(match("2001:db8::1:0/127", "2001:db8::1:1"));
+	assert_false(match("2001:db8::1:0/127", "2001:db8::1:2"));
+	/* IPv4-mapped IPv6 clients count as IPv4 */
+	assert_true(match("127.0.0.0/8", "::ffff:127.0.0.1"));
+	assert_false(match("127.0.0.0/8", "::ffff:10.0.0.1"));
+	assert_false(match("::1/128", "127.0.0.1"));
+}
+
+static void
+test_may_relay(void **state)
+{
+	struct config		cfg;
+	struct sockaddr_storage	ss;
+	struct sockaddr		un;
+	char			err[1024];
+
+	(void)state;
+	if (parse(&cfg, "listen 127.0.0.1 25\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	ss = sa_of("127.0.0.1");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("127.3.4.5");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("::1");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("::ffff:127.0.0.1");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("192.0.2.1");
+	assert_false(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("::2");
+	assert_false(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	memset(&un, 0, sizeof(un));
+	un.sa_family = AF_UNIX;
+	assert_false(config_may_relay(&cfg, &un));
+	assert_false(config_may_relay(&cfg, NULL));
+	config_free(&cfg);
+
+	/* Configured networks replace the loopback default. */
+	if (parse(&cfg, "listen 127.0.0.1 25\nrelay-network 192.0.2.0/24\n",
+	    err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	ss = sa_of("192.0.2.200");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	ss = sa_of("127.0.0.1");
+	assert_false(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	config_free(&cfg);
+}
+
+static void
+test_local_domain(void **state)
+{
+	struct config	cfg;
+	char		err[1024];
+
+	(void)state;
+	if (parse(&cfg, "listen 127.0.0.1 25\nlocal-domain example.org\n",
+	    err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_true(config_is_local_domain(&cfg, "example.org"));
+	assert_true(config_is_local_domain(&cfg, "EXAMPLE.Org"));
+	assert_true(config_is_local_domain(&cfg, "example.org."));
+	assert_false(config_is_local_domain(&cfg, "sub.example.org"));
+	assert_false(config_is_local_domain(&cfg, "example.or"));
+	assert_false(config_is_local_domain(&cfg, "localhost"));
+	assert_false(config_is_local_domain(&cfg, ""));
+	assert_false(config_is_local_domain(&cfg, NULL));
+	config_free(&cfg);
+}
+
+static void
+test_kind_names(void **state)
+{
+	(void)state;
+	assert_string_equal(listener_kind_name(LISTEN_SMTP), "smtp");
+	assert_string_equal(listener_kind_name(LISTEN_SUBMISSION),
+	    "submission");
+	assert_string_equal(listener_kind_name(LISTEN_TLS), "tls");
+	assert_true(config_domain_ok("a-b.example"));
+	assert_false(config_domain_ok("a..b"));
+	assert_false(config_domain_ok("a-.b"));
+	assert_false(config_domain_ok(".a"));
+	assert_false(config_domain_ok(""));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_hostname_set),
+		cmocka_unit_test(test_comments_and_blanks),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_line_and_nul),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_default_text),
+		cmocka_unit_test(test_netmask_parse),
+		cmocka_unit_test(test_netmask_match),
+		cmocka_unit_test(test_may_relay),
+		cmocka_unit_test(test_local_domain),
+		cmocka_unit_test(test_kind_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
