@@ -24,7 +24,7 @@ struct envelope;
 enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE };
 
 struct spool_entry {
-	const char		*path;		/* "queue/XX" stands for 256 folders */
+	const char		*path;		/* "queue/XX": 256 folders */
 	enum spool_owner	 owner;
 	mode_t			 mode;
 };

@@ -1,0 +1,606 @@
+/*
+ * queue.c - the queue process: serves the receiver's MSG_Q_OPEN, COMMIT
+ * and ABORT, and keeps it told about free space (MSG_Q_SPACE).
+ *
+ * It drops to the queue user in a chroot of the spool, recovers the spool
+ * before it answers anything, and hands commits to the group-commit worker
+ * (queue_commit.c): a MSG_Q_COMMIT_OK leaves only after the syncs covering
+ * the message returned.  Content files of messages never committed are
+ * removed when the receiver aborts them, when it goes away, and at exit.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/proto.h"
+#include "common/util.h"
+#include "queue/envelope.h"
+#include "queue/queue.h"
+#include "queue/queue_commit.h"
+#include "queue/queue_fs.h"
+#include "queue/queue_id.h"
+
+#define QUEUE_SPACE_INTERVAL	1000	/* ms between free-space checks */
+
+/* A message the receiver opened and has not finished. */
+struct queue_msg {
+	struct queue_msg	*next;		/* hash chain */
+	char			 id[QUEUE_ID_SIZE];
+	uint32_t		 session;	/* the receiver's session */
+	int			 fd;		/* our own content descriptor */
+	int			 committing;	/* with the worker */
+	uint64_t		 size;
+	size_t			 nrcpt;
+	char			*sender;
+};
+
+struct queue {
+	struct config		*cfg;
+	struct event_loop	*loop;
+	struct ipc_chan		*smtpd;		/* NULL once it went away */
+	struct ipc_chan		*parent;
+	struct queue_commit	*commit;
+	struct event_timer	*space_timer;
+	int			 spoolfd;
+	int			 space_low;	/* -1 before the first check */
+	int			 stopping;
+	unsigned		 inflight;	/* jobs with the worker */
+	struct queue_msg	*msgs[QUEUE_ID_NHASH];
+};
+
+/* ---- open messages ---- */
+
+static struct queue_msg *
+queue_msg_find(struct queue *q, const char *id)
+{
+	struct queue_msg	*qm;
+
+	for (qm = q->msgs[queue_id_hash(id)]; qm != NULL; qm = qm->next)
+		if (strcmp(qm->id, id) == 0)
+			return qm;
+	return NULL;
+}
+
+static struct queue_msg *
+queue_msg_add(struct queue *q, const char *id, uint32_t session, int fd)
+{
+	struct queue_msg	*qm;
+	unsigned		 h = queue_id_hash(id);
+
+	qm = xcalloc(1, sizeof(*qm));
+	(void)strlcpy(qm->id, id, sizeof(qm->id));
+	qm->session = session;
+	qm->fd = fd;
+	qm->next = q->msgs[h];
+	q->msgs[h] = qm;
+	return qm;
+}
+
+/* Forgets qm and closes its descriptor; its files are the caller's. */
+static void
+queue_msg_del(struct queue *q, struct queue_msg *qm)
+{
+	struct queue_msg	**pp;
+
+	for (pp = &q->msgs[queue_id_hash(qm->id)]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == qm) {
+			*pp = qm->next;
+			break;
+		}
+	}
+	if (qm->fd != -1)
+		close(qm->fd);
+	free(qm->sender);
+	free(qm);
+}
+
+/* An uncommitted message goes: its files and its entry (why NULL: the
+ * caller logged it). */
+static void
+queue_msg_discard(struct queue *q, struct queue_msg *qm, const char *why)
+{
+	if (queue_fs_unlink_message(q->spoolfd, qm->id) == -1)
+		log_warn("%s: cannot remove files", qm->id);
+	if (why != NULL)
+		log_info("%s: discarded: %s", qm->id, why);
+	queue_msg_del(q, qm);
+}
+
+/* Discards every message not with the worker. */
+static void
+queue_msg_discard_all(struct queue *q, const char *why)
+{
+	struct queue_msg	*qm, *next;
+	unsigned		 h;
+
+	for (h = 0; h < QUEUE_ID_NHASH; h++) {
+		for (qm = q->msgs[h]; qm != NULL; qm = next) {
+			next = qm->next;
+			if (!qm->committing)
+				queue_msg_discard(q, qm, why);
+		}
+	}
+}
+
+/* The receiver's message id: unknown or another session's is a bug there. */
+static struct queue_msg *
+queue_msg_get(struct queue *q, struct ipc_msg *m, const char *id)
+{
+	struct queue_msg	*qm;
+
+	if ((qm = queue_msg_find(q, id)) == NULL)
+		fatalx("%s: message %s: unknown queue id %s",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), id);
+	if (qm->session != m->session)
+		fatalx("%s: message %s: %s belongs to session %u, not %u",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), id,
+		    qm->session, m->session);
+	return qm;
+}
+
+/* ---- replies ---- */
+
+static void
+queue_reply_fail(struct queue *q, uint32_t type, uint32_t session,
+    const char *id, uint32_t reason)
+{
+	struct buf	b;
+
+	if (q->smtpd == NULL)
+		return;
+	buf_init(&b);
+	if (id != NULL)
+		ipc_put_str(&b, id);
+	ipc_put_u32(&b, reason);
+	ipc_send_buf(q->smtpd, type, session, -1, &b);
+	buf_free(&b);
+}
+
+static void
+queue_reply_id(struct queue *q, uint32_t type, uint32_t session,
+    const char *id, int fd)
+{
+	struct buf	b;
+
+	if (q->smtpd == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	buf_init(&b);
+	ipc_put_str(&b, id);
+	ipc_send_buf(q->smtpd, type, session, fd, &b);
+	buf_free(&b);
+}
+
+/* ---- free space ---- */
+
+static void
+queue_space_check(struct queue *q)
+{
+	struct buf	b;
+	uint64_t	avail;
+	int		low;
+
+	if (queue_fs_free_space(q->spoolfd, &avail) == -1) {
+		log_warn("fstatvfs of the spool");
+		return;
+	}
+	low = avail < q->cfg->min_free_space;
+	if (low == q->space_low)
+		return;
+	if (low)
+		log_warnx("spool has %llu octets free, below min-free-space "
+		    "%llu: refusing new messages", (unsigned long long)avail,
+		    (unsigned long long)q->cfg->min_free_space);
+	else if (q->space_low == 1)
+		log_info("spool has %llu octets free again: accepting messages",
+		    (unsigned long long)avail);
+	q->space_low = low;
+	if (q->smtpd == NULL)
+		return;
+	buf_init(&b);
+	ipc_put_u32(&b, (uint32_t)low);
+	ipc_send_buf(q->smtpd, MSG_Q_SPACE, 0, -1, &b);
+	buf_free(&b);
+}
+
+static void
+queue_space_timer(void *arg)
+{
+	struct queue	*q = arg;
+
+	q->space_timer = NULL;
+	queue_space_check(q);
+	if (!q->stopping)
+		q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
+		    queue_space_timer, q);
+}
+
+/* ---- MSG_Q_OPEN ---- */
+
+static void
+queue_open(struct queue *q, struct ipc_msg *m)
+{
+	char	id[QUEUE_ID_SIZE];
+	int	fd, dupfd;
+
+	ipc_end(m);
+	if (q->stopping) {
+		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
+		    QFAIL_SHUTDOWN);
+		return;
+	}
+	queue_space_check(q);
+	if (q->space_low == 1) {
+		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
+		    QFAIL_NOSPACE);
+		return;
+	}
+	if ((fd = queue_fs_create(q->spoolfd, id)) == -1) {
+		log_warn("cannot create a message file in incoming/");
+		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
+		    QFAIL_TEMP);
+		return;
+	}
+	if ((dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("%s: dup", id);
+		(void)queue_fs_unlink_message(q->spoolfd, id);
+		close(fd);
+		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
+		    QFAIL_TEMP);
+		return;
+	}
+	(void)queue_msg_add(q, id, m->session, fd);
+	log_debug("%s: opened for session %u", id, m->session);
+	queue_reply_id(q, MSG_Q_OPEN_OK, m->session, id, dupfd);
+}
+
+/* ---- MSG_Q_COMMIT ---- */
+
+/* Reads the envelope fields of MSG_Q_COMMIT (proto.h) into env. */
+static void
+queue_commit_read(struct ipc_msg *m, struct envelope *env)
+{
+	char		*rcpt;
+	uint32_t	 i, nrcpt;
+
+	ipc_get_str(m, env->id, sizeof(env->id));
+	env->sender = ipc_get_strdup(m);
+	env->helo = ipc_get_strdup(m);
+	env->client = ipc_get_strdup(m);
+	env->protocol = ipc_get_strdup(m);
+	env->size = ipc_get_u64(m);
+	nrcpt = ipc_get_u32(m);
+	/* Each recipient takes 4 bytes at least: no allocation on a lie. */
+	if (nrcpt > (m->len - m->pos) / 4)
+		fatalx("%s: message %s: %u recipients cannot fit",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), nrcpt);
+	for (i = 0; i < nrcpt; i++) {
+		rcpt = ipc_get_strdup(m);
+		(void)envelope_add_rcpt(env, rcpt, RCPT_PENDING);
+		free(rcpt);
+	}
+	ipc_end(m);
+}
+
+/* 0 if the message may be committed; -1 with why otherwise. */
+static int
+queue_commit_check(struct queue *q, struct queue_msg *qm,
+    const struct envelope *env, char *why, size_t whylen)
+{
+	struct stat	st;
+
+	if (fstat(qm->fd, &st) == -1) {
+		(void)bsnprintf(why, whylen, "fstat: %s", strerror(errno));
+		return -1;
+	}
+	if ((uint64_t)st.st_size != env->size) {
+		(void)bsnprintf(why, whylen, "content has %lld octets, "
+		    "receiver reported %llu", (long long)st.st_size,
+		    (unsigned long long)env->size);
+		return -1;
+	}
+	if (env->nrcpt > q->cfg->max_recipients) {
+		(void)bsnprintf(why, whylen, "%zu recipients, max-recipients "
+		    "is %u", env->nrcpt, q->cfg->max_recipients);
+		return -1;
+	}
+	return envelope_check(env, why, whylen);
+}
+
+static void
+queue_commit_submit_msg(struct queue *q, struct queue_msg *qm,
+    struct envelope *env)
+{
+	struct queue_job	*job;
+
+	env->arrival = (uint64_t)time(NULL);
+	env->attempts = 0;
+	env->next_attempt = env->arrival;
+	env->expiry = q->cfg->queue_lifetime > (uint64_t)INT64_MAX -
+	    env->arrival ? (uint64_t)INT64_MAX :
+	    env->arrival + q->cfg->queue_lifetime;
+	job = xcalloc(1, sizeof(*job));
+	(void)strlcpy(job->id, qm->id, sizeof(job->id));
+	buf_init(&job->env);
+	envelope_serialize(env, &job->env);
+	job->arg = qm;
+	qm->committing = 1;
+	qm->size = env->size;
+	qm->nrcpt = env->nrcpt;
+	qm->sender = xstrdup(env->sender);
+	q->inflight++;
+	queue_commit_submit(q->commit, job);
+}
+
+static void
+queue_commit_msg(struct queue *q, struct ipc_msg *m)
+{
+	struct envelope		 env;
+	struct queue_msg	*qm;
+	char			 why[256];
+	uint32_t		 session = m->session;
+
+	envelope_init(&env);
+	queue_commit_read(m, &env);
+	qm = queue_msg_get(q, m, env.id);
+	if (qm->committing)
+		fatalx("%s: message %s: %s is being committed already",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), env.id);
+	if (q->stopping) {
+		queue_msg_discard(q, qm, "shutting down before commit");
+		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, session, env.id,
+		    QFAIL_SHUTDOWN);
+	} else if (queue_commit_check(q, qm, &env, why, sizeof(why)) == -1) {
+		log_warnx("%s: commit failed: %s", env.id, why);
+		queue_msg_discard(q, qm, NULL);
+		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, session, env.id,
+		    QFAIL_TEMP);
+	} else
+		queue_commit_submit_msg(q, qm, &env);
+	envelope_free(&env);
+}
+
+/* A batch came back from the worker: answer each of its messages. */
+static void
+queue_commit_finish(struct queue *q, struct queue_job *job)
+{
+	struct queue_msg	*qm = job->arg;
+
+	if (job->failed) {
+		log_warnx("%s: commit failed: %s", qm->id, job->error);
+		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, qm->session, qm->id,
+		    QFAIL_TEMP);
+	} else {
+		log_info("%s: committed size=%llu nrcpt=%zu from=<%s>", qm->id,
+		    (unsigned long long)qm->size, qm->nrcpt, qm->sender);
+		queue_reply_id(q, MSG_Q_COMMIT_OK, qm->session, qm->id, -1);
+	}
+	q->inflight--;
+	queue_msg_del(q, qm);
+	queue_job_free(job);
+}
+
+static void
+queue_commit_event(int fd, int events, void *arg)
+{
+	struct queue		*q = arg;
+	struct queue_job	*job, *next;
+	unsigned		 n = 0;
+
+	(void)fd;
+	(void)events;
+	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
+		next = job->next;
+		queue_commit_finish(q, job);
+		n++;
+	}
+	if (n == 0)
+		return;
+	log_debug("commit: %u messages answered", n);
+	queue_space_check(q);
+	if (q->stopping && q->inflight == 0)
+		event_loop_stop(q->loop);
+}
+
+/* ---- MSG_Q_ABORT ---- */
+
+static void
+queue_abort(struct queue *q, struct ipc_msg *m)
+{
+	struct queue_msg	*qm;
+	char			 id[QUEUE_ID_SIZE];
+
+	ipc_get_str(m, id, sizeof(id));
+	ipc_end(m);
+	qm = queue_msg_get(q, m, id);
+	if (qm->committing) {
+		/* Too late: the commit goes on and is answered. */
+		log_debug("%s: abort ignored, commit in progress", id);
+		return;
+	}
+	queue_msg_discard(q, qm, "aborted by the receiver");
+}
+
+/* ---- channels and signals ---- */
+
+static void
+queue_smtpd_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct queue	*q = arg;
+
+	(void)ch;
+	if (m->fd != -1)
+		fatalx("%s: message %s: unexpected file descriptor",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type));
+	switch (m->type) {
+	case MSG_Q_OPEN:
+		queue_open(q, m);
+		break;
+	case MSG_Q_COMMIT:
+		queue_commit_msg(q, m);
+		break;
+	case MSG_Q_ABORT:
+		queue_abort(q, m);
+		break;
+	default:
+		ipc_bad_type(m);
+	}
+}
+
+static void
+queue_smtpd_closed(struct ipc_chan *ch, void *arg)
+{
+	struct queue	*q = arg;
+
+	log_info("receiver channel closed: removing its unfinished "
+	    "messages");
+	ipc_chan_free(ch);
+	q->smtpd = NULL;
+	queue_msg_discard_all(q, "receiver went away");
+}
+
+static void
+queue_shutdown(struct queue *q, const char *why)
+{
+	if (q->stopping)
+		return;
+	q->stopping = 1;
+	log_info("shutting down (%s), %u commits in progress", why,
+	    q->inflight);
+	if (q->inflight == 0)
+		event_loop_stop(q->loop);
+}
+
+static void
+queue_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	ipc_bad_type(m);
+}
+
+static void
+queue_parent_closed(struct ipc_chan *ch, void *arg)
+{
+	struct queue	*q = arg;
+
+	ipc_chan_free(ch);
+	q->parent = NULL;
+	queue_shutdown(q, "parent went away");
+}
+
+static void
+queue_sigterm(int signo, void *arg)
+{
+	(void)signo;
+	queue_shutdown(arg, "SIGTERM");
+}
+
+/* ---- the process ---- */
+
+/* Into the spool: chrooted as the queue user, or just chdir without root. */
+static int
+queue_enter_spool(struct config *cfg, const struct sm_user *u)
+{
+	int	fd;
+
+	if (u != NULL && privsep_is_root()) {
+		privsep_drop(u, cfg->spool);
+		log_info("running as %s, chrooted into %s", u->name,
+		    cfg->spool);
+	} else {
+		if (chdir(cfg->spool) == -1)
+			fatal("chdir %s", cfg->spool);
+		log_info("running unprivileged as uid %lu in %s, no chroot",
+		    (unsigned long)geteuid(), cfg->spool);
+	}
+	if ((fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("open spool %s", cfg->spool);
+	return fd;
+}
+
+static void
+queue_setup(struct queue *q, int parent_fd, int smtpd_fd)
+{
+	struct queue_fs_recovery	rec;
+
+	queue_fs_recover(q->spoolfd, NULL, NULL, &rec);
+	signal(SIGINT, SIG_IGN);	/* the parent coordinates */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	q->loop = event_loop_new();
+	if (event_signal(q->loop, SIGTERM, queue_sigterm, q) == -1)
+		fatal("event_signal SIGTERM");
+	/* After the signal mask is set: the worker blocks everything. */
+	q->commit = queue_commit_new(q->spoolfd);
+	if (event_add(q->loop, queue_commit_fd(q->commit), EV_READ,
+	    queue_commit_event, q) == -1)
+		fatal("event_add commit");
+	q->parent = ipc_chan_new(q->loop, parent_fd, "parent",
+	    queue_parent_dispatch, queue_parent_closed, q);
+	q->smtpd = ipc_chan_new(q->loop, smtpd_fd, "smtpd",
+	    queue_smtpd_dispatch, queue_smtpd_closed, q);
+	queue_space_check(q);
+	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
+	    queue_space_timer, q);
+}
+
+static void
+queue_teardown(struct queue *q)
+{
+	struct queue_job	*job, *next;
+
+	/* Whatever the worker still holds is finished and answered. */
+	queue_commit_stop(q->commit);
+	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
+		next = job->next;
+		queue_commit_finish(q, job);
+	}
+	queue_msg_discard_all(q, "queue shutting down");
+	event_timer_cancel(q->loop, q->space_timer);
+	event_del(q->loop, queue_commit_fd(q->commit));
+	queue_commit_free(q->commit);
+	if (q->smtpd != NULL) {
+		(void)ipc_chan_flush(q->smtpd);
+		ipc_chan_free(q->smtpd);
+	}
+	if (q->parent != NULL)
+		ipc_chan_free(q->parent);
+	event_loop_free(q->loop);
+	close(q->spoolfd);
+}
+
+int
+queue_main(struct config *cfg, int parent_fd, int smtpd_fd,
+    const struct sm_user *u)
+{
+	struct queue	q;
+	int		rc;
+
+	memset(&q, 0, sizeof(q));
+	q.cfg = cfg;
+	q.space_low = -1;
+	q.spoolfd = queue_enter_spool(cfg, u);
+	queue_setup(&q, parent_fd, smtpd_fd);
+	log_info("ready");
+	rc = event_loop_run(q.loop);
+	queue_teardown(&q);
+	log_info("exiting");
+	return rc == 0 ? 0 : 1;
+}

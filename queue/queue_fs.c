@@ -1,0 +1,710 @@
+/*
+ * queue_fs.c - the spool on disk: the one table of directories, owners and
+ * modes, its creation and check before the fork, the file operations of the
+ * commit sequence, and startup recovery.
+ *
+ * Everything after queue_fs_prepare works relative to a descriptor of the
+ * spool directory, so it is the same chrooted or not.  Nothing here deletes
+ * a file that might be an acknowledged message: whatever cannot be read is
+ * moved to corrupt/ and logged.
+ */
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/util.h"
+#include "queue/envelope.h"
+#include "queue/queue_fs.h"
+#include "queue/queue_id.h"
+
+const struct spool_entry spool_table[] = {
+	{ ".",		SPOOL_ROOT,	0755 },
+	{ "empty",	SPOOL_ROOT,	0555 },
+	{ "incoming",	SPOOL_QUEUE,	0700 },
+	{ "queue",	SPOOL_QUEUE,	0700 },
+	{ "queue/XX",	SPOOL_QUEUE,	0700 },
+	{ "corrupt",	SPOOL_QUEUE,	0700 },
+	{ NULL,		SPOOL_ROOT,	0 },
+};
+
+/* Who must own an entry, and whether its group is checked too. */
+struct queue_fs_owner {
+	uid_t	uid;
+	gid_t	gid;
+	int	checkgid;
+};
+
+#define QUEUE_FS_MAXCORRUPT	100	/* corrupt/NAME.1 .. NAME.99 */
+#define QUEUE_FS_ODIR	(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+
+/* ---- the table: create and check ---- */
+
+static void
+queue_fs_uname(uid_t uid, char *dst, size_t size)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwuid(uid)) != NULL &&
+	    strlcpy(dst, pw->pw_name, size) < size)
+		return;
+	(void)bsnprintf(dst, size, "%lu", (unsigned long)uid);
+}
+
+static void
+queue_fs_gname(gid_t gid, char *dst, size_t size)
+{
+	struct group	*gr;
+
+	if ((gr = getgrgid(gid)) != NULL &&
+	    strlcpy(dst, gr->gr_name, size) < size)
+		return;
+	(void)bsnprintf(dst, size, "%lu", (unsigned long)gid);
+}
+
+static int
+queue_fs_check(int fd, const char *shown, const struct queue_fs_owner *o,
+    mode_t mode, char *err, size_t errlen)
+{
+	struct stat	st;
+	char		is[64], want[64];
+
+	if (fstat(fd, &st) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", shown, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != o->uid) {
+		queue_fs_uname(st.st_uid, is, sizeof(is));
+		queue_fs_uname(o->uid, want, sizeof(want));
+		(void)bsnprintf(err, errlen, "%s: owner is %s, expected %s",
+		    shown, is, want);
+		return -1;
+	}
+	if (o->checkgid && st.st_gid != o->gid) {
+		queue_fs_gname(st.st_gid, is, sizeof(is));
+		queue_fs_gname(o->gid, want, sizeof(want));
+		(void)bsnprintf(err, errlen, "%s: group is %s, expected %s",
+		    shown, is, want);
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode) {
+		(void)bsnprintf(err, errlen, "%s: mode is %04o, expected %04o",
+		    shown, (unsigned)(st.st_mode & 07777), (unsigned)mode);
+		return -1;
+	}
+	return 0;
+}
+
+/* Gives a directory just created its owner and mode (umask aside). */
+static int
+queue_fs_own(int fd, const char *shown, const struct queue_fs_owner *o,
+    mode_t mode, char *err, size_t errlen)
+{
+	if (geteuid() == 0 && fchown(fd, o->uid, o->gid) == -1) {
+		(void)bsnprintf(err, errlen, "%s: chown: %s", shown,
+		    strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, mode) == -1) {
+		(void)bsnprintf(err, errlen, "%s: chmod: %s", shown,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Creates dirfd/name if missing, then checks it; returns an open descriptor
+ * of the directory (never through a symbolic link), or -1 with err set.
+ */
+static int
+queue_fs_ensure(int dirfd, const char *name, const char *shown,
+    const struct queue_fs_owner *o, mode_t mode, char *err, size_t errlen)
+{
+	int	fd, created = 0;
+
+	if (mkdirat(dirfd, name, mode) == 0)
+		created = 1;
+	else if (errno != EEXIST) {
+		(void)bsnprintf(err, errlen, "%s: mkdir: %s", shown,
+		    strerror(errno));
+		return -1;
+	}
+	if ((fd = openat(dirfd, name, QUEUE_FS_ODIR)) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", shown,
+		    errno == ELOOP || errno == ENOTDIR ? "not a directory" :
+		    strerror(errno));
+		return -1;
+	}
+	if ((created && queue_fs_own(fd, shown, o, mode, err, errlen) == -1) ||
+	    queue_fs_check(fd, shown, o, mode, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+queue_fs_prepare_hashed(int queuefd, const char *spool,
+    const struct queue_fs_owner *o, mode_t mode, char *err, size_t errlen)
+{
+	char		name[8], shown[1024];
+	unsigned	h;
+	int		fd;
+
+	for (h = 0; h < QUEUE_ID_NHASH; h++) {
+		if (!bsnprintf(name, sizeof(name), "%02X", h) ||
+		    !bsnprintf(shown, sizeof(shown), "%s/queue/%s", spool,
+		    name)) {
+			(void)bsnprintf(err, errlen, "%s: path too long",
+			    spool);
+			return -1;
+		}
+		if ((fd = queue_fs_ensure(queuefd, name, shown, o, mode, err,
+		    errlen)) == -1)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
+static int
+queue_fs_prepare_entries(int spoolfd, const char *spool,
+    const struct queue_fs_owner *root, const struct queue_fs_owner *queue,
+    char *err, size_t errlen)
+{
+	const struct spool_entry	*e;
+	const struct queue_fs_owner	*o;
+	char				 shown[1024];
+	int				 fd, queuefd = -1, rc = 0;
+
+	for (e = spool_table; e->path != NULL && rc == 0; e++) {
+		o = e->owner == SPOOL_ROOT ? root : queue;
+		if (strcmp(e->path, ".") == 0)
+			continue;
+		if (strcmp(e->path, "queue/XX") == 0) {
+			rc = queue_fs_prepare_hashed(queuefd, spool, o, e->mode,
+			    err, errlen);
+			continue;
+		}
+		if (!bsnprintf(shown, sizeof(shown), "%s/%s", spool,
+		    e->path)) {
+			(void)bsnprintf(err, errlen, "%s: path too long",
+			    spool);
+			rc = -1;
+		} else if ((fd = queue_fs_ensure(spoolfd, e->path, shown, o,
+		    e->mode, err, errlen)) == -1)
+			rc = -1;
+		else if (strcmp(e->path, "queue") == 0)
+			queuefd = fd;
+		else
+			close(fd);
+	}
+	if (queuefd != -1)
+		close(queuefd);
+	return rc;
+}
+
+int
+queue_fs_prepare(const char *spool, const struct sm_user *qu, char *err,
+    size_t errlen)
+{
+	struct queue_fs_owner	root, queue;
+	int			fd, rc;
+
+	root.uid = qu != NULL ? 0 : geteuid();
+	root.gid = qu != NULL ? 0 : getegid();
+	root.checkgid = qu != NULL;
+	queue.uid = qu != NULL ? qu->uid : geteuid();
+	queue.gid = qu != NULL ? qu->gid : getegid();
+	queue.checkgid = qu != NULL;
+	if ((fd = queue_fs_ensure(AT_FDCWD, spool, spool, &root,
+	    spool_table[0].mode, err, errlen)) == -1) {
+		/* The spool itself may be reached through a symbolic link. */
+		fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -1)
+			return -1;
+		if (queue_fs_check(fd, spool, &root, spool_table[0].mode, err,
+		    errlen) == -1) {
+			close(fd);
+			return -1;
+		}
+	}
+	rc = queue_fs_prepare_entries(fd, spool, &root, &queue, err, errlen);
+	close(fd);
+	return rc;
+}
+
+void
+queue_fs_print_table(const char *queue_user)
+{
+	const struct spool_entry	*e;
+
+	for (e = spool_table; e->path != NULL; e++)
+		printf("%s %s %04o\n", e->path,
+		    e->owner == SPOOL_ROOT ? "root" : queue_user,
+		    (unsigned)e->mode);
+}
+
+/* ---- files of a message ---- */
+
+void
+queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
+    const char *id, const char *ext)
+{
+	int	ok = 0;
+
+	switch (where) {
+	case QFS_INCOMING:
+		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "incoming/%s.%s", id,
+		    ext);
+		break;
+	case QFS_QUEUE:
+		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "queue/%02X/%s.%s",
+		    queue_id_hash(id), id, ext);
+		break;
+	case QFS_CORRUPT:
+		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "corrupt/%s.%s", id,
+		    ext);
+		break;
+	}
+	if (!ok)
+		fatalx("queue_fs_path: path for %s does not fit", id);
+}
+
+/* 1 if a committed file of id exists already (an ID of an earlier run). */
+static int
+queue_fs_id_taken(int spoolfd, const char *id)
+{
+	char		path[QUEUE_FS_PATHSIZE];
+	struct stat	st;
+
+	queue_fs_path(path, QFS_QUEUE, id, "env");
+	if (fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	queue_fs_path(path, QFS_QUEUE, id, "msg");
+	return fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int
+queue_fs_create(int spoolfd, char id[])
+{
+	char	path[QUEUE_FS_PATHSIZE];
+	int	fd, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		queue_id_new(id);
+		if (queue_fs_id_taken(spoolfd, id))
+			continue;
+		queue_fs_path(path, QFS_INCOMING, id, "msg");
+		fd = openat(spoolfd, path, O_CREAT | O_EXCL | O_RDWR |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int
+queue_fs_rename(int spoolfd, const char *from, const char *to)
+{
+	if (renameat2(spoolfd, from, spoolfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A filesystem without RENAME_NOREPLACE: check, then rename. */
+	if (faccessat(spoolfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(spoolfd, from, spoolfd, to);
+}
+
+int
+queue_fs_unlink_message(int spoolfd, const char *id)
+{
+	static const struct { enum queue_fs_where where; const char *ext; }
+	    files[] = {
+		{ QFS_QUEUE, "env" }, { QFS_INCOMING, "env" },
+		{ QFS_QUEUE, "msg" }, { QFS_INCOMING, "msg" },
+	};
+	char	path[QUEUE_FS_PATHSIZE];
+	size_t	i;
+	int	saved = 0;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		queue_fs_path(path, files[i].where, id, files[i].ext);
+		if (unlinkat(spoolfd, path, 0) == -1 && errno != ENOENT &&
+		    saved == 0)
+			saved = errno;
+	}
+	if (saved != 0) {
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_fs_free_space(int spoolfd, uint64_t *avail)
+{
+	struct statvfs	sv;
+
+	if (fstatvfs(spoolfd, &sv) == -1)
+		return -1;
+	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
+}
+
+/* ---- startup recovery ---- */
+
+struct queue_fs_names {
+	char	**v;
+	size_t	  n;
+};
+
+/* A name fit for a log line: control bytes become '?'. */
+static const char *
+queue_fs_shown(const char *name, char *dst, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < size; i++)
+		dst[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ?
+		    '?' : name[i];
+	dst[i] = '\0';
+	return dst;
+}
+
+static int
+queue_fs_namecmp(const void *a, const void *b)
+{
+	return strcmp(*(char * const *)a, *(char * const *)b);
+}
+
+static void
+queue_fs_names_free(struct queue_fs_names *nl)
+{
+	size_t	i;
+
+	for (i = 0; i < nl->n; i++)
+		free(nl->v[i]);
+	free(nl->v);
+	nl->v = NULL;
+	nl->n = 0;
+}
+
+/* Reads the names of spoolfd/dir, sorted; -1 if it cannot be read. */
+static int
+queue_fs_names_read(int spoolfd, const char *dir, struct queue_fs_names *nl)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	nl->v = NULL;
+	nl->n = 0;
+	fd = openat(spoolfd, dir, QUEUE_FS_ODIR);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("recovery: cannot read %s", dir);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		nl->v = xreallocarray(nl->v, nl->n + 1, sizeof(*nl->v));
+		nl->v[nl->n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (nl->n > 1)
+		qsort(nl->v, nl->n, sizeof(*nl->v), queue_fs_namecmp);
+	return 0;
+}
+
+/* Moves dir/name to corrupt/name (or name.N if that exists); never deletes. */
+static int
+queue_fs_to_corrupt(int spoolfd, const char *dir, const char *name,
+    struct queue_fs_recovery *rec)
+{
+	char	from[1024], to[1024], shown[256];
+	int	n;
+
+	if (!bsnprintf(from, sizeof(from), "%s/%s", dir, name))
+		return -1;
+	for (n = 0; n < QUEUE_FS_MAXCORRUPT; n++) {
+		if (!(n == 0 ? bsnprintf(to, sizeof(to), "corrupt/%s", name) :
+		    bsnprintf(to, sizeof(to), "corrupt/%s.%d", name, n)))
+			break;
+		if (queue_fs_rename(spoolfd, from, to) == 0) {
+			rec->corrupt++;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	log_warn("recovery: cannot move %s/%s to corrupt/", dir,
+	    queue_fs_shown(name, shown, sizeof(shown)));
+	return -1;
+}
+
+static void
+queue_fs_recover_incoming(int spoolfd, struct queue_fs_recovery *rec)
+{
+	struct queue_fs_names	nl;
+	char			path[1024], shown[256];
+	size_t			i;
+
+	if (queue_fs_names_read(spoolfd, "incoming", &nl) == -1)
+		return;
+	for (i = 0; i < nl.n; i++) {
+		queue_fs_shown(nl.v[i], shown, sizeof(shown));
+		if (!bsnprintf(path, sizeof(path), "incoming/%s", nl.v[i]))
+			continue;
+		if (unlinkat(spoolfd, path, 0) == 0) {
+			log_info("recovery: removed unfinished incoming/%s",
+			    shown);
+			rec->removed++;
+		} else if (queue_fs_to_corrupt(spoolfd, "incoming", nl.v[i],
+		    rec) == 0)
+			log_warnx("recovery: incoming/%s moved to corrupt/: "
+			    "not a removable file", shown);
+	}
+	queue_fs_names_free(&nl);
+}
+
+/* Reads a whole envelope file; -1 with why set if it is not one. */
+static char *
+queue_fs_read_env(int spoolfd, const char *path, size_t *len, char *why,
+    size_t whylen)
+{
+	struct stat	 st;
+	char		*text = NULL;
+	ssize_t		 r;
+	int		 fd;
+
+	fd = openat(spoolfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		(void)bsnprintf(why, whylen, "cannot open: %s",
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > ENVELOPE_MAX_FILE) {
+		(void)bsnprintf(why, whylen, "not a regular file of sane size");
+		close(fd);
+		return NULL;
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	*len = 0;
+	while (*len < (size_t)st.st_size) {
+		r = read(fd, text + *len, (size_t)st.st_size - *len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		*len += (size_t)r;
+	}
+	close(fd);
+	if (*len != (size_t)st.st_size) {
+		(void)bsnprintf(why, whylen, "short read");
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* The envelope of id in dir, read and matched with its content file. */
+static int
+queue_fs_load(int spoolfd, const char *dir, const char *id,
+    struct envelope *env, char *why, size_t whylen)
+{
+	char		 path[1024], *text;
+	struct stat	 st;
+	size_t		 len;
+	int		 rc;
+
+	if (!bsnprintf(path, sizeof(path), "%s/%s.env", dir, id))
+		return -1;
+	if ((text = queue_fs_read_env(spoolfd, path, &len, why,
+	    whylen)) == NULL)
+		return -1;
+	rc = envelope_parse(text, len, env, why, whylen);
+	free(text);
+	if (rc == -1)
+		return -1;
+	if (strcmp(env->id, id) != 0) {
+		(void)bsnprintf(why, whylen, "envelope names %s", env->id);
+		goto bad;
+	}
+	if (!bsnprintf(path, sizeof(path), "%s/%s.msg", dir, id) ||
+	    fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		(void)bsnprintf(why, whylen, "content file missing");
+		goto bad;
+	}
+	if ((uint64_t)st.st_size != env->size) {
+		(void)bsnprintf(why, whylen, "content has %lld octets, "
+		    "envelope says %llu", (long long)st.st_size,
+		    (unsigned long long)env->size);
+		goto bad;
+	}
+	return 0;
+bad:
+	envelope_free(env);
+	return -1;
+}
+
+/* 1 if dir/name exists (whatever it is). */
+static int
+queue_fs_exists(int spoolfd, const char *dir, const char *name)
+{
+	char		path[1024];
+	struct stat	st;
+
+	return bsnprintf(path, sizeof(path), "%s/%s", dir, name) &&
+	    fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void
+queue_fs_recover_env(int spoolfd, const char *dir, const char *id,
+    queue_fs_found_cb found, void *arg, struct queue_fs_recovery *rec)
+{
+	struct envelope	env;
+	char		why[512], name[QUEUE_ID_SIZE + 4];
+
+	if (queue_fs_load(spoolfd, dir, id, &env, why, sizeof(why)) == 0) {
+		queue_id_seen(id);
+		rec->messages++;
+		if (found != NULL)
+			found(&env, arg);
+		envelope_free(&env);
+		return;
+	}
+	(void)bsnprintf(name, sizeof(name), "%s.env", id);
+	if (queue_fs_to_corrupt(spoolfd, dir, name, rec) == -1)
+		return;
+	(void)bsnprintf(name, sizeof(name), "%s.msg", id);
+	if (queue_fs_exists(spoolfd, dir, name))
+		(void)queue_fs_to_corrupt(spoolfd, dir, name, rec);
+	log_warnx("%s: moved to corrupt/: %s", id, why);
+}
+
+/* Content without envelope: never acknowledged, so it goes. */
+static void
+queue_fs_recover_msg(int spoolfd, const char *dir, const char *id,
+    struct queue_fs_recovery *rec)
+{
+	char		path[1024], name[QUEUE_ID_SIZE + 4];
+	struct stat	st;
+
+	(void)bsnprintf(name, sizeof(name), "%s.env", id);
+	if (queue_fs_exists(spoolfd, dir, name))
+		return;		/* part of a message kept above */
+	if (!bsnprintf(path, sizeof(path), "%s/%s.msg", dir, id) ||
+	    fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return;		/* moved to corrupt/ with its envelope */
+	(void)bsnprintf(name, sizeof(name), "%s.msg", id);
+	if (S_ISREG(st.st_mode) && unlinkat(spoolfd, path, 0) == 0) {
+		log_info("%s: recovery: removed content without envelope "
+		    "(never acknowledged)", id);
+		rec->removed++;
+	} else if (queue_fs_to_corrupt(spoolfd, dir, name, rec) == 0)
+		log_warnx("%s: %s moved to corrupt/: not a removable file", id,
+		    path);
+}
+
+/*
+ * Splits a name of queue/XX into id and kind: 'e' for ID.env, 'm' for
+ * ID.msg, 'w' for either in the wrong folder, 0 for any other name.
+ */
+static int
+queue_fs_classify(const char *name, unsigned hash, char id[QUEUE_ID_SIZE])
+{
+	int	kind;
+
+	if (strlen(name) != QUEUE_ID_LEN + 4 || name[QUEUE_ID_LEN] != '.')
+		return 0;
+	if (strcmp(name + QUEUE_ID_LEN, ".env") == 0)
+		kind = 'e';
+	else if (strcmp(name + QUEUE_ID_LEN, ".msg") == 0)
+		kind = 'm';
+	else
+		return 0;
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	if (!queue_id_valid(id))
+		return 0;
+	return queue_id_hash(id) == hash ? kind : 'w';
+}
+
+static void
+queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
+    void *arg, struct queue_fs_recovery *rec)
+{
+	struct queue_fs_names	nl;
+	char			dir[16], id[QUEUE_ID_SIZE], shown[256];
+	size_t			i;
+
+	(void)bsnprintf(dir, sizeof(dir), "queue/%02X", hash);
+	if (queue_fs_names_read(spoolfd, dir, &nl) == -1)
+		return;
+	/* Sorted: ID.env comes before ID.msg. */
+	for (i = 0; i < nl.n; i++) {
+		switch (queue_fs_classify(nl.v[i], hash, id)) {
+		case 'e':
+			queue_fs_recover_env(spoolfd, dir, id, found, arg, rec);
+			break;
+		case 'm':
+			queue_fs_recover_msg(spoolfd, dir, id, rec);
+			break;
+		case 'w':
+			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
+			    rec) == 0)
+				log_warnx("%s: %s/%s moved to corrupt/: "
+				    "belongs in queue/%02X", id, dir, nl.v[i],
+				    queue_id_hash(id));
+			break;
+		default:
+			queue_fs_shown(nl.v[i], shown, sizeof(shown));
+			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
+			    rec) == 0)
+				log_warnx("recovery: %s/%s moved to corrupt/: "
+				    "not a spool file name", dir, shown);
+			break;
+		}
+	}
+	queue_fs_names_free(&nl);
+}
+
+void
+queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
+    struct queue_fs_recovery *rec)
+{
+	unsigned	h;
+
+	memset(rec, 0, sizeof(*rec));
+	queue_fs_recover_incoming(spoolfd, rec);
+	for (h = 0; h < QUEUE_ID_NHASH; h++)
+		queue_fs_recover_folder(spoolfd, h, found, arg, rec);
+	if (syncfs(spoolfd) == -1)
+		log_warn("recovery: syncfs");
+	log_info("recovery: %zu messages in queue, %zu moved to corrupt/, "
+	    "%zu unfinished removed", rec->messages, rec->corrupt,
+	    rec->removed);
+}

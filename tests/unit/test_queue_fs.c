@@ -1,0 +1,429 @@
+/*
+ * test_queue_fs.c - unit tests of queue/queue_fs.c in a temporary folder as
+ * the current user: queue_fs_prepare creates the whole tree with the modes
+ * of the table whatever the umask, accepts it again, and names the path of
+ * a wrong mode, owner or type; the printed table; startup recovery sorts a
+ * spool holding every kind of leftover into kept, removed and corrupt/.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "queue/envelope.h"
+#include "queue/queue_fs.h"
+#include "queue/queue_id.h"
+
+struct fixture {
+	char	top[64];
+	char	spool[128];
+};
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture	*fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->top, sizeof(fx->top), "/tmp/test_queue_fs.XXXXXX");
+	if (mkdtemp(fx->top) == NULL)
+		return -1;
+	snprintf(fx->spool, sizeof(fx->spool), "%s/spool", fx->top);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*fx = *state;
+
+	nftw(fx->top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx);
+	return 0;
+}
+
+static void
+assert_mode(const char *spool, const char *rel, mode_t want)
+{
+	char		path[512];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s", spool, rel);
+	if (lstat(path, &st) == -1)
+		fail_msg("%s: missing", path);
+	if (!S_ISDIR(st.st_mode))
+		fail_msg("%s: not a directory", path);
+	if ((st.st_mode & 07777) != want)
+		fail_msg("%s: mode %04o, expected %04o", path,
+		    (unsigned)(st.st_mode & 07777), (unsigned)want);
+	if (st.st_uid != geteuid())
+		fail_msg("%s: owner %lu, expected %lu", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+}
+
+static void
+prepare_ok(struct fixture *fx)
+{
+	char	err[512] = "";
+
+	if (queue_fs_prepare(fx->spool, NULL, err, sizeof(err)) != 0)
+		fail_msg("queue_fs_prepare: %s", err);
+}
+
+static void
+expect_prepare_error(struct fixture *fx, const char *rel, const char *what)
+{
+	char	err[512] = "", want[512];
+
+	snprintf(want, sizeof(want), "%s/%s: %s", fx->spool, rel, what);
+	if (queue_fs_prepare(fx->spool, NULL, err, sizeof(err)) != -1)
+		fail_msg("expected '%s', queue_fs_prepare succeeded", want);
+	if (strcmp(err, want) != 0)
+		fail_msg("expected '%s', got '%s'", want, err);
+}
+
+static void
+test_prepare_creates_tree(void **state)
+{
+	struct fixture	*fx = *state;
+	char		 rel[16];
+	mode_t		 old;
+	unsigned	 h;
+
+	old = umask(077);	/* modes come from the table, not the umask */
+	prepare_ok(fx);
+	umask(old);
+	assert_mode(fx->spool, ".", 0755);
+	assert_mode(fx->spool, "empty", 0555);
+	assert_mode(fx->spool, "incoming", 0700);
+	assert_mode(fx->spool, "queue", 0700);
+	assert_mode(fx->spool, "corrupt", 0700);
+	for (h = 0; h < QUEUE_ID_NHASH; h++) {
+		snprintf(rel, sizeof(rel), "queue/%02X", h);
+		assert_mode(fx->spool, rel, 0700);
+	}
+	prepare_ok(fx);		/* again: nothing to do, nothing wrong */
+}
+
+static void
+test_prepare_detects_mode(void **state)
+{
+	struct fixture	*fx = *state;
+	char		 path[512];
+
+	prepare_ok(fx);
+	snprintf(path, sizeof(path), "%s/incoming", fx->spool);
+	assert_int_equal(chmod(path, 0755), 0);
+	expect_prepare_error(fx, "incoming", "mode is 0755, expected 0700");
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/queue/A7", fx->spool);
+	assert_int_equal(chmod(path, 0750), 0);
+	expect_prepare_error(fx, "queue/A7", "mode is 0750, expected 0700");
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/empty", fx->spool);
+	assert_int_equal(chmod(path, 0755), 0);
+	expect_prepare_error(fx, "empty", "mode is 0755, expected 0555");
+	assert_int_equal(chmod(path, 0555), 0);
+	prepare_ok(fx);
+}
+
+static void
+test_prepare_detects_type_and_owner(void **state)
+{
+	struct fixture	*fx = *state;
+	char		 path[512], err[512] = "", want[512];
+
+	prepare_ok(fx);
+	snprintf(path, sizeof(path), "%s/corrupt", fx->spool);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(symlink("/tmp", path), 0);
+	expect_prepare_error(fx, "corrupt", "not a directory");
+	assert_int_equal(unlink(path), 0);
+	prepare_ok(fx);		/* recreated */
+	if (geteuid() != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/queue", fx->spool);
+	assert_int_equal(chown(path, 54321, 54321), 0);
+	expect_prepare_error(fx, "queue", "owner is 54321, expected root");
+	assert_int_equal(chown(path, 0, 0), 0);
+	/* Privileged: the queue directories must belong to the queue user. */
+	{
+		struct sm_user	qu = { "nobody-test", 54321, 54321 };
+
+		snprintf(want, sizeof(want), "%s/incoming: owner is root, "
+		    "expected 54321", fx->spool);
+		assert_int_equal(queue_fs_prepare(fx->spool, &qu, err,
+		    sizeof(err)), -1);
+		if (strcmp(err, want) != 0)
+			fail_msg("expected '%s', got '%s'", want, err);
+	}
+}
+
+static void
+test_print_table(void **state)
+{
+	struct fixture	*fx = *state;
+	char		 path[512], text[1024];
+	FILE		*f;
+	size_t		 n;
+	int		 fd, saved;
+
+	snprintf(path, sizeof(path), "%s/table", fx->top);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(saved != -1 && fd != -1);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+	queue_fs_print_table("_sm-queue");
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_string_equal(text,
+	    ". root 0755\n"
+	    "empty root 0555\n"
+	    "incoming _sm-queue 0700\n"
+	    "queue _sm-queue 0700\n"
+	    "queue/XX _sm-queue 0700\n"
+	    "corrupt _sm-queue 0700\n");
+}
+
+/* ---- recovery ---- */
+
+static void
+put_file(const char *spool, const char *rel, const char *text)
+{
+	char	path[512];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/%s", spool, rel);
+	if ((f = fopen(path, "w")) == NULL)
+		fail_msg("cannot create %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+exists(const char *spool, const char *rel)
+{
+	char		path[512];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s", spool, rel);
+	return lstat(path, &st) == 0;
+}
+
+/* An envelope file's text for id, claiming size octets of content. */
+static void
+env_text(const char *id, uint64_t size, struct buf *b)
+{
+	struct envelope	env;
+
+	envelope_init(&env);
+	memcpy(env.id, id, QUEUE_ID_SIZE);
+	env.size = size;
+	env.sender = strdup("a@example.org");
+	env.helo = strdup("h");
+	env.client = strdup("127.0.0.1");
+	env.protocol = strdup("ESMTP");
+	(void)envelope_add_rcpt(&env, "b@example.org", RCPT_PENDING);
+	buf_init(b);
+	envelope_serialize(&env, b);
+	envelope_free(&env);
+}
+
+static void
+put_env(const char *spool, const char *dir, const char *id, uint64_t size)
+{
+	struct buf	b;
+	char		rel[128];
+
+	snprintf(rel, sizeof(rel), "%s/%s.env", dir, id);
+	env_text(id, size, &b);
+	put_file(spool, rel, b.data);
+	buf_free(&b);
+}
+
+/* "queue/XX" of id. */
+static const char *
+folder(const char *id, char *dst, size_t size)
+{
+	snprintf(dst, size, "queue/%02X", queue_id_hash(id));
+	return dst;
+}
+
+static void
+found_cb(const struct envelope *env, void *arg)
+{
+	struct buf	*seen = arg;
+
+	buf_printf(seen, "%s ", env->id);
+}
+
+#define ID_OK		"E000000000000010"	/* complete */
+#define ID_ORPHAN	"E000000000000011"	/* content, no envelope */
+#define ID_NOMSG	"E000000000000012"	/* envelope, no content */
+#define ID_BAD		"E000000000000013"	/* unreadable envelope */
+#define ID_SIZE		"E000000000000014"	/* size differs */
+#define ID_ELSEWHERE	"E000000000000015"	/* in the wrong folder */
+
+static void
+test_recover(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	struct buf			 seen;
+	char				 d[16], rel[128], other[16];
+	char				 id[QUEUE_ID_SIZE];
+	int				 spoolfd;
+
+	prepare_ok(fx);
+	put_file(fx->spool, "incoming/E000000000000020.msg", "half a mess");
+	put_file(fx->spool, "incoming/E000000000000021.env", "strictmail-env");
+	put_env(fx->spool, folder(ID_OK, d, sizeof(d)), ID_OK, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_OK);
+	put_file(fx->spool, rel, "hello\n");
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	put_file(fx->spool, rel, "never acknowledged\n");
+	put_env(fx->spool, folder(ID_NOMSG, d, sizeof(d)), ID_NOMSG, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.env", folder(ID_BAD, d, sizeof(d)),
+	    ID_BAD);
+	put_file(fx->spool, rel,
+	    "strictmail-envelope 1\nid " ID_BAD "\nbogus 1\n");
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_BAD);
+	put_file(fx->spool, rel, "body\n");
+	put_file(fx->spool, "corrupt/" ID_BAD ".env", "an earlier one");
+	put_env(fx->spool, folder(ID_SIZE, d, sizeof(d)), ID_SIZE, 1000);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_SIZE);
+	put_file(fx->spool, rel, "short\n");
+	put_file(fx->spool, "queue/00/README", "not ours");
+	snprintf(other, sizeof(other), "queue/%02X",
+	    (queue_id_hash(ID_ELSEWHERE) + 1) % QUEUE_ID_NHASH);
+	put_env(fx->spool, other, ID_ELSEWHERE, 6);
+
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	buf_init(&seen);
+	queue_fs_recover(spoolfd, found_cb, &seen, &rec);
+	assert_string_equal(seen.data, ID_OK " ");
+	buf_free(&seen);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.removed, 3);
+	assert_int_equal(rec.corrupt, 7);
+
+	assert_false(exists(fx->spool, "incoming/E000000000000020.msg"));
+	assert_false(exists(fx->spool, "incoming/E000000000000021.env"));
+	folder(ID_OK, d, sizeof(d));
+	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_OK);
+	assert_true(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_OK);
+	assert_true(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	assert_false(exists(fx->spool, rel));
+	assert_true(exists(fx->spool, "corrupt/" ID_NOMSG ".env"));
+	assert_true(exists(fx->spool, "corrupt/" ID_BAD ".env"));
+	assert_true(exists(fx->spool, "corrupt/" ID_BAD ".env.1"));
+	assert_true(exists(fx->spool, "corrupt/" ID_BAD ".msg"));
+	assert_true(exists(fx->spool, "corrupt/" ID_SIZE ".env"));
+	assert_true(exists(fx->spool, "corrupt/" ID_SIZE ".msg"));
+	assert_true(exists(fx->spool, "corrupt/README"));
+	assert_true(exists(fx->spool, "corrupt/" ID_ELSEWHERE ".env"));
+
+	/* IDs made afterwards follow those found in the spool. */
+	queue_id_new(id);
+	if (strcmp(id, ID_OK) <= 0)
+		fail_msg("new id %s does not follow %s", id, ID_OK);
+
+	/* A second run finds the same message and nothing else to do. */
+	queue_fs_recover(spoolfd, NULL, NULL, &rec);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.removed, 0);
+	assert_int_equal(rec.corrupt, 0);
+	close(spoolfd);
+}
+
+static void
+test_create_and_unlink(void **state)
+{
+	struct fixture	*fx = *state;
+	char		 id[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE], rel[128], d[16];
+	struct stat	 st;
+	int		 spoolfd, fd, fd2;
+
+	prepare_ok(fx);
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	fd = queue_fs_create(spoolfd, id);
+	assert_true(fd != -1);
+	assert_true(queue_id_valid(id));
+	snprintf(rel, sizeof(rel), "incoming/%s.msg", id);
+	assert_true(exists(fx->spool, rel));
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* An ID committed by an earlier run (clock stepped back) is skipped. */
+	queue_id_seen("E0000000000000FF");
+	put_env(fx->spool, folder("E000000000000100", d, sizeof(d)),
+	    "E000000000000100", 0);
+	fd2 = queue_fs_create(spoolfd, id2);
+	assert_true(fd2 != -1);
+	assert_string_equal(id2, "E000000000000101");
+	close(fd2);
+	assert_int_equal(queue_fs_unlink_message(spoolfd, id), 0);
+	assert_false(exists(fx->spool, rel));
+	/* Again: ENOENT is no error. */
+	assert_int_equal(queue_fs_unlink_message(spoolfd, id), 0);
+	close(fd);
+	close(spoolfd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_prepare_creates_tree,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_detects_mode,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prepare_detects_type_and_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_print_table, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_and_unlink, setup,
+		    teardown),
+	};
+
+	log_init("test", 1, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
