@@ -1,0 +1,127 @@
+/*
+ * dataread.c - the byte-level reader of the DATA phase.
+ *
+ * Five states: at the beginning of a line (after CRLF), in a line, after a
+ * CR, after a line's leading dot, and after that dot and a CR.  Only the
+ * last one followed by LF ends the data.  Runs of ordinary bytes in a line
+ * are copied in one piece; every other byte goes through one small step
+ * function.  A step may hand its byte back (return 0) to be read again in
+ * the state it moved to.
+ */
+#include <string.h>
+
+#include "common/buf.h"
+#include "smtpd/dataread.h"
+
+enum dataread_state {
+	DR_BOL = 0,	/* at the beginning of a line */
+	DR_TEXT,	/* inside a line */
+	DR_CR,		/* after a CR inside a line */
+	DR_DOT,		/* after a dot at the beginning of a line */
+	DR_DOTCR,	/* after "." CR at the beginning of a line */
+};
+
+void
+dataread_init(struct dataread *dr, uint64_t max)
+{
+	memset(dr, 0, sizeof(*dr));
+	dr->state = DR_BOL;
+	dr->max = max;
+}
+
+/* Counts n message bytes and outputs them while the message is good. */
+static void
+dataread_emit(struct dataread *dr, const char *p, size_t n, struct buf *out)
+{
+	dr->size += n;
+	if (dr->max != 0 && dr->size > dr->max)
+		dr->flags |= DATAREAD_SIZE;
+	if (dr->flags == 0)
+		buf_add(out, p, n);
+}
+
+/* In a line: copies the run of ordinary bytes, then reads one CR, LF or
+ * NUL if there is one.  Returns the bytes used (at least 1). */
+static size_t
+dataread_text(struct dataread *dr, const char *in, size_t len,
+    struct buf *out)
+{
+	size_t	n = 0;
+
+	while (n < len && in[n] != '\r' && in[n] != '\n' && in[n] != '\0')
+		n++;
+	if (n > 0)
+		dataread_emit(dr, in, n, out);
+	if (n == len)
+		return n;
+	switch (in[n]) {
+	case '\r':
+		dr->state = DR_CR;
+		break;
+	case '\n':
+		dr->flags |= DATAREAD_BARE;
+		dataread_emit(dr, "\n", 1, out);
+		break;
+	default:
+		dr->flags |= DATAREAD_NUL;
+		dataread_emit(dr, "", 1, out);
+		break;
+	}
+	return n + 1;
+}
+
+/* One byte in any state but DR_TEXT.  Returns 1 if c was used, 0 if it
+ * is to be read again in the new state. */
+static size_t
+dataread_step(struct dataread *dr, char c, struct buf *out)
+{
+	switch (dr->state) {
+	case DR_BOL:
+		dr->state = DR_TEXT;
+		if (c != '.')
+			return 0;
+		dr->state = DR_DOT;
+		return 1;
+	case DR_CR:
+		if (c == '\n') {
+			dataread_emit(dr, "\r\n", 2, out);
+			dr->state = DR_BOL;
+			return 1;
+		}
+		/* A bare CR; a following CR starts a new candidate. */
+		dr->flags |= DATAREAD_BARE;
+		dataread_emit(dr, "\r", 1, out);
+		if (c == '\r')
+			return 1;
+		dr->state = DR_TEXT;
+		return 0;
+	case DR_DOT:
+		/* A stuffed dot: dropped, the rest of the line is text. */
+		dr->state = (c == '\r') ? DR_DOTCR : DR_TEXT;
+		return c == '\r';
+	case DR_DOTCR:
+		if (c == '\n') {
+			dr->done = 1;
+			return 1;
+		}
+		/* "." CR without LF: the dot was stuffing, the CR is bare. */
+		dr->state = DR_CR;
+		return 0;
+	}
+	return 1;
+}
+
+size_t
+dataread_feed(struct dataread *dr, const char *in, size_t len,
+    struct buf *out)
+{
+	size_t	i = 0;
+
+	while (i < len && !dr->done) {
+		if (dr->state == DR_TEXT)
+			i += dataread_text(dr, in + i, len - i, out);
+		else
+			i += dataread_step(dr, in[i], out);
+	}
+	return i;
+}

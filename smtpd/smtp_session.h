@@ -1,0 +1,164 @@
+/*
+ * smtp_session.h - the SMTP server session as a state machine without I/O.
+ *
+ * The driver (smtpd.c) hands it one command line at a time and gets back a
+ * reply and an action.  Steps that need another process (a recipient
+ * lookup, opening the message file, committing it) are actions without a
+ * reply: the driver performs them, reads no further command meanwhile, and
+ * resumes the session with the result, which yields the reply.  Reading
+ * the message itself is the driver's (dataread.h); the session is told how
+ * it ended.  The driver reads the fields below but never writes them.
+ */
+#ifndef SM_SMTP_SESSION_H
+#define SM_SMTP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "smtpd/smtp_parse.h"
+
+struct buf;
+struct config;
+
+#define SMTP_REPLY_MAX		1024
+#define SMTP_QID_MAX		64
+/* Recipient octets per message, so that the commit fits one IPC message. */
+#define SMTP_RCPT_BYTES_MAX	(192 * 1024)
+
+enum smtp_state {
+	SMTP_INIT = 0,		/* greeting sent, no HELO/EHLO yet */
+	SMTP_HELO,		/* HELO/EHLO done, no transaction */
+	SMTP_MAIL,		/* MAIL accepted, no recipient yet */
+	SMTP_RCPT,		/* at least one recipient accepted */
+	SMTP_DATA,		/* the message is being read */
+	SMTP_CLOSED,		/* QUIT or a fatal error: nothing more */
+};
+
+enum smtp_action {
+	SMTP_A_REPLY = 0,	/* send the reply, go on reading commands */
+	SMTP_A_CLOSE,		/* send the reply, then close the connection */
+	SMTP_A_LOOKUP,		/* no reply: ask lookup about lookup_local and
+				 * lookup_domain, then smtp_session_lookup_result */
+	SMTP_A_OPEN,		/* no reply: ask the queue for a message file,
+				 * then smtp_session_open_result */
+	SMTP_A_DATA,		/* send the reply (354), then read the message */
+	SMTP_A_COMMIT,		/* no reply: commit qid with the envelope, then
+				 * smtp_session_commit_result */
+	SMTP_A_ABORT,		/* abort qid at the queue, send the reply */
+};
+
+/* How reading the message ended (the driver's verdict, worst first). */
+enum smtp_data_status {
+	SMTP_DATA_OK = 0,
+	SMTP_DATA_BARE,		/* bare CR or LF: 550 5.5.2 */
+	SMTP_DATA_NUL,		/* NUL byte: 554 5.6.0 */
+	SMTP_DATA_SIZE,		/* over the size limit: 552 5.3.4 */
+	SMTP_DATA_WRITE,	/* write error on the file: 451 4.3.0 */
+};
+
+/* Why a session ended, for the disconnect log line. */
+enum smtp_close_reason {
+	SMTP_CLOSE_NONE = 0,
+	SMTP_CLOSE_QUIT,
+	SMTP_CLOSE_EOF,
+	SMTP_CLOSE_TIMEOUT,
+	SMTP_CLOSE_SHUTDOWN,
+	SMTP_CLOSE_ERROR,
+	SMTP_CLOSE_LIMIT,
+};
+
+/* One reply; text may hold several lines separated by '\n'. */
+struct smtp_reply {
+	int	code;
+	char	enh[16];		/* "" = no enhanced status code */
+	char	text[SMTP_REPLY_MAX];
+};
+
+/* What all sessions of the process share. */
+struct smtp_server {
+	const struct config	*cfg;
+	int			 space_low;	/* MSG_Q_SPACE said so */
+};
+
+struct smtp_session {
+	struct smtp_server	*srv;
+	uint32_t		 id;
+	enum smtp_state		 state;
+	enum smtp_action	 wait;		/* LOOKUP/OPEN/COMMIT or REPLY */
+	enum smtp_close_reason	 close_reason;
+	int			 relay;		/* client in a relay network */
+	char			 client[64];	/* numeric address */
+	unsigned		 nerrors;	/* 5xx replies so far */
+	const char		*cmd;		/* verb being answered (for logs) */
+	unsigned		 nmessages;	/* committed in this session */
+
+	int			 esmtp;
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+
+	/* The transaction. */
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			**rcpts;
+	size_t			 nrcpt;
+	size_t			 rcpt_bytes;	/* sum of the lengths */
+	char			 qid[SMTP_QID_MAX];
+	int			 opened;	/* qid open, neither committed nor aborted */
+	uint64_t		 msg_size;	/* octets written to the file */
+
+	/* The recipient waiting for lookup. */
+	char			 lookup_addr[SMTP_PATH_MAX + 1];
+	char			 lookup_local[SMTP_LOCAL_MAX + 1];
+	char			 lookup_domain[SMTP_DOMAIN_MAX + 1];
+};
+
+void smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
+    uint32_t id, const char *client, int relay);
+void smtp_session_free(struct smtp_session *s);
+
+/* The 220 greeting (no enhanced code). */
+void smtp_session_greeting(struct smtp_session *s, struct smtp_reply *r);
+
+/*
+ * One command line, as received with its line ending (len octets, which
+ * may include NUL bytes).  Checks NUL, CR and LF itself; the driver
+ * enforces SMTP_LINE_MAX and calls smtp_session_line_too_long instead.
+ */
+enum smtp_action smtp_session_command(struct smtp_session *s,
+    const char *line, size_t len, struct smtp_reply *r);
+enum smtp_action smtp_session_line_too_long(struct smtp_session *s,
+    struct smtp_reply *r);
+
+/* Results of the asynchronous steps. */
+enum smtp_action smtp_session_lookup_result(struct smtp_session *s,
+    int result, struct smtp_reply *r);
+enum smtp_action smtp_session_open_result(struct smtp_session *s,
+    const char *qid, int reason, struct smtp_reply *r);
+enum smtp_action smtp_session_data_done(struct smtp_session *s,
+    enum smtp_data_status st, uint64_t size, struct smtp_reply *r);
+enum smtp_action smtp_session_commit_result(struct smtp_session *s,
+    int reason, struct smtp_reply *r);
+
+/* The connection is lost or closed during DATA: 1 if the message qid
+ * was open and must be aborted at the queue (then it no longer is). */
+int smtp_session_abandon(struct smtp_session *s);
+
+/* The Received header that starts the content file. */
+void smtp_session_received(const struct smtp_session *s, time_t now,
+    struct buf *out);
+
+/* The reply on the wire: "code[-| ][enh ]text\r\n" per line. */
+void smtp_reply_format(const struct smtp_reply *r, struct buf *out);
+/* Endings the driver decides; each sets a 421 reply and the reason. */
+void smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r);
+void smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r);
+void smtp_session_limit(struct smtp_session *s, struct smtp_reply *r);
+/* The connection ended without a reply (EOF, error): records why, unless
+ * a reason was set already.  An answer the session waits for may still
+ * come and is taken as usual; its reply goes nowhere. */
+void smtp_session_closed(struct smtp_session *s, enum smtp_close_reason why);
+
+const char *smtp_state_name(enum smtp_state st);
+const char *smtp_close_reason_name(enum smtp_close_reason why);
+
+#endif

@@ -1,0 +1,1023 @@
+/*
+ * smtpd.c - the receiver process: listeners, connections, and the I/O
+ * around the session state machine (smtp_session.c).
+ *
+ * Each connection has an input buffer cut into command lines, an output
+ * buffer of replies written in one go after each batch of input, and one
+ * timer.  While its session waits for the lookup or queue process, no
+ * further command is read, so pipelined replies stay in order.  DATA is
+ * streamed through dataread.c into the file the queue opened, behind a
+ * Received header.  A connection that closes while waiting stays as a
+ * record without a socket until the answer arrives, so every answer finds
+ * its session.  SIGTERM answers every client 421 and aborts open messages.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/proto.h"
+#include "common/util.h"
+#include "smtpd/dataread.h"
+#include "smtpd/smtp_session.h"
+#include "smtpd/smtpd.h"
+
+#define SMTPD_READ_CHUNK	(16 * 1024)	/* one read() from a client */
+#define SMTPD_IN_MAX		(64 * 1024)	/* unread input while waiting */
+#define SMTPD_OUT_MAX		(64 * 1024)	/* replies a client leaves unread */
+#define SMTPD_WBUF_MAX		(64 * 1024)	/* message octets per write() */
+#define SMTPD_ACCEPT_BATCH	64
+#define SMTPD_ACCEPT_PAUSE_MS	1000
+
+struct smtpd;
+
+struct smtpd_listener {
+	struct smtpd		*sd;
+	struct listener		*l;
+};
+
+struct smtpd_conn {
+	TAILQ_ENTRY(smtpd_conn)	 entry;
+	struct smtpd		*sd;
+	struct smtp_session	 sess;
+	int			 fd;		/* -1 once closed */
+	int			 kill;		/* close now, output or not */
+	int			 closing;	/* close once output is written */
+	struct buf		 in;
+	size_t			 inpos;		/* input used in this batch */
+	struct buf		 out;
+	int			 discard;	/* skipping an overlong line */
+	struct event_timer	*timer;
+	uint64_t		 last;		/* last input, ms */
+
+	/* The message being read. */
+	int			 in_data;
+	struct dataread		 dr;
+	int			 msg_fd;
+	struct buf		 wbuf;
+	uint64_t		 written;
+	int			 werr;
+};
+
+TAILQ_HEAD(smtpd_conns, smtpd_conn);
+
+struct smtpd {
+	struct config		*cfg;
+	struct event_loop	*loop;
+	struct smtp_server	 srv;
+	struct ipc_chan		*parent;
+	struct ipc_chan		*queue;
+	struct ipc_chan		*lookup;
+	struct smtpd_listener	*lst;
+	struct smtpd_conns	 conns;
+	unsigned		 nlive;
+	uint32_t		 next_id;
+	int			 status;
+	int			 queue_lost;
+	int			 accepting;
+	struct event_timer	*accept_timer;
+};
+
+static void smtpd_conn_process(struct smtpd_conn *c);
+static void smtpd_conn_event(int fd, int events, void *arg);
+static void smtpd_conn_timer(void *arg);
+
+/* ---- connection records ---- */
+
+static void
+smtpd_conn_free(struct smtpd_conn *c)
+{
+	TAILQ_REMOVE(&c->sd->conns, c, entry);
+	if (c->msg_fd != -1)
+		close(c->msg_fd);
+	smtp_session_free(&c->sess);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->wbuf);
+	free(c);
+}
+
+static void
+smtpd_send_abort(struct smtpd_conn *c)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, c->sess.qid);
+	ipc_send_buf(c->sd->queue, MSG_Q_ABORT, c->sess.id, -1, &b);
+	buf_free(&b);
+}
+
+/* Gives up the message file of a session that will not finish it. */
+static void
+smtpd_conn_drop_message(struct smtpd_conn *c)
+{
+	if (!smtp_session_abandon(&c->sess))
+		return;
+	smtpd_send_abort(c);
+	c->in_data = 0;
+	if (c->msg_fd != -1) {
+		close(c->msg_fd);
+		c->msg_fd = -1;
+	}
+}
+
+/*
+ * Ends the client connection.  The record lives on without a socket while
+ * the session waits for another process; the answer frees it.
+ */
+static void
+smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
+{
+	smtp_session_closed(&c->sess, why);
+	log_info("session=%u disconnect client=%s reason=%s messages=%u",
+	    c->sess.id, c->sess.client,
+	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
+	smtpd_conn_drop_message(c);
+	event_del(c->sd->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	event_timer_cancel(c->sd->loop, c->timer);
+	c->timer = NULL;
+	c->sd->nlive--;
+	if (c->sess.wait == SMTP_A_REPLY)
+		smtpd_conn_free(c);
+}
+
+/* ---- output ---- */
+
+static void
+smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r)
+{
+	if (c->fd == -1)
+		return;
+	smtp_reply_format(r, &c->out);
+	if (c->out.len > SMTPD_OUT_MAX) {
+		log_warnx("session=%u: client %s does not read its replies",
+		    c->sess.id, c->sess.client);
+		smtp_session_closed(&c->sess, SMTP_CLOSE_ERROR);
+		c->kill = 1;
+	}
+}
+
+/* Writes what the socket takes; -1 on a write error. */
+static int
+smtpd_conn_write(struct smtpd_conn *c)
+{
+	ssize_t	n;
+
+	while (c->out.len > 0) {
+		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1)
+			return -1;
+		buf_consume(&c->out, (size_t)n);
+	}
+	return 0;
+}
+
+static void
+smtpd_conn_update_events(struct smtpd_conn *c)
+{
+	int	ev = 0;
+
+	if (!c->closing && c->sess.wait == SMTP_A_REPLY &&
+	    c->in.len < SMTPD_IN_MAX)
+		ev |= EV_READ;
+	if (c->out.len > 0 && c->sess.wait == SMTP_A_REPLY)
+		ev |= EV_WRITE;
+	if (event_mod(c->sd->loop, c->fd, ev) == -1)
+		fatal("session=%u: event_mod", c->sess.id);
+}
+
+/*
+ * After each batch: write the replies, close if it is time, or re-arm.
+ * While the session waits for another process its replies so far are
+ * held, so that a pipelined batch is answered in one write.
+ */
+static void
+smtpd_conn_flush(struct smtpd_conn *c)
+{
+	if (c->fd == -1)
+		return;
+	if (c->kill) {
+		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+		return;
+	}
+	if (c->sess.wait == SMTP_A_REPLY && smtpd_conn_write(c) == -1) {
+		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+		return;
+	}
+	if (c->closing && c->out.len == 0) {
+		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+		return;
+	}
+	smtpd_conn_update_events(c);
+}
+
+/* ---- the message file ---- */
+
+static void
+smtpd_data_start(struct smtpd_conn *c)
+{
+	c->in_data = 1;
+	c->written = 0;
+	c->werr = 0;
+	dataread_init(&c->dr, c->sd->cfg->max_message_size);
+	buf_reset(&c->wbuf);
+	smtp_session_received(&c->sess, time(NULL), &c->wbuf);
+}
+
+/* Writes the buffered message octets, unless the message is lost. */
+static void
+smtpd_data_write(struct smtpd_conn *c)
+{
+	if (!c->werr && c->dr.flags == 0 && c->wbuf.len > 0) {
+		if (write_all(c->msg_fd, c->wbuf.data, c->wbuf.len) == -1) {
+			log_warn("%s: session=%u: write", c->sess.qid,
+			    c->sess.id);
+			c->werr = 1;
+		} else
+			c->written += c->wbuf.len;
+	}
+	buf_reset(&c->wbuf);
+}
+
+static enum smtp_data_status
+smtpd_data_status(const struct smtpd_conn *c)
+{
+	if (c->dr.flags & DATAREAD_BARE)
+		return SMTP_DATA_BARE;
+	if (c->dr.flags & DATAREAD_NUL)
+		return SMTP_DATA_NUL;
+	if (c->dr.flags & DATAREAD_SIZE)
+		return SMTP_DATA_SIZE;
+	if (c->werr)
+		return SMTP_DATA_WRITE;
+	return SMTP_DATA_OK;
+}
+
+static void smtpd_conn_act(struct smtpd_conn *, enum smtp_action,
+    const struct smtp_reply *);
+
+/* The end marker was read: close the file and let the session decide. */
+static void
+smtpd_data_end(struct smtpd_conn *c)
+{
+	struct smtp_reply	r;
+	enum smtp_action	a;
+
+	smtpd_data_write(c);
+	c->in_data = 0;
+	if (close(c->msg_fd) == -1 && !c->werr) {
+		log_warn("%s: session=%u: close", c->sess.qid, c->sess.id);
+		c->werr = 1;
+	}
+	c->msg_fd = -1;
+	a = smtp_session_data_done(&c->sess, smtpd_data_status(c), c->written,
+	    &r);
+	smtpd_conn_act(c, a, &r);
+}
+
+/* Feeds buffered input to the DATA reader; 0 when it needs more. */
+static int
+smtpd_data_input(struct smtpd_conn *c)
+{
+	size_t	used;
+
+	used = dataread_feed(&c->dr, c->in.data + c->inpos,
+	    c->in.len - c->inpos, &c->wbuf);
+	c->inpos += used;
+	if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 || c->werr)
+		smtpd_data_write(c);
+	if (!c->dr.done)
+		return 0;
+	smtpd_data_end(c);
+	return 1;
+}
+
+/* ---- requests to the other processes ---- */
+
+static void
+smtpd_send_lookup(struct smtpd_conn *c)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, c->sess.lookup_local);
+	ipc_put_str(&b, c->sess.lookup_domain);
+	ipc_send_buf(c->sd->lookup, MSG_L_RCPT, c->sess.id, -1, &b);
+	buf_free(&b);
+}
+
+static void
+smtpd_send_commit(struct smtpd_conn *c)
+{
+	const struct smtp_session	*s = &c->sess;
+	struct buf			 b;
+	size_t				 i;
+
+	buf_init(&b);
+	ipc_put_str(&b, s->qid);
+	ipc_put_str(&b, s->sender);
+	ipc_put_str(&b, s->helo);
+	ipc_put_str(&b, s->client);
+	ipc_put_str(&b, s->esmtp ? "ESMTP" : "SMTP");
+	ipc_put_u64(&b, s->msg_size);
+	ipc_put_u32(&b, (uint32_t)s->nrcpt);
+	for (i = 0; i < s->nrcpt; i++)
+		ipc_put_str(&b, s->rcpts[i]);
+	ipc_send_buf(c->sd->queue, MSG_Q_COMMIT, s->id, -1, &b);
+	buf_free(&b);
+}
+
+/* Carries out what the session asked for. */
+static void
+smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
+    const struct smtp_reply *r)
+{
+	switch (a) {
+	case SMTP_A_REPLY:
+		smtpd_conn_reply(c, r);
+		break;
+	case SMTP_A_CLOSE:
+		smtpd_conn_reply(c, r);
+		c->closing = 1;
+		break;
+	case SMTP_A_LOOKUP:
+		smtpd_send_lookup(c);
+		break;
+	case SMTP_A_OPEN:
+		ipc_send(c->sd->queue, MSG_Q_OPEN, c->sess.id, -1, NULL, 0);
+		break;
+	case SMTP_A_DATA:
+		smtpd_conn_reply(c, r);
+		if (c->fd == -1)
+			smtpd_conn_drop_message(c);
+		else
+			smtpd_data_start(c);
+		break;
+	case SMTP_A_COMMIT:
+		smtpd_send_commit(c);
+		break;
+	case SMTP_A_ABORT:
+		smtpd_send_abort(c);
+		smtpd_conn_reply(c, r);
+		break;
+	}
+}
+
+/* ---- command input ---- */
+
+/* Skips the rest of an overlong line; 0 when it needs more input. */
+static int
+smtpd_conn_discard(struct smtpd_conn *c)
+{
+	const char	*p = c->in.data + c->inpos, *nl;
+
+	if ((nl = memchr(p, '\n', c->in.len - c->inpos)) == NULL) {
+		c->inpos = c->in.len;
+		return 0;
+	}
+	c->inpos += (size_t)(nl - p) + 1;
+	c->discard = 0;
+	return 1;
+}
+
+/* Hands the next complete command line to the session; 0 if there is
+ * none yet. */
+static int
+smtpd_conn_command(struct smtpd_conn *c)
+{
+	struct smtp_reply	 r;
+	enum smtp_action	 a;
+	const char		*p = c->in.data + c->inpos, *nl;
+	size_t			 avail = c->in.len - c->inpos, len;
+
+	if ((nl = memchr(p, '\n', avail < SMTP_LINE_MAX ? avail :
+	    SMTP_LINE_MAX)) != NULL) {
+		len = (size_t)(nl - p) + 1;
+		c->inpos += len;
+		a = smtp_session_command(&c->sess, p, len, &r);
+	} else if (avail >= SMTP_LINE_MAX) {
+		c->discard = 1;
+		a = smtp_session_line_too_long(&c->sess, &r);
+	} else
+		return 0;
+	smtpd_conn_act(c, a, &r);
+	return 1;
+}
+
+/* Works through the buffered input as far as the session allows. */
+static void
+smtpd_conn_process(struct smtpd_conn *c)
+{
+	int	more = 1;
+
+	while (more && c->fd != -1 && !c->kill && !c->closing &&
+	    c->sess.wait == SMTP_A_REPLY) {
+		if (c->in_data)
+			more = smtpd_data_input(c);
+		else if (c->discard)
+			more = smtpd_conn_discard(c);
+		else
+			more = smtpd_conn_command(c);
+	}
+	buf_consume(&c->in, c->inpos);
+	c->inpos = 0;
+	smtpd_conn_flush(c);
+}
+
+/*
+ * Reads what the client sent.  After a hang-up or socket error (hup) a
+ * read must give data, EOF or the error; anything else ends the session
+ * too, so that a level-triggered hang-up cannot spin the loop.
+ */
+static void
+smtpd_conn_read(struct smtpd_conn *c, int hup)
+{
+	ssize_t	n;
+
+	buf_reserve(&c->in, SMTPD_READ_CHUNK);
+	n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+	if (n == -1 && !hup && (errno == EINTR || errno == EAGAIN ||
+	    errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		smtpd_conn_close(c, n == 0 ? SMTP_CLOSE_EOF : SMTP_CLOSE_ERROR);
+		return;
+	}
+	c->in.len += (size_t)n;
+	c->in.data[c->in.len] = '\0';
+	c->last = now_ms();
+	smtpd_conn_process(c);
+}
+
+static void
+smtpd_conn_event(int fd, int events, void *arg)
+{
+	struct smtpd_conn	*c = arg;
+
+	(void)fd;
+	if (events & (EV_READ | EV_ERROR))
+		smtpd_conn_read(c, (events & EV_ERROR) != 0);
+	else if (events & EV_WRITE)
+		smtpd_conn_flush(c);
+}
+
+/* ---- timers ---- */
+
+static uint64_t
+smtpd_conn_timeout_ms(const struct smtpd_conn *c)
+{
+	const struct config	*cfg = c->sd->cfg;
+
+	return (c->in_data ? cfg->timeout_data : cfg->timeout_command) * 1000;
+}
+
+static void
+smtpd_conn_arm(struct smtpd_conn *c, uint64_t ms)
+{
+	c->timer = event_timer_add(c->sd->loop, ms, smtpd_conn_timer, c);
+}
+
+static void
+smtpd_conn_timer(void *arg)
+{
+	struct smtpd_conn	*c = arg;
+	struct smtp_reply	 r;
+	uint64_t		 limit = smtpd_conn_timeout_ms(c), idle;
+
+	c->timer = NULL;
+	if (c->closing) {
+		smtpd_conn_close(c, SMTP_CLOSE_TIMEOUT);
+		return;
+	}
+	idle = now_ms() - c->last;
+	if (c->sess.wait != SMTP_A_REPLY || idle < limit) {
+		/* Waiting for our own processes is not the client's delay. */
+		smtpd_conn_arm(c, c->sess.wait != SMTP_A_REPLY ? limit :
+		    limit - idle);
+		return;
+	}
+	smtpd_conn_drop_message(c);
+	smtp_session_timeout(&c->sess, &r);
+	smtpd_conn_act(c, SMTP_A_CLOSE, &r);
+	smtpd_conn_arm(c, limit);
+	smtpd_conn_flush(c);
+}
+
+/* ---- accepting ---- */
+
+/* The numeric address and port; an IPv4-mapped address becomes IPv4. */
+static void
+smtpd_client_addr(struct sockaddr_storage *ss, socklen_t *len, char *host,
+    size_t hostlen, char *port, size_t portlen)
+{
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in	 sin;
+
+	if (ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = sin6->sin6_port;
+		memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+		memset(ss, 0, sizeof(*ss));
+		memcpy(ss, &sin, sizeof(sin));
+		*len = sizeof(sin);
+	}
+	if (getnameinfo((struct sockaddr *)ss, *len, host, hostlen, port,
+	    portlen, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		(void)strlcpy(host, "unknown", hostlen);
+		(void)strlcpy(port, "0", portlen);
+	}
+}
+
+static unsigned
+smtpd_count_client(const struct smtpd *sd, const char *client)
+{
+	const struct smtpd_conn	*c;
+	unsigned		 n = 0;
+
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (c->fd != -1 && strcmp(c->sess.client, client) == 0)
+			n++;
+	return n;
+}
+
+/* Refuses a connection over the limits with 421, at once. */
+static void
+smtpd_refuse(struct smtpd *sd, int fd, uint32_t id, const char *client)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	struct buf		b;
+
+	smtp_session_init(&s, &sd->srv, id, client, 0);
+	smtp_session_limit(&s, &r);
+	buf_init(&b);
+	smtp_reply_format(&r, &b);
+	if (send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+		(void)0;	/* the client hears nothing more either way */
+	buf_free(&b);
+	log_info("session=%u disconnect client=%s reason=%s messages=0", id,
+	    client, smtp_close_reason_name(s.close_reason));
+	smtp_session_free(&s);
+	close(fd);
+}
+
+static void
+smtpd_conn_new(struct smtpd *sd, int fd, uint32_t id, const char *client,
+    const struct sockaddr *sa)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+
+	c = xcalloc(1, sizeof(*c));
+	c->sd = sd;
+	c->fd = fd;
+	c->msg_fd = -1;
+	buf_init(&c->in);
+	buf_init(&c->out);
+	buf_init(&c->wbuf);
+	smtp_session_init(&c->sess, &sd->srv, id, client,
+	    config_may_relay(sd->cfg, sa));
+	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
+	sd->nlive++;
+	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
+		fatal("session=%u: event_add", id);
+	c->last = now_ms();
+	smtpd_conn_arm(c, smtpd_conn_timeout_ms(c));
+	smtp_session_greeting(&c->sess, &r);
+	smtpd_conn_reply(c, &r);
+	smtpd_conn_flush(c);
+}
+
+static void
+smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
+    struct sockaddr_storage *ss, socklen_t sslen)
+{
+	char		host[NI_MAXHOST], port[NI_MAXSERV];
+	uint32_t	id;
+
+	if (++sd->next_id == 0)
+		sd->next_id = 1;
+	id = sd->next_id;
+	smtpd_client_addr(ss, &sslen, host, sizeof(host), port, sizeof(port));
+	log_info("session=%u connect client=%s port=%s listener=%s", id, host,
+	    port, listener_kind_name(l->kind));
+	if (sd->nlive >= sd->cfg->max_sessions ||
+	    smtpd_count_client(sd, host) >= sd->cfg->max_sessions_per_ip)
+		smtpd_refuse(sd, fd, id, host);
+	else
+		smtpd_conn_new(sd, fd, id, host, (struct sockaddr *)ss);
+}
+
+static void smtpd_listen(struct smtpd *sd, int on);
+
+static void
+smtpd_accept_resume(void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	sd->accept_timer = NULL;
+	smtpd_listen(sd, 1);
+}
+
+/* Out of descriptors or memory: stop accepting for a moment. */
+static void
+smtpd_accept_pause(struct smtpd *sd)
+{
+	smtpd_listen(sd, 0);
+	sd->accept_timer = event_timer_add(sd->loop, SMTPD_ACCEPT_PAUSE_MS,
+	    smtpd_accept_resume, sd);
+}
+
+static void
+smtpd_accept(int fd, int events, void *arg)
+{
+	struct smtpd_listener	*sl = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	int			 i, cfd;
+
+	(void)events;
+	for (i = 0; i < SMTPD_ACCEPT_BATCH; i++) {
+		sslen = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED ||
+			    errno == EPROTO)
+				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept");
+				smtpd_accept_pause(sl->sd);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("accept");
+			return;
+		}
+		smtpd_accept_one(sl->sd, sl->l, cfd, &ss, sslen);
+	}
+}
+
+/* Registers (on) or unregisters the listening sockets. */
+static void
+smtpd_listen(struct smtpd *sd, int on)
+{
+	size_t	i;
+
+	if (sd->accepting == on)
+		return;
+	for (i = 0; i < sd->cfg->nlisteners; i++) {
+		if (sd->cfg->listeners[i].fd == -1)
+			continue;
+		if (!on)
+			event_del(sd->loop, sd->cfg->listeners[i].fd);
+		else if (event_add(sd->loop, sd->cfg->listeners[i].fd, EV_READ,
+		    smtpd_accept, &sd->lst[i]) == -1)
+			fatal("listener %s port %u: event_add",
+			    sd->cfg->listeners[i].addr,
+			    sd->cfg->listeners[i].port);
+	}
+	sd->accepting = on;
+}
+
+static void
+smtpd_listeners_setup(struct smtpd *sd)
+{
+	size_t	i;
+
+	sd->lst = xcalloc(sd->cfg->nlisteners ? sd->cfg->nlisteners : 1,
+	    sizeof(*sd->lst));
+	for (i = 0; i < sd->cfg->nlisteners; i++) {
+		sd->lst[i].sd = sd;
+		sd->lst[i].l = &sd->cfg->listeners[i];
+		if (sd->cfg->listeners[i].fd != -1 &&
+		    fd_set_nonblock(sd->cfg->listeners[i].fd) == -1)
+			fatal("listener %s port %u", sd->cfg->listeners[i].addr,
+			    sd->cfg->listeners[i].port);
+	}
+	smtpd_listen(sd, 1);
+}
+
+static void
+smtpd_listeners_close(struct smtpd *sd)
+{
+	size_t	i;
+
+	smtpd_listen(sd, 0);
+	event_timer_cancel(sd->loop, sd->accept_timer);
+	sd->accept_timer = NULL;
+	for (i = 0; i < sd->cfg->nlisteners; i++) {
+		if (sd->cfg->listeners[i].fd != -1)
+			close(sd->cfg->listeners[i].fd);
+		sd->cfg->listeners[i].fd = -1;
+	}
+}
+
+/* ---- answers from the queue and lookup processes ---- */
+
+/* The session an answer is for; it must be waiting for exactly that. */
+static struct smtpd_conn *
+smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait)
+{
+	struct smtpd_conn	*c;
+
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (c->sess.id == m->session && c->sess.wait == wait)
+			return c;
+	fatalx("%s: message %s for session %u, which is not waiting for it",
+	    ipc_chan_peer(m->chan), proto_msg_name(m->type), m->session);
+}
+
+/* Resumes a session after an answer; a closed one is freed instead. */
+static void
+smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
+    const struct smtp_reply *r)
+{
+	smtpd_conn_act(c, a, r);
+	if (c->fd != -1) {
+		/* The client's time runs again from our answer. */
+		c->last = now_ms();
+		smtpd_conn_process(c);
+		return;
+	}
+	if (c->sess.wait == SMTP_A_REPLY)
+		smtpd_conn_free(c);
+}
+
+static void
+smtpd_get_qid(struct ipc_msg *m, char *qid, size_t size)
+{
+	size_t	i;
+
+	ipc_get_str(m, qid, size);
+	for (i = 0; qid[i] != '\0'; i++)
+		if (!((qid[i] >= '0' && qid[i] <= '9') ||
+		    (qid[i] >= 'A' && qid[i] <= 'Z') ||
+		    (qid[i] >= 'a' && qid[i] <= 'z')))
+			break;
+	if (i == 0 || qid[i] != '\0')
+		fatalx("%s: message %s: bad queue id", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type));
+}
+
+/* A reason of enum queue_fail; 0 is not one. */
+static int
+smtpd_get_reason(struct ipc_msg *m)
+{
+	uint32_t	reason = ipc_get_u32(m);
+
+	if (reason < QFAIL_TEMP || reason > QFAIL_SHUTDOWN)
+		fatalx("%s: message %s: bad reason %u", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), reason);
+	return (int)reason;
+}
+
+static void
+smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	char			 qid[SMTP_QID_MAX];
+	enum smtp_action	 a;
+
+	smtpd_get_qid(m, qid, sizeof(qid));
+	ipc_end(m);
+	if (m->fd == -1)
+		fatalx("%s: message %s without a file", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type));
+	c = smtpd_find(sd, m, SMTP_A_OPEN);
+	c->msg_fd = m->fd;
+	m->fd = -1;
+	a = smtp_session_open_result(&c->sess, qid, 0, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
+smtpd_queue_open_fail(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	int			 reason;
+	enum smtp_action	 a;
+
+	reason = smtpd_get_reason(m);
+	ipc_end(m);
+	c = smtpd_find(sd, m, SMTP_A_OPEN);
+	a = smtp_session_open_result(&c->sess, NULL, reason, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
+smtpd_queue_commit(struct smtpd *sd, struct ipc_msg *m, int ok)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	char			 qid[SMTP_QID_MAX];
+	int			 reason = 0;
+	enum smtp_action	 a;
+
+	smtpd_get_qid(m, qid, sizeof(qid));
+	if (!ok)
+		reason = smtpd_get_reason(m);
+	ipc_end(m);
+	c = smtpd_find(sd, m, SMTP_A_COMMIT);
+	if (strcmp(qid, c->sess.qid) != 0)
+		fatalx("%s: message %s: queue id %s, session %u has %s",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), qid,
+		    c->sess.id, c->sess.qid);
+	a = smtp_session_commit_result(&c->sess, reason, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
+smtpd_queue_space(struct smtpd *sd, struct ipc_msg *m)
+{
+	uint32_t	low = ipc_get_u32(m);
+
+	ipc_end(m);
+	if (low > 1)
+		fatalx("%s: message %s: bad value %u", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), low);
+	if ((int)low == sd->srv.space_low)
+		return;
+	sd->srv.space_low = (int)low;
+	if (low)
+		log_warnx("queue reports low free space: refusing MAIL with 452");
+	else
+		log_info("queue reports enough free space again");
+}
+
+static void
+smtpd_queue_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	(void)ch;
+	switch (m->type) {
+	case MSG_Q_OPEN_OK:
+		smtpd_queue_open_ok(sd, m);
+		break;
+	case MSG_Q_OPEN_FAIL:
+		smtpd_queue_open_fail(sd, m);
+		break;
+	case MSG_Q_COMMIT_OK:
+		smtpd_queue_commit(sd, m, 1);
+		break;
+	case MSG_Q_COMMIT_FAIL:
+		smtpd_queue_commit(sd, m, 0);
+		break;
+	case MSG_Q_SPACE:
+		smtpd_queue_space(sd, m);
+		break;
+	default:
+		ipc_bad_type(m);
+	}
+}
+
+static void
+smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct smtpd		*sd = arg;
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	uint32_t		 result;
+	enum smtp_action	 a;
+
+	(void)ch;
+	if (m->type != MSG_L_RCPT_RESULT)
+		ipc_bad_type(m);
+	result = ipc_get_u32(m);
+	ipc_end(m);
+	if (result < LOOKUP_FOUND || result > LOOKUP_TEMPFAIL)
+		fatalx("%s: message %s: bad result %u", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), result);
+	c = smtpd_find(sd, m, SMTP_A_LOOKUP);
+	a = smtp_session_lookup_result(&c->sess, (int)result, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
+smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	ipc_bad_type(m);
+}
+
+static void
+smtpd_chan_closed(struct ipc_chan *ch, void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	if (ch == sd->parent) {
+		log_info("parent closed its channel: exiting");
+	} else {
+		log_warnx("%s process closed its channel: exiting",
+		    ipc_chan_peer(ch));
+		sd->status = 1;
+		if (ch == sd->queue)
+			sd->queue_lost = 1;
+	}
+	event_loop_stop(sd->loop);
+}
+
+/* ---- the process ---- */
+
+static void
+smtpd_sigterm(int signo, void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	(void)signo;
+	log_info("SIGTERM: shutting down");
+	event_loop_stop(sd->loop);
+}
+
+/* Says 421 to every client, aborts open messages, drops every record. */
+static void
+smtpd_shutdown(struct smtpd *sd)
+{
+	struct smtpd_conn	*c, *next;
+	struct smtp_reply	 r;
+
+	smtpd_listeners_close(sd);
+	for (c = TAILQ_FIRST(&sd->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->fd != -1) {
+			smtp_session_shutdown(&c->sess, &r);
+			smtp_reply_format(&r, &c->out);
+			(void)smtpd_conn_write(c);
+			smtpd_conn_close(c, SMTP_CLOSE_SHUTDOWN);
+		}
+	}
+	while ((c = TAILQ_FIRST(&sd->conns)) != NULL)
+		smtpd_conn_free(c);
+	if (!sd->queue_lost && ipc_chan_flush(sd->queue) == -1)
+		log_warnx("queue: could not flush the last messages");
+}
+
+static void
+smtpd_setup(struct smtpd *sd, struct config *cfg, int parent_fd,
+    int queue_fd, int lookup_fd)
+{
+	memset(sd, 0, sizeof(*sd));
+	sd->cfg = cfg;
+	sd->srv.cfg = cfg;
+	TAILQ_INIT(&sd->conns);
+	sd->loop = event_loop_new();
+	sd->parent = ipc_chan_new(sd->loop, parent_fd, "parent",
+	    smtpd_parent_dispatch, smtpd_chan_closed, sd);
+	sd->queue = ipc_chan_new(sd->loop, queue_fd, "queue",
+	    smtpd_queue_dispatch, smtpd_chan_closed, sd);
+	sd->lookup = ipc_chan_new(sd->loop, lookup_fd, "lookup",
+	    smtpd_lookup_dispatch, smtpd_chan_closed, sd);
+	if (event_signal(sd->loop, SIGTERM, smtpd_sigterm, sd) == -1)
+		fatal("event_signal");
+	smtpd_listeners_setup(sd);
+}
+
+int
+smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
+    const struct sm_user *u)
+{
+	struct smtpd	sd;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (u != NULL)
+		privsep_drop(u, cfg->empty_dir);
+	else
+		log_info("running unprivileged: no chroot, no user change");
+	smtpd_setup(&sd, cfg, parent_fd, queue_fd, lookup_fd);
+	log_info("ready: %zu listener%s", cfg->nlisteners,
+	    cfg->nlisteners == 1 ? "" : "s");
+	if (event_loop_run(sd.loop) == -1)
+		fatal("event loop");
+	smtpd_shutdown(&sd);
+	ipc_chan_free(sd.parent);
+	ipc_chan_free(sd.queue);
+	ipc_chan_free(sd.lookup);
+	event_loop_free(sd.loop);
+	free(sd.lst);
+	return sd.status;
+}
