@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libmbedtls-dev libc-ares-dev libcurl4-openssl-dev
 libdb-dev libcmocka-dev libcrypt-dev libidn2-dev openssl ca-certificates
-swaks libnet-ssleay-perl postfix strace python3 iproute2 util-linux e2fsprogs"
+swaks libnet-ssleay-perl postfix strace python3 iproute2 util-linux e2fsprogs procps"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,25 @@
+#!/bin/bash
+# t-21-noloss: concurrent clients send a few hundred messages with unique
+# bodies while strictmaild is killed with SIGKILL at random moments: the
+# whole process group in at least 20 rounds, only the queue or the smtpd
+# child in others.  After each restart every acknowledged message is in the
+# spool with its body intact, every envelope is a message a client sent in
+# full, incoming/ is empty and corrupt/ too.  The driver is noloss.py.
+. "$(dirname "$0")/lib.sh"
+t_init
+
+GROUP_ROUNDS=${T21_GROUP_ROUNDS:-22}
+CHILD_ROUNDS=${T21_CHILD_ROUNDS:-8}
+SEED=${T21_SEED:-$(( $(date +%s) % 100000 ))}
+spool=$T_DIR/spool
+conf=$T_DIR/strictmail.conf
+sm_config "$conf" "$spool" "shutdown-timeout 5s"
+T_PIDFILES="$T_DIR/daemon.pid"
+
+say "seed $SEED (set T21_SEED to repeat a run)"
+sm_py_fg "$T_LIB/noloss.py" "$SM_BIN" "$conf" "$spool" "$T_DIR" "$SM_PRIV" \
+    "$GROUP_ROUNDS" "$CHILD_ROUNDS" "$SEED" || {
+	T_LOGS=$(ls -t "$T_DIR"/round-*.log 2>/dev/null | head -n 1)
+	t_fail_py
+}
+t_pass
