@@ -1,0 +1,66 @@
+#!/bin/bash
+# t-15-install: the one spool table.  "strictmaild -T", the table in
+# INSTALL and what "make install" lays out agree; strictmaild started as
+# root on the installed spool accepts its owners and modes and takes a
+# message; a spool directory with a wrong mode makes it refuse to start,
+# naming the path.
+. "$(dirname "$0")/lib.sh"
+t_init
+[ "$SM_PRIV" = 1 ] || t_skip "the installed spool is owned by the system users: checked with SM_PRIV=1"
+sm_users
+
+stage=$T_DIR/stage
+say "make install DESTDIR=$stage"
+make -s -C "$SM_TOP" install DESTDIR="$stage" PREFIX=/usr >"$T_DIR/install.log" 2>&1 ||
+    t_fail "make install succeeds" "$(tail -n 5 "$T_DIR/install.log")"
+spool=$stage/var/spool/strictmail
+for f in usr/sbin/strictmaild usr/share/man/man8/strictmaild.8 \
+    usr/share/man/man5/strictmail.conf.5 etc/strictmail/strictmail.conf; do
+	[ -f "$stage/$f" ] || t_fail "make install lays out $f" "missing"
+done
+
+# The table printed by the binary against the table in INSTALL.
+"$SM_BIN" -f "$SM_TOP/etc/strictmail.conf" -T | sort > "$T_DIR/table.bin"
+awk '/^    path +owner +mode/ { on = 1; next } on && NF == 0 { exit }
+    on { print $1, $2, $3 }' "$SM_TOP/INSTALL" | sort > "$T_DIR/table.doc"
+[ -s "$T_DIR/table.doc" ] || t_fail "INSTALL has the spool table" "no table found"
+diff -u "$T_DIR/table.bin" "$T_DIR/table.doc" > "$T_DIR/table.diff" ||
+    t_fail "INSTALL's spool table equals strictmaild -T" "$(cat "$T_DIR/table.diff")"
+say "INSTALL's table equals strictmaild -T: ok"
+
+# What make install laid out against the table.
+while read -r path owner mode; do
+	p=${path/XX/7F}
+	d=$spool/$p; [ "$path" = . ] && d=$spool
+	got=$(stat -c '%U %a' "$d" 2>/dev/null)
+	[ "$got" = "$owner ${mode#0}" ] ||
+	    t_fail "$d owned by $owner with mode $mode" "${got:-missing}"
+done < "$T_DIR/table.bin"
+n=$(find "$spool/queue" -mindepth 1 -maxdepth 1 -type d | wc -l)
+[ "$n" = 256 ] || t_fail "256 hashed queue folders" "$n"
+say "installed spool matches the table: ok"
+
+# The daemon accepts the installed spool and takes a message.
+conf=$T_DIR/strictmail.conf
+log=$T_DIR/daemon.log
+sm_config "$conf" "$spool"
+sm_start_ready "$conf" "$log"
+sm_body "install-$$" 2000 > "$T_DIR/body"
+out=$(sm_send sender@example.org root@localhost "$T_DIR/body" 2>&1) ||
+    t_fail "a message accepted on the installed spool" "$out"
+qid=${out#250 }
+errs=$(sm_check "$spool" "$qid" "$T_DIR/body" root@localhost)
+[ -z "$errs" ] || t_fail "$qid intact in the installed spool" "$errs"
+sm_stop "$SM_PID"
+say "strictmaild runs on the installed spool: ok"
+
+# A wrong mode is refused at startup, naming the path.
+chmod 0755 "$spool/incoming"
+log2=$T_DIR/daemon2.log
+ip netns exec "$T_NS" timeout 30 "$SM_BIN" -d -f "$conf" >"$log2" 2>&1 </dev/null
+rc=$?
+[ "$rc" = 73 ] || t_fail "exit 73 on a spool with a wrong mode" "exit $rc: $(tail -n 3 "$log2")"
+grep -q "incoming: mode is 0755, expected 0700" "$log2" ||
+    t_fail "the error names $spool/incoming and both modes" "$(tail -n 3 "$log2")"
+say "wrong mode refused: $(grep -o 'incoming: mode.*' "$log2" | head -n 1)"
+t_pass
