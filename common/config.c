@@ -107,6 +107,10 @@ static const struct config_keyword config_keywords[] = {
 	    F(max_sessions_per_ip), 1, 100000, "a number from 1 to 100000" },
 	{ "max-errors", 1, 1, 0, config_set_count, F(max_errors),
 	    1, 1000, "a number from 1 to 1000" },
+	{ "max-received-headers", 1, 1, 0, config_set_count,
+	    F(max_received_headers), 1, 10000, "a number from 1 to 10000" },
+	{ "max-line-length", 1, 1, 0, config_set_size, F(max_line_length),
+	    998, 1024 * MiB, "a size from 998 to 1024M" },
 	{ "timeout-command", 1, 1, 0, config_set_duration, F(timeout_command),
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "timeout-data", 1, 1, 0, config_set_duration, F(timeout_data),
@@ -649,6 +653,8 @@ config_init(struct config *cfg)
 	cfg->max_sessions = 200;
 	cfg->max_sessions_per_ip = 20;
 	cfg->max_errors = 10;
+	cfg->max_received_headers = 100;
+	cfg->max_line_length = 16 * KiB;
 	cfg->timeout_command = 300;
 	cfg->timeout_data = 600;
 	cfg->shutdown_timeout = 10;

@@ -56,6 +56,8 @@ struct config {
 	unsigned	 max_sessions;		/* default 200 */
 	unsigned	 max_sessions_per_ip;	/* default 20 */
 	unsigned	 max_errors;		/* default 10 */
+	unsigned	 max_received_headers;	/* mail loop: default 100 */
+	uint64_t	 max_line_length;	/* text line octets, default 16 KiB */
 	uint64_t	 timeout_command;	/* seconds, default 300 */
 	uint64_t	 timeout_data;		/* seconds, default 600 */
 	uint64_t	 shutdown_timeout;	/* seconds, default 10 */

@@ -20,6 +20,7 @@ proto_msg_name(unsigned type)
 	case MSG_Q_SPACE:	return "MSG_Q_SPACE";
 	case MSG_L_RCPT:	return "MSG_L_RCPT";
 	case MSG_L_RCPT_RESULT:	return "MSG_L_RCPT_RESULT";
+	case MSG_P_TLS_CONF:	return "MSG_P_TLS_CONF";
 	}
 	return "MSG_UNKNOWN";
 }

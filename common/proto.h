@@ -27,6 +27,10 @@ enum msg_type {
 	MSG_L_RCPT = 200,	/* str local part (as given), str domain (lower case) */
 	/* lookup -> smtpd */
 	MSG_L_RCPT_RESULT = 250, /* u32 result (enum lookup_result) */
+
+	/* parent -> smtpd */
+	MSG_P_TLS_CONF = 300,	/* data certificate chain (PEM), data key (PEM):
+				 * at startup and on every reload (SIGHUP) */
 };
 
 /*
@@ -35,11 +39,35 @@ enum msg_type {
  *   str sender        (without angle brackets; "" is the null sender)
  *   str helo          (as the client gave it)
  *   str client        (numeric address of the client)
- *   str protocol      ("SMTP", "ESMTP", later "ESMTPS", "ESMTPSA")
+ *   str protocol      ("SMTP", "ESMTP", "ESMTPS", later "ESMTPSA")
+ *   str tls           ("" without TLS, else "version=V cipher=C")
  *   u64 size          (octets written to the content file)
+ *   str envid         (DSN ENVID as given, xtext; "" = none)
+ *   u32 ret           (DSN RET: 0 = none, or DSN_RET_*)
+ *   u32 smtputf8      (1 if MAIL had SMTPUTF8, else 0)
+ *   u32 body          (MAIL BODY=: 0 = none, or BODY_*)
  *   u32 nrcpt         (1 .. max-recipients)
- *   nrcpt x str rcpt  (without angle brackets)
+ *   nrcpt x {
+ *     str rcpt        (without angle brackets)
+ *     u32 notify      (DSN NOTIFY: 0 = none, or DSN_NOTIFY_* bits)
+ *     str orcpt       (DSN ORCPT "addr-type;xtext" as given; "" = none)
+ *   }
  */
+
+/* DSN NOTIFY (RFC 3461 4.1): NEVER alone, or any of the other three. */
+#define DSN_NOTIFY_NEVER	0x01
+#define DSN_NOTIFY_SUCCESS	0x02
+#define DSN_NOTIFY_FAILURE	0x04
+#define DSN_NOTIFY_DELAY	0x08
+#define DSN_NOTIFY_ALL		0x0f
+
+/* DSN RET (RFC 3461 4.3). */
+#define DSN_RET_FULL		1
+#define DSN_RET_HDRS		2
+
+/* MAIL BODY= (RFC 6152). */
+#define BODY_7BIT		1
+#define BODY_8BITMIME		2
 
 enum queue_fail {
 	QFAIL_TEMP = 1,		/* write, sync or rename error: 451 4.3.0 */

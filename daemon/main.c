@@ -227,6 +227,7 @@ main(int argc, char *argv[])
 {
 	struct main_options	mo;
 	struct config		cfg;
+	char			err[1024];
 	int			rc = 0, fg;
 
 	if (main_options(argc, argv, &mo, &rc) == -1)
@@ -241,7 +242,10 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return EX_CONFIG;
 	}
-	if (mo.check)
+	if (mo.check && parent_check_tls(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "strictmaild: %s\n", err);
+		rc = EX_CONFIG;
+	} else if (mo.check)
 		printf("%s: configuration OK\n", mo.conf);
 	else if (mo.table)
 		queue_fs_print_table(cfg.user_queue);

@@ -1,21 +1,25 @@
 /*
  * parent.c - strictmaild's parent: bind, fork, supervise, shut down.
  *
- * Root does little here: look the users up, prepare the spool, bind the
- * listeners, make the socketpairs and fork the queue, lookup and smtpd
- * processes, which drop root themselves.  Then one event loop waits for
- * signals.  A shutdown stops smtpd first (its sessions answer 421 and let
- * go of their open messages), then the queue and lookup; a child that dies
- * on its own starts the same shutdown and the parent exits 1, so that the
- * service manager restarts the whole set from a clean state.
+ * Root does little here: look the users up, read the TLS certificate and
+ * key (smtpd, chrooted, gets their bytes by message, at start and again
+ * on SIGHUP), prepare the spool, bind the listeners, make the socketpairs
+ * and fork the queue, lookup and smtpd processes, which drop root
+ * themselves.  Then one event loop waits for signals.  A shutdown stops
+ * smtpd first (its sessions answer 421 and let go of their open
+ * messages), then the queue and lookup; a child that dies on its own
+ * starts the same shutdown and the parent exits 1, so that the service
+ * manager restarts the whole set from a clean state.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +33,8 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/privsep.h"
+#include "common/proto.h"
+#include "common/tls.h"
 #include "common/util.h"
 #include "daemon/parent.h"
 #include "lookup/lookup.h"
@@ -37,6 +43,9 @@
 #include "smtpd/smtpd.h"
 
 #define PARENT_BACKLOG	1024
+/* Both files travel in one message (IPC_MAX_PAYLOAD). */
+#define PARENT_CERT_MAX	(128 * 1024)
+#define PARENT_KEY_MAX	(64 * 1024)
 
 enum parent_proc {
 	PROC_QUEUE,
@@ -67,6 +76,8 @@ struct parent {
 	int			 stopping;
 	int			 status;	/* exit status */
 	uint64_t		 stop_start;	/* now_ms() at the stop */
+	struct buf		 tls_cert;	/* read, checked, not sent yet */
+	struct buf		 tls_key;	/* zeroed once sent */
 };
 
 /* Signals the parent handles through its event loop. */
@@ -112,6 +123,8 @@ parent_setup(struct parent *p, struct config *cfg,
 		p->child[i].sp[0] = p->child[i].sp[1] = -1;
 	}
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
+	buf_init(&p->tls_cert);
+	buf_init(&p->tls_key);
 }
 
 /* Looks the three users up; a sysexits code or 0. */
@@ -157,6 +170,197 @@ parent_spool(struct parent *p)
 		return EX_CANTCREAT;
 	}
 	return 0;
+}
+
+/* ---- the certificate and key of the TLS listeners ---- */
+
+/* Zeroes and frees a certificate and key that were read. */
+static void
+parent_tls_free(struct buf *cert, struct buf *key)
+{
+	if (key->cap > 0)
+		explicit_bzero(key->data, key->cap);
+	buf_free(key);
+	buf_free(cert);
+}
+
+/* Forgets what was read; the key never stays in memory. */
+static void
+parent_tls_forget(struct parent *p)
+{
+	parent_tls_free(&p->tls_cert, &p->tls_key);
+}
+
+/* Reads all of fd (a regular file of at most max bytes) into out. */
+static int
+parent_tls_read_fd(int fd, size_t max, struct buf *out)
+{
+	struct stat	st;
+	ssize_t		n;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
+	/* Room for all of it at once: a realloc would leave copies. */
+	buf_reserve(out, max + 1);
+	for (;;) {
+		n = read(fd, out->data + out->len, max + 1 - out->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+		if (out->len > max) {
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+parent_tls_read(const char *what, const char *path, size_t max,
+    struct buf *out, char *err, size_t errlen)
+{
+	int	fd, rc, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		(void)bsnprintf(err, errlen, "%s %s: %s", what, path,
+		    strerror(errno));
+		return -1;
+	}
+	rc = parent_tls_read_fd(fd, max, out);
+	saved = errno;
+	close(fd);
+	if (rc == -1) {
+		(void)bsnprintf(err, errlen, "%s %s: %s", what, path,
+		    saved == EINVAL ? "not a regular file" : strerror(saved));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads tls-certificate and tls-key into cert and key and checks that
+ * mbedTLS takes them, as smtpd will; 0, or -1 with a message naming the
+ * file in err (and nothing kept).
+ */
+static int
+parent_tls_read_pair(const struct config *cfg, struct buf *cert,
+    struct buf *key, char *err, size_t errlen)
+{
+	struct tls_server_conf	*tc;
+	char			 msg[512];
+
+	if (parent_tls_read("tls-certificate", cfg->tls_cert, PARENT_CERT_MAX,
+	    cert, err, errlen) == -1 ||
+	    parent_tls_read("tls-key", cfg->tls_key, PARENT_KEY_MAX, key, err,
+	    errlen) == -1) {
+		parent_tls_free(cert, key);
+		return -1;
+	}
+	tc = tls_server_conf_new((const uint8_t *)cert->data, cert->len,
+	    (const uint8_t *)key->data, key->len, msg, sizeof(msg));
+	if (tc == NULL) {
+		(void)bsnprintf(err, errlen, "tls-certificate %s, tls-key %s: "
+		    "%s", cfg->tls_cert, cfg->tls_key, msg);
+		parent_tls_free(cert, key);
+		return -1;
+	}
+	tls_server_conf_unref(tc);
+	return 0;
+}
+
+static int
+parent_tls_load(struct parent *p, char *err, size_t errlen)
+{
+	parent_tls_forget(p);
+	return parent_tls_read_pair(p->cfg, &p->tls_cert, &p->tls_key, err,
+	    errlen);
+}
+
+int
+parent_check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	struct buf	cert, key;
+	int		rc;
+
+	if (cfg->tls_cert == NULL)
+		return 0;
+	buf_init(&cert);
+	buf_init(&key);
+	rc = parent_tls_read_pair(cfg, &cert, &key, err, errlen);
+	parent_tls_free(&cert, &key);
+	tls_cleanup();
+	return rc;
+}
+
+/* Hands what parent_tls_load read to smtpd, then forgets it. */
+static void
+parent_tls_send(struct parent *p)
+{
+	struct ipc_chan	*ch = p->child[PROC_SMTPD].chan;
+	struct buf	 payload;
+
+	buf_init(&payload);
+	buf_reserve(&payload, p->tls_cert.len + p->tls_key.len + 8);
+	ipc_put_data(&payload, p->tls_cert.data, p->tls_cert.len);
+	ipc_put_data(&payload, p->tls_key.data, p->tls_key.len);
+	if (ch != NULL)
+		ipc_send_buf(ch, MSG_P_TLS_CONF, 0, -1, &payload);
+	explicit_bzero(payload.data, payload.cap);
+	buf_free(&payload);
+	parent_tls_forget(p);
+}
+
+/* At start: a certificate that does not load stops strictmaild. */
+static int
+parent_tls_start(struct parent *p)
+{
+	char	err[1024];
+
+	if (p->cfg->tls_cert == NULL)
+		return 0;
+	if (parent_tls_load(p, err, sizeof(err)) == -1) {
+		parent_error(p->opts.foreground, "%s", err);
+		return EX_CONFIG;
+	}
+	log_info("tls: certificate %s and key %s loaded", p->cfg->tls_cert,
+	    p->cfg->tls_key);
+	return 0;
+}
+
+/* SIGHUP: read the files again; smtpd keeps the old ones on failure. */
+static void
+parent_reload(struct parent *p)
+{
+	char	err[1024];
+
+	if (p->stopping) {
+		log_info("reload: shutdown in progress, ignored");
+		return;
+	}
+	if (p->cfg->tls_cert == NULL) {
+		log_info("reload: nothing to reload (no tls-certificate)");
+		return;
+	}
+	if (parent_tls_load(p, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s: keeping the current certificate", err);
+		return;
+	}
+	parent_tls_send(p);
+	log_info("reload: certificate %s sent to smtpd", p->cfg->tls_cert);
 }
 
 static void
@@ -345,6 +549,7 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	int			 fd = c->sp[1], rc = 1;
 
 	parent_child_signals();
+	parent_tls_forget(p);		/* smtpd gets them by message */
 	(void)prctl(PR_SET_NAME, c->comm, 0, 0, 0);
 	/* Closing the syslog socket first: log_setproc opens it again. */
 	parent_child_fds(p, which);
@@ -604,7 +809,7 @@ parent_signal(int signo, void *arg)
 		parent_stop(p, 0);
 		break;
 	case SIGHUP:
-		log_info("reload: nothing to reload yet");
+		parent_reload(p);
 		break;
 	default:
 		break;
@@ -706,6 +911,8 @@ parent_cleanup(struct parent *p)
 	p->kill_timer = NULL;
 	event_loop_free(p->loop);
 	p->loop = NULL;
+	parent_tls_forget(p);
+	tls_cleanup();
 }
 
 /* Everything up to the fork; a sysexits code or 0. */
@@ -714,8 +921,8 @@ parent_start(struct parent *p)
 {
 	int	rc;
 
-	if ((rc = parent_users(p)) != 0 || (rc = parent_spool(p)) != 0 ||
-	    (rc = parent_bind(p)) != 0)
+	if ((rc = parent_users(p)) != 0 || (rc = parent_tls_start(p)) != 0 ||
+	    (rc = parent_spool(p)) != 0 || (rc = parent_bind(p)) != 0)
 		return rc;
 	if (parent_block_signals() == -1 || parent_socketpairs(p) != 0)
 		return EX_OSERR;
@@ -724,6 +931,8 @@ parent_start(struct parent *p)
 	parent_close_child_ends(p);
 	if (parent_loop_setup(p) == -1)
 		return EX_OSERR;
+	if (p->cfg->tls_cert != NULL)
+		parent_tls_send(p);
 	return 0;
 }
 

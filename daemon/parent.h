@@ -8,6 +8,8 @@
 #ifndef SM_PARENT_H
 #define SM_PARENT_H
 
+#include <stddef.h>
+
 #include "common/log.h"
 
 struct config;
@@ -23,6 +25,11 @@ struct parent_options {
  * died or had to be killed, a sysexits code when starting failed).
  * Children never return from it: they exit with their own status. */
 int parent_run(struct config *cfg, const struct parent_options *po);
+
+/* Checks that tls-certificate and tls-key (when configured) can be read
+ * and go together, as a start would; 0, or -1 with a message naming the
+ * file in err (strictmaild -n). */
+int parent_check_tls(const struct config *cfg, char *err, size_t errlen);
 
 /* Reports an error that stops strictmaild at start: logged, and printed
  * on stderr as well when the log goes to syslog. */

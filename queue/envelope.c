@@ -24,7 +24,7 @@
 enum envelope_key {
 	EK_ID, EK_ARRIVAL, EK_SIZE, EK_SENDER, EK_HELO, EK_CLIENT, EK_PROTOCOL,
 	EK_ATTEMPTS, EK_NEXT_ATTEMPT, EK_EXPIRY, EK_RET, EK_ENVID, EK_TLS,
-	EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT, EK_END,
+	EK_BODY, EK_SMTPUTF8, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT, EK_END,
 };
 
 #define EKF_REQUIRED	0x01
@@ -51,6 +51,8 @@ static const struct envelope_keyinfo envelope_keys[] = {
 	{ "ret",		EK_RET,		0 },
 	{ "envid",		EK_ENVID,	0 },
 	{ "tls",		EK_TLS,		0 },
+	{ "body",		EK_BODY,	0 },
+	{ "smtputf8",		EK_SMTPUTF8,	0 },
 	{ "rcpt",		EK_RCPT,	EKF_REQUIRED | EKF_REPEAT },
 	{ "rcpt-notify",	EK_RCPT_NOTIFY,	EKF_REPEAT },
 	{ "rcpt-orcpt",		EK_RCPT_ORCPT,	EKF_REPEAT },
@@ -98,6 +100,7 @@ envelope_free(struct envelope *env)
 	free(env->ret);
 	free(env->envid);
 	free(env->tls);
+	free(env->body);
 	envelope_init(env);
 }
 
@@ -214,6 +217,11 @@ envelope_check(const struct envelope *env, char *err, size_t errlen)
 		(void)bsnprintf(err, errlen, "ret is neither FULL nor HDRS");
 		return -1;
 	}
+	if (env->body != NULL && strcmp(env->body, "7BIT") != 0 &&
+	    strcmp(env->body, "8BITMIME") != 0) {
+		(void)bsnprintf(err, errlen, "body is neither 7BIT nor 8BITMIME");
+		return -1;
+	}
 	if (env->arrival > ENVELOPE_MAX_NUMBER ||
 	    env->size > ENVELOPE_MAX_NUMBER ||
 	    env->attempts > ENVELOPE_MAX_NUMBER ||
@@ -267,6 +275,10 @@ envelope_serialize(const struct envelope *env, struct buf *out)
 		envelope_put(out, "envid", env->envid);
 	if (env->tls != NULL)
 		envelope_put(out, "tls", env->tls);
+	if (env->body != NULL)
+		envelope_put(out, "body", env->body);
+	if (env->smtputf8)
+		envelope_put(out, "smtputf8", "");
 	for (i = 0; i < env->nrcpt; i++) {
 		r = &env->rcpts[i];
 		buf_printf(out, "rcpt %s <%s>\n",
@@ -400,6 +412,15 @@ envelope_ret(struct envelope_parser *p, const char *v)
 }
 
 static int
+envelope_body(struct envelope_parser *p, const char *v)
+{
+	if (strcmp(v, "7BIT") != 0 && strcmp(v, "8BITMIME") != 0)
+		return envelope_fail(p, "bad value '%.40s' for 'body'", v);
+	p->env->body = xstrdup(v);
+	return 0;
+}
+
+static int
 envelope_set(struct envelope_parser *p, const struct envelope_keyinfo *ki,
     char *v)
 {
@@ -435,6 +456,13 @@ envelope_set(struct envelope_parser *p, const struct envelope_keyinfo *ki,
 		return envelope_string(p, ki->name, v, 2, &env->envid);
 	case EK_TLS:
 		return envelope_string(p, ki->name, v, 2, &env->tls);
+	case EK_BODY:
+		return envelope_body(p, v);
+	case EK_SMTPUTF8:
+		if (v[0] != '\0')
+			return envelope_fail(p, "'smtputf8' takes no value");
+		env->smtputf8 = 1;
+		return 0;
 	case EK_RCPT:
 		return envelope_rcpt_line(p, v);
 	case EK_RCPT_NOTIFY:

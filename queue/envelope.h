@@ -22,6 +22,8 @@
  *   ret <FULL|HDRS>          optional; DSN RET
  *   envid <xtext>            optional; DSN ENVID
  *   tls <text>               optional; TLS facts of the receiving session
+ *   body <7BIT|8BITMIME>     optional; MAIL BODY= (RFC 6152)
+ *   smtputf8                 optional, no value; MAIL had SMTPUTF8
  *   rcpt <state> <addr>      one or more; state pending, delivered or
  *                            failed; addr in angle brackets
  *   rcpt-notify <list>       optional, for the rcpt line above: DSN NOTIFY
@@ -77,6 +79,8 @@ struct envelope {
 	char			*ret;		/* optional: NULL when absent */
 	char			*envid;
 	char			*tls;
+	char			*body;		/* "7BIT", "8BITMIME" or NULL */
+	int			 smtputf8;	/* 1 if the key is there */
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpt;
 };

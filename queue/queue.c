@@ -272,28 +272,105 @@ queue_open(struct queue *q, struct ipc_msg *m)
 
 /* ---- MSG_Q_COMMIT ---- */
 
+static void queue_commit_bad(struct ipc_msg *, const char *, uint32_t)
+    SM_NORETURN;
+
+/* A field of MSG_Q_COMMIT out of its range: the receiver is broken. */
+static void
+queue_commit_bad(struct ipc_msg *m, const char *what, uint32_t v)
+{
+	fatalx("%s: message %s: bad %s %u", ipc_chan_peer(m->chan),
+	    proto_msg_name(m->type), what, v);
+}
+
+/* A string field; "" means absent (NULL). */
+static char *
+queue_commit_optstr(struct ipc_msg *m)
+{
+	char	*s = ipc_get_strdup(m);
+
+	if (s[0] != '\0')
+		return s;
+	free(s);
+	return NULL;
+}
+
+/* DSN NOTIFY bits as the envelope writes them: "NEVER" or a list. */
+static char *
+queue_commit_notify(struct ipc_msg *m, uint32_t bits)
+{
+	struct buf	 b;
+	char		*s;
+
+	if (bits == 0)
+		return NULL;
+	if ((bits & ~(uint32_t)DSN_NOTIFY_ALL) != 0 ||
+	    ((bits & DSN_NOTIFY_NEVER) && bits != DSN_NOTIFY_NEVER))
+		queue_commit_bad(m, "NOTIFY", bits);
+	buf_init(&b);
+	if (bits & DSN_NOTIFY_NEVER)
+		buf_addstr(&b, ",NEVER");
+	if (bits & DSN_NOTIFY_SUCCESS)
+		buf_addstr(&b, ",SUCCESS");
+	if (bits & DSN_NOTIFY_FAILURE)
+		buf_addstr(&b, ",FAILURE");
+	if (bits & DSN_NOTIFY_DELAY)
+		buf_addstr(&b, ",DELAY");
+	s = xstrdup(b.data + 1);
+	buf_free(&b);
+	return s;
+}
+
+/* The transaction's facts: DSN RET and ENVID, SMTPUTF8, BODY. */
+static void
+queue_commit_read_mail(struct ipc_msg *m, struct envelope *env)
+{
+	uint32_t	ret, utf8, body;
+
+	env->envid = queue_commit_optstr(m);
+	ret = ipc_get_u32(m);
+	utf8 = ipc_get_u32(m);
+	body = ipc_get_u32(m);
+	if (ret > DSN_RET_HDRS)
+		queue_commit_bad(m, "RET", ret);
+	if (utf8 > 1)
+		queue_commit_bad(m, "SMTPUTF8", utf8);
+	if (body > BODY_8BITMIME)
+		queue_commit_bad(m, "BODY", body);
+	if (ret != 0)
+		env->ret = xstrdup(ret == DSN_RET_FULL ? "FULL" : "HDRS");
+	env->smtputf8 = (int)utf8;
+	if (body != 0)
+		env->body = xstrdup(body == BODY_7BIT ? "7BIT" : "8BITMIME");
+}
+
 /* Reads the envelope fields of MSG_Q_COMMIT (proto.h) into env. */
 static void
 queue_commit_read(struct ipc_msg *m, struct envelope *env)
 {
-	char		*rcpt;
-	uint32_t	 i, nrcpt;
+	struct envelope_rcpt	*r;
+	char			*rcpt;
+	uint32_t		 i, nrcpt;
 
 	ipc_get_str(m, env->id, sizeof(env->id));
 	env->sender = ipc_get_strdup(m);
 	env->helo = ipc_get_strdup(m);
 	env->client = ipc_get_strdup(m);
 	env->protocol = ipc_get_strdup(m);
+	env->tls = queue_commit_optstr(m);
 	env->size = ipc_get_u64(m);
+	queue_commit_read_mail(m, env);
 	nrcpt = ipc_get_u32(m);
-	/* Each recipient takes 4 bytes at least: no allocation on a lie. */
-	if (nrcpt > (m->len - m->pos) / 4)
+	/* Each recipient takes 12 bytes at least: no allocation on a lie. */
+	if (nrcpt > (m->len - m->pos) / 12)
 		fatalx("%s: message %s: %u recipients cannot fit",
 		    ipc_chan_peer(m->chan), proto_msg_name(m->type), nrcpt);
 	for (i = 0; i < nrcpt; i++) {
 		rcpt = ipc_get_strdup(m);
-		(void)envelope_add_rcpt(env, rcpt, RCPT_PENDING);
+		r = envelope_add_rcpt(env, rcpt, RCPT_PENDING);
 		free(rcpt);
+		r->notify = queue_commit_notify(m, ipc_get_u32(m));
+		r->orcpt = queue_commit_optstr(m);
 	}
 	ipc_end(m);
 }

@@ -1,17 +1,23 @@
 /*
- * dataread.c - the byte-level reader of the DATA phase.
+ * dataread.c - the byte-level reader of a message.
  *
  * Five states: at the beginning of a line (after CRLF), in a line, after a
  * CR, after a line's leading dot, and after that dot and a CR.  Only the
- * last one followed by LF ends the data.  Runs of ordinary bytes in a line
- * are copied in one piece; every other byte goes through one small step
- * function.  A step may hand its byte back (return 0) to be read again in
- * the state it moved to.
+ * last one followed by LF ends the data; chunked mode never enters the dot
+ * states.  Runs of ordinary bytes in a line are copied in one piece; every
+ * other byte goes through one small step function.  A step may hand its
+ * byte back (return 0) to be read again in the state it moved to.  Line
+ * lengths and the Received: fields of the header section are counted on
+ * the octets as they are output, so a split between two feeds changes
+ * nothing.
  */
 #include <string.h>
 
 #include "common/buf.h"
 #include "smtpd/dataread.h"
+
+#define DATAREAD_WORD		"received"
+#define DATAREAD_WORDLEN	8
 
 enum dataread_state {
 	DR_BOL = 0,	/* at the beginning of a line */
@@ -27,17 +33,81 @@ dataread_init(struct dataread *dr, uint64_t max)
 	memset(dr, 0, sizeof(*dr));
 	dr->state = DR_BOL;
 	dr->max = max;
+	dr->in_header = 1;
+	dr->match = 0;
+}
+
+void
+dataread_limits(struct dataread *dr, uint64_t max_line, unsigned max_received)
+{
+	dr->max_line = max_line;
+	dr->max_received = max_received;
+}
+
+void
+dataread_chunked(struct dataread *dr)
+{
+	dr->chunked = 1;
 }
 
 /* Counts n message bytes and outputs them while the message is good. */
 static void
-dataread_emit(struct dataread *dr, const char *p, size_t n, struct buf *out)
+dataread_out(struct dataread *dr, const char *p, size_t n, struct buf *out)
 {
 	dr->size += n;
 	if (dr->max != 0 && dr->size > dr->max)
 		dr->flags |= DATAREAD_SIZE;
 	if (dr->flags == 0)
 		buf_add(out, p, n);
+}
+
+/* Follows the start of a header line: "Received" [WSP] ":". */
+static void
+dataread_match(struct dataread *dr, const char *p, size_t n)
+{
+	size_t	i;
+	int	c;
+
+	for (i = 0; i < n && dr->match >= 0; i++) {
+		c = (unsigned char)p[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (dr->match < DATAREAD_WORDLEN)
+			dr->match = c == DATAREAD_WORD[dr->match] ?
+			    dr->match + 1 : -1;
+		else if (c == ':') {
+			dr->match = -1;
+			dr->nreceived++;
+			if (dr->max_received != 0 &&
+			    dr->nreceived >= dr->max_received)
+				dr->flags |= DATAREAD_LOOP;
+		} else if (c != ' ' && c != '\t')
+			dr->match = -1;
+	}
+}
+
+/* n octets of the current line (never CR LF). */
+static void
+dataread_line(struct dataread *dr, const char *p, size_t n, struct buf *out)
+{
+	if (dr->match >= 0)
+		dataread_match(dr, p, n);
+	dr->linelen += n;
+	if (dr->max_line != 0 && dr->linelen > dr->max_line)
+		dr->flags |= DATAREAD_LONG;
+	dataread_out(dr, p, n, out);
+}
+
+/* The CR LF that ends a line; an empty line ends the header section. */
+static void
+dataread_eol(struct dataread *dr, struct buf *out)
+{
+	if (dr->linelen == 0)
+		dr->in_header = 0;
+	dr->linelen = 0;
+	dr->match = dr->in_header ? 0 : -1;
+	dr->lines++;
+	dataread_out(dr, "\r\n", 2, out);
 }
 
 /* In a line: copies the run of ordinary bytes, then reads one CR, LF or
@@ -51,7 +121,7 @@ dataread_text(struct dataread *dr, const char *in, size_t len,
 	while (n < len && in[n] != '\r' && in[n] != '\n' && in[n] != '\0')
 		n++;
 	if (n > 0)
-		dataread_emit(dr, in, n, out);
+		dataread_line(dr, in, n, out);
 	if (n == len)
 		return n;
 	switch (in[n]) {
@@ -60,11 +130,11 @@ dataread_text(struct dataread *dr, const char *in, size_t len,
 		break;
 	case '\n':
 		dr->flags |= DATAREAD_BARE;
-		dataread_emit(dr, "\n", 1, out);
+		dataread_out(dr, "\n", 1, out);
 		break;
 	default:
 		dr->flags |= DATAREAD_NUL;
-		dataread_emit(dr, "", 1, out);
+		dataread_line(dr, "", 1, out);
 		break;
 	}
 	return n + 1;
@@ -78,19 +148,19 @@ dataread_step(struct dataread *dr, char c, struct buf *out)
 	switch (dr->state) {
 	case DR_BOL:
 		dr->state = DR_TEXT;
-		if (c != '.')
+		if (c != '.' || dr->chunked)
 			return 0;
 		dr->state = DR_DOT;
 		return 1;
 	case DR_CR:
 		if (c == '\n') {
-			dataread_emit(dr, "\r\n", 2, out);
+			dataread_eol(dr, out);
 			dr->state = DR_BOL;
 			return 1;
 		}
 		/* A bare CR; a following CR starts a new candidate. */
 		dr->flags |= DATAREAD_BARE;
-		dataread_emit(dr, "\r", 1, out);
+		dataread_out(dr, "\r", 1, out);
 		if (c == '\r')
 			return 1;
 		dr->state = DR_TEXT;
@@ -124,4 +194,16 @@ dataread_feed(struct dataread *dr, const char *in, size_t len,
 			i += dataread_step(dr, in[i], out);
 	}
 	return i;
+}
+
+void
+dataread_last(struct dataread *dr, struct buf *out)
+{
+	if (dr->state == DR_CR) {
+		dr->flags |= DATAREAD_BARE;
+		dataread_out(dr, "\r", 1, out);
+	} else if (dr->state == DR_TEXT)
+		dataread_eol(dr, out);
+	dr->state = DR_BOL;
+	dr->done = 1;
 }

@@ -1,13 +1,18 @@
 /*
- * dataread.h - the byte-level reader of the DATA phase (RFC 5321 4.1.1.4).
+ * dataread.h - the byte-level reader of a message (RFC 5321 4.1.1.4, and
+ * RFC 3030 chunks).
  *
- * The only end of the data is CRLF "." CRLF, the first CRLF being the one
- * that ended the DATA command.  A bare CR or a bare LF anywhere marks the
- * message bad but never ends it, so no smuggled line ending makes the rest
- * of a body look like commands.  A leading dot is removed from every line
- * (dot-unstuffing); everything else, CRLF included, is output unchanged.
- * A NUL byte and the size limit also mark the message; once it is marked
- * nothing more is output, but reading goes on to the end marker.
+ * After DATA the only end of the data is CRLF "." CRLF, the first CRLF
+ * being the one that ended the DATA command.  A bare CR or a bare LF
+ * anywhere marks the message bad but never ends it, so no smuggled line
+ * ending makes the rest of a body look like commands.  A leading dot is
+ * removed from every line (dot-unstuffing); everything else, CRLF
+ * included, is output unchanged.  In chunked mode (BDAT) the caller hands
+ * over exactly the octets of each chunk: nothing is unstuffed and nothing
+ * ends the message but dataread_last().  NUL bytes, a line longer than the
+ * line limit, the size limit and too many Received: header fields also
+ * mark the message; once it is marked nothing more is output, but reading
+ * goes on to the end.
  */
 #ifndef SM_DATAREAD_H
 #define SM_DATAREAD_H
@@ -20,6 +25,8 @@ struct buf;
 #define DATAREAD_BARE	0x01	/* a bare CR or LF: 550 5.5.2 */
 #define DATAREAD_NUL	0x02	/* a NUL byte: 554 5.6.0 */
 #define DATAREAD_SIZE	0x04	/* over the size limit: 552 5.3.4 */
+#define DATAREAD_LONG	0x08	/* a line over the line limit: 554 5.6.0 */
+#define DATAREAD_LOOP	0x10	/* too many Received: fields: 554 5.4.6 */
 
 struct dataread {
 	int		state;
@@ -27,16 +34,36 @@ struct dataread {
 	int		done;		/* the end marker was read */
 	uint64_t	size;		/* octets of message (as output) */
 	uint64_t	max;		/* size limit; 0 = none */
+	int		chunked;	/* BDAT: raw octets, no end marker */
+	uint64_t	max_line;	/* octets without CRLF; 0 = none */
+	unsigned	max_received;	/* 0 = no limit */
+	uint64_t	linelen;	/* octets of the current line so far */
+	uint64_t	lines;		/* complete lines (CRLF) so far */
+	int		in_header;	/* still in the header section */
+	unsigned	nreceived;	/* Received: fields seen */
+	int		match;		/* position in "received", -1 = no */
 };
 
+/* A reader with a size limit (0 = none) and no other limit. */
 void dataread_init(struct dataread *dr, uint64_t max);
+/* The line limit (octets without CRLF) and the number of Received:
+ * header fields that makes a loop; 0 = none.  Before the first feed. */
+void dataread_limits(struct dataread *dr, uint64_t max_line,
+    unsigned max_received);
+/* Chunked mode (BDAT); before the first feed. */
+void dataread_chunked(struct dataread *dr);
 /*
  * Reads in[0..len), appending message bytes to out, and returns how many
  * input bytes it used: all of them, or fewer when it stopped right after
  * the end marker (dr->done).  Bytes after the marker belong to the next
- * command.
+ * command.  In chunked mode all bytes are used and done is never set.
  */
 size_t dataread_feed(struct dataread *dr, const char *in, size_t len,
     struct buf *out);
+/*
+ * Chunked mode: the last chunk was fed.  A CR left at the end is bare; a
+ * last line without CRLF gets one.  Sets done.
+ */
+void dataread_last(struct dataread *dr, struct buf *out);
 
 #endif

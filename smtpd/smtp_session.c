@@ -5,8 +5,9 @@
  * logs every move.  Commands come from one table of {verb, check, proceed}:
  * the check enforces the order of RFC 5321 (503 5.5.1), the proceed
  * function parses and answers.  Every reply leaves through one function
- * that counts errors and logs refusals of MAIL, RCPT and DATA.  Nothing
- * here does I/O; asynchronous steps are actions the driver performs.
+ * that counts errors and logs refusals of MAIL, RCPT, DATA, BDAT and
+ * STARTTLS.  Nothing here does I/O; asynchronous steps, the reading of a
+ * message and the TLS handshake are actions the driver performs.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -27,6 +28,21 @@ struct smtp_cmd {
 	int		(*check)(struct smtp_session *, struct smtp_reply *);
 	enum smtp_action (*proceed)(struct smtp_session *, char *,
 			    struct smtp_reply *);
+};
+
+/* The parameters of one MAIL command, kept only if all are good. */
+struct smtp_mail_params {
+	int		 size;		/* seen */
+	unsigned	 body;
+	int		 smtputf8;
+	unsigned	 ret;
+	const char	*envid;
+};
+
+/* The parameters of one RCPT command. */
+struct smtp_rcpt_params {
+	unsigned	 notify;
+	const char	*orcpt;
 };
 
 static void smtp_reply_set(struct smtp_reply *r, int code, const char *enh,
@@ -57,6 +73,7 @@ smtp_state_name(enum smtp_state st)
 	case SMTP_MAIL:		return "MAIL";
 	case SMTP_RCPT:		return "RCPT";
 	case SMTP_DATA:		return "DATA";
+	case SMTP_BDAT:		return "BDAT";
 	case SMTP_CLOSED:	return "CLOSED";
 	}
 	return "?";
@@ -88,11 +105,21 @@ smtp_enter(struct smtp_session *s, enum smtp_state st)
 	s->state = st;
 }
 
+/* 1 if the action comes with a reply (r was set). */
+static int
+smtp_action_replies(enum smtp_action a)
+{
+	return a != SMTP_A_LOOKUP && a != SMTP_A_OPEN && a != SMTP_A_COMMIT &&
+	    a != SMTP_A_CHUNK;
+}
+
 /* Every reply passes here: errors are counted, refusals logged. */
 static enum smtp_action
 smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
     const struct smtp_reply *r)
 {
+	if (!smtp_action_replies(a))
+		return a;
 	if (r->code >= 500)
 		s->nerrors++;
 	if (logrej && r->code >= 400)
@@ -113,40 +140,74 @@ smtp_close(struct smtp_session *s, enum smtp_close_reason why)
 /* ---- the transaction ---- */
 
 static void
-smtp_txn_reset(struct smtp_session *s)
+smtp_rcpts_free(struct smtp_session *s)
 {
 	size_t	i;
 
-	for (i = 0; i < s->nrcpt; i++)
-		free(s->rcpts[i]);
+	for (i = 0; i < s->nrcpt; i++) {
+		free(s->rcpts[i].addr);
+		free(s->rcpts[i].orcpt);
+	}
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpt = 0;
 	s->rcpt_bytes = 0;
+}
+
+/* Forgets the transaction; an open message is the caller's business. */
+static void
+smtp_txn_reset(struct smtp_session *s)
+{
+	smtp_rcpts_free(s);
 	s->sender[0] = '\0';
+	s->smtputf8 = 0;
+	s->body = 0;
+	s->ret = 0;
+	s->envid[0] = '\0';
 	s->msg_size = 0;
+	s->chunked = 0;
+	s->chunk_size = 0;
+	s->chunk_last = 0;
 	smtp_enter(s, s->helo[0] != '\0' ? SMTP_HELO : SMTP_INIT);
+}
+
+/* Ends the transaction at the client's wish (RSET, HELO, EHLO): a message
+ * opened by BDAT is aborted at the queue. */
+static enum smtp_action
+smtp_txn_end(struct smtp_session *s)
+{
+	enum smtp_action	a = s->opened ? SMTP_A_ABORT : SMTP_A_REPLY;
+
+	s->opened = 0;
+	smtp_txn_reset(s);
+	return a;
 }
 
 /* Adds a recipient unless it is already there. */
 static void
-smtp_txn_add_rcpt(struct smtp_session *s, const char *addr)
+smtp_txn_add_rcpt(struct smtp_session *s, const char *addr, unsigned notify,
+    const char *orcpt)
 {
-	size_t	i;
+	struct smtp_rcpt	*rc;
+	size_t			 i;
 
 	for (i = 0; i < s->nrcpt; i++)
-		if (strcmp(s->rcpts[i], addr) == 0)
+		if (strcmp(s->rcpts[i].addr, addr) == 0)
 			return;
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
-	s->rcpts[s->nrcpt++] = xstrdup(addr);
-	s->rcpt_bytes += strlen(addr) + sizeof(uint32_t);
+	rc = &s->rcpts[s->nrcpt++];
+	rc->addr = xstrdup(addr);
+	rc->notify = notify;
+	rc->orcpt = orcpt != NULL && orcpt[0] != '\0' ? xstrdup(orcpt) : NULL;
+	s->rcpt_bytes += strlen(addr) + (orcpt ? strlen(orcpt) : 0) +
+	    3 * sizeof(uint32_t);
 }
 
 static enum smtp_action
-smtp_rcpt_accept(struct smtp_session *s, const char *addr,
-    struct smtp_reply *r)
+smtp_rcpt_accept(struct smtp_session *s, const char *addr, unsigned notify,
+    const char *orcpt, struct smtp_reply *r)
 {
-	smtp_txn_add_rcpt(s, addr);
+	smtp_txn_add_rcpt(s, addr, notify, orcpt);
 	smtp_enter(s, SMTP_RCPT);
 	smtp_reply_set(r, 250, "2.1.5", "Ok");
 	return SMTP_A_REPLY;
@@ -164,19 +225,22 @@ smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
 	s->state = SMTP_INIT;
 	s->wait = SMTP_A_REPLY;
 	s->relay = relay;
+	s->kind = LISTEN_SMTP;
 	(void)strlcpy(s->client, client, sizeof(s->client));
+}
+
+void
+smtp_session_setup(struct smtp_session *s, enum listener_kind kind,
+    int tls_offer)
+{
+	s->kind = kind;
+	s->tls_offer = tls_offer;
 }
 
 void
 smtp_session_free(struct smtp_session *s)
 {
-	size_t	i;
-
-	for (i = 0; i < s->nrcpt; i++)
-		free(s->rcpts[i]);
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->nrcpt = 0;
+	smtp_rcpts_free(s);
 }
 
 void
@@ -184,6 +248,14 @@ smtp_session_greeting(struct smtp_session *s, struct smtp_reply *r)
 {
 	smtp_reply_set(r, 220, "", "%s ESMTP strictmail",
 	    s->srv->cfg->hostname);
+}
+
+const char *
+smtp_session_protocol(const struct smtp_session *s)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	return s->tls ? "ESMTPS" : "ESMTP";
 }
 
 /* ---- order checks (503 5.5.1) ---- */
@@ -213,7 +285,10 @@ smtp_check_rcpt(struct smtp_session *s, struct smtp_reply *r)
 {
 	if (s->state == SMTP_MAIL || s->state == SMTP_RCPT)
 		return 0;
-	smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
+	if (s->state == SMTP_BDAT)
+		smtp_reply_set(r, 503, "5.5.1", "Error: RCPT after BDAT");
+	else
+		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
 	return -1;
 }
 
@@ -224,48 +299,115 @@ smtp_check_data(struct smtp_session *s, struct smtp_reply *r)
 		return 0;
 	if (s->state == SMTP_MAIL)
 		smtp_reply_set(r, 503, "5.5.1", "Error: need RCPT command");
+	else if (s->state == SMTP_BDAT)
+		smtp_reply_set(r, 503, "5.5.1", "Error: DATA after BDAT");
 	else
 		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
 	return -1;
 }
 
+static int
+smtp_check_starttls(struct smtp_session *s, struct smtp_reply *r)
+{
+	if (s->tls) {
+		smtp_reply_set(r, 503, "5.5.1", "Error: TLS already active");
+		return -1;
+	}
+	if (s->state != SMTP_INIT && s->state != SMTP_HELO) {
+		smtp_reply_set(r, 503, "5.5.1", "Error: MAIL transaction in "
+		    "progress");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- HELO, EHLO ---- */
 
-/* The argument of HELO/EHLO; 0 if it is good, else r is set. */
-static int
-smtp_helo_common(struct smtp_session *s, const char *args, int esmtp,
+static void
+smtp_ehlo_reply(struct smtp_session *s, struct smtp_reply *r)
+{
+	const struct config	*cfg = s->srv->cfg;
+
+	smtp_reply_set(r, 250, "", "%s\nPIPELINING\nSIZE %" PRIu64 "\n"
+	    "8BITMIME\nENHANCEDSTATUSCODES\n%sSMTPUTF8\nCHUNKING\nDSN",
+	    cfg->hostname, cfg->max_message_size,
+	    s->tls_offer && !s->tls ? "STARTTLS\n" : "");
+}
+
+static enum smtp_action
+smtp_hello(struct smtp_session *s, char *args, int esmtp,
     struct smtp_reply *r)
 {
+	enum smtp_action	a;
+
 	if (!smtp_parse_helo(args)) {
 		smtp_reply_set(r, 501, "5.5.4", "Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
-		return -1;
+		return SMTP_A_REPLY;
 	}
 	(void)strlcpy(s->helo, args, sizeof(s->helo));
 	s->esmtp = esmtp;
-	smtp_txn_reset(s);
-	return 0;
+	a = smtp_txn_end(s);
+	if (esmtp)
+		smtp_ehlo_reply(s, r);
+	else
+		smtp_reply_set(r, 250, "", "%s", s->srv->cfg->hostname);
+	return a;
 }
 
 static enum smtp_action
 smtp_cmd_helo(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
-	if (smtp_helo_common(s, args, 0, r) == 0)
-		smtp_reply_set(r, 250, "", "%s", s->srv->cfg->hostname);
-	return SMTP_A_REPLY;
+	return smtp_hello(s, args, 0, r);
 }
 
 static enum smtp_action
 smtp_cmd_ehlo(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
-	if (smtp_helo_common(s, args, 1, r) == 0)
-		smtp_reply_set(r, 250, "", "%s\nPIPELINING\nSIZE %" PRIu64
-		    "\n8BITMIME\nENHANCEDSTATUSCODES", s->srv->cfg->hostname,
-		    s->srv->cfg->max_message_size);
-	return SMTP_A_REPLY;
+	return smtp_hello(s, args, 1, r);
 }
 
-/* ---- MAIL ---- */
+/* ---- parameters ---- */
+
+static int
+smtp_param_dup(const char *key, struct smtp_reply *r)
+{
+	smtp_reply_set(r, 501, "5.5.4", "Duplicate %s parameter", key);
+	return -1;
+}
+
+static int
+smtp_param_bad(const char *key, struct smtp_reply *r)
+{
+	smtp_reply_set(r, 501, "5.5.4", "Bad %s parameter", key);
+	return -1;
+}
+
+static int
+smtp_param_unknown(const char *key, struct smtp_reply *r)
+{
+	smtp_reply_set(r, 555, "5.5.4", "Unsupported option: %.64s", key);
+	return -1;
+}
+
+/* Splits the parameters; they need EHLO.  Returns the count or -1. */
+static int
+smtp_params_split(struct smtp_session *s, char *rest, struct smtp_param *p,
+    struct smtp_reply *r)
+{
+	int	n;
+
+	if ((n = smtp_parse_params(rest, p, SMTP_PARAMS_MAX)) == -1) {
+		smtp_reply_set(r, 501, "5.5.4", "Syntax error in parameters");
+		return -1;
+	}
+	if (n > 0 && !s->esmtp) {
+		smtp_reply_set(r, 555, "5.5.4", "Parameters need EHLO: %.64s",
+		    p[0].key);
+		return -1;
+	}
+	return n;
+}
 
 /* SIZE=n (RFC 1870): the announced size must be within the limit. */
 static int
@@ -274,10 +416,8 @@ smtp_mail_size(struct smtp_session *s, const char *value,
 {
 	uint64_t	size;
 
-	if (value == NULL || parse_u64(value, 0, UINT64_MAX, &size) == -1) {
-		smtp_reply_set(r, 501, "5.5.4", "Bad SIZE value");
-		return -1;
-	}
+	if (value == NULL || parse_u64(value, 0, UINT64_MAX, &size) == -1)
+		return smtp_param_bad("SIZE", r);
 	if (size > s->srv->cfg->max_message_size) {
 		smtp_reply_set(r, 552, "5.3.4", "Message size exceeds fixed limit");
 		return -1;
@@ -287,73 +427,168 @@ smtp_mail_size(struct smtp_session *s, const char *value,
 
 /* BODY=7BIT|8BITMIME (RFC 6152). */
 static int
-smtp_mail_body(const char *value, struct smtp_reply *r)
+smtp_mail_body(const char *value, unsigned *body, struct smtp_reply *r)
 {
-	if (value == NULL || (strcasecmp(value, "7BIT") != 0 &&
-	    strcasecmp(value, "8BITMIME") != 0)) {
-		smtp_reply_set(r, 501, "5.5.4", "Bad BODY value");
-		return -1;
-	}
+	if (value != NULL && strcasecmp(value, "7BIT") == 0)
+		*body = BODY_7BIT;
+	else if (value != NULL && strcasecmp(value, "8BITMIME") == 0)
+		*body = BODY_8BITMIME;
+	else
+		return smtp_param_bad("BODY", r);
 	return 0;
+}
+
+/* One MAIL parameter into mp; 0 or -1 with r set. */
+static int
+smtp_mail_param(struct smtp_session *s, const struct smtp_param *p,
+    struct smtp_mail_params *mp, struct smtp_reply *r)
+{
+	if (strcasecmp(p->key, "SIZE") == 0) {
+		if (mp->size++)
+			return smtp_param_dup("SIZE", r);
+		return smtp_mail_size(s, p->value, r);
+	}
+	if (strcasecmp(p->key, "BODY") == 0) {
+		if (mp->body != 0)
+			return smtp_param_dup("BODY", r);
+		return smtp_mail_body(p->value, &mp->body, r);
+	}
+	if (strcasecmp(p->key, "SMTPUTF8") == 0) {
+		if (mp->smtputf8++)
+			return smtp_param_dup("SMTPUTF8", r);
+		return p->value == NULL ? 0 : smtp_param_bad("SMTPUTF8", r);
+	}
+	if (strcasecmp(p->key, "RET") == 0) {
+		if (mp->ret != 0)
+			return smtp_param_dup("RET", r);
+		if (p->value == NULL || smtp_parse_ret(p->value, &mp->ret) == -1)
+			return smtp_param_bad("RET", r);
+		return 0;
+	}
+	if (strcasecmp(p->key, "ENVID") == 0) {
+		if (mp->envid != NULL)
+			return smtp_param_dup("ENVID", r);
+		if (p->value == NULL || smtp_parse_envid(p->value) == -1)
+			return smtp_param_bad("ENVID", r);
+		mp->envid = p->value;
+		return 0;
+	}
+	return smtp_param_unknown(p->key, r);
 }
 
 /* The parameters of MAIL; 0 if all are fine, else r is set. */
 static int
-smtp_mail_params(struct smtp_session *s, char *rest, struct smtp_reply *r)
+smtp_mail_params(struct smtp_session *s, char *rest,
+    struct smtp_mail_params *mp, struct smtp_reply *r)
 {
-	struct smtp_param	 p[SMTP_PARAMS_MAX];
-	int			 n, i, size = 0, body = 0, rc;
+	struct smtp_param	p[SMTP_PARAMS_MAX];
+	int			n, i;
 
-	if ((n = smtp_parse_params(rest, p, SMTP_PARAMS_MAX)) == -1) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax error in parameters");
+	memset(mp, 0, sizeof(*mp));
+	if ((n = smtp_params_split(s, rest, p, r)) == -1)
 		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (!s->esmtp) {
-			smtp_reply_set(r, 555, "5.5.4",
-			    "Parameters need EHLO: %s", p[i].key);
+	for (i = 0; i < n; i++)
+		if (smtp_mail_param(s, &p[i], mp, r) == -1)
 			return -1;
-		}
-		if (strcasecmp(p[i].key, "SIZE") == 0 && size++ == 0)
-			rc = smtp_mail_size(s, p[i].value, r);
-		else if (strcasecmp(p[i].key, "BODY") == 0 && body++ == 0)
-			rc = smtp_mail_body(p[i].value, r);
-		else if (strcasecmp(p[i].key, "SIZE") == 0 ||
-		    strcasecmp(p[i].key, "BODY") == 0) {
-			smtp_reply_set(r, 501, "5.5.4", "Duplicate %s parameter",
-			    p[i].key);
-			rc = -1;
-		} else {
-			smtp_reply_set(r, 555, "5.5.4", "Unsupported option: %s",
-			    p[i].key);
-			rc = -1;
-		}
-		if (rc == -1)
-			return -1;
-	}
 	return 0;
 }
+
+/* One RCPT parameter into rp; 0 or -1 with r set. */
+static int
+smtp_rcpt_param(const struct smtp_param *p, struct smtp_rcpt_params *rp,
+    struct smtp_reply *r)
+{
+	if (strcasecmp(p->key, "NOTIFY") == 0) {
+		if (rp->notify != 0)
+			return smtp_param_dup("NOTIFY", r);
+		if (p->value == NULL ||
+		    smtp_parse_notify(p->value, &rp->notify) == -1)
+			return smtp_param_bad("NOTIFY", r);
+		return 0;
+	}
+	if (strcasecmp(p->key, "ORCPT") == 0) {
+		if (rp->orcpt != NULL)
+			return smtp_param_dup("ORCPT", r);
+		if (p->value == NULL || smtp_parse_orcpt(p->value) == -1)
+			return smtp_param_bad("ORCPT", r);
+		rp->orcpt = p->value;
+		return 0;
+	}
+	return smtp_param_unknown(p->key, r);
+}
+
+static int
+smtp_rcpt_params(struct smtp_session *s, char *rest,
+    struct smtp_rcpt_params *rp, struct smtp_reply *r)
+{
+	struct smtp_param	p[SMTP_PARAMS_MAX];
+	int			n, i;
+
+	memset(rp, 0, sizeof(*rp));
+	if ((n = smtp_params_split(s, rest, p, r)) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (smtp_rcpt_param(&p[i], rp, r) == -1)
+			return -1;
+	return 0;
+}
+
+/* ---- MAIL ---- */
 
 /* Sets r for a path that failed to parse or lacks a domain. */
 static void
 smtp_path_error(enum smtp_path_status st, const char *enh, const char *who,
     struct smtp_reply *r)
 {
-	if (st == PATH_TOOLONG)
+	switch (st) {
+	case PATH_TOOLONG:
 		smtp_reply_set(r, 501, enh, "%s address too long", who);
-	else if (st == PATH_OK)
-		smtp_reply_set(r, 501, enh, "%s address must have a domain", who);
-	else
+		break;
+	case PATH_OK:
+		smtp_reply_set(r, 501, enh, "%s address must have a domain",
+		    who);
+		break;
+	case PATH_UTF8:
+		smtp_reply_set(r, 553, "5.6.7", "Non-ASCII address requires "
+		    "SMTPUTF8");
+		break;
+	case PATH_IDN:
+		smtp_reply_set(r, 501, enh, "Bad %s address: invalid domain "
+		    "name", who);
+		break;
+	case PATH_SYNTAX:
 		smtp_reply_set(r, 501, enh, "Bad %s address syntax", who);
+		break;
+	}
+}
+
+/* Takes the MAIL parameters into the new transaction. */
+static void
+smtp_mail_keep(struct smtp_session *s, const struct smtp_path *p,
+    const struct smtp_mail_params *mp)
+{
+	smtp_txn_reset(s);
+	(void)strlcpy(s->sender, p->addr, sizeof(s->sender));
+	s->smtputf8 = mp->smtputf8;
+	s->body = mp->body;
+	s->ret = mp->ret;
+	if (mp->envid != NULL)
+		(void)strlcpy(s->envid, mp->envid, sizeof(s->envid));
 }
 
 static enum smtp_action
 smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
+	struct smtp_mail_params	 mp;
 	struct smtp_path	 p;
 	enum smtp_path_status	 st;
 	const char		*path, *end;
 
+	if (s->kind == LISTEN_SUBMISSION && !s->tls) {
+		smtp_reply_set(r, 530, "5.7.0", "Must issue a STARTTLS command "
+		    "first");
+		return SMTP_A_REPLY;
+	}
 	if (s->srv->space_low) {
 		smtp_reply_set(r, 452, "4.3.1", "Insufficient system storage");
 		return SMTP_A_REPLY;
@@ -362,39 +597,28 @@ smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_reply_set(r, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return SMTP_A_REPLY;
 	}
-	if ((st = smtp_parse_path(path, 1, &p, &end)) != PATH_OK ||
-	    p.nodomain) {
+	st = smtp_parse_path(path, SMTP_PATH_NULL | SMTP_PATH_UTF8, &p, &end);
+	if (st != PATH_OK || p.nodomain) {
 		smtp_path_error(st, "5.1.7", "sender", r);
 		return SMTP_A_REPLY;
 	}
 	if (*end != '\0' && *end != ' ') {
-		smtp_reply_set(r, 501, "5.1.7", "Bad sender address syntax");
+		smtp_path_error(PATH_SYNTAX, "5.1.7", "sender", r);
 		return SMTP_A_REPLY;
 	}
-	if (smtp_mail_params(s, args + (end - args), r) == -1)
+	if (smtp_mail_params(s, args + (end - args), &mp, r) == -1)
 		return SMTP_A_REPLY;
-	smtp_txn_reset(s);
-	(void)strlcpy(s->sender, p.addr, sizeof(s->sender));
+	if (p.utf8 && !mp.smtputf8) {
+		smtp_path_error(PATH_UTF8, "5.6.7", "sender", r);
+		return SMTP_A_REPLY;
+	}
+	smtp_mail_keep(s, &p, &mp);
 	smtp_enter(s, SMTP_MAIL);
 	smtp_reply_set(r, 250, "2.1.0", "Ok");
 	return SMTP_A_REPLY;
 }
 
 /* ---- RCPT ---- */
-
-/* 1 if every domain of the source route is local. */
-static int
-smtp_route_local(struct smtp_session *s, const char *route)
-{
-	char	 copy[SMTP_PATH_MAX + 1], *d, *save = NULL;
-
-	(void)strlcpy(copy, route, sizeof(copy));
-	for (d = strtok_r(copy, ",", &save); d != NULL;
-	    d = strtok_r(NULL, ",", &save))
-		if (!config_is_local_domain(s->srv->cfg, str_lower(d)))
-			return 0;
-	return 1;
-}
 
 static enum smtp_action
 smtp_relay_denied(const struct smtp_path *p, struct smtp_reply *r)
@@ -403,55 +627,52 @@ smtp_relay_denied(const struct smtp_path *p, struct smtp_reply *r)
 	return SMTP_A_REPLY;
 }
 
-/* The policy for a syntactically good recipient with a domain. */
+/*
+ * The policy for a syntactically good recipient with a domain.  A client
+ * outside the relay networks may only name a local domain, with no '%',
+ * '!' or '@' left in the local part: each of those asks some host to pass
+ * the mail on.  An address literal is never a local domain.  A source
+ * route is ignored (RFC 5321 3.3): only the mailbox counts.
+ */
 static enum smtp_action
 smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
-    struct smtp_reply *r)
+    const struct smtp_rcpt_params *rp, struct smtp_reply *r)
 {
-	char	domain[SMTP_DOMAIN_MAX + 1], addr[SMTP_PATH_MAX + 1];
+	char	addr[SMTP_PATH_MAX + 1];
 	int	local;
 
-	(void)strlcpy(domain, p->domain, sizeof(domain));
-	str_lower(domain);
-	local = config_is_local_domain(s->srv->cfg, domain);
-	if (!s->relay && (strpbrk(p->plain, "%!@") != NULL ||
-	    !smtp_route_local(s, p->route)))
+	local = !p->literal && config_is_local_domain(s->srv->cfg,
+	    p->adomain);
+	if (!s->relay && (!local || strpbrk(p->plain, "%!@") != NULL))
 		return smtp_relay_denied(p, r);
-	if (!local && !s->relay)
-		return smtp_relay_denied(p, r);
-	if (!bsnprintf(addr, sizeof(addr), "%s@%s", p->local, domain)) {
+	if (!bsnprintf(addr, sizeof(addr), "%s@%s", p->local, p->adomain)) {
 		smtp_path_error(PATH_TOOLONG, "5.1.3", "recipient", r);
 		return SMTP_A_REPLY;
 	}
 	if (!local || strcasecmp(p->plain, "postmaster") == 0)
-		return smtp_rcpt_accept(s, addr, r);
+		return smtp_rcpt_accept(s, addr, rp->notify, rp->orcpt, r);
 	(void)strlcpy(s->lookup_addr, addr, sizeof(s->lookup_addr));
 	(void)strlcpy(s->lookup_local, p->plain, sizeof(s->lookup_local));
-	(void)strlcpy(s->lookup_domain, domain, sizeof(s->lookup_domain));
+	(void)strlcpy(s->lookup_domain, p->adomain, sizeof(s->lookup_domain));
+	s->lookup_notify = rp->notify;
+	(void)strlcpy(s->lookup_orcpt, rp->orcpt ? rp->orcpt : "",
+	    sizeof(s->lookup_orcpt));
 	s->wait = SMTP_A_LOOKUP;
 	return SMTP_A_LOOKUP;
 }
 
-/* No RCPT parameter is supported yet (DSN comes later). */
 static int
-smtp_rcpt_params(char *rest, struct smtp_reply *r)
+smtp_rcpt_full(const struct smtp_session *s)
 {
-	struct smtp_param	p[SMTP_PARAMS_MAX];
-	int			n;
-
-	if ((n = smtp_parse_params(rest, p, SMTP_PARAMS_MAX)) == 0)
-		return 0;
-	if (n == -1)
-		smtp_reply_set(r, 501, "5.5.4", "Syntax error in parameters");
-	else
-		smtp_reply_set(r, 555, "5.5.4", "Unsupported option: %s",
-		    p[0].key);
-	return -1;
+	return s->nrcpt >= s->srv->cfg->max_recipients ||
+	    s->rcpt_bytes + SMTP_PATH_MAX + SMTP_ORCPT_MAX +
+	    3 * sizeof(uint32_t) > SMTP_RCPT_BYTES_MAX;
 }
 
 static enum smtp_action
 smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
+	struct smtp_rcpt_params	 rp;
 	struct smtp_path	 p;
 	enum smtp_path_status	 st;
 	const char		*path, *end;
@@ -460,29 +681,30 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_reply_set(r, 501, "5.5.4", "Syntax: RCPT TO:<address>");
 		return SMTP_A_REPLY;
 	}
-	if ((st = smtp_parse_path(path, 0, &p, &end)) != PATH_OK ||
-	    (*end != '\0' && *end != ' ')) {
-		smtp_path_error(st == PATH_OK ? PATH_SYNTAX : st, "5.1.3",
-		    "recipient", r);
+	st = smtp_parse_path(path, s->smtputf8 ? SMTP_PATH_UTF8 : 0, &p, &end);
+	if (st == PATH_OK && *end != '\0' && *end != ' ')
+		st = PATH_SYNTAX;
+	if (st != PATH_OK) {
+		smtp_path_error(st, "5.1.3", "recipient", r);
 		return SMTP_A_REPLY;
 	}
-	if (smtp_rcpt_params(args + (end - args), r) == -1)
+	if (smtp_rcpt_params(s, args + (end - args), &rp, r) == -1)
 		return SMTP_A_REPLY;
-	if (s->nrcpt >= s->srv->cfg->max_recipients ||
-	    s->rcpt_bytes + SMTP_PATH_MAX + 4 > SMTP_RCPT_BYTES_MAX) {
+	if (smtp_rcpt_full(s)) {
 		smtp_reply_set(r, 452, "4.5.3", "Error: too many recipients");
 		return SMTP_A_REPLY;
 	}
 	if (p.nodomain) {
 		if (p.route[0] == '\0' && strcasecmp(p.plain, "postmaster") == 0)
-			return smtp_rcpt_accept(s, "postmaster", r);
+			return smtp_rcpt_accept(s, "postmaster", rp.notify,
+			    rp.orcpt, r);
 		smtp_path_error(PATH_OK, "5.1.3", "recipient", r);
 		return SMTP_A_REPLY;
 	}
-	return smtp_rcpt_policy(s, &p, r);
+	return smtp_rcpt_policy(s, &p, &rp, r);
 }
 
-/* ---- DATA, RSET, NOOP, QUIT, VRFY, HELP ---- */
+/* ---- DATA, BDAT, STARTTLS ---- */
 
 static enum smtp_action
 smtp_cmd_data(struct smtp_session *s, char *args, struct smtp_reply *r)
@@ -495,6 +717,78 @@ smtp_cmd_data(struct smtp_session *s, char *args, struct smtp_reply *r)
 	return SMTP_A_OPEN;
 }
 
+/* "BDAT" SP chunk-size [ SP end-marker ] (RFC 3030 2); 0 or -1. */
+static int
+smtp_bdat_args(char *args, uint64_t *size, int *last)
+{
+	char	*sp;
+
+	*last = 0;
+	if ((sp = strchr(args, ' ')) != NULL) {
+		*sp++ = '\0';
+		while (*sp == ' ')
+			sp++;
+		if (strcasecmp(sp, "LAST") != 0)
+			return -1;
+		*last = 1;
+	}
+	/* At most 20 digits, so that a value always fits. */
+	if (strlen(args) > 20)
+		return -1;
+	return parse_u64(args, 0, UINT64_MAX, size);
+}
+
+static enum smtp_action
+smtp_cmd_bdat(struct smtp_session *s, char *args, struct smtp_reply *r)
+{
+	uint64_t	size;
+	int		last;
+
+	if (smtp_bdat_args(args, &size, &last) == -1) {
+		smtp_reply_set(r, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+		return SMTP_A_REPLY;
+	}
+	s->chunk_size = size;
+	s->chunk_last = last;
+	switch (s->state) {
+	case SMTP_BDAT:
+		smtp_enter(s, SMTP_DATA);
+		return SMTP_A_CHUNK;
+	case SMTP_RCPT:
+		s->chunked = 1;
+		s->wait = SMTP_A_OPEN;
+		return SMTP_A_OPEN;
+	case SMTP_MAIL:
+		smtp_reply_set(r, 503, "5.5.1", "Error: need RCPT command");
+		break;
+	default:
+		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
+		break;
+	}
+	return SMTP_A_SKIP;
+}
+
+static enum smtp_action
+smtp_cmd_starttls(struct smtp_session *s, char *args, struct smtp_reply *r)
+{
+	if (*args != '\0') {
+		smtp_reply_set(r, 501, "5.5.4", "Syntax: STARTTLS");
+		return SMTP_A_REPLY;
+	}
+	if (!s->tls_offer) {
+		smtp_reply_set(r, 454, "4.7.0", "TLS not available");
+		return SMTP_A_REPLY;
+	}
+	/* Whatever was said before is void (RFC 3207 4.2). */
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	smtp_txn_reset(s);
+	smtp_reply_set(r, 220, "2.0.0", "Ready to start TLS");
+	return SMTP_A_STARTTLS;
+}
+
+/* ---- RSET, NOOP, QUIT, VRFY, HELP ---- */
+
 static enum smtp_action
 smtp_cmd_rset(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
@@ -502,9 +796,8 @@ smtp_cmd_rset(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_reply_set(r, 501, "5.5.4", "Syntax: RSET");
 		return SMTP_A_REPLY;
 	}
-	smtp_txn_reset(s);
 	smtp_reply_set(r, 250, "2.0.0", "Ok");
-	return SMTP_A_REPLY;
+	return smtp_txn_end(s);
 }
 
 static enum smtp_action
@@ -542,21 +835,23 @@ smtp_cmd_help(struct smtp_session *s, char *args, struct smtp_reply *r)
 	(void)s;
 	(void)args;
 	smtp_reply_set(r, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA "
-	    "RSET NOOP QUIT VRFY HELP");
+	    "BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
 	return SMTP_A_REPLY;
 }
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{ "HELO", 0, smtp_check_any,	smtp_cmd_helo },
-	{ "EHLO", 0, smtp_check_any,	smtp_cmd_ehlo },
-	{ "MAIL", 1, smtp_check_mail,	smtp_cmd_mail },
-	{ "RCPT", 1, smtp_check_rcpt,	smtp_cmd_rcpt },
-	{ "DATA", 1, smtp_check_data,	smtp_cmd_data },
-	{ "RSET", 0, smtp_check_any,	smtp_cmd_rset },
-	{ "NOOP", 0, smtp_check_any,	smtp_cmd_noop },
-	{ "QUIT", 0, smtp_check_any,	smtp_cmd_quit },
-	{ "VRFY", 0, smtp_check_any,	smtp_cmd_vrfy },
-	{ "HELP", 0, smtp_check_any,	smtp_cmd_help },
+	{ "HELO",	0, smtp_check_any,	smtp_cmd_helo },
+	{ "EHLO",	0, smtp_check_any,	smtp_cmd_ehlo },
+	{ "MAIL",	1, smtp_check_mail,	smtp_cmd_mail },
+	{ "RCPT",	1, smtp_check_rcpt,	smtp_cmd_rcpt },
+	{ "DATA",	1, smtp_check_data,	smtp_cmd_data },
+	{ "BDAT",	1, smtp_check_any,	smtp_cmd_bdat },
+	{ "RSET",	0, smtp_check_any,	smtp_cmd_rset },
+	{ "NOOP",	0, smtp_check_any,	smtp_cmd_noop },
+	{ "QUIT",	0, smtp_check_any,	smtp_cmd_quit },
+	{ "VRFY",	0, smtp_check_any,	smtp_cmd_vrfy },
+	{ "HELP",	0, smtp_check_any,	smtp_cmd_help },
+	{ "STARTTLS",	1, smtp_check_starttls,	smtp_cmd_starttls },
 };
 
 static const struct smtp_cmd *
@@ -588,6 +883,10 @@ static int
 smtp_line_check(const char *line, size_t len, char *text, size_t textsize,
     struct smtp_reply *r)
 {
+	if (len > SMTP_LINE_MAX) {
+		smtp_reply_set(r, 500, "5.5.2", "Error: line too long");
+		return -1;
+	}
 	if (len < 2 || line[len - 1] != '\n' || line[len - 2] != '\r') {
 		smtp_reply_set(r, 500, "5.5.2", "Error: bare LF received");
 		return -1;
@@ -656,8 +955,7 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	}
 	if (c->check(s, r) == -1)
 		return smtp_done(s, SMTP_A_REPLY, c->logrej, r);
-	return smtp_done(s, c->proceed(s, args, r),
-	    c->logrej, r);
+	return smtp_done(s, c->proceed(s, args, r), c->logrej, r);
 }
 
 enum smtp_action
@@ -679,9 +977,11 @@ smtp_session_lookup_result(struct smtp_session *s, int result,
 {
 	smtp_session_expect(s, SMTP_A_LOOKUP, "a lookup result");
 	s->wait = SMTP_A_REPLY;
+	s->cmd = "RCPT";
 	switch (result) {
 	case LOOKUP_FOUND:
-		return smtp_rcpt_accept(s, s->lookup_addr, r);
+		return smtp_rcpt_accept(s, s->lookup_addr, s->lookup_notify,
+		    s->lookup_orcpt, r);
 	case LOOKUP_NOTFOUND:
 		smtp_reply_set(r, 550, "5.1.1", "<%s>: Recipient address "
 		    "rejected: User unknown", s->lookup_addr);
@@ -716,37 +1016,51 @@ smtp_queue_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 	fatalx("session=%u: queue failure reason %d", s->id, reason);
 }
 
+/* No message file for BDAT: the transaction fails (RFC 3030 4), and the
+ * chunk's octets are read and dropped. */
+static enum smtp_action
+smtp_open_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
+{
+	enum smtp_action	a;
+	uint64_t		size = s->chunk_size;
+	int			chunked = s->chunked;
+
+	if (chunked) {
+		smtp_txn_reset(s);
+		s->chunk_size = size;
+	}
+	a = smtp_queue_fail(s, reason, r);
+	if (chunked && a == SMTP_A_REPLY)
+		a = SMTP_A_SKIP;
+	return smtp_done(s, a, 1, r);
+}
+
 enum smtp_action
 smtp_session_open_result(struct smtp_session *s, const char *qid,
     int reason, struct smtp_reply *r)
 {
 	smtp_session_expect(s, SMTP_A_OPEN, "an open result");
 	s->wait = SMTP_A_REPLY;
-	s->cmd = "DATA";
+	s->cmd = s->chunked ? "BDAT" : "DATA";
 	if (qid == NULL)
-		return smtp_done(s, smtp_queue_fail(s, reason, r), 1, r);
+		return smtp_open_fail(s, reason, r);
 	if (strlcpy(s->qid, qid, sizeof(s->qid)) >= sizeof(s->qid))
 		fatalx("session=%u: queue id too long", s->id);
 	s->opened = 1;
 	smtp_enter(s, SMTP_DATA);
+	if (s->chunked)
+		return SMTP_A_CHUNK;
 	smtp_reply_set(r, 354, "", "End data with <CR><LF>.<CR><LF>");
 	return SMTP_A_DATA;
 }
 
-enum smtp_action
-smtp_session_data_done(struct smtp_session *s, enum smtp_data_status st,
-    uint64_t size, struct smtp_reply *r)
+/* The reply for a message that was read but is refused. */
+static void
+smtp_data_refusal(enum smtp_data_status st, struct smtp_reply *r)
 {
-	smtp_session_expect(s, SMTP_A_REPLY, "the end of data");
-	if (s->state != SMTP_DATA || !s->opened)
-		fatalx("session=%u: end of data in state %s", s->id,
-		    smtp_state_name(s->state));
-	s->opened = 0;
-	s->msg_size = size;
 	switch (st) {
 	case SMTP_DATA_OK:
-		s->wait = SMTP_A_COMMIT;
-		return SMTP_A_COMMIT;
+		fatalx("smtp_data_refusal: the message is fine");
 	case SMTP_DATA_BARE:
 		smtp_reply_set(r, 550, "5.5.2", "Error: bare CR or LF in "
 		    "message, message refused");
@@ -754,6 +1068,14 @@ smtp_session_data_done(struct smtp_session *s, enum smtp_data_status st,
 	case SMTP_DATA_NUL:
 		smtp_reply_set(r, 554, "5.6.0", "Error: NUL byte in message, "
 		    "message refused");
+		break;
+	case SMTP_DATA_LONG:
+		smtp_reply_set(r, 554, "5.6.0", "Error: line too long in "
+		    "message, message refused");
+		break;
+	case SMTP_DATA_LOOP:
+		smtp_reply_set(r, 554, "5.4.6", "Error: too many Received "
+		    "header fields, mail loop, message refused");
 		break;
 	case SMTP_DATA_SIZE:
 		smtp_reply_set(r, 552, "5.3.4", "Message size exceeds fixed "
@@ -764,8 +1086,62 @@ smtp_session_data_done(struct smtp_session *s, enum smtp_data_status st,
 		    "again later");
 		break;
 	}
+}
+
+/* The checks common to the ends of DATA and of a BDAT chunk. */
+static void
+smtp_read_done(struct smtp_session *s, int chunked, uint64_t size)
+{
+	smtp_session_expect(s, SMTP_A_REPLY, "the end of data");
+	if (s->state != SMTP_DATA || !s->opened || s->chunked != chunked)
+		fatalx("session=%u: end of %s in state %s", s->id,
+		    chunked ? "a chunk" : "data", smtp_state_name(s->state));
+	s->msg_size = size;
+}
+
+/* The message is complete and good: off to the queue. */
+static enum smtp_action
+smtp_read_commit(struct smtp_session *s)
+{
+	s->opened = 0;
+	s->wait = SMTP_A_COMMIT;
+	return SMTP_A_COMMIT;
+}
+
+static enum smtp_action
+smtp_read_refuse(struct smtp_session *s, enum smtp_data_status st,
+    struct smtp_reply *r)
+{
+	s->opened = 0;
+	smtp_data_refusal(st, r);
 	smtp_txn_reset(s);
 	return smtp_done(s, SMTP_A_ABORT, 1, r);
+}
+
+enum smtp_action
+smtp_session_data_done(struct smtp_session *s, enum smtp_data_status st,
+    uint64_t size, struct smtp_reply *r)
+{
+	smtp_read_done(s, 0, size);
+	if (st != SMTP_DATA_OK)
+		return smtp_read_refuse(s, st, r);
+	return smtp_read_commit(s);
+}
+
+enum smtp_action
+smtp_session_chunk_done(struct smtp_session *s, enum smtp_data_status st,
+    uint64_t size, struct smtp_reply *r)
+{
+	smtp_read_done(s, 1, size);
+	s->cmd = "BDAT";
+	if (st != SMTP_DATA_OK)
+		return smtp_read_refuse(s, st, r);
+	if (s->chunk_last)
+		return smtp_read_commit(s);
+	smtp_enter(s, SMTP_BDAT);
+	smtp_reply_set(r, 250, "2.0.0", "%" PRIu64 " octets received",
+	    s->chunk_size);
+	return SMTP_A_REPLY;
 }
 
 int
@@ -783,7 +1159,7 @@ smtp_log_accepted(struct smtp_session *s)
 	log_info("%s: accepted session=%u client=%s helo=%s from=<%s> "
 	    "size=%" PRIu64 " nrcpt=%zu proto=%s", s->qid, s->id, s->client,
 	    s->helo, s->sender, s->msg_size, s->nrcpt,
-	    s->esmtp ? "ESMTP" : "SMTP");
+	    smtp_session_protocol(s));
 }
 
 enum smtp_action
@@ -794,10 +1170,10 @@ smtp_session_commit_result(struct smtp_session *s, int reason,
 
 	smtp_session_expect(s, SMTP_A_COMMIT, "a commit result");
 	s->wait = SMTP_A_REPLY;
+	s->cmd = s->chunked ? "BDAT" : "DATA";
 	if (reason != 0) {
+		smtp_txn_reset(s);
 		a = smtp_queue_fail(s, reason, r);
-		if (a != SMTP_A_CLOSE)
-			smtp_txn_reset(s);
 		return smtp_done(s, a, 1, r);
 	}
 	s->nmessages++;
@@ -805,6 +1181,20 @@ smtp_session_commit_result(struct smtp_session *s, int reason,
 	smtp_reply_set(r, 250, "2.0.0", "Ok: queued as %s", s->qid);
 	smtp_txn_reset(s);
 	return SMTP_A_REPLY;
+}
+
+void
+smtp_session_tls_done(struct smtp_session *s, const char *version,
+    const char *cipher)
+{
+	s->tls = 1;
+	if (!bsnprintf(s->tls_info, sizeof(s->tls_info),
+	    "version=%s cipher=%s", version, cipher))
+		(void)strlcpy(s->tls_info, "version=? cipher=?",
+		    sizeof(s->tls_info));
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	smtp_txn_reset(s);
 }
 
 /* ---- endings decided by the driver ---- */
@@ -880,9 +1270,13 @@ smtp_session_received(const struct smtp_session *s, time_t now,
 	if (gmtime_r(&now, &tm) == NULL)
 		fatal("gmtime_r");
 	buf_printf(out, "Received: from %s (%s)\r\n\tby %s (strictmail) "
-	    "with %s id %s;\r\n\t%s, %d %s %d %02d:%02d:%02d +0000\r\n",
-	    s->helo, s->client, s->srv->cfg->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->qid, days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec);
+	    "with %s", s->helo, s->client, s->srv->cfg->hostname,
+	    smtp_session_protocol(s));
+	if (s->tls)
+		buf_printf(out, "\r\n\t(%s)\r\n\t", s->tls_info);
+	else
+		buf_addch(out, ' ');
+	buf_printf(out, "id %s;\r\n\t%s, %d %s %d %02d:%02d:%02d +0000\r\n",
+	    s->qid, days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

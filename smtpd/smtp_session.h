@@ -6,8 +6,9 @@
  * lookup, opening the message file, committing it) are actions without a
  * reply: the driver performs them, reads no further command meanwhile, and
  * resumes the session with the result, which yields the reply.  Reading
- * the message itself is the driver's (dataread.h); the session is told how
- * it ended.  The driver reads the fields below but never writes them.
+ * the message itself (after DATA, or a BDAT chunk) and the TLS handshake
+ * after STARTTLS are the driver's; the session is told how they ended.
+ * The driver reads the fields below but never writes them.
  */
 #ifndef SM_SMTP_SESSION_H
 #define SM_SMTP_SESSION_H
@@ -17,13 +18,14 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "smtpd/smtp_parse.h"
 
 struct buf;
-struct config;
 
 #define SMTP_REPLY_MAX		1024
 #define SMTP_QID_MAX		64
+#define SMTP_TLSINFO_MAX	128
 /* Recipient octets per message, so that the commit fits one IPC message. */
 #define SMTP_RCPT_BYTES_MAX	(192 * 1024)
 
@@ -32,7 +34,8 @@ enum smtp_state {
 	SMTP_HELO,		/* HELO/EHLO done, no transaction */
 	SMTP_MAIL,		/* MAIL accepted, no recipient yet */
 	SMTP_RCPT,		/* at least one recipient accepted */
-	SMTP_DATA,		/* the message is being read */
+	SMTP_DATA,		/* the message (or a BDAT chunk) is being read */
+	SMTP_BDAT,		/* a message is open, between BDAT chunks */
 	SMTP_CLOSED,		/* QUIT or a fatal error: nothing more */
 };
 
@@ -43,10 +46,18 @@ enum smtp_action {
 				 * lookup_domain, then smtp_session_lookup_result */
 	SMTP_A_OPEN,		/* no reply: ask the queue for a message file,
 				 * then smtp_session_open_result */
-	SMTP_A_DATA,		/* send the reply (354), then read the message */
+	SMTP_A_DATA,		/* send the reply (354), then read the message,
+				 * then smtp_session_data_done */
 	SMTP_A_COMMIT,		/* no reply: commit qid with the envelope, then
 				 * smtp_session_commit_result */
 	SMTP_A_ABORT,		/* abort qid at the queue, send the reply */
+	SMTP_A_STARTTLS,	/* send the reply (220), drop all input read so
+				 * far, then the TLS handshake, then
+				 * smtp_session_tls_done */
+	SMTP_A_CHUNK,		/* no reply: read chunk_size octets into the
+				 * message, then smtp_session_chunk_done */
+	SMTP_A_SKIP,		/* send the reply, then read and drop
+				 * chunk_size octets (a refused BDAT) */
 };
 
 /* How reading the message ended (the driver's verdict, worst first). */
@@ -54,6 +65,8 @@ enum smtp_data_status {
 	SMTP_DATA_OK = 0,
 	SMTP_DATA_BARE,		/* bare CR or LF: 550 5.5.2 */
 	SMTP_DATA_NUL,		/* NUL byte: 554 5.6.0 */
+	SMTP_DATA_LONG,		/* a line over max-line-length: 554 5.6.0 */
+	SMTP_DATA_LOOP,		/* max-received-headers reached: 554 5.4.6 */
 	SMTP_DATA_SIZE,		/* over the size limit: 552 5.3.4 */
 	SMTP_DATA_WRITE,	/* write error on the file: 451 4.3.0 */
 };
@@ -82,6 +95,13 @@ struct smtp_server {
 	int			 space_low;	/* MSG_Q_SPACE said so */
 };
 
+/* One accepted recipient with its DSN parameters. */
+struct smtp_rcpt {
+	char		*addr;		/* local part as given @ A-label domain */
+	unsigned	 notify;	/* DSN_NOTIFY_* bits, 0 = not given */
+	char		*orcpt;		/* "addr-type;xtext", NULL = not given */
+};
+
 struct smtp_session {
 	struct smtp_server	*srv;
 	uint32_t		 id;
@@ -94,26 +114,44 @@ struct smtp_session {
 	const char		*cmd;		/* verb being answered (for logs) */
 	unsigned		 nmessages;	/* committed in this session */
 
+	enum listener_kind	 kind;		/* where the client came in */
+	int			 tls_offer;	/* a TLS configuration is there */
+	int			 tls;		/* the session is encrypted */
+	char			 tls_info[SMTP_TLSINFO_MAX]; /* "version=V cipher=C" */
+
 	int			 esmtp;
 	char			 helo[SMTP_DOMAIN_MAX + 1];
 
 	/* The transaction. */
 	char			 sender[SMTP_PATH_MAX + 1];
-	char			**rcpts;
+	int			 smtputf8;	/* MAIL ... SMTPUTF8 */
+	unsigned		 body;		/* BODY_*, 0 = not given */
+	unsigned		 ret;		/* DSN_RET_*, 0 = not given */
+	char			 envid[SMTP_ENVID_MAX + 1];	/* "" = none */
+	struct smtp_rcpt	*rcpts;
 	size_t			 nrcpt;
-	size_t			 rcpt_bytes;	/* sum of the lengths */
+	size_t			 rcpt_bytes;	/* their size in the commit */
 	char			 qid[SMTP_QID_MAX];
 	int			 opened;	/* qid open, neither committed nor aborted */
 	uint64_t		 msg_size;	/* octets written to the file */
+	int			 chunked;	/* the message comes in BDAT chunks */
+	uint64_t		 chunk_size;	/* octets of the current BDAT */
+	int			 chunk_last;	/* it said LAST */
 
 	/* The recipient waiting for lookup. */
 	char			 lookup_addr[SMTP_PATH_MAX + 1];
 	char			 lookup_local[SMTP_LOCAL_MAX + 1];
 	char			 lookup_domain[SMTP_DOMAIN_MAX + 1];
+	unsigned		 lookup_notify;
+	char			 lookup_orcpt[SMTP_ORCPT_MAX + 1];
 };
 
 void smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
     uint32_t id, const char *client, int relay);
+/* The listener's kind (LISTEN_SMTP unless told), and whether STARTTLS
+ * can be offered; after init, before the greeting. */
+void smtp_session_setup(struct smtp_session *s, enum listener_kind kind,
+    int tls_offer);
 void smtp_session_free(struct smtp_session *s);
 
 /* The 220 greeting (no enhanced code). */
@@ -134,14 +172,28 @@ enum smtp_action smtp_session_lookup_result(struct smtp_session *s,
     int result, struct smtp_reply *r);
 enum smtp_action smtp_session_open_result(struct smtp_session *s,
     const char *qid, int reason, struct smtp_reply *r);
+/* DATA ended at the end marker; size = octets in the file. */
 enum smtp_action smtp_session_data_done(struct smtp_session *s,
+    enum smtp_data_status st, uint64_t size, struct smtp_reply *r);
+/* A BDAT chunk was read; size = octets in the file so far. */
+enum smtp_action smtp_session_chunk_done(struct smtp_session *s,
     enum smtp_data_status st, uint64_t size, struct smtp_reply *r);
 enum smtp_action smtp_session_commit_result(struct smtp_session *s,
     int reason, struct smtp_reply *r);
+/*
+ * The TLS handshake succeeded (after STARTTLS, or first thing on a tls
+ * listener): the session is encrypted and starts over as if just greeted
+ * (RFC 3207 4.2): no HELO/EHLO, no transaction.
+ */
+void smtp_session_tls_done(struct smtp_session *s, const char *version,
+    const char *cipher);
 
-/* The connection is lost or closed during DATA: 1 if the message qid
- * was open and must be aborted at the queue (then it no longer is). */
+/* The connection is lost or closed during a message: 1 if the message
+ * qid was open and must be aborted at the queue (then it no longer is). */
 int smtp_session_abandon(struct smtp_session *s);
+
+/* "SMTP" (HELO), "ESMTP", or "ESMTPS" (EHLO over TLS). */
+const char *smtp_session_protocol(const struct smtp_session *s);
 
 /* The Received header that starts the content file. */
 void smtp_session_received(const struct smtp_session *s, time_t now,

@@ -1,13 +1,16 @@
 /*
- * smtpd.c - the receiver process: listeners, connections, and the I/O
- * around the session state machine (smtp_session.c).
+ * smtpd.c - the receiver process: listeners, connections, TLS, and the
+ * I/O around the session state machine (smtp_session.c).
  *
  * Each connection has an input buffer cut into command lines, an output
  * buffer of replies written in one go after each batch of input, and one
  * timer.  While its session waits for the lookup or queue process, no
- * further command is read, so pipelined replies stay in order.  DATA is
- * streamed through dataread.c into the file the queue opened, behind a
- * Received header.  A connection that closes while waiting stays as a
+ * further command is read, so pipelined replies stay in order.  A message
+ * (DATA, or BDAT chunks) is streamed through dataread.c into the file the
+ * queue opened, behind a Received header.  After STARTTLS every octet read
+ * before the handshake is dropped; TLS I/O goes through common/tls.h.  A
+ * client's clock restarts only when it completes a line, so trickling
+ * bytes buys no time.  A connection that closes while waiting stays as a
  * record without a socket until the answer arrives, so every answer finds
  * its session.  SIGTERM answers every client 421 and aborts open messages.
  */
@@ -29,6 +32,7 @@
 #include "common/log.h"
 #include "common/privsep.h"
 #include "common/proto.h"
+#include "common/tls.h"
 #include "common/util.h"
 #include "smtpd/dataread.h"
 #include "smtpd/smtp_session.h"
@@ -38,8 +42,12 @@
 #define SMTPD_IN_MAX		(64 * 1024)	/* unread input while waiting */
 #define SMTPD_OUT_MAX		(64 * 1024)	/* replies a client leaves unread */
 #define SMTPD_WBUF_MAX		(64 * 1024)	/* message octets per write() */
+#define SMTPD_TLS_WRITE_MAX	(16 * 1024)	/* one TLS record */
 #define SMTPD_ACCEPT_BATCH	64
 #define SMTPD_ACCEPT_PAUSE_MS	1000
+#define SMTPD_TLS_WAIT_MS	5000	/* for the parent's first certificate */
+
+#define SMTPD_IO_AGAIN		(-2)	/* nothing to read or write now */
 
 struct smtpd;
 
@@ -60,11 +68,27 @@ struct smtpd_conn {
 	struct buf		 out;
 	int			 discard;	/* skipping an overlong line */
 	struct event_timer	*timer;
-	uint64_t		 last;		/* last input, ms */
+	uint64_t		 last;		/* last complete line, ms */
+
+	/* TLS. */
+	struct tls_server_conf	*tlsconf;	/* this session's reference */
+	struct tls_conn		*tls;
+	int			 implicit;	/* tls listener: greet after it */
+	int			 tls_start;	/* STARTTLS said 220: handshake
+						 * once that is written */
+	int			 handshaking;
+	int			 tls_rwant;	/* EV_* the last read waits for */
+	int			 tls_wwant;	/* EV_* the last write waits for */
+	size_t			 tls_wlen;	/* a write to repeat, 0 = none */
 
 	/* The message being read. */
-	int			 in_data;
+	int			 in_data;	/* reading DATA or a BDAT chunk */
+	int			 chunk;		/* ... a BDAT chunk */
+	uint64_t		 chunk_left;
+	uint64_t		 skip_left;	/* octets of a refused BDAT */
+	int			 msg_started;	/* Received header written */
 	struct dataread		 dr;
+	uint64_t		 dr_lines;	/* dr.lines at the last restart */
 	int			 msg_fd;
 	struct buf		 wbuf;
 	uint64_t		 written;
@@ -88,13 +112,35 @@ struct smtpd {
 	int			 queue_lost;
 	int			 accepting;
 	struct event_timer	*accept_timer;
+	struct tls_server_conf	*tlsconf;	/* for new sessions; NULL = none */
+	int			 tls_waiting;	/* for the first certificate */
+	struct event_timer	*tls_timer;
 };
 
-static void smtpd_conn_process(struct smtpd_conn *c);
+static int smtpd_conn_process(struct smtpd_conn *c);
 static void smtpd_conn_event(int fd, int events, void *arg);
 static void smtpd_conn_timer(void *arg);
+static int smtpd_conn_input(struct smtpd_conn *c, int hup);
+static int smtpd_tls_begin(struct smtpd_conn *c);
 
 /* ---- connection records ---- */
+
+static void
+smtpd_conn_tls_free(struct smtpd_conn *c)
+{
+	if (c->tls != NULL) {
+		if (!c->handshaking)
+			tls_close(c->tls);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
+	if (c->tlsconf != NULL) {
+		tls_server_conf_unref(c->tlsconf);
+		c->tlsconf = NULL;
+	}
+	c->handshaking = 0;
+	c->tls_start = 0;
+}
 
 static void
 smtpd_conn_free(struct smtpd_conn *c)
@@ -102,6 +148,7 @@ smtpd_conn_free(struct smtpd_conn *c)
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
 	if (c->msg_fd != -1)
 		close(c->msg_fd);
+	smtpd_conn_tls_free(c);
 	smtp_session_free(&c->sess);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -120,6 +167,20 @@ smtpd_send_abort(struct smtpd_conn *c)
 	buf_free(&b);
 }
 
+/* Closes the message file and forgets the reading of the message. */
+static void
+smtpd_msg_close(struct smtpd_conn *c)
+{
+	if (c->msg_fd != -1) {
+		close(c->msg_fd);
+		c->msg_fd = -1;
+	}
+	c->in_data = 0;
+	c->chunk = 0;
+	c->chunk_left = 0;
+	c->msg_started = 0;
+}
+
 /* Gives up the message file of a session that will not finish it. */
 static void
 smtpd_conn_drop_message(struct smtpd_conn *c)
@@ -127,16 +188,13 @@ smtpd_conn_drop_message(struct smtpd_conn *c)
 	if (!smtp_session_abandon(&c->sess))
 		return;
 	smtpd_send_abort(c);
-	c->in_data = 0;
-	if (c->msg_fd != -1) {
-		close(c->msg_fd);
-		c->msg_fd = -1;
-	}
+	smtpd_msg_close(c);
 }
 
 /*
  * Ends the client connection.  The record lives on without a socket while
- * the session waits for another process; the answer frees it.
+ * the session waits for another process; the answer frees it.  The caller
+ * must not touch c afterwards.
  */
 static void
 smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
@@ -146,6 +204,7 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 	    c->sess.id, c->sess.client,
 	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
 	smtpd_conn_drop_message(c);
+	smtpd_conn_tls_free(c);
 	event_del(c->sd->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -172,6 +231,46 @@ smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r)
 	}
 }
 
+/* One TLS write of the front of the output; its length or -1/AGAIN. */
+static ssize_t
+smtpd_conn_send_tls(struct smtpd_conn *c)
+{
+	size_t	len;
+	ssize_t	n;
+
+	len = c->tls_wlen != 0 ? c->tls_wlen : c->out.len < SMTPD_TLS_WRITE_MAX ?
+	    c->out.len : SMTPD_TLS_WRITE_MAX;
+	n = tls_write(c->tls, c->out.data, len);
+	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+		/* mbedTLS wants the very same write again. */
+		c->tls_wlen = len;
+		c->tls_wwant = n == TLS_WANT_READ ? EV_READ : EV_WRITE;
+		return SMTPD_IO_AGAIN;
+	}
+	c->tls_wlen = 0;
+	c->tls_wwant = 0;
+	if (n < 0) {
+		log_info("session=%u tls write error: %s", c->sess.id,
+		    tls_error(c->tls));
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t
+smtpd_conn_send(struct smtpd_conn *c)
+{
+	ssize_t	n;
+
+	if (c->tls != NULL)
+		return smtpd_conn_send_tls(c);
+	n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+	    errno == EWOULDBLOCK))
+		return SMTPD_IO_AGAIN;
+	return n;
+}
+
 /* Writes what the socket takes; -1 on a write error. */
 static int
 smtpd_conn_write(struct smtpd_conn *c)
@@ -179,16 +278,22 @@ smtpd_conn_write(struct smtpd_conn *c)
 	ssize_t	n;
 
 	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if ((n = smtpd_conn_send(c)) == SMTPD_IO_AGAIN)
 			return 0;
-		if (n == -1)
+		if (n <= 0)
 			return -1;
 		buf_consume(&c->out, (size_t)n);
 	}
 	return 0;
+}
+
+/* May the next input be read? */
+static int
+smtpd_conn_can_read(const struct smtpd_conn *c)
+{
+	return c->fd != -1 && !c->closing && !c->kill && !c->tls_start &&
+	    !c->handshaking && c->sess.wait == SMTP_A_REPLY &&
+	    c->in.len < SMTPD_IN_MAX;
 }
 
 static void
@@ -196,49 +301,76 @@ smtpd_conn_update_events(struct smtpd_conn *c)
 {
 	int	ev = 0;
 
-	if (!c->closing && c->sess.wait == SMTP_A_REPLY &&
-	    c->in.len < SMTPD_IN_MAX)
-		ev |= EV_READ;
-	if (c->out.len > 0 && c->sess.wait == SMTP_A_REPLY)
-		ev |= EV_WRITE;
+	if (c->handshaking)
+		ev = c->tls_rwant != 0 ? c->tls_rwant : EV_READ;
+	else {
+		if (smtpd_conn_can_read(c))
+			ev |= c->tls_rwant != 0 ? c->tls_rwant : EV_READ;
+		if (c->out.len > 0 && c->sess.wait == SMTP_A_REPLY)
+			ev |= c->tls_wwant != 0 ? c->tls_wwant : EV_WRITE;
+	}
 	if (event_mod(c->sd->loop, c->fd, ev) == -1)
 		fatal("session=%u: event_mod", c->sess.id);
 }
 
 /*
- * After each batch: write the replies, close if it is time, or re-arm.
- * While the session waits for another process its replies so far are
- * held, so that a pipelined batch is answered in one write.
+ * After each batch: write the replies, close if it is time, start TLS
+ * once the 220 is out, or re-arm.  While the session waits for another
+ * process its replies so far are held, so that a pipelined batch is
+ * answered in one write.  Returns -1 if the connection was closed (and c
+ * may be gone), else 0.
  */
-static void
+static int
 smtpd_conn_flush(struct smtpd_conn *c)
 {
 	if (c->fd == -1)
-		return;
+		return -1;
 	if (c->kill) {
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-		return;
+		return -1;
 	}
-	if (c->sess.wait == SMTP_A_REPLY && smtpd_conn_write(c) == -1) {
+	if (c->sess.wait == SMTP_A_REPLY && !c->handshaking &&
+	    smtpd_conn_write(c) == -1) {
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-		return;
+		return -1;
 	}
 	if (c->closing && c->out.len == 0) {
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-		return;
+		return -1;
 	}
+	if (c->tls_start && c->out.len == 0)
+		return smtpd_tls_begin(c);
 	smtpd_conn_update_events(c);
+	return 0;
 }
 
 /* ---- the message file ---- */
 
+/* The client completed a line of the message: its clock restarts. */
 static void
-smtpd_data_start(struct smtpd_conn *c)
+smtpd_data_progress(struct smtpd_conn *c)
 {
-	c->in_data = 1;
+	if (c->dr.lines != c->dr_lines) {
+		c->dr_lines = c->dr.lines;
+		c->last = now_ms();
+	}
+}
+
+static void
+smtpd_data_start(struct smtpd_conn *c, int chunked)
+{
+	const struct config	*cfg = c->sd->cfg;
+
 	c->written = 0;
 	c->werr = 0;
-	dataread_init(&c->dr, c->sd->cfg->max_message_size);
+	c->msg_started = 1;
+	dataread_init(&c->dr, cfg->max_message_size);
+	dataread_limits(&c->dr, cfg->max_line_length,
+	    cfg->max_received_headers);
+	if (chunked)
+		dataread_chunked(&c->dr);
+	c->dr_lines = 0;
+	c->last = now_ms();
 	buf_reset(&c->wbuf);
 	smtp_session_received(&c->sess, time(NULL), &c->wbuf);
 }
@@ -258,6 +390,7 @@ smtpd_data_write(struct smtpd_conn *c)
 	buf_reset(&c->wbuf);
 }
 
+/* The verdict on the message, worst first. */
 static enum smtp_data_status
 smtpd_data_status(const struct smtpd_conn *c)
 {
@@ -265,11 +398,27 @@ smtpd_data_status(const struct smtpd_conn *c)
 		return SMTP_DATA_BARE;
 	if (c->dr.flags & DATAREAD_NUL)
 		return SMTP_DATA_NUL;
+	if (c->dr.flags & DATAREAD_LONG)
+		return SMTP_DATA_LONG;
+	if (c->dr.flags & DATAREAD_LOOP)
+		return SMTP_DATA_LOOP;
 	if (c->dr.flags & DATAREAD_SIZE)
 		return SMTP_DATA_SIZE;
 	if (c->werr)
 		return SMTP_DATA_WRITE;
 	return SMTP_DATA_OK;
+}
+
+/* Closes the message file for good; a failing close loses the message. */
+static void
+smtpd_data_finish(struct smtpd_conn *c)
+{
+	if (close(c->msg_fd) == -1 && !c->werr) {
+		log_warn("%s: session=%u: close", c->sess.qid, c->sess.id);
+		c->werr = 1;
+	}
+	c->msg_fd = -1;
+	smtpd_msg_close(c);
 }
 
 static void smtpd_conn_act(struct smtpd_conn *, enum smtp_action,
@@ -283,12 +432,7 @@ smtpd_data_end(struct smtpd_conn *c)
 	enum smtp_action	a;
 
 	smtpd_data_write(c);
-	c->in_data = 0;
-	if (close(c->msg_fd) == -1 && !c->werr) {
-		log_warn("%s: session=%u: close", c->sess.qid, c->sess.id);
-		c->werr = 1;
-	}
-	c->msg_fd = -1;
+	smtpd_data_finish(c);
 	a = smtp_session_data_done(&c->sess, smtpd_data_status(c), c->written,
 	    &r);
 	smtpd_conn_act(c, a, &r);
@@ -303,12 +447,75 @@ smtpd_data_input(struct smtpd_conn *c)
 	used = dataread_feed(&c->dr, c->in.data + c->inpos,
 	    c->in.len - c->inpos, &c->wbuf);
 	c->inpos += used;
+	smtpd_data_progress(c);
 	if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 || c->werr)
 		smtpd_data_write(c);
 	if (!c->dr.done)
 		return 0;
 	smtpd_data_end(c);
 	return 1;
+}
+
+/*
+ * A BDAT chunk was read.  The file stays open between good chunks; after
+ * the last one, or a bad one, it is closed.
+ */
+static void
+smtpd_chunk_end(struct smtpd_conn *c)
+{
+	struct smtp_reply	r;
+	enum smtp_action	a;
+
+	if (c->sess.chunk_last)
+		dataread_last(&c->dr, &c->wbuf);
+	smtpd_data_write(c);
+	if (c->sess.chunk_last || smtpd_data_status(c) != SMTP_DATA_OK)
+		smtpd_data_finish(c);
+	else {
+		c->in_data = 0;
+		c->chunk = 0;
+	}
+	a = smtp_session_chunk_done(&c->sess, smtpd_data_status(c),
+	    c->written, &r);
+	smtpd_conn_act(c, a, &r);
+}
+
+/* Feeds at most the rest of the chunk to the reader; 0 when it needs
+ * more. */
+static int
+smtpd_chunk_input(struct smtpd_conn *c)
+{
+	size_t	avail = c->in.len - c->inpos, n;
+
+	n = avail < c->chunk_left ? avail : (size_t)c->chunk_left;
+	if (n > 0) {
+		(void)dataread_feed(&c->dr, c->in.data + c->inpos, n,
+		    &c->wbuf);
+		c->inpos += n;
+		c->chunk_left -= n;
+		smtpd_data_progress(c);
+		if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 ||
+		    c->werr)
+			smtpd_data_write(c);
+	}
+	if (c->chunk_left > 0)
+		return 0;
+	smtpd_chunk_end(c);
+	return 1;
+}
+
+/* Drops the octets of a refused BDAT; 0 when it needs more. */
+static int
+smtpd_skip_input(struct smtpd_conn *c)
+{
+	size_t	avail = c->in.len - c->inpos, n;
+
+	n = avail < c->skip_left ? avail : (size_t)c->skip_left;
+	if (memchr(c->in.data + c->inpos, '\n', n) != NULL)
+		c->last = now_ms();
+	c->inpos += n;
+	c->skip_left -= n;
+	return c->skip_left == 0;
 }
 
 /* ---- requests to the other processes ---- */
@@ -325,6 +532,7 @@ smtpd_send_lookup(struct smtpd_conn *c)
 	buf_free(&b);
 }
 
+/* MSG_Q_COMMIT, laid out in proto.h. */
 static void
 smtpd_send_commit(struct smtpd_conn *c)
 {
@@ -337,13 +545,44 @@ smtpd_send_commit(struct smtpd_conn *c)
 	ipc_put_str(&b, s->sender);
 	ipc_put_str(&b, s->helo);
 	ipc_put_str(&b, s->client);
-	ipc_put_str(&b, s->esmtp ? "ESMTP" : "SMTP");
+	ipc_put_str(&b, smtp_session_protocol(s));
+	ipc_put_str(&b, s->tls ? s->tls_info : "");
 	ipc_put_u64(&b, s->msg_size);
+	ipc_put_str(&b, s->envid);
+	ipc_put_u32(&b, s->ret);
+	ipc_put_u32(&b, (uint32_t)s->smtputf8);
+	ipc_put_u32(&b, s->body);
 	ipc_put_u32(&b, (uint32_t)s->nrcpt);
-	for (i = 0; i < s->nrcpt; i++)
-		ipc_put_str(&b, s->rcpts[i]);
+	for (i = 0; i < s->nrcpt; i++) {
+		ipc_put_str(&b, s->rcpts[i].addr);
+		ipc_put_u32(&b, s->rcpts[i].notify);
+		ipc_put_str(&b, s->rcpts[i].orcpt ? s->rcpts[i].orcpt : "");
+	}
 	ipc_send_buf(c->sd->queue, MSG_Q_COMMIT, s->id, -1, &b);
 	buf_free(&b);
+}
+
+/* The first chunk starts the message; each one is read to its end. */
+static void
+smtpd_chunk_start(struct smtpd_conn *c)
+{
+	if (c->fd == -1) {
+		smtpd_conn_drop_message(c);
+		return;
+	}
+	if (!c->msg_started)
+		smtpd_data_start(c, 1);
+	c->in_data = 1;
+	c->chunk = 1;
+	c->chunk_left = c->sess.chunk_size;
+}
+
+/* After STARTTLS: nothing read so far may count (CVE-2011-0411). */
+static void
+smtpd_starttls(struct smtpd_conn *c, const struct smtp_reply *r)
+{
+	smtpd_conn_reply(c, r);
+	c->tls_start = 1;
 }
 
 /* Carries out what the session asked for. */
@@ -369,15 +608,28 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		smtpd_conn_reply(c, r);
 		if (c->fd == -1)
 			smtpd_conn_drop_message(c);
-		else
-			smtpd_data_start(c);
+		else {
+			smtpd_data_start(c, 0);
+			c->in_data = 1;
+		}
 		break;
 	case SMTP_A_COMMIT:
 		smtpd_send_commit(c);
 		break;
 	case SMTP_A_ABORT:
 		smtpd_send_abort(c);
+		smtpd_msg_close(c);
 		smtpd_conn_reply(c, r);
+		break;
+	case SMTP_A_STARTTLS:
+		smtpd_starttls(c, r);
+		break;
+	case SMTP_A_CHUNK:
+		smtpd_chunk_start(c);
+		break;
+	case SMTP_A_SKIP:
+		smtpd_conn_reply(c, r);
+		c->skip_left = c->sess.chunk_size;
 		break;
 	}
 }
@@ -396,6 +648,7 @@ smtpd_conn_discard(struct smtpd_conn *c)
 	}
 	c->inpos += (size_t)(nl - p) + 1;
 	c->discard = 0;
+	c->last = now_ms();
 	return 1;
 }
 
@@ -413,6 +666,7 @@ smtpd_conn_command(struct smtpd_conn *c)
 	    SMTP_LINE_MAX)) != NULL) {
 		len = (size_t)(nl - p) + 1;
 		c->inpos += len;
+		c->last = now_ms();
 		a = smtp_session_command(&c->sess, p, len, &r);
 	} else if (avail >= SMTP_LINE_MAX) {
 		c->discard = 1;
@@ -423,15 +677,33 @@ smtpd_conn_command(struct smtpd_conn *c)
 	return 1;
 }
 
-/* Works through the buffered input as far as the session allows. */
+/* The input left after STARTTLS is dropped, and said so. */
 static void
+smtpd_tls_drop_input(struct smtpd_conn *c)
+{
+	if (c->in.len > 0)
+		log_info("session=%u starttls: discarded %zu octets sent "
+		    "before the handshake", c->sess.id, c->in.len);
+	buf_reset(&c->in);
+	c->discard = 0;
+}
+
+/*
+ * Works through the buffered input as far as the session allows.
+ * Returns -1 if the connection was closed (and c may be gone), else 0.
+ */
+static int
 smtpd_conn_process(struct smtpd_conn *c)
 {
 	int	more = 1;
 
 	while (more && c->fd != -1 && !c->kill && !c->closing &&
-	    c->sess.wait == SMTP_A_REPLY) {
-		if (c->in_data)
+	    !c->tls_start && c->sess.wait == SMTP_A_REPLY) {
+		if (c->skip_left > 0)
+			more = smtpd_skip_input(c);
+		else if (c->in_data && c->chunk)
+			more = smtpd_chunk_input(c);
+		else if (c->in_data)
 			more = smtpd_data_input(c);
 		else if (c->discard)
 			more = smtpd_conn_discard(c);
@@ -440,44 +712,140 @@ smtpd_conn_process(struct smtpd_conn *c)
 	}
 	buf_consume(&c->in, c->inpos);
 	c->inpos = 0;
-	smtpd_conn_flush(c);
+	if (c->tls_start)
+		smtpd_tls_drop_input(c);
+	return smtpd_conn_flush(c);
+}
+
+/* One read from the socket or TLS: bytes, 0 at EOF, -1 on an error,
+ * SMTPD_IO_AGAIN if there is nothing now. */
+static ssize_t
+smtpd_conn_recv(struct smtpd_conn *c, char *p, size_t len)
+{
+	ssize_t	n;
+
+	if (c->tls == NULL) {
+		n = read(c->fd, p, len);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			return SMTPD_IO_AGAIN;
+		return n;
+	}
+	c->tls_rwant = 0;
+	n = tls_read(c->tls, p, len);
+	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+		c->tls_rwant = n == TLS_WANT_READ ? EV_READ : EV_WRITE;
+		return SMTPD_IO_AGAIN;
+	}
+	if (n < 0)
+		log_info("session=%u tls read error: %s", c->sess.id,
+		    tls_error(c->tls));
+	return n < 0 ? -1 : n;
+}
+
+/* Decrypted input waits inside TLS, where no event will report it. */
+static int
+smtpd_conn_tls_more(const struct smtpd_conn *c)
+{
+	return c->tls != NULL && smtpd_conn_can_read(c) &&
+	    tls_pending(c->tls) > 0;
 }
 
 /*
  * Reads what the client sent.  After a hang-up or socket error (hup) a
  * read must give data, EOF or the error; anything else ends the session
- * too, so that a level-triggered hang-up cannot spin the loop.
+ * too, so that a level-triggered hang-up cannot spin the loop.  Returns
+ * -1 if the connection was closed (and c may be gone), else 0.
  */
-static void
-smtpd_conn_read(struct smtpd_conn *c, int hup)
+static int
+smtpd_conn_input(struct smtpd_conn *c, int hup)
 {
 	ssize_t	n;
 
-	buf_reserve(&c->in, SMTPD_READ_CHUNK);
-	n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
-	if (n == -1 && !hup && (errno == EINTR || errno == EAGAIN ||
-	    errno == EWOULDBLOCK))
-		return;
-	if (n <= 0) {
-		smtpd_conn_close(c, n == 0 ? SMTP_CLOSE_EOF : SMTP_CLOSE_ERROR);
-		return;
-	}
-	c->in.len += (size_t)n;
-	c->in.data[c->in.len] = '\0';
-	c->last = now_ms();
-	smtpd_conn_process(c);
+	do {
+		buf_reserve(&c->in, SMTPD_READ_CHUNK);
+		n = smtpd_conn_recv(c, c->in.data + c->in.len,
+		    c->in.cap - c->in.len - 1);
+		if (n == SMTPD_IO_AGAIN && !hup)
+			return smtpd_conn_flush(c);
+		if (n <= 0 || n == SMTPD_IO_AGAIN) {
+			smtpd_conn_close(c, n == 0 ? SMTP_CLOSE_EOF :
+			    SMTP_CLOSE_ERROR);
+			return -1;
+		}
+		c->in.len += (size_t)n;
+		c->in.data[c->in.len] = '\0';
+		if (smtpd_conn_process(c) == -1)
+			return -1;
+	} while (smtpd_conn_tls_more(c));
+	return 0;
 }
 
 static void
 smtpd_conn_event(int fd, int events, void *arg)
 {
 	struct smtpd_conn	*c = arg;
+	int			 hup = (events & EV_ERROR) != 0;
 
 	(void)fd;
-	if (events & (EV_READ | EV_ERROR))
-		smtpd_conn_read(c, (events & EV_ERROR) != 0);
-	else if (events & EV_WRITE)
-		smtpd_conn_flush(c);
+	if (c->handshaking)
+		(void)smtpd_tls_begin(c);
+	else if (hup || smtpd_conn_can_read(c))
+		(void)smtpd_conn_input(c, hup);
+	else
+		(void)smtpd_conn_flush(c);
+}
+
+/* ---- TLS ---- */
+
+/*
+ * Starts or continues the handshake (after the 220 to STARTTLS, or on a
+ * tls listener at once).  Returns -1 if the connection was closed.
+ */
+static int
+smtpd_tls_begin(struct smtpd_conn *c)
+{
+	struct smtp_reply	r;
+	int			rc;
+
+	if (c->tls == NULL) {
+		c->tls_start = 0;
+		if (c->tlsconf == NULL ||
+		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
+			log_warnx("session=%u tls not available", c->sess.id);
+			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+			return -1;
+		}
+		c->handshaking = 1;
+		c->tls_rwant = c->tls_wwant = 0;
+		c->tls_wlen = 0;
+		c->last = now_ms();
+	}
+	rc = tls_handshake(c->tls);
+	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		c->tls_rwant = rc == TLS_WANT_READ ? EV_READ : EV_WRITE;
+		smtpd_conn_update_events(c);
+		return 0;
+	}
+	if (rc != 0) {
+		log_info("session=%u tls handshake failed: %s", c->sess.id,
+		    tls_error(c->tls));
+		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+		return -1;
+	}
+	c->handshaking = 0;
+	c->tls_rwant = 0;
+	log_info("session=%u tls version=%s cipher=%s", c->sess.id,
+	    tls_version(c->tls), tls_cipher(c->tls));
+	smtp_session_tls_done(&c->sess, tls_version(c->tls),
+	    tls_cipher(c->tls));
+	c->last = now_ms();
+	if (c->implicit) {
+		smtp_session_greeting(&c->sess, &r);
+		smtpd_conn_reply(c, &r);
+	}
+	/* The client may have sent its EHLO with the last flight. */
+	return smtpd_conn_input(c, 0);
 }
 
 /* ---- timers ---- */
@@ -487,7 +855,9 @@ smtpd_conn_timeout_ms(const struct smtpd_conn *c)
 {
 	const struct config	*cfg = c->sd->cfg;
 
-	return (c->in_data ? cfg->timeout_data : cfg->timeout_command) * 1000;
+	if (c->in_data || c->skip_left > 0)
+		return cfg->timeout_data * 1000;
+	return cfg->timeout_command * 1000;
 }
 
 static void
@@ -496,11 +866,28 @@ smtpd_conn_arm(struct smtpd_conn *c, uint64_t ms)
 	c->timer = event_timer_add(c->sd->loop, ms, smtpd_conn_timer, c);
 }
 
+/* The client's time is up: 421, unless no plaintext may be said. */
+static void
+smtpd_conn_expire(struct smtpd_conn *c, uint64_t limit)
+{
+	struct smtp_reply	r;
+
+	if (c->handshaking || c->tls_start) {
+		log_info("session=%u tls handshake timeout", c->sess.id);
+		smtpd_conn_close(c, SMTP_CLOSE_TIMEOUT);
+		return;
+	}
+	smtpd_conn_drop_message(c);
+	smtp_session_timeout(&c->sess, &r);
+	smtpd_conn_act(c, SMTP_A_CLOSE, &r);
+	smtpd_conn_arm(c, limit);
+	(void)smtpd_conn_flush(c);
+}
+
 static void
 smtpd_conn_timer(void *arg)
 {
 	struct smtpd_conn	*c = arg;
-	struct smtp_reply	 r;
 	uint64_t		 limit = smtpd_conn_timeout_ms(c), idle;
 
 	c->timer = NULL;
@@ -515,11 +902,7 @@ smtpd_conn_timer(void *arg)
 		    limit - idle);
 		return;
 	}
-	smtpd_conn_drop_message(c);
-	smtp_session_timeout(&c->sess, &r);
-	smtpd_conn_act(c, SMTP_A_CLOSE, &r);
-	smtpd_conn_arm(c, limit);
-	smtpd_conn_flush(c);
+	smtpd_conn_expire(c, limit);
 }
 
 /* ---- accepting ---- */
@@ -561,9 +944,11 @@ smtpd_count_client(const struct smtpd *sd, const char *client)
 	return n;
 }
 
-/* Refuses a connection over the limits with 421, at once. */
+/* Refuses a connection over the limits with 421, at once (in plaintext:
+ * a tls listener's client sees the connection close). */
 static void
-smtpd_refuse(struct smtpd *sd, int fd, uint32_t id, const char *client)
+smtpd_refuse(struct smtpd *sd, const struct listener *l, int fd,
+    uint32_t id, const char *client)
 {
 	struct smtp_session	s;
 	struct smtp_reply	r;
@@ -573,7 +958,8 @@ smtpd_refuse(struct smtpd *sd, int fd, uint32_t id, const char *client)
 	smtp_session_limit(&s, &r);
 	buf_init(&b);
 	smtp_reply_format(&r, &b);
-	if (send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+	if (l->kind != LISTEN_TLS &&
+	    send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
 		(void)0;	/* the client hears nothing more either way */
 	buf_free(&b);
 	log_info("session=%u disconnect client=%s reason=%s messages=0", id,
@@ -583,8 +969,8 @@ smtpd_refuse(struct smtpd *sd, int fd, uint32_t id, const char *client)
 }
 
 static void
-smtpd_conn_new(struct smtpd *sd, int fd, uint32_t id, const char *client,
-    const struct sockaddr *sa)
+smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
+    uint32_t id, const char *client, const struct sockaddr *sa)
 {
 	struct smtpd_conn	*c;
 	struct smtp_reply	 r;
@@ -596,17 +982,27 @@ smtpd_conn_new(struct smtpd *sd, int fd, uint32_t id, const char *client,
 	buf_init(&c->in);
 	buf_init(&c->out);
 	buf_init(&c->wbuf);
+	if (sd->tlsconf != NULL) {
+		tls_server_conf_ref(sd->tlsconf);
+		c->tlsconf = sd->tlsconf;
+	}
 	smtp_session_init(&c->sess, &sd->srv, id, client,
 	    config_may_relay(sd->cfg, sa));
+	smtp_session_setup(&c->sess, l->kind, c->tlsconf != NULL);
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
 	sd->nlive++;
 	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
 		fatal("session=%u: event_add", id);
 	c->last = now_ms();
 	smtpd_conn_arm(c, smtpd_conn_timeout_ms(c));
+	if (l->kind == LISTEN_TLS) {
+		c->implicit = 1;
+		(void)smtpd_tls_begin(c);
+		return;
+	}
 	smtp_session_greeting(&c->sess, &r);
 	smtpd_conn_reply(c, &r);
-	smtpd_conn_flush(c);
+	(void)smtpd_conn_flush(c);
 }
 
 static void
@@ -624,9 +1020,9 @@ smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
 	    port, listener_kind_name(l->kind));
 	if (sd->nlive >= sd->cfg->max_sessions ||
 	    smtpd_count_client(sd, host) >= sd->cfg->max_sessions_per_ip)
-		smtpd_refuse(sd, fd, id, host);
+		smtpd_refuse(sd, l, fd, id, host);
 	else
-		smtpd_conn_new(sd, fd, id, host, (struct sockaddr *)ss);
+		smtpd_conn_new(sd, l, fd, id, host, (struct sockaddr *)ss);
 }
 
 static void smtpd_listen(struct smtpd *sd, int on);
@@ -700,6 +1096,33 @@ smtpd_listen(struct smtpd *sd, int on)
 	sd->accepting = on;
 }
 
+/* The first certificate came (or never will): clients are welcome. */
+static void
+smtpd_tls_ready(struct smtpd *sd)
+{
+	if (!sd->tls_waiting)
+		return;
+	sd->tls_waiting = 0;
+	event_timer_cancel(sd->loop, sd->tls_timer);
+	sd->tls_timer = NULL;
+	smtpd_listen(sd, 1);
+}
+
+static void
+smtpd_tls_wait_over(void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	sd->tls_timer = NULL;
+	log_warnx("tls: no certificate from the parent: accepting "
+	    "connections without TLS");
+	smtpd_tls_ready(sd);
+}
+
+/*
+ * With a certificate configured, connections are accepted only once the
+ * parent sent it, so that every session is offered STARTTLS.
+ */
 static void
 smtpd_listeners_setup(struct smtpd *sd)
 {
@@ -715,7 +1138,13 @@ smtpd_listeners_setup(struct smtpd *sd)
 			fatal("listener %s port %u", sd->cfg->listeners[i].addr,
 			    sd->cfg->listeners[i].port);
 	}
-	smtpd_listen(sd, 1);
+	if (sd->cfg->tls_cert == NULL) {
+		smtpd_listen(sd, 1);
+		return;
+	}
+	sd->tls_waiting = 1;
+	sd->tls_timer = event_timer_add(sd->loop, SMTPD_TLS_WAIT_MS,
+	    smtpd_tls_wait_over, sd);
 }
 
 static void
@@ -726,6 +1155,8 @@ smtpd_listeners_close(struct smtpd *sd)
 	smtpd_listen(sd, 0);
 	event_timer_cancel(sd->loop, sd->accept_timer);
 	sd->accept_timer = NULL;
+	event_timer_cancel(sd->loop, sd->tls_timer);
+	sd->tls_timer = NULL;
 	for (i = 0; i < sd->cfg->nlisteners; i++) {
 		if (sd->cfg->listeners[i].fd != -1)
 			close(sd->cfg->listeners[i].fd);
@@ -757,7 +1188,8 @@ smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
 	if (c->fd != -1) {
 		/* The client's time runs again from our answer. */
 		c->last = now_ms();
-		smtpd_conn_process(c);
+		if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
+			(void)smtpd_conn_input(c, 0);
 		return;
 	}
 	if (c->sess.wait == SMTP_A_REPLY)
@@ -916,12 +1348,49 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	smtpd_resume(c, a, &r);
 }
 
+/*
+ * MSG_P_TLS_CONF: the certificate chain and key, at startup and after each
+ * reload.  New sessions take the new configuration; running ones keep the
+ * one they have.  If it does not load, the old one stays.
+ */
+static void
+smtpd_parent_tls_conf(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct tls_server_conf	*conf;
+	const uint8_t		*cert, *key;
+	size_t			 certlen, keylen;
+	char			 err[512];
+	enum ipc_status		 st;
+
+	if ((st = ipc_msg_get_data(m, &cert, &certlen)) != IPC_OK ||
+	    (st = ipc_msg_get_data(m, &key, &keylen)) != IPC_OK)
+		fatalx("%s: message %s: %s", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), ipc_strerror(st));
+	ipc_end(m);
+	conf = tls_server_conf_new(cert, certlen, key, keylen, err,
+	    sizeof(err));
+	if (conf == NULL)
+		log_warnx("tls: certificate and key refused: %s; %s", err,
+		    sd->tlsconf != NULL ? "keeping the previous ones" :
+		    "STARTTLS is not offered");
+	else {
+		if (sd->tlsconf != NULL)
+			tls_server_conf_unref(sd->tlsconf);
+		sd->tlsconf = conf;
+		log_info("tls: certificate and key loaded");
+	}
+	smtpd_tls_ready(sd);
+}
+
 static void
 smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
+	struct smtpd	*sd = arg;
+
 	(void)ch;
-	(void)arg;
-	ipc_bad_type(m);
+	if (m->type != MSG_P_TLS_CONF)
+		ipc_bad_type(m);
+	smtpd_parent_tls_conf(sd, m);
 }
 
 static void
@@ -965,8 +1434,10 @@ smtpd_shutdown(struct smtpd *sd)
 		next = TAILQ_NEXT(c, entry);
 		if (c->fd != -1) {
 			smtp_session_shutdown(&c->sess, &r);
-			smtp_reply_format(&r, &c->out);
-			(void)smtpd_conn_write(c);
+			if (!c->handshaking && !c->tls_start) {
+				smtp_reply_format(&r, &c->out);
+				(void)smtpd_conn_write(c);
+			}
 			smtpd_conn_close(c, SMTP_CLOSE_SHUTDOWN);
 		}
 	}
@@ -974,6 +1445,9 @@ smtpd_shutdown(struct smtpd *sd)
 		smtpd_conn_free(c);
 	if (!sd->queue_lost && ipc_chan_flush(sd->queue) == -1)
 		log_warnx("queue: could not flush the last messages");
+	if (sd->tlsconf != NULL)
+		tls_server_conf_unref(sd->tlsconf);
+	sd->tlsconf = NULL;
 }
 
 static void
@@ -1004,6 +1478,7 @@ smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
 
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	tls_init();	/* the random generator, before the chroot */
 	if (u != NULL)
 		privsep_drop(u, cfg->empty_dir);
 	else
@@ -1019,5 +1494,6 @@ smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
 	ipc_chan_free(sd.lookup);
 	event_loop_free(sd.loop);
 	free(sd.lst);
+	tls_cleanup();
 	return sd.status;
 }

@@ -5,8 +5,9 @@
  * chunk sizes with fixed seeds), and all three must give the same output,
  * flags and end position.  Covered: dot-unstuffing, the end marker split
  * at every position, every SMTP smuggling form (none may end the data,
- * all mark it bad), NUL bytes, the size limit, and random messages that
- * must come out byte-exact.
+ * all mark it bad), NUL bytes, the size limit, random messages that must
+ * come out byte-exact, the line-length limit, the counting of Received:
+ * header fields, and chunked mode (BDAT: raw octets, no end marker).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -357,6 +358,285 @@ test_byte_exact(void **state)
 	}
 }
 
+/* ---- limits and chunked mode ---- */
+
+struct opts {
+	uint64_t	max;
+	uint64_t	max_line;
+	unsigned	max_received;
+	int		chunked;	/* dataread_last after the input */
+};
+
+/* Feeds in[0..len) in pieces of random size (seed 0: all at once). */
+static void
+feed_opts(const char *in, size_t len, const struct opts *o, unsigned seed,
+    struct result *res)
+{
+	struct dataread	dr;
+	size_t		off = 0, n;
+
+	buf_init(&res->out);
+	dataread_init(&dr, o->max);
+	dataread_limits(&dr, o->max_line, o->max_received);
+	if (o->chunked)
+		dataread_chunked(&dr);
+	srand(seed);
+	while (off < len && !dr.done) {
+		n = len - off;
+		if (seed != 0 && n > 1)
+			n = 1 + (size_t)rand() % (n < 16 ? n : 16);
+		off += dataread_feed(&dr, in + off, n, &res->out);
+	}
+	if (o->chunked) {
+		assert_int_equal(dr.done, 0);
+		dataread_last(&dr, &res->out);
+	}
+	res->used = off;
+	res->done = dr.done;
+	res->flags = dr.flags;
+	res->size = dr.size;
+}
+
+/*
+ * All ways agree; the first result is returned.  The output of a marked
+ * message is thrown away by the driver, so it is compared only when the
+ * message is good.
+ */
+static void
+feed_opts_all(const char *in, size_t len, const struct opts *o,
+    struct result *res)
+{
+	struct result	other;
+	unsigned	seed;
+	int		same;
+
+	feed_opts(in, len, o, 0, res);
+	for (seed = 1; seed < 30; seed++) {
+		feed_opts(in, len, o, seed, &other);
+		same = res->flags != 0 || (other.out.len == res->out.len &&
+		    memcmp(other.out.data, res->out.data, res->out.len) == 0);
+		if (other.used != res->used || other.done != res->done ||
+		    other.flags != res->flags || !same)
+			fail_msg("seed %u: in pieces: flags %d out %zu; at once: "
+			    "flags %d out %zu", seed, other.flags, other.out.len,
+			    res->flags, res->out.len);
+		buf_free(&other.out);
+	}
+}
+
+/* A message with one line of n octets. */
+static void
+long_line_message(struct buf *b, size_t n)
+{
+	size_t	i;
+
+	buf_addstr(b, "Subject: long\r\n\r\n");
+	for (i = 0; i < n; i++)
+		buf_addch(b, (char)('a' + i % 26));
+	buf_addstr(b, "\r\nend\r\n.\r\n");
+}
+
+/* Lines over 998 octets are kept as they are, up to the hard limit. */
+static void
+test_line_limit(void **state)
+{
+	struct opts	o = { 0, 2000, 0, 0 };
+	struct result	res;
+	struct buf	in;
+
+	(void)state;
+	buf_init(&in);
+	long_line_message(&in, 1500);
+	feed_opts_all(in.data, in.len, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.flags, 0);
+	assert_int_equal(res.out.len, in.len - 3);
+	assert_memory_equal(res.out.data, in.data, in.len - 3);
+	buf_free(&res.out);
+	buf_reset(&in);
+	long_line_message(&in, 2000);		/* exactly the limit */
+	feed_opts_all(in.data, in.len, &o, &res);
+	assert_int_equal(res.flags, 0);
+	buf_free(&res.out);
+	buf_reset(&in);
+	long_line_message(&in, 2001);		/* one over */
+	feed_opts_all(in.data, in.len, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.used, in.len);
+	assert_int_equal(res.flags, DATAREAD_LONG);
+	buf_free(&res.out);
+	buf_free(&in);
+}
+
+/* A stuffed dot does not count; CRLF does not count. */
+static void
+test_line_limit_counts_content(void **state)
+{
+	struct opts	o = { 0, 4, 0, 0 };
+	struct result	res;
+
+	(void)state;
+	feed_opts_all("..abc\r\nabcd\r\n.\r\n", 16, &o, &res);
+	assert_int_equal(res.flags, 0);
+	buf_free(&res.out);
+	feed_opts_all("abcde\r\n.\r\n", 10, &o, &res);
+	assert_int_equal(res.flags, DATAREAD_LONG);
+	assert_int_equal(res.done, 1);
+	buf_free(&res.out);
+}
+
+/* Received: fields of the header section, however written. */
+static void
+test_received_count(void **state)
+{
+	static const char	three[] =
+	    "Received: from a\r\n"
+	    "\tby b\r\n"
+	    "RECEIVED : from c\r\n"
+	    "received:from d\r\n"
+	    "X-Received: no\r\n"
+	    "Received-SPF: no\r\n"
+	    " Received: continuation, no\r\n"
+	    "Subject: x\r\n"
+	    "\r\n"
+	    "Received: in the body, no\r\n"
+	    ".\r\n";
+	struct opts		o = { 0, 0, 3, 0 };
+	struct result		res;
+
+	(void)state;
+	feed_opts_all(three, sizeof(three) - 1, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.flags, DATAREAD_LOOP);
+	buf_free(&res.out);
+	o.max_received = 4;
+	feed_opts_all(three, sizeof(three) - 1, &o, &res);
+	assert_int_equal(res.flags, 0);
+	assert_int_equal(res.out.len, sizeof(three) - 1 - 3);
+	buf_free(&res.out);
+	/* A dot-stuffed header line counts like any other. */
+	o.max_received = 1;
+	feed_opts_all(".Received: x\r\n\r\n.\r\n", 19, &o, &res);
+	assert_int_equal(res.flags, DATAREAD_LOOP);
+	buf_free(&res.out);
+	/* An empty first line: no header section at all. */
+	feed_opts_all("\r\nReceived: x\r\n.\r\n", 18, &o, &res);
+	assert_int_equal(res.flags, 0);
+	buf_free(&res.out);
+}
+
+/* 100 Received: fields (the default limit) make a loop; 99 do not. */
+static void
+test_received_hundred(void **state)
+{
+	struct opts	o = { 0, 0, 100, 0 };
+	struct result	res;
+	struct buf	in;
+	int		i;
+
+	(void)state;
+	buf_init(&in);
+	for (i = 0; i < 99; i++)
+		buf_printf(&in, "Received: from hop%d.example by x; "
+		    "Sat, 28 Nov 2026 20:57:55 +0000\r\n", i);
+	buf_addstr(&in, "Subject: loop\r\n\r\nbody\r\n.\r\n");
+	feed_opts_all(in.data, in.len, &o, &res);
+	assert_int_equal(res.flags, 0);
+	buf_free(&res.out);
+	buf_reset(&in);
+	for (i = 0; i < 100; i++)
+		buf_printf(&in, "Received: from hop%d.example\r\n", i);
+	buf_addstr(&in, "\r\nbody\r\n.\r\n");
+	feed_opts_all(in.data, in.len, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.used, in.len);
+	assert_int_equal(res.flags, DATAREAD_LOOP);
+	buf_free(&res.out);
+	buf_free(&in);
+}
+
+/* BDAT: nothing is unstuffed and nothing ends the message early. */
+static void
+test_chunked(void **state)
+{
+	static const char	in[] = "Subject: x\r\n\r\n..dots\r\n.\r\nafter\r\n";
+	struct opts		o = { 0, 0, 0, 1 };
+	struct result		res;
+
+	(void)state;
+	feed_opts_all(in, sizeof(in) - 1, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.used, sizeof(in) - 1);
+	assert_int_equal(res.flags, 0);
+	assert_int_equal(res.out.len, sizeof(in) - 1);
+	assert_memory_equal(res.out.data, in, sizeof(in) - 1);
+	buf_free(&res.out);
+	/* An empty message, and a last line without CRLF (it gets one). */
+	feed_opts_all("", 0, &o, &res);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.out.len, 0);
+	buf_free(&res.out);
+	feed_opts_all("a\r\nb", 4, &o, &res);
+	assert_int_equal(res.flags, 0);
+	assert_int_equal(res.out.len, 6);
+	assert_memory_equal(res.out.data, "a\r\nb\r\n", 6);
+	buf_free(&res.out);
+}
+
+/* BDAT content is still checked: bare CR/LF, NUL, lines, loops, size. */
+static void
+test_chunked_checks(void **state)
+{
+	static const struct {
+		const char	*in;
+		int		 flags;
+	} cases[] = {
+		{ "a\nb\r\n", DATAREAD_BARE },
+		{ "a\rb\r\n", DATAREAD_BARE },
+		{ "a\r", DATAREAD_BARE },		/* CR at the very end */
+		{ "a\r\n\n.\n", DATAREAD_BARE },
+		{ "a\0b\r\n", DATAREAD_NUL },
+		{ "abcdefghijklm\r\n", DATAREAD_LONG },
+		{ "Received: x\r\nReceived: y\r\n\r\n", DATAREAD_LOOP },
+		{ "0123456789\r\n0123456789\r\n0123456789\r\n",
+		    DATAREAD_SIZE },
+	};
+	struct opts	o = { 30, 12, 2, 1 };
+	struct result	res;
+	size_t		i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = i == 4 ? 6 : strlen(cases[i].in);
+		feed_opts_all(cases[i].in, len, &o, &res);
+		if (res.flags != cases[i].flags || res.used != len)
+			fail_msg("case %zu: expected flags %d, used %zu; got "
+			    "flags %d, used %zu", i, cases[i].flags, len,
+			    res.flags, res.used);
+		buf_free(&res.out);
+	}
+}
+
+/* The reader counts complete lines (the driver's clock restarts on
+ * them). */
+static void
+test_line_count(void **state)
+{
+	struct dataread	dr;
+	struct buf	out;
+
+	(void)state;
+	buf_init(&out);
+	dataread_init(&dr, 0);
+	(void)dataread_feed(&dr, "abc", 3, &out);
+	assert_int_equal(dr.lines, 0);
+	(void)dataread_feed(&dr, "\r", 1, &out);
+	assert_int_equal(dr.lines, 0);
+	(void)dataread_feed(&dr, "\nde\r\n", 5, &out);
+	assert_int_equal(dr.lines, 2);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -371,6 +651,13 @@ main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_combined),
 		cmocka_unit_test(test_byte_exact),
+		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_line_limit_counts_content),
+		cmocka_unit_test(test_received_count),
+		cmocka_unit_test(test_received_hundred),
+		cmocka_unit_test(test_chunked),
+		cmocka_unit_test(test_chunked_checks),
+		cmocka_unit_test(test_line_count),
 	};
 
 	log_init("test_dataread", 1, 0);

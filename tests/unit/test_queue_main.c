@@ -291,11 +291,20 @@ send_commit(struct fixture *fx, uint32_t session, const char *qid,
 	ipc_put_str(&b, "client.example");
 	ipc_put_str(&b, "127.0.0.1");
 	ipc_put_str(&b, "ESMTP");
+	ipc_put_str(&b, "");			/* no TLS */
 	ipc_put_u64(&b, size);
+	ipc_put_str(&b, "env+2Bid");		/* DSN ENVID */
+	ipc_put_u32(&b, DSN_RET_HDRS);
+	ipc_put_u32(&b, 0);			/* no SMTPUTF8 */
+	ipc_put_u32(&b, BODY_8BITMIME);
 	ipc_put_u32(&b, nrcpt);
 	for (i = 0; i < nrcpt; i++) {
 		snprintf(rcpt, sizeof(rcpt), "rcpt%u@localhost", i);
 		ipc_put_str(&b, rcpt);
+		/* The first recipient has DSN parameters, the others none. */
+		ipc_put_u32(&b, i == 0 ? DSN_NOTIFY_SUCCESS |
+		    DSN_NOTIFY_FAILURE : 0);
+		ipc_put_str(&b, i == 0 ? "rfc822;rcpt0@localhost" : "");
 	}
 	send_msg(fx, MSG_Q_COMMIT, session, &b);
 	buf_free(&b);
@@ -386,6 +395,15 @@ test_open_commit_abort(void **state)
 	assert_int_equal(env.nrcpt, 2);
 	assert_string_equal(env.rcpts[1].addr, "rcpt1@localhost");
 	assert_int_equal(env.expiry, env.arrival + 5 * 86400);
+	assert_string_equal(env.envid, "env+2Bid");
+	assert_string_equal(env.ret, "HDRS");
+	assert_string_equal(env.body, "8BITMIME");
+	assert_int_equal(env.smtputf8, 0);
+	assert_null(env.tls);
+	assert_string_equal(env.rcpts[0].notify, "SUCCESS,FAILURE");
+	assert_string_equal(env.rcpts[0].orcpt, "rfc822;rcpt0@localhost");
+	assert_null(env.rcpts[1].notify);
+	assert_null(env.rcpts[1].orcpt);
 	envelope_free(&env);
 
 	/* Aborted: its file goes (the next answer proves ABORT was read). */

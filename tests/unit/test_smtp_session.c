@@ -3,12 +3,14 @@
  * (smtpd/smtp_session.c) and its parsers, driven without any I/O.
  *
  * Every command is tried in every state a session can be in between
- * commands (greeted, after HELO/EHLO, after MAIL, after RCPT) against one
- * table of expected replies, codes and next states.  Then: syntax errors,
- * the null sender, postmaster, lookups, relay refusal and its address
- * tricks, limits, the asynchronous DATA path with each outcome, the
- * Received header, the rule for enhanced status codes, and the lookup
- * process's decision on local users.
+ * commands (greeted, after HELO/EHLO, after MAIL, after RCPT, between BDAT
+ * chunks) against one table of expected actions, replies and next states.
+ * Then: syntax errors, the null sender, postmaster, lookups, relay refusal
+ * and its address tricks (IDN and literals too), limits, the asynchronous
+ * DATA and BDAT paths with each outcome, STARTTLS and the reset after the
+ * handshake, the submission listener, DSN and SMTPUTF8 parameters, the
+ * EHLO lines, the Received header, the rule for enhanced status codes,
+ * and the lookup process's decision on local users.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +38,7 @@ static struct smtp_server	srv;
 static const char test_config[] =
     "hostname mx.example.org\n"
     "listen 127.0.0.1 2525 smtp\n"
-    "local-domain example.org localhost\n"
+    "local-domain example.org localhost xn--bcher-kva.example\n"
     "max-recipients 3\n"
     "max-message-size 1000\n"
     "max-errors 5\n";
@@ -128,29 +130,83 @@ expect_text(struct smtp_session *s, const char *line, int code,
 		    enh, text, r.code, r.enh, r.text);
 }
 
+/* A command that must give this action, reply code and enhanced code. */
 static void
-start(struct smtp_session *s, int relay)
+expect_a(struct smtp_session *s, const char *line, enum smtp_action want,
+    int code, const char *enh)
+{
+	struct smtp_reply	r;
+	enum smtp_action	a;
+
+	a = cmd(s, line, &r);
+	if (a != want)
+		fail_msg("\"%s\": action %d, expected %d (%d %s %s)", line, a,
+		    want, r.code, r.enh, r.text);
+	if (code != 0 && (r.code != code || strcmp(r.enh, enh) != 0))
+		fail_msg("\"%s\": expected %d %s, got %d %s %s", line, code, enh,
+		    r.code, r.enh, r.text);
+}
+
+/* A session from a client (relay or not) on a listener of this kind,
+ * with or without a TLS configuration. */
+static void
+start_kind(struct smtp_session *s, int relay, enum listener_kind kind,
+    int tls_offer)
 {
 	struct smtp_reply	r;
 
 	smtp_session_init(s, &srv, 7, "192.0.2.1", relay);
+	smtp_session_setup(s, kind, tls_offer);
 	smtp_session_greeting(s, &r);
 	assert_int_equal(r.code, 220);
 	assert_string_equal(r.text, "mx.example.org ESMTP strictmail");
 	check_enh(&r, 0);
 }
 
-/* Brings a fresh session into state st (INIT, HELO, MAIL or RCPT). */
+/* An smtp listener with STARTTLS on offer. */
+static void
+start(struct smtp_session *s, int relay)
+{
+	start_kind(s, relay, LISTEN_SMTP, 1);
+}
+
+/* From RCPT: the first BDAT chunk opens the message and is read. */
+static void
+to_bdat(struct smtp_session *s, const char *line)
+{
+	struct smtp_reply	r;
+
+	assert_int_equal(cmd(s, line, &r), SMTP_A_OPEN);
+	assert_int_equal(s->wait, SMTP_A_OPEN);
+	assert_int_equal(smtp_session_open_result(s, "0123ABCD", 0, &r),
+	    SMTP_A_CHUNK);
+	assert_int_equal(s->state, SMTP_DATA);
+	assert_int_equal(s->opened, 1);
+	assert_int_equal(s->chunked, 1);
+}
+
+/* Brings a fresh session into state st (INIT, HELO, MAIL, RCPT or BDAT:
+ * between chunks, after a first chunk of 5 octets). */
 static void
 start_in(struct smtp_session *s, enum smtp_state st)
 {
+	struct smtp_reply	r;
+
 	start(s, 0);
-	if (st >= SMTP_HELO)
+	if (st != SMTP_INIT)
 		expect(s, "EHLO client.example.net", 250, "");
-	if (st >= SMTP_MAIL)
+	if (st != SMTP_INIT && st != SMTP_HELO)
 		expect(s, "MAIL FROM:<sender@example.net>", 250, "2.1.0");
-	if (st >= SMTP_RCPT)
+	if (st == SMTP_RCPT || st == SMTP_BDAT)
 		expect(s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	if (st == SMTP_BDAT) {
+		to_bdat(s, "BDAT 5");
+		assert_int_equal(smtp_session_chunk_done(s, SMTP_DATA_OK, 120,
+		    &r), SMTP_A_REPLY);
+		assert_int_equal(r.code, 250);
+		assert_string_equal(r.enh, "2.0.0");
+		assert_string_equal(r.text, "5 octets received");
+	}
 	assert_int_equal(s->state, st);
 }
 
@@ -159,64 +215,93 @@ start_in(struct smtp_session *s, enum smtp_state st)
 struct state_case {
 	enum smtp_state	 from;
 	const char	*line;
+	enum smtp_action action;
 	int		 code;		/* 0: an action without a reply */
 	const char	*enh;
 	enum smtp_state	 to;
 };
 
+#define R	SMTP_A_REPLY
 static const struct state_case state_cases[] = {
-	{ SMTP_INIT, "HELO client", 250, "", SMTP_HELO },
-	{ SMTP_INIT, "EHLO client", 250, "", SMTP_HELO },
-	{ SMTP_INIT, "MAIL FROM:<a@example.net>", 503, "5.5.1", SMTP_INIT },
-	{ SMTP_INIT, "RCPT TO:<postmaster@example.org>", 503, "5.5.1",
+	{ SMTP_INIT, "HELO client", R, 250, "", SMTP_HELO },
+	{ SMTP_INIT, "EHLO client", R, 250, "", SMTP_HELO },
+	{ SMTP_INIT, "MAIL FROM:<a@example.net>", R, 503, "5.5.1", SMTP_INIT },
+	{ SMTP_INIT, "RCPT TO:<postmaster@example.org>", R, 503, "5.5.1",
 	    SMTP_INIT },
-	{ SMTP_INIT, "DATA", 503, "5.5.1", SMTP_INIT },
-	{ SMTP_INIT, "RSET", 250, "2.0.0", SMTP_INIT },
-	{ SMTP_INIT, "NOOP", 250, "2.0.0", SMTP_INIT },
-	{ SMTP_INIT, "VRFY root", 252, "2.5.0", SMTP_INIT },
-	{ SMTP_INIT, "HELP", 214, "2.0.0", SMTP_INIT },
-	{ SMTP_INIT, "FOO", 500, "5.5.1", SMTP_INIT },
-	{ SMTP_INIT, "QUIT", 221, "2.0.0", SMTP_CLOSED },
+	{ SMTP_INIT, "DATA", R, 503, "5.5.1", SMTP_INIT },
+	{ SMTP_INIT, "BDAT 10", SMTP_A_SKIP, 503, "5.5.1", SMTP_INIT },
+	{ SMTP_INIT, "BDAT 0 LAST", SMTP_A_SKIP, 503, "5.5.1", SMTP_INIT },
+	{ SMTP_INIT, "RSET", R, 250, "2.0.0", SMTP_INIT },
+	{ SMTP_INIT, "NOOP", R, 250, "2.0.0", SMTP_INIT },
+	{ SMTP_INIT, "VRFY root", R, 252, "2.5.0", SMTP_INIT },
+	{ SMTP_INIT, "HELP", R, 214, "2.0.0", SMTP_INIT },
+	{ SMTP_INIT, "FOO", R, 500, "5.5.1", SMTP_INIT },
+	{ SMTP_INIT, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0", SMTP_INIT },
+	{ SMTP_INIT, "QUIT", SMTP_A_CLOSE, 221, "2.0.0", SMTP_CLOSED },
 
-	{ SMTP_HELO, "HELO client", 250, "", SMTP_HELO },
-	{ SMTP_HELO, "EHLO client", 250, "", SMTP_HELO },
-	{ SMTP_HELO, "MAIL FROM:<a@example.net>", 250, "2.1.0", SMTP_MAIL },
-	{ SMTP_HELO, "RCPT TO:<postmaster@example.org>", 503, "5.5.1",
+	{ SMTP_HELO, "HELO client", R, 250, "", SMTP_HELO },
+	{ SMTP_HELO, "EHLO client", R, 250, "", SMTP_HELO },
+	{ SMTP_HELO, "MAIL FROM:<a@example.net>", R, 250, "2.1.0", SMTP_MAIL },
+	{ SMTP_HELO, "RCPT TO:<postmaster@example.org>", R, 503, "5.5.1",
 	    SMTP_HELO },
-	{ SMTP_HELO, "DATA", 503, "5.5.1", SMTP_HELO },
-	{ SMTP_HELO, "RSET", 250, "2.0.0", SMTP_HELO },
-	{ SMTP_HELO, "NOOP", 250, "2.0.0", SMTP_HELO },
-	{ SMTP_HELO, "VRFY root", 252, "2.5.0", SMTP_HELO },
-	{ SMTP_HELO, "HELP", 214, "2.0.0", SMTP_HELO },
-	{ SMTP_HELO, "FOO", 500, "5.5.1", SMTP_HELO },
-	{ SMTP_HELO, "QUIT", 221, "2.0.0", SMTP_CLOSED },
+	{ SMTP_HELO, "DATA", R, 503, "5.5.1", SMTP_HELO },
+	{ SMTP_HELO, "BDAT 10 LAST", SMTP_A_SKIP, 503, "5.5.1", SMTP_HELO },
+	{ SMTP_HELO, "RSET", R, 250, "2.0.0", SMTP_HELO },
+	{ SMTP_HELO, "NOOP", R, 250, "2.0.0", SMTP_HELO },
+	{ SMTP_HELO, "VRFY root", R, 252, "2.5.0", SMTP_HELO },
+	{ SMTP_HELO, "HELP", R, 214, "2.0.0", SMTP_HELO },
+	{ SMTP_HELO, "FOO", R, 500, "5.5.1", SMTP_HELO },
+	{ SMTP_HELO, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0", SMTP_INIT },
+	{ SMTP_HELO, "QUIT", SMTP_A_CLOSE, 221, "2.0.0", SMTP_CLOSED },
 
-	{ SMTP_MAIL, "HELO client", 250, "", SMTP_HELO },
-	{ SMTP_MAIL, "EHLO client", 250, "", SMTP_HELO },
-	{ SMTP_MAIL, "MAIL FROM:<a@example.net>", 503, "5.5.1", SMTP_MAIL },
-	{ SMTP_MAIL, "RCPT TO:<postmaster@example.org>", 250, "2.1.5",
+	{ SMTP_MAIL, "HELO client", R, 250, "", SMTP_HELO },
+	{ SMTP_MAIL, "EHLO client", R, 250, "", SMTP_HELO },
+	{ SMTP_MAIL, "MAIL FROM:<a@example.net>", R, 503, "5.5.1", SMTP_MAIL },
+	{ SMTP_MAIL, "RCPT TO:<postmaster@example.org>", R, 250, "2.1.5",
 	    SMTP_RCPT },
-	{ SMTP_MAIL, "DATA", 503, "5.5.1", SMTP_MAIL },
-	{ SMTP_MAIL, "RSET", 250, "2.0.0", SMTP_HELO },
-	{ SMTP_MAIL, "NOOP", 250, "2.0.0", SMTP_MAIL },
-	{ SMTP_MAIL, "VRFY root", 252, "2.5.0", SMTP_MAIL },
-	{ SMTP_MAIL, "HELP", 214, "2.0.0", SMTP_MAIL },
-	{ SMTP_MAIL, "FOO", 500, "5.5.1", SMTP_MAIL },
-	{ SMTP_MAIL, "QUIT", 221, "2.0.0", SMTP_CLOSED },
+	{ SMTP_MAIL, "DATA", R, 503, "5.5.1", SMTP_MAIL },
+	{ SMTP_MAIL, "BDAT 10", SMTP_A_SKIP, 503, "5.5.1", SMTP_MAIL },
+	{ SMTP_MAIL, "RSET", R, 250, "2.0.0", SMTP_HELO },
+	{ SMTP_MAIL, "NOOP", R, 250, "2.0.0", SMTP_MAIL },
+	{ SMTP_MAIL, "VRFY root", R, 252, "2.5.0", SMTP_MAIL },
+	{ SMTP_MAIL, "HELP", R, 214, "2.0.0", SMTP_MAIL },
+	{ SMTP_MAIL, "FOO", R, 500, "5.5.1", SMTP_MAIL },
+	{ SMTP_MAIL, "STARTTLS", R, 503, "5.5.1", SMTP_MAIL },
+	{ SMTP_MAIL, "QUIT", SMTP_A_CLOSE, 221, "2.0.0", SMTP_CLOSED },
 
-	{ SMTP_RCPT, "HELO client", 250, "", SMTP_HELO },
-	{ SMTP_RCPT, "EHLO client", 250, "", SMTP_HELO },
-	{ SMTP_RCPT, "MAIL FROM:<a@example.net>", 503, "5.5.1", SMTP_RCPT },
-	{ SMTP_RCPT, "RCPT TO:<postmaster@localhost>", 250, "2.1.5",
+	{ SMTP_RCPT, "HELO client", R, 250, "", SMTP_HELO },
+	{ SMTP_RCPT, "EHLO client", R, 250, "", SMTP_HELO },
+	{ SMTP_RCPT, "MAIL FROM:<a@example.net>", R, 503, "5.5.1", SMTP_RCPT },
+	{ SMTP_RCPT, "RCPT TO:<postmaster@localhost>", R, 250, "2.1.5",
 	    SMTP_RCPT },
-	{ SMTP_RCPT, "DATA", 0, "", SMTP_RCPT },
-	{ SMTP_RCPT, "RSET", 250, "2.0.0", SMTP_HELO },
-	{ SMTP_RCPT, "NOOP", 250, "2.0.0", SMTP_RCPT },
-	{ SMTP_RCPT, "VRFY root", 252, "2.5.0", SMTP_RCPT },
-	{ SMTP_RCPT, "HELP", 214, "2.0.0", SMTP_RCPT },
-	{ SMTP_RCPT, "FOO", 500, "5.5.1", SMTP_RCPT },
-	{ SMTP_RCPT, "QUIT", 221, "2.0.0", SMTP_CLOSED },
+	{ SMTP_RCPT, "DATA", SMTP_A_OPEN, 0, "", SMTP_RCPT },
+	{ SMTP_RCPT, "BDAT 10", SMTP_A_OPEN, 0, "", SMTP_RCPT },
+	{ SMTP_RCPT, "RSET", R, 250, "2.0.0", SMTP_HELO },
+	{ SMTP_RCPT, "NOOP", R, 250, "2.0.0", SMTP_RCPT },
+	{ SMTP_RCPT, "VRFY root", R, 252, "2.5.0", SMTP_RCPT },
+	{ SMTP_RCPT, "HELP", R, 214, "2.0.0", SMTP_RCPT },
+	{ SMTP_RCPT, "FOO", R, 500, "5.5.1", SMTP_RCPT },
+	{ SMTP_RCPT, "STARTTLS", R, 503, "5.5.1", SMTP_RCPT },
+	{ SMTP_RCPT, "QUIT", SMTP_A_CLOSE, 221, "2.0.0", SMTP_CLOSED },
+
+	{ SMTP_BDAT, "HELO client", SMTP_A_ABORT, 250, "", SMTP_HELO },
+	{ SMTP_BDAT, "EHLO client", SMTP_A_ABORT, 250, "", SMTP_HELO },
+	{ SMTP_BDAT, "MAIL FROM:<a@example.net>", R, 503, "5.5.1", SMTP_BDAT },
+	{ SMTP_BDAT, "RCPT TO:<postmaster@localhost>", R, 503, "5.5.1",
+	    SMTP_BDAT },
+	{ SMTP_BDAT, "DATA", R, 503, "5.5.1", SMTP_BDAT },
+	{ SMTP_BDAT, "BDAT 10", SMTP_A_CHUNK, 0, "", SMTP_DATA },
+	{ SMTP_BDAT, "BDAT 0 LAST", SMTP_A_CHUNK, 0, "", SMTP_DATA },
+	{ SMTP_BDAT, "BDAT ten", R, 501, "5.5.4", SMTP_BDAT },
+	{ SMTP_BDAT, "RSET", SMTP_A_ABORT, 250, "2.0.0", SMTP_HELO },
+	{ SMTP_BDAT, "NOOP", R, 250, "2.0.0", SMTP_BDAT },
+	{ SMTP_BDAT, "VRFY root", R, 252, "2.5.0", SMTP_BDAT },
+	{ SMTP_BDAT, "HELP", R, 214, "2.0.0", SMTP_BDAT },
+	{ SMTP_BDAT, "FOO", R, 500, "5.5.1", SMTP_BDAT },
+	{ SMTP_BDAT, "STARTTLS", R, 503, "5.5.1", SMTP_BDAT },
+	{ SMTP_BDAT, "QUIT", SMTP_A_CLOSE, 221, "2.0.0", SMTP_CLOSED },
 };
+#undef R
 
 static void
 test_every_command_every_state(void **state)
@@ -231,12 +316,14 @@ test_every_command_every_state(void **state)
 	for (i = 0; i < sizeof(state_cases) / sizeof(state_cases[0]); i++) {
 		c = &state_cases[i];
 		start_in(&s, c->from);
+		memset(&r, 0, sizeof(r));
 		a = cmd(&s, c->line, &r);
-		if (c->code == 0) {
-			if (a != SMTP_A_OPEN)
-				fail_msg("%s in %s: action %d, expected OPEN",
-				    c->line, smtp_state_name(c->from), a);
-		} else if (r.code != c->code || strcmp(r.enh, c->enh) != 0)
+		if (a != c->action)
+			fail_msg("%s in %s: action %d, expected %d (%d %s %s)",
+			    c->line, smtp_state_name(c->from), a, c->action,
+			    r.code, r.enh, r.text);
+		if (c->code != 0 && (r.code != c->code ||
+		    strcmp(r.enh, c->enh) != 0))
 			fail_msg("%s in %s: expected %d %s, got %d %s %s",
 			    c->line, smtp_state_name(c->from), c->code, c->enh,
 			    r.code, r.enh, r.text);
@@ -244,9 +331,12 @@ test_every_command_every_state(void **state)
 			fail_msg("%s in %s: state %s, expected %s", c->line,
 			    smtp_state_name(c->from), smtp_state_name(s.state),
 			    smtp_state_name(c->to));
-		if (c->code != 0 && c->code != 250)
-			check_enh(&r, 1);
-		assert_int_equal(a == SMTP_A_CLOSE, c->to == SMTP_CLOSED);
+		if (c->code != 0)
+			check_enh(&r, !(c->code == 250 && c->enh[0] == '\0'));
+		/* A message opened by BDAT is aborted or abandoned. */
+		if (c->from == SMTP_BDAT && c->action != SMTP_A_CHUNK &&
+		    c->to != SMTP_BDAT)
+			assert_int_equal(s.opened, c->action == SMTP_A_CLOSE);
 		smtp_session_free(&s);
 	}
 }
@@ -267,7 +357,8 @@ test_ehlo_lines(void **state)
 	smtp_reply_format(&r, &b);
 	assert_string_equal(b.data, "250-mx.example.org\r\n"
 	    "250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
-	    "250 ENHANCEDSTATUSCODES\r\n");
+	    "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n"
+	    "250-CHUNKING\r\n250 DSN\r\n");
 	assert_int_equal(s.esmtp, 1);
 	assert_string_equal(s.helo, "client.example.net");
 	buf_reset(&b);
@@ -475,7 +566,7 @@ test_rcpt_syntax(void **state)
 		{ "RCPT TO:<user@elsewhere.net@example.org>", 501, "5.1.3" },
 		{ "RCPT TO:<@other.net:postmaster>", 501, "5.1.3" },
 		{ "RCPT TO:<postmaster@example.org>x", 501, "5.1.3" },
-		{ "RCPT TO:<postmaster@example.org> NOTIFY=NEVER", 555, "5.5.4" },
+		{ "RCPT TO:<postmaster@example.org> FOO=bar", 555, "5.5.4" },
 		{ "RCPT TO:<postmaster@example.org> =", 501, "5.5.4" },
 	};
 	struct smtp_session	s;
@@ -522,7 +613,7 @@ test_postmaster(void **state)
 	start_in(&s, SMTP_HELO);
 	expect(&s, "MAIL FROM:<>", 250, "2.1.0");
 	expect(&s, "RCPT TO:<postmaster>", 250, "2.1.5");
-	assert_string_equal(s.rcpts[0], "postmaster");
+	assert_string_equal(s.rcpts[0].addr, "postmaster");
 	smtp_session_free(&s);
 }
 
@@ -544,7 +635,7 @@ test_rcpt_lookup(void **state)
 	assert_int_equal(r.code, 250);
 	assert_string_equal(r.enh, "2.1.5");
 	assert_int_equal(s.nrcpt, 1);
-	assert_string_equal(s.rcpts[0], "Alice@example.org");
+	assert_string_equal(s.rcpts[0].addr, "Alice@example.org");
 	assert_int_equal(s.state, SMTP_RCPT);
 
 	assert_int_equal(cmd(&s, "RCPT TO:<nobody@example.org>", &r),
@@ -577,12 +668,17 @@ test_relay_denied(void **state)
 		"<elsewhere.net!user@example.org>",
 		"<\"user@elsewhere.net\"@example.org>",
 		"<\"user%elsewhere.net\"@localhost>",
-		"<@elsewhere.net:user@example.org>",
-		"<@example.org,@elsewhere.net:postmaster@example.org>",
 		"<user@[127.0.0.1]>",
 		"<user@[IPv6:::1]>",
 		"<postmaster@elsewhere.net>",
 		"<user@example.org.elsewhere.net>",
+		"<postmaster@[127.0.0.1]>",
+		"<postmaster@[192.0.2.1]>",
+		"<user%elsewhere.net@EXAMPLE.ORG>",
+		"<@example.org,@localhost:user@elsewhere.net>",
+		"<user@xn--brcher-kva.example>",
+		"<\"postmaster@elsewhere.net\"@example.org>",
+		"<\"user%elsewhere\"@xn--bcher-kva.example>",
 	};
 	struct smtp_session	s;
 	struct smtp_reply	r;
@@ -606,9 +702,15 @@ test_relay_denied(void **state)
 	assert_true(bsnprintf(want, sizeof(want), "<%s>: Relay access denied",
 	    "user@elsewhere.net"));
 	assert_string_equal(r.text, want);
-	/* A source route through local domains only is ignored. */
+	/* A source route is ignored: only the mailbox counts. */
 	expect(&s, "RCPT TO:<@example.org:postmaster@example.org>", 250,
 	    "2.1.5");
+	expect(&s, "RCPT TO:<@elsewhere.net,@other.example:"
+	    "postmaster@localhost>", 250, "2.1.5");
+	assert_string_equal(s.rcpts[1].addr, "postmaster@localhost");
+	expect(&s, "RCPT TO:<@EXAMPLE.org:user@elsewhere.net>", 550, "5.7.1");
+	expect(&s, "RCPT TO:<@example.org,@localhost:user@elsewhere.net>", 550,
+	    "5.7.1");
 	smtp_session_free(&s);
 }
 
@@ -626,7 +728,7 @@ test_relay_allowed(void **state)
 	assert_int_equal(cmd(&s, "RCPT TO:<User@Elsewhere.NET>", &r),
 	    SMTP_A_REPLY);
 	assert_int_equal(r.code, 250);
-	assert_string_equal(s.rcpts[0], "User@elsewhere.net");
+	assert_string_equal(s.rcpts[0].addr, "User@elsewhere.net");
 	expect(&s, "RCPT TO:<@a.example:x@b.example>", 250, "2.1.5");
 	/* Local domains are still checked. */
 	assert_int_equal(cmd(&s, "RCPT TO:<alice@example.org>", &r),
@@ -770,6 +872,8 @@ test_data_bad(void **state)
 		{ SMTP_DATA_NUL, 554, "5.6.0" },
 		{ SMTP_DATA_SIZE, 552, "5.3.4" },
 		{ SMTP_DATA_WRITE, 451, "4.3.0" },
+		{ SMTP_DATA_LONG, 554, "5.6.0" },
+		{ SMTP_DATA_LOOP, 554, "5.4.6" },
 	};
 	struct smtp_session	s;
 	struct smtp_reply	r;
@@ -1032,7 +1136,7 @@ test_parse_path(void **state)
 	assert_int_equal(smtp_parse_path("<u@[1.2.3]>", 0, &p, &end),
 	    PATH_SYNTAX);
 	assert_int_equal(smtp_parse_path("<u@exa\xc3\xa9mple.org>", 0, &p,
-	    &end), PATH_SYNTAX);
+	    &end), PATH_UTF8);
 	assert_int_equal(smtp_parse_path("<\"\x01\"@example.org>", 0, &p,
 	    &end), PATH_SYNTAX);
 	assert_int_equal(smtp_parse_path("<postmaster>", 0, &p, &end),
@@ -1058,6 +1162,656 @@ test_lookup_local_user(void **state)
 	for (i = 0; i < sizeof(notfound) / sizeof(notfound[0]); i++)
 		if (lookup_local_user(notfound[i]) != LOOKUP_NOTFOUND)
 			fail_msg("\"%s\": expected NOTFOUND", notfound[i]);
+}
+
+/* ---- EHLO, STARTTLS, TLS ---- */
+
+static void
+ehlo_text(struct smtp_session *s, struct buf *b)
+{
+	struct smtp_reply	r;
+
+	buf_reset(b);
+	assert_int_equal(cmd(s, "EHLO client.example.net", &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 250);
+	smtp_reply_format(&r, b);
+}
+
+static void
+test_ehlo_starttls_offer(void **state)
+{
+	struct smtp_session	s;
+	struct buf		b;
+
+	(void)state;
+	buf_init(&b);
+	/* No TLS configuration: no STARTTLS, and 454 for it. */
+	start_kind(&s, 0, LISTEN_SMTP, 0);
+	ehlo_text(&s, &b);
+	assert_null(strstr(b.data, "STARTTLS"));
+	assert_non_null(strstr(b.data, "250-CHUNKING\r\n"));
+	assert_non_null(strstr(b.data, "250-SMTPUTF8\r\n"));
+	assert_non_null(strstr(b.data, "250 DSN\r\n"));
+	expect_text(&s, "STARTTLS", 454, "4.7.0", "TLS not available");
+	assert_int_equal(s.state, SMTP_HELO);
+	smtp_session_free(&s);
+	/* With one: offered until TLS is on. */
+	start_kind(&s, 0, LISTEN_SMTP, 1);
+	ehlo_text(&s, &b);
+	assert_non_null(strstr(b.data, "250-STARTTLS\r\n"));
+	expect_a(&s, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0");
+	smtp_session_tls_done(&s, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256");
+	ehlo_text(&s, &b);
+	assert_null(strstr(b.data, "STARTTLS"));
+	assert_string_equal(b.data, "250-mx.example.org\r\n"
+	    "250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n"
+	    "250-CHUNKING\r\n250 DSN\r\n");
+	smtp_session_free(&s);
+	buf_free(&b);
+}
+
+static void
+test_starttls(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	struct buf		b;
+
+	(void)state;
+	buf_init(&b);
+	start_in(&s, SMTP_HELO);
+	expect(&s, "STARTTLS now", 501, "5.5.4");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "STARTTLS", 503, "5.5.1");
+	expect(&s, "RSET", 250, "2.0.0");
+	assert_int_equal(cmd(&s, "STARTTLS", &r), SMTP_A_STARTTLS);
+	smtp_reply_format(&r, &b);
+	assert_string_equal(b.data, "220 2.0.0 Ready to start TLS\r\n");
+	/* Everything before is void already. */
+	assert_int_equal(s.state, SMTP_INIT);
+	assert_string_equal(s.helo, "");
+	assert_int_equal(s.tls, 0);
+	smtp_session_tls_done(&s, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256");
+	assert_int_equal(s.tls, 1);
+	assert_string_equal(s.tls_info,
+	    "version=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256");
+	assert_int_equal(s.state, SMTP_INIT);
+	/* A new EHLO is needed; STARTTLS again is refused. */
+	expect(&s, "MAIL FROM:<a@example.net>", 503, "5.5.1");
+	expect(&s, "STARTTLS", 503, "5.5.1");
+	expect(&s, "STARTTLS x", 503, "5.5.1");
+	s.nerrors = 0;		/* max-errors is 5 here */
+	expect(&s, "EHLO client.example.net", 250, "");
+	assert_string_equal(smtp_session_protocol(&s), "ESMTPS");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "HELO client.example.net", 250, "");
+	assert_string_equal(smtp_session_protocol(&s), "SMTP");
+	smtp_session_free(&s);
+	buf_free(&b);
+}
+
+/* A transaction begun before STARTTLS does not survive it. */
+static void
+test_tls_reset(void **state)
+{
+	struct smtp_session	s;
+
+	(void)state;
+	start(&s, 1);
+	expect_a(&s, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0");
+	smtp_session_tls_done(&s, "TLSv1.2", "X");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 503, "5.5.1");
+	expect(&s, "DATA", 503, "5.5.1");
+	expect(&s, "EHLO a.example", 250, "");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 503, "5.5.1");
+	assert_int_equal(s.nrcpt, 0);
+	assert_string_equal(s.sender, "");
+	smtp_session_free(&s);
+}
+
+static void
+test_submission(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_kind(&s, 0, LISTEN_SUBMISSION, 1);
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect_text(&s, "MAIL FROM:<a@example.org>", 530, "5.7.0",
+	    "Must issue a STARTTLS command first");
+	expect_a(&s, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0");
+	smtp_session_tls_done(&s, "TLSv1.2", "X");
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.org>", 250, "2.1.0");
+	/* No AUTH yet: relaying still needs a relay network. */
+	expect(&s, "RCPT TO:<user@elsewhere.net>", 550, "5.7.1");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	smtp_session_free(&s);
+	/* Without a TLS configuration MAIL is never possible. */
+	start_kind(&s, 1, LISTEN_SUBMISSION, 0);
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.org>", 530, "5.7.0");
+	smtp_session_free(&s);
+	/* Implicit TLS: the handshake came first. */
+	start_kind(&s, 1, LISTEN_TLS, 1);
+	smtp_session_tls_done(&s, "TLSv1.2", "X");
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.org>", 250, "2.1.0");
+	assert_int_equal(cmd(&s, "RCPT TO:<user@elsewhere.net>", &r),
+	    SMTP_A_REPLY);
+	assert_int_equal(r.code, 250);
+	expect(&s, "STARTTLS", 503, "5.5.1");
+	smtp_session_free(&s);
+	/* The smtp listener takes MAIL without TLS. */
+	start_kind(&s, 0, LISTEN_SMTP, 1);
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.org>", 250, "2.1.0");
+	smtp_session_free(&s);
+}
+
+static void
+test_received_header_tls(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	struct buf		b;
+
+	(void)state;
+	start(&s, 0);
+	expect_a(&s, "STARTTLS", SMTP_A_STARTTLS, 220, "2.0.0");
+	smtp_session_tls_done(&s, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256");
+	expect(&s, "EHLO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	(void)smtp_session_open_result(&s, "0123ABCD", 0, &r);
+	buf_init(&b);
+	smtp_session_received(&s, (time_t)1795899475, &b);
+	assert_string_equal(b.data,
+	    "Received: from client.example.net (192.0.2.1)\r\n"
+	    "\tby mx.example.org (strictmail) with ESMTPS\r\n"
+	    "\t(version=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256)\r\n"
+	    "\tid 0123ABCD;\r\n"
+	    "\tSat, 28 Nov 2026 20:57:55 +0000\r\n");
+	buf_free(&b);
+	smtp_session_free(&s);
+	/* HELO gives SMTP. */
+	start(&s, 0);
+	expect(&s, "HELO client.example.net", 250, "");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	(void)smtp_session_open_result(&s, "0123ABCD", 0, &r);
+	buf_init(&b);
+	smtp_session_received(&s, (time_t)1795899475, &b);
+	assert_non_null(strstr(b.data, " with SMTP id 0123ABCD;\r\n"));
+	buf_free(&b);
+	smtp_session_free(&s);
+}
+
+/* ---- BDAT ---- */
+
+static void
+test_bdat_message(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_BDAT);
+	expect(&s, "NOOP", 250, "2.0.0");
+	assert_int_equal(cmd(&s, "BDAT 7", &r), SMTP_A_CHUNK);
+	assert_int_equal(s.chunk_size, 7);
+	assert_int_equal(s.chunk_last, 0);
+	assert_int_equal(smtp_session_chunk_done(&s, SMTP_DATA_OK, 127, &r),
+	    SMTP_A_REPLY);
+	assert_string_equal(r.text, "7 octets received");
+	assert_int_equal(cmd(&s, "BDAT 3 last", &r), SMTP_A_CHUNK);
+	assert_int_equal(s.chunk_last, 1);
+	assert_int_equal(smtp_session_chunk_done(&s, SMTP_DATA_OK, 130, &r),
+	    SMTP_A_COMMIT);
+	assert_int_equal(s.wait, SMTP_A_COMMIT);
+	assert_int_equal(s.opened, 0);
+	assert_int_equal(s.msg_size, 130);
+	assert_int_equal(smtp_session_commit_result(&s, 0, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 250);
+	assert_string_equal(r.enh, "2.0.0");
+	assert_string_equal(r.text, "Ok: queued as 0123ABCD");
+	assert_int_equal(s.state, SMTP_HELO);
+	assert_int_equal(s.chunked, 0);
+	assert_int_equal(s.nmessages, 1);
+	/* The next transaction may use DATA. */
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	expect_a(&s, "DATA", SMTP_A_OPEN, 0, "");
+	smtp_session_free(&s);
+}
+
+/* BDAT 0 LAST is a whole message. */
+static void
+test_bdat_zero_last(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_RCPT);
+	to_bdat(&s, "BDAT 0 LAST");
+	assert_int_equal(s.chunk_size, 0);
+	assert_int_equal(smtp_session_chunk_done(&s, SMTP_DATA_OK, 100, &r),
+	    SMTP_A_COMMIT);
+	assert_int_equal(smtp_session_commit_result(&s, QFAIL_TEMP, &r),
+	    SMTP_A_REPLY);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enh, "4.3.0");
+	assert_int_equal(s.state, SMTP_HELO);
+	smtp_session_free(&s);
+}
+
+static void
+test_bdat_syntax(void **state)
+{
+	static const char *const bad[] = {
+		"BDAT", "BDAT x", "BDAT -1", "BDAT +1", "BDAT 1 2",
+		"BDAT 1 LASTX", "BDAT 1 LAST x", "BDAT 1x",
+		"BDAT 123456789012345678901", "BDAT 99999999999999999999",
+		"BDAT 0x10",
+	};
+	struct smtp_session	s;
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		start_in(&s, SMTP_RCPT);
+		expect_a(&s, bad[i], SMTP_A_REPLY, 501, "5.5.4");
+		assert_int_equal(s.state, SMTP_RCPT);
+		smtp_session_free(&s);
+	}
+	start_in(&s, SMTP_RCPT);
+	expect_a(&s, "BDAT 18446744073709551615", SMTP_A_OPEN, 0, "");
+	smtp_session_free(&s);
+}
+
+/* DATA after BDAT, and BDAT before RCPT (its octets are still read). */
+static void
+test_bdat_order(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_BDAT);
+	expect_text(&s, "DATA", 503, "5.5.1", "Error: DATA after BDAT");
+	assert_int_equal(s.state, SMTP_BDAT);
+	assert_int_equal(s.opened, 1);
+	expect_a(&s, "RSET", SMTP_A_ABORT, 250, "2.0.0");
+	assert_int_equal(s.opened, 0);
+	assert_string_equal(s.qid, "0123ABCD");		/* for the abort */
+	assert_int_equal(s.state, SMTP_HELO);
+	smtp_session_free(&s);
+
+	start_in(&s, SMTP_MAIL);
+	assert_int_equal(cmd(&s, "BDAT 42 LAST", &r), SMTP_A_SKIP);
+	assert_int_equal(r.code, 503);
+	assert_string_equal(r.enh, "5.5.1");
+	assert_int_equal(s.chunk_size, 42);
+	assert_int_equal(s.state, SMTP_MAIL);
+	smtp_session_free(&s);
+}
+
+/* A queue that cannot open a file fails the chunked transaction. */
+static void
+test_bdat_open_fail(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_RCPT);
+	assert_int_equal(cmd(&s, "BDAT 7", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_open_result(&s, NULL, QFAIL_TEMP, &r),
+	    SMTP_A_SKIP);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enh, "4.3.0");
+	assert_int_equal(s.chunk_size, 7);
+	assert_int_equal(s.state, SMTP_HELO);
+	assert_int_equal(s.opened, 0);
+	/* The pipelined rest of the message cannot start a new one. */
+	expect_a(&s, "BDAT 3 LAST", SMTP_A_SKIP, 503, "5.5.1");
+	smtp_session_free(&s);
+
+	start_in(&s, SMTP_RCPT);
+	assert_int_equal(cmd(&s, "BDAT 7", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_open_result(&s, NULL, QFAIL_SHUTDOWN,
+	    &r), SMTP_A_CLOSE);
+	assert_int_equal(r.code, 421);
+	assert_int_equal(s.state, SMTP_CLOSED);
+	smtp_session_free(&s);
+}
+
+/* A bad chunk ends the transaction at once; what follows gets 503. */
+static void
+test_bdat_bad_chunk(void **state)
+{
+	static const struct {
+		enum smtp_data_status	 st;
+		int			 code;
+		const char		*enh;
+	} cases[] = {
+		{ SMTP_DATA_BARE, 550, "5.5.2" },
+		{ SMTP_DATA_NUL, 554, "5.6.0" },
+		{ SMTP_DATA_LONG, 554, "5.6.0" },
+		{ SMTP_DATA_LOOP, 554, "5.4.6" },
+		{ SMTP_DATA_SIZE, 552, "5.3.4" },
+		{ SMTP_DATA_WRITE, 451, "4.3.0" },
+	};
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		start_in(&s, SMTP_BDAT);
+		assert_int_equal(cmd(&s, "BDAT 100", &r), SMTP_A_CHUNK);
+		assert_int_equal(smtp_session_chunk_done(&s, cases[i].st, 50,
+		    &r), SMTP_A_ABORT);
+		assert_int_equal(r.code, cases[i].code);
+		assert_string_equal(r.enh, cases[i].enh);
+		assert_int_equal(s.opened, 0);
+		assert_int_equal(s.state, SMTP_HELO);
+		expect_a(&s, "BDAT 10 LAST", SMTP_A_SKIP, 503, "5.5.1");
+		smtp_session_free(&s);
+	}
+}
+
+/* QUIT or a lost connection between chunks leaves the message to be
+ * aborted by the driver. */
+static void
+test_bdat_abandon(void **state)
+{
+	struct smtp_session	s;
+
+	(void)state;
+	start_in(&s, SMTP_BDAT);
+	expect_a(&s, "QUIT", SMTP_A_CLOSE, 221, "2.0.0");
+	assert_int_equal(smtp_session_abandon(&s), 1);
+	assert_int_equal(smtp_session_abandon(&s), 0);
+	smtp_session_free(&s);
+}
+
+/* ---- DSN ---- */
+
+static void
+test_dsn_mail(void **state)
+{
+	static const struct {
+		const char	*line;
+		int		 code;
+		const char	*enh;
+	} bad[] = {
+		{ "MAIL FROM:<a@example.net> RET=BOTH", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> RET", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> RET=", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> RET=FULL RET=HDRS", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> ENVID=a+zz", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> ENVID=a+0Ab", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> ENVID", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> ENVID=a ENVID=b", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> ENVID=01234567890123456789012345678"
+		    "901234567890123456789012345678901234567890123456789012345678"
+		    "9012345678901", 501, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> NOTIFY=NEVER", 555, "5.5.4" },
+		{ "MAIL FROM:<a@example.net> BODY=8BITMIME BODY=7BIT", 501,
+		    "5.5.4" },
+	};
+	struct smtp_session	s;
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		start_in(&s, SMTP_HELO);
+		expect(&s, bad[i].line, bad[i].code, bad[i].enh);
+		assert_int_equal(s.state, SMTP_HELO);
+		assert_int_equal(s.ret, 0);
+		assert_string_equal(s.envid, "");
+		smtp_session_free(&s);
+	}
+	start_in(&s, SMTP_HELO);
+	expect(&s, "MAIL FROM:<a@example.net> ret=hdrs ENVID=QQ+2B314159 "
+	    "BODY=8BITMIME SIZE=100", 250, "2.1.0");
+	assert_int_equal(s.ret, DSN_RET_HDRS);
+	assert_string_equal(s.envid, "QQ+2B314159");
+	assert_int_equal(s.body, BODY_8BITMIME);
+	expect(&s, "RSET", 250, "2.0.0");
+	assert_int_equal(s.ret, 0);
+	assert_string_equal(s.envid, "");
+	assert_int_equal(s.body, 0);
+	expect(&s, "MAIL FROM:<> RET=FULL BODY=7bit", 250, "2.1.0");
+	assert_int_equal(s.ret, DSN_RET_FULL);
+	assert_int_equal(s.body, BODY_7BIT);
+	smtp_session_free(&s);
+	/* Parameters need EHLO. */
+	start(&s, 0);
+	expect(&s, "HELO client", 250, "");
+	expect(&s, "MAIL FROM:<a@example.net> RET=FULL", 555, "5.5.4");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org> NOTIFY=NEVER", 555,
+	    "5.5.4");
+	smtp_session_free(&s);
+}
+
+static void
+test_dsn_rcpt(void **state)
+{
+	static const char *const bad[] = {
+		"RCPT TO:<postmaster@example.org> NOTIFY=NEVER,SUCCESS",
+		"RCPT TO:<postmaster@example.org> NOTIFY=SOMETIMES",
+		"RCPT TO:<postmaster@example.org> NOTIFY",
+		"RCPT TO:<postmaster@example.org> NOTIFY=DELAY NOTIFY=DELAY",
+		"RCPT TO:<postmaster@example.org> ORCPT=rfc822",
+		"RCPT TO:<postmaster@example.org> ORCPT=rfc822;a+zz",
+		"RCPT TO:<postmaster@example.org> ORCPT=rfc822;a ORCPT=rfc822;b",
+	};
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		start_in(&s, SMTP_MAIL);
+		expect(&s, bad[i], 501, "5.5.4");
+		assert_int_equal(s.nrcpt, 0);
+		smtp_session_free(&s);
+	}
+	start_in(&s, SMTP_MAIL);
+	expect(&s, "RCPT TO:<postmaster@example.org> RET=FULL", 555, "5.5.4");
+	expect(&s, "RCPT TO:<postmaster@example.org> NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;Postmaster+40example.org", 250, "2.1.5");
+	assert_int_equal(s.rcpts[0].notify, DSN_NOTIFY_SUCCESS |
+	    DSN_NOTIFY_FAILURE);
+	assert_string_equal(s.rcpts[0].orcpt, "rfc822;Postmaster+40example.org");
+	expect(&s, "RCPT TO:<postmaster@localhost>", 250, "2.1.5");
+	assert_int_equal(s.rcpts[1].notify, 0);
+	assert_null(s.rcpts[1].orcpt);
+	/* Parameters travel through the lookup. */
+	assert_int_equal(cmd(&s, "RCPT TO:<alice@example.org> notify=never "
+	    "orcpt=RFC822;alice@example.org", &r), SMTP_A_LOOKUP);
+	assert_int_equal(smtp_session_lookup_result(&s, LOOKUP_FOUND, &r),
+	    SMTP_A_REPLY);
+	assert_int_equal(s.nrcpt, 3);
+	assert_int_equal(s.rcpts[2].notify, DSN_NOTIFY_NEVER);
+	assert_string_equal(s.rcpts[2].orcpt, "RFC822;alice@example.org");
+	smtp_session_free(&s);
+}
+
+/* ---- SMTPUTF8 and internationalised domains ---- */
+
+static void
+test_smtputf8_mail(void **state)
+{
+	struct smtp_session	s;
+
+	(void)state;
+	start_in(&s, SMTP_HELO);
+	expect_text(&s, "MAIL FROM:<j\xc3\xb6rg@example.net>", 553, "5.6.7",
+	    "Non-ASCII address requires SMTPUTF8");
+	expect_text(&s, "MAIL FROM:<a@b\xc3\xbc" "cher.example>", 553, "5.6.7",
+	    "Non-ASCII address requires SMTPUTF8");
+	expect(&s, "MAIL FROM:<a@example.net> SMTPUTF8=yes", 501, "5.5.4");
+	expect(&s, "MAIL FROM:<a@example.net> SMTPUTF8 SMTPUTF8", 501,
+	    "5.5.4");
+	expect(&s, "MAIL FROM:<a@\xe2\x98\x83.net> SMTPUTF8", 501, "5.1.7");
+	assert_int_equal(s.state, SMTP_HELO);
+	s.nerrors = 0;		/* max-errors is 5 here */
+	expect(&s, "MAIL FROM:<j\xc3\xb6rg@B\xc3\xbc" "cher.example> SMTPUTF8",
+	    250, "2.1.0");
+	assert_int_equal(s.smtputf8, 1);
+	assert_string_equal(s.sender, "j\xc3\xb6rg@B\xc3\xbc" "cher.example");
+	expect(&s, "RSET", 250, "2.0.0");
+	assert_int_equal(s.smtputf8, 0);
+	smtp_session_free(&s);
+}
+
+static void
+test_smtputf8_rcpt(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	/* Without SMTPUTF8 on MAIL. */
+	start_in(&s, SMTP_MAIL);
+	expect(&s, "RCPT TO:<j\xc3\xb6rg@example.org>", 553, "5.6.7");
+	expect(&s, "RCPT TO:<postmaster@b\xc3\xbc" "cher.example>", 553,
+	    "5.6.7");
+	/* An A-label needs no SMTPUTF8. */
+	expect(&s, "RCPT TO:<postmaster@XN--BCHER-KVA.example>", 250, "2.1.5");
+	assert_string_equal(s.rcpts[0].addr,
+	    "postmaster@xn--bcher-kva.example");
+	smtp_session_free(&s);
+
+	/* With it: the U-label of a local domain is local. */
+	start_in(&s, SMTP_HELO);
+	expect(&s, "MAIL FROM:<a@example.net> SMTPUTF8", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@B\xc3\xbc" "cher.Example>", 250,
+	    "2.1.5");
+	assert_string_equal(s.rcpts[0].addr,
+	    "postmaster@xn--bcher-kva.example");
+	expect(&s, "RCPT TO:<user@b\xc3\xbc" "rcher.example>", 550, "5.7.1");
+	expect(&s, "RCPT TO:<user@\xe2\x98\x83.net>", 501, "5.1.3");
+	assert_int_equal(cmd(&s, "RCPT TO:<j\xc3\xb6rg@b\xc3\xbc" "cher.example>",
+	    &r), SMTP_A_LOOKUP);
+	assert_string_equal(s.lookup_local, "j\xc3\xb6rg");
+	assert_string_equal(s.lookup_domain, "xn--bcher-kva.example");
+	(void)smtp_session_lookup_result(&s, LOOKUP_NOTFOUND, &r);
+	assert_int_equal(r.code, 550);
+	assert_string_equal(r.enh, "5.1.1");
+	smtp_session_free(&s);
+
+	/* A relay client's IDN recipient is kept as A-labels. */
+	start(&s, 1);
+	expect(&s, "EHLO client", 250, "");
+	expect(&s, "MAIL FROM:<a@example.net> SMTPUTF8", 250, "2.1.0");
+	expect(&s, "RCPT TO:<J\xc3\xb6rg@Fa\xc3\x9f.DE>", 250, "2.1.5");
+	assert_string_equal(s.rcpts[0].addr, "J\xc3\xb6rg@xn--fa-hia.de");
+	smtp_session_free(&s);
+}
+
+/* ---- limits ---- */
+
+/* A command line may have 2048 octets with its CRLF, and no more. */
+static void
+test_command_line_limit(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	char			line[SMTP_LINE_MAX + 2];
+	size_t			n;
+
+	(void)state;
+	start_in(&s, SMTP_HELO);
+	for (n = SMTP_LINE_MAX; n <= SMTP_LINE_MAX + 1; n++) {
+		memset(line, 'x', n);
+		memcpy(line, "NOOP ", 5);
+		line[n - 2] = '\r';
+		line[n - 1] = '\n';
+		assert_int_equal(smtp_session_command(&s, line, n, &r),
+		    SMTP_A_REPLY);
+		if (n == SMTP_LINE_MAX)
+			assert_int_equal(r.code, 250);
+		else {
+			assert_int_equal(r.code, 500);
+			assert_string_equal(r.enh, "5.5.2");
+		}
+	}
+	smtp_session_free(&s);
+}
+
+
+/* ---- cases the fuzzer found ---- */
+
+/* An action without a reply leaves r alone, and whatever r held before
+ * (a 5xx of an earlier command) is not counted as an error again. */
+static void
+test_fuzz_stale_reply(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	unsigned		n;
+
+	(void)state;
+	start_in(&s, SMTP_MAIL);
+	memset(&r, 0, sizeof(r));
+	r.code = 500;
+	n = s.nerrors;
+	assert_int_equal(smtp_session_command(&s,
+	    "RCPT TO:<root@example.org>\r\n", 28, &r), SMTP_A_LOOKUP);
+	assert_int_equal(s.nerrors, n);
+	(void)smtp_session_lookup_result(&s, LOOKUP_FOUND, &r);
+	r.code = 554;
+	assert_int_equal(smtp_session_command(&s, "DATA\r\n", 6, &r),
+	    SMTP_A_OPEN);
+	assert_int_equal(s.nerrors, n);
+	smtp_session_free(&s);
+}
+
+/* A reply never echoes more than a bounded part of the client's text:
+ * every reply line fits the 512 octets of RFC 5321 4.5.3.1.5. */
+static void
+test_fuzz_long_echo(void **state)
+{
+	struct smtp_session	 s;
+	struct smtp_reply	 r;
+	struct buf		 line, out;
+	const char		*p, *nl;
+
+	(void)state;
+	buf_init(&line);
+	buf_init(&out);
+	buf_addstr(&line, "MAIL FROM:<a@example.net> ");
+	while (line.len < SMTP_LINE_MAX - 2)
+		buf_addch(&line, 'x');
+	buf_addstr(&line, "\r\n");
+	start_in(&s, SMTP_HELO);
+	assert_int_equal(smtp_session_command(&s, line.data, line.len, &r),
+	    SMTP_A_REPLY);
+	assert_int_equal(r.code, 555);
+	smtp_reply_format(&r, &out);
+	for (p = out.data; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		assert_true(nl - p + 1 <= 512);
+	smtp_session_free(&s);
+	start(&s, 0);
+	expect(&s, "HELO client", 250, "");
+	buf_reset(&out);
+	assert_int_equal(smtp_session_command(&s, line.data, line.len, &r),
+	    SMTP_A_REPLY);
+	smtp_reply_format(&r, &out);
+	assert_true(out.len <= 512);
+	smtp_session_free(&s);
+	buf_free(&line);
+	buf_free(&out);
 }
 
 int
@@ -1092,6 +1846,25 @@ main(void)
 		cmocka_unit_test(test_parse_verb),
 		cmocka_unit_test(test_parse_path),
 		cmocka_unit_test(test_lookup_local_user),
+		cmocka_unit_test(test_ehlo_starttls_offer),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_tls_reset),
+		cmocka_unit_test(test_submission),
+		cmocka_unit_test(test_received_header_tls),
+		cmocka_unit_test(test_bdat_message),
+		cmocka_unit_test(test_bdat_zero_last),
+		cmocka_unit_test(test_bdat_syntax),
+		cmocka_unit_test(test_bdat_order),
+		cmocka_unit_test(test_bdat_open_fail),
+		cmocka_unit_test(test_bdat_bad_chunk),
+		cmocka_unit_test(test_bdat_abandon),
+		cmocka_unit_test(test_dsn_mail),
+		cmocka_unit_test(test_dsn_rcpt),
+		cmocka_unit_test(test_smtputf8_mail),
+		cmocka_unit_test(test_smtputf8_rcpt),
+		cmocka_unit_test(test_command_line_limit),
+		cmocka_unit_test(test_fuzz_stale_reply),
+		cmocka_unit_test(test_fuzz_long_echo),
 	};
 
 	log_init("test_smtp_session", 1, 0);
