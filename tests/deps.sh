@@ -6,7 +6,9 @@ set -eu
 
 PKGS="build-essential pkg-config libmbedtls-dev libc-ares-dev libcurl4-openssl-dev
 libdb-dev libcmocka-dev libcrypt-dev libidn2-dev openssl ca-certificates
-swaks libnet-ssleay-perl postfix strace python3 iproute2 util-linux e2fsprogs procps"
+swaks libnet-ssleay-perl postfix strace python3 iproute2 util-linux e2fsprogs procps
+dnsmasq-base nginx bind9-dnsutils curl
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

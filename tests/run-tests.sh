@@ -5,7 +5,8 @@
 # privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
 # after chroot and setuid).  Prints the time each layer took and one
 # closing line "N passed, N failed, N skipped".
-#   tests/run-tests.sh [unit|integration] [TEST-NAME-PATTERN]
+# The fuzz layer runs each libFuzzer target for 20 seconds.
+#   tests/run-tests.sh [unit|integration|fuzz] [TEST-NAME-PATTERN]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -84,11 +85,43 @@ run_integration() {
 	note "integration tests took $(( $(date +%s) - t0 ))s"
 }
 
+# Each fuzz target for FUZZ_SECONDS (20) from its seed corpus, after its
+# reproducers in tests/fuzz/crashes/ (tests/fuzz/run.sh).
+run_fuzz() {
+	local t0 line t targets=()
+	t0=$(date +%s)
+	note "fuzz targets (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-20}s each from the seed corpus)"
+	if ! command -v clang >/dev/null 2>&1; then
+		echo "clang is not installed: fuzz targets skipped"
+		skip=$((skip + 1))
+		return
+	fi
+	if ! make -s -j"$jobs" fuzz-bins; then
+		fail=$((fail + 1)); failed_names+=("fuzz/build")
+		echo "FAIL fuzz/build: expected make fuzz-bins to work, got an error"
+		return
+	fi
+	for t in fuzz_session fuzz_address; do
+		[ -n "$pattern" ] && [[ $t != *$pattern* ]] && continue
+		targets+=("$t")
+	done
+	[ "${#targets[@]}" -gt 0 ] || return
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		"PASS "*) pass=$((pass + 1)) ;;
+		"FAIL "*) fail=$((fail + 1)); t=${line#FAIL }; failed_names+=("${t%%:*}") ;;
+		esac
+	done < <(bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "${targets[@]}" 2>&1)
+	note "fuzz targets took $(( $(date +%s) - t0 ))s"
+}
+
 case $layer in
 unit) run_unit ;;
 integration) run_integration ;;
-all) run_unit; run_integration ;;
-*) echo "usage: $0 [unit|integration|all] [pattern]"; exit 2 ;;
+fuzz) run_fuzz ;;
+all) run_unit; run_integration; run_fuzz ;;
+*) echo "usage: $0 [unit|integration|fuzz|all] [pattern]"; exit 2 ;;
 esac
 
 note "total $(( $(date +%s) - t_start ))s"

@@ -361,3 +361,15 @@ sm_body() {
 sm_listening() {
 	ip netns exec "$T_NS" ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
 }
+
+# ---------------------------------------------------------------- TLS
+
+# sm_pki DIR: the test CA and its certificates (tests/pki/mkpki.sh) in DIR.
+sm_pki() {
+	local gen=$SM_TOP/tests/pki/mkpki.sh
+	[ -f "$gen" ] || t_fail "the test CA generator $gen" "no such file"
+	bash "$gen" "$1" > "$T_DIR/mkpki.log" 2>&1 ||
+	    t_fail "tests/pki/mkpki.sh $1 to work" "$(tail -n 3 "$T_DIR/mkpki.log" | tr '\n' '|')"
+	[ -s "$1/ca.pem" ] && [ -s "$1/valid.pem" ] && [ -s "$1/valid.key" ] ||
+	    t_fail "ca.pem, valid.pem and valid.key from mkpki.sh" "$(ls "$1" | tr '\n' ' ')"
+}

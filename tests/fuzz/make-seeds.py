@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""make-seeds.py - writes the seed corpus of the fuzz targets.
+
+  tests/fuzz/make-seeds.py [OUTDIR]     (default: tests/fuzz/corpus)
+
+fuzz_session inputs are two environment bytes (see fuzz_session.c) and
+then what a client sends; fuzz_address inputs are one flag byte (1 = <>
+allowed, 2 = UTF-8 allowed) and a path with parameters.  The seeds are
+small, one meaningful dialogue or path each; the corpus in the tree is
+this script's output.
+"""
+import os
+import struct
+import sys
+
+RELAY, TLS_OFFER = 0x0001, 0x0002
+KIND_SMTP, KIND_SUBMISSION, KIND_TLS = 0 << 2, 1 << 2, 2 << 2
+BIGREADS, SMALL = 0x0010, 0x0800
+LOOKUP_ALL, LOOKUP_NONE, LOOKUP_TEMP = 1 << 5, 2 << 5, 3 << 5
+OPENFAIL, COMMITFAIL, WERR, TLSFAIL, SPACELOW = 0x80, 0x100, 0x200, 0x400, 0x1000
+TIMEOUT, SHUTDOWN = 0x2000, 0x4000
+
+EHLO = b'EHLO client.example\r\n'
+MAIL = b'MAIL FROM:<alice@example.org>\r\n'
+RCPT = b'RCPT TO:<root@localhost>\r\n'
+MSG = b'Subject: seed\r\n\r\nhello\r\n..stuffed\r\n.\r\n'
+TX = MAIL + RCPT + b'DATA\r\n' + MSG
+
+SESSION = {
+    'basic': (RELAY | TLS_OFFER, EHLO + TX + b'QUIT\r\n'),
+    'basic-smallreads': (RELAY | TLS_OFFER, EHLO + TX + b'NOOP\r\nQUIT\r\n'),
+    'helo-simple': (RELAY, b'HELO client.example\r\nNOOP\r\nRSET\r\n'
+                    b'VRFY root\r\nHELP\r\nEXPN x\r\nFOO\r\n' + TX),
+    'pipelined': (RELAY | TLS_OFFER | BIGREADS,
+                  EHLO + TX + MAIL + b'RCPT TO:<postmaster@localhost>\r\n'
+                  b'RCPT TO:<nosuch@localhost>\r\nDATA\r\n' + MSG + b'QUIT\r\n'),
+    'bdat': (RELAY | TLS_OFFER, EHLO + MAIL + RCPT +
+             b'BDAT 13\r\nSubject: b\r\n\r\nBDAT 7 LAST\r\nhello\r\n'
+             + MAIL + RCPT + b'BDAT 5\r\nabcdeBDAT 0 LAST\r\nQUIT\r\n'),
+    'bdat-mixed': (RELAY, EHLO + b'BDAT 4\r\nabcd' + MAIL +
+                   b'BDAT 6 LAST\r\nRSET\r\n' + RCPT + b'BDAT 3\r\nabcDATA\r\n'
+                   b'BDAT 2 LAST\r\nx\n' + b'BDAT x\r\nBDAT 1 LAST LAST\r\n'),
+    'starttls-inject': (RELAY | TLS_OFFER | BIGREADS,
+                        EHLO + b'STARTTLS\r\nRSET\r\n' + MAIL),
+    'starttls': (TLS_OFFER, EHLO + b'STARTTLS\r\n'),
+    'starttls-after': (TLS_OFFER | RELAY, EHLO + b'STARTTLS\r\n' + EHLO + TX),
+    'starttls-fail': (TLS_OFFER | TLSFAIL, EHLO + b'STARTTLS\r\n' + EHLO),
+    'submission': (TLS_OFFER | KIND_SUBMISSION, EHLO + MAIL + b'STARTTLS\r\n'),
+    'submission-tls': (TLS_OFFER | KIND_SUBMISSION | RELAY,
+                       b'EHLO x\r\nSTARTTLS\r\n' + EHLO + TX),
+    'tls-listener': (TLS_OFFER | KIND_TLS | RELAY, EHLO + b'STARTTLS\r\n' + TX),
+    'smuggle-lf': (RELAY, EHLO + MAIL + RCPT + b'DATA\r\nhi\n.\n' + MAIL + RCPT
+                   + b'DATA\r\nsmuggled\r\n.\r\n'),
+    'smuggle-cr': (RELAY, EHLO + MAIL + RCPT + b'DATA\r\nhi\r.\r' + MAIL +
+                   b'x\r\n.\r\nQUIT\r\n'),
+    'smuggle-mixed': (RELAY, EHLO + MAIL + RCPT + b'DATA\r\nhi\r\n.\n\n.\r\n'
+                      b'\r\n.\r\r\n.\r\n'),
+    'dsn': (RELAY, EHLO + b'MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ+2B1\r\n'
+            b'RCPT TO:<root@localhost> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;root+40localhost\r\n'
+            b'RCPT TO:<b@relay.example> NOTIFY=NEVER\r\n'
+            b'RCPT TO:<c@relay.example> NOTIFY=NEVER,DELAY\r\n'
+            b'MAIL FROM:<a@example.org> RET=FULL RET=HDRS\r\nDATA\r\n' + MSG),
+    'smtputf8': (0, EHLO + 'MAIL FROM:<jöran@bücher.example> SMTPUTF8 BODY=8BITMIME\r\n'
+                 'RCPT TO:<root@bücher.example>\r\nRCPT TO:<Postmaster>\r\n'
+                 'DATA\r\nSubject: Grüße\r\n\r\nÄ\r\n.\r\n'.encode()),
+    'relay-tricks': (LOOKUP_ALL, EHLO + MAIL +
+                     b'RCPT TO:<u@relay.example>\r\nRCPT TO:<u%relay.example@localhost>\r\n'
+                     b'RCPT TO:<@localhost:u@relay.example>\r\n'
+                     b'RCPT TO:<"u@relay.example"@localhost>\r\n'
+                     b'RCPT TO:<u@relay.example@localhost>\r\nRCPT TO:<u@[127.0.0.1]>\r\n'
+                     b'RCPT TO:<u@[IPv6:::1]>\r\nRCPT TO:<postmaster>\r\nDATA\r\n' + MSG),
+    'order': (RELAY, MAIL + RCPT + b'DATA\r\n' + EHLO + RCPT + b'DATA\r\n' + MAIL
+              + MAIL + b'DATA\r\n'),
+    'limits-small': (RELAY | SMALL, EHLO + MAIL + RCPT +
+                     b'RCPT TO:<a@x.example>\r\nRCPT TO:<b@x.example>\r\nRCPT TO:<c@x.example>\r\n'
+                     b'DATA\r\nReceived: a\r\nReceived: b\r\nReceived: c\r\n\r\n'
+                     + b'x' * 100 + b'\r\n.\r\n' + MAIL + b' SIZE=601\r\n'),
+    'nul': (RELAY, EHLO + b'NOOP\x00\r\n' + MAIL + RCPT + b'DATA\r\na\x00b\r\n.\r\n'),
+    'longline': (RELAY, EHLO + b'NOOP ' + b'x' * 2100 + b'\r\n' + TX),
+    'failures': (RELAY | OPENFAIL | SPACELOW, EHLO + TX + TX),
+    'commitfail': (RELAY | COMMITFAIL | WERR, EHLO + TX),
+    'lookup-temp': (RELAY | LOOKUP_TEMP, EHLO + TX),
+    'timeout-in-data': (RELAY | TIMEOUT, EHLO + MAIL + RCPT + b'DATA\r\nSubject: cut\r\n'),
+    'timeout-in-bdat': (RELAY | TIMEOUT, EHLO + MAIL + RCPT + b'BDAT 100\r\nabc'),
+    'shutdown-in-mail': (RELAY | SHUTDOWN, EHLO + MAIL),
+    'nodomain': (RELAY | LOOKUP_NONE, EHLO + b'MAIL FROM:<alice>\r\nMAIL FROM:<>\r\n'
+                 b'RCPT TO:<root>\r\nRCPT TO:<pOstMaster>\r\nDATA\r\n' + MSG),
+}
+
+ADDRESS = [
+    (1, b'<root@localhost>'),
+    (1, b'<>'),
+    (0, b'<postmaster>'),
+    (1, b'<alice@example.org> SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=QQ+2B1'),
+    (0, b'<@a.example,@b.example:user@c.example> NOTIFY=SUCCESS,FAILURE '
+        b'ORCPT=rfc822;user+40c.example'),
+    (0, b'<"quoted \\"local\\" part"@example.org>'),
+    (0, b'<user@[192.0.2.1]>'),
+    (0, b'<user@[IPv6:2001:db8::1]>'),
+    (0, b'<user@[IPv6:::ffff:192.0.2.1]>'),
+    (2, '<jöran@bücher.example> SMTPUTF8'.encode()),
+    (3, b'<a@xn--bcher-kva.example> NOTIFY=NEVER'),
+    (0, b'<' + b'l' * 64 + b'@example.org>'),
+    (0, b'<a@' + b'd' * 63 + b'.' + b'e' * 63 + b'.example>'),
+    (0, b'<user%other@localhost>'),
+    (0, b'<user@other@localhost>'),
+    (0, b'<a.b.c@sub-domain.example.test> FOO=bar BAZ'),
+]
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), 'corpus')
+    d = os.path.join(out, 'fuzz_session')
+    os.makedirs(d, exist_ok=True)
+    for name, (env, data) in sorted(SESSION.items()):
+        with open(os.path.join(d, name), 'wb') as f:
+            f.write(struct.pack('<H', env) + data)
+    d = os.path.join(out, 'fuzz_address')
+    os.makedirs(d, exist_ok=True)
+    for i, (flags, data) in enumerate(ADDRESS):
+        with open(os.path.join(d, 'path-%02d' % i), 'wb') as f:
+            f.write(bytes([flags]) + data)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
