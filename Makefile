@@ -77,7 +77,7 @@ FUZZ_TIME    ?= 300
 FZ            = build-fuzz
 FUZZ_TARGETS  = fuzz_session fuzz_address
 FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
-                smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/dataread.c \
+                smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
                 tests/fuzz/fuzz_stubs.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \

@@ -4,14 +4,13 @@
  * One transition function moves between the states of smtp_session.h and
  * logs every move.  Commands come from one table of {verb, check, proceed}:
  * the check enforces the order of RFC 5321 (503 5.5.1), the proceed
- * function parses and answers.  Every reply leaves through one function
+ * function parses and answers.  Every reply comes from the table in
+ * smtp_reply.c by its SMTP_R_* name and leaves through one function
  * that counts errors and logs refusals of MAIL, RCPT, DATA, BDAT and
  * STARTTLS.  Nothing here does I/O; asynchronous steps, the reading of a
  * message and the TLS handshake are actions the driver performs.
  */
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,24 +44,7 @@ struct smtp_rcpt_params {
 	const char	*orcpt;
 };
 
-static void smtp_reply_set(struct smtp_reply *r, int code, const char *enh,
-    const char *fmt, ...) SM_PRINTF(4, 5);
-
-/* ---- replies and states ---- */
-
-static void
-smtp_reply_set(struct smtp_reply *r, int code, const char *enh,
-    const char *fmt, ...)
-{
-	va_list	ap;
-
-	r->code = code;
-	(void)strlcpy(r->enh, enh, sizeof(r->enh));
-	va_start(ap, fmt);
-	if (vsnprintf(r->text, sizeof(r->text), fmt, ap) < 0)
-		r->text[0] = '\0';
-	va_end(ap);
-}
+/* ---- states ---- */
 
 const char *
 smtp_state_name(enum smtp_state st)
@@ -209,7 +191,7 @@ smtp_rcpt_accept(struct smtp_session *s, const char *addr, unsigned notify,
 {
 	smtp_txn_add_rcpt(s, addr, notify, orcpt);
 	smtp_enter(s, SMTP_RCPT);
-	smtp_reply_set(r, 250, "2.1.5", "Ok");
+	smtp_reply_set(r, SMTP_R_RCPT_OK);
 	return SMTP_A_REPLY;
 }
 
@@ -246,8 +228,7 @@ smtp_session_free(struct smtp_session *s)
 void
 smtp_session_greeting(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 220, "", "%s ESMTP strictmail",
-	    s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_GREETING, s->srv->cfg->hostname);
 }
 
 const char *
@@ -274,9 +255,9 @@ smtp_check_mail(struct smtp_session *s, struct smtp_reply *r)
 	if (s->state == SMTP_HELO)
 		return 0;
 	if (s->state == SMTP_INIT)
-		smtp_reply_set(r, 503, "5.5.1", "Error: send HELO/EHLO first");
+		smtp_reply_set(r, SMTP_R_NEED_HELO);
 	else
-		smtp_reply_set(r, 503, "5.5.1", "Error: nested MAIL command");
+		smtp_reply_set(r, SMTP_R_NESTED_MAIL);
 	return -1;
 }
 
@@ -286,9 +267,9 @@ smtp_check_rcpt(struct smtp_session *s, struct smtp_reply *r)
 	if (s->state == SMTP_MAIL || s->state == SMTP_RCPT)
 		return 0;
 	if (s->state == SMTP_BDAT)
-		smtp_reply_set(r, 503, "5.5.1", "Error: RCPT after BDAT");
+		smtp_reply_set(r, SMTP_R_RCPT_AFTER_BDAT);
 	else
-		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
+		smtp_reply_set(r, SMTP_R_NEED_MAIL);
 	return -1;
 }
 
@@ -298,11 +279,11 @@ smtp_check_data(struct smtp_session *s, struct smtp_reply *r)
 	if (s->state == SMTP_RCPT)
 		return 0;
 	if (s->state == SMTP_MAIL)
-		smtp_reply_set(r, 503, "5.5.1", "Error: need RCPT command");
+		smtp_reply_set(r, SMTP_R_NEED_RCPT);
 	else if (s->state == SMTP_BDAT)
-		smtp_reply_set(r, 503, "5.5.1", "Error: DATA after BDAT");
+		smtp_reply_set(r, SMTP_R_DATA_AFTER_BDAT);
 	else
-		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
+		smtp_reply_set(r, SMTP_R_NEED_MAIL);
 	return -1;
 }
 
@@ -310,12 +291,11 @@ static int
 smtp_check_starttls(struct smtp_session *s, struct smtp_reply *r)
 {
 	if (s->tls) {
-		smtp_reply_set(r, 503, "5.5.1", "Error: TLS already active");
+		smtp_reply_set(r, SMTP_R_TLS_ACTIVE);
 		return -1;
 	}
 	if (s->state != SMTP_INIT && s->state != SMTP_HELO) {
-		smtp_reply_set(r, 503, "5.5.1", "Error: MAIL transaction in "
-		    "progress");
+		smtp_reply_set(r, SMTP_R_TLS_IN_MAIL);
 		return -1;
 	}
 	return 0;
@@ -328,10 +308,10 @@ smtp_ehlo_reply(struct smtp_session *s, struct smtp_reply *r)
 {
 	const struct config	*cfg = s->srv->cfg;
 
-	smtp_reply_set(r, 250, "", "%s\nPIPELINING\nSIZE %" PRIu64 "\n"
-	    "8BITMIME\nENHANCEDSTATUSCODES\n%sSMTPUTF8\nCHUNKING\nDSN",
-	    cfg->hostname, cfg->max_message_size,
-	    s->tls_offer && !s->tls ? "STARTTLS\n" : "");
+	smtp_reply_set_str(r, SMTP_R_EHLO, cfg->hostname);
+	smtp_reply_append(r, "\nPIPELINING\nSIZE %" PRIu64 "\n8BITMIME\n"
+	    "ENHANCEDSTATUSCODES\n%sSMTPUTF8\nCHUNKING\nDSN",
+	    cfg->max_message_size, s->tls_offer && !s->tls ? "STARTTLS\n" : "");
 }
 
 static enum smtp_action
@@ -341,7 +321,7 @@ smtp_hello(struct smtp_session *s, char *args, int esmtp,
 	enum smtp_action	a;
 
 	if (!smtp_parse_helo(args)) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: %s hostname",
+		smtp_reply_set_str(r, SMTP_R_SYNTAX_HELLO,
 		    esmtp ? "EHLO" : "HELO");
 		return SMTP_A_REPLY;
 	}
@@ -351,7 +331,7 @@ smtp_hello(struct smtp_session *s, char *args, int esmtp,
 	if (esmtp)
 		smtp_ehlo_reply(s, r);
 	else
-		smtp_reply_set(r, 250, "", "%s", s->srv->cfg->hostname);
+		smtp_reply_set_str(r, SMTP_R_HELO, s->srv->cfg->hostname);
 	return a;
 }
 
@@ -372,21 +352,21 @@ smtp_cmd_ehlo(struct smtp_session *s, char *args, struct smtp_reply *r)
 static int
 smtp_param_dup(const char *key, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 501, "5.5.4", "Duplicate %s parameter", key);
+	smtp_reply_set_str(r, SMTP_R_PARAM_DUP, key);
 	return -1;
 }
 
 static int
 smtp_param_bad(const char *key, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 501, "5.5.4", "Bad %s parameter", key);
+	smtp_reply_set_str(r, SMTP_R_PARAM_BAD, key);
 	return -1;
 }
 
 static int
 smtp_param_unknown(const char *key, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 555, "5.5.4", "Unsupported option: %.64s", key);
+	smtp_reply_set_str(r, SMTP_R_PARAM_UNKNOWN, key);
 	return -1;
 }
 
@@ -398,12 +378,11 @@ smtp_params_split(struct smtp_session *s, char *rest, struct smtp_param *p,
 	int	n;
 
 	if ((n = smtp_parse_params(rest, p, SMTP_PARAMS_MAX)) == -1) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax error in parameters");
+		smtp_reply_set(r, SMTP_R_SYNTAX_PARAMS);
 		return -1;
 	}
 	if (n > 0 && !s->esmtp) {
-		smtp_reply_set(r, 555, "5.5.4", "Parameters need EHLO: %.64s",
-		    p[0].key);
+		smtp_reply_set_str(r, SMTP_R_PARAM_NEED_EHLO, p[0].key);
 		return -1;
 	}
 	return n;
@@ -419,7 +398,7 @@ smtp_mail_size(struct smtp_session *s, const char *value,
 	if (value == NULL || parse_u64(value, 0, UINT64_MAX, &size) == -1)
 		return smtp_param_bad("SIZE", r);
 	if (size > s->srv->cfg->max_message_size) {
-		smtp_reply_set(r, 552, "5.3.4", "Message size exceeds fixed limit");
+		smtp_reply_set(r, SMTP_R_SIZE_EXCEEDED);
 		return -1;
 	}
 	return 0;
@@ -535,31 +514,11 @@ smtp_rcpt_params(struct smtp_session *s, char *rest,
 
 /* ---- MAIL ---- */
 
-/* Sets r for a path that failed to parse or lacks a domain. */
+/* Sets r for a path that failed to parse (PATH_OK: it lacks a domain). */
 static void
-smtp_path_error(enum smtp_path_status st, const char *enh, const char *who,
-    struct smtp_reply *r)
+smtp_path_error(enum smtp_path_status st, int sender, struct smtp_reply *r)
 {
-	switch (st) {
-	case PATH_TOOLONG:
-		smtp_reply_set(r, 501, enh, "%s address too long", who);
-		break;
-	case PATH_OK:
-		smtp_reply_set(r, 501, enh, "%s address must have a domain",
-		    who);
-		break;
-	case PATH_UTF8:
-		smtp_reply_set(r, 553, "5.6.7", "Non-ASCII address requires "
-		    "SMTPUTF8");
-		break;
-	case PATH_IDN:
-		smtp_reply_set(r, 501, enh, "Bad %s address: invalid domain "
-		    "name", who);
-		break;
-	case PATH_SYNTAX:
-		smtp_reply_set(r, 501, enh, "Bad %s address syntax", who);
-		break;
-	}
+	smtp_reply_set(r, smtp_reply_path(st, sender));
 }
 
 /* Takes the MAIL parameters into the new transaction. */
@@ -585,36 +544,35 @@ smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 	const char		*path, *end;
 
 	if (s->kind == LISTEN_SUBMISSION && !s->tls) {
-		smtp_reply_set(r, 530, "5.7.0", "Must issue a STARTTLS command "
-		    "first");
+		smtp_reply_set(r, SMTP_R_NEED_STARTTLS);
 		return SMTP_A_REPLY;
 	}
 	if (s->srv->space_low) {
-		smtp_reply_set(r, 452, "4.3.1", "Insufficient system storage");
+		smtp_reply_set(r, SMTP_R_NOSPACE);
 		return SMTP_A_REPLY;
 	}
 	if (!smtp_parse_keyword(args, "FROM:", &path)) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		smtp_reply_set(r, SMTP_R_SYNTAX_MAIL);
 		return SMTP_A_REPLY;
 	}
 	st = smtp_parse_path(path, SMTP_PATH_NULL | SMTP_PATH_UTF8, &p, &end);
 	if (st != PATH_OK || p.nodomain) {
-		smtp_path_error(st, "5.1.7", "sender", r);
+		smtp_path_error(st, 1, r);
 		return SMTP_A_REPLY;
 	}
 	if (*end != '\0' && *end != ' ') {
-		smtp_path_error(PATH_SYNTAX, "5.1.7", "sender", r);
+		smtp_path_error(PATH_SYNTAX, 1, r);
 		return SMTP_A_REPLY;
 	}
 	if (smtp_mail_params(s, args + (end - args), &mp, r) == -1)
 		return SMTP_A_REPLY;
 	if (p.utf8 && !mp.smtputf8) {
-		smtp_path_error(PATH_UTF8, "5.6.7", "sender", r);
+		smtp_path_error(PATH_UTF8, 1, r);
 		return SMTP_A_REPLY;
 	}
 	smtp_mail_keep(s, &p, &mp);
 	smtp_enter(s, SMTP_MAIL);
-	smtp_reply_set(r, 250, "2.1.0", "Ok");
+	smtp_reply_set(r, SMTP_R_MAIL_OK);
 	return SMTP_A_REPLY;
 }
 
@@ -623,7 +581,7 @@ smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 static enum smtp_action
 smtp_relay_denied(const struct smtp_path *p, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 550, "5.7.1", "<%s>: Relay access denied", p->addr);
+	smtp_reply_set_str(r, SMTP_R_RELAY_DENIED, p->addr);
 	return SMTP_A_REPLY;
 }
 
@@ -646,7 +604,7 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 	if (!s->relay && (!local || strpbrk(p->plain, "%!@") != NULL))
 		return smtp_relay_denied(p, r);
 	if (!bsnprintf(addr, sizeof(addr), "%s@%s", p->local, p->adomain)) {
-		smtp_path_error(PATH_TOOLONG, "5.1.3", "recipient", r);
+		smtp_path_error(PATH_TOOLONG, 0, r);
 		return SMTP_A_REPLY;
 	}
 	if (!local || strcasecmp(p->plain, "postmaster") == 0)
@@ -678,27 +636,27 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 	const char		*path, *end;
 
 	if (!smtp_parse_keyword(args, "TO:", &path)) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: RCPT TO:<address>");
+		smtp_reply_set(r, SMTP_R_SYNTAX_RCPT);
 		return SMTP_A_REPLY;
 	}
 	st = smtp_parse_path(path, s->smtputf8 ? SMTP_PATH_UTF8 : 0, &p, &end);
 	if (st == PATH_OK && *end != '\0' && *end != ' ')
 		st = PATH_SYNTAX;
 	if (st != PATH_OK) {
-		smtp_path_error(st, "5.1.3", "recipient", r);
+		smtp_path_error(st, 0, r);
 		return SMTP_A_REPLY;
 	}
 	if (smtp_rcpt_params(s, args + (end - args), &rp, r) == -1)
 		return SMTP_A_REPLY;
 	if (smtp_rcpt_full(s)) {
-		smtp_reply_set(r, 452, "4.5.3", "Error: too many recipients");
+		smtp_reply_set(r, SMTP_R_TOO_MANY_RCPTS);
 		return SMTP_A_REPLY;
 	}
 	if (p.nodomain) {
 		if (p.route[0] == '\0' && strcasecmp(p.plain, "postmaster") == 0)
 			return smtp_rcpt_accept(s, "postmaster", rp.notify,
 			    rp.orcpt, r);
-		smtp_path_error(PATH_OK, "5.1.3", "recipient", r);
+		smtp_path_error(PATH_OK, 0, r);
 		return SMTP_A_REPLY;
 	}
 	return smtp_rcpt_policy(s, &p, &rp, r);
@@ -710,7 +668,7 @@ static enum smtp_action
 smtp_cmd_data(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	if (*args != '\0') {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: DATA");
+		smtp_reply_set(r, SMTP_R_SYNTAX_DATA);
 		return SMTP_A_REPLY;
 	}
 	s->wait = SMTP_A_OPEN;
@@ -745,7 +703,7 @@ smtp_cmd_bdat(struct smtp_session *s, char *args, struct smtp_reply *r)
 	int		last;
 
 	if (smtp_bdat_args(args, &size, &last) == -1) {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+		smtp_reply_set(r, SMTP_R_SYNTAX_BDAT);
 		return SMTP_A_REPLY;
 	}
 	s->chunk_size = size;
@@ -759,10 +717,10 @@ smtp_cmd_bdat(struct smtp_session *s, char *args, struct smtp_reply *r)
 		s->wait = SMTP_A_OPEN;
 		return SMTP_A_OPEN;
 	case SMTP_MAIL:
-		smtp_reply_set(r, 503, "5.5.1", "Error: need RCPT command");
+		smtp_reply_set(r, SMTP_R_NEED_RCPT);
 		break;
 	default:
-		smtp_reply_set(r, 503, "5.5.1", "Error: need MAIL command");
+		smtp_reply_set(r, SMTP_R_NEED_MAIL);
 		break;
 	}
 	return SMTP_A_SKIP;
@@ -772,18 +730,18 @@ static enum smtp_action
 smtp_cmd_starttls(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	if (*args != '\0') {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: STARTTLS");
+		smtp_reply_set(r, SMTP_R_SYNTAX_STARTTLS);
 		return SMTP_A_REPLY;
 	}
 	if (!s->tls_offer) {
-		smtp_reply_set(r, 454, "4.7.0", "TLS not available");
+		smtp_reply_set(r, SMTP_R_TLS_UNAVAILABLE);
 		return SMTP_A_REPLY;
 	}
 	/* Whatever was said before is void (RFC 3207 4.2). */
 	s->helo[0] = '\0';
 	s->esmtp = 0;
 	smtp_txn_reset(s);
-	smtp_reply_set(r, 220, "2.0.0", "Ready to start TLS");
+	smtp_reply_set(r, SMTP_R_TLS_READY);
 	return SMTP_A_STARTTLS;
 }
 
@@ -793,10 +751,10 @@ static enum smtp_action
 smtp_cmd_rset(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	if (*args != '\0') {
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: RSET");
+		smtp_reply_set(r, SMTP_R_SYNTAX_RSET);
 		return SMTP_A_REPLY;
 	}
-	smtp_reply_set(r, 250, "2.0.0", "Ok");
+	smtp_reply_set(r, SMTP_R_OK);
 	return smtp_txn_end(s);
 }
 
@@ -805,7 +763,7 @@ smtp_cmd_noop(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	(void)s;
 	(void)args;
-	smtp_reply_set(r, 250, "2.0.0", "Ok");
+	smtp_reply_set(r, SMTP_R_OK);
 	return SMTP_A_REPLY;
 }
 
@@ -813,7 +771,7 @@ static enum smtp_action
 smtp_cmd_quit(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	(void)args;
-	smtp_reply_set(r, 221, "2.0.0", "Bye");
+	smtp_reply_set(r, SMTP_R_BYE);
 	return smtp_close(s, SMTP_CLOSE_QUIT);
 }
 
@@ -822,10 +780,9 @@ smtp_cmd_vrfy(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	(void)s;
 	if (*args == '\0')
-		smtp_reply_set(r, 501, "5.5.4", "Syntax: VRFY address");
+		smtp_reply_set(r, SMTP_R_SYNTAX_VRFY);
 	else
-		smtp_reply_set(r, 252, "2.5.0", "Cannot VRFY user, but will "
-		    "accept message and attempt delivery");
+		smtp_reply_set(r, SMTP_R_VRFY);
 	return SMTP_A_REPLY;
 }
 
@@ -834,8 +791,7 @@ smtp_cmd_help(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	(void)s;
 	(void)args;
-	smtp_reply_set(r, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA "
-	    "BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
+	smtp_reply_set(r, SMTP_R_HELP);
 	return SMTP_A_REPLY;
 }
 
@@ -884,24 +840,24 @@ smtp_line_check(const char *line, size_t len, char *text, size_t textsize,
     struct smtp_reply *r)
 {
 	if (len > SMTP_LINE_MAX) {
-		smtp_reply_set(r, 500, "5.5.2", "Error: line too long");
+		smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
 		return -1;
 	}
 	if (len < 2 || line[len - 1] != '\n' || line[len - 2] != '\r') {
-		smtp_reply_set(r, 500, "5.5.2", "Error: bare LF received");
+		smtp_reply_set(r, SMTP_R_BARE_LF);
 		return -1;
 	}
 	len -= 2;
 	if (memchr(line, '\0', len) != NULL) {
-		smtp_reply_set(r, 500, "5.5.2", "Error: NUL character received");
+		smtp_reply_set(r, SMTP_R_NUL_CHAR);
 		return -1;
 	}
 	if (memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL) {
-		smtp_reply_set(r, 500, "5.5.2", "Error: bare CR or LF received");
+		smtp_reply_set(r, SMTP_R_BARE_CR_LF);
 		return -1;
 	}
 	if (len >= textsize) {
-		smtp_reply_set(r, 500, "5.5.2", "Error: line too long");
+		smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
 		return -1;
 	}
 	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
@@ -922,8 +878,7 @@ smtp_too_many_errors(struct smtp_session *s)
 static enum smtp_action
 smtp_error_limit(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 421, "4.7.0", "%s Error: too many errors",
-	    s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_TOO_MANY_ERRORS, s->srv->cfg->hostname);
 	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
 	return smtp_close(s, SMTP_CLOSE_LIMIT);
 }
@@ -950,7 +905,7 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	if (bad)
 		return smtp_done(s, SMTP_A_REPLY, 0, r);
 	if (c == NULL) {
-		smtp_reply_set(r, 500, "5.5.1", "Error: command not recognized");
+		smtp_reply_set(r, SMTP_R_UNKNOWN_CMD);
 		return smtp_done(s, SMTP_A_REPLY, 0, r);
 	}
 	if (c->check(s, r) == -1)
@@ -965,7 +920,7 @@ smtp_session_line_too_long(struct smtp_session *s, struct smtp_reply *r)
 	s->cmd = NULL;
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
-	smtp_reply_set(r, 500, "5.5.2", "Error: line too long");
+	smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
 	return smtp_done(s, SMTP_A_REPLY, 0, r);
 }
 
@@ -975,24 +930,17 @@ enum smtp_action
 smtp_session_lookup_result(struct smtp_session *s, int result,
     struct smtp_reply *r)
 {
+	enum smtp_reply_id	id;
+
 	smtp_session_expect(s, SMTP_A_LOOKUP, "a lookup result");
 	s->wait = SMTP_A_REPLY;
 	s->cmd = "RCPT";
-	switch (result) {
-	case LOOKUP_FOUND:
+	if ((id = smtp_reply_lookup(result)) == SMTP_R_COUNT)
+		fatalx("session=%u: lookup result %d", s->id, result);
+	if (result == LOOKUP_FOUND)
 		return smtp_rcpt_accept(s, s->lookup_addr, s->lookup_notify,
 		    s->lookup_orcpt, r);
-	case LOOKUP_NOTFOUND:
-		smtp_reply_set(r, 550, "5.1.1", "<%s>: Recipient address "
-		    "rejected: User unknown", s->lookup_addr);
-		break;
-	case LOOKUP_TEMPFAIL:
-		smtp_reply_set(r, 451, "4.3.0", "<%s>: Temporary lookup "
-		    "failure, try again later", s->lookup_addr);
-		break;
-	default:
-		fatalx("session=%u: lookup result %d", s->id, result);
-	}
+	smtp_reply_set_str(r, id, s->lookup_addr);
 	return smtp_done(s, SMTP_A_REPLY, 1, r);
 }
 
@@ -1000,20 +948,14 @@ smtp_session_lookup_result(struct smtp_session *s, int result,
 static enum smtp_action
 smtp_queue_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 {
-	switch (reason) {
-	case QFAIL_TEMP:
-		smtp_reply_set(r, 451, "4.3.0", "Error: queue file write "
-		    "error, try again later");
-		return SMTP_A_REPLY;
-	case QFAIL_NOSPACE:
-		smtp_reply_set(r, 452, "4.3.1", "Insufficient system storage");
-		return SMTP_A_REPLY;
-	case QFAIL_SHUTDOWN:
-		smtp_reply_set(r, 421, "4.3.2", "%s Service shutting down",
-		    s->srv->cfg->hostname);
+	enum smtp_reply_id	id = smtp_reply_qfail(reason);
+
+	if (id == SMTP_R_COUNT)
+		fatalx("session=%u: queue failure reason %d", s->id, reason);
+	smtp_reply_set_str(r, id, s->srv->cfg->hostname);
+	if (reason == QFAIL_SHUTDOWN)
 		return smtp_close(s, SMTP_CLOSE_SHUTDOWN);
-	}
-	fatalx("session=%u: queue failure reason %d", s->id, reason);
+	return SMTP_A_REPLY;
 }
 
 /* No message file for BDAT: the transaction fails (RFC 3030 4), and the
@@ -1050,7 +992,7 @@ smtp_session_open_result(struct smtp_session *s, const char *qid,
 	smtp_enter(s, SMTP_DATA);
 	if (s->chunked)
 		return SMTP_A_CHUNK;
-	smtp_reply_set(r, 354, "", "End data with <CR><LF>.<CR><LF>");
+	smtp_reply_set(r, SMTP_R_DATA_GO);
 	return SMTP_A_DATA;
 }
 
@@ -1058,34 +1000,11 @@ smtp_session_open_result(struct smtp_session *s, const char *qid,
 static void
 smtp_data_refusal(enum smtp_data_status st, struct smtp_reply *r)
 {
-	switch (st) {
-	case SMTP_DATA_OK:
-		fatalx("smtp_data_refusal: the message is fine");
-	case SMTP_DATA_BARE:
-		smtp_reply_set(r, 550, "5.5.2", "Error: bare CR or LF in "
-		    "message, message refused");
-		break;
-	case SMTP_DATA_NUL:
-		smtp_reply_set(r, 554, "5.6.0", "Error: NUL byte in message, "
-		    "message refused");
-		break;
-	case SMTP_DATA_LONG:
-		smtp_reply_set(r, 554, "5.6.0", "Error: line too long in "
-		    "message, message refused");
-		break;
-	case SMTP_DATA_LOOP:
-		smtp_reply_set(r, 554, "5.4.6", "Error: too many Received "
-		    "header fields, mail loop, message refused");
-		break;
-	case SMTP_DATA_SIZE:
-		smtp_reply_set(r, 552, "5.3.4", "Message size exceeds fixed "
-		    "limit");
-		break;
-	case SMTP_DATA_WRITE:
-		smtp_reply_set(r, 451, "4.3.0", "Error writing message, try "
-		    "again later");
-		break;
-	}
+	enum smtp_reply_id	id = smtp_reply_data(st);
+
+	if (id == SMTP_R_COUNT)
+		fatalx("smtp_data_refusal: no refusal for status %d", (int)st);
+	smtp_reply_set(r, id);
 }
 
 /* The checks common to the ends of DATA and of a BDAT chunk. */
@@ -1139,8 +1058,7 @@ smtp_session_chunk_done(struct smtp_session *s, enum smtp_data_status st,
 	if (s->chunk_last)
 		return smtp_read_commit(s);
 	smtp_enter(s, SMTP_BDAT);
-	smtp_reply_set(r, 250, "2.0.0", "%" PRIu64 " octets received",
-	    s->chunk_size);
+	smtp_reply_set_u64(r, SMTP_R_CHUNK_OK, s->chunk_size);
 	return SMTP_A_REPLY;
 }
 
@@ -1178,7 +1096,7 @@ smtp_session_commit_result(struct smtp_session *s, int reason,
 	}
 	s->nmessages++;
 	smtp_log_accepted(s);
-	smtp_reply_set(r, 250, "2.0.0", "Ok: queued as %s", s->qid);
+	smtp_reply_set_str(r, SMTP_R_QUEUED, s->qid);
 	smtp_txn_reset(s);
 	return SMTP_A_REPLY;
 }
@@ -1202,16 +1120,14 @@ smtp_session_tls_done(struct smtp_session *s, const char *version,
 void
 smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 421, "4.4.2", "%s Timeout, closing",
-	    s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_TIMEOUT, s->srv->cfg->hostname);
 	(void)smtp_close(s, SMTP_CLOSE_TIMEOUT);
 }
 
 void
 smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set(r, 421, "4.3.2", "%s Service shutting down",
-	    s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_SHUTDOWN, s->srv->cfg->hostname);
 	(void)smtp_close(s, SMTP_CLOSE_SHUTDOWN);
 }
 
@@ -1219,8 +1135,7 @@ void
 smtp_session_limit(struct smtp_session *s, struct smtp_reply *r)
 {
 	s->cmd = "CONNECT";
-	smtp_reply_set(r, 421, "4.7.0", "Too many connections, try again "
-	    "later");
+	smtp_reply_set(r, SMTP_R_TOO_MANY_CONNS);
 	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
 	(void)smtp_close(s, SMTP_CLOSE_LIMIT);
 }
@@ -1232,27 +1147,7 @@ smtp_session_closed(struct smtp_session *s, enum smtp_close_reason why)
 		s->close_reason = why;
 }
 
-/* ---- output ---- */
-
-void
-smtp_reply_format(const struct smtp_reply *r, struct buf *out)
-{
-	const char	*line = r->text, *nl;
-	size_t		 n;
-
-	for (;;) {
-		nl = strchr(line, '\n');
-		n = nl ? (size_t)(nl - line) : strlen(line);
-		buf_printf(out, "%03d%c", r->code, nl ? '-' : ' ');
-		if (r->enh[0] != '\0')
-			buf_printf(out, "%s ", r->enh);
-		buf_add(out, line, n);
-		buf_add(out, "\r\n", 2);
-		if (nl == NULL)
-			break;
-		line = nl + 1;
-	}
-}
+/* ---- the Received header ---- */
 
 void
 smtp_session_received(const struct smtp_session *s, time_t now,

@@ -8,7 +8,8 @@
  * resumes the session with the result, which yields the reply.  Reading
  * the message itself (after DATA, or a BDAT chunk) and the TLS handshake
  * after STARTTLS are the driver's; the session is told how they ended.
- * The driver reads the fields below but never writes them.
+ * The driver reads the fields below but never writes them.  Replies,
+ * and the verdict on a message (enum smtp_data_status), are smtp_reply.h's.
  */
 #ifndef SM_SMTP_SESSION_H
 #define SM_SMTP_SESSION_H
@@ -20,10 +21,10 @@
 
 #include "common/config.h"
 #include "smtpd/smtp_parse.h"
+#include "smtpd/smtp_reply.h"
 
 struct buf;
 
-#define SMTP_REPLY_MAX		1024
 #define SMTP_QID_MAX		64
 #define SMTP_TLSINFO_MAX	128
 /* Recipient octets per message, so that the commit fits one IPC message. */
@@ -60,17 +61,6 @@ enum smtp_action {
 				 * chunk_size octets (a refused BDAT) */
 };
 
-/* How reading the message ended (the driver's verdict, worst first). */
-enum smtp_data_status {
-	SMTP_DATA_OK = 0,
-	SMTP_DATA_BARE,		/* bare CR or LF: 550 5.5.2 */
-	SMTP_DATA_NUL,		/* NUL byte: 554 5.6.0 */
-	SMTP_DATA_LONG,		/* a line over max-line-length: 554 5.6.0 */
-	SMTP_DATA_LOOP,		/* max-received-headers reached: 554 5.4.6 */
-	SMTP_DATA_SIZE,		/* over the size limit: 552 5.3.4 */
-	SMTP_DATA_WRITE,	/* write error on the file: 451 4.3.0 */
-};
-
 /* Why a session ended, for the disconnect log line. */
 enum smtp_close_reason {
 	SMTP_CLOSE_NONE = 0,
@@ -80,13 +70,6 @@ enum smtp_close_reason {
 	SMTP_CLOSE_SHUTDOWN,
 	SMTP_CLOSE_ERROR,
 	SMTP_CLOSE_LIMIT,
-};
-
-/* One reply; text may hold several lines separated by '\n'. */
-struct smtp_reply {
-	int	code;
-	char	enh[16];		/* "" = no enhanced status code */
-	char	text[SMTP_REPLY_MAX];
 };
 
 /* What all sessions of the process share. */
@@ -199,8 +182,6 @@ const char *smtp_session_protocol(const struct smtp_session *s);
 void smtp_session_received(const struct smtp_session *s, time_t now,
     struct buf *out);
 
-/* The reply on the wire: "code[-| ][enh ]text\r\n" per line. */
-void smtp_reply_format(const struct smtp_reply *r, struct buf *out);
 /* Endings the driver decides; each sets a 421 reply and the reason. */
 void smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r);
 void smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r);
