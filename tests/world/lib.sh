@@ -1,0 +1,264 @@
+# shellcheck shell=bash
+# lib.sh - shell helpers for tests that run strictmail inside a test world.
+#
+# A test sources this file (it sources tests/integration/lib.sh, so say,
+# t_pass, t_fail, t_skip, sm_config, sm_start, sm_wait_log... are there
+# too), calls world_init SCENARIO, and from then on owns a world: $W_NS
+# (= $T_NS, so the sm_* helpers act inside it), its state folder $W_DIR,
+# the test CA $W_CA, a temporary folder $T_DIR, and a cleanup trap that
+# stops strictmail, brings the world down and removes $T_DIR, also when
+# the test fails or is interrupted.
+#
+#   world_init SCENARIO           bring the world up (skip 77 without root
+#                                 or the world's packages)
+#   world_exec CMD...             CMD inside the world
+#   world_switch SCENARIO         DNS and policy hosts become SCENARIO's
+#   world_start_strictmail CONF [LOG]   strictmaild -d inside the world,
+#                                 waits until it is ready; sets SM_PID
+#   world_send FROM TO[,TO] BODYFILE [ADDR [PORT]]   one message with
+#                                 smtplib (default 127.0.0.1 25, that is
+#                                 strictmail); prints "250 QID" or "ERR ..."
+#   world_queue_count SPOOL       messages in strictmail's queue
+#   world_wait_queue_empty SPOOL [SECONDS]
+#   world_mx_dir HOST             an MX's record folder
+#   world_mx_messages HOST        messages the MX accepted
+#   world_mx_connections HOST     TCP connections the MX recorded
+#   world_mx_plaintext HOST       transactions the MX saw without TLS
+#   world_wait_mx_messages HOST N [SECONDS]
+#   world_http_count [NAME] HOST [URI]   requests a policy host answered
+#   world_dns_queries NAME [TYPE] queries dnsmasq got for NAME
+#   world_wait_log LOG REGEX [SECONDS]
+#   world_assert_log LOG REGEX [WHAT]      fail the test unless LOG matches
+#   world_assert_no_log LOG REGEX [WHAT]   fail the test if LOG matches
+#
+# Every wait is bounded (default 30 s) and polls; none sleeps blindly.
+
+# shellcheck disable=SC1091
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../integration" && pwd)/lib.sh"
+
+W_HOME=$SM_TOP/tests/world
+W_CMD=$W_HOME/world
+W_NAME=
+W_NS=
+W_DIR=
+W_CA=
+W_CLEANED=0
+
+world_init() {
+	local scn=$1 p out
+	[ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
+	for p in ip dnsmasq nginx dig curl openssl python3; do
+		command -v "$p" >/dev/null 2>&1 || t_skip "$p is not installed (sh tests/deps.sh)"
+	done
+	trap 'world_cleanup 2>/dev/null' EXIT
+	trap 'world_cleanup 2>/dev/null; exit 130' INT
+	trap 'world_cleanup 2>/dev/null; exit 143' TERM
+	T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sm-$T_NAME.XXXXXX") ||
+	    t_fail "a temporary folder" "mktemp failure"
+	chmod 0755 "$T_DIR"
+	export T_FAILFILE=$T_DIR/failure
+	export T_NAME
+	W_NAME="$scn-$$"
+	if ! out=$("$W_CMD" up "$scn" "$W_NAME" 2>&1); then
+		printf '%s\n' "$out" | tail -n 30
+		t_fail "world up $scn" "an error (above)"
+	fi
+	say "${out##*$'\n'}"
+	W_DIR=$("$W_CMD" dir "$W_NAME") || t_fail "the world's state folder" "none"
+	# shellcheck disable=SC1091
+	. "$W_DIR/world.env"
+	W_DIR=$W_STATE
+	T_NS=$W_NS
+	if [ "$SM_PRIV" = 1 ]; then
+		sm_users || t_fail "the strictmail system users" "useradd failure"
+	fi
+}
+
+# world_cleanup: strictmail first (SIGTERM, then SIGKILL to its group),
+# then the world, then whatever tests/integration/lib.sh cleans up.
+world_cleanup() {
+	local rc=$? p i
+	[ "$W_CLEANED" = 1 ] && return $rc
+	W_CLEANED=1
+	trap - EXIT INT TERM
+	for p in $T_PIDS; do
+		if pid_alive "$p"; then
+			kill -TERM "$p" 2>/dev/null
+			for i in $(seq 1 100); do pid_alive "$p" || break; sleep 0.1; done
+		fi
+		for i in 1 2 3; do
+			[ -n "$(pgrp_members "$p")" ] || break
+			kill -KILL -- "-$p" 2>/dev/null
+			sleep 0.2
+		done
+	done
+	T_PIDS=
+	if [ -n "$W_NAME" ] && [ -d "${W_DIR:-/nonexistent}" ]; then
+		WORLD_KEEP=$SM_KEEP "$W_CMD" down "$W_NAME" >/dev/null 2>&1
+	fi
+	T_NS=
+	(exit "$rc")
+	t_cleanup
+	return $rc
+}
+
+world_exec() {
+	ip netns exec "$W_NS" "$@"
+}
+
+# world_switch SCENARIO: the world's DNS and policy hosts become those of
+# SCENARIO (same MXs); see 'world switch'.
+world_switch() {
+	local out
+	out=$("$W_CMD" switch "$W_NAME" "$1" 2>&1) ||
+	    t_fail "world switch to $1" "$(printf '%s' "$out" | tail -n 5 | tr '\n' '|')"
+	say "${out##*$'\n'}"
+}
+
+# world_start_strictmail CONF [LOG]
+world_start_strictmail() {
+	local conf=$1 log=${2:-$T_DIR/strictmaild.log}
+	[ -x "$SM_BIN" ] || t_fail "an executable strictmaild at $SM_BIN" "none (run make / make asan)"
+	sm_start_ready "$conf" "$log"
+}
+
+# world_send FROM TO[,TO] BODYFILE [ADDR [PORT]]
+world_send() {
+	local from=$1 to=$2 body=$3 addr=${4:-127.0.0.1} port=${5:-25}
+	world_exec "$PY" "$T_LIB/smtest.py" send "$addr" "$port" "$from" "$to" "$body"
+}
+
+# ---------------------------------------------------------------- queue
+
+world_queue_count() {
+	local n=0 f
+	for f in "$1"/queue/*/*.env; do
+		[ -e "$f" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# world_wait_queue_empty SPOOL [SECONDS]: 1 if messages are left.
+world_wait_queue_empty() {
+	local spool=$1 secs=${2:-30} i
+	for i in $(seq 1 $((secs * 10))); do
+		[ "$(world_queue_count "$spool")" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	[ "$(world_queue_count "$spool")" -eq 0 ]
+}
+
+# ---------------------------------------------------------------- MXs
+
+world_mx_dir() {
+	echo "$W_DIR/mx/$1"
+}
+
+# Real servers (postfix, opensmtpd) write their records on demand.
+world_mx_refresh() {
+	local role
+	role=$(awk -F'\t' -v h="$1" '$1 == h { print $2 }' "$W_DIR/mxhosts.tsv")
+	case $role in
+	postfix|opensmtpd*)
+		[ -x "$W_HOME/mx/mx-records" ] &&
+		    "$W_HOME/mx/mx-records" "$(world_mx_dir "$1")" >/dev/null 2>&1
+		;;
+	esac
+	return 0
+}
+
+world_mx_messages() {
+	local n=0 f
+	world_mx_refresh "$1"
+	for f in "$(world_mx_dir "$1")"/messages/*.eml; do
+		[ -e "$f" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+world_mx_connections() {
+	local f
+	world_mx_refresh "$1"
+	f=$(world_mx_dir "$1")/connections.jsonl
+	if [ -f "$f" ]; then grep -c . "$f"; else echo 0; fi
+}
+
+# Transactions (MAIL FROM seen) that ran without TLS.
+world_mx_plaintext() {
+	world_mx_refresh "$1"
+	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" <<'EOF'
+import json, sys
+n = 0
+try:
+    with open(sys.argv[1]) as f:
+        for ln in f:
+            c = json.loads(ln)
+            for t in c.get("transactions", []):
+                if not t.get("tls", c.get("tls")):
+                    n += 1
+except FileNotFoundError:
+    pass
+print(n)
+EOF
+}
+
+# world_wait_mx_messages HOST N [SECONDS]: 1 if fewer than N arrived.
+world_wait_mx_messages() {
+	local host=$1 want=$2 secs=${3:-30} i
+	for i in $(seq 1 $((secs * 10))); do
+		[ "$(world_mx_messages "$host")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	[ "$(world_mx_messages "$host")" -ge "$want" ]
+}
+
+# ---------------------------------------------------------------- HTTPS, DNS
+
+# world_http_count [NAME] HOST [URI]: requests the policy host HOST
+# answered (any status), only those for URI if given.  NAME: the world
+# (default: this test's).  nginx logs a request when it has finished.
+world_http_count() {
+	local dir=$W_DIR
+	if [ $# -ge 2 ] && [ "${2#/}" = "$2" ]; then
+		dir=$("$W_CMD" dir "$1") || { echo 0; return 1; }
+		shift
+	fi
+	local host=$1 uri=${2:-}
+	[ -f "$dir/http/access.log" ] || { echo 0; return 0; }
+	awk -v h="$host" -v u="$uri" '$1 == h && (u == "" || $5 == u) { n++ } END { print n + 0 }' \
+	    "$dir/http/access.log"
+}
+
+# world_dns_queries NAME [TYPE]: queries for NAME that reached dnsmasq.
+world_dns_queries() {
+	local name=$1 type=${2:-}
+	awk -v n="$name" -v t="$type" '
+	    $0 ~ /: query\[/ {
+		for (i = 1; i <= NF; i++) if ($i ~ /^query\[/) break
+		q = $i; sub(/^query\[/, "", q); sub(/\]$/, "", q)
+		if (tolower($(i + 1)) == tolower(n) && (t == "" || q == t)) c++
+	    }
+	    END { print c + 0 }' "$W_DIR/dns/dnsmasq.log"
+}
+
+# ---------------------------------------------------------------- logs
+
+world_wait_log() {
+	local log=$1 pat=$2 secs=${3:-30} i
+	for i in $(seq 1 $((secs * 10))); do
+		grep -Eq -- "$pat" "$log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -Eq -- "$pat" "$log" 2>/dev/null
+}
+
+world_assert_log() {
+	grep -Eq -- "$2" "$1" 2>/dev/null ||
+	    t_fail "${3:-a line matching /$2/ in $(basename "$1")}" "none"
+}
+
+world_assert_no_log() {
+	local hit
+	hit=$(grep -E -m 1 -- "$2" "$1" 2>/dev/null)
+	[ -z "$hit" ] || t_fail "${3:-no line matching /$2/ in $(basename "$1")}" "$hit"
+}
