@@ -1,0 +1,148 @@
+/*
+ * failsync.c - an LD_PRELOAD library for the integration tests: makes
+ * chosen calls of syncfs(), fsync() and fdatasync() fail with EIO.
+ *
+ *   cc -shared -fPIC -O1 -o failsync.so failsync.c -ldl
+ *   LD_PRELOAD=./failsync.so FAILSYNC_FROM=6 FAILSYNC_COUNT=2 strictmaild ...
+ *
+ * Environment (read once, when the library is loaded):
+ *   FAILSYNC_FROM   number (1-based) of the first call that fails; unset or
+ *                   0: no call fails, the library only counts
+ *   FAILSYNC_COUNT  how many calls fail from there (default 1)
+ *   FAILSYNC_FUNCS  the functions that are counted and may fail, a comma
+ *                   separated subset of syncfs,fsync,fdatasync (default
+ *                   syncfs); the others pass through untouched
+ *   FAILSYNC_QUIET  set: no note on stderr for a failed call
+ *
+ * Calls are counted per process: a forked child starts again from 0, so the
+ * numbers do not depend on what the parent did before the fork.  The counter
+ * is atomic (the caller may sync from several threads).  A call chosen to
+ * fail does NOT call the real function: it returns -1 with errno EIO, as if
+ * the kernel had lost the write-back, so nothing it should have made durable
+ * is known to be on disk.  Every other call goes to the real function.
+ *
+ * The library needs no file after it is loaded: the real functions are
+ * looked up and the environment read in a constructor, before the program
+ * can chroot or change users, and the note on stderr is one write(2).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int (*sync_fn)(int);
+
+enum { FS_SYNCFS, FS_FSYNC, FS_FDATASYNC, FS_N };
+
+static const char *const fs_name[FS_N] = { "syncfs", "fsync", "fdatasync" };
+static sync_fn		fs_real[FS_N];
+static int		fs_counted[FS_N];
+static unsigned long	fs_from, fs_count;
+static int		fs_quiet;
+static atomic_ulong	fs_calls;
+
+static unsigned long
+fs_env_ulong(const char *name, unsigned long dflt)
+{
+	const char	*s = getenv(name);
+	char		*end;
+	unsigned long	 v;
+
+	if (s == NULL || *s == '\0')
+		return dflt;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return dflt;
+	return v;
+}
+
+static void
+fs_atfork_child(void)
+{
+	atomic_store(&fs_calls, 0);
+}
+
+__attribute__((constructor)) static void
+fs_init(void)
+{
+	const char	*funcs;
+	size_t		 len;
+	int		 i;
+
+	for (i = 0; i < FS_N; i++) {
+		void *sym = dlsym(RTLD_NEXT, fs_name[i]);
+
+		/* POSIX: a data pointer from dlsym may hold a function. */
+		memcpy(&fs_real[i], &sym, sizeof(sym));
+	}
+	fs_from = fs_env_ulong("FAILSYNC_FROM", 0);
+	fs_count = fs_env_ulong("FAILSYNC_COUNT", 1);
+	fs_quiet = getenv("FAILSYNC_QUIET") != NULL;
+	if ((funcs = getenv("FAILSYNC_FUNCS")) == NULL || *funcs == '\0')
+		funcs = "syncfs";
+	for (i = 0; i < FS_N; i++) {
+		const char *p = funcs;
+
+		len = strlen(fs_name[i]);
+		while (*p != '\0') {
+			if (strncmp(p, fs_name[i], len) == 0 &&
+			    (p[len] == ',' || p[len] == '\0'))
+				fs_counted[i] = 1;
+			p += strcspn(p, ",");
+			p += *p == ',';
+		}
+	}
+	(void)pthread_atfork(NULL, NULL, fs_atfork_child);
+}
+
+static int
+fs_call(int which, int fd)
+{
+	unsigned long	n;
+	char		note[128];
+	int		len;
+
+	if (fs_counted[which]) {
+		n = atomic_fetch_add(&fs_calls, 1) + 1;
+		if (fs_from != 0 && n >= fs_from && n - fs_from < fs_count) {
+			if (!fs_quiet) {
+				len = snprintf(note, sizeof(note),
+				    "failsync[%ld]: %s call %lu: failing with "
+				    "EIO\n", (long)getpid(), fs_name[which], n);
+				if (len > 0 && (size_t)len < sizeof(note))
+					(void)!write(2, note, (size_t)len);
+			}
+			errno = EIO;
+			return -1;
+		}
+	}
+	if (fs_real[which] == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fs_real[which](fd);
+}
+
+int
+syncfs(int fd)
+{
+	return fs_call(FS_SYNCFS, fd);
+}
+
+int
+fsync(int fd)
+{
+	return fs_call(FS_FSYNC, fd);
+}
+
+int
+fdatasync(int fd)
+{
+	return fs_call(FS_FDATASYNC, fd);
+}

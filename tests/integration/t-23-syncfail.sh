@@ -1,0 +1,234 @@
+#!/bin/bash
+# t-23-syncfail: the commit path when syncfs fails (DESIGN.md, the spool:
+# "any write, sync or rename error answers 451 4.3.0 and leaves nothing
+# behind; a failed fsync is never retried and trusted").
+#
+# The fault comes from outside strictmail: failsync.c, built here and
+# loaded with LD_PRELOAD into the plain build (the sanitizer build must
+# keep its runtime first in the library list), makes the Nth and following
+# syncfs calls of a process fail with EIO without calling the real one.
+# In the queue process call 1 is the recovery sync; then each batch makes
+# two, "before commit" and "after commit", and a batch whose first sync
+# failed makes no second one (queue/INTERNALS).  Messages are sent one at
+# a time, so each batch is one message and the numbering is known.
+#
+# Phase 1, FAILSYNC_FROM=6 COUNT=2: messages 3 and 4 fail at the sync
+#   before the commit.
+# Phase 2, same spool, FAILSYNC_FROM=7 COUNT=2: message 3 fails at the sync
+#   after the commit rename, message 4 at the sync before.
+# In both: the messages before and after the window get "250 2.0.0 Ok:
+# queued as QID" and are intact; each failed one gets 451 4.3.0, its queue
+# ID (from the "ID: commit failed: syncfs ...: Input/output error" line)
+# has no file anywhere in the spool; the queue process is the same one
+# throughout; the library's own note shows the fault fired.
+# Phase 3, the sanitizer build without the preload on the same spool:
+# "recovery: N messages in queue, 0 moved to corrupt/, 0 unfinished
+# removed" with N the number acknowledged, all of them intact.
+. "$(dirname "$0")/lib.sh"
+t_init
+
+SM_BIN_CHECKED=$SM_BIN
+PLAIN=$SM_TOP/build/strictmaild
+[ -x "$PLAIN" ] ||
+    t_fail "the plain build $PLAIN for the LD_PRELOAD runs (make all; the sanitizer build cannot take a preload)" \
+	"no such executable"
+command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
+cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
+    > "$T_DIR/cc.log" 2>&1 ||
+    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
+chmod 0755 "$T_DIR/failsync.so"
+
+spool=$T_DIR/spool
+conf=$T_DIR/strictmail.conf
+state=$T_DIR/acks
+: > "$state"
+sm_config "$conf" "$spool"
+
+# phase NUMBER FROM COUNT NMSG: one daemon run of the plain build with the
+# preload; NMSG messages, one at a time.
+phase() {
+	local n=$1 from=$2 count=$3 nmsg=$4 log=$T_DIR/daemon$1.log qpid qpid2 rec want fired
+	SM_BIN=$PLAIN
+	sm_start "$conf" "$log" env LD_PRELOAD="$T_DIR/failsync.so" \
+	    FAILSYNC_FROM="$from" FAILSYNC_COUNT="$count"
+	SM_BIN=$SM_BIN_CHECKED
+	sm_wait_ready "$log" "$SM_PID" 30 ||
+	    t_fail "strictmaild (plain build, preload) ready within 30 s (phase $n)" \
+		"$(pid_alive "$SM_PID" && echo "no ready line" || echo "exit before ready")"
+	rec=$(grep -Eo 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue.*' "$log" | head -n 1)
+	want="recovery: $(wc -l < "$state") messages in queue, 0 moved to corrupt/, 0 unfinished removed"
+	case $rec in
+	*": $want") ;;
+	*) t_fail "\"$want\" (phase $n)" "\"${rec#*: }\"" ;;
+	esac
+	qpid=$(sm_child "$SM_PID" queue)
+	[ -n "$qpid" ] || t_fail "a queue child of $SM_PID (phase $n)" "$(sm_children "$SM_PID" | tr '\n' ' ')"
+	grep -q "failsync.so" "/proc/$qpid/maps" ||
+	    t_fail "failsync.so mapped in the queue process $qpid (phase $n)" "not mapped"
+	if [ "$SM_PRIV" = 1 ]; then
+		# The fault must fire after the queue dropped root.
+		[ "$(awk '/^Uid:/ { print $2 }' "/proc/$qpid/status")" != 0 ] ||
+		    t_fail "the queue process $qpid without root (phase $n)" "uid 0"
+	fi
+	say "phase $n: FAILSYNC_FROM=$from FAILSYNC_COUNT=$count, strictmaild pid $SM_PID, queue pid $qpid"
+
+	sm_py_fg - "$spool" "$log" "$state" "$from" "$count" "$nmsg" "$n" <<'EOF' || t_fail_py
+import os, re, smtplib, sys
+from smtest import Checker, make_body, sha256, parse_queued, check_msg, \
+    spool_files, wait_for
+
+spool, log, state = sys.argv[1:4]
+first, count, nmsg, phase = (int(a) for a in sys.argv[4:8])
+T = Checker()
+FAILED_RE = re.compile(r'strictmail/queue\[\d+\]: ([0-9A-F]{16}): commit failed: (.*)$')
+
+
+def failing(call):
+    return first <= call < first + count
+
+
+# What the queue should do: call 1 is the recovery sync, then two per
+# batch, the second one only if the first succeeded.
+expect, call = [], 1
+for i in range(nmsg):
+    call += 1
+    if failing(call):
+        expect.append('syncfs before commit')
+        continue
+    call += 1
+    expect.append('syncfs after commit' if failing(call) else None)
+T.say('expected per message: %s' % ', '.join(e or '250' for e in expect))
+T.check('the window makes at least one message fail',
+        any(expect), 'a failing message', expect)
+
+
+def failed_lines():
+    with open(log, errors='replace') as f:
+        return [m.groups() for m in map(FAILED_RE.search, f) if m]
+
+
+def send(body):
+    s = smtplib.SMTP('127.0.0.1', 25, timeout=30, local_hostname='sync.test')
+    try:
+        s.ehlo()
+        code, text = s.mail('sync@example.org')
+        if code == 250:
+            code, text = s.rcpt('root@localhost')
+        if code == 250:
+            try:
+                code, text = s.data(body)
+            except smtplib.SMTPDataError as e:
+                code, text = e.smtp_code, e.smtp_error
+        return code, text.decode('utf-8', 'replace')
+    finally:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            s.close()
+
+
+acks, fails = [], []
+for i, why in enumerate(expect, 1):
+    body = make_body('t23-p%d-m%d' % (phase, i), 4096 + 1000 * i)
+    before = len(failed_lines())
+    code, text = send(body)
+    T.say('message %d: %d %s' % (i, code, text))
+    if why is None:
+        qid = parse_queued(text) if code == 250 else None
+        T.check('message %d -> 250 2.0.0 Ok: queued as QID' % i, qid is not None,
+                '250 2.0.0 Ok: queued as QID', (code, text))
+        if qid:
+            acks.append((qid, sha256(body)))
+            errs = check_msg(spool, qid, sha256(body), ['root@localhost'])
+            T.check('message %d (%s) intact in the spool' % (i, qid), not errs,
+                    'intact', errs)
+        continue
+    T.check('message %d (%s fails) -> 451 4.3.0' % (i, why),
+            code == 451 and text.startswith('4.3.0'), '451 4.3.0 ...', (code, text))
+    lines = wait_for(lambda: len(failed_lines()) > before and failed_lines(), 5)
+    if not T.check('message %d: one new "commit failed" line' % i,
+                   lines and len(lines) == before + 1,
+                   before + 1, lines and len(lines)):
+        continue
+    qid, reason = lines[-1]
+    fails.append(qid)
+    T.say('message %d: %s: commit failed: %s' % (i, qid, reason))
+    T.check('message %d: the log names the failure' % i,
+            reason == why + ': Input/output error',
+            why + ': Input/output error', reason)
+    left = [p for p in spool_files(spool, '') if qid in os.path.basename(p)]
+    T.check('message %d: no file of %s left in the spool' % (i, qid),
+            not left, 'none', left)
+    T.check('message %d: incoming/ empty' % i,
+            not spool_files(spool, 'incoming'), 'empty',
+            spool_files(spool, 'incoming'))
+
+T.check('corrupt/ empty', not spool_files(spool, 'corrupt'), 'empty',
+        spool_files(spool, 'corrupt'))
+T.check('all "commit failed" lines are ours', len(failed_lines()) == len(fails),
+        len(fails), len(failed_lines()))
+# Every acknowledged message of this phase and of the earlier ones.
+with open(state, 'a') as f:
+    f.write(''.join('%s %s\n' % a for a in acks))
+n = 0
+with open(state) as f:
+    for line in f:
+        q, h = line.split()
+        errs = check_msg(spool, q, h, ['root@localhost'])
+        T.check('%s still intact' % q, not errs, 'intact', errs)
+        n += 1
+T.say('phase %d: %d acknowledged, %d failed (%s); %d acknowledged so far'
+      % (phase, len(acks), len(fails), ' '.join(fails), n))
+T.done()
+EOF
+
+	# The fault really fired in the queue, and nowhere else.
+	fired=$(grep -Ec '^failsync\['"$qpid"'\]: syncfs call [0-9]+: failing with EIO' "$log")
+	[ "$fired" = "$count" ] ||
+	    t_fail "$count notes \"failsync[$qpid]: syncfs call N: failing with EIO\" (phase $n)" \
+		"$fired: $(grep -E '^failsync' "$log" | tr '\n' '|')"
+	[ "$(grep -Ec '^failsync' "$log")" = "$count" ] ||
+	    t_fail "fault notes only from the queue process (phase $n)" "$(grep -E '^failsync' "$log" | tr '\n' '|')"
+	say "phase $n: $(grep -E '^failsync' "$log" | tr '\n' ' ')"
+	qpid2=$(sm_child "$SM_PID" queue)
+	[ "$qpid2" = "$qpid" ] || t_fail "the same queue process $qpid after the failures (phase $n)" "${qpid2:-none}"
+	pid_alive "$SM_PID" || t_fail "strictmaild alive after the failures (phase $n)" "exited"
+	sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s (phase $n)" "still running"
+	[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM (phase $n)" "$SM_RC"
+}
+
+phase 1 6 2 6
+phase 2 7 2 6
+
+# ---- phase 3: the build under test, no preload, same spool
+nack=$(wc -l < "$state")
+log=$T_DIR/daemon3.log
+sm_start_ready "$conf" "$log"
+rec=$(grep -Eo 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue.*' "$log" | head -n 1)
+say "phase 3: $SM_BIN without preload: ${rec#*: }"
+want="recovery: $nack messages in queue, 0 moved to corrupt/, 0 unfinished removed"
+case $rec in
+*": $want") ;;
+*) t_fail "\"$want\"" "\"${rec#*: }\"" ;;
+esac
+! grep -Eq 'failsync|commit failed' "$log" || t_fail "no fault in phase 3" "$(grep -E 'failsync|commit failed' "$log" | head -n 1)"
+out=$(sm_py - "$spool" "$state" <<'EOF'
+import sys
+from smtest import check_msg
+n, errs = 0, []
+with open(sys.argv[2]) as f:
+    for line in f:
+        qid, h = line.split()
+        errs += check_msg(sys.argv[1], qid, h, ['root@localhost'])
+        n += 1
+print('; '.join(errs) if errs else n)
+sys.exit(1 if errs else 0)
+EOF
+) || t_fail "every acknowledged message intact after the restart" "$out"
+n=$out
+left=$(find "$spool/corrupt" -mindepth 1 | tr '\n' ' ')
+[ -z "$left" ] || t_fail "corrupt/ empty after the restart" "$left"
+say "phase 3: $n acknowledged messages intact, corrupt/ empty"
+sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s (phase 3)" "still running"
+[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM (phase 3)" "$SM_RC"
+t_pass
