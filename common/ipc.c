@@ -6,8 +6,9 @@
  * from which each IPC_F_FD message takes one, and dispatches every complete
  * message.  Output is a queue of messages; a message with a descriptor
  * starts its own sendmsg() so the descriptor travels with its first byte.
- * A malformed message from the peer is fatal.  ipc_chan_free() may be
- * called from inside the channel's own callbacks.
+ * A malformed message from the peer is fatal, unless the owner set a
+ * violation callback: then the channel closes and the owner is told.
+ * ipc_chan_free() may be called from inside the channel's own callbacks.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -40,6 +41,7 @@ struct ipc_chan {
 	char			*peer;
 	ipc_dispatch_cb		 dispatch;
 	ipc_closed_cb		 closed;
+	ipc_violation_cb	 violation;	/* NULL: violations are fatal */
 	void			*arg;
 
 	struct buf		 in;
@@ -56,6 +58,7 @@ struct ipc_chan {
 	int			 is_closed;	/* closed callback ran / due */
 	int			 busy;		/* inside one of our callbacks */
 	int			 freeing;	/* ipc_chan_free() was called */
+	int			 broken;	/* the peer broke the protocol */
 };
 
 /* ---- codec ---- */
@@ -425,6 +428,12 @@ ipc_chan_free(struct ipc_chan *ch)
 	ipc_chan_destroy(ch);
 }
 
+void
+ipc_chan_set_violation(struct ipc_chan *ch, ipc_violation_cb cb)
+{
+	ch->violation = cb;
+}
+
 const char *
 ipc_chan_peer(const struct ipc_chan *ch)
 {
@@ -464,6 +473,37 @@ ipc_chan_lost(struct ipc_chan *ch)
 	ipc_chan_drop_output(ch);
 	if (ch->closed != NULL)
 		ch->closed(ch, ch->arg);
+}
+
+/*
+ * The peer broke the protocol: fatal, or with a violation callback the
+ * channel is closed as if the peer had gone, and the owner hears why.
+ */
+static void
+ipc_chan_broken(struct ipc_chan *ch, const char *what)
+{
+	if (ch->violation == NULL)
+		fatalx("%s: %s", ch->peer, what);
+	if (ch->broken || ch->is_closed)
+		return;
+	ch->broken = 1;
+	ch->is_closed = 1;
+	ipc_chan_unregister(ch);
+	ipc_chan_drop_output(ch);
+	ch->violation(ch, what, ch->arg);
+}
+
+void
+ipc_violation(struct ipc_msg *m, const char *why)
+{
+	char	what[256];
+
+	if (m->chan == NULL)
+		fatalx("(no channel): message %s: %s", proto_msg_name(m->type),
+		    why);
+	(void)bsnprintf(what, sizeof(what), "message %s: %s",
+	    proto_msg_name(m->type), why);
+	ipc_chan_broken(m->chan, what);
 }
 
 void
@@ -625,9 +665,14 @@ ipc_chan_flush(struct ipc_chan *ch)
 static void
 ipc_chan_push_fd(struct ipc_chan *ch, int fd)
 {
+	if (ch->broken) {
+		close(fd);
+		return;
+	}
 	if (ch->nfds >= IPC_MAX_QUEUED_FDS) {
 		close(fd);
-		fatalx("%s: too many unclaimed file descriptors", ch->peer);
+		ipc_chan_broken(ch, "too many unclaimed file descriptors");
+		return;
 	}
 	if (ch->nfds == ch->fdcap) {
 		ch->fdcap = ch->fdcap ? ch->fdcap * 2 : 4;
@@ -669,24 +714,23 @@ ipc_chan_collect_fds(struct ipc_chan *ch, struct msghdr *msg)
 		}
 	}
 	if (msg->msg_flags & MSG_CTRUNC)
-		fatalx("%s: file descriptors lost (control data truncated)",
-		    ch->peer);
+		ipc_chan_broken(ch,
+		    "file descriptors lost (control data truncated)");
 }
 
-/* Dies on a malformed header, naming the peer and the message type. */
-static void ipc_chan_violation(const struct ipc_chan *ch, const uint8_t *p,
-    size_t n, enum ipc_status st) SM_NORETURN;
-
+/* A malformed header, named by the peer and the message type. */
 static void
-ipc_chan_violation(const struct ipc_chan *ch, const uint8_t *p, size_t n,
+ipc_chan_violation(struct ipc_chan *ch, const uint8_t *p, size_t n,
     enum ipc_status st)
 {
 	uint32_t	type = 0;
+	char		what[256];
 
 	if (n >= sizeof(type))
 		memcpy(&type, p, sizeof(type));
-	fatalx("%s: message %s: %s", ch->peer, proto_msg_name(type),
-	    ipc_strerror(st));
+	(void)bsnprintf(what, sizeof(what), "message %s: %s",
+	    proto_msg_name(type), ipc_strerror(st));
+	ipc_chan_broken(ch, what);
 }
 
 /*
@@ -706,16 +750,20 @@ ipc_chan_dispatch(struct ipc_chan *ch)
 		st = ipc_decode(p, ch->in.len - off, &m, &used);
 		if (st == IPC_NEED_MORE)
 			break;
-		if (st != IPC_OK)
+		if (st != IPC_OK) {
 			ipc_chan_violation(ch, p, ch->in.len - off, st);
+			return -1;
+		}
 		m.chan = ch;
-		if ((m.flags & IPC_F_FD) && (m.fd = ipc_chan_pop_fd(ch)) == -1)
+		if ((m.flags & IPC_F_FD) && (m.fd = ipc_chan_pop_fd(ch)) == -1) {
 			ipc_chan_violation(ch, p, used, IPC_ERR_NOFD);
+			return -1;
+		}
 		off += used;
 		ch->dispatch(ch, &m, ch->arg);
 		if (m.fd != -1)
 			close(m.fd);
-		if (ch->freeing)
+		if (ch->freeing || ch->broken)
 			return -1;
 	}
 	buf_consume(&ch->in, off);
@@ -751,6 +799,8 @@ ipc_chan_read(struct ipc_chan *ch)
 		return;
 	}
 	ipc_chan_collect_fds(ch, &msg);
+	if (ch->broken)
+		return;
 	if (r == 0) {
 		ipc_chan_lost(ch);
 		return;

@@ -11,6 +11,9 @@
  * unknown flag, a missing fd, a short field or a byte left over after
  * ipc_end() is a protocol violation: the reading process logs it, naming the
  * peer and the message type, and exits (fatalx).  The parent notices.
+ * The parent itself must outlive a bad child: its channels have a
+ * violation callback, and a violation closes the channel and calls it
+ * instead of exiting.
  *
  * The codec (ipc_decode, ipc_msg_get_*) returns error codes and is pure, so
  * it is unit-tested; the channel wrappers (ipc_get_*) die on error.
@@ -87,11 +90,19 @@ typedef void (*ipc_dispatch_cb)(struct ipc_chan *ch, struct ipc_msg *m, void *ar
 /* Called once when the peer closed the socket or an I/O error happened;
  * the channel is unusable afterwards (free it). */
 typedef void (*ipc_closed_cb)(struct ipc_chan *ch, void *arg);
+/* Called once, instead of dying, when the peer broke the protocol; what
+ * says how ("message MSG_X: <error>").  The channel is closed already
+ * (free it); the closed callback is not called. */
+typedef void (*ipc_violation_cb)(struct ipc_chan *ch, const char *what,
+    void *arg);
 
 struct ipc_chan *ipc_chan_new(struct event_loop *loop, int fd,
     const char *peername, ipc_dispatch_cb dispatch, ipc_closed_cb closed,
     void *arg);
 void ipc_chan_free(struct ipc_chan *ch);	/* closes fd and queued fds */
+/* For a reader that must survive its peer (the parent): violations call
+ * cb instead of fatalx. */
+void ipc_chan_set_violation(struct ipc_chan *ch, ipc_violation_cb cb);
 const char *ipc_chan_peer(const struct ipc_chan *ch);
 int ipc_chan_fd(const struct ipc_chan *ch);
 size_t ipc_chan_pending(const struct ipc_chan *ch);	/* bytes queued to send */
@@ -114,5 +125,8 @@ char *ipc_get_strdup(struct ipc_msg *m);
 void ipc_end(struct ipc_msg *m);
 /* For dispatchers: an unexpected type from this peer is fatal. */
 void ipc_bad_type(struct ipc_msg *m) SM_NORETURN;
+/* For dispatchers of a channel with a violation callback: m breaks the
+ * protocol (why); the callback runs, or without one the process dies. */
+void ipc_violation(struct ipc_msg *m, const char *why);
 
 #endif

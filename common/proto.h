@@ -31,6 +31,11 @@ enum msg_type {
 	/* parent -> smtpd */
 	MSG_P_TLS_CONF = 300,	/* data certificate chain (PEM), data key (PEM):
 				 * at startup and on every reload (SIGHUP) */
+
+	/* queue, lookup, smtpd -> parent */
+	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
+				 * are served (queue: spool recovered; smtpd:
+				 * accepting connections) */
 };
 
 /*

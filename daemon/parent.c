@@ -5,11 +5,13 @@
  * key (smtpd, chrooted, gets their bytes by message, at start and again
  * on SIGHUP), prepare the spool, bind the listeners, make the socketpairs
  * and fork the queue, lookup and smtpd processes, which drop root
- * themselves.  Then one event loop waits for signals.  A shutdown stops
- * smtpd first (its sessions answer 421 and let go of their open
- * messages), then the queue and lookup; a child that dies on its own
- * starts the same shutdown and the parent exits 1, so that the service
- * manager restarts the whole set from a clean state.
+ * themselves.  Then one event loop waits for signals and for each child's
+ * MSG_P_READY; the "ready" lines are logged once all three are ready.  A
+ * shutdown stops smtpd first (its sessions answer 421 and let go of their
+ * open messages), then the queue and lookup; a child that dies on its own,
+ * or breaks the protocol (the parent survives that), starts the same
+ * shutdown and the parent exits 1, so that the service manager restarts
+ * the whole set from a clean state.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -54,11 +56,15 @@ enum parent_proc {
 	PROC_COUNT
 };
 
+struct parent;
+
 struct parent_child {
+	struct parent	*parent;
 	const char	*name;		/* "queue", "lookup", "smtpd" */
 	const char	*comm;		/* process name for ps(1) */
 	pid_t		 pid;		/* -1 when not running */
 	int		 term_sent;
+	int		 ready;		/* MSG_P_READY came */
 	struct ipc_chan	*chan;
 	int		 sp[2];		/* [0] parent's end, [1] child's */
 	struct sm_user	 user;
@@ -75,6 +81,7 @@ struct parent {
 	struct event_timer	*kill_timer;
 	int			 stopping;
 	int			 status;	/* exit status */
+	uint64_t		 start;		/* now_ms() at parent_run */
 	uint64_t		 stop_start;	/* now_ms() at the stop */
 	struct buf		 tls_cert;	/* read, checked, not sent yet */
 	struct buf		 tls_key;	/* zeroed once sent */
@@ -113,10 +120,12 @@ parent_setup(struct parent *p, struct config *cfg,
 	int	i;
 
 	memset(p, 0, sizeof(*p));
+	p->start = now_ms();
 	p->cfg = cfg;
 	p->opts = *po;
 	p->privileged = privsep_is_root() && !po->unprivileged;
 	for (i = 0; i < PROC_COUNT; i++) {
+		p->child[i].parent = p;
 		p->child[i].name = names[i];
 		p->child[i].comm = comms[i];
 		p->child[i].pid = -1;
@@ -818,12 +827,68 @@ parent_signal(int signo, void *arg)
 
 /* ---- the parent's side of the channels ---- */
 
+static void parent_log_ready(const struct parent *p);
+
+/*
+ * A child broke the protocol: its channel is closed already.  The parent
+ * does not die of it; it stops everything, as when a child dies.
+ */
+static void
+parent_chan_violation(struct ipc_chan *ch, const char *what, void *arg)
+{
+	struct parent_child	*c = arg;
+	struct parent		*p = c->parent;
+
+	log_warnx("%s: %s: protocol violation, stopping all processes",
+	    c->name, what);
+	ipc_chan_free(ch);
+	c->chan = NULL;
+	parent_stop(p, 1);
+}
+
+/* MSG_P_READY, once per child; the last one announces the service. */
+static void
+parent_child_ready(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	enum ipc_status	st;
+	int		i;
+
+	if (c->ready) {
+		ipc_violation(m, "sent twice");
+		return;
+	}
+	if ((st = ipc_msg_end(m)) != IPC_OK) {
+		ipc_violation(m, ipc_strerror(st));
+		return;
+	}
+	c->ready = 1;
+	log_debug("%s is ready", c->name);
+	for (i = 0; i < PROC_COUNT; i++)
+		if (!p->child[i].ready)
+			return;
+	if (!p->stopping)
+		parent_log_ready(p);
+}
+
 static void
 parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
+	struct parent_child	*c = arg;
+
 	(void)ch;
-	(void)arg;
-	ipc_bad_type(m);	/* no child sends the parent anything yet */
+	if (m->fd != -1 || m->session != 0) {
+		ipc_violation(m, "unexpected descriptor or session");
+		return;
+	}
+	switch (m->type) {
+	case MSG_P_READY:
+		parent_child_ready(c->parent, c, m);
+		break;
+	default:
+		ipc_violation(m, "unexpected type");
+		break;
+	}
 }
 
 static void
@@ -855,11 +920,13 @@ parent_loop_setup(struct parent *p)
 
 		c->chan = ipc_chan_new(p->loop, c->sp[0], c->name,
 		    parent_chan_dispatch, parent_chan_closed, c);
+		ipc_chan_set_violation(c->chan, parent_chan_violation);
 		c->sp[0] = -1;		/* the channel owns it now */
 	}
 	return 0;
 }
 
+/* Every child is ready: the spool is recovered, smtpd accepts. */
 static void
 parent_log_ready(const struct parent *p)
 {
@@ -874,6 +941,8 @@ parent_log_ready(const struct parent *p)
 		    l->addr, v6 ? "]" : "", l->port,
 		    listener_kind_name(l->kind));
 	}
+	log_info("ready in %llu ms",
+	    (unsigned long long)(now_ms() - p->start));
 }
 
 /* Kills and reaps whatever runs after a failure to start or to loop. */
@@ -948,7 +1017,6 @@ parent_run(struct config *cfg, const struct parent_options *po)
 		parent_cleanup(&p);
 		return rc;
 	}
-	parent_log_ready(&p);
 	if (event_loop_run(p.loop) == -1) {
 		log_warn("event loop");
 		parent_abort_children(&p);

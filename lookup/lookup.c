@@ -172,6 +172,8 @@ lookup_main(struct config *cfg, int parent_fd, int smtpd_fd,
 	    lookup_smtpd_dispatch, lookup_chan_closed, &lk);
 	if (event_signal(lk.loop, SIGTERM, lookup_sigterm, &lk) == -1)
 		fatal("event_signal");
+	/* Sent by the loop's first turn: requests are served from then on. */
+	ipc_send(lk.parent, MSG_P_READY, 0, -1, NULL, 0);
 	if (event_loop_run(lk.loop) == -1)
 		fatal("event loop");
 	(void)ipc_chan_flush(lk.smtpd);

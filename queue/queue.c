@@ -636,6 +636,8 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd)
 	queue_space_check(q);
 	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
 	    queue_space_timer, q);
+	/* The spool is recovered: the parent may announce the service. */
+	ipc_send(q->parent, MSG_P_READY, 0, -1, NULL, 0);
 }
 
 static void

@@ -1096,6 +1096,14 @@ smtpd_listen(struct smtpd *sd, int on)
 	sd->accepting = on;
 }
 
+/* Accepting from now on: tells the parent, once. */
+static void
+smtpd_ready(struct smtpd *sd)
+{
+	smtpd_listen(sd, 1);
+	ipc_send(sd->parent, MSG_P_READY, 0, -1, NULL, 0);
+}
+
 /* The first certificate came (or never will): clients are welcome. */
 static void
 smtpd_tls_ready(struct smtpd *sd)
@@ -1105,7 +1113,7 @@ smtpd_tls_ready(struct smtpd *sd)
 	sd->tls_waiting = 0;
 	event_timer_cancel(sd->loop, sd->tls_timer);
 	sd->tls_timer = NULL;
-	smtpd_listen(sd, 1);
+	smtpd_ready(sd);
 }
 
 static void
@@ -1139,7 +1147,7 @@ smtpd_listeners_setup(struct smtpd *sd)
 			    sd->cfg->listeners[i].port);
 	}
 	if (sd->cfg->tls_cert == NULL) {
-		smtpd_listen(sd, 1);
+		smtpd_ready(sd);
 		return;
 	}
 	sd->tls_waiting = 1;

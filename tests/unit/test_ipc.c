@@ -412,6 +412,7 @@ test_strerror(void **state)
 	}
 	assert_string_equal(proto_msg_name(MSG_Q_OPEN_OK), "MSG_Q_OPEN_OK");
 	assert_string_equal(proto_msg_name(9999), "MSG_UNKNOWN");
+	assert_string_equal(proto_msg_name(MSG_P_READY), "MSG_P_READY");
 }
 
 /* ---- channels ---- */
@@ -992,6 +993,115 @@ test_channel_violations(void **state)
 	buf_free(&wire);
 }
 
+/* ---- a reader with a violation callback survives its peer ---- */
+
+struct sv {
+	struct event_loop	*loop;
+	int			 nmsg;
+	int			 nclosed;
+	int			 nviol;
+	char			 what[256];
+};
+
+/* Takes MSG_Q_SPACE; calls anything else a violation. */
+static void
+sv_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct sv	*sv = arg;
+
+	(void)ch;
+	if (m->type != MSG_Q_SPACE) {
+		ipc_violation(m, "unexpected type");
+		return;
+	}
+	(void)ipc_get_u32(m);
+	ipc_end(m);
+	sv->nmsg++;
+}
+
+static void
+sv_closed(struct ipc_chan *ch, void *arg)
+{
+	struct sv	*sv = arg;
+
+	sv->nclosed++;
+	ipc_chan_free(ch);
+	event_loop_stop(sv->loop);
+}
+
+static void
+sv_violation(struct ipc_chan *ch, const char *what, void *arg)
+{
+	struct sv	*sv = arg;
+
+	sv->nviol++;
+	snprintf(sv->what, sizeof(sv->what), "%s", what);
+	ipc_chan_free(ch);
+	event_loop_stop(sv->loop);
+}
+
+/* Sends wire after one good message; the reader must live on. */
+static void
+survive(const struct buf *wire, struct sv *sv)
+{
+	struct ipc_chan	*ch;
+	struct buf	 all;
+	int		 p[2];
+
+	memset(sv, 0, sizeof(*sv));
+	buf_init(&all);
+	ipc_encode(&all, MSG_Q_SPACE, 0, 0, "\1\0\0\0", 4);
+	buf_add(&all, wire->data, wire->len);
+	ipc_encode(&all, MSG_Q_SPACE, 0, 0, "\0\0\0\0", 4);	/* ignored */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	sv->loop = event_loop_new();
+	ch = ipc_chan_new(sv->loop, p[1], "child", sv_dispatch, sv_closed,
+	    sv);
+	ipc_chan_set_violation(ch, sv_violation);
+	send_raw(p[0], &all, NULL, 0);
+	run_loop(sv->loop);
+	close(p[0]);
+	event_loop_free(sv->loop);
+	buf_free(&all);
+	assert_int_equal(sv->nmsg, 1);
+	assert_int_equal(sv->nviol, 1);
+	assert_int_equal(sv->nclosed, 0);
+}
+
+static void
+test_channel_violation_callback(void **state)
+{
+	struct buf	wire;
+	struct sv	sv;
+	uint8_t		hdr[IPC_HDR_LEN];
+
+	(void)state;
+	buf_init(&wire);
+
+	put_hdr(hdr, MSG_P_READY, 0, 0, IPC_VERSION + 1, 0);
+	buf_add(&wire, hdr, sizeof(hdr));
+	survive(&wire, &sv);
+	assert_non_null(strstr(sv.what, "message MSG_P_READY: "));
+
+	buf_reset(&wire);
+	put_hdr(hdr, MSG_Q_COMMIT, IPC_MAX_PAYLOAD + 1, 0, IPC_VERSION, 0);
+	buf_add(&wire, hdr, sizeof(hdr));
+	survive(&wire, &sv);
+	assert_non_null(strstr(sv.what, "message MSG_Q_COMMIT: "));
+
+	/* IPC_F_FD without a descriptor. */
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_P_READY, 0, IPC_F_FD, NULL, 0);
+	survive(&wire, &sv);
+
+	/* Well formed, but the dispatcher does not expect it. */
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_L_RCPT, 0, 0, NULL, 0);
+	survive(&wire, &sv);
+	assert_string_equal(sv.what, "message MSG_L_RCPT: unexpected type");
+	buf_free(&wire);
+}
+
 int
 main(void)
 {
@@ -1012,6 +1122,7 @@ main(void)
 		cmocka_unit_test(test_channel_send_after_close),
 		cmocka_unit_test(test_channel_flush),
 		cmocka_unit_test(test_channel_violations),
+		cmocka_unit_test(test_channel_violation_callback),
 	};
 
 	log_init("test_ipc", 1, 0);
