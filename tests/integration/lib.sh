@@ -134,11 +134,10 @@ pgrp_members() {
 	ps -e -o pid=,pgid= 2>/dev/null | awk -v g="$1" '$2 == g { print $1 }'
 }
 
-t_cleanup() {
-	local rc=$? p i f
-	[ "$T_CLEANED" = 1 ] && return
-	T_CLEANED=1
-	trap - EXIT INT TERM
+# t_stop_pids: SIGTERM to each of T_PIDS (bounded wait), then SIGKILL to
+# whatever is left of its process group; empties T_PIDS.
+t_stop_pids() {
+	local p i
 	for p in $T_PIDS; do
 		if pid_alive "$p"; then
 			kill -TERM "$p" 2>/dev/null
@@ -151,6 +150,15 @@ t_cleanup() {
 			sleep 0.2
 		done
 	done
+	T_PIDS=
+}
+
+t_cleanup() {
+	local rc=$? p i f
+	[ "$T_CLEANED" = 1 ] && return
+	T_CLEANED=1
+	trap - EXIT INT TERM
+	t_stop_pids
 	# Daemons that a Python driver started: their PID is in a file.
 	for f in $T_PIDFILES; do
 		p=$(cat "$f" 2>/dev/null)

@@ -77,22 +77,11 @@ world_init() {
 # world_cleanup: strictmail first (SIGTERM, then SIGKILL to its group),
 # then the world, then whatever tests/integration/lib.sh cleans up.
 world_cleanup() {
-	local rc=$? p i
+	local rc=$?
 	[ "$W_CLEANED" = 1 ] && return $rc
 	W_CLEANED=1
 	trap - EXIT INT TERM
-	for p in $T_PIDS; do
-		if pid_alive "$p"; then
-			kill -TERM "$p" 2>/dev/null
-			for i in $(seq 1 100); do pid_alive "$p" || break; sleep 0.1; done
-		fi
-		for i in 1 2 3; do
-			[ -n "$(pgrp_members "$p")" ] || break
-			kill -KILL -- "-$p" 2>/dev/null
-			sleep 0.2
-		done
-	done
-	T_PIDS=
+	t_stop_pids
 	if [ -n "$W_NAME" ] && [ -d "${W_DIR:-/nonexistent}" ]; then
 		WORLD_KEEP=$SM_KEEP "$W_CMD" down "$W_NAME" >/dev/null 2>&1
 	fi
