@@ -111,6 +111,8 @@ static const struct config_keyword config_keywords[] = {
 	    F(max_received_headers), 1, 10000, "a number from 1 to 10000" },
 	{ "max-line-length", 1, 1, 0, config_set_size, F(max_line_length),
 	    998, 1024 * MiB, "a size from 998 to 1024M" },
+	{ "max-command-line", 1, 1, 0, config_set_count, F(max_command_line),
+	    512, SMTP_COMMAND_LINE_MAX, "a number from 512 to 8192" },
 	{ "timeout-command", 1, 1, 0, config_set_duration, F(timeout_command),
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "timeout-data", 1, 1, 0, config_set_duration, F(timeout_data),
@@ -655,6 +657,7 @@ config_init(struct config *cfg)
 	cfg->max_errors = 10;
 	cfg->max_received_headers = 100;
 	cfg->max_line_length = 16 * KiB;
+	cfg->max_command_line = 2048;
 	cfg->timeout_command = 300;
 	cfg->timeout_data = 600;
 	cfg->shutdown_timeout = 10;

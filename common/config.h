@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* The largest max-command-line: the receiver sizes its buffers by it. */
+#define SMTP_COMMAND_LINE_MAX	8192
+
 enum listener_kind {
 	LISTEN_SMTP = 0,	/* port 25: MX service, STARTTLS offered */
 	LISTEN_SUBMISSION,	/* port 587: STARTTLS required before AUTH */
@@ -58,6 +61,7 @@ struct config {
 	unsigned	 max_errors;		/* default 10 */
 	unsigned	 max_received_headers;	/* mail loop: default 100 */
 	uint64_t	 max_line_length;	/* text line octets, default 16 KiB */
+	unsigned	 max_command_line;	/* command line octets with CRLF, default 2048 */
 	uint64_t	 timeout_command;	/* seconds, default 300 */
 	uint64_t	 timeout_data;		/* seconds, default 600 */
 	uint64_t	 shutdown_timeout;	/* seconds, default 10 */

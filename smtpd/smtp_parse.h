@@ -14,12 +14,14 @@
 
 #include <stddef.h>
 
+#include "common/config.h"
+
 /*
  * A command line with its CRLF: the 512 octets of RFC 5321 4.5.3.1.4 plus
  * the allowances of the extensions offered (SIZE 26, DSN 600, SMTPUTF8 10,
  * and 500 for AUTH=), rounded up.
  */
-#define SMTP_LINE_MAX		2048
+#define SMTP_LINE_MAX		SMTP_COMMAND_LINE_MAX	/* the largest max-command-line */
 #define SMTP_VERB_MAX		16
 #define SMTP_LOCAL_MAX		64
 #define SMTP_DOMAIN_MAX		255

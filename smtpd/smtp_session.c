@@ -836,10 +836,10 @@ smtp_session_expect(const struct smtp_session *s, enum smtp_action wait,
 /* The line's own faults (500 5.5.2); 0 if it is clean.  text gets the
  * command without CRLF and trailing blanks. */
 static int
-smtp_line_check(const char *line, size_t len, char *text, size_t textsize,
-    struct smtp_reply *r)
+smtp_line_check(const char *line, size_t len, size_t max, char *text,
+    size_t textsize, struct smtp_reply *r)
 {
-	if (len > SMTP_LINE_MAX) {
+	if (len > max) {
 		smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
 		return -1;
 	}
@@ -896,7 +896,8 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	if (s->state == SMTP_DATA || s->state == SMTP_CLOSED)
 		fatalx("session=%u: a command in state %s", s->id,
 		    smtp_state_name(s->state));
-	bad = smtp_line_check(line, len, text, sizeof(text), r);
+	bad = smtp_line_check(line, len, s->srv->cfg->max_command_line, text,
+	    sizeof(text), r);
 	if (bad == 0 && smtp_parse_verb(text, verb, sizeof(verb), &args) == 0)
 		c = smtp_cmd_find(verb);
 	s->cmd = c ? c->verb : NULL;

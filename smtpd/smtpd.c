@@ -661,14 +661,14 @@ smtpd_conn_command(struct smtpd_conn *c)
 	enum smtp_action	 a;
 	const char		*p = c->in.data + c->inpos, *nl;
 	size_t			 avail = c->in.len - c->inpos, len;
+	size_t			 max = c->sd->cfg->max_command_line;
 
-	if ((nl = memchr(p, '\n', avail < SMTP_LINE_MAX ? avail :
-	    SMTP_LINE_MAX)) != NULL) {
+	if ((nl = memchr(p, '\n', avail < max ? avail : max)) != NULL) {
 		len = (size_t)(nl - p) + 1;
 		c->inpos += len;
 		c->last = now_ms();
 		a = smtp_session_command(&c->sess, p, len, &r);
-	} else if (avail >= SMTP_LINE_MAX) {
+	} else if (avail >= max) {
 		c->discard = 1;
 		a = smtp_session_line_too_long(&c->sess, &r);
 	} else

@@ -606,7 +606,9 @@ fuzz_step_command(struct fuzz *f)
 	size_t			 left = f->avail - f->pos, len, i;
 	unsigned		 n;
 
-	nl = memchr(p, '\n', left < SMTP_LINE_MAX ? left : SMTP_LINE_MAX);
+	size_t			 max = f->cfg->max_command_line;
+
+	nl = memchr(p, '\n', left < max ? left : max);
 	for (i = 0; i < 4 && i < left && p[i] != ' ' && p[i] != '\r' &&
 	    p[i] != '\n'; i++)
 		f->verb[i] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 32 :
@@ -618,7 +620,7 @@ fuzz_step_command(struct fuzz *f)
 		len = (size_t)(nl - p) + 1;
 		f->pos += len;
 		a = smtp_session_command(&f->s, p, len, &r);
-	} else if (left >= SMTP_LINE_MAX) {
+	} else if (left >= max) {
 		f->mode = MODE_DISCARD;
 		a = smtp_session_line_too_long(&f->s, &r);
 	} else

@@ -260,6 +260,10 @@ test_errors(void **state)
 		  "100000" },
 		{ "max-errors 1001\n", NAME ":1: max-errors: '1001' is not a "
 		  "number from 1 to 1000" },
+		{ "max-command-line 511\n", NAME ":1: max-command-line: '511' "
+		  "is not a number from 512 to 8192" },
+		{ "max-command-line 8193\n", NAME ":1: max-command-line: '8193' "
+		  "is not a number from 512 to 8192" },
 		{ "\n\n\n\n\n\n\n\nrelay-network 10.0.0.0/33\n",
 		  NAME ":9: relay-network: bad network '10.0.0.0/33'" },
 		{ "relay-network 127.0.0.1 ::1/129\n",

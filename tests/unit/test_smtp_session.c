@@ -1730,23 +1730,33 @@ test_command_line_limit(void **state)
 	char			line[SMTP_LINE_MAX + 2];
 	size_t			n;
 
+	/* The default, a small setting and the largest one. */
+	static const unsigned	limits[] = { 2048, 600, SMTP_LINE_MAX };
+	size_t			i, lim;
+
 	(void)state;
-	start_in(&s, SMTP_HELO);
-	for (n = SMTP_LINE_MAX; n <= SMTP_LINE_MAX + 1; n++) {
-		memset(line, 'x', n);
-		memcpy(line, "NOOP ", 5);
-		line[n - 2] = '\r';
-		line[n - 1] = '\n';
-		assert_int_equal(smtp_session_command(&s, line, n, &r),
-		    SMTP_A_REPLY);
-		if (n == SMTP_LINE_MAX)
-			assert_int_equal(r.code, 250);
-		else {
-			assert_int_equal(r.code, 500);
-			assert_string_equal(r.enh, "5.5.2");
+	assert_int_equal(cfg.max_command_line, 2048);
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		cfg.max_command_line = limits[i];
+		lim = limits[i];
+		start_in(&s, SMTP_HELO);
+		for (n = lim; n <= lim + 1; n++) {
+			memset(line, 'x', n);
+			memcpy(line, "NOOP ", 5);
+			line[n - 2] = '\r';
+			line[n - 1] = '\n';
+			assert_int_equal(smtp_session_command(&s, line, n, &r),
+			    SMTP_A_REPLY);
+			if (n == lim)
+				assert_int_equal(r.code, 250);
+			else {
+				assert_int_equal(r.code, 500);
+				assert_string_equal(r.enh, "5.5.2");
+			}
 		}
+		smtp_session_free(&s);
 	}
-	smtp_session_free(&s);
+	cfg.max_command_line = 2048;
 }
 
 
@@ -1791,7 +1801,7 @@ test_fuzz_long_echo(void **state)
 	buf_init(&line);
 	buf_init(&out);
 	buf_addstr(&line, "MAIL FROM:<a@example.net> ");
-	while (line.len < SMTP_LINE_MAX - 2)
+	while (line.len < cfg.max_command_line - 2)
 		buf_addch(&line, 'x');
 	buf_addstr(&line, "\r\n");
 	start_in(&s, SMTP_HELO);
