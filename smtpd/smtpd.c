@@ -1,18 +1,14 @@
 /*
- * smtpd.c - the receiver process: listeners, connections, TLS, and the
- * I/O around the session state machine (smtp_session.c).
+ * smtpd.c - the receiver process: listeners, connection records, and the
+ * I/O around the session state machine (smtp_session.c); the message file
+ * is smtpd_msg.c, the handshake and the certificate smtpd_tls.c.
  *
  * Each connection has an input buffer cut into command lines, an output
- * buffer of replies written in one go after each batch of input, and one
- * timer.  While its session waits for the lookup or queue process, no
- * further command is read, so pipelined replies stay in order.  A message
- * (DATA, or BDAT chunks) is streamed through dataread.c into the file the
- * queue opened, behind a Received header.  After STARTTLS every octet read
- * before the handshake is dropped; TLS I/O goes through common/tls.h.  A
- * client's clock restarts only when it completes a line, so trickling
- * bytes buys no time.  A connection that closes while waiting stays as a
- * record without a socket until the answer arrives, so every answer finds
- * its session.  SIGTERM answers every client 421 and aborts open messages.
+ * buffer of replies written in one go after each batch, and one timer.
+ * While a session waits for the lookup or queue process no command is
+ * read, so pipelined replies stay in order; a connection closed meanwhile
+ * stays a record without a socket until the answer arrives.  SIGTERM
+ * answers every client 421 and aborts open messages.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -22,7 +18,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -34,14 +29,13 @@
 #include "common/proto.h"
 #include "common/tls.h"
 #include "common/util.h"
-#include "smtpd/dataread.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtpd.h"
+#include "smtpd/smtpd_int.h"
 
 #define SMTPD_READ_CHUNK	(16 * 1024)	/* one read() from a client */
 #define SMTPD_IN_MAX		(64 * 1024)	/* unread input while waiting */
 #define SMTPD_OUT_MAX		(64 * 1024)	/* replies a client leaves unread */
-#define SMTPD_WBUF_MAX		(64 * 1024)	/* message octets per write() */
 #define SMTPD_TLS_WRITE_MAX	(16 * 1024)	/* one TLS record */
 #define SMTPD_ACCEPT_BATCH	64
 #define SMTPD_ACCEPT_PAUSE_MS	1000
@@ -49,79 +43,9 @@
 
 #define SMTPD_IO_AGAIN		(-2)	/* nothing to read or write now */
 
-struct smtpd;
-
-struct smtpd_listener {
-	struct smtpd		*sd;
-	struct listener		*l;
-};
-
-struct smtpd_conn {
-	TAILQ_ENTRY(smtpd_conn)	 entry;
-	struct smtpd		*sd;
-	struct smtp_session	 sess;
-	int			 fd;		/* -1 once closed */
-	int			 kill;		/* close now, output or not */
-	int			 closing;	/* close once output is written */
-	struct buf		 in;
-	size_t			 inpos;		/* input used in this batch */
-	struct buf		 out;
-	int			 discard;	/* skipping an overlong line */
-	struct event_timer	*timer;
-	uint64_t		 last;		/* last complete line, ms */
-
-	/* TLS. */
-	struct tls_server_conf	*tlsconf;	/* this session's reference */
-	struct tls_conn		*tls;
-	int			 implicit;	/* tls listener: greet after it */
-	int			 tls_start;	/* STARTTLS said 220: handshake
-						 * once that is written */
-	int			 handshaking;
-	int			 tls_rwant;	/* EV_* the last read waits for */
-	int			 tls_wwant;	/* EV_* the last write waits for */
-	size_t			 tls_wlen;	/* a write to repeat, 0 = none */
-
-	/* The message being read. */
-	int			 in_data;	/* reading DATA or a BDAT chunk */
-	int			 chunk;		/* ... a BDAT chunk */
-	uint64_t		 chunk_left;
-	uint64_t		 skip_left;	/* octets of a refused BDAT */
-	int			 msg_started;	/* Received header written */
-	struct dataread		 dr;
-	uint64_t		 dr_lines;	/* dr.lines at the last restart */
-	int			 msg_fd;
-	struct buf		 wbuf;
-	uint64_t		 written;
-	int			 werr;
-};
-
-TAILQ_HEAD(smtpd_conns, smtpd_conn);
-
-struct smtpd {
-	struct config		*cfg;
-	struct event_loop	*loop;
-	struct smtp_server	 srv;
-	struct ipc_chan		*parent;
-	struct ipc_chan		*queue;
-	struct ipc_chan		*lookup;
-	struct smtpd_listener	*lst;
-	struct smtpd_conns	 conns;
-	unsigned		 nlive;
-	uint32_t		 next_id;
-	int			 status;
-	int			 queue_lost;
-	int			 accepting;
-	struct event_timer	*accept_timer;
-	struct tls_server_conf	*tlsconf;	/* for new sessions; NULL = none */
-	int			 tls_waiting;	/* for the first certificate */
-	struct event_timer	*tls_timer;
-};
-
 static int smtpd_conn_process(struct smtpd_conn *c);
 static void smtpd_conn_event(int fd, int events, void *arg);
 static void smtpd_conn_timer(void *arg);
-static int smtpd_conn_input(struct smtpd_conn *c, int hup);
-static int smtpd_tls_begin(struct smtpd_conn *c);
 
 /* ---- connection records ---- */
 
@@ -156,7 +80,7 @@ smtpd_conn_free(struct smtpd_conn *c)
 	free(c);
 }
 
-static void
+void
 smtpd_send_abort(struct smtpd_conn *c)
 {
 	struct buf	b;
@@ -167,43 +91,19 @@ smtpd_send_abort(struct smtpd_conn *c)
 	buf_free(&b);
 }
 
-/* Closes the message file and forgets the reading of the message. */
-static void
-smtpd_msg_close(struct smtpd_conn *c)
-{
-	if (c->msg_fd != -1) {
-		close(c->msg_fd);
-		c->msg_fd = -1;
-	}
-	c->in_data = 0;
-	c->chunk = 0;
-	c->chunk_left = 0;
-	c->msg_started = 0;
-}
-
-/* Gives up the message file of a session that will not finish it. */
-static void
-smtpd_conn_drop_message(struct smtpd_conn *c)
-{
-	if (!smtp_session_abandon(&c->sess))
-		return;
-	smtpd_send_abort(c);
-	smtpd_msg_close(c);
-}
-
 /*
  * Ends the client connection.  The record lives on without a socket while
  * the session waits for another process; the answer frees it.  The caller
  * must not touch c afterwards.
  */
-static void
+void
 smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 {
 	smtp_session_closed(&c->sess, why);
 	log_info("session=%u disconnect client=%s reason=%s messages=%u",
 	    c->sess.id, c->sess.client,
 	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
-	smtpd_conn_drop_message(c);
+	smtpd_msg_drop(c);
 	smtpd_conn_tls_free(c);
 	event_del(c->sd->loop, c->fd);
 	close(c->fd);
@@ -217,7 +117,7 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 
 /* ---- output ---- */
 
-static void
+void
 smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r)
 {
 	if (c->fd == -1)
@@ -296,7 +196,7 @@ smtpd_conn_can_read(const struct smtpd_conn *c)
 	    c->in.len < SMTPD_IN_MAX;
 }
 
-static void
+void
 smtpd_conn_update_events(struct smtpd_conn *c)
 {
 	int	ev = 0;
@@ -344,180 +244,6 @@ smtpd_conn_flush(struct smtpd_conn *c)
 	return 0;
 }
 
-/* ---- the message file ---- */
-
-/* The client completed a line of the message: its clock restarts. */
-static void
-smtpd_data_progress(struct smtpd_conn *c)
-{
-	if (c->dr.lines != c->dr_lines) {
-		c->dr_lines = c->dr.lines;
-		c->last = now_ms();
-	}
-}
-
-static void
-smtpd_data_start(struct smtpd_conn *c, int chunked)
-{
-	const struct config	*cfg = c->sd->cfg;
-
-	c->written = 0;
-	c->werr = 0;
-	c->msg_started = 1;
-	dataread_init(&c->dr, cfg->max_message_size);
-	dataread_limits(&c->dr, cfg->max_line_length,
-	    cfg->max_received_headers);
-	if (chunked)
-		dataread_chunked(&c->dr);
-	c->dr_lines = 0;
-	c->last = now_ms();
-	buf_reset(&c->wbuf);
-	smtp_session_received(&c->sess, time(NULL), &c->wbuf);
-}
-
-/* Writes the buffered message octets, unless the message is lost. */
-static void
-smtpd_data_write(struct smtpd_conn *c)
-{
-	if (!c->werr && c->dr.flags == 0 && c->wbuf.len > 0) {
-		if (write_all(c->msg_fd, c->wbuf.data, c->wbuf.len) == -1) {
-			log_warn("%s: session=%u: write", c->sess.qid,
-			    c->sess.id);
-			c->werr = 1;
-		} else
-			c->written += c->wbuf.len;
-	}
-	buf_reset(&c->wbuf);
-}
-
-/* The verdict on the message, worst first. */
-static enum smtp_data_status
-smtpd_data_status(const struct smtpd_conn *c)
-{
-	if (c->dr.flags & DATAREAD_BARE)
-		return SMTP_DATA_BARE;
-	if (c->dr.flags & DATAREAD_NUL)
-		return SMTP_DATA_NUL;
-	if (c->dr.flags & DATAREAD_LONG)
-		return SMTP_DATA_LONG;
-	if (c->dr.flags & DATAREAD_LOOP)
-		return SMTP_DATA_LOOP;
-	if (c->dr.flags & DATAREAD_SIZE)
-		return SMTP_DATA_SIZE;
-	if (c->werr)
-		return SMTP_DATA_WRITE;
-	return SMTP_DATA_OK;
-}
-
-/* Closes the message file for good; a failing close loses the message. */
-static void
-smtpd_data_finish(struct smtpd_conn *c)
-{
-	if (close(c->msg_fd) == -1 && !c->werr) {
-		log_warn("%s: session=%u: close", c->sess.qid, c->sess.id);
-		c->werr = 1;
-	}
-	c->msg_fd = -1;
-	smtpd_msg_close(c);
-}
-
-static void smtpd_conn_act(struct smtpd_conn *, enum smtp_action,
-    const struct smtp_reply *);
-
-/* The end marker was read: close the file and let the session decide. */
-static void
-smtpd_data_end(struct smtpd_conn *c)
-{
-	struct smtp_reply	r;
-	enum smtp_action	a;
-
-	smtpd_data_write(c);
-	smtpd_data_finish(c);
-	a = smtp_session_data_done(&c->sess, smtpd_data_status(c), c->written,
-	    &r);
-	smtpd_conn_act(c, a, &r);
-}
-
-/* Feeds buffered input to the DATA reader; 0 when it needs more. */
-static int
-smtpd_data_input(struct smtpd_conn *c)
-{
-	size_t	used;
-
-	used = dataread_feed(&c->dr, c->in.data + c->inpos,
-	    c->in.len - c->inpos, &c->wbuf);
-	c->inpos += used;
-	smtpd_data_progress(c);
-	if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 || c->werr)
-		smtpd_data_write(c);
-	if (!c->dr.done)
-		return 0;
-	smtpd_data_end(c);
-	return 1;
-}
-
-/*
- * A BDAT chunk was read.  The file stays open between good chunks; after
- * the last one, or a bad one, it is closed.
- */
-static void
-smtpd_chunk_end(struct smtpd_conn *c)
-{
-	struct smtp_reply	r;
-	enum smtp_action	a;
-
-	if (c->sess.chunk_last)
-		dataread_last(&c->dr, &c->wbuf);
-	smtpd_data_write(c);
-	if (c->sess.chunk_last || smtpd_data_status(c) != SMTP_DATA_OK)
-		smtpd_data_finish(c);
-	else {
-		c->in_data = 0;
-		c->chunk = 0;
-	}
-	a = smtp_session_chunk_done(&c->sess, smtpd_data_status(c),
-	    c->written, &r);
-	smtpd_conn_act(c, a, &r);
-}
-
-/* Feeds at most the rest of the chunk to the reader; 0 when it needs
- * more. */
-static int
-smtpd_chunk_input(struct smtpd_conn *c)
-{
-	size_t	avail = c->in.len - c->inpos, n;
-
-	n = avail < c->chunk_left ? avail : (size_t)c->chunk_left;
-	if (n > 0) {
-		(void)dataread_feed(&c->dr, c->in.data + c->inpos, n,
-		    &c->wbuf);
-		c->inpos += n;
-		c->chunk_left -= n;
-		smtpd_data_progress(c);
-		if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 ||
-		    c->werr)
-			smtpd_data_write(c);
-	}
-	if (c->chunk_left > 0)
-		return 0;
-	smtpd_chunk_end(c);
-	return 1;
-}
-
-/* Drops the octets of a refused BDAT; 0 when it needs more. */
-static int
-smtpd_skip_input(struct smtpd_conn *c)
-{
-	size_t	avail = c->in.len - c->inpos, n;
-
-	n = avail < c->skip_left ? avail : (size_t)c->skip_left;
-	if (memchr(c->in.data + c->inpos, '\n', n) != NULL)
-		c->last = now_ms();
-	c->inpos += n;
-	c->skip_left -= n;
-	return c->skip_left == 0;
-}
-
 /* ---- requests to the other processes ---- */
 
 static void
@@ -562,21 +288,6 @@ smtpd_send_commit(struct smtpd_conn *c)
 	buf_free(&b);
 }
 
-/* The first chunk starts the message; each one is read to its end. */
-static void
-smtpd_chunk_start(struct smtpd_conn *c)
-{
-	if (c->fd == -1) {
-		smtpd_conn_drop_message(c);
-		return;
-	}
-	if (!c->msg_started)
-		smtpd_data_start(c, 1);
-	c->in_data = 1;
-	c->chunk = 1;
-	c->chunk_left = c->sess.chunk_size;
-}
-
 /* After STARTTLS: nothing read so far may count (CVE-2011-0411). */
 static void
 smtpd_starttls(struct smtpd_conn *c, const struct smtp_reply *r)
@@ -586,7 +297,7 @@ smtpd_starttls(struct smtpd_conn *c, const struct smtp_reply *r)
 }
 
 /* Carries out what the session asked for. */
-static void
+void
 smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
     const struct smtp_reply *r)
 {
@@ -607,9 +318,9 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 	case SMTP_A_DATA:
 		smtpd_conn_reply(c, r);
 		if (c->fd == -1)
-			smtpd_conn_drop_message(c);
+			smtpd_msg_drop(c);
 		else {
-			smtpd_data_start(c, 0);
+			smtpd_msg_start(c, 0);
 			c->in_data = 1;
 		}
 		break;
@@ -625,7 +336,7 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		smtpd_starttls(c, r);
 		break;
 	case SMTP_A_CHUNK:
-		smtpd_chunk_start(c);
+		smtpd_msg_chunk_start(c);
 		break;
 	case SMTP_A_SKIP:
 		smtpd_conn_reply(c, r);
@@ -677,17 +388,6 @@ smtpd_conn_command(struct smtpd_conn *c)
 	return 1;
 }
 
-/* The input left after STARTTLS is dropped, and said so. */
-static void
-smtpd_tls_drop_input(struct smtpd_conn *c)
-{
-	if (c->in.len > 0)
-		log_info("session=%u starttls: discarded %zu octets sent "
-		    "before the handshake", c->sess.id, c->in.len);
-	buf_reset(&c->in);
-	c->discard = 0;
-}
-
 /*
  * Works through the buffered input as far as the session allows.
  * Returns -1 if the connection was closed (and c may be gone), else 0.
@@ -700,11 +400,11 @@ smtpd_conn_process(struct smtpd_conn *c)
 	while (more && c->fd != -1 && !c->kill && !c->closing &&
 	    !c->tls_start && c->sess.wait == SMTP_A_REPLY) {
 		if (c->skip_left > 0)
-			more = smtpd_skip_input(c);
+			more = smtpd_msg_skip_input(c);
 		else if (c->in_data && c->chunk)
-			more = smtpd_chunk_input(c);
+			more = smtpd_msg_chunk_input(c);
 		else if (c->in_data)
-			more = smtpd_data_input(c);
+			more = smtpd_msg_data_input(c);
 		else if (c->discard)
 			more = smtpd_conn_discard(c);
 		else
@@ -757,7 +457,7 @@ smtpd_conn_tls_more(const struct smtpd_conn *c)
  * too, so that a level-triggered hang-up cannot spin the loop.  Returns
  * -1 if the connection was closed (and c may be gone), else 0.
  */
-static int
+int
 smtpd_conn_input(struct smtpd_conn *c, int hup)
 {
 	ssize_t	n;
@@ -796,58 +496,6 @@ smtpd_conn_event(int fd, int events, void *arg)
 		(void)smtpd_conn_flush(c);
 }
 
-/* ---- TLS ---- */
-
-/*
- * Starts or continues the handshake (after the 220 to STARTTLS, or on a
- * tls listener at once).  Returns -1 if the connection was closed.
- */
-static int
-smtpd_tls_begin(struct smtpd_conn *c)
-{
-	struct smtp_reply	r;
-	int			rc;
-
-	if (c->tls == NULL) {
-		c->tls_start = 0;
-		if (c->tlsconf == NULL ||
-		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
-			log_warnx("session=%u tls not available", c->sess.id);
-			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-			return -1;
-		}
-		c->handshaking = 1;
-		c->tls_rwant = c->tls_wwant = 0;
-		c->tls_wlen = 0;
-		c->last = now_ms();
-	}
-	rc = tls_handshake(c->tls);
-	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
-		c->tls_rwant = rc == TLS_WANT_READ ? EV_READ : EV_WRITE;
-		smtpd_conn_update_events(c);
-		return 0;
-	}
-	if (rc != 0) {
-		log_info("session=%u tls handshake failed: %s", c->sess.id,
-		    tls_error(c->tls));
-		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-		return -1;
-	}
-	c->handshaking = 0;
-	c->tls_rwant = 0;
-	log_info("session=%u tls version=%s cipher=%s", c->sess.id,
-	    tls_version(c->tls), tls_cipher(c->tls));
-	smtp_session_tls_done(&c->sess, tls_version(c->tls),
-	    tls_cipher(c->tls));
-	c->last = now_ms();
-	if (c->implicit) {
-		smtp_session_greeting(&c->sess, &r);
-		smtpd_conn_reply(c, &r);
-	}
-	/* The client may have sent its EHLO with the last flight. */
-	return smtpd_conn_input(c, 0);
-}
-
 /* ---- timers ---- */
 
 static uint64_t
@@ -877,7 +525,7 @@ smtpd_conn_expire(struct smtpd_conn *c, uint64_t limit)
 		smtpd_conn_close(c, SMTP_CLOSE_TIMEOUT);
 		return;
 	}
-	smtpd_conn_drop_message(c);
+	smtpd_msg_drop(c);
 	smtp_session_timeout(&c->sess, &r);
 	smtpd_conn_act(c, SMTP_A_CLOSE, &r);
 	smtpd_conn_arm(c, limit);
@@ -1097,34 +745,11 @@ smtpd_listen(struct smtpd *sd, int on)
 }
 
 /* Accepting from now on: tells the parent, once. */
-static void
+void
 smtpd_ready(struct smtpd *sd)
 {
 	smtpd_listen(sd, 1);
 	ipc_send(sd->parent, MSG_P_READY, 0, -1, NULL, 0);
-}
-
-/* The first certificate came (or never will): clients are welcome. */
-static void
-smtpd_tls_ready(struct smtpd *sd)
-{
-	if (!sd->tls_waiting)
-		return;
-	sd->tls_waiting = 0;
-	event_timer_cancel(sd->loop, sd->tls_timer);
-	sd->tls_timer = NULL;
-	smtpd_ready(sd);
-}
-
-static void
-smtpd_tls_wait_over(void *arg)
-{
-	struct smtpd	*sd = arg;
-
-	sd->tls_timer = NULL;
-	log_warnx("tls: no certificate from the parent: accepting "
-	    "connections without TLS");
-	smtpd_tls_ready(sd);
 }
 
 /*
@@ -1356,40 +981,6 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	smtpd_resume(c, a, &r);
 }
 
-/*
- * MSG_P_TLS_CONF: the certificate chain and key, at startup and after each
- * reload.  New sessions take the new configuration; running ones keep the
- * one they have.  If it does not load, the old one stays.
- */
-static void
-smtpd_parent_tls_conf(struct smtpd *sd, struct ipc_msg *m)
-{
-	struct tls_server_conf	*conf;
-	const uint8_t		*cert, *key;
-	size_t			 certlen, keylen;
-	char			 err[512];
-	enum ipc_status		 st;
-
-	if ((st = ipc_msg_get_data(m, &cert, &certlen)) != IPC_OK ||
-	    (st = ipc_msg_get_data(m, &key, &keylen)) != IPC_OK)
-		fatalx("%s: message %s: %s", ipc_chan_peer(m->chan),
-		    proto_msg_name(m->type), ipc_strerror(st));
-	ipc_end(m);
-	conf = tls_server_conf_new(cert, certlen, key, keylen, err,
-	    sizeof(err));
-	if (conf == NULL)
-		log_warnx("tls: certificate and key refused: %s; %s", err,
-		    sd->tlsconf != NULL ? "keeping the previous ones" :
-		    "STARTTLS is not offered");
-	else {
-		if (sd->tlsconf != NULL)
-			tls_server_conf_unref(sd->tlsconf);
-		sd->tlsconf = conf;
-		log_info("tls: certificate and key loaded");
-	}
-	smtpd_tls_ready(sd);
-}
-
 static void
 smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
@@ -1398,7 +989,7 @@ smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	(void)ch;
 	if (m->type != MSG_P_TLS_CONF)
 		ipc_bad_type(m);
-	smtpd_parent_tls_conf(sd, m);
+	smtpd_tls_conf(sd, m);
 }
 
 static void

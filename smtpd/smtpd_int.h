@@ -1,0 +1,119 @@
+/*
+ * smtpd_int.h - internal to the receiver process: the records of the
+ * process and its connections, shared by smtpd.c, smtpd_msg.c (the
+ * message file) and smtpd_tls.c (the handshake and the certificate).
+ * smtpd.h stays the process's public interface.
+ */
+#ifndef SM_SMTPD_INT_H
+#define SM_SMTPD_INT_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "smtpd/dataread.h"
+#include "smtpd/smtp_session.h"
+
+struct config;
+struct event_loop;
+struct event_timer;
+struct ipc_chan;
+struct ipc_msg;
+struct listener;
+struct tls_conn;
+struct tls_server_conf;
+struct smtpd;
+
+struct smtpd_listener {
+	struct smtpd		*sd;
+	struct listener		*l;
+};
+
+struct smtpd_conn {
+	TAILQ_ENTRY(smtpd_conn)	 entry;
+	struct smtpd		*sd;
+	struct smtp_session	 sess;
+	int			 fd;		/* -1 once closed */
+	int			 kill;		/* close now, output or not */
+	int			 closing;	/* close once output is written */
+	struct buf		 in;
+	size_t			 inpos;		/* input used in this batch */
+	struct buf		 out;
+	int			 discard;	/* skipping an overlong line */
+	struct event_timer	*timer;
+	uint64_t		 last;		/* last complete line, ms */
+
+	/* TLS. */
+	struct tls_server_conf	*tlsconf;	/* this session's reference */
+	struct tls_conn		*tls;
+	int			 implicit;	/* tls listener: greet after it */
+	int			 tls_start;	/* STARTTLS said 220: handshake
+						 * once that is written */
+	int			 handshaking;
+	int			 tls_rwant;	/* EV_* the last read waits for */
+	int			 tls_wwant;	/* EV_* the last write waits for */
+	size_t			 tls_wlen;	/* a write to repeat, 0 = none */
+
+	/* The message being read. */
+	int			 in_data;	/* reading DATA or a BDAT chunk */
+	int			 chunk;		/* ... a BDAT chunk */
+	uint64_t		 chunk_left;
+	uint64_t		 skip_left;	/* octets of a refused BDAT */
+	int			 msg_started;	/* Received header written */
+	struct dataread		 dr;
+	uint64_t		 dr_lines;	/* dr.lines at the last restart */
+	int			 msg_fd;
+	struct buf		 wbuf;
+	uint64_t		 written;
+	int			 werr;
+};
+
+TAILQ_HEAD(smtpd_conns, smtpd_conn);
+
+struct smtpd {
+	struct config		*cfg;
+	struct event_loop	*loop;
+	struct smtp_server	 srv;
+	struct ipc_chan		*parent;
+	struct ipc_chan		*queue;
+	struct ipc_chan		*lookup;
+	struct smtpd_listener	*lst;
+	struct smtpd_conns	 conns;
+	unsigned		 nlive;
+	uint32_t		 next_id;
+	int			 status;
+	int			 queue_lost;
+	int			 accepting;
+	struct event_timer	*accept_timer;
+	struct tls_server_conf	*tlsconf;	/* for new sessions; NULL = none */
+	int			 tls_waiting;	/* for the first certificate */
+	struct event_timer	*tls_timer;
+};
+
+/* smtpd.c: connections, output, input and requests. */
+void smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why);
+void smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r);
+void smtpd_conn_update_events(struct smtpd_conn *c);
+int smtpd_conn_input(struct smtpd_conn *c, int hup);
+void smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
+    const struct smtp_reply *r);
+void smtpd_send_abort(struct smtpd_conn *c);
+void smtpd_ready(struct smtpd *sd);
+
+/* smtpd_msg.c: the message file. */
+void smtpd_msg_close(struct smtpd_conn *c);
+void smtpd_msg_drop(struct smtpd_conn *c);
+void smtpd_msg_start(struct smtpd_conn *c, int chunked);
+void smtpd_msg_chunk_start(struct smtpd_conn *c);
+int smtpd_msg_data_input(struct smtpd_conn *c);
+int smtpd_msg_chunk_input(struct smtpd_conn *c);
+int smtpd_msg_skip_input(struct smtpd_conn *c);
+
+/* smtpd_tls.c: the handshake and the certificate. */
+int smtpd_tls_begin(struct smtpd_conn *c);
+void smtpd_tls_drop_input(struct smtpd_conn *c);
+void smtpd_tls_wait_over(void *arg);
+void smtpd_tls_conf(struct smtpd *sd, struct ipc_msg *m);
+
+#endif

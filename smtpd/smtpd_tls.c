@@ -1,0 +1,135 @@
+/*
+ * smtpd_tls.c - TLS in the receiver process: the handshake after the 220
+ * to STARTTLS (or at once on a tls listener), the input dropped that was
+ * sent before it (CVE-2011-0411), and the certificate and key the parent
+ * sends at startup and after each reload.  With a certificate configured,
+ * connections are accepted only once the first one came, or the wait for
+ * it is over.  TLS I/O goes through common/tls.h.
+ */
+#include "common/buf.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/proto.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "smtpd/smtp_session.h"
+#include "smtpd/smtpd_int.h"
+
+/*
+ * Starts or continues the handshake (after the 220 to STARTTLS, or on a
+ * tls listener at once).  Returns -1 if the connection was closed.
+ */
+int
+smtpd_tls_begin(struct smtpd_conn *c)
+{
+	struct smtp_reply	r;
+	int			rc;
+
+	if (c->tls == NULL) {
+		c->tls_start = 0;
+		if (c->tlsconf == NULL ||
+		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
+			log_warnx("session=%u tls not available", c->sess.id);
+			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+			return -1;
+		}
+		c->handshaking = 1;
+		c->tls_rwant = c->tls_wwant = 0;
+		c->tls_wlen = 0;
+		c->last = now_ms();
+	}
+	rc = tls_handshake(c->tls);
+	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		c->tls_rwant = rc == TLS_WANT_READ ? EV_READ : EV_WRITE;
+		smtpd_conn_update_events(c);
+		return 0;
+	}
+	if (rc != 0) {
+		log_info("session=%u tls handshake failed: %s", c->sess.id,
+		    tls_error(c->tls));
+		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+		return -1;
+	}
+	c->handshaking = 0;
+	c->tls_rwant = 0;
+	log_info("session=%u tls version=%s cipher=%s", c->sess.id,
+	    tls_version(c->tls), tls_cipher(c->tls));
+	smtp_session_tls_done(&c->sess, tls_version(c->tls),
+	    tls_cipher(c->tls));
+	c->last = now_ms();
+	if (c->implicit) {
+		smtp_session_greeting(&c->sess, &r);
+		smtpd_conn_reply(c, &r);
+	}
+	/* The client may have sent its EHLO with the last flight. */
+	return smtpd_conn_input(c, 0);
+}
+
+/* The input left after STARTTLS is dropped, and said so. */
+void
+smtpd_tls_drop_input(struct smtpd_conn *c)
+{
+	if (c->in.len > 0)
+		log_info("session=%u starttls: discarded %zu octets sent "
+		    "before the handshake", c->sess.id, c->in.len);
+	buf_reset(&c->in);
+	c->discard = 0;
+}
+
+/* The first certificate came (or never will): clients are welcome. */
+static void
+smtpd_tls_ready(struct smtpd *sd)
+{
+	if (!sd->tls_waiting)
+		return;
+	sd->tls_waiting = 0;
+	event_timer_cancel(sd->loop, sd->tls_timer);
+	sd->tls_timer = NULL;
+	smtpd_ready(sd);
+}
+
+void
+smtpd_tls_wait_over(void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	sd->tls_timer = NULL;
+	log_warnx("tls: no certificate from the parent: accepting "
+	    "connections without TLS");
+	smtpd_tls_ready(sd);
+}
+
+/*
+ * MSG_P_TLS_CONF: the certificate chain and key, at startup and after each
+ * reload.  New sessions take the new configuration; running ones keep the
+ * one they have.  If it does not load, the old one stays.
+ */
+void
+smtpd_tls_conf(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct tls_server_conf	*conf;
+	const uint8_t		*cert, *key;
+	size_t			 certlen, keylen;
+	char			 err[512];
+	enum ipc_status		 st;
+
+	if ((st = ipc_msg_get_data(m, &cert, &certlen)) != IPC_OK ||
+	    (st = ipc_msg_get_data(m, &key, &keylen)) != IPC_OK)
+		fatalx("%s: message %s: %s", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), ipc_strerror(st));
+	ipc_end(m);
+	conf = tls_server_conf_new(cert, certlen, key, keylen, err,
+	    sizeof(err));
+	if (conf == NULL)
+		log_warnx("tls: certificate and key refused: %s; %s", err,
+		    sd->tlsconf != NULL ? "keeping the previous ones" :
+		    "STARTTLS is not offered");
+	else {
+		if (sd->tlsconf != NULL)
+			tls_server_conf_unref(sd->tlsconf);
+		sd->tlsconf = conf;
+		log_info("tls: certificate and key loaded");
+	}
+	smtpd_tls_ready(sd);
+}
