@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/proto.h"
 #include "common/util.h"
+#include "smtpd/dataread.h"
 #include "smtpd/smtp_reply.h"
 
 #define N	SMTP_ARG_NONE
@@ -243,6 +244,24 @@ smtp_reply_lookup(int result)
 	case LOOKUP_TEMPFAIL:	return SMTP_R_LOOKUP_TEMP;
 	}
 	return SMTP_R_COUNT;
+}
+
+enum smtp_data_status
+smtp_reply_data_status(int fl, int write_error)
+{
+	if (fl & DATAREAD_BARE)
+		return SMTP_DATA_BARE;
+	if (fl & DATAREAD_NUL)
+		return SMTP_DATA_NUL;
+	if (fl & DATAREAD_LONG)
+		return SMTP_DATA_LONG;
+	if (fl & DATAREAD_LOOP)
+		return SMTP_DATA_LOOP;
+	if (fl & DATAREAD_SIZE)
+		return SMTP_DATA_SIZE;
+	if (write_error)
+		return SMTP_DATA_WRITE;
+	return SMTP_DATA_OK;
 }
 
 enum smtp_reply_id

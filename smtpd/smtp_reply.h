@@ -170,6 +170,10 @@ void smtp_reply_append(struct smtp_reply *r, const char *fmt, ...)
 enum smtp_reply_id smtp_reply_qfail(int reason);	/* QFAIL_* */
 enum smtp_reply_id smtp_reply_lookup(int result);	/* LOOKUP_* */
 enum smtp_reply_id smtp_reply_data(enum smtp_data_status st);
+/* The one status of a finished message: the DATA reader's DATAREAD_*
+ * flags, worst first, then a write error of the content file. */
+enum smtp_data_status smtp_reply_data_status(int dataread_flags,
+    int write_error);
 /* A path that failed to parse, of the sender (MAIL) or a recipient;
  * PATH_OK stands for a path without the domain it needs. */
 enum smtp_reply_id smtp_reply_path(enum smtp_path_status st, int sender);

@@ -91,19 +91,7 @@ smtpd_msg_write(struct smtpd_conn *c)
 static enum smtp_data_status
 smtpd_msg_status(const struct smtpd_conn *c)
 {
-	if (c->dr.flags & DATAREAD_BARE)
-		return SMTP_DATA_BARE;
-	if (c->dr.flags & DATAREAD_NUL)
-		return SMTP_DATA_NUL;
-	if (c->dr.flags & DATAREAD_LONG)
-		return SMTP_DATA_LONG;
-	if (c->dr.flags & DATAREAD_LOOP)
-		return SMTP_DATA_LOOP;
-	if (c->dr.flags & DATAREAD_SIZE)
-		return SMTP_DATA_SIZE;
-	if (c->werr)
-		return SMTP_DATA_WRITE;
-	return SMTP_DATA_OK;
+	return smtp_reply_data_status(c->dr.flags, c->werr);
 }
 
 /* Closes the message file for good; a failing close loses the message. */

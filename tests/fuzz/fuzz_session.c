@@ -353,21 +353,7 @@ fuzz_msg_check(struct fuzz *f)
 static enum smtp_data_status
 fuzz_msg_status(struct fuzz *f)
 {
-	int	fl = f->dr.flags;
-
-	if (fl & DATAREAD_BARE)
-		return SMTP_DATA_BARE;
-	if (fl & DATAREAD_NUL)
-		return SMTP_DATA_NUL;
-	if (fl & DATAREAD_LONG)
-		return SMTP_DATA_LONG;
-	if (fl & DATAREAD_LOOP)
-		return SMTP_DATA_LOOP;
-	if (fl & DATAREAD_SIZE)
-		return SMTP_DATA_SIZE;
-	if (f->env & ENV_WERR)
-		return SMTP_DATA_WRITE;
-	return SMTP_DATA_OK;
+	return smtp_reply_data_status(f->dr.flags, (f->env & ENV_WERR) != 0);
 }
 
 /* Octets "written" to the file: Received header plus a clean message. */

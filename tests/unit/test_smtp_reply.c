@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "smtpd/dataread.h"
 #include "smtpd/smtp_reply.h"
 
 /* Rows whose reply never carries an enhanced code (RFC 2034 3). */
@@ -410,6 +411,25 @@ test_format_multiline(void **state)
 	buf_free(&b);
 }
 
+/* The DATA reader's flags rank worst first; a write error comes last. */
+static void
+test_data_status(void **state)
+{
+	(void)state;
+	assert_int_equal(smtp_reply_data_status(0, 0), SMTP_DATA_OK);
+	assert_int_equal(smtp_reply_data_status(0, 1), SMTP_DATA_WRITE);
+	assert_int_equal(smtp_reply_data_status(DATAREAD_SIZE, 1),
+	    SMTP_DATA_SIZE);
+	assert_int_equal(smtp_reply_data_status(DATAREAD_SIZE |
+	    DATAREAD_LOOP, 0), SMTP_DATA_LOOP);
+	assert_int_equal(smtp_reply_data_status(DATAREAD_LOOP |
+	    DATAREAD_LONG, 0), SMTP_DATA_LONG);
+	assert_int_equal(smtp_reply_data_status(DATAREAD_LONG |
+	    DATAREAD_NUL, 1), SMTP_DATA_NUL);
+	assert_int_equal(smtp_reply_data_status(DATAREAD_NUL |
+	    DATAREAD_BARE | DATAREAD_SIZE, 1), SMTP_DATA_BARE);
+}
+
 int
 main(void)
 {
@@ -425,6 +445,7 @@ main(void)
 		cmocka_unit_test(test_map_path),
 		cmocka_unit_test(test_setters),
 		cmocka_unit_test(test_format_multiline),
+		cmocka_unit_test(test_data_status),
 	};
 
 	log_init("test_smtp_reply", 1, 0);
