@@ -22,7 +22,7 @@
 #define ENVELOPE_MAX_NUMBER	((uint64_t)INT64_MAX)
 
 enum envelope_key {
-	EK_ID, EK_ARRIVAL, EK_SIZE, EK_SENDER, EK_HELO, EK_CLIENT, EK_PROTOCOL,
+	EK_ID, EK_ARRIVAL, EK_SIZE, EK_DIGEST, EK_SENDER, EK_HELO, EK_CLIENT, EK_PROTOCOL,
 	EK_ATTEMPTS, EK_NEXT_ATTEMPT, EK_EXPIRY, EK_RET, EK_ENVID, EK_TLS,
 	EK_BODY, EK_SMTPUTF8, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT, EK_END,
 };
@@ -41,6 +41,7 @@ static const struct envelope_keyinfo envelope_keys[] = {
 	{ "id",			EK_ID,		EKF_REQUIRED },
 	{ "arrival",		EK_ARRIVAL,	EKF_REQUIRED },
 	{ "size",		EK_SIZE,	EKF_REQUIRED },
+	{ "digest",		EK_DIGEST,	EKF_REQUIRED },
 	{ "sender",		EK_SENDER,	EKF_REQUIRED },
 	{ "helo",		EK_HELO,	EKF_REQUIRED },
 	{ "client",		EK_CLIENT,	EKF_REQUIRED },
@@ -198,6 +199,10 @@ envelope_check(const struct envelope *env, char *err, size_t errlen)
 		(void)bsnprintf(err, errlen, "bad queue id");
 		return -1;
 	}
+	if (!digest_valid(env->digest)) {
+		(void)bsnprintf(err, errlen, "bad digest");
+		return -1;
+	}
 	/* need: 0 optional, 1 required (may be empty), 2 required non-empty */
 	if (envelope_check_str("sender", env->sender, 1, err, errlen) == -1 ||
 	    envelope_check_str("helo", env->helo, 1, err, errlen) == -1 ||
@@ -261,6 +266,7 @@ envelope_serialize(const struct envelope *env, struct buf *out)
 	buf_printf(out, "id %s\n", env->id);
 	buf_printf(out, "arrival %llu\n", (unsigned long long)env->arrival);
 	buf_printf(out, "size %llu\n", (unsigned long long)env->size);
+	buf_printf(out, "digest %s\n", env->digest);
 	buf_printf(out, "sender <%s>\n", env->sender);
 	envelope_put(out, "helo", env->helo);
 	envelope_put(out, "client", env->client);
@@ -436,6 +442,11 @@ envelope_set(struct envelope_parser *p, const struct envelope_keyinfo *ki,
 		return envelope_number(p, ki->name, v, &env->arrival);
 	case EK_SIZE:
 		return envelope_number(p, ki->name, v, &env->size);
+	case EK_DIGEST:
+		if (!digest_valid(v))
+			return envelope_fail(p, "bad digest '%.80s'", v);
+		(void)strlcpy(env->digest, v, sizeof(env->digest));
+		return 0;
 	case EK_SENDER:
 		return envelope_address(p, ki->name, v, 1, &env->sender);
 	case EK_HELO:

@@ -2,16 +2,19 @@
  * envelope.h - the envelope file of a queued message (queue/XX/ID.env):
  * small, versioned, self-terminating text, read against an allow-list.
  *
- * Format, version 1.  One "key value" line each, ending in LF; the key is
+ * Format, version 2.  One "key value" line each, ending in LF; the key is
  * separated from its value by one space ("key" alone is an empty value).
  * No byte of a line may be a control character (below 0x20, or 0x7F), so
  * CR, NUL and TAB never appear; bytes from 0x80 up are kept as they are.
  * Values are at most ENVELOPE_MAX_VALUE bytes.
  *
- *   strictmail-envelope 1    first line, always
+ *   strictmail-envelope 2    first line, always
  *   id <queue id>            required; equals the file's name
  *   arrival <seconds>        required; unix time of the commit
  *   size <octets>            required; size of ID.msg
+ *   digest sha256:<hex>      required; SHA-256 of ID.msg, 64 lower-case hex
+ *                            digits (common/digest.h): recovery and delivery
+ *                            check the content against it
  *   sender <addr>            required; in angle brackets, "<>" = null sender
  *   helo <name>              required; as the client gave it (may be empty)
  *   client <address>         required; numeric address of the client
@@ -42,9 +45,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/digest.h"
 #include "queue/queue_id.h"
 
-#define ENVELOPE_VERSION	1
+#define ENVELOPE_VERSION	2
 #define ENVELOPE_MAGIC		"strictmail-envelope"
 #define ENVELOPE_MAX_VALUE	1000		/* bytes of one value */
 #define ENVELOPE_MAX_RCPT	100000
@@ -69,6 +73,7 @@ struct envelope {
 	char			 id[QUEUE_ID_SIZE];
 	uint64_t		 arrival;
 	uint64_t		 size;
+	char			 digest[DIGEST_SIZE];	/* "sha256:..." */
 	char			*sender;	/* "" is the null sender */
 	char			*helo;
 	char			*client;

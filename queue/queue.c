@@ -3,10 +3,20 @@
  * and ABORT, and keeps it told about free space (MSG_Q_SPACE).
  *
  * It drops to the queue user in a chroot of the spool, recovers the spool
- * before it answers anything, and hands commits to the group-commit worker
+ * before it answers anything, and writes every message itself: MSG_Q_OPEN
+ * creates the content file and hands the receiver the write end of a
+ * pipe, whose octets this process copies into the file while it digests
+ * them.  A commit waits for the receiver's MSG_Q_COMMIT and the pipe's end
+ * of file, checks the size, and goes to the group-commit worker
  * (queue_commit.c): a MSG_Q_COMMIT_OK leaves only after the syncs covering
- * the message returned.  Content files of messages never committed are
- * removed when the receiver aborts them, when it goes away, and at exit.
+ * the message returned.  The receiver never holds a descriptor of a spool
+ * file, so nothing it does can change a message after its 250.  Files of
+ * messages never committed are removed when the receiver aborts them,
+ * when it goes away, and at exit.
+ *
+ * Limits it enforces whatever the receiver does (proto.h): one message
+ * open per session, max-sessions messages open in all, and at most
+ * max-message-size plus QUEUE_HEADER_SLACK octets in one message.
  */
 #include <sys/stat.h>
 
@@ -21,6 +31,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/digest.h"
 #include "common/event.h"
 #include "common/ipc.h"
 #include "common/log.h"
@@ -34,14 +45,25 @@
 #include "queue/queue_id.h"
 
 #define QUEUE_SPACE_INTERVAL	1000	/* ms between free-space checks */
+#define QUEUE_PIPE_READ		(64 * 1024)	/* one read() of a pipe */
+#define QUEUE_PIPE_BUDGET	(256 * 1024)	/* per pipe per wake-up */
+#define QUEUE_HEADER_SLACK	(64 * 1024)	/* Received header and CRLFs */
 
 /* A message the receiver opened and has not finished. */
 struct queue_msg {
 	struct queue_msg	*next;		/* hash chain */
+	struct queue		*q;
 	char			 id[QUEUE_ID_SIZE];
 	uint32_t		 session;	/* the receiver's session */
 	int			 fd;		/* our own content descriptor */
-	int			 committing;	/* with the worker */
+	int			 pipefd;	/* read end; -1 after its EOF */
+	struct digest		*dg;		/* of what was written */
+	uint64_t		 received;	/* octets written to fd */
+	int			 werr;		/* errno of a failed write */
+	int			 toobig;	/* over the size cap: dropped */
+	struct envelope		*env;		/* after MSG_Q_COMMIT */
+	int			 committing;	/* MSG_Q_COMMIT came */
+	int			 with_worker;	/* handed to the worker */
 	uint64_t		 size;
 	size_t			 nrcpt;
 	char			*sender;
@@ -57,8 +79,10 @@ struct queue {
 	int			 spoolfd;
 	int			 space_low;	/* -1 before the first check */
 	int			 stopping;
-	unsigned		 inflight;	/* jobs with the worker */
+	unsigned		 inflight;	/* commits not yet answered */
+	unsigned		 nopen;		/* messages before their commit */
 	struct queue_msg	*msgs[QUEUE_ID_NHASH];
+	char			 pipebuf[QUEUE_PIPE_READ];
 };
 
 /* ---- open messages ---- */
@@ -75,21 +99,37 @@ queue_msg_find(struct queue *q, const char *id)
 }
 
 static struct queue_msg *
-queue_msg_add(struct queue *q, const char *id, uint32_t session, int fd)
+queue_msg_add(struct queue *q, const char *id, uint32_t session, int fd,
+    int pipefd)
 {
 	struct queue_msg	*qm;
 	unsigned		 h = queue_id_hash(id);
 
 	qm = xcalloc(1, sizeof(*qm));
+	qm->q = q;
 	(void)strlcpy(qm->id, id, sizeof(qm->id));
 	qm->session = session;
 	qm->fd = fd;
+	qm->pipefd = pipefd;
+	qm->dg = digest_new();
 	qm->next = q->msgs[h];
 	q->msgs[h] = qm;
+	q->nopen++;
 	return qm;
 }
 
-/* Forgets qm and closes its descriptor; its files are the caller's. */
+/* Stops reading the receiver's pipe. */
+static void
+queue_msg_close_pipe(struct queue_msg *qm)
+{
+	if (qm->pipefd == -1)
+		return;
+	event_del(qm->q->loop, qm->pipefd);
+	close(qm->pipefd);
+	qm->pipefd = -1;
+}
+
+/* Forgets qm and closes its descriptors; its files are the caller's. */
 static void
 queue_msg_del(struct queue *q, struct queue_msg *qm)
 {
@@ -102,14 +142,36 @@ queue_msg_del(struct queue *q, struct queue_msg *qm)
 			break;
 		}
 	}
+	if (!qm->committing)
+		q->nopen--;
+	queue_msg_close_pipe(qm);
 	if (qm->fd != -1)
 		close(qm->fd);
+	digest_free(qm->dg);
+	if (qm->env != NULL) {
+		envelope_free(qm->env);
+		free(qm->env);
+	}
 	free(qm->sender);
 	free(qm);
 }
 
-/* An uncommitted message goes: its files and its entry (why NULL: the
- * caller logged it). */
+/* The session's message that has not come to its commit, if any. */
+static struct queue_msg *
+queue_msg_of_session(struct queue *q, uint32_t session)
+{
+	struct queue_msg	*qm;
+	unsigned		 h;
+
+	for (h = 0; h < QUEUE_ID_NHASH; h++)
+		for (qm = q->msgs[h]; qm != NULL; qm = qm->next)
+			if (qm->session == session && !qm->committing)
+				return qm;
+	return NULL;
+}
+
+/* A message not with the worker goes: its files and its entry (why
+ * NULL: the caller logged it).  A commit it was waiting for is over. */
 static void
 queue_msg_discard(struct queue *q, struct queue_msg *qm, const char *why)
 {
@@ -117,6 +179,8 @@ queue_msg_discard(struct queue *q, struct queue_msg *qm, const char *why)
 		log_warn("%s: cannot remove files", qm->id);
 	if (why != NULL)
 		log_info("%s: discarded: %s", qm->id, why);
+	if (qm->committing)
+		q->inflight--;
 	queue_msg_del(q, qm);
 }
 
@@ -130,7 +194,7 @@ queue_msg_discard_all(struct queue *q, const char *why)
 	for (h = 0; h < QUEUE_ID_NHASH; h++) {
 		for (qm = q->msgs[h]; qm != NULL; qm = next) {
 			next = qm->next;
-			if (!qm->committing)
+			if (!qm->with_worker)
 				queue_msg_discard(q, qm, why);
 		}
 	}
@@ -231,43 +295,137 @@ queue_space_timer(void *arg)
 		    queue_space_timer, q);
 }
 
-/* ---- MSG_Q_OPEN ---- */
+/* ---- MSG_Q_OPEN and the message's octets ---- */
+
+static void queue_msg_ready(struct queue *q, struct queue_msg *qm);
+
+/* Octets from the receiver: into the file and the digest. */
+static void
+queue_msg_take(struct queue *q, struct queue_msg *qm, size_t n)
+{
+	if (qm->werr != 0 || qm->toobig)
+		return;
+	if (qm->received + n > q->cfg->max_message_size + QUEUE_HEADER_SLACK) {
+		log_warnx("%s: more than max-message-size octets from the "
+		    "receiver: message dropped", qm->id);
+		qm->toobig = 1;
+		return;
+	}
+	if (write_all(qm->fd, q->pipebuf, n) == -1) {
+		qm->werr = errno;
+		log_warn("%s: write", qm->id);
+		return;
+	}
+	digest_update(qm->dg, q->pipebuf, n);
+	qm->received += n;
+}
+
+/*
+ * The receiver's pipe is readable.  Reads a bounded amount per wake-up so
+ * that one large message cannot starve the others; at end of file the
+ * message may be ready for its commit.
+ */
+static void
+queue_msg_input(int fd, int events, void *arg)
+{
+	struct queue_msg	*qm = arg;
+	struct queue		*q = qm->q;
+	size_t			 budget = QUEUE_PIPE_BUDGET;
+	ssize_t			 n;
+
+	(void)events;
+	while (budget > 0) {
+		n = read(fd, q->pipebuf, sizeof(q->pipebuf));
+		if (n > 0) {
+			queue_msg_take(q, qm, (size_t)n);
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+			if (qm->toobig || qm->werr != 0)
+				break;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1) {
+			qm->werr = errno;
+			log_warn("%s: read from the receiver", qm->id);
+		}
+		break;
+	}
+	if (budget == 0)
+		return;
+	/* End of file, or nothing more is wanted from the pipe. */
+	queue_msg_close_pipe(qm);
+	if (qm->env != NULL)
+		queue_msg_ready(q, qm);
+}
+
+/* Why a MSG_Q_OPEN is refused before anything is created; 0 if not. */
+static uint32_t
+queue_open_refusal(struct queue *q, uint32_t session)
+{
+	if (q->stopping)
+		return QFAIL_SHUTDOWN;
+	queue_space_check(q);
+	if (q->space_low == 1)
+		return QFAIL_NOSPACE;
+	if (queue_msg_of_session(q, session) != NULL) {
+		log_warnx("session %u opens a second message before its "
+		    "commit: refused", session);
+		return QFAIL_TEMP;
+	}
+	if (q->nopen >= q->cfg->max_sessions) {
+		log_warnx("%u messages open, max-sessions is %u: refused",
+		    q->nopen, q->cfg->max_sessions);
+		return QFAIL_TEMP;
+	}
+	return 0;
+}
+
+/* The content file and the pipe of a new message; -1 if either fails. */
+static int
+queue_open_files(struct queue *q, char id[QUEUE_ID_SIZE], int *fd,
+    int pfd[2])
+{
+	int	saved;
+
+	if ((*fd = queue_fs_create(q->spoolfd, id)) == -1) {
+		log_warn("cannot create a message file in incoming/");
+		return -1;
+	}
+	if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		saved = errno;
+		log_warn("%s: pipe", id);
+		(void)queue_fs_unlink_message(q->spoolfd, id);
+		close(*fd);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
 
 static void
 queue_open(struct queue *q, struct ipc_msg *m)
 {
-	char	id[QUEUE_ID_SIZE];
-	int	fd, dupfd;
+	struct queue_msg	*qm;
+	char			 id[QUEUE_ID_SIZE];
+	uint32_t		 why;
+	int			 fd, pfd[2];
 
 	ipc_end(m);
-	if (q->stopping) {
+	if ((why = queue_open_refusal(q, m->session)) != 0 ||
+	    queue_open_files(q, id, &fd, pfd) == -1) {
 		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
-		    QFAIL_SHUTDOWN);
+		    why != 0 ? why : QFAIL_TEMP);
 		return;
 	}
-	queue_space_check(q);
-	if (q->space_low == 1) {
-		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
-		    QFAIL_NOSPACE);
-		return;
-	}
-	if ((fd = queue_fs_create(q->spoolfd, id)) == -1) {
-		log_warn("cannot create a message file in incoming/");
-		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
-		    QFAIL_TEMP);
-		return;
-	}
-	if ((dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("%s: dup", id);
-		(void)queue_fs_unlink_message(q->spoolfd, id);
-		close(fd);
-		queue_reply_fail(q, MSG_Q_OPEN_FAIL, m->session, NULL,
-		    QFAIL_TEMP);
-		return;
-	}
-	(void)queue_msg_add(q, id, m->session, fd);
+	qm = queue_msg_add(q, id, m->session, fd, pfd[0]);
+	if (event_add(q->loop, pfd[0], EV_READ, queue_msg_input, qm) == -1)
+		fatal("%s: event_add", id);
 	log_debug("%s: opened for session %u", id, m->session);
-	queue_reply_id(q, MSG_Q_OPEN_OK, m->session, id, dupfd);
+	/* The write end goes to the receiver (ipc_send closes ours). */
+	queue_reply_id(q, MSG_Q_OPEN_OK, m->session, id, pfd[1]);
 }
 
 /* ---- MSG_Q_COMMIT ---- */
@@ -375,20 +533,30 @@ queue_commit_read(struct ipc_msg *m, struct envelope *env)
 	ipc_end(m);
 }
 
+/* A shutdown waits for the commits in flight; the last one ends it. */
+static void
+queue_commit_settle(struct queue *q)
+{
+	if (q->stopping && q->inflight == 0)
+		event_loop_stop(q->loop);
+}
+
 /* 0 if the message may be committed; -1 with why otherwise. */
 static int
 queue_commit_check(struct queue *q, struct queue_msg *qm,
     const struct envelope *env, char *why, size_t whylen)
 {
-	struct stat	st;
+	char	ebuf[128];
 
-	if (fstat(qm->fd, &st) == -1) {
-		(void)bsnprintf(why, whylen, "fstat: %s", strerror(errno));
+	if (qm->werr != 0) {
+		(void)bsnprintf(why, whylen, "write: %s",
+		    strerror_r(qm->werr, ebuf, sizeof(ebuf)));
 		return -1;
 	}
-	if ((uint64_t)st.st_size != env->size) {
-		(void)bsnprintf(why, whylen, "content has %lld octets, "
-		    "receiver reported %llu", (long long)st.st_size,
+	if (qm->toobig || qm->received != env->size) {
+		(void)bsnprintf(why, whylen, "%s%llu octets came through the "
+		    "pipe, receiver reported %llu", qm->toobig ? "more than " :
+		    "", (unsigned long long)qm->received,
 		    (unsigned long long)env->size);
 		return -1;
 	}
@@ -416,44 +584,69 @@ queue_commit_submit_msg(struct queue *q, struct queue_msg *qm,
 	(void)strlcpy(job->id, qm->id, sizeof(job->id));
 	buf_init(&job->env);
 	envelope_serialize(env, &job->env);
+	job->content_fd = qm->fd;
 	job->arg = qm;
-	qm->committing = 1;
+	qm->with_worker = 1;
 	qm->size = env->size;
 	qm->nrcpt = env->nrcpt;
 	qm->sender = xstrdup(env->sender);
-	q->inflight++;
 	queue_commit_submit(q->commit, job);
+}
+
+/* The commit failed before the worker: the message goes, 451. */
+static void
+queue_commit_refuse(struct queue *q, struct queue_msg *qm, uint32_t reason)
+{
+	queue_reply_fail(q, MSG_Q_COMMIT_FAIL, qm->session, qm->id, reason);
+	queue_msg_discard(q, qm, NULL);
+	queue_commit_settle(q);
+}
+
+/*
+ * Both the receiver's MSG_Q_COMMIT and the pipe's end of file are in: the
+ * size the receiver reported must be what came through the pipe, and the
+ * digest of those octets goes into the envelope.
+ */
+static void
+queue_msg_ready(struct queue *q, struct queue_msg *qm)
+{
+	char	why[256];
+
+	digest_final(qm->dg, qm->env->digest);
+	qm->dg = NULL;
+	if (q->stopping) {
+		log_info("%s: discarded: shutting down before commit", qm->id);
+		queue_commit_refuse(q, qm, QFAIL_SHUTDOWN);
+	} else if (queue_commit_check(q, qm, qm->env, why, sizeof(why)) ==
+	    -1) {
+		log_warnx("%s: commit failed: %s", qm->id, why);
+		queue_commit_refuse(q, qm, QFAIL_TEMP);
+	} else
+		queue_commit_submit_msg(q, qm, qm->env);
 }
 
 static void
 queue_commit_msg(struct queue *q, struct ipc_msg *m)
 {
-	struct envelope		 env;
+	struct envelope		*env;
 	struct queue_msg	*qm;
-	char			 why[256];
-	uint32_t		 session = m->session;
 
-	envelope_init(&env);
-	queue_commit_read(m, &env);
-	qm = queue_msg_get(q, m, env.id);
+	env = xcalloc(1, sizeof(*env));
+	envelope_init(env);
+	queue_commit_read(m, env);
+	qm = queue_msg_get(q, m, env->id);
 	if (qm->committing)
 		fatalx("%s: message %s: %s is being committed already",
-		    ipc_chan_peer(m->chan), proto_msg_name(m->type), env.id);
-	if (q->stopping) {
-		queue_msg_discard(q, qm, "shutting down before commit");
-		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, session, env.id,
-		    QFAIL_SHUTDOWN);
-	} else if (queue_commit_check(q, qm, &env, why, sizeof(why)) == -1) {
-		log_warnx("%s: commit failed: %s", env.id, why);
-		queue_msg_discard(q, qm, NULL);
-		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, session, env.id,
-		    QFAIL_TEMP);
-	} else
-		queue_commit_submit_msg(q, qm, &env);
-	envelope_free(&env);
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), env->id);
+	qm->committing = 1;
+	qm->env = env;
+	q->nopen--;
+	q->inflight++;
+	if (qm->pipefd == -1)
+		queue_msg_ready(q, qm);
 }
 
-/* A batch came back from the worker: answer each of its messages. */
+/* A job came back from the worker: answer its message. */
 static void
 queue_commit_finish(struct queue *q, struct queue_job *job)
 {
@@ -491,8 +684,7 @@ queue_commit_event(int fd, int events, void *arg)
 		return;
 	log_debug("commit: %u messages answered", n);
 	queue_space_check(q);
-	if (q->stopping && q->inflight == 0)
-		event_loop_stop(q->loop);
+	queue_commit_settle(q);
 }
 
 /* ---- MSG_Q_ABORT ---- */
@@ -506,12 +698,13 @@ queue_abort(struct queue *q, struct ipc_msg *m)
 	ipc_get_str(m, id, sizeof(id));
 	ipc_end(m);
 	qm = queue_msg_get(q, m, id);
-	if (qm->committing) {
+	if (qm->with_worker) {
 		/* Too late: the commit goes on and is answered. */
 		log_debug("%s: abort ignored, commit in progress", id);
 		return;
 	}
 	queue_msg_discard(q, qm, "aborted by the receiver");
+	queue_commit_settle(q);
 }
 
 /* ---- channels and signals ---- */
@@ -550,6 +743,7 @@ queue_smtpd_closed(struct ipc_chan *ch, void *arg)
 	ipc_chan_free(ch);
 	q->smtpd = NULL;
 	queue_msg_discard_all(q, "receiver went away");
+	queue_commit_settle(q);
 }
 
 static void

@@ -2,8 +2,9 @@
  * queue_commit.c - the group-commit worker thread.
  *
  * The event loop submits jobs; the worker takes every job waiting as one
- * batch and makes the batch durable with two syncfs calls in all, then
- * reports it through an eventfd.  The worker never logs (the loop logs what
+ * batch, makes it durable with one fdatasync per file and one fsync per
+ * folder it touched (a sync of data already on its way, after the first,
+ * costs little), then reports it through an eventfd.  The worker never logs (the loop logs what
  * it reports) and touches nothing but the jobs and the spool's files.
  * Sequence and crash states: queue/INTERNALS.
  */
@@ -50,68 +51,126 @@ queue_commit_fail(struct queue_commit *qc, struct queue_job *j,
 	(void)queue_fs_unlink_message(qc->spoolfd, j->id);
 }
 
+/* Writes incoming/ID.env; its descriptor stays open for the sync. */
 static int
 queue_commit_write_env(struct queue_commit *qc, struct queue_job *j)
 {
 	char	path[QUEUE_FS_PATHSIZE];
-	int	fd, saved;
+	int	saved;
 
 	queue_fs_path(path, QFS_INCOMING, j->id, "env");
-	fd = openat(qc->spoolfd, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd == -1)
+	j->env_fd = openat(qc->spoolfd, path, O_CREAT | O_EXCL | O_WRONLY |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->env_fd == -1)
 		return -1;
-	if (write_all(fd, j->env.data, j->env.len) == -1) {
+	if (write_all(j->env_fd, j->env.data, j->env.len) == -1) {
 		saved = errno;
-		close(fd);
+		close(j->env_fd);
+		j->env_fd = -1;
 		errno = saved;
 		return -1;
 	}
-	return close(fd);
+	return 0;
 }
 
-/* Step 1: content into its folder, envelope written beside the incoming. */
+static int
+queue_commit_move(struct queue_commit *qc, const char *id, const char *ext)
+{
+	char	from[QUEUE_FS_PATHSIZE], to[QUEUE_FS_PATHSIZE];
+
+	queue_fs_path(from, QFS_INCOMING, id, ext);
+	queue_fs_path(to, QFS_QUEUE, id, ext);
+	return queue_fs_rename(qc->spoolfd, from, to);
+}
+
+/*
+ * Step 1: the envelope written, both files renamed into queue/XX, and
+ * their write-back started, so that the syncs of step 2 find most of
+ * the batch on its way to the disk already.
+ */
 static void
 queue_commit_stage(struct queue_commit *qc, struct queue_job *j)
 {
-	char	from[QUEUE_FS_PATHSIZE], to[QUEUE_FS_PATHSIZE];
-
-	queue_fs_path(from, QFS_INCOMING, j->id, "msg");
-	queue_fs_path(to, QFS_QUEUE, j->id, "msg");
-	if (queue_fs_rename(qc->spoolfd, from, to) == -1)
-		queue_commit_fail(qc, j, "rename content", errno);
-	else if (queue_commit_write_env(qc, j) == -1)
+	if (queue_commit_write_env(qc, j) == -1)
 		queue_commit_fail(qc, j, "write envelope", errno);
-}
-
-/* Step 3: the commit point. */
-static void
-queue_commit_point(struct queue_commit *qc, struct queue_job *j)
-{
-	char	from[QUEUE_FS_PATHSIZE], to[QUEUE_FS_PATHSIZE];
-
-	queue_fs_path(from, QFS_INCOMING, j->id, "env");
-	queue_fs_path(to, QFS_QUEUE, j->id, "env");
-	if (queue_fs_rename(qc->spoolfd, from, to) == -1)
+	else if (queue_commit_move(qc, j->id, "msg") == -1)
+		queue_commit_fail(qc, j, "rename content", errno);
+	else if (queue_commit_move(qc, j->id, "env") == -1)
 		queue_commit_fail(qc, j, "rename envelope", errno);
+	else {
+		(void)sync_file_range(j->content_fd, 0, 0,
+		    SYNC_FILE_RANGE_WRITE);
+		(void)sync_file_range(j->env_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
 }
 
-/* Steps 2 and 4: one sync for the batch; on failure every job fails. */
+/*
+ * Step 2: each file's own fdatasync, through the descriptor that wrote
+ * it, so that a write-back error of this file (however and whenever its
+ * pages were written) is reported here and fails this message alone.
+ */
 static void
-queue_commit_sync(struct queue_commit *qc, struct queue_job *batch,
-    const char *what)
+queue_commit_sync_files(struct queue_commit *qc, struct queue_job *j)
 {
-	struct queue_job	*j;
-	int			 alive = 0, err;
+	if (fdatasync(j->content_fd) == -1)
+		queue_commit_fail(qc, j, "fdatasync content", errno);
+	else if (fdatasync(j->env_fd) == -1)
+		queue_commit_fail(qc, j, "fdatasync envelope", errno);
+}
 
-	for (j = batch; j != NULL; j = j->next)
-		alive += !j->failed;
-	if (alive == 0 || syncfs(qc->spoolfd) == 0)
+/* fsync of one folder; -1 with errno. */
+static int
+queue_commit_sync_dir(struct queue_commit *qc, const char *path)
+{
+	int	fd, rc, saved;
+
+	fd = openat(qc->spoolfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * Step 3: the folders' entries.  Every queue/XX the batch renamed into,
+ * once, and incoming/ once; a failure fails the messages of that folder
+ * (of the whole batch for incoming/).
+ */
+static void
+queue_commit_sync_dirs(struct queue_commit *qc, struct queue_job *batch)
+{
+	unsigned char		 done[QUEUE_ID_NHASH];
+	struct queue_job	*j, *k;
+	char			 dir[QUEUE_FS_PATHSIZE];
+	unsigned		 h;
+	int			 err;
+
+	memset(done, 0, sizeof(done));
+	for (j = batch; j != NULL; j = j->next) {
+		h = queue_id_hash(j->id);
+		if (j->failed || done[h])
+			continue;
+		done[h] = 1;
+		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", h);
+		if (queue_commit_sync_dir(qc, dir) == 0)
+			continue;
+		err = errno;
+		for (k = j; k != NULL; k = k->next)
+			if (!k->failed && queue_id_hash(k->id) == h)
+				queue_commit_fail(qc, k, "fsync folder", err);
+	}
+	for (j = batch; j != NULL && j->failed; j = j->next)
+		continue;
+	if (j == NULL || queue_commit_sync_dir(qc, "incoming") == 0)
 		return;
 	err = errno;
 	for (j = batch; j != NULL; j = j->next)
 		if (!j->failed)
-			queue_commit_fail(qc, j, what, err);
+			queue_commit_fail(qc, j, "fsync incoming", err);
 }
 
 static void
@@ -124,11 +183,15 @@ queue_commit_batch(struct queue_commit *qc, struct queue_job *batch)
 		j->batch = qc->nbatch;
 		queue_commit_stage(qc, j);
 	}
-	queue_commit_sync(qc, batch, "syncfs before commit");
 	for (j = batch; j != NULL; j = j->next)
 		if (!j->failed)
-			queue_commit_point(qc, j);
-	queue_commit_sync(qc, batch, "syncfs after commit");
+			queue_commit_sync_files(qc, j);
+	queue_commit_sync_dirs(qc, batch);
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->env_fd != -1)
+			close(j->env_fd);
+		j->env_fd = -1;
+	}
 }
 
 static void
@@ -209,6 +272,7 @@ void
 queue_commit_submit(struct queue_commit *qc, struct queue_job *job)
 {
 	job->next = NULL;
+	job->env_fd = -1;
 	job->failed = 0;
 	job->error[0] = '\0';
 	pthread_mutex_lock(&qc->lock);

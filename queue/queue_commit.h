@@ -3,13 +3,18 @@
  * in batches, so that messages finishing at the same moment share their
  * syncs and the event loop never waits for the disk.
  *
- * For all jobs submitted while the previous batch ran, the worker renames
- * incoming/ID.msg to queue/XX/ID.msg and writes incoming/ID.env, runs one
- * syncfs, renames incoming/ID.env to queue/XX/ID.env (the commit point),
- * and runs one more syncfs.  Only then does it hand the batch back: a job
- * comes back done without "failed" only after both syncs returned.  A job
- * whose write or rename fails, and every job of a batch whose syncfs fails,
- * comes back failed with its files removed (a failed sync is never retried).
+ * For all jobs submitted while the previous batch ran, the worker writes
+ * incoming/ID.env, renames incoming/ID.msg and incoming/ID.env into
+ * queue/XX, starts their write-back, then fdatasyncs each content file
+ * (through the queue's own descriptor, which saw every write to it) and
+ * each envelope, and fsyncs each queue/XX the batch touched and incoming/.
+ * Only then does it hand the batch back: a job comes back done without
+ * "failed" only after every sync covering its files and their folder
+ * entries returned 0.  A job whose write, rename or sync fails comes back
+ * failed with its files removed; a failed sync is never retried, and a
+ * write-back error is reported by the sync of the file it belongs to, so
+ * it fails that message and no other (a folder's error fails the messages
+ * in that folder).
  */
 #ifndef SM_QUEUE_COMMIT_H
 #define SM_QUEUE_COMMIT_H
@@ -23,6 +28,8 @@ struct queue_job {
 	struct queue_job	*next;
 	char			 id[QUEUE_ID_SIZE];
 	struct buf		 env;		/* the envelope's text */
+	int			 content_fd;	/* incoming/ID.msg, the submitter's */
+	int			 env_fd;	/* by the worker */
 	void			*arg;		/* the submitter's */
 	uint64_t		 batch;		/* by the worker: 1, 2, ... */
 	int			 failed;	/* set by the worker */

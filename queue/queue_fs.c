@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/privsep.h"
 #include "common/util.h"
@@ -529,13 +530,52 @@ queue_fs_read_env(int spoolfd, const char *path, size_t *len, char *why,
 	return text;
 }
 
+/*
+ * The content file at path against its envelope: a regular file of the
+ * size and the digest the envelope records.  A commit that was cut short
+ * by a crash, and a file damaged after its commit, both fail here.
+ */
+static int
+queue_fs_check_content(int spoolfd, const char *path,
+    const struct envelope *env, char *why, size_t whylen)
+{
+	char		 dg[DIGEST_SIZE], ebuf[128];
+	struct stat	 st;
+	int		 fd, rc;
+
+	fd = openat(spoolfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		(void)bsnprintf(why, whylen, "content file missing");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size != env->size) {
+		(void)bsnprintf(why, whylen, "content has %lld octets, "
+		    "envelope says %llu", (long long)st.st_size,
+		    (unsigned long long)env->size);
+		close(fd);
+		return -1;
+	}
+	rc = digest_file(fd, dg);
+	if (rc == -1)
+		(void)bsnprintf(why, whylen, "reading the content: %s",
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+	else if (strcmp(dg, env->digest) != 0) {
+		(void)bsnprintf(why, whylen, "content digest %s, envelope "
+		    "says %s", dg, env->digest);
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
 /* The envelope of id in dir, read and matched with its content file. */
 static int
 queue_fs_load(int spoolfd, const char *dir, const char *id,
     struct envelope *env, char *why, size_t whylen)
 {
 	char		 path[1024], *text;
-	struct stat	 st;
 	size_t		 len;
 	int		 rc;
 
@@ -553,17 +593,8 @@ queue_fs_load(int spoolfd, const char *dir, const char *id,
 		goto bad;
 	}
 	if (!bsnprintf(path, sizeof(path), "%s/%s.msg", dir, id) ||
-	    fstatat(spoolfd, path, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode)) {
-		(void)bsnprintf(why, whylen, "content file missing");
+	    queue_fs_check_content(spoolfd, path, env, why, whylen) == -1)
 		goto bad;
-	}
-	if ((uint64_t)st.st_size != env->size) {
-		(void)bsnprintf(why, whylen, "content has %lld octets, "
-		    "envelope says %llu", (long long)st.st_size,
-		    (unsigned long long)env->size);
-		goto bad;
-	}
 	return 0;
 bad:
 	envelope_free(env);

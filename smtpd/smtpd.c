@@ -70,8 +70,7 @@ static void
 smtpd_conn_free(struct smtpd_conn *c)
 {
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
-	if (c->msg_fd != -1)
-		close(c->msg_fd);
+	smtpd_msg_close(c);
 	smtpd_conn_tls_free(c);
 	smtp_session_free(&c->sess);
 	buf_free(&c->in);
@@ -192,7 +191,7 @@ static int
 smtpd_conn_can_read(const struct smtpd_conn *c)
 {
 	return c->fd != -1 && !c->closing && !c->kill && !c->tls_start &&
-	    !c->handshaking && c->sess.wait == SMTP_A_REPLY &&
+	    !c->handshaking && c->sess.wait == SMTP_A_REPLY && !c->msg_wait &&
 	    c->in.len < SMTPD_IN_MAX;
 }
 
@@ -398,7 +397,7 @@ smtpd_conn_process(struct smtpd_conn *c)
 	int	more = 1;
 
 	while (more && c->fd != -1 && !c->kill && !c->closing &&
-	    !c->tls_start && c->sess.wait == SMTP_A_REPLY) {
+	    !c->tls_start && c->sess.wait == SMTP_A_REPLY && !c->msg_wait) {
 		if (c->skip_left > 0)
 			more = smtpd_msg_skip_input(c);
 		else if (c->in_data && c->chunk)
@@ -544,10 +543,10 @@ smtpd_conn_timer(void *arg)
 		return;
 	}
 	idle = now_ms() - c->last;
-	if (c->sess.wait != SMTP_A_REPLY || idle < limit) {
+	if (c->sess.wait != SMTP_A_REPLY || c->msg_wait || idle < limit) {
 		/* Waiting for our own processes is not the client's delay. */
-		smtpd_conn_arm(c, c->sess.wait != SMTP_A_REPLY ? limit :
-		    limit - idle);
+		smtpd_conn_arm(c, c->sess.wait != SMTP_A_REPLY ||
+		    c->msg_wait ? limit : limit - idle);
 		return;
 	}
 	smtpd_conn_expire(c, limit);
@@ -812,6 +811,16 @@ smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait)
 	    ipc_chan_peer(m->chan), proto_msg_name(m->type), m->session);
 }
 
+/* Goes on with the input a session had to leave (it waited for another
+ * process or for the queue's pipe); the client's time runs again. */
+void
+smtpd_conn_resume(struct smtpd_conn *c)
+{
+	c->last = now_ms();
+	if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
+		(void)smtpd_conn_input(c, 0);
+}
+
 /* Resumes a session after an answer; a closed one is freed instead. */
 static void
 smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
@@ -819,10 +828,7 @@ smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
 {
 	smtpd_conn_act(c, a, r);
 	if (c->fd != -1) {
-		/* The client's time runs again from our answer. */
-		c->last = now_ms();
-		if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
-			(void)smtpd_conn_input(c, 0);
+		smtpd_conn_resume(c);
 		return;
 	}
 	if (c->sess.wait == SMTP_A_REPLY)
@@ -873,6 +879,9 @@ smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 	c = smtpd_find(sd, m, SMTP_A_OPEN);
 	c->msg_fd = m->fd;
 	m->fd = -1;
+	/* Written from the event loop: never blocking. */
+	if (fd_set_nonblock(c->msg_fd) == -1)
+		fatal("session=%u: non-blocking pipe", c->sess.id);
 	a = smtp_session_open_result(&c->sess, qid, 0, &r);
 	smtpd_resume(c, a, &r);
 }

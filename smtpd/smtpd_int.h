@@ -63,8 +63,10 @@ struct smtpd_conn {
 	int			 msg_started;	/* Received header written */
 	struct dataread		 dr;
 	uint64_t		 dr_lines;	/* dr.lines at the last restart */
-	int			 msg_fd;
-	struct buf		 wbuf;
+	int			 msg_fd;	/* the pipe to the queue */
+	int			 msg_wait;	/* the pipe is full */
+	int			 msg_ending;	/* ... and the end was read */
+	struct buf		 wbuf;		/* octets the pipe has not taken */
 	uint64_t		 written;
 	int			 werr;
 };
@@ -98,6 +100,7 @@ void smtpd_conn_update_events(struct smtpd_conn *c);
 int smtpd_conn_input(struct smtpd_conn *c, int hup);
 void smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
     const struct smtp_reply *r);
+void smtpd_conn_resume(struct smtpd_conn *c);
 void smtpd_send_abort(struct smtpd_conn *c);
 void smtpd_ready(struct smtpd *sd);
 

@@ -1,32 +1,57 @@
 /*
- * smtpd_msg.c - the message file of a session: DATA, or BDAT chunks,
- * streamed through dataread.c into the file the queue process opened,
- * behind a Received header; the file closed, the verdict handed to the
- * session, which then asks for the commit.  A client's clock restarts
- * only when it completes a line, so trickling bytes buys no time.
+ * smtpd_msg.c - the message of a session: DATA, or BDAT chunks, streamed
+ * through dataread.c, behind a Received header, into the pipe the queue
+ * process handed over with MSG_Q_OPEN_OK (the queue writes the file; this
+ * process never holds a spool file).  Writes never block: when the pipe
+ * is full the session stops reading its client until the pipe drains, so
+ * a slow disk slows only the sessions sending data, and at most
+ * SMTPD_WBUF_MAX octets plus one input buffer wait here per session.  At
+ * the end the pipe is closed and the verdict handed to the session, which
+ * then asks for the commit.  A client's clock restarts only when it
+ * completes a line, so trickling bytes buys no time.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "smtpd/dataread.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtpd_int.h"
 
-#define SMTPD_WBUF_MAX		(64 * 1024)	/* message octets per write() */
+#define SMTPD_WBUF_MAX		(64 * 1024)	/* message octets held back */
 
-/* Closes the message file and forgets the reading of the message. */
+static void smtpd_msg_writable(int fd, int events, void *arg);
+
+/* Waits for the pipe to take more (on), or stops waiting. */
+static void
+smtpd_msg_wait(struct smtpd_conn *c, int on)
+{
+	if (on == c->msg_wait)
+		return;
+	if (on && event_add(c->sd->loop, c->msg_fd, EV_WRITE,
+	    smtpd_msg_writable, c) == -1)
+		fatal("session=%u: event_add pipe", c->sess.id);
+	if (!on)
+		event_del(c->sd->loop, c->msg_fd);
+	c->msg_wait = on;
+}
+
+/* Closes the pipe and forgets the reading of the message. */
 void
 smtpd_msg_close(struct smtpd_conn *c)
 {
 	if (c->msg_fd != -1) {
+		smtpd_msg_wait(c, 0);
 		close(c->msg_fd);
 		c->msg_fd = -1;
 	}
+	c->msg_ending = 0;
 	c->in_data = 0;
 	c->chunk = 0;
 	c->chunk_left = 0;
@@ -72,19 +97,34 @@ smtpd_msg_start(struct smtpd_conn *c, int chunked)
 	smtp_session_received(&c->sess, time(NULL), &c->wbuf);
 }
 
-/* Writes the buffered message octets, unless the message is lost. */
-static void
+/*
+ * Writes what the pipe takes of the buffered octets (all of them are
+ * dropped once the message is lost).  1 when nothing is left, 0 when the
+ * pipe is full: the session then waits for it.
+ */
+static int
 smtpd_msg_write(struct smtpd_conn *c)
 {
-	if (!c->werr && c->dr.flags == 0 && c->wbuf.len > 0) {
-		if (write_all(c->msg_fd, c->wbuf.data, c->wbuf.len) == -1) {
-			log_warn("%s: session=%u: write", c->sess.qid,
-			    c->sess.id);
+	ssize_t	n;
+
+	while (!c->werr && c->dr.flags == 0 && c->wbuf.len > 0) {
+		n = write(c->msg_fd, c->wbuf.data, c->wbuf.len);
+		if (n > 0) {
+			c->written += (uint64_t)n;
+			buf_consume(&c->wbuf, (size_t)n);
+		} else if (n == -1 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK)) {
+			smtpd_msg_wait(c, 1);
+			return 0;
+		} else if (n == -1 && errno != EINTR) {
+			log_warn("%s: session=%u: write to the queue",
+			    c->sess.qid, c->sess.id);
 			c->werr = 1;
-		} else
-			c->written += c->wbuf.len;
+		}
 	}
 	buf_reset(&c->wbuf);
+	smtpd_msg_wait(c, 0);
+	return 1;
 }
 
 /* The verdict on the message, worst first. */
@@ -94,48 +134,78 @@ smtpd_msg_status(const struct smtpd_conn *c)
 	return smtp_reply_data_status(c->dr.flags, c->werr);
 }
 
-/* Closes the message file for good; a failing close loses the message. */
+/* Closes the pipe for good: the queue sees its end of file. */
 static void
 smtpd_msg_finish(struct smtpd_conn *c)
 {
-	if (close(c->msg_fd) == -1 && !c->werr) {
-		log_warn("%s: session=%u: close", c->sess.qid, c->sess.id);
-		c->werr = 1;
-	}
-	c->msg_fd = -1;
 	smtpd_msg_close(c);
 }
 
-/* The end marker was read: close the file and let the session decide. */
+/* The end marker was read: close the pipe and let the session decide. */
 static void
 smtpd_msg_data_end(struct smtpd_conn *c)
 {
 	struct smtp_reply	r;
 	enum smtp_action	a;
 
-	smtpd_msg_write(c);
 	smtpd_msg_finish(c);
 	a = smtp_session_data_done(&c->sess, smtpd_msg_status(c), c->written,
 	    &r);
 	smtpd_conn_act(c, a, &r);
 }
 
-/* Feeds buffered input to the DATA reader; 0 when it needs more. */
+static void smtpd_msg_chunk_end(struct smtpd_conn *c);
+
+/* The end of DATA or of a chunk, once the pipe took every octet; 0 while
+ * it waits for the pipe. */
+static int
+smtpd_msg_end(struct smtpd_conn *c)
+{
+	if (!smtpd_msg_write(c)) {
+		c->msg_ending = 1;
+		return 0;
+	}
+	c->msg_ending = 0;
+	if (c->chunk)
+		smtpd_msg_chunk_end(c);
+	else
+		smtpd_msg_data_end(c);
+	return 1;
+}
+
+/* The pipe drained: go on with the message and the client's input. */
+static void
+smtpd_msg_writable(int fd, int events, void *arg)
+{
+	struct smtpd_conn	*c = arg;
+
+	(void)fd;
+	(void)events;
+	if (!smtpd_msg_write(c))
+		return;
+	if (c->msg_ending && !smtpd_msg_end(c))
+		return;
+	smtpd_conn_resume(c);
+}
+
+/* Feeds buffered input to the DATA reader; 0 when it needs more input
+ * or waits for the pipe. */
 int
 smtpd_msg_data_input(struct smtpd_conn *c)
 {
 	size_t	used;
 
+	if (c->wbuf.len >= SMTPD_WBUF_MAX && !smtpd_msg_write(c))
+		return 0;
 	used = dataread_feed(&c->dr, c->in.data + c->inpos,
 	    c->in.len - c->inpos, &c->wbuf);
 	c->inpos += used;
 	smtpd_msg_progress(c);
 	if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 || c->werr)
-		smtpd_msg_write(c);
+		(void)smtpd_msg_write(c);
 	if (!c->dr.done)
 		return 0;
-	smtpd_msg_data_end(c);
-	return 1;
+	return smtpd_msg_end(c);
 }
 
 /*
@@ -148,9 +218,6 @@ smtpd_msg_chunk_end(struct smtpd_conn *c)
 	struct smtp_reply	r;
 	enum smtp_action	a;
 
-	if (c->sess.chunk_last)
-		dataread_last(&c->dr, &c->wbuf);
-	smtpd_msg_write(c);
 	if (c->sess.chunk_last || smtpd_msg_status(c) != SMTP_DATA_OK)
 		smtpd_msg_finish(c);
 	else {
@@ -169,6 +236,8 @@ smtpd_msg_chunk_input(struct smtpd_conn *c)
 {
 	size_t	avail = c->in.len - c->inpos, n;
 
+	if (c->wbuf.len >= SMTPD_WBUF_MAX && !smtpd_msg_write(c))
+		return 0;
 	n = avail < c->chunk_left ? avail : (size_t)c->chunk_left;
 	if (n > 0) {
 		(void)dataread_feed(&c->dr, c->in.data + c->inpos, n,
@@ -178,12 +247,13 @@ smtpd_msg_chunk_input(struct smtpd_conn *c)
 		smtpd_msg_progress(c);
 		if (c->wbuf.len >= SMTPD_WBUF_MAX || c->dr.flags != 0 ||
 		    c->werr)
-			smtpd_msg_write(c);
+			(void)smtpd_msg_write(c);
 	}
 	if (c->chunk_left > 0)
 		return 0;
-	smtpd_msg_chunk_end(c);
-	return 1;
+	if (c->sess.chunk_last)
+		dataread_last(&c->dr, &c->wbuf);
+	return smtpd_msg_end(c);
 }
 
 /* Drops the octets of a refused BDAT; 0 when it needs more. */

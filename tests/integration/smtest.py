@@ -28,7 +28,7 @@ import time
 
 QID_RE = re.compile(r'^[0-9A-F]{16}$')
 QUEUED_RE = re.compile(r'^2\.0\.0 Ok: queued as ([0-9A-F]{16})$')
-ENV_MAGIC = 'strictmail-envelope 1'
+ENV_MAGIC = 'strictmail-envelope 2'
 
 # ---------------------------------------------------------------- messages
 
@@ -251,6 +251,11 @@ def check_msg(spool, qid, want_hash, want_rcpts=None):
     if keys.get('size') != str(size):
         errs.append('%s: envelope size %r, ID.msg has %d octets'
                     % (qid, keys.get('size'), size))
+    with open(msg, 'rb') as f:
+        digest = 'sha256:' + hashlib.sha256(f.read()).hexdigest()
+    if keys.get('digest') != digest:
+        errs.append('%s: envelope digest %r, ID.msg hashes to %s'
+                    % (qid, keys.get('digest'), digest))
     if want_rcpts is not None:
         got = sorted(a.lower() for _, a in rcpts)
         want = sorted(a.lower() for a in want_rcpts)

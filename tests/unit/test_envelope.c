@@ -18,21 +18,25 @@
 #include "common/buf.h"
 #include "queue/envelope.h"
 
-/* A valid file, one line per entry (13 lines). */
+#define DIGEST_A	"sha256:" \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* A valid file, one line per entry (14 lines). */
 static const char *base_lines[] = {
-	"strictmail-envelope 1",		/* 1 */
+	"strictmail-envelope 2",		/* 1 */
 	"id 0123456789ABCDEF",			/* 2 */
 	"arrival 1700000000",			/* 3 */
 	"size 1234",				/* 4 */
-	"sender <alice@example.org>",		/* 5 */
-	"helo client.example.org",		/* 6 */
-	"client 192.0.2.1",			/* 7 */
-	"protocol ESMTP",			/* 8 */
-	"attempts 0",				/* 9 */
-	"next-attempt 1700000000",		/* 10 */
-	"expiry 1700432000",			/* 11 */
-	"rcpt pending <bob@example.com>",	/* 12 */
-	"end",					/* 13 */
+	"digest " DIGEST_A,			/* 5 */
+	"sender <alice@example.org>",		/* 6 */
+	"helo client.example.org",		/* 7 */
+	"client 192.0.2.1",			/* 8 */
+	"protocol ESMTP",			/* 9 */
+	"attempts 0",				/* 10 */
+	"next-attempt 1700000000",		/* 11 */
+	"expiry 1700432000",			/* 12 */
+	"rcpt pending <bob@example.com>",	/* 13 */
+	"end",					/* 14 */
 };
 #define NBASE	(sizeof(base_lines) / sizeof(base_lines[0]))
 
@@ -102,6 +106,7 @@ test_base_is_valid(void **state)
 	assert_string_equal(env.id, "0123456789ABCDEF");
 	assert_int_equal(env.arrival, 1700000000);
 	assert_int_equal(env.size, 1234);
+	assert_string_equal(env.digest, DIGEST_A);
 	assert_string_equal(env.sender, "alice@example.org");
 	assert_string_equal(env.helo, "client.example.org");
 	assert_string_equal(env.client, "192.0.2.1");
@@ -127,6 +132,7 @@ fill(struct envelope *env, const char *sender, size_t nrcpt)
 	memcpy(env->id, "00112233445566FF", QUEUE_ID_SIZE);
 	env->arrival = 1700000001;
 	env->size = 987654321;
+	memcpy(env->digest, DIGEST_A, sizeof(DIGEST_A));
 	env->sender = strdup(sender);
 	env->helo = strdup("[192.0.2.7]");
 	env->client = strdup("2001:db8::7");
@@ -158,6 +164,7 @@ assert_same(const struct envelope *a, const struct envelope *b)
 	assert_string_equal(a->id, b->id);
 	assert_int_equal(a->arrival, b->arrival);
 	assert_int_equal(a->size, b->size);
+	assert_string_equal(a->digest, b->digest);
 	assert_same_str("sender", a->sender, b->sender);
 	assert_same_str("helo", a->helo, b->helo);
 	assert_same_str("client", a->client, b->client);
@@ -303,28 +310,28 @@ static void
 test_reject_keys(void **state)
 {
 	(void)state;
-	expect_error_edit("unknown key", 0, NULL, 7, "foo bar",
-	    "line 7: unknown key 'foo'");
-	expect_error_edit("unknown key, upper case", 6, "HELO x", 0, NULL,
-	    "line 6: unknown key 'HELO'");
-	expect_error_edit("duplicate key", 0, NULL, 5, "size 5",
-	    "line 5: duplicate key 'size'");
-	expect_error_edit("duplicate sender", 0, NULL, 13, "sender <>",
-	    "line 13: duplicate key 'sender'");
-	expect_error_edit("missing client", 7, NULL, 0, NULL,
-	    "line 12: missing required key 'client'");
-	expect_error_edit("missing rcpt", 12, NULL, 0, NULL,
-	    "line 12: missing required key 'rcpt'");
+	expect_error_edit("unknown key", 0, NULL, 8, "foo bar",
+	    "line 8: unknown key 'foo'");
+	expect_error_edit("unknown key, upper case", 7, "HELO x", 0, NULL,
+	    "line 7: unknown key 'HELO'");
+	expect_error_edit("duplicate key", 0, NULL, 6, "size 5",
+	    "line 6: duplicate key 'size'");
+	expect_error_edit("duplicate sender", 0, NULL, 14, "sender <>",
+	    "line 14: duplicate key 'sender'");
+	expect_error_edit("missing client", 8, NULL, 0, NULL,
+	    "line 13: missing required key 'client'");
+	expect_error_edit("missing rcpt", 13, NULL, 0, NULL,
+	    "line 13: missing required key 'rcpt'");
 	expect_error_edit("missing id", 2, NULL, 0, NULL,
-	    "line 12: missing required key 'id'");
-	expect_error_edit("notify before rcpt", 0, NULL, 12,
+	    "line 13: missing required key 'id'");
+	expect_error_edit("notify before rcpt", 0, NULL, 13,
 	    "rcpt-notify NEVER",
-	    "line 12: 'rcpt-notify' before any 'rcpt' line");
-	expect_error_edit("notify twice", 0, NULL, 13,
+	    "line 13: 'rcpt-notify' before any 'rcpt' line");
+	expect_error_edit("notify twice", 0, NULL, 14,
 	    "rcpt-notify NEVER\nrcpt-notify NEVER",
-	    "line 14: duplicate key 'rcpt-notify' for one recipient");
-	expect_error_edit("end with a value", 13, "end now", 0, NULL,
-	    "line 13: 'end' takes no value");
+	    "line 15: duplicate key 'rcpt-notify' for one recipient");
+	expect_error_edit("end with a value", 14, "end now", 0, NULL,
+	    "line 14: 'end' takes no value");
 }
 
 static void
@@ -333,20 +340,20 @@ test_reject_structure(void **state)
 	struct buf	b;
 
 	(void)state;
-	expect_error_edit("missing end", 13, NULL, 0, NULL,
-	    "line 13: missing 'end'");
+	expect_error_edit("missing end", 14, NULL, 0, NULL,
+	    "line 14: missing 'end'");
 	make_text(&b, 0, NULL, 0, NULL);
 	buf_addstr(&b, "rcpt pending <late@example.org>\n");
 	expect_error("data after end", b.data, b.len,
-	    "line 14: data after 'end'");
+	    "line 15: data after 'end'");
 	buf_free(&b);
 	make_text(&b, 0, NULL, 0, NULL);
 	buf_addstr(&b, "\n");
 	expect_error("blank line after end", b.data, b.len,
-	    "line 14: data after 'end'");
+	    "line 15: data after 'end'");
 	buf_free(&b);
-	expect_error_edit("bad version", 1, "strictmail-envelope 2", 0, NULL,
-	    "line 1: unsupported version '2'");
+	expect_error_edit("bad version", 1, "strictmail-envelope 1", 0, NULL,
+	    "line 1: unsupported version '1'");
 	expect_error_edit("no version", 1, "strictmail-envelope", 0, NULL,
 	    "line 1: not a strictmail envelope");
 	expect_error_edit("not an envelope", 1, "From alice Mon Jan 1", 0, NULL,
@@ -364,57 +371,66 @@ test_reject_values(void **state)
 	    "line 4: bad number '-1' for 'size'");
 	expect_error_edit("huge number", 4, "size 99999999999999999999", 0,
 	    NULL, "line 4: bad number '99999999999999999999' for 'size'");
-	expect_error_edit("missing number", 9, "attempts", 0, NULL,
-	    "line 9: bad number '' for 'attempts'");
-	expect_error_edit("number with space", 11, "expiry  1700432000", 0,
-	    NULL, "line 11: bad number ' 1700432000' for 'expiry'");
-	expect_error_edit("bad state", 12, "rcpt sent <bob@example.com>", 0,
-	    NULL, "line 12: bad recipient state 'sent'");
-	expect_error_edit("rcpt without state", 12, "rcpt <bob@example.com>", 0,
-	    NULL, "line 12: 'rcpt' needs a state and an address");
-	expect_error_edit("rcpt null", 12, "rcpt pending <>", 0, NULL,
-	    "line 12: empty address for 'rcpt'");
-	expect_error_edit("sender without brackets", 5, "sender alice@x", 0,
-	    NULL, "line 5: address for 'sender' is not in angle brackets");
+	expect_error_edit("missing number", 10, "attempts", 0, NULL,
+	    "line 10: bad number '' for 'attempts'");
+	expect_error_edit("number with space", 12, "expiry  1700432000", 0,
+	    NULL, "line 12: bad number ' 1700432000' for 'expiry'");
+	expect_error_edit("bad state", 13, "rcpt sent <bob@example.com>", 0,
+	    NULL, "line 13: bad recipient state 'sent'");
+	expect_error_edit("rcpt without state", 13, "rcpt <bob@example.com>", 0,
+	    NULL, "line 13: 'rcpt' needs a state and an address");
+	expect_error_edit("rcpt null", 13, "rcpt pending <>", 0, NULL,
+	    "line 13: empty address for 'rcpt'");
+	expect_error_edit("sender without brackets", 6, "sender alice@x", 0,
+	    NULL, "line 6: address for 'sender' is not in angle brackets");
 	expect_error_edit("bad id", 2, "id 0123456789abcdef", 0, NULL,
 	    "line 2: bad queue id '0123456789abcdef'");
 	expect_error_edit("id path", 2, "id ../../../etc/x", 0, NULL,
 	    "line 2: bad queue id");
-	expect_error_edit("empty client", 7, "client", 0, NULL,
-	    "line 7: empty value for 'client'");
-	expect_error_edit("bad ret", 0, NULL, 12, "ret ALL",
-	    "line 12: bad value 'ALL' for 'ret'");
+	expect_error_edit("empty client", 8, "client", 0, NULL,
+	    "line 8: empty value for 'client'");
+	expect_error_edit("bad ret", 0, NULL, 13, "ret ALL",
+	    "line 13: bad value 'ALL' for 'ret'");
+	expect_error_edit("digest not sha256", 5, "digest md5:00", 0, NULL,
+	    "line 5: bad digest 'md5:00'");
+	expect_error_edit("digest upper case", 5, "digest sha256:"
+	    "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+	    0, NULL, "line 5: bad digest");
+	expect_error_edit("digest short", 5, "digest sha256:0123", 0, NULL,
+	    "line 5: bad digest 'sha256:0123'");
+	expect_error_edit("missing digest", 5, NULL, 0, NULL,
+	    "line 13: missing required key 'digest'");
 }
 
 static void
 test_reject_control_bytes(void **state)
 {
-	static const char	 nul_line[] = "strictmail-envelope 1\nid 0123\0"
+	static const char	 nul_line[] = "strictmail-envelope 2\nid 0123\0"
 	    "456789ABCDEF\n";
 	struct buf		 b;
 	char			 longline[ENVELOPE_MAX_VALUE + 64];
 
 	(void)state;
-	expect_error_edit("CR", 6, "helo a\rb", 0, NULL,
-	    "line 6: control character 0x0D");
-	expect_error_edit("tab", 7, "client\t192.0.2.1", 0, NULL,
-	    "line 7: control character 0x09");
-	expect_error_edit("escape", 12, "rcpt pending <b\x1b[2J@x>", 0, NULL,
-	    "line 12: control character 0x1B");
-	expect_error_edit("DEL", 8, "protocol ESMTP\x7f", 0, NULL,
-	    "line 8: control character 0x7F");
+	expect_error_edit("CR", 7, "helo a\rb", 0, NULL,
+	    "line 7: control character 0x0D");
+	expect_error_edit("tab", 8, "client\t192.0.2.1", 0, NULL,
+	    "line 8: control character 0x09");
+	expect_error_edit("escape", 13, "rcpt pending <b\x1b[2J@x>", 0, NULL,
+	    "line 13: control character 0x1B");
+	expect_error_edit("DEL", 9, "protocol ESMTP\x7f", 0, NULL,
+	    "line 9: control character 0x7F");
 	expect_error("NUL", nul_line, sizeof(nul_line) - 1,
 	    "line 2: control character 0x00");
 	/* CRLF line ends: the CR is a control character. */
 	buf_init(&b);
-	buf_addstr(&b, "strictmail-envelope 1\r\n");
+	buf_addstr(&b, "strictmail-envelope 2\r\n");
 	expect_error("CRLF", b.data, b.len, "line 1: control character 0x0D");
 	buf_free(&b);
 	memset(longline, 'a', sizeof(longline) - 1);
 	longline[sizeof(longline) - 1] = '\0';
 	memcpy(longline, "helo ", 5);
-	expect_error_edit("long line", 6, longline, 0, NULL,
-	    "line 6: line too long");
+	expect_error_edit("long line", 7, longline, 0, NULL,
+	    "line 7: line too long");
 }
 
 static void

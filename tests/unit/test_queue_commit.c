@@ -1,8 +1,8 @@
 /*
  * test_queue_commit.c - unit tests of the group-commit worker
  * (queue/queue_commit.c) on a real spool in a temporary folder: committed
- * messages end in queue/XX with an envelope that reads back and nothing in
- * incoming/; jobs submitted together share batches; a job whose files
+ * messages end in queue/XX with an envelope that reads back (digest
+ * included) and nothing in incoming/; jobs submitted together share batches; a job whose files
  * cannot be moved or written fails alone and leaves nothing behind; stop
  * finishes every job already submitted.
  */
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "queue/envelope.h"
 #include "queue/queue_commit.h"
@@ -83,7 +84,7 @@ teardown(void **state)
 
 /* A new message with body text, as the receiver would leave it. */
 static struct queue_job *
-new_job(struct fixture *fx, const char *body, int keep_fd)
+new_job(struct fixture *fx, const char *body)
 {
 	struct queue_job	*job;
 	struct envelope		 env;
@@ -94,11 +95,11 @@ new_job(struct fixture *fx, const char *body, int keep_fd)
 	fd = queue_fs_create(fx->spoolfd, job->id);
 	assert_true(fd != -1);
 	assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
-	if (!keep_fd)
-		close(fd);
+	job->content_fd = fd;	/* the queue's own descriptor */
 	envelope_init(&env);
 	memcpy(env.id, job->id, QUEUE_ID_SIZE);
 	env.size = strlen(body);
+	assert_int_equal(digest_file(fd, env.digest), 0);
 	env.sender = strdup("");
 	env.helo = strdup("client");
 	env.client = strdup("::1");
@@ -108,6 +109,14 @@ new_job(struct fixture *fx, const char *body, int keep_fd)
 	envelope_serialize(&env, &job->env);
 	envelope_free(&env);
 	return job;
+}
+
+/* A finished job and the content descriptor its submitter kept. */
+static void
+job_free(struct queue_job *j)
+{
+	close(j->content_fd);
+	queue_job_free(j);
 }
 
 /* Waits for n finished jobs; returns them as one list in arrival order. */
@@ -199,7 +208,7 @@ test_commit_batch(void **state)
 	size_t			 i;
 
 	for (i = 0; i < NJOBS; i++)
-		jobs[i] = new_job(fx, "Subject: x\r\n\r\nbody\r\n", 0);
+		jobs[i] = new_job(fx, "Subject: x\r\n\r\nbody\r\n");
 	for (i = 0; i < NJOBS; i++)
 		queue_commit_submit(fx->qc, jobs[i]);
 	done = wait_done(fx, NJOBS);
@@ -209,7 +218,7 @@ test_commit_batch(void **state)
 		assert_committed(fx, j, "Subject: x\r\n\r\nbody\r\n");
 		if (j->batch > maxbatch)
 			maxbatch = j->batch;
-		queue_job_free(j);
+		job_free(j);
 	}
 	assert_int_equal(i, NJOBS);
 	/* Submitted together: the first batch, then one for all the rest. */
@@ -227,9 +236,9 @@ test_commit_failures(void **state)
 	char			 path[QUEUE_FS_PATHSIZE];
 	int			 fd;
 
-	good = new_job(fx, "good\n", 0);
-	gone = new_job(fx, "gone\n", 0);
-	clash = new_job(fx, "clash\n", 0);
+	good = new_job(fx, "good\n");
+	gone = new_job(fx, "gone\n");
+	clash = new_job(fx, "clash\n");
 	/* The content disappeared: the rename fails. */
 	queue_fs_path(path, QFS_INCOMING, gone->id, "msg");
 	assert_int_equal(unlinkat(fx->spoolfd, path, 0), 0);
@@ -257,7 +266,7 @@ test_commit_failures(void **state)
 			assert_false(exists(fx, QFS_INCOMING, j->id, "msg"));
 			assert_false(exists(fx, QFS_INCOMING, j->id, "env"));
 		}
-		queue_job_free(j);
+		job_free(j);
 	}
 	assert_int_equal(count_incoming(fx), 0);
 }
@@ -270,12 +279,12 @@ test_stop_finishes(void **state)
 	size_t			 i, n = 0;
 
 	for (i = 0; i < 10; i++)
-		queue_commit_submit(fx->qc, new_job(fx, "late\n", 0));
+		queue_commit_submit(fx->qc, new_job(fx, "late\n"));
 	queue_commit_stop(fx->qc);
 	for (j = queue_commit_done(fx->qc); j != NULL; j = next) {
 		next = j->next;
 		assert_committed(fx, j, "late\n");
-		queue_job_free(j);
+		job_free(j);
 		n++;
 	}
 	assert_int_equal(n, 10);

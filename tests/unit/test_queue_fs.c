@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/privsep.h"
 #include "queue/envelope.h"
@@ -242,15 +243,19 @@ exists(const char *spool, const char *rel)
 	return lstat(path, &st) == 0;
 }
 
-/* An envelope file's text for id, claiming size octets of content. */
+/* An envelope file's text for id, claiming size octets of content whose
+ * digest is that of "hello\n". */
 static void
 env_text(const char *id, uint64_t size, struct buf *b)
 {
-	struct envelope	env;
+	struct envelope	 env;
+	struct digest	*dg = digest_new();
 
 	envelope_init(&env);
 	memcpy(env.id, id, QUEUE_ID_SIZE);
 	env.size = size;
+	digest_update(dg, "hello\n", 6);
+	digest_final(dg, env.digest);
 	env.sender = strdup("a@example.org");
 	env.helo = strdup("h");
 	env.client = strdup("127.0.0.1");
@@ -295,6 +300,7 @@ found_cb(const struct envelope *env, void *arg)
 #define ID_BAD		"E000000000000013"	/* unreadable envelope */
 #define ID_SIZE		"E000000000000014"	/* size differs */
 #define ID_ELSEWHERE	"E000000000000015"	/* in the wrong folder */
+#define ID_DIGEST	"E000000000000016"	/* same size, other octets */
 
 static void
 test_recover(void **state)
@@ -319,13 +325,16 @@ test_recover(void **state)
 	snprintf(rel, sizeof(rel), "%s/%s.env", folder(ID_BAD, d, sizeof(d)),
 	    ID_BAD);
 	put_file(fx->spool, rel,
-	    "strictmail-envelope 1\nid " ID_BAD "\nbogus 1\n");
+	    "strictmail-envelope 2\nid " ID_BAD "\nbogus 1\n");
 	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_BAD);
 	put_file(fx->spool, rel, "body\n");
 	put_file(fx->spool, "corrupt/" ID_BAD ".env", "an earlier one");
 	put_env(fx->spool, folder(ID_SIZE, d, sizeof(d)), ID_SIZE, 1000);
 	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_SIZE);
 	put_file(fx->spool, rel, "short\n");
+	put_env(fx->spool, folder(ID_DIGEST, d, sizeof(d)), ID_DIGEST, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_DIGEST);
+	put_file(fx->spool, rel, "hellO\n");
 	put_file(fx->spool, "queue/00/README", "not ours");
 	snprintf(other, sizeof(other), "queue/%02X",
 	    (queue_id_hash(ID_ELSEWHERE) + 1) % QUEUE_ID_NHASH);
@@ -339,7 +348,7 @@ test_recover(void **state)
 	buf_free(&seen);
 	assert_int_equal(rec.messages, 1);
 	assert_int_equal(rec.removed, 3);
-	assert_int_equal(rec.corrupt, 7);
+	assert_int_equal(rec.corrupt, 9);
 
 	assert_false(exists(fx->spool, "incoming/E000000000000020.msg"));
 	assert_false(exists(fx->spool, "incoming/E000000000000021.env"));
@@ -357,6 +366,8 @@ test_recover(void **state)
 	assert_true(exists(fx->spool, "corrupt/" ID_BAD ".msg"));
 	assert_true(exists(fx->spool, "corrupt/" ID_SIZE ".env"));
 	assert_true(exists(fx->spool, "corrupt/" ID_SIZE ".msg"));
+	assert_true(exists(fx->spool, "corrupt/" ID_DIGEST ".env"));
+	assert_true(exists(fx->spool, "corrupt/" ID_DIGEST ".msg"));
 	assert_true(exists(fx->spool, "corrupt/README"));
 	assert_true(exists(fx->spool, "corrupt/" ID_ELSEWHERE ".env"));
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/config.h"
 #include "common/ipc.h"
 #include "common/log.h"
@@ -484,6 +485,80 @@ test_many_sessions(void **state)
 	assert_int_equal(wait_exit(fx), 0);
 }
 
+/* The content of a committed message, read back. */
+static ssize_t
+read_content(struct fixture *fx, const char *qid, char *buf, size_t size)
+{
+	char	path[512];
+	ssize_t	n;
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/queue/%02X/%s.msg", fx->spool,
+	    queue_id_hash(qid), qid);
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	n = read(fd, buf, size);
+	close(fd);
+	return n;
+}
+
+/*
+ * The receiver gets a pipe, never a file; the queue writes the file and
+ * digests it; a commit waits for the pipe's end; one message open per
+ * session.
+ */
+static void
+test_pipe_rules(void **state)
+{
+	struct fixture	*fx = *state;
+	struct reply	 r;
+	struct stat	 st;
+	struct envelope	 env;
+	struct digest	*dg;
+	char		 qid[QUEUE_ID_SIZE], path[512], text[2048], err[256];
+	char		 want[DIGEST_SIZE];
+	ssize_t		 n;
+	int		 fd;
+
+	start_queue(fx, 1024);
+	expect_space(fx, 0);
+	fd = open_msg(fx, 5, qid);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+
+	/* A second MSG_Q_OPEN of the same session is refused. */
+	send_msg(fx, MSG_Q_OPEN, 5, NULL);
+	recv_msg(fx, &r);
+	expect_type(&r, MSG_Q_OPEN_FAIL, 5);
+	assert_int_equal(ipc_get_u32(&r.m), QFAIL_TEMP);
+	ipc_end(&r.m);
+
+	/* The commit arrives before the last octets: it waits for them. */
+	assert_int_equal(write(fd, "Subject: p\r\n", 12), 12);
+	send_commit(fx, 5, qid, "a@b", 18, 1);
+	usleep(100000);
+	assert_int_equal(write(fd, "\r\nxy\r\n", 6), 6);
+	close(fd);
+	assert_int_equal(commit_result(fx, 5, qid), 0);
+	n = read_content(fx, qid, text, sizeof(text));
+	assert_int_equal(n, 18);
+	assert_memory_equal(text, "Subject: p\r\n\r\nxy\r\n", 18);
+	snprintf(path, sizeof(path), "%s/queue/%02X/%s.env", fx->spool,
+	    queue_id_hash(qid), qid);
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	assert_true(n > 0);
+	if (envelope_parse(text, (size_t)n, &env, err, sizeof(err)) != 0)
+		fail_msg("committed envelope: %s", err);
+	dg = digest_new();
+	digest_update(dg, "Subject: p\r\n\r\nxy\r\n", 18);
+	digest_final(dg, want);
+	assert_string_equal(env.digest, want);
+	envelope_free(&env);
+	assert_int_equal(kill(fx->pid, SIGTERM), 0);
+	assert_int_equal(wait_exit(fx), 0);
+}
+
 static void
 test_nospace(void **state)
 {
@@ -609,6 +684,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_commit_abort, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_many_sessions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_rules, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_nospace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receiver_gone, setup,
