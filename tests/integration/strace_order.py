@@ -8,18 +8,14 @@ run on strictmaild, the spool path, and optionally a file with the queue IDs
 the clients received (one a line).
 
 For every queue ID in a 250 reply written to a socket, with times taken
-from the trace (entry time, and entry time + -T duration for the return):
+from the trace (entry time, and entry time + -T duration for the return),
+each of these returned before the start of a sync that covers it and that
+returned (with 0) before the first write (write, writev, sendto, sendmsg)
+of "250 2.0.0 Ok: queued as ID" started:
 
-  content  the writes to ID.msg (any process) have returned, and the rename
-           of ID.msg into queue/ has returned,
-  envelope the writes to ID.env have returned,
-  -> each of them before the start of a sync that covers it and that
-     returned (with 0) before the rename of ID.env into queue/ started
-     (the commit point);
-  commit   the rename of ID.env into queue/ returned before the start of a
-           sync that covers it and that returned before the first write
-           (write, writev, sendto, sendmsg) of "250 2.0.0 Ok: queued as ID"
-           started.
+  the writes to ID.msg (any process), and to ID.env;
+  the rename of ID.msg and of ID.env into queue/XX (covered by a sync of
+  queue/XX), and the removal of both from incoming/ (a sync of incoming/).
 
 A sync covers everything when it is syncfs() on a descriptor inside the
 spool or sync(); fsync()/fdatasync() cover only their own file (or, on a
@@ -216,8 +212,8 @@ def check_one(trace, q, ack, groups, pre_groups):
     errs = []
     ren_msg = [r for r in trace.renames.get(q + '.msg', []) if r[0].start < ack.start]
     ren_env = [r for r in trace.renames.get(q + '.env', []) if r[0].start < ack.start]
-    w_msg = trace.writes.get(q + '.msg', [])
-    w_env = trace.writes.get(q + '.env', [])
+    w_msg = [c for c in trace.writes.get(q + '.msg', []) if c.start < ack.start]
+    w_env = [c for c in trace.writes.get(q + '.env', []) if c.start < ack.start]
     if not ren_msg:
         return ['%s: no rename of %s.msg into queue/ before its 250 at %s'
                 % (q, q, fmt(ack.start))]
@@ -228,37 +224,36 @@ def check_one(trace, q, ack, groups, pre_groups):
         return ['%s: no write to %s.env in the trace' % (q, q)]
     if not w_msg:
         return ['%s: no write to %s.msg in the trace' % (q, q)]
-    commit, commit_dst = ren_env[-1]
+    env_ren, env_dst = ren_env[-1]
     msg_ren, msg_dst = ren_msg[-1]
-    env_dir = QUEUE_DST_RE.search(commit_dst).group(1)
+    env_dir = QUEUE_DST_RE.search(env_dst).group(1)
     msg_dir = QUEUE_DST_RE.search(msg_dst).group(1)
     for c in w_msg + w_env:
         if c.ret is None or c.ret < 0:
             errs.append('%s: %s on %s failed (%s) before a 250'
                         % (q, c.name, fd_path(c.args), c.ret))
+    renamed = max(env_ren.end, msg_ren.end)
     items = [
         ('content writes', max(c.end for c in w_msg), q + '.msg', None),
-        ('content rename', msg_ren.end, None, 'queue/' + msg_dir),
         ('envelope writes', max(c.end for c in w_env), q + '.env', None),
+        ('content rename', msg_ren.end, None, 'queue/' + msg_dir),
+        ('envelope rename', env_ren.end, None, 'queue/' + env_dir),
+        ('removal from incoming/', renamed, None, 'incoming'),
     ]
     for what, done, fname, dname in items:
-        s = trace.covering(done, commit.start, fname=fname, dirname=dname)
+        s = trace.covering(done, ack.start, fname=fname, dirname=dname)
         if s is None:
-            errs.append('%s: %s returned at %s, but no sync started after that and '
-                        'returned before the envelope rename started at %s'
-                        % (q, what, fmt(done), fmt(commit.start)))
-        elif what == 'envelope writes':
+            later = [c for c, _, _ in trace.syncs if c.start >= done][:1]
+            errs.append('%s: %s returned at %s, 250 written at %s, but no sync '
+                        'covering it started after that and returned before the 250%s'
+                        % (q, what, fmt(done), fmt(ack.start),
+                           ' (next sync: %s %s .. %s)' % (later[0].name, fmt(later[0].start),
+                                                          fmt(later[0].end))
+                           if later else ''))
+        elif what == 'removal from incoming/':
+            groups[(s.pid, s.start)] += 1
+        elif what == 'content writes':
             pre_groups[(s.pid, s.start)] += 1
-    s = trace.covering(commit.end, ack.start, dirname='queue/' + env_dir)
-    if s is None:
-        later = [c for c, _, _ in trace.syncs if c.start >= commit.end][:1]
-        errs.append('%s: envelope rename returned at %s, 250 written at %s, but no '
-                    'sync started after the rename and returned before the 250%s'
-                    % (q, fmt(commit.end), fmt(ack.start),
-                       ' (next sync: %s .. %s)' % (fmt(later[0].start), fmt(later[0].end))
-                       if later else ''))
-    else:
-        groups[(s.pid, s.start)] += 1
     return errs
 
 
@@ -277,12 +272,14 @@ def main(argv):
     nsync = sum(1 for c, all_, _ in trace.syncs if c.name == 'syncfs')
     print('trace: %d system calls, %d syncs (%d syncfs), %d queue ids in 250 replies'
           % (len(calls), len(trace.syncs), nsync, len(qids)))
+    if len(qids):
+        print('syncs per acknowledged message: %.2f' % (len(trace.syncs) / len(qids)))
     if groups:
         sizes = sorted(groups.values())
-        print('group commit: %d messages were covered by %d distinct commit syncs '
+        print('group commit: %d messages were covered by %d distinct syncs of incoming/ '
               '(messages per sync: min %d, max %d, mean %.1f); %d distinct syncs '
-              'before the commit point' % (sum(sizes), len(sizes), sizes[0], sizes[-1],
-                                           sum(sizes) / len(sizes), len(pre_groups)))
+              'covered their content' % (sum(sizes), len(sizes), sizes[0], sizes[-1],
+                                         sum(sizes) / len(sizes), len(pre_groups)))
         hist = collections.Counter(sizes)
         print('  syncs covering k messages: %s'
               % ', '.join('k=%d: %d' % (k, hist[k]) for k in sorted(hist)))

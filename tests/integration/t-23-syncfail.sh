@@ -1,27 +1,31 @@
 #!/bin/bash
-# t-23-syncfail: the commit path when syncfs fails (DESIGN.md, the spool:
+# t-23-syncfail: the commit path when a sync fails (DESIGN.md, the spool:
 # "any write, sync or rename error answers 451 4.3.0 and leaves nothing
 # behind; a failed fsync is never retried and trusted").
 #
 # The fault comes from outside strictmail: failsync.c, built here and
 # loaded with LD_PRELOAD into the plain build (the sanitizer build must
 # keep its runtime first in the library list), makes the Nth and following
-# syncfs calls of a process fail with EIO without calling the real one.
-# In the queue process call 1 is the recovery sync; then each batch makes
-# two, "before commit" and "after commit", and a batch whose first sync
-# failed makes no second one (queue/INTERNALS).  Messages are sent one at
-# a time, so each batch is one message and the numbering is known.
+# fsync/fdatasync calls of a process fail with EIO without calling the
+# real one.  In the queue process each batch makes, in this order, an
+# fdatasync of the content and of the envelope of each message, an fsync
+# of each queue/XX folder it renamed into and one of incoming/; a message
+# whose sync failed makes none of its later ones (queue/INTERNALS).
+# Messages are sent one at a time, so each batch is one message and the
+# numbering is known.
 #
-# Phase 1, FAILSYNC_FROM=6 COUNT=2: messages 3 and 4 fail at the sync
-#   before the commit.
-# Phase 2, same spool, FAILSYNC_FROM=7 COUNT=2: message 3 fails at the sync
-#   after the commit rename, message 4 at the sync before.
-# In both: the messages before and after the window get "250 2.0.0 Ok:
+# Phase 1, FAILSYNC_FROM=6 COUNT=2: message 2 fails at the envelope's
+#   fdatasync, message 3 at the content's.
+# Phase 2, same spool, FAILSYNC_FROM=7 COUNT=2: message 2 fails at the
+#   folder's fsync, message 3 at the content's.
+# Phase 3, same spool, FAILSYNC_FROM=8 COUNT=1: message 2 fails at the
+#   fsync of incoming/.
+# In each: the messages before and after the window get "250 2.0.0 Ok:
 # queued as QID" and are intact; each failed one gets 451 4.3.0, its queue
-# ID (from the "ID: commit failed: syncfs ...: Input/output error" line)
-# has no file anywhere in the spool; the queue process is the same one
-# throughout; the library's own note shows the fault fired.
-# Phase 3, the sanitizer build without the preload on the same spool:
+# ID (from the "ID: commit failed: fdatasync content: Input/output error"
+# line) has no file anywhere in the spool; the queue process is the same
+# one throughout; the library's own note shows the fault fired.
+# Phase 4, the sanitizer build without the preload on the same spool:
 # "recovery: N messages in queue, 0 moved to corrupt/, 0 unfinished
 # removed" with N the number acknowledged, all of them intact.
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +54,8 @@ phase() {
 	local n=$1 from=$2 count=$3 nmsg=$4 log=$T_DIR/daemon$1.log qpid qpid2 rec want fired
 	SM_BIN=$PLAIN
 	sm_start "$conf" "$log" env LD_PRELOAD="$T_DIR/failsync.so" \
-	    FAILSYNC_FROM="$from" FAILSYNC_COUNT="$count"
+	    FAILSYNC_FROM="$from" FAILSYNC_COUNT="$count" \
+	    FAILSYNC_FUNCS=fsync,fdatasync
 	SM_BIN=$SM_BIN_CHECKED
 	sm_wait_ready "$log" "$SM_PID" 30 ||
 	    t_fail "strictmaild (plain build, preload) ready within 30 s (phase $n)" \
@@ -87,16 +92,19 @@ def failing(call):
     return first <= call < first + count
 
 
-# What the queue should do: call 1 is the recovery sync, then two per
-# batch, the second one only if the first succeeded.
-expect, call = [], 1
+# What the queue should do: four syncs per one-message batch, in order;
+# the first that fails ends the message's syncs.
+STEPS = ('fdatasync content', 'fdatasync envelope', 'fsync folder',
+         'fsync incoming')
+expect, call = [], 0
 for i in range(nmsg):
-    call += 1
-    if failing(call):
-        expect.append('syncfs before commit')
-        continue
-    call += 1
-    expect.append('syncfs after commit' if failing(call) else None)
+    why = None
+    for step in STEPS:
+        call += 1
+        if failing(call):
+            why = step
+            break
+    expect.append(why)
 T.say('expected per message: %s' % ', '.join(e or '250' for e in expect))
 T.check('the window makes at least one message fail',
         any(expect), 'a failing message', expect)
@@ -183,9 +191,9 @@ T.done()
 EOF
 
 	# The fault really fired in the queue, and nowhere else.
-	fired=$(grep -Ec '^failsync\['"$qpid"'\]: syncfs call [0-9]+: failing with EIO' "$log")
+	fired=$(grep -Ec '^failsync\['"$qpid"'\]: f(data)?sync call [0-9]+: failing with EIO' "$log")
 	[ "$fired" = "$count" ] ||
-	    t_fail "$count notes \"failsync[$qpid]: syncfs call N: failing with EIO\" (phase $n)" \
+	    t_fail "$count notes \"failsync[$qpid]: fdatasync/fsync call N: failing with EIO\" (phase $n)" \
 		"$fired: $(grep -E '^failsync' "$log" | tr '\n' '|')"
 	[ "$(grep -Ec '^failsync' "$log")" = "$count" ] ||
 	    t_fail "fault notes only from the queue process (phase $n)" "$(grep -E '^failsync' "$log" | tr '\n' '|')"
@@ -197,21 +205,22 @@ EOF
 	[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM (phase $n)" "$SM_RC"
 }
 
-phase 1 6 2 6
-phase 2 7 2 6
+phase 1 6 2 5
+phase 2 7 2 5
+phase 3 8 1 4
 
-# ---- phase 3: the build under test, no preload, same spool
+# ---- phase 4: the build under test, no preload, same spool
 nack=$(wc -l < "$state")
-log=$T_DIR/daemon3.log
+log=$T_DIR/daemon4.log
 sm_start_ready "$conf" "$log"
 rec=$(grep -Eo 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue.*' "$log" | head -n 1)
-say "phase 3: $SM_BIN without preload: ${rec#*: }"
+say "phase 4: $SM_BIN without preload: ${rec#*: }"
 want="recovery: $nack messages in queue, 0 moved to corrupt/, 0 unfinished removed"
 case $rec in
 *": $want") ;;
 *) t_fail "\"$want\"" "\"${rec#*: }\"" ;;
 esac
-! grep -Eq 'failsync|commit failed' "$log" || t_fail "no fault in phase 3" "$(grep -E 'failsync|commit failed' "$log" | head -n 1)"
+! grep -Eq 'failsync|commit failed' "$log" || t_fail "no fault in phase 4" "$(grep -E 'failsync|commit failed' "$log" | head -n 1)"
 out=$(sm_py - "$spool" "$state" <<'EOF'
 import sys
 from smtest import check_msg
@@ -228,7 +237,7 @@ EOF
 n=$out
 left=$(find "$spool/corrupt" -mindepth 1 | tr '\n' ' ')
 [ -z "$left" ] || t_fail "corrupt/ empty after the restart" "$left"
-say "phase 3: $n acknowledged messages intact, corrupt/ empty"
-sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s (phase 3)" "still running"
-[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM (phase 3)" "$SM_RC"
+say "phase 4: $n acknowledged messages intact, corrupt/ empty"
+sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s (phase 4)" "still running"
+[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM (phase 4)" "$SM_RC"
 t_pass
