@@ -12,12 +12,17 @@ enum msg_type {
 	MSG_NONE = 0,
 
 	/* smtpd -> queue */
-	MSG_Q_OPEN = 100,	/* (empty): open a new message file */
-	MSG_Q_COMMIT,		/* str qid, envelope (see below) */
+	MSG_Q_OPEN = 100,	/* (empty): open a new message; at most one
+				 * open per session, max-sessions in all */
+	MSG_Q_COMMIT,		/* str qid, envelope (see below); sent after
+				 * the pipe was closed */
 	MSG_Q_ABORT,		/* str qid: discard an opened, uncommitted message */
 
 	/* queue -> smtpd */
-	MSG_Q_OPEN_OK = 150,	/* str qid; fd = the content file, opened for writing */
+	MSG_Q_OPEN_OK = 150,	/* str qid; fd = the write end of a pipe
+				 * (non-blocking) into which the receiver
+				 * writes the message; the queue writes the
+				 * file, and the size is what came through */
 	MSG_Q_OPEN_FAIL,	/* u32 reason (enum queue_fail) */
 	MSG_Q_COMMIT_OK,	/* str qid */
 	MSG_Q_COMMIT_FAIL,	/* str qid, u32 reason (enum queue_fail) */
@@ -46,7 +51,7 @@ enum msg_type {
  *   str client        (numeric address of the client)
  *   str protocol      ("SMTP", "ESMTP", "ESMTPS", later "ESMTPSA")
  *   str tls           ("" without TLS, else "version=V cipher=C")
- *   u64 size          (octets written to the content file)
+ *   u64 size          (octets written into the pipe)
  *   str envid         (DSN ENVID as given, xtext; "" = none)
  *   u32 ret           (DSN RET: 0 = none, or DSN_RET_*)
  *   u32 smtputf8      (1 if MAIL had SMTPUTF8, else 0)

@@ -1,10 +1,13 @@
 /*
  * queue.h - the queue process: owns every spool file.  It chroots into the
- * spool, recovers it at startup (see queue_fs.h), hands the receiver open
- * content files (MSG_Q_OPEN), commits messages with group commit
- * (MSG_Q_COMMIT: every MSG_Q_COMMIT_OK is sent only after the syncs that
- * cover the message's content, envelope and directory entries returned),
- * and tells the receiver when free space falls below min-free-space.
+ * spool, recovers it at startup (see queue_fs.h), writes each message
+ * itself from a pipe the receiver feeds (MSG_Q_OPEN), commits messages
+ * with group commit (MSG_Q_COMMIT: every MSG_Q_COMMIT_OK is sent only after
+ * an fdatasync of the message's content and envelope, through descriptors
+ * opened before the data was written, and an fsync of the folders holding
+ * them, all returned 0; a write-back error of a message's file fails that
+ * message), and tells the receiver when free space falls below
+ * min-free-space.  queue/INTERNALS says what is guaranteed on which kernel.
  */
 #ifndef SM_QUEUE_H
 #define SM_QUEUE_H

@@ -9,9 +9,11 @@
 #     message is put on hold, so only reception is measured, as strictmail
 #     does no delivery yet),
 # in the same run, on the same file system, and prints messages per second.
-# It also measures the disk's ceiling for the spool's pattern with
-# diskceil.c: create, write 1 KiB, fsync, rename, fsync the folder; and the
-# same with one syncfs per batch of files (group commit).
+# It also measures the disk's ceiling for the queue's commit with
+# commitceil.c: messages of two files made durable per batch with one
+# fdatasync per file and one fsync per folder (what the queue does), or
+# with syncfs (one, or the two of the earlier commit), each also while
+# another program writes a large file on the same file system.
 #
 # Settings (environment):
 #   SM_BENCH_BIN        strictmaild to measure (default build/strictmaild)
@@ -154,11 +156,21 @@ repeat_source() {
 	done | median
 }
 
-# ceiling ARGS...: the median files per second of REPEAT diskceil runs.
+# ceiling MODE BATCH [writer]: the median messages per second of REPEAT
+# commitceil runs of 3 s; with "writer", dd writes a large file on the same
+# file system meanwhile (at most 3 GiB, removed after each run).
 ceiling() {
-	local i
+	local i w
 	for i in $(seq 1 "$REPEAT"); do
-		"$D/diskceil" "$D/disk" "$@" | awk '{ printf "%.0f\n", $5 }'
+		w=
+		if [ "${3:-}" = writer ]; then
+			dd if=/dev/zero of="$D/big" bs=1M count=3072 status=none &
+			w=$!
+			sleep 1
+		fi
+		"$D/commitceil" "$D/disk" "$1" "$2" 3 | awk '{ printf "%.0f\n", $5 }'
+		if [ -n "$w" ]; then kill "$w" 2>/dev/null; wait "$w" 2>/dev/null; fi
+		rm -f "$D/big"
 	done | median
 }
 
@@ -176,14 +188,19 @@ say "spools in $D ($fsinfo), $(nproc) cores, $SIZE-byte messages, one connection
 
 # ---------------------------------------------------------------- disk ceiling
 
-${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$D/diskceil" \
-    "$TOP/tests/bench/diskceil.c" || die "cannot build diskceil"
+${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$D/commitceil" \
+    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
 mkdir -p "$D/disk"
-say "disk ceiling: median of $REPEAT runs of 3 s (or the count) per mode"
-ceil_fsync=$(ceiling fsync 20000 3)
-ceil_b1=$(ceiling syncfs 20000 3 1)
-ceil_b10=$(ceiling syncfs 50000 3 10)
-ceil_b50=$(ceiling syncfs 100000 3 50)
+say "disk ceiling: median of $REPEAT runs of 3 s per mode"
+declare -A CEIL
+for mode in fsync syncfs syncfs2; do
+	for b in 1 10; do
+		for w in quiet writer; do
+			CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
+			say "  $mode batch $b $w: ${CEIL[$mode/$b/$w]} msg/s"
+		done
+	done
+done
 
 # ---------------------------------------------------------------- strictmail
 
@@ -313,9 +330,16 @@ for s in $SESSIONS; do
 	printf '%-9s %-9s %-16s %-16s %s\n' "$s" "$(messages_for "$s")" "$a" "$b" "$r"
 done
 echo
-echo "disk ceiling for the spool's pattern (1 KiB files, same file system), files per second (median of $REPEAT)"
-printf '  %-58s %s\n' "create, write, fsync, rename, fsync folder; one by one" "$ceil_fsync"
-printf '  %-58s %s\n' "create, write, rename; one syncfs per file" "$ceil_b1"
-printf '  %-58s %s\n' "create, write, rename; one syncfs per 10 files" "$ceil_b10"
-printf '  %-58s %s\n' "create, write, rename; one syncfs per 50 files" "$ceil_b50"
+echo "disk ceiling for the commit (1 KiB content + envelope, same file system), messages per second (median of $REPEAT)"
+printf '  %-52s %-10s %-10s %s\n' "how a batch is made durable" "batch" "quiet" "large writer"
+for mode in fsync syncfs syncfs2; do
+	case $mode in
+	fsync)   what="fdatasync each file, fsync each folder (the queue)" ;;
+	syncfs)  what="one syncfs, then fdatasync each file" ;;
+	syncfs2) what="syncfs, rename envelope, syncfs (earlier)" ;;
+	esac
+	for b in 1 10; do
+		printf '  %-52s %-10s %-10s %s\n' "$what" "$b" "${CEIL[$mode/$b/quiet]}" "${CEIL[$mode/$b/writer]}"
+	done
+done
 exit 0

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t-25-wberror: a write-back error reaches the message it belongs to, and
+# t-26-wberror: a write-back error reaches the message it belongs to, and
 # only that one (queue/INTERNALS, "Errors").
 #
 # The spool is an ext4 file system on a loop device whose backing file
