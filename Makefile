@@ -112,5 +112,7 @@ install: all
 	    install -m 0644 etc/strictmail.conf $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
 	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER)
 
+# build-deps/ holds what tests/deps.sh unpacks (OpenSMTPD for the test
+# world); "make deps" fills it again.
 clean:
-	rm -rf $(B) $(BA) build-fuzz
+	rm -rf $(B) $(BA) build-fuzz build-deps
