@@ -71,7 +71,9 @@ install_packages() {
 	prc=/usr/sbin/policy-rc.d
 	had_prc=0
 	if [ -e "$prc" ]; then had_prc=1; cp -p "$prc" "$prc.strictmail-save"; fi
-	trap restore_prc EXIT INT TERM
+	trap restore_prc EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	printf '#!/bin/sh\nexit 101\n' > "$prc"
 	chmod 755 "$prc"
 
@@ -81,8 +83,8 @@ install_packages() {
 	apt_update
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
-	restore_prc
 	trap - EXIT INT TERM
+	restore_prc
 }
 
 restore_prc() {
