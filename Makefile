@@ -75,8 +75,9 @@ bench: deps all
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FZ            = build-fuzz
-FUZZ_TARGETS  = fuzz_session fuzz_address
+FUZZ_TARGETS  = fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc
 FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
+                common/ipc.c common/event.c queue/envelope.c queue/queue_id.c \
                 smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
                 tests/fuzz/fuzz_stubs.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(filter-out -Werror,$(WARN)) \
@@ -112,5 +113,7 @@ install: all
 	    install -m 0644 etc/strictmail.conf $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
 	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER)
 
+# build-deps/ holds what tests/deps.sh unpacks (OpenSMTPD for the test
+# world); "make deps" fills it again.
 clean:
-	rm -rf $(B) $(BA) build-fuzz
+	rm -rf $(B) $(BA) build-fuzz build-deps

@@ -5,9 +5,12 @@
 
 fuzz_session inputs are two environment bytes (see fuzz_session.c) and
 then what a client sends; fuzz_address inputs are one flag byte (1 = <>
-allowed, 2 = UTF-8 allowed) and a path with parameters.  The seeds are
-small, one meaningful dialogue or path each; the corpus in the tree is
-this script's output.
+allowed, 2 = UTF-8 allowed) and a path with parameters; fuzz_envelope
+inputs are an envelope file; fuzz_config inputs are a strictmail.conf;
+fuzz_ipc inputs are one flag byte (1 = through a channel too, 2 = with a
+descriptor) and a stream of IPC frames whose session field is the read
+program (see fuzz_ipc.c).  The seeds are small, one meaningful dialogue,
+path, file or stream each; the corpus in the tree is this script's output.
 """
 import os
 import struct
@@ -107,6 +110,93 @@ ADDRESS = [
     (0, b'<a.b.c@sub-domain.example.test> FOO=bar BAZ'),
 ]
 
+ENV_HEAD = (b'strictmail-envelope 1\nid 0123456789ABCDEF\narrival 1700000000\n'
+            b'size 1234\nsender <alice@example.org>\nhelo client.example\n'
+            b'client 192.0.2.1\nprotocol ESMTPS\nattempts 0\n'
+            b'next-attempt 1700000000\nexpiry 1700432000\n')
+ENVELOPE = {
+    'minimal': ENV_HEAD + b'rcpt pending <root@localhost>\nend\n',
+    'full': ENV_HEAD + b'ret HDRS\nenvid QQ+2B1\ntls TLSv1.3 TLS_AES_256_GCM_SHA384\n'
+            b'body 8BITMIME\nsmtputf8\nrcpt pending <root@localhost>\n'
+            b'rcpt-notify SUCCESS,FAILURE\nrcpt-orcpt rfc822;root+40localhost\n'
+            b'rcpt delivered <b@example.net>\nrcpt failed <c@example.net>\n'
+            b'rcpt-notify NEVER\nend\n',
+    'null-sender': ENV_HEAD.replace(b'<alice@example.org>', b'<>').replace(
+        b'helo client.example', b'helo') + 'rcpt pending <jöran@bücher.example>\nend\n'.encode(),
+    'bad-after-end': ENV_HEAD + b'rcpt pending <root@localhost>\nend\nend\n',
+    'bad-missing-end': ENV_HEAD + b'rcpt pending <root@localhost>\n',
+    'bad-duplicate': ENV_HEAD + b'size 1\nrcpt pending <root@localhost>\nend\n',
+    'bad-number': ENV_HEAD.replace(b'size 1234', b'size 99999999999999999999') +
+                  b'rcpt pending <root@localhost>\nend\n',
+    'bad-control': ENV_HEAD + b'rcpt pending <root@local\thost>\nend\n',
+}
+
+CONFIG = {
+    'sample': b'hostname mail.example.org\nspool /var/spool/strictmail\n'
+              b'listen 0.0.0.0 25 smtp\nlisten :: 25 smtp\nlisten 0.0.0.0 587 submission\n'
+              b'listen :: 465 tls\ntls-certificate /etc/strictmail/cert.pem\n'
+              b'tls-key /etc/strictmail/key.pem\nlocal-domain example.org example.net\n'
+              b'local-domain localhost\nrelay-network 127.0.0.0/8 ::1/128\n',
+    'limits': b'# every limit\nlisten 127.0.0.1 2525\nmax-message-size 10M\n'
+              b'max-recipients 50\nmax-sessions 100\nmax-sessions-per-client 5\n'
+              b'max-errors 3\nmax-received-headers 30\nmax-line-length 998\n'
+              b'max-command-line 512\ntimeout-command 5m\ntimeout-data 1h\n'
+              b'shutdown-timeout 30s\nmin-free-space 0\nqueue-lifetime 5d\n',
+    'users': b'listen ::1 25\r\nempty-dir /var/empty/\t# a comment\n'
+             b'user-smtpd _sm-smtpd\nuser-queue _sm-queue\nuser-lookup _sm-lookup\n'
+             b'relay-network 10.0.0.0/8 192.0.2.128/25 2001:db8::/32',
+    'bad-tls': b'listen 127.0.0.1 465 tls\ntls-certificate /c.pem\n',
+    'bad-dup': b'listen 127.0.0.1 25\nlisten 127.0.0.1 25\nspool /a\nspool /b\n',
+    'bad-values': b'listen 127.0.0.1 99999\nhostname -x.example\nmax-errors 0\n',
+}
+
+# IPC frames: header in host order (native, as the processes send them).
+def ipc_frame(mtype, ops, payload, flags=0, version=1):
+    prog = 0
+    for i, op in enumerate(ops):
+        prog |= op << (3 * i)
+    if len(ops) < 10:
+        prog |= 7 << (3 * len(ops))
+    return struct.pack('=IIIHH', mtype, len(payload), prog & 0xffffffff,
+                       version, flags) + payload
+
+
+def ipc_str(s):
+    return struct.pack('=I', len(s)) + s
+
+
+U32, U64, STR, STRL, STRDUP, DATA = 0, 1, 2, 3, 4, 5
+QID = b'0123456789ABCDEF'
+IPC = {
+    'empty': (1, ipc_frame(100, [], b'')),
+    'open-ok-fd': (3, ipc_frame(150, [STRL], ipc_str(QID), flags=1)),
+    'commit': (1, ipc_frame(101, [STRL, U64, STRDUP, STRDUP, DATA],
+                            ipc_str(QID) + struct.pack('=Q', 1234) +
+                            ipc_str(b'alice@example.org') + ipc_str(b'root@localhost') +
+                            ipc_str(b'opaque data'))),
+    'several': (1, ipc_frame(151, [U32], struct.pack('=I', 3)) +
+                ipc_frame(200, [STR, STR], ipc_str(b'root') + ipc_str(b'localhost')) +
+                ipc_frame(250, [U32], struct.pack('=I', 1)) +
+                ipc_frame(350, [], b'')),
+    'partial': (1, ipc_frame(152, [STRL], ipc_str(QID)) +
+                ipc_frame(153, [STRL, U32], ipc_str(QID))[:20]),
+    'bad-version': (1, ipc_frame(100, [], b'', version=2)),
+    'bad-flags': (1, ipc_frame(100, [], b'', flags=4)),
+    'bad-nofd': (1, ipc_frame(150, [STRL], ipc_str(QID), flags=1)),
+    'bad-trailing': (1, ipc_frame(151, [U32], struct.pack('=II', 1, 2))),
+    'bad-str-nul': (1, ipc_frame(200, [STRL], ipc_str(b'ro\0ot'))),
+    'bad-str-small': (1, ipc_frame(200, [STR], ipc_str(b'a' * 40))),
+    'bad-toobig': (1, struct.pack('=IIIHH', 300, 300 * 1024, 0, 1, 0)),
+}
+
+
+def write_all(out, target, items):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in sorted(items.items()):
+        with open(os.path.join(d, name), 'wb') as f:
+            f.write(data)
+
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
@@ -121,6 +211,9 @@ def main():
     for i, (flags, data) in enumerate(ADDRESS):
         with open(os.path.join(d, 'path-%02d' % i), 'wb') as f:
             f.write(bytes([flags]) + data)
+    write_all(out, 'fuzz_envelope', ENVELOPE)
+    write_all(out, 'fuzz_config', CONFIG)
+    write_all(out, 'fuzz_ipc', {k: bytes([fl]) + v for k, (fl, v) in IPC.items()})
     return 0
 
 

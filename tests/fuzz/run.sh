@@ -13,14 +13,28 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 secs=${1:?usage: run.sh SECONDS [TARGET...]}
 shift
-if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(fuzz_session fuzz_address); fi
+if [ "$#" -gt 0 ]; then
+	targets=("$@")
+else
+	targets=(fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc)
+fi
 fz=build-fuzz
 failed=0
 
 max_len() {
 	case $1 in
-	fuzz_session) echo 8192 ;;
+	fuzz_session|fuzz_envelope|fuzz_config) echo 8192 ;;
+	fuzz_ipc) echo 4096 ;;
 	*) echo 1024 ;;
+	esac
+}
+
+# dict TARGET: the -dict option for TARGET, if it has a dictionary.
+dict() {
+	case $1 in
+	fuzz_session|fuzz_address) echo -dict=tests/fuzz/smtp.dict ;;
+	fuzz_envelope) echo -dict=tests/fuzz/envelope.dict ;;
+	fuzz_config) echo -dict=tests/fuzz/config.dict ;;
 	esac
 }
 
@@ -46,7 +60,7 @@ for t in "${targets[@]}"; do
 	fi
 	timeout -k 10 $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 \
 	    -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
-	    -dict=tests/fuzz/smtp.dict -print_final_stats=1 \
+	    $(dict "$t") -print_final_stats=1 \
 	    -artifact_prefix="$fz/crashes/$t-" \
 	    "$fz/corpus/$t" "tests/fuzz/corpus/$t" > "$log" 2>&1
 	rc=$?

@@ -86,12 +86,22 @@ t_skip() {
 	exit 77
 }
 
+# t_need COMMAND...: fails at once when one is not installed.  Tests never
+# install or fetch anything: tests/deps.sh does, before any test.
+t_need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 ||
+		    t_fail "$c to be installed" "none: run sh tests/deps.sh (or make deps) as root"
+	done
+}
+
 # ---------------------------------------------------------------- setup
 
 t_init() {
 	[ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
 	[ -x "$SM_BIN" ] || t_fail "an executable strictmaild at $SM_BIN" "none (run make / make asan)"
-	command -v ip >/dev/null || t_skip "iproute2 is not installed"
+	t_need ip
 	# The shell's own notes about killed jobs would follow the result line.
 	trap 't_cleanup 2>/dev/null' EXIT
 	trap 't_cleanup 2>/dev/null; exit 130' INT

@@ -5,7 +5,7 @@
 # "accepted" line of each.
 . "$(dirname "$0")/lib.sh"
 t_init
-command -v swaks >/dev/null || t_skip "swaks is not installed"
+t_need swaks
 
 spool=$T_DIR/spool
 conf=$T_DIR/strictmail.conf

@@ -8,7 +8,7 @@
 # It also reports how many messages each sync covered (group commit).
 . "$(dirname "$0")/lib.sh"
 t_init
-command -v strace >/dev/null || t_skip "strace is not installed"
+t_need strace
 # LeakSanitizer cannot run under ptrace.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 

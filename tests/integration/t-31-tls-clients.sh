@@ -18,8 +18,7 @@
 # the dialogue scripts (tests/dialog/bdat*.dlg) instead.
 . "$(dirname "$0")/lib.sh"
 t_init
-command -v swaks >/dev/null || t_skip "swaks is not installed"
-command -v openssl >/dev/null || t_skip "openssl is not installed"
+t_need swaks openssl
 perl -MNet::SSLeay -e 1 2>/dev/null || t_fail "Net::SSLeay for swaks -tls (libnet-ssleay-perl, tests/deps.sh)" "missing"
 
 pki=$T_DIR/pki

@@ -12,7 +12,7 @@
 # never taken as a command, and the daemon keeps serving.
 . "$(dirname "$0")/lib.sh"
 t_init
-command -v openssl >/dev/null || t_skip "openssl is not installed"
+t_need openssl
 
 pki=$T_DIR/pki
 sm_pki "$pki"

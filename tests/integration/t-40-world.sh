@@ -214,9 +214,8 @@ EOF
 # ---------------------------------------------------------------- main
 
 [ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
-for p in ip dnsmasq nginx dig curl openssl python3; do
-	command -v "$p" >/dev/null 2>&1 || t_skip "$p is not installed (sh tests/deps.sh)"
-done
+t_need ip dnsmasq nginx dig curl openssl python3 postfix
+world_need_opensmtpd
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sm-$T_NAME.XXXXXX") || t_fail "a temporary folder" "mktemp failure"
 chmod 0755 "$T_DIR"
 trap 't40_cleanup 2>/dev/null' EXIT

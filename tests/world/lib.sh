@@ -9,8 +9,10 @@
 # stops strictmail, brings the world down and removes $T_DIR, also when
 # the test fails or is interrupted.
 #
-#   world_init SCENARIO           bring the world up (skip 77 without root
-#                                 or the world's packages)
+#   world_init SCENARIO           bring the world up (skip 77 without root;
+#                                 fail at once without the world's packages)
+#   world_need_opensmtpd          fail at once unless tests/deps.sh has
+#                                 unpacked OpenSMTPD (for its MX roles)
 #   world_exec CMD...             CMD inside the world
 #   world_switch SCENARIO         DNS and policy hosts become SCENARIO's
 #   world_start_strictmail CONF [LOG]   strictmaild -d inside the world,
@@ -44,12 +46,17 @@ W_DIR=
 W_CA=
 W_CLEANED=0
 
+world_need_opensmtpd() {
+	local r=$SM_TOP/build-deps/opensmtpd
+	[ -f "$r/.version" ] && [ -x "$r/usr/sbin/smtpd" ] ||
+	    t_fail "OpenSMTPD unpacked in $r (for the MX roles opensmtpd*)" \
+	    "none: run sh tests/deps.sh (or make deps) as root"
+}
+
 world_init() {
 	local scn=$1 p out
 	[ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
-	for p in ip dnsmasq nginx dig curl openssl python3; do
-		command -v "$p" >/dev/null 2>&1 || t_skip "$p is not installed (sh tests/deps.sh)"
-	done
+	t_need ip dnsmasq nginx dig curl openssl python3
 	trap 'world_cleanup 2>/dev/null' EXIT
 	trap 'world_cleanup 2>/dev/null; exit 130' INT
 	trap 'world_cleanup 2>/dev/null; exit 143' TERM

@@ -48,6 +48,9 @@ for c in ip python3 openssl postfix ss unshare flock; do
 	command -v "$c" > /dev/null ||
 	    { echo "selftest: $c is missing: run sh tests/deps.sh" >&2; exit 1; }
 done
+# Unpacked by tests/deps.sh; nothing is fetched from here.
+[ -f "$TOP/build-deps/opensmtpd/.version" ] && [ -x "$TOP/build-deps/opensmtpd/usr/sbin/smtpd" ] ||
+    { echo "selftest: OpenSMTPD is not unpacked in $TOP/build-deps/opensmtpd: run sh tests/deps.sh (or make deps)" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/smmx.XXXXXX")
 PKI=$WORK/pki
