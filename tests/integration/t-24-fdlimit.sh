@@ -6,7 +6,11 @@
 # "421 4.3.2" at connect or "452 4.3.1" at MAIL (or DATA), at least one of
 # each must come, and some messages must have started.  No process may
 # die or log "fatal".  Once the clients let go, a whole message gets 250
-# and is intact in the spool.
+# and is intact in the spool.  Last, the descriptor the queue passes for
+# a message is made to get lost (smtpd's limit lowered under it with
+# prlimit between RCPT and DATA): DATA gets 452 4.3.1, the queue drops
+# the message, the session and every process live on, and with the
+# limit back the same session gets 250.
 . "$(dirname "$0")/lib.sh"
 t_init
 
@@ -166,6 +170,106 @@ for i in 1 2 3 4 5; do
 	grep -q '^250 ' "$T_DIR/out$i" || t_fail "250 for parallel message $i" "$(cat "$T_DIR/out$i")"
 done
 say "5 parallel messages: 250"
+
+# A lost descriptor (MSG_CTRUNC) fails that message only.
+smtpd=$(sm_child "$SM_PID" smtpd)
+[ -n "$smtpd" ] || t_fail "the smtpd child" "$(sm_children "$SM_PID" | tr '\n' ' ')"
+sm_body "t24-lost-$$" 5000 > "$T_DIR/body-lost"
+sm_py_fg - "$smtpd" "$T_DIR/body-lost" <<'EOF' || t_fail_py
+import os, resource, sys
+from smtest import Raw, Checker, stuff
+
+r = Checker()
+pid = int(sys.argv[1])
+body = open(sys.argv[2], 'rb').read()
+
+
+def ids(p):
+    """The real uid and gid of process p."""
+    uid = gid = None
+    with open('/proc/%d/status' % p) as f:
+        for line in f:
+            if line.startswith('Uid:'):
+                uid = int(line.split()[1])
+            elif line.startswith('Gid:'):
+                gid = int(line.split()[1])
+    return uid, gid
+
+
+def nofile(p, *lim):
+    """prlimit(p, RLIMIT_NOFILE, *lim); without CAP_SYS_RESOURCE (the
+    privilege-separated smtpd has its own uid) from a child that takes
+    the target's uid and gid."""
+    try:
+        return resource.prlimit(p, resource.RLIMIT_NOFILE, *lim)
+    except PermissionError:
+        pass
+    uid, gid = ids(p)
+    rd, wr = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(rd)
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            got = resource.prlimit(p, resource.RLIMIT_NOFILE, *lim)
+            os.write(wr, ('%d %d' % got).encode())
+            os._exit(0)
+        except BaseException as e:
+            os.write(wr, repr(e).encode())
+            os._exit(1)
+    os.close(wr)
+    out = os.read(rd, 4096).decode()
+    os.close(rd)
+    _, st = os.waitpid(child, 0)
+    if st != 0:
+        raise RuntimeError('prlimit as uid %d: %s' % (uid, out))
+    soft, hard = out.split()
+    return int(soft), int(hard)
+
+
+c = Raw('127.0.0.1', 25, timeout=20)
+c.reply()
+c.cmd('EHLO lost.test')
+c.cmd('MAIL FROM:<lost@example.org>')
+c.cmd('RCPT TO:<root@localhost>')
+old = nofile(pid)
+# No descriptor can be installed: 0 to 2 are always open.
+nofile(pid, (3, old[1]))
+try:
+    code, lines = c.cmd('DATA')
+finally:
+    nofile(pid, old)
+r.check('DATA with the descriptor lost', code == 452 and
+        lines[-1].startswith('452 4.3.1 '), '452 4.3.1', lines)
+code, lines = c.cmd('RSET')
+r.check('RSET in the same session', code == 250, '250', lines)
+c.cmd('MAIL FROM:<lost@example.org>')
+c.cmd('RCPT TO:<root@localhost>')
+code, lines = c.cmd('DATA')
+r.check('DATA with the limit back', code == 354, '354', lines)
+c.send(stuff(body))
+code, lines = c.reply()
+r.check('the message with the limit back', code == 250, '250', lines)
+c.cmd('QUIT')
+r.done()
+EOF
+grep -Eq 'strictmail/smtpd\[[0-9]+\]: [0-9A-Za-z]+: session=[0-9]+: message descriptor lost' "$log" ||
+    t_fail "'message descriptor lost' logged by smtpd" "none"
+for i in $(seq 1 50); do
+	[ -z "$(ls -A "$spool/incoming")" ] && break
+	sleep 0.1
+done
+[ -z "$(ls -A "$spool/incoming")" ] ||
+    t_fail "the lost message dropped from incoming/" "$(ls -A "$spool/incoming")"
+children_now=$(sm_children "$SM_PID" | awk '{ print $1 }' | sort | tr '\n' ' ')
+[ "$children_now" = "$children_before" ] ||
+    t_fail "the same children after the lost descriptor" "$children_now"
+if grep -Eq 'fatal|protocol violation|stopping all' "$log"; then
+	t_fail "no fatal error in the log" "$(grep -E 'fatal|protocol violation|stopping all' "$log" | head -n 3)"
+fi
+say "a lost descriptor: DATA 452 4.3.1, the same session 250 after"
 
 pid_alive "$SM_PID" || t_fail "the parent still running" "it exited"
 sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s" "still running"
