@@ -87,6 +87,7 @@ static void
 smtpd_conn_free(struct smtpd_conn *c)
 {
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
+	c->sd->nconns--;
 	if (c->msg_fd != -1)
 		close(c->msg_fd);
 	smtpd_conn_tls_free(c);
@@ -633,8 +634,10 @@ smtpd_fd_short(const struct smtpd *sd, uint64_t need)
 {
 	uint64_t	want = need + SMTPD_FD_RESERVE;
 
-	/* Far from the limit (each session holds two at most): no count. */
-	if (sd->fd_base + 2 * (uint64_t)sd->nlive + want <= sd->fd_limit)
+	/* Far from the limit (a socket for each live session, a message
+	 * for each record at most): no count. */
+	if (sd->fd_base + (uint64_t)sd->nlive + sd->nconns + want <=
+	    sd->fd_limit)
 		return 0;
 	return smtpd_fd_used(sd) + want > sd->fd_limit;
 }
@@ -755,6 +758,7 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	smtp_session_init(&c->sess, &sd->srv, id, client, relay);
 	smtp_session_setup(&c->sess, l->kind, c->tlsconf != NULL);
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
+	sd->nconns++;
 	sd->nlive++;
 	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
 		fatal("session=%u: event_add", id);
