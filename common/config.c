@@ -890,6 +890,23 @@ config_may_relay(const struct config *cfg, const struct sockaddr *sa)
 	return 0;
 }
 
+/*
+ * The per-client session limit counts an IPv4 client by its address and
+ * an IPv6 client by its /64, the least a site is given: one host can
+ * take any number of addresses from its own /64.
+ */
+int
+config_same_client(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint8_t	x[16], y[16];
+	int	fx, fy;
+
+	if (netmask_sockaddr(a, &fx, x) == -1 ||
+	    netmask_sockaddr(b, &fy, y) == -1 || fx != fy)
+		return 0;
+	return memcmp(x, y, fx == AF_INET ? 4 : CONFIG_CLIENT_V6_BYTES) == 0;
+}
+
 const char *
 listener_kind_name(enum listener_kind k)
 {

@@ -57,7 +57,8 @@ struct config {
 	uint64_t	 max_message_size;	/* octets, default 35 MiB */
 	unsigned	 max_recipients;	/* default 100 */
 	unsigned	 max_sessions;		/* default 200 */
-	unsigned	 max_sessions_per_ip;	/* default 20 */
+	unsigned	 max_sessions_per_ip;	/* per client (config_same_client),
+						 * relay-network exempt; default 20 */
 	unsigned	 max_errors;		/* default 10 */
 	unsigned	 max_received_headers;	/* mail loop: default 100 */
 	uint64_t	 max_line_length;	/* text line octets, default 16 KiB */
@@ -91,6 +92,11 @@ int netmask_parse(const char *s, struct netmask *nm);
 int netmask_match(const struct netmask *nm, const struct sockaddr *sa);
 int config_is_local_domain(const struct config *cfg, const char *domain);
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
+/* 1 if a and b are one client for max-sessions-per-client: the same IPv4
+ * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the
+ * same /64. */
+#define CONFIG_CLIENT_V6_BYTES	8	/* /64 */
+int config_same_client(const struct sockaddr *a, const struct sockaddr *b);
 const char *listener_kind_name(enum listener_kind k);
 
 /* 1 if s is a host or domain name (letters, digits, '-' in dot-separated

@@ -7,7 +7,9 @@
  * message.  Output is a queue of messages; a message with a descriptor
  * starts its own sendmsg() so the descriptor travels with its first byte.
  * A malformed message from the peer is fatal, unless the owner set a
- * violation callback: then the channel closes and the owner is told.
+ * violation callback: then the channel closes and the owner is told.  A
+ * descriptor the kernel dropped (MSG_CTRUNC) takes its place in the FIFO
+ * as a marker, so that its message arrives with fd_lost set.
  * ipc_chan_free() may be called from inside the channel's own callbacks.
  */
 #include <sys/socket.h>
@@ -27,6 +29,8 @@
 #define IPC_RECV_FDS		16	/* room for descriptors per recvmsg */
 #define IPC_MAX_QUEUED_FDS	256	/* received but not yet claimed */
 #define IPC_IOV_MAX		64
+#define IPC_FD_LOST		(-2)	/* in the FIFO: a descriptor the
+					 * kernel dropped (MSG_CTRUNC) */
 
 struct ipc_out {
 	struct ipc_out	*next;
@@ -129,6 +133,8 @@ ipc_decode(const uint8_t *in, size_t inlen, struct ipc_msg *m, size_t *used)
 	m->version = version;
 	m->flags = flags;
 	m->fd = -1;
+	m->fd_lost = 0;
+	m->failed = 0;
 	m->data = in + IPC_HDR_LEN;
 	m->len = len;
 	m->pos = 0;
@@ -271,15 +277,17 @@ ipc_msg_end(struct ipc_msg *m)
 	return m->pos == m->len ? IPC_OK : IPC_ERR_TRAILING;
 }
 
-/* ---- dying readers ---- */
+/* ---- channel readers ---- */
 
-static void ipc_die(const struct ipc_msg *m, enum ipc_status st) SM_NORETURN;
-
+/*
+ * A reader found st: the process dies, or with a violation callback the
+ * channel breaks and m is failed.  Returns so that the reader can give
+ * its empty value.
+ */
 static void
-ipc_die(const struct ipc_msg *m, enum ipc_status st)
+ipc_fail(struct ipc_msg *m, enum ipc_status st)
 {
-	fatalx("%s: message %s: %s", m->chan ? m->chan->peer : "(no channel)",
-	    proto_msg_name(m->type), ipc_strerror(st));
+	ipc_violation(m, ipc_strerror(st));
 }
 
 uint32_t
@@ -288,8 +296,12 @@ ipc_get_u32(struct ipc_msg *m)
 	enum ipc_status	st;
 	uint32_t	v;
 
-	if ((st = ipc_msg_get_u32(m, &v)) != IPC_OK)
-		ipc_die(m, st);
+	if (m->failed)
+		return 0;
+	if ((st = ipc_msg_get_u32(m, &v)) != IPC_OK) {
+		ipc_fail(m, st);
+		return 0;
+	}
 	return v;
 }
 
@@ -299,8 +311,12 @@ ipc_get_u64(struct ipc_msg *m)
 	enum ipc_status	st;
 	uint64_t	v;
 
-	if ((st = ipc_msg_get_u64(m, &v)) != IPC_OK)
-		ipc_die(m, st);
+	if (m->failed)
+		return 0;
+	if ((st = ipc_msg_get_u64(m, &v)) != IPC_OK) {
+		ipc_fail(m, st);
+		return 0;
+	}
 	return v;
 }
 
@@ -309,36 +325,90 @@ ipc_get_str(struct ipc_msg *m, char *dst, size_t dstsize)
 {
 	enum ipc_status	st;
 
-	if ((st = ipc_msg_get_str(m, dst, dstsize)) != IPC_OK)
-		ipc_die(m, st);
+	if (dstsize == 0)
+		fatalx("ipc_get_str: no room");
+	if (!m->failed && (st = ipc_msg_get_str(m, dst, dstsize)) != IPC_OK)
+		ipc_fail(m, st);
+	if (m->failed)
+		dst[0] = '\0';
 }
 
 char *
 ipc_get_strdup(struct ipc_msg *m)
 {
 	enum ipc_status	 st;
-	char		*s;
+	char		*s = NULL;
 
-	if ((st = ipc_msg_get_strdup(m, &s)) != IPC_OK)
-		ipc_die(m, st);
+	if (!m->failed && (st = ipc_msg_get_strdup(m, &s)) != IPC_OK)
+		ipc_fail(m, st);
+	if (m->failed)
+		return xstrdup("");
 	return s;
 }
 
-void
+const uint8_t *
+ipc_get_data(struct ipc_msg *m, size_t *n)
+{
+	static const uint8_t	 empty[1];
+	enum ipc_status		 st;
+	const uint8_t		*p = NULL;
+
+	if (!m->failed && (st = ipc_msg_get_data(m, &p, n)) != IPC_OK)
+		ipc_fail(m, st);
+	if (m->failed) {
+		*n = 0;
+		return empty;
+	}
+	return p;
+}
+
+int
 ipc_end(struct ipc_msg *m)
 {
 	enum ipc_status	st;
 
-	if ((st = ipc_msg_end(m)) != IPC_OK)
-		ipc_die(m, st);
+	if (!m->failed && (st = ipc_msg_end(m)) != IPC_OK)
+		ipc_fail(m, st);
+	return m->failed ? -1 : 0;
+}
+
+int
+ipc_failed(const struct ipc_msg *m)
+{
+	return m->failed;
 }
 
 void
 ipc_bad_type(struct ipc_msg *m)
 {
-	fatalx("%s: message %s: unexpected type %u",
-	    m->chan ? m->chan->peer : "(no channel)", proto_msg_name(m->type),
-	    m->type);
+	char	why[64];
+
+	(void)bsnprintf(why, sizeof(why), "unexpected type %u", m->type);
+	ipc_violation(m, why);
+}
+
+int
+ipc_no_fd(struct ipc_msg *m)
+{
+	if (!m->failed && (m->flags & IPC_F_FD))
+		ipc_violation(m, "unexpected file descriptor");
+	return m->failed ? -1 : 0;
+}
+
+int
+ipc_take_fd(struct ipc_msg *m)
+{
+	int	fd;
+
+	if (m->failed)
+		return -1;
+	if (!(m->flags & IPC_F_FD)) {
+		ipc_violation(m, "file descriptor missing");
+		return -1;
+	}
+	fd = m->fd;
+	m->fd = -1;
+	return fd;
 }
 
 /* ---- channel ---- */
@@ -408,7 +478,8 @@ ipc_chan_destroy(struct ipc_chan *ch)
 	close(ch->fd);
 	ipc_chan_drop_output(ch);
 	for (i = 0; i < ch->nfds; i++)
-		close(ch->fds[i]);
+		if (ch->fds[i] >= 0)
+			close(ch->fds[i]);
 	free(ch->fds);
 	buf_free(&ch->in);
 	free(ch->peer);
@@ -498,11 +569,14 @@ ipc_violation(struct ipc_msg *m, const char *why)
 {
 	char	what[256];
 
+	if (m->failed)
+		return;
 	if (m->chan == NULL)
 		fatalx("(no channel): message %s: %s", proto_msg_name(m->type),
 		    why);
 	(void)bsnprintf(what, sizeof(what), "message %s: %s",
 	    proto_msg_name(m->type), why);
+	m->failed = 1;
 	ipc_chan_broken(m->chan, what);
 }
 
@@ -666,11 +740,13 @@ static void
 ipc_chan_push_fd(struct ipc_chan *ch, int fd)
 {
 	if (ch->broken) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	if (ch->nfds >= IPC_MAX_QUEUED_FDS) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		ipc_chan_broken(ch, "too many unclaimed file descriptors");
 		return;
 	}
@@ -713,9 +789,13 @@ ipc_chan_collect_fds(struct ipc_chan *ch, struct msghdr *msg)
 			ipc_chan_push_fd(ch, fd);
 		}
 	}
-	if (msg->msg_flags & MSG_CTRUNC)
-		ipc_chan_broken(ch,
-		    "file descriptors lost (control data truncated)");
+	if (msg->msg_flags & MSG_CTRUNC) {
+		/* Out of descriptors, most likely: the message it came with
+		 * fails, the channel lives on. */
+		log_warnx("%s: a passed file descriptor was lost (control "
+		    "data truncated)", ch->peer);
+		ipc_chan_push_fd(ch, IPC_FD_LOST);
+	}
 }
 
 /* A malformed header, named by the peer and the message type. */
@@ -731,6 +811,21 @@ ipc_chan_violation(struct ipc_chan *ch, const uint8_t *p, size_t n,
 	(void)bsnprintf(what, sizeof(what), "message %s: %s",
 	    proto_msg_name(type), ipc_strerror(st));
 	ipc_chan_broken(ch, what);
+}
+
+/* The descriptor of an IPC_F_FD message: 0, or -1 if none came. */
+static int
+ipc_chan_claim_fd(struct ipc_chan *ch, struct ipc_msg *m)
+{
+	int	fd;
+
+	if ((fd = ipc_chan_pop_fd(ch)) == -1)
+		return -1;
+	if (fd == IPC_FD_LOST)
+		m->fd_lost = 1;
+	else
+		m->fd = fd;
+	return 0;
 }
 
 /*
@@ -755,7 +850,7 @@ ipc_chan_dispatch(struct ipc_chan *ch)
 			return -1;
 		}
 		m.chan = ch;
-		if ((m.flags & IPC_F_FD) && (m.fd = ipc_chan_pop_fd(ch)) == -1) {
+		if ((m.flags & IPC_F_FD) && ipc_chan_claim_fd(ch, &m) == -1) {
 			ipc_chan_violation(ch, p, used, IPC_ERR_NOFD);
 			return -1;
 		}

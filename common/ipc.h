@@ -15,8 +15,23 @@
  * violation callback, and a violation closes the channel and calls it
  * instead of exiting.
  *
+ * A descriptor the kernel could not install (the reader is out of
+ * descriptors: recvmsg() sets MSG_CTRUNC) is not a violation: the message
+ * arrives with fd -1 and fd_lost set, and only the request it carries
+ * fails.  ipc_send() attaches at most one descriptor per sendmsg(), so a
+ * truncated control message stands for exactly one lost descriptor.
+ *
  * The codec (ipc_decode, ipc_msg_get_*) returns error codes and is pure, so
- * it is unit-tested; the channel wrappers (ipc_get_*) die on error.
+ * it is unit-tested.  The channel readers (ipc_get_*, ipc_end, ipc_bad_type,
+ * ipc_no_fd, ipc_take_fd) die on error, unless the channel has a violation
+ * callback: then the first error closes the channel, runs the callback and
+ * marks the message failed (sticky).  From then on every reader of that
+ * message returns 0, "" or an empty field without looking at the payload,
+ * and reports nothing more; ipc_end() returns -1.  A dispatcher of such a
+ * channel reads all its fields, then checks ipc_end(m) == -1 (or
+ * ipc_failed(m)) before it acts on any of them, and returns if so: the
+ * channel is gone by then (its owner freed it in the callback; the memory
+ * lives until the dispatcher returns, and ipc_send() on it drops).
  */
 #ifndef SM_IPC_H
 #define SM_IPC_H
@@ -40,6 +55,9 @@ struct ipc_msg {
 	uint16_t	 version;
 	uint16_t	 flags;
 	int		 fd;		/* -1 unless IPC_F_FD; the receiver owns it */
+	int		 fd_lost;	/* IPC_F_FD, but the descriptor was lost
+					 * in transit (MSG_CTRUNC): fd is -1 */
+	int		 failed;	/* a reader found a violation: sticky */
 	const uint8_t	*data;		/* payload */
 	size_t		 len;
 	size_t		 pos;		/* read cursor */
@@ -117,16 +135,34 @@ void ipc_send_buf(struct ipc_chan *ch, uint32_t type, uint32_t session,
 /* Blocking flush of everything queued (used before exit); -1 on error. */
 int ipc_chan_flush(struct ipc_chan *ch);
 
-/* Dying readers: fatalx("<peer>: message <type>: <error>") on error. */
+/*
+ * Channel readers.  On an error they die ("<peer>: message <type>:
+ * <error>"), or on a channel with a violation callback they report it
+ * once, mark m failed and return 0 / "" / an empty field; on a failed m
+ * they return those at once.
+ */
 uint32_t ipc_get_u32(struct ipc_msg *m);
 uint64_t ipc_get_u64(struct ipc_msg *m);
 void ipc_get_str(struct ipc_msg *m, char *dst, size_t dstsize);
+/* Never NULL: "" on failure; the caller frees it either way. */
 char *ipc_get_strdup(struct ipc_msg *m);
-void ipc_end(struct ipc_msg *m);
-/* For dispatchers: an unexpected type from this peer is fatal. */
-void ipc_bad_type(struct ipc_msg *m) SM_NORETURN;
-/* For dispatchers of a channel with a violation callback: m breaks the
- * protocol (why); the callback runs, or without one the process dies. */
+/* The bytes of a data field (pointing into m); *n = 0 on failure. */
+const uint8_t *ipc_get_data(struct ipc_msg *m, size_t *n);
+/* No byte may be left over: 0, or -1 if m failed (now or before). */
+int ipc_end(struct ipc_msg *m);
+/* 1 if a reader or ipc_violation() found m broken. */
+int ipc_failed(const struct ipc_msg *m);
+/* For dispatchers: an unexpected type from this peer is a violation. */
+void ipc_bad_type(struct ipc_msg *m);
+/* For messages that carry no descriptor: 0, or -1 (a violation) if one
+ * came or was meant to (IPC_F_FD, even when it was lost). */
+int ipc_no_fd(struct ipc_msg *m);
+/* For messages that carry one: the descriptor, now the caller's.  -1 if
+ * it was lost in transit (m->fd_lost, not a violation: fail the request
+ * only), or if the message has none (a violation, m failed). */
+int ipc_take_fd(struct ipc_msg *m);
+/* For dispatchers: m breaks the protocol (why); the violation callback
+ * runs and m is failed, or without one the process dies.  Once only. */
 void ipc_violation(struct ipc_msg *m, const char *why);
 
 #endif

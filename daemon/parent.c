@@ -851,15 +851,12 @@ static void
 parent_child_ready(struct parent *p, struct parent_child *c,
     struct ipc_msg *m)
 {
-	enum ipc_status	st;
-	int		i;
+	int	i;
 
+	if (ipc_end(m) == -1)
+		return;
 	if (c->ready) {
 		ipc_violation(m, "sent twice");
-		return;
-	}
-	if ((st = ipc_msg_end(m)) != IPC_OK) {
-		ipc_violation(m, ipc_strerror(st));
 		return;
 	}
 	c->ready = 1;
@@ -871,14 +868,21 @@ parent_child_ready(struct parent *p, struct parent_child *c,
 		parent_log_ready(p);
 }
 
+/*
+ * Every reader here goes through the channel's violation callback: a
+ * malformed message closes that channel (ipc.h), and the dispatcher
+ * returns as soon as a reader says so, before it acts on anything read.
+ */
 static void
 parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct parent_child	*c = arg;
 
 	(void)ch;
-	if (m->fd != -1 || m->session != 0) {
-		ipc_violation(m, "unexpected descriptor or session");
+	if (ipc_no_fd(m) == -1)
+		return;
+	if (m->session != 0) {
+		ipc_violation(m, "unexpected session");
 		return;
 	}
 	switch (m->type) {
@@ -886,7 +890,7 @@ parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		parent_child_ready(c->parent, c, m);
 		break;
 	default:
-		ipc_violation(m, "unexpected type");
+		ipc_bad_type(m);
 		break;
 	}
 }

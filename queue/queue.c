@@ -715,9 +715,7 @@ queue_smtpd_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	struct queue	*q = arg;
 
 	(void)ch;
-	if (m->fd != -1)
-		fatalx("%s: message %s: unexpected file descriptor",
-		    ipc_chan_peer(m->chan), proto_msg_name(m->type));
+	(void)ipc_no_fd(m);	/* a descriptor from the receiver is fatal */
 	switch (m->type) {
 	case MSG_Q_OPEN:
 		queue_open(q, m);

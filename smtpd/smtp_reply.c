@@ -49,6 +49,8 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	    "%s Error: too many errors" },
 	{ SMTP_R_TOO_MANY_CONNS, 421, "4.7.0", N,
 	    "Too many connections, try again later" },
+	{ SMTP_R_BUSY,		421, "4.3.2", S,
+	    "%s Out of resources, try again later" },
 	{ SMTP_R_QUEUE_TEMP,	451, "4.3.0", N,
 	    "Error: queue file write error, try again later" },
 	{ SMTP_R_LOOKUP_TEMP,	451, "4.3.0", S,

@@ -64,6 +64,7 @@ enum smtp_reply_id {
 	SMTP_R_SHUTDOWN,	/* host name */
 	SMTP_R_TOO_MANY_ERRORS,	/* host name */
 	SMTP_R_TOO_MANY_CONNS,
+	SMTP_R_BUSY,		/* host name */
 	SMTP_R_QUEUE_TEMP,
 	SMTP_R_LOOKUP_TEMP,	/* address */
 	SMTP_R_DATA_WRITE,

@@ -72,6 +72,7 @@ smtp_close_reason_name(enum smtp_close_reason why)
 	case SMTP_CLOSE_SHUTDOWN:	return "shutdown";
 	case SMTP_CLOSE_ERROR:		return "error";
 	case SMTP_CLOSE_LIMIT:		return "limit";
+	case SMTP_CLOSE_BUSY:		return "busy";
 	}
 	return "?";
 }
@@ -547,7 +548,7 @@ smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_reply_set(r, SMTP_R_NEED_STARTTLS);
 		return SMTP_A_REPLY;
 	}
-	if (s->srv->space_low) {
+	if (s->srv->space_low || s->srv->fds_low) {
 		smtp_reply_set(r, SMTP_R_NOSPACE);
 		return SMTP_A_REPLY;
 	}
@@ -1139,6 +1140,15 @@ smtp_session_limit(struct smtp_session *s, struct smtp_reply *r)
 	smtp_reply_set(r, SMTP_R_TOO_MANY_CONNS);
 	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
 	(void)smtp_close(s, SMTP_CLOSE_LIMIT);
+}
+
+void
+smtp_session_busy(struct smtp_session *s, struct smtp_reply *r)
+{
+	s->cmd = "CONNECT";
+	smtp_reply_set_str(r, SMTP_R_BUSY, s->srv->cfg->hostname);
+	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
+	(void)smtp_close(s, SMTP_CLOSE_BUSY);
 }
 
 void

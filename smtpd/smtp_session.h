@@ -70,12 +70,15 @@ enum smtp_close_reason {
 	SMTP_CLOSE_SHUTDOWN,
 	SMTP_CLOSE_ERROR,
 	SMTP_CLOSE_LIMIT,
+	SMTP_CLOSE_BUSY,	/* out of descriptors */
 };
 
 /* What all sessions of the process share. */
 struct smtp_server {
 	const struct config	*cfg;
 	int			 space_low;	/* MSG_Q_SPACE said so */
+	int			 fds_low;	/* no descriptor to spare for
+						 * another message */
 };
 
 /* One accepted recipient with its DSN parameters. */
@@ -186,6 +189,8 @@ void smtp_session_received(const struct smtp_session *s, time_t now,
 void smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r);
 void smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r);
 void smtp_session_limit(struct smtp_session *s, struct smtp_reply *r);
+/* The process is short of descriptors: 421 4.3.2 (reason "busy"). */
+void smtp_session_busy(struct smtp_session *s, struct smtp_reply *r);
 /* The connection ended without a reply (EOF, error): records why, unless
  * a reason was set already.  An answer the session waits for may still
  * come and is taken as usual; its reply goes nowhere. */

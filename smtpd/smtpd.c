@@ -9,11 +9,24 @@
  * read, so pipelined replies stay in order; a connection closed meanwhile
  * stays a record without a socket until the answer arrives.  SIGTERM
  * answers every client 421 and aborts open messages.
+ *
+ * Descriptors: the process counts what it holds (those open at start,
+ * one socket per connection, one message descriptor per session that
+ * holds, awaits or may ask for one) against RLIMIT_NOFILE, and keeps
+ * SMTPD_FD_RESERVE of them free.  A connection that would eat into that
+ * gets 421 4.3.2 at once, MAIL gets 452 4.3.1, and an accept() that fails
+ * with EMFILE or ENFILE pauses accepting for a moment.  Should the
+ * descriptor of an opened message be lost all the same (the kernel drops
+ * it when the table is full, ipc.h), the message is aborted at the queue
+ * and DATA or BDAT gets 452 4.3.1 like any lack of storage; the session
+ * goes on.  Nothing here exits for want of descriptors.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -40,10 +53,14 @@
 #define SMTPD_ACCEPT_BATCH	64
 #define SMTPD_ACCEPT_PAUSE_MS	1000
 #define SMTPD_TLS_WAIT_MS	5000	/* for the parent's first certificate */
+#define SMTPD_FD_RESERVE	8	/* descriptors kept free: logging,
+					 * IPC, a refusal's accept() */
+#define SMTPD_FD_SCAN_MAX	65536	/* counted at start, at most */
 
 #define SMTPD_IO_AGAIN		(-2)	/* nothing to read or write now */
 
 static int smtpd_conn_process(struct smtpd_conn *c);
+static int smtpd_fd_short(const struct smtpd *sd, uint64_t need);
 static void smtpd_conn_event(int fd, int events, void *arg);
 static void smtpd_conn_timer(void *arg);
 
@@ -70,6 +87,7 @@ static void
 smtpd_conn_free(struct smtpd_conn *c)
 {
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
+	c->sd->nconns--;
 	smtpd_msg_close(c);
 	smtpd_conn_tls_free(c);
 	smtp_session_free(&c->sess);
@@ -377,6 +395,8 @@ smtpd_conn_command(struct smtpd_conn *c)
 		len = (size_t)(nl - p) + 1;
 		c->inpos += len;
 		c->last = now_ms();
+		/* MAIL takes a message descriptor later: is there one? */
+		c->sd->srv.fds_low = smtpd_fd_short(c->sd, 1);
 		a = smtp_session_command(&c->sess, p, len, &r);
 	} else if (avail >= max) {
 		c->discard = 1;
@@ -579,30 +599,129 @@ smtpd_client_addr(struct sockaddr_storage *ss, socklen_t *len, char *host,
 	}
 }
 
+/* ---- descriptors ---- */
+
+/* May the session hold a message descriptor: one open, one on its way
+ * from the queue, or a transaction that may ask for one? */
+static int
+smtpd_conn_may_hold_msg(const struct smtpd_conn *c)
+{
+	if (c->msg_fd != -1 || c->sess.wait == SMTP_A_OPEN)
+		return 1;
+	if (c->fd == -1)
+		return 0;
+	return c->sess.state == SMTP_MAIL || c->sess.state == SMTP_RCPT ||
+	    c->sess.state == SMTP_DATA || c->sess.state == SMTP_BDAT;
+}
+
+/* Descriptors held or promised. */
+static uint64_t
+smtpd_fd_used(const struct smtpd *sd)
+{
+	const struct smtpd_conn	*c;
+	uint64_t		 n = sd->fd_base + sd->nlive;
+
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (smtpd_conn_may_hold_msg(c))
+			n++;
+	return n;
+}
+
+/* 1 if need more descriptors would leave fewer than SMTPD_FD_RESERVE. */
+static int
+smtpd_fd_short(const struct smtpd *sd, uint64_t need)
+{
+	uint64_t	want = need + SMTPD_FD_RESERVE;
+
+	/* Far from the limit (a socket for each live session, a message
+	 * for each record at most): no count. */
+	if (sd->fd_base + (uint64_t)sd->nlive + sd->nconns + want <=
+	    sd->fd_limit)
+		return 0;
+	return smtpd_fd_used(sd) + want > sd->fd_limit;
+}
+
+/* The descriptors open now, for the count at start. */
+static uint64_t
+smtpd_fd_count_open(uint64_t limit)
+{
+	uint64_t	n = 0;
+	int		fd, max;
+
+	max = limit < SMTPD_FD_SCAN_MAX ? (int)limit : SMTPD_FD_SCAN_MAX;
+	for (fd = 0; fd < max; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+/*
+ * Raises the soft descriptor limit to the hard one, then counts what is
+ * open already; says so when max-sessions clients, each with a message,
+ * would not fit.
+ */
+static void
+smtpd_fd_setup(struct smtpd *sd)
+{
+	struct rlimit	rl;
+	uint64_t	room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		fatal("getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit: descriptor limit");
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			fatal("getrlimit");
+	}
+	sd->fd_limit = rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > UINT32_MAX ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+	sd->fd_base = smtpd_fd_count_open(sd->fd_limit);
+	room = sd->fd_limit > sd->fd_base + SMTPD_FD_RESERVE ?
+	    (sd->fd_limit - sd->fd_base - SMTPD_FD_RESERVE) / 2 : 0;
+	log_info("descriptors: limit %llu, %llu open, room for %llu sessions "
+	    "with a message", (unsigned long long)sd->fd_limit,
+	    (unsigned long long)sd->fd_base, (unsigned long long)room);
+	if (room < sd->cfg->max_sessions)
+		log_warnx("max-sessions %u exceeds what the descriptor limit "
+		    "allows (%llu): beyond it clients get 421 4.3.2 or 452 "
+		    "4.3.1", sd->cfg->max_sessions, (unsigned long long)room);
+}
+
+/* ---- the per-client limit ---- */
+
+/* Sessions of the same client (an IPv6 client is its /64), relay-network
+ * clients left out. */
 static unsigned
-smtpd_count_client(const struct smtpd *sd, const char *client)
+smtpd_count_client(const struct smtpd *sd, const struct sockaddr *sa)
 {
 	const struct smtpd_conn	*c;
 	unsigned		 n = 0;
 
 	TAILQ_FOREACH(c, &sd->conns, entry)
-		if (c->fd != -1 && strcmp(c->sess.client, client) == 0)
+		if (c->fd != -1 && !c->sess.relay &&
+		    config_same_client((const struct sockaddr *)&c->ss, sa))
 			n++;
 	return n;
 }
 
-/* Refuses a connection over the limits with 421, at once (in plaintext:
- * a tls listener's client sees the connection close). */
+/* Refuses a connection with 421 at once: over the session limits, or
+ * busy (short of descriptors).  In plaintext: a tls listener's client
+ * sees the connection close. */
 static void
 smtpd_refuse(struct smtpd *sd, const struct listener *l, int fd,
-    uint32_t id, const char *client)
+    uint32_t id, const char *client, int busy)
 {
 	struct smtp_session	s;
 	struct smtp_reply	r;
 	struct buf		b;
 
 	smtp_session_init(&s, &sd->srv, id, client, 0);
-	smtp_session_limit(&s, &r);
+	if (busy)
+		smtp_session_busy(&s, &r);
+	else
+		smtp_session_limit(&s, &r);
 	buf_init(&b);
 	smtp_reply_format(&r, &b);
 	if (l->kind != LISTEN_TLS &&
@@ -617,7 +736,8 @@ smtpd_refuse(struct smtpd *sd, const struct listener *l, int fd,
 
 static void
 smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
-    uint32_t id, const char *client, const struct sockaddr *sa)
+    uint32_t id, const char *client, const struct sockaddr_storage *ss,
+    int relay)
 {
 	struct smtpd_conn	*c;
 	struct smtp_reply	 r;
@@ -626,6 +746,7 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	c->sd = sd;
 	c->fd = fd;
 	c->msg_fd = -1;
+	c->ss = *ss;
 	buf_init(&c->in);
 	buf_init(&c->out);
 	buf_init(&c->wbuf);
@@ -633,10 +754,10 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 		tls_server_conf_ref(sd->tlsconf);
 		c->tlsconf = sd->tlsconf;
 	}
-	smtp_session_init(&c->sess, &sd->srv, id, client,
-	    config_may_relay(sd->cfg, sa));
+	smtp_session_init(&c->sess, &sd->srv, id, client, relay);
 	smtp_session_setup(&c->sess, l->kind, c->tlsconf != NULL);
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
+	sd->nconns++;
 	sd->nlive++;
 	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
 		fatal("session=%u: event_add", id);
@@ -652,24 +773,34 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	(void)smtpd_conn_flush(c);
 }
 
+/*
+ * The limits, in order: max-sessions, max-sessions-per-client (not for
+ * relay-network clients), and descriptors for this socket and one
+ * message beyond the reserve (fd is open already: it counts as one).
+ */
 static void
 smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
     struct sockaddr_storage *ss, socklen_t sslen)
 {
 	char		host[NI_MAXHOST], port[NI_MAXSERV];
 	uint32_t	id;
+	int		relay;
 
 	if (++sd->next_id == 0)
 		sd->next_id = 1;
 	id = sd->next_id;
 	smtpd_client_addr(ss, &sslen, host, sizeof(host), port, sizeof(port));
+	relay = config_may_relay(sd->cfg, (struct sockaddr *)ss);
 	log_info("session=%u connect client=%s port=%s listener=%s", id, host,
 	    port, listener_kind_name(l->kind));
-	if (sd->nlive >= sd->cfg->max_sessions ||
-	    smtpd_count_client(sd, host) >= sd->cfg->max_sessions_per_ip)
-		smtpd_refuse(sd, l, fd, id, host);
+	if (sd->nlive >= sd->cfg->max_sessions || (!relay &&
+	    smtpd_count_client(sd, (struct sockaddr *)ss) >=
+	    sd->cfg->max_sessions_per_ip))
+		smtpd_refuse(sd, l, fd, id, host, 0);
+	else if (smtpd_fd_short(sd, 2))
+		smtpd_refuse(sd, l, fd, id, host, 1);
 	else
-		smtpd_conn_new(sd, l, fd, id, host, (struct sockaddr *)ss);
+		smtpd_conn_new(sd, l, fd, id, host, ss, relay);
 }
 
 static void smtpd_listen(struct smtpd *sd, int on);
@@ -863,6 +994,28 @@ smtpd_get_reason(struct ipc_msg *m)
 	return (int)reason;
 }
 
+/*
+ * The queue opened qid, but its descriptor was lost on the way (we are
+ * out of descriptors): the message is aborted, and the session hears
+ * 452 4.3.1 as for any lack of storage.
+ */
+static void
+smtpd_queue_open_lost(struct smtpd_conn *c, const char *qid)
+{
+	struct smtp_reply	r;
+	struct buf		b;
+	enum smtp_action	a;
+
+	log_warnx("%s: session=%u: message descriptor lost (out of "
+	    "descriptors): aborted", qid, c->sess.id);
+	buf_init(&b);
+	ipc_put_str(&b, qid);
+	ipc_send_buf(c->sd->queue, MSG_Q_ABORT, c->sess.id, -1, &b);
+	buf_free(&b);
+	a = smtp_session_open_result(&c->sess, NULL, QFAIL_NOSPACE, &r);
+	smtpd_resume(c, a, &r);
+}
+
 static void
 smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 {
@@ -870,15 +1023,16 @@ smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 	struct smtp_reply	 r;
 	char			 qid[SMTP_QID_MAX];
 	enum smtp_action	 a;
+	int			 fd;
 
 	smtpd_get_qid(m, qid, sizeof(qid));
 	ipc_end(m);
-	if (m->fd == -1)
-		fatalx("%s: message %s without a file", ipc_chan_peer(m->chan),
-		    proto_msg_name(m->type));
 	c = smtpd_find(sd, m, SMTP_A_OPEN);
-	c->msg_fd = m->fd;
-	m->fd = -1;
+	if ((fd = ipc_take_fd(m)) == -1) {
+		smtpd_queue_open_lost(c, qid);
+		return;
+	}
+	c->msg_fd = fd;
 	/* Written from the event loop: never blocking. */
 	if (fd_set_nonblock(c->msg_fd) == -1)
 		fatal("session=%u: non-blocking pipe", c->sess.id);
@@ -1075,6 +1229,7 @@ smtpd_setup(struct smtpd *sd, struct config *cfg, int parent_fd,
 	    smtpd_lookup_dispatch, smtpd_chan_closed, sd);
 	if (event_signal(sd->loop, SIGTERM, smtpd_sigterm, sd) == -1)
 		fatal("event_signal");
+	smtpd_fd_setup(sd);
 	smtpd_listeners_setup(sd);
 }
 

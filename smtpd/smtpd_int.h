@@ -8,6 +8,7 @@
 #define SM_SMTPD_INT_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ struct smtpd_conn {
 	TAILQ_ENTRY(smtpd_conn)	 entry;
 	struct smtpd		*sd;
 	struct smtp_session	 sess;
+	struct sockaddr_storage	 ss;		/* the client (v4-mapped made
+						 * IPv4) */
 	int			 fd;		/* -1 once closed */
 	int			 kill;		/* close now, output or not */
 	int			 closing;	/* close once output is written */
@@ -82,7 +85,10 @@ struct smtpd {
 	struct ipc_chan		*lookup;
 	struct smtpd_listener	*lst;
 	struct smtpd_conns	 conns;
-	unsigned		 nlive;
+	unsigned		 nlive;		/* connections with a socket */
+	unsigned		 nconns;	/* records, with a socket or not */
+	uint64_t		 fd_limit;	/* RLIMIT_NOFILE */
+	uint64_t		 fd_base;	/* open before any session */
 	uint32_t		 next_id;
 	int			 status;
 	int			 queue_lost;

@@ -538,6 +538,37 @@ test_netmask_match(void **state)
 	assert_false(match("::1/128", "127.0.0.1"));
 }
 
+static int
+same(const char *a, const char *b)
+{
+	struct sockaddr_storage	x = sa_of(a), y = sa_of(b);
+
+	return config_same_client((struct sockaddr *)&x, (struct sockaddr *)&y);
+}
+
+/* max-sessions-per-client: IPv4 per address, IPv6 per /64. */
+static void
+test_same_client(void **state)
+{
+	struct sockaddr		un = { .sa_family = AF_UNIX };
+	struct sockaddr_storage	x = sa_of("192.0.2.1");
+
+	(void)state;
+	assert_true(same("192.0.2.1", "192.0.2.1"));
+	assert_false(same("192.0.2.1", "192.0.2.2"));
+	assert_true(same("::ffff:192.0.2.1", "192.0.2.1"));
+	assert_false(same("::ffff:192.0.2.1", "::ffff:192.0.2.2"));
+	assert_true(same("2001:db8:1:2::1",
+	    "2001:db8:1:2:ffff:ffff:ffff:ffff"));
+	assert_true(same("2001:db8:1:2:aaaa::1", "2001:db8:1:2:bbbb::2"));
+	assert_false(same("2001:db8:1:2::1", "2001:db8:1:3::1"));
+	assert_false(same("2001:db8:1:2::1", "2001:db9:1:2::1"));
+	assert_false(same("::1", "0.0.0.1"));
+	assert_false(same("192.0.2.1", "c000:201::"));
+	assert_false(config_same_client(&un, &un));
+	assert_false(config_same_client((struct sockaddr *)&x, NULL));
+}
+
 static void
 test_may_relay(void **state)
 {
@@ -629,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_netmask_parse),
 		cmocka_unit_test(test_netmask_match),
 		cmocka_unit_test(test_may_relay),
+		cmocka_unit_test(test_same_client),
 		cmocka_unit_test(test_local_domain),
 		cmocka_unit_test(test_kind_names),
 	};

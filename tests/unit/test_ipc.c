@@ -3,7 +3,10 @@
  * truncated, oversized and malformed messages), and real channels over a
  * socketpair driven by the event loop: descriptor passing, several
  * messages in one write, freeing a channel from its own callbacks, and a
- * reader that dies on a protocol violation.
+ * reader that dies on a protocol violation; a descriptor lost in transit
+ * (the reader out of descriptors) failing only its message; and the
+ * parent's kind of reader, which every malformed message only makes close
+ * that channel, with every reader failing safely from then on.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -1102,6 +1106,434 @@ test_channel_violation_callback(void **state)
 	buf_free(&wire);
 }
 
+/* ---- out of descriptors: a lost descriptor fails its message only ---- */
+
+/*
+ * Fills the descriptor table (soft limit lowered to keep it cheap): the
+ * descriptors are returned in *fill, *nfill of them; fill_release()
+ * closes them and restores the limit.
+ */
+struct fdfill {
+	struct rlimit	 old;
+	int		*fds;
+	size_t		 n;
+};
+
+static void
+fill_table(struct fdfill *f)
+{
+	struct rlimit	rl;
+	int		fd;
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &f->old), 0);
+	rl = f->old;
+	if (rl.rlim_cur > 256)
+		rl.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	f->fds = xcalloc(rl.rlim_cur, sizeof(int));
+	while ((fd = dup(STDIN_FILENO)) != -1) {
+		assert_true(f->n < rl.rlim_cur);
+		f->fds[f->n++] = fd;
+	}
+	assert_true(errno == EMFILE);
+}
+
+static void
+fill_release(struct fdfill *f)
+{
+	while (f->n > 0)
+		close(f->fds[--f->n]);
+	free(f->fds);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &f->old), 0);
+}
+
+struct lost {
+	struct event_loop	*loop;
+	int			 nmsg;
+	int			 nlost;
+	int			 ngood;
+	int			 want;
+};
+
+/* A reader that expects a descriptor with every MSG_Q_OPEN_OK. */
+static void
+lost_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct lost	*l = arg;
+	char		 qid[16];
+	int		 fd;
+
+	(void)ch;
+	assert_int_equal(m->type, MSG_Q_OPEN_OK);
+	ipc_get_str(m, qid, sizeof(qid));
+	assert_int_equal(ipc_end(m), 0);
+	fd = ipc_take_fd(m);
+	if (fd == -1) {
+		assert_true(m->fd_lost);
+		assert_false(ipc_failed(m));
+		assert_string_equal(qid, "LOST");
+		l->nlost++;
+	} else {
+		assert_false(m->fd_lost);
+		assert_string_equal(qid, "GOOD");
+		l->ngood++;
+		close(fd);
+	}
+	if (++l->nmsg == l->want)
+		event_loop_stop(l->loop);
+}
+
+static void
+lost_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	fail_msg("the channel closed after a lost descriptor");
+}
+
+/*
+ * A channel without a violation callback (a process that dies on a
+ * malformed message) gets a message whose descriptor the kernel could not
+ * install as a message with fd_lost; it lives on, and the next descriptor
+ * arrives intact once there is room again.
+ */
+static void
+test_channel_fd_lost(void **state)
+{
+	struct fdfill	 fill;
+	struct lost	 l;
+	struct ipc_chan	*ch;
+	struct buf	 wire;
+	int		 sv[2], p[2];
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(pipe(p), 0);
+	l.loop = event_loop_new();
+	ch = ipc_chan_new(l.loop, sv[1], "queue", lost_dispatch, lost_closed,
+	    &l);
+	buf_init(&wire);
+
+	append_open_ok(&wire, 1, "LOST", 1);
+	send_raw(sv[0], &wire, &p[1], 1);
+	l.want = 1;
+	fill_table(&fill);
+	run_loop(l.loop);
+	fill_release(&fill);
+	assert_int_equal(l.nlost, 1);
+	/* The kernel dropped its copy: the sender's is the last writer. */
+	close(p[1]);
+	assert_int_equal(pipe_is_eof(p[0]), 0);
+	close(p[0]);
+
+	buf_reset(&wire);
+	assert_int_equal(pipe(p), 0);
+	append_open_ok(&wire, 2, "GOOD", 1);
+	send_raw(sv[0], &wire, &p[1], 1);
+	close(p[1]);
+	l.want = 2;
+	run_loop(l.loop);
+	assert_int_equal(l.ngood, 1);
+	assert_int_equal(l.nlost, 1);
+	close(p[0]);
+
+	ipc_chan_free(ch);
+	close(sv[0]);
+	buf_free(&wire);
+	event_loop_free(l.loop);
+}
+
+/* ---- the parent's readers survive every malformed message ---- */
+
+/*
+ * A reader written the way the parent's are: every field through the
+ * channel readers, the checks before any action, and a violation callback
+ * that frees the channel.  MSG_P_READY carries nothing; MSG_Q_COMMIT
+ * stands for a request with every kind of field (u32 7, u64 1 << 40,
+ * str "short" into 16 bytes, strdup "dup", data "xyz").
+ */
+struct pr {
+	struct event_loop	*loop;
+	int			 ndispatch;	/* messages handed over */
+	int			 nok;		/* ... read without fault */
+	int			 nviol;
+	int			 nclosed;
+	char			 what[256];
+};
+
+/* After a failure every reader gives its empty value and says nothing. */
+static void
+pr_check_sticky(struct ipc_msg *m)
+{
+	char		 s[16] = "x";
+	char		*d;
+	size_t		 n = 1;
+	size_t		 pos = m->pos;
+
+	assert_true(ipc_failed(m));
+	assert_int_equal(ipc_get_u32(m), 0);
+	assert_true(ipc_get_u64(m) == 0);
+	ipc_get_str(m, s, sizeof(s));
+	assert_string_equal(s, "");
+	d = ipc_get_strdup(m);
+	assert_string_equal(d, "");
+	free(d);
+	assert_non_null(ipc_get_data(m, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(ipc_end(m), -1);
+	assert_int_equal(ipc_no_fd(m), -1);
+	assert_int_equal(ipc_take_fd(m), -1);
+	ipc_bad_type(m);
+	ipc_violation(m, "again");
+	assert_int_equal(m->pos, pos);
+}
+
+static void
+pr_request(struct pr *pr, struct ipc_msg *m)
+{
+	uint32_t	 a;
+	uint64_t	 b;
+	char		 s[16], *d;
+	const uint8_t	*dp;
+	size_t		 dn;
+
+	a = ipc_get_u32(m);
+	b = ipc_get_u64(m);
+	ipc_get_str(m, s, sizeof(s));
+	d = ipc_get_strdup(m);
+	dp = ipc_get_data(m, &dn);
+	if (ipc_end(m) == -1) {
+		free(d);
+		pr_check_sticky(m);
+		return;
+	}
+	assert_int_equal(a, 7);
+	assert_true(b == (uint64_t)1 << 40);
+	assert_string_equal(s, "short");
+	assert_string_equal(d, "dup");
+	assert_int_equal(dn, 3);
+	assert_memory_equal(dp, "xyz", 3);
+	free(d);
+	pr->nok++;
+}
+
+static void
+pr_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct pr	*pr = arg;
+
+	(void)ch;
+	pr->ndispatch++;
+	if (ipc_no_fd(m) == -1) {
+		pr_check_sticky(m);
+		return;
+	}
+	switch (m->type) {
+	case MSG_P_READY:
+		if (ipc_end(m) == 0)
+			pr->nok++;
+		else
+			pr_check_sticky(m);
+		break;
+	case MSG_Q_COMMIT:
+		pr_request(pr, m);
+		break;
+	default:
+		ipc_bad_type(m);
+		pr_check_sticky(m);
+		break;
+	}
+}
+
+static void
+pr_closed(struct ipc_chan *ch, void *arg)
+{
+	struct pr	*pr = arg;
+
+	pr->nclosed++;
+	ipc_chan_free(ch);
+	event_loop_stop(pr->loop);
+}
+
+static void
+pr_violation(struct ipc_chan *ch, const char *what, void *arg)
+{
+	struct pr	*pr = arg;
+
+	pr->nviol++;
+	snprintf(pr->what, sizeof(pr->what), "%s", what);
+	ipc_chan_free(ch);
+	event_loop_stop(pr->loop);
+}
+
+static void
+pr_payload(struct buf *pl)
+{
+	buf_reset(pl);
+	ipc_put_u32(pl, 7);
+	ipc_put_u64(pl, (uint64_t)1 << 40);
+	ipc_put_str(pl, "short");
+	ipc_put_str(pl, "dup");
+	ipc_put_data(pl, "xyz", 3);
+}
+
+/*
+ * Sends a good request, then bad (with fds, or with the reader out of
+ * descriptors if starve), then a good MSG_P_READY that must never be
+ * read.  The reader lives, reads the first, reports one violation whose
+ * text holds want, and closes the channel: the peer sees EOF.  reached:
+ * the bad message is well-framed, so the dispatcher sees it.
+ */
+static void
+pr_survive(const struct buf *bad, const int *fds, size_t nfds, int starve,
+    int reached, const char *want)
+{
+	ssize_t		 n;
+	struct fdfill	 fill;
+	struct pr	 pr;
+	struct ipc_chan	*ch;
+	struct buf	 pl, good;
+	int		 p[2];
+	char		 c;
+
+	memset(&pr, 0, sizeof(pr));
+	buf_init(&pl);
+	buf_init(&good);
+	pr_payload(&pl);
+	ipc_encode(&good, MSG_Q_COMMIT, 0, 0, pl.data, pl.len);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	pr.loop = event_loop_new();
+	ch = ipc_chan_new(pr.loop, p[1], "child", pr_dispatch, pr_closed, &pr);
+	ipc_chan_set_violation(ch, pr_violation);
+	send_raw(p[0], &good, NULL, 0);
+	send_raw(p[0], bad, fds, nfds);
+	buf_reset(&good);
+	ipc_encode(&good, MSG_P_READY, 0, 0, NULL, 0);
+	send_raw(p[0], &good, NULL, 0);
+	if (starve)
+		fill_table(&fill);
+	run_loop(pr.loop);
+	if (starve)
+		fill_release(&fill);
+	if (pr.nviol != 1 || strstr(pr.what, want) == NULL)
+		fail_msg("expected one violation saying \"%s\", got %d: \"%s\"",
+		    want, pr.nviol, pr.what);
+	assert_int_equal(pr.nok, 1);
+	/* Nothing after the bad message was handed over. */
+	assert_int_equal(pr.ndispatch, 1 + reached);
+	assert_int_equal(pr.nclosed, 0);
+	/* The channel is closed: the peer reads EOF (or a reset, as the
+	 * last message was never read). */
+	n = read(p[0], &c, 1);
+	assert_true(n == 0 || (n == -1 && errno == ECONNRESET));
+	close(p[0]);
+	event_loop_free(pr.loop);
+	buf_free(&pl);
+	buf_free(&good);
+}
+
+static void
+test_parent_readers(void **state)
+{
+	struct buf	 wire, pl, cut;
+	uint8_t		 hdr[IPC_HDR_LEN];
+	size_t		 i;
+	int		 p[2];
+
+	(void)state;
+	buf_init(&wire);
+	buf_init(&pl);
+	buf_init(&cut);
+	pr_payload(&pl);
+
+	/* Truncated: the request cut after every byte of its payload. */
+	for (i = 0; i < pl.len; i++) {
+		buf_reset(&wire);
+		ipc_encode(&wire, MSG_Q_COMMIT, 0, 0, pl.data, i);
+		pr_survive(&wire, NULL, 0, 0, 1,
+		    "message MSG_Q_COMMIT: field runs past the end");
+	}
+	/* Trailing bytes. */
+	buf_reset(&wire);
+	buf_reset(&cut);
+	buf_add(&cut, pl.data, pl.len);
+	buf_addch(&cut, 'X');
+	ipc_encode(&wire, MSG_Q_COMMIT, 0, 0, cut.data, cut.len);
+	pr_survive(&wire, NULL, 0, 0, 1,
+	    "message MSG_Q_COMMIT: bytes left over");
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_P_READY, 0, 0, "\0", 1);
+	pr_survive(&wire, NULL, 0, 0, 1,
+	    "message MSG_P_READY: bytes left over");
+	/* A string too long for its field, and one with a NUL. */
+	buf_reset(&cut);
+	ipc_put_u32(&cut, 7);
+	ipc_put_u64(&cut, 1);
+	ipc_put_str(&cut, "sixteen-octets!!");
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_Q_COMMIT, 0, 0, cut.data, cut.len);
+	pr_survive(&wire, NULL, 0, 0, 1,
+	    "message MSG_Q_COMMIT: bad string");
+	buf_reset(&cut);
+	ipc_put_u32(&cut, 7);
+	ipc_put_u64(&cut, 1);
+	ipc_put_data(&cut, "a\0b", 3);
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_Q_COMMIT, 0, 0, cut.data, cut.len);
+	pr_survive(&wire, NULL, 0, 0, 1,
+	    "message MSG_Q_COMMIT: bad string");
+	/* Oversized. */
+	buf_reset(&wire);
+	put_hdr(hdr, MSG_Q_COMMIT, IPC_MAX_PAYLOAD + 1, 0, IPC_VERSION, 0);
+	buf_add(&wire, hdr, sizeof(hdr));
+	pr_survive(&wire, NULL, 0, 0, 0,
+	    "message MSG_Q_COMMIT: message too long");
+	/* Wrong version; unknown flags. */
+	buf_reset(&wire);
+	put_hdr(hdr, MSG_P_READY, 0, 0, IPC_VERSION + 1, 0);
+	buf_add(&wire, hdr, sizeof(hdr));
+	pr_survive(&wire, NULL, 0, 0, 0,
+	    "message MSG_P_READY: wrong protocol version");
+	buf_reset(&wire);
+	put_hdr(hdr, MSG_P_READY, 0, 0, IPC_VERSION, 0x8000);
+	buf_add(&wire, hdr, sizeof(hdr));
+	pr_survive(&wire, NULL, 0, 0, 0, "message MSG_P_READY: unknown flags");
+	/* Unknown type; a known type this reader does not take. */
+	buf_reset(&wire);
+	ipc_encode(&wire, 77777, 0, 0, NULL, 0);
+	pr_survive(&wire, NULL, 0, 0, 1, "unexpected type 77777");
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_L_RCPT, 0, 0, NULL, 0);
+	pr_survive(&wire, NULL, 0, 0, 1,
+	    "message MSG_L_RCPT: unexpected type");
+	/* IPC_F_FD without a descriptor. */
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_P_READY, 0, IPC_F_FD, NULL, 0);
+	pr_survive(&wire, NULL, 0, 0, 0, "file descriptor missing");
+	/* An unexpected descriptor: refused, and closed by the reader. */
+	assert_int_equal(pipe(p), 0);
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_P_READY, 0, IPC_F_FD, NULL, 0);
+	pr_survive(&wire, &p[1], 1, 0, 1, "unexpected file descriptor");
+	close(p[1]);
+	assert_int_equal(pipe_is_eof(p[0]), 0);
+	close(p[0]);
+	/* A descriptor the reader had no room for (MSG_CTRUNC). */
+	assert_int_equal(pipe(p), 0);
+	buf_reset(&wire);
+	ipc_encode(&wire, MSG_P_READY, 0, IPC_F_FD, NULL, 0);
+	pr_survive(&wire, &p[1], 1, 1, 1, "unexpected file descriptor");
+	close(p[1]);
+	assert_int_equal(pipe_is_eof(p[0]), 0);
+	close(p[0]);
+
+	buf_free(&wire);
+	buf_free(&pl);
+	buf_free(&cut);
+}
+
 int
 main(void)
 {
@@ -1123,6 +1555,8 @@ main(void)
 		cmocka_unit_test(test_channel_flush),
 		cmocka_unit_test(test_channel_violations),
 		cmocka_unit_test(test_channel_violation_callback),
+		cmocka_unit_test(test_channel_fd_lost),
+		cmocka_unit_test(test_parent_readers),
 	};
 
 	log_init("test_ipc", 1, 0);

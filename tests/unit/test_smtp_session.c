@@ -503,6 +503,23 @@ test_mail_space_low(void **state)
 	smtp_session_free(&s);
 }
 
+/* Short of descriptors (the driver says so): MAIL opens nothing. */
+static void
+test_mail_fds_low(void **state)
+{
+	struct smtp_session	s;
+
+	(void)state;
+	start_in(&s, SMTP_HELO);
+	srv.fds_low = 1;
+	expect_text(&s, "MAIL FROM:<a@example.net>", 452, "4.3.1",
+	    "Insufficient system storage");
+	assert_int_equal(s.state, SMTP_HELO);
+	srv.fds_low = 0;
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	smtp_session_free(&s);
+}
+
 /* The limits of RFC 5321 4.5.3.1. */
 static void
 test_path_lengths(void **state)
@@ -1038,6 +1055,16 @@ test_driver_endings(void **state)
 	    "421 4.7.0 Too many connections, try again later\r\n");
 	assert_int_equal(s.close_reason, SMTP_CLOSE_LIMIT);
 	assert_string_equal(smtp_close_reason_name(s.close_reason), "limit");
+	smtp_session_free(&s);
+
+	buf_reset(&b);
+	start(&s, 0);
+	smtp_session_busy(&s, &r);
+	smtp_reply_format(&r, &b);
+	assert_string_equal(b.data,
+	    "421 4.3.2 mx.example.org Out of resources, try again later\r\n");
+	assert_int_equal(s.close_reason, SMTP_CLOSE_BUSY);
+	assert_string_equal(smtp_close_reason_name(s.close_reason), "busy");
 	smtp_session_free(&s);
 	buf_free(&b);
 }
@@ -1835,6 +1862,7 @@ main(void)
 		cmocka_unit_test(test_mail_good),
 		cmocka_unit_test(test_mail_params_need_ehlo),
 		cmocka_unit_test(test_mail_space_low),
+		cmocka_unit_test(test_mail_fds_low),
 		cmocka_unit_test(test_path_lengths),
 		cmocka_unit_test(test_rcpt_syntax),
 		cmocka_unit_test(test_postmaster),
