@@ -85,9 +85,9 @@ test_timer_order(void **state)
 	o.loop = event_loop_new();
 	for (i = 0; i < NTIMERS; i++) {
 		seed = seed * 1103515245 + 12345;
-		/* Multiples of 3 ms: a clock tick while adding cannot swap
-		 * two of them. */
-		o.ms[i] = ((seed >> 16) % 20) * 3;
+		/* Multiples of 25 ms: the time spent adding them (long on a
+		 * busy machine under the sanitizers) cannot swap two. */
+		o.ms[i] = ((seed >> 16) % 20) * 25;
 		slot[i].o = &o;
 		slot[i].i = i;
 		o.t[i] = event_timer_add(o.loop, o.ms[i], order_cb, &slot[i]);
