@@ -136,9 +136,10 @@ queue_commit_sync_dir(struct queue_commit *qc, const char *path)
 }
 
 /*
- * Step 3: the folders' entries.  Every queue/XX the batch renamed into,
- * once, and incoming/ once; a failure fails the messages of that folder
- * (of the whole batch for incoming/).
+ * Step 3: the folders' entries: every queue/XX the batch renamed into,
+ * once; a failure fails the messages of that folder.  incoming/ is not
+ * synced: recovery removes every name in it, so a removal from it that
+ * did not reach the disk is harmless.
  */
 static void
 queue_commit_sync_dirs(struct queue_commit *qc, struct queue_job *batch)
@@ -163,14 +164,6 @@ queue_commit_sync_dirs(struct queue_commit *qc, struct queue_job *batch)
 			if (!k->failed && queue_id_hash(k->id) == h)
 				queue_commit_fail(qc, k, "fsync folder", err);
 	}
-	for (j = batch; j != NULL && j->failed; j = j->next)
-		continue;
-	if (j == NULL || queue_commit_sync_dir(qc, "incoming") == 0)
-		return;
-	err = errno;
-	for (j = batch; j != NULL; j = j->next)
-		if (!j->failed)
-			queue_commit_fail(qc, j, "fsync incoming", err);
 }
 
 static void

@@ -7,7 +7,7 @@
  * incoming/ID.env, renames incoming/ID.msg and incoming/ID.env into
  * queue/XX, starts their write-back, then fdatasyncs each content file
  * (through the queue's own descriptor, which saw every write to it) and
- * each envelope, and fsyncs each queue/XX the batch touched and incoming/.
+ * each envelope, and fsyncs each queue/XX the batch touched.
  * Only then does it hand the batch back: a job comes back done without
  * "failed" only after every sync covering its files and their folder
  * entries returned 0.  A job whose write, rename or sync fails comes back

@@ -6,7 +6,8 @@
  * Layout below the spool directory (paths relative to it):
  *   .             root  0755  the queue process's chroot
  *   empty         root  0555  the receiver's chroot (stays empty)
- *   incoming      queue 0700  content and envelopes being written
+ *   incoming      queue 0700  content and envelopes being written (by the
+ *                             queue only)
  *   queue         queue 0700  committed messages, in 256 hashed folders
  *   queue/XX      queue 0700  XX = queue_id_hash(): ID.msg + ID.env
  *   corrupt       queue 0700  files that failed to parse (never deleted)
@@ -76,7 +77,8 @@ typedef void (*queue_fs_found_cb)(const struct envelope *env, void *arg);
 /*
  * Startup recovery (queue/INTERNALS): removes everything in incoming/;
  * in each queue/XX keeps ID.env + ID.msg when the envelope parses, names
- * its file and matches the content's size, calling found for it; moves a
+ * its file and matches the content's size and SHA-256 digest, calling
+ * found for it; moves a
  * bad envelope (with its content), an envelope without content and any
  * foreign name to corrupt/; removes content without an envelope (it was
  * never acknowledged); then syncs the filesystem and logs a summary.

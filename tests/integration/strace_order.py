@@ -15,7 +15,7 @@ of "250 2.0.0 Ok: queued as ID" started:
 
   the writes to ID.msg (any process), and to ID.env;
   the rename of ID.msg and of ID.env into queue/XX (covered by a sync of
-  queue/XX), and the removal of both from incoming/ (a sync of incoming/).
+  queue/XX; their removal from incoming/ needs none: recovery empties it).
 
 A sync covers everything when it is syncfs() on a descriptor inside the
 spool or sync(); fsync()/fdatasync() cover only their own file (or, on a
@@ -232,13 +232,11 @@ def check_one(trace, q, ack, groups, pre_groups):
         if c.ret is None or c.ret < 0:
             errs.append('%s: %s on %s failed (%s) before a 250'
                         % (q, c.name, fd_path(c.args), c.ret))
-    renamed = max(env_ren.end, msg_ren.end)
     items = [
         ('content writes', max(c.end for c in w_msg), q + '.msg', None),
         ('envelope writes', max(c.end for c in w_env), q + '.env', None),
         ('content rename', msg_ren.end, None, 'queue/' + msg_dir),
         ('envelope rename', env_ren.end, None, 'queue/' + env_dir),
-        ('removal from incoming/', renamed, None, 'incoming'),
     ]
     for what, done, fname, dname in items:
         s = trace.covering(done, ack.start, fname=fname, dirname=dname)
@@ -250,7 +248,7 @@ def check_one(trace, q, ack, groups, pre_groups):
                            ' (next sync: %s %s .. %s)' % (later[0].name, fmt(later[0].start),
                                                           fmt(later[0].end))
                            if later else ''))
-        elif what == 'removal from incoming/':
+        elif what == 'envelope rename':
             groups[(s.pid, s.start)] += 1
         elif what == 'content writes':
             pre_groups[(s.pid, s.start)] += 1
@@ -276,7 +274,7 @@ def main(argv):
         print('syncs per acknowledged message: %.2f' % (len(trace.syncs) / len(qids)))
     if groups:
         sizes = sorted(groups.values())
-        print('group commit: %d messages were covered by %d distinct syncs of incoming/ '
+        print('group commit: %d messages were covered by %d distinct folder syncs '
               '(messages per sync: min %d, max %d, mean %.1f); %d distinct syncs '
               'covered their content' % (sum(sizes), len(sizes), sizes[0], sizes[-1],
                                          sum(sizes) / len(sizes), len(pre_groups)))
