@@ -19,7 +19,9 @@ enum { STARTUP_OK = 0, STARTUP_BUSY = 1, STARTUP_ERROR = -1 };
  * is created when missing, nothing else is touched): STARTUP_OK and
  * *lockfd, a close-on-exec descriptor that must stay open; STARTUP_BUSY
  * when another process holds it (err names the spool and the holder's
- * PID); STARTUP_ERROR on any other failure.
+ * PID); STARTUP_ERROR on any other failure.  The lock is a POSIX record
+ * lock: closing any other descriptor of the file in this process would
+ * drop it, so nothing else here opens <spool>/lock.
  */
 int startup_lock(const char *spool, int *lockfd, char *err, size_t errlen);
 
