@@ -53,6 +53,9 @@
 /* Both files travel in one message (IPC_MAX_PAYLOAD). */
 #define PARENT_CERT_MAX	(128 * 1024)
 #define PARENT_KEY_MAX	(64 * 1024)
+/* How long a SIGKILLed child may take to be reaped (it may be stuck in
+ * the kernel, on a hung disk) before the parent goes on without it. */
+#define PARENT_REAP_MS	5000
 
 enum parent_proc {
 	PROC_QUEUE,
@@ -774,11 +777,39 @@ parent_log_exit(struct parent *p, struct parent_child *c, int st)
 		    c->name, (long)c->pid, st);
 }
 
+/*
+ * SIGKILL and reap, waiting at most PARENT_REAP_MS: the parent never hangs
+ * on a child.  The wait status is logged when log is set.
+ */
+static void
+parent_kill_reap(struct parent *p, enum parent_proc which, int log)
+{
+	struct parent_child	*c = &p->child[which];
+	uint64_t		 end = now_ms() + PARENT_REAP_MS;
+	pid_t			 r;
+	int			 st = 0;
+
+	parent_kill(p, which, SIGKILL);
+	while ((r = waitpid(c->pid, &st, WNOHANG)) == 0 ||
+	    (r == -1 && errno == EINTR)) {
+		if (now_ms() >= end) {
+			log_warnx("%s (pid %ld) still there %d ms after "
+			    "SIGKILL: going on without it", c->name,
+			    (long)c->pid, PARENT_REAP_MS);
+			break;
+		}
+		(void)usleep(10000);
+	}
+	if (r == c->pid && log)
+		parent_log_exit(p, c, st);
+	c->pid = -1;
+}
+
 static void
 parent_kill_timeout(void *arg)
 {
 	struct parent	*p = arg;
-	int		 i, st;
+	int		 i;
 
 	p->kill_timer = NULL;
 	for (i = 0; i < PROC_COUNT; i++) {
@@ -789,11 +820,7 @@ parent_kill_timeout(void *arg)
 		log_warnx("shutdown timeout (%llu s): killing %s (pid %ld)",
 		    (unsigned long long)p->cfg->shutdown_timeout, c->name,
 		    (long)c->pid);
-		parent_kill(p, (enum parent_proc)i, SIGKILL);
-		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
-			;
-		parent_log_exit(p, c, st);
-		c->pid = -1;
+		parent_kill_reap(p, (enum parent_proc)i, 1);
 	}
 	p->status = 1;
 	parent_stop_step(p);
@@ -1054,18 +1081,11 @@ parent_log_ready(const struct parent *p)
 static void
 parent_abort_children(struct parent *p)
 {
-	int	i, st;
+	int	i;
 
-	for (i = 0; i < PROC_COUNT; i++) {
-		struct parent_child *c = &p->child[i];
-
-		if (c->pid == -1)
-			continue;
-		parent_kill(p, (enum parent_proc)i, SIGKILL);
-		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
-			;
-		c->pid = -1;
-	}
+	for (i = 0; i < PROC_COUNT; i++)
+		if (p->child[i].pid != -1)
+			parent_kill_reap(p, (enum parent_proc)i, 0);
 }
 
 static void
