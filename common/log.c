@@ -15,6 +15,7 @@
  * parent's own lines, so that a line a child wrote before something the
  * parent logs in answer comes first.
  */
+#include <sys/uio.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -39,6 +40,7 @@ static int	log_out = STDERR_FILENO;	/* foreground lines go here */
 
 /* The relay: a read end of the children's pipe, and a partial line. */
 #define LOG_RELAY_BUF	(2 * PIPE_BUF)
+#define LOG_RELAY_READS	32	/* reads per call, at most */
 static int	log_relay_fd = -1;
 static char	log_relay_buf[LOG_RELAY_BUF];
 static size_t	log_relay_len;
@@ -266,8 +268,10 @@ log_relay_start(int fd)
 static void
 log_relay_line(char *s, size_t len)
 {
-	size_t	i;
-	ssize_t	w;
+	static char	nl[] = "\n";
+	struct iovec	iov[2];
+	size_t		i;
+	ssize_t		w;
 
 	for (i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
@@ -276,8 +280,12 @@ log_relay_line(char *s, size_t len)
 		syslog(LOG_WARNING, "%.*s", (int)len, s);
 		return;
 	}
-	s[len] = '\n';
-	w = write(log_out, s, len + 1);
+	/* One writev: the byte after a cut line is the next line's. */
+	iov[0].iov_base = s;
+	iov[0].iov_len = len;
+	iov[1].iov_base = nl;
+	iov[1].iov_len = 1;
+	w = writev(log_out, iov, 2);
 	(void)w;
 }
 
@@ -297,10 +305,10 @@ log_relay_lines(int end)
 	}
 	while (off < log_relay_len && (end ||
 	    log_relay_len - off == sizeof(log_relay_buf))) {
-		/* Cut: leave room for the newline. */
+		/* Cut: at most half the buffer, so that lines stay short. */
 		len = log_relay_len - off;
-		if (len == sizeof(log_relay_buf))
-			len--;
+		if (len > sizeof(log_relay_buf) / 2)
+			len = sizeof(log_relay_buf) / 2;
 		log_relay_line(log_relay_buf + off, len);
 		off += len;
 	}
@@ -308,15 +316,18 @@ log_relay_lines(int end)
 	log_relay_len -= off;
 }
 
-int
-log_relay_read(void)
+/*
+ * Reads at most max chunks: 1 if there may be more, 0 when the pipe is
+ * empty, -1 at its end (or on an error).  The bound keeps a child that
+ * writes without pause from holding the parent here.
+ */
+static int
+log_relay_pull(int max)
 {
 	ssize_t	n;
-	int	saved = errno;
+	int	i;
 
-	if (log_relay_fd == -1)
-		return 0;
-	for (;;) {
+	for (i = 0; i < max; i++) {
 		n = read(log_relay_fd, log_relay_buf + log_relay_len,
 		    sizeof(log_relay_buf) - log_relay_len);
 		if (n == -1 && errno == EINTR)
@@ -326,14 +337,24 @@ log_relay_read(void)
 			log_relay_lines(0);
 			continue;
 		}
-		if (n == 0 || errno != EAGAIN)
-			break;
-		errno = saved;
-		return 1;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		log_relay_lines(1);
+		return -1;
 	}
-	log_relay_lines(1);
+	return 1;
+}
+
+int
+log_relay_read(void)
+{
+	int	saved = errno, rc;
+
+	if (log_relay_fd == -1)
+		return 0;
+	rc = log_relay_pull(LOG_RELAY_READS);
 	errno = saved;
-	return 0;
+	return rc != -1;
 }
 
 void
@@ -341,7 +362,10 @@ log_relay_end(void)
 {
 	if (log_relay_fd == -1)
 		return;
-	(void)log_relay_read();
+	/* The writers are gone: the pipe holds a finite rest. */
+	while (log_relay_pull(LOG_RELAY_READS) == 1)
+		;
+	log_relay_lines(1);
 	close(log_relay_fd);
 	log_relay_fd = -1;
 	log_relay_len = 0;
