@@ -18,6 +18,10 @@
 
 void log_init(const char *procname, int foreground, int verbose);
 void log_setproc(const char *procname);      /* after fork: reopen with the new ident */
+/* Foreground lines go to fd instead of stderr (a child: its log pipe);
+ * a relay inherited from the parent is forgotten (neither read nor
+ * closed: the child closes what it does not keep). */
+void log_set_output(int fd);
 const char *log_procname(void);
 
 void log_info(const char *fmt, ...) SM_PRINTF(1, 2);
@@ -27,5 +31,17 @@ void log_warn(const char *fmt, ...) SM_PRINTF(1, 2);   /* appends ": strerror(er
 void log_debug(const char *fmt, ...) SM_PRINTF(1, 2);  /* only when verbose */
 void fatal(const char *fmt, ...) SM_PRINTF(1, 2) SM_NORETURN;
 void fatalx(const char *fmt, ...) SM_PRINTF(1, 2) SM_NORETURN;
+
+/*
+ * The parent's relay of its children's log pipe (strictmaild(8) "LOGGING"):
+ * log_relay_start takes the non-blocking read end; log_relay_read passes on
+ * every complete line waiting (to stderr in foreground mode, else syslog),
+ * with control bytes made '?', and returns 1, or 0 once every writer is
+ * gone; every line this process logs first calls it, so that what children
+ * wrote before comes first.  log_relay_end passes on the rest and closes.
+ */
+void log_relay_start(int fd);
+int log_relay_read(void);
+void log_relay_end(void);
 
 #endif

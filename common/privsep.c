@@ -5,14 +5,23 @@
  * surprise is fatal: a process that cannot prove it dropped root must not
  * go on.  Without root nothing changes (the caller logged that it runs
  * unprivileged).
+ *
+ * Before that, privsep_detach cuts a child off from the terminal the
+ * parent was started from: a session of its own (no controlling terminal,
+ * so no TIOCSTI into the operator's shell), /dev/null on descriptors 0 to
+ * 2, and SIGKILL when the parent dies (the parent holds the spool lock: no
+ * child outlives it).  The kernel forgets the parent-death signal when the
+ * ids change, so privsep_drop sets it again.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -20,6 +29,38 @@
 
 #include "privsep.h"
 #include "util.h"
+
+static pid_t	privsep_parent;		/* set by privsep_detach */
+
+/* SIGKILL when the parent dies; a parent gone already is one too. */
+static void
+privsep_die_with_parent(void)
+{
+	if (privsep_parent == 0)
+		return;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_PDEATHSIG");
+	if (getppid() != privsep_parent)
+		_exit(1);
+}
+
+void
+privsep_detach(pid_t parent)
+{
+	int	fd, i;
+
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((fd = open("/dev/null", O_RDWR | O_NOCTTY)) == -1)
+		fatal("open /dev/null");
+	for (i = STDIN_FILENO; i <= STDERR_FILENO; i++)
+		if (fd != i && dup2(fd, i) == -1)
+			fatal("dup2 /dev/null to %d", i);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	privsep_parent = parent;
+	privsep_die_with_parent();
+}
 
 int
 privsep_is_root(void)
@@ -98,6 +139,7 @@ privsep_drop(const struct sm_user *u, const char *chroot_dir)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");
 	privsep_verify(u);
+	privsep_die_with_parent();
 	log_debug("privsep: running as %s (%lu:%lu)%s%s", u->name,
 	    (unsigned long)u->uid, (unsigned long)u->gid,
 	    chroot_dir ? ", chroot " : "", chroot_dir ? chroot_dir : "");

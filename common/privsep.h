@@ -16,6 +16,11 @@ struct sm_user {
 	gid_t	gid;
 };
 
+/* In a child, before anything else: its own session (no controlling
+ * terminal), /dev/null on descriptors 0 to 2, and SIGKILL when parent
+ * dies (privsep_drop sets it again after the ids change).  Fatal on
+ * failure; exits at once if parent is gone already. */
+void privsep_detach(pid_t parent);
 /* 0 and *u filled, or -1 if there is no such user. */
 int privsep_lookup(const char *name, struct sm_user *u);
 /* chroot_dir NULL: no chroot, the working directory is left alone.

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/parent.h"
+#include "daemon/startup.h"
 #include "queue/queue_fs.h"
 
 #define MAIN_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
@@ -242,7 +243,8 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return EX_CONFIG;
 	}
-	if (mo.check && parent_check_tls(&cfg, err, sizeof(err)) == -1) {
+	if (mo.check && (parent_check_tls(&cfg, err, sizeof(err)) == -1 ||
+	    startup_fd_check(cfg.max_sessions, err, sizeof(err)) == -1)) {
 		fprintf(stderr, "strictmaild: %s\n", err);
 		rc = EX_CONFIG;
 	} else if (mo.check)

@@ -39,15 +39,23 @@
 #include "common/tls.h"
 #include "common/util.h"
 #include "daemon/parent.h"
+#include "daemon/startup.h"
 #include "lookup/lookup.h"
 #include "queue/queue.h"
 #include "queue/queue_fs.h"
 #include "smtpd/smtpd.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #define PARENT_BACKLOG	1024
 /* Both files travel in one message (IPC_MAX_PAYLOAD). */
 #define PARENT_CERT_MAX	(128 * 1024)
 #define PARENT_KEY_MAX	(64 * 1024)
+/* How long a SIGKILLed child may take to be reaped (it may be stuck in
+ * the kernel, on a hung disk) before the parent goes on without it. */
+#define PARENT_REAP_MS	5000
 
 enum parent_proc {
 	PROC_QUEUE,
@@ -77,6 +85,10 @@ struct parent {
 	struct parent_child	 child[PROC_COUNT];
 	int			 sq[2];		/* [0] smtpd's, [1] queue's */
 	int			 sl[2];		/* [0] smtpd's, [1] lookup's */
+	int			 logp[2];	/* children's log pipe; [0] the
+						 * relay's, [1] the children's */
+	int			 lockfd;	/* the spool lock, held */
+	pid_t			 pid;		/* the parent's */
 	struct event_loop	*loop;
 	struct event_timer	*kill_timer;
 	int			 stopping;
@@ -132,6 +144,9 @@ parent_setup(struct parent *p, struct config *cfg,
 		p->child[i].sp[0] = p->child[i].sp[1] = -1;
 	}
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
+	p->logp[0] = p->logp[1] = -1;
+	p->lockfd = -1;
+	p->pid = getpid();
 	buf_init(&p->tls_cert);
 	buf_init(&p->tls_key);
 }
@@ -168,13 +183,42 @@ parent_users(struct parent *p)
 	return 0;
 }
 
+/* Raises the descriptor limit for everyone; max-sessions must fit. */
+static int
+parent_fd_limit(struct parent *p)
+{
+	char	err[1024];
+
+	if (startup_fd_raise(p->cfg->max_sessions, err, sizeof(err)) == -1) {
+		parent_error(p->opts.foreground, "%s", err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* One strictmaild per spool: the lock comes before anything else there. */
+static int
+parent_lock(struct parent *p)
+{
+	char	err[1024];
+	int	rc;
+
+	rc = startup_lock(p->cfg->spool, &p->lockfd, err, sizeof(err));
+	if (rc == STARTUP_OK)
+		return 0;
+	parent_error(p->opts.foreground, "%s", err);
+	return rc == STARTUP_BUSY ? EX_TEMPFAIL : EX_CANTCREAT;
+}
+
 static int
 parent_spool(struct parent *p)
 {
 	char	err[1024];
 
 	if (queue_fs_prepare(p->cfg->spool, p->privileged ?
-	    &p->child[PROC_QUEUE].user : NULL, err, sizeof(err)) == -1) {
+	    &p->child[PROC_QUEUE].user : NULL, err, sizeof(err)) == -1 ||
+	    startup_empty_dir(p->cfg->empty_dir, p->privileged, err,
+	    sizeof(err)) == -1) {
 		parent_error(p->opts.foreground, "%s", err);
 		return EX_CANTCREAT;
 	}
@@ -459,6 +503,26 @@ parent_socketpair(int sv[2])
 	return 0;
 }
 
+/*
+ * The children's log pipe: every child writes its lines to the one write
+ * end (a line is one write of at most PIPE_BUF bytes, so lines never mix),
+ * the parent reads the other and passes them on (log_relay_*).
+ */
+static int
+parent_log_pipe(struct parent *p)
+{
+	if (pipe2(p->logp, O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		return -1;
+	}
+	if (fd_set_nonblock(p->logp[0]) == -1) {
+		log_warn("log pipe");
+		return -1;
+	}
+	log_relay_start(p->logp[0]);	/* it owns logp[0] now */
+	return 0;
+}
+
 static int
 parent_socketpairs(struct parent *p)
 {
@@ -467,7 +531,8 @@ parent_socketpairs(struct parent *p)
 	for (i = 0; i < PROC_COUNT; i++)
 		if (parent_socketpair(p->child[i].sp) == -1)
 			return EX_OSERR;
-	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1)
+	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1 ||
+	    parent_log_pipe(p) == -1)
 		return EX_OSERR;
 	return 0;
 }
@@ -492,6 +557,7 @@ parent_close_child_ends(struct parent *p)
 	parent_close_fd(&p->sq[1]);
 	parent_close_fd(&p->sl[0]);
 	parent_close_fd(&p->sl[1]);
+	parent_close_fd(&p->logp[1]);
 	parent_close_listeners(p);
 }
 
@@ -500,9 +566,9 @@ parent_close_child_ends(struct parent *p)
 /*
  * Undoes the parent's signal setup: nothing blocked (signalfd's mask is
  * inherited), default actions, except SIGPIPE, SIGINT and SIGHUP, which
- * are ignored: a closed peer is an EPIPE error, not a death; a Ctrl-C or
- * hangup reaches the whole process group, and the parent orders the
- * shutdown (smtpd first) itself.
+ * are ignored: a closed peer is an EPIPE error, not a death; the parent
+ * orders the shutdown (smtpd first) itself, and each child has a session
+ * of its own (a Ctrl-C or hangup of the terminal reaches the parent only).
  */
 static void
 parent_child_signals(void)
@@ -528,8 +594,9 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 	int		*keep;
 	size_t		 n = 0, i;
 
-	keep = xcalloc(3 + cfg->nlisteners, sizeof(*keep));
+	keep = xcalloc(4 + cfg->nlisteners, sizeof(*keep));
 	keep[n++] = p->child[which].sp[1];
+	keep[n++] = p->logp[1];
 	if (which == PROC_QUEUE)
 		keep[n++] = p->sq[1];
 	else if (which == PROC_LOOKUP)
@@ -547,6 +614,25 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 			cfg->listeners[i].fd = -1;
 }
 
+/*
+ * A child's lines go to the log pipe, never to the terminal; so do
+ * sanitizer reports, and a test library preloaded into the child finds the
+ * pipe's number in STRICTMAIL_LOG_FD.
+ */
+static void
+parent_child_log(struct parent *p)
+{
+	char	num[16];
+
+	log_set_output(p->logp[1]);
+	(void)bsnprintf(num, sizeof(num), "%d", p->logp[1]);
+	if (setenv("STRICTMAIL_LOG_FD", num, 1) == -1)
+		fatal("setenv");
+#if defined(__SANITIZE_ADDRESS__)
+	__sanitizer_set_report_fd((void *)(intptr_t)p->logp[1]);
+#endif
+}
+
 static void parent_child_run(struct parent *p, enum parent_proc which)
     SM_NORETURN;
 
@@ -560,6 +646,9 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	parent_child_signals();
 	parent_tls_forget(p);		/* smtpd gets them by message */
 	(void)prctl(PR_SET_NAME, c->comm, 0, 0, 0);
+	parent_child_log(p);
+	/* No terminal: a session of its own, /dev/null on 0 to 2. */
+	privsep_detach(p->pid);
 	/* Closing the syslog socket first: log_setproc opens it again. */
 	parent_child_fds(p, which);
 	log_setproc(c->name);
@@ -688,11 +777,39 @@ parent_log_exit(struct parent *p, struct parent_child *c, int st)
 		    c->name, (long)c->pid, st);
 }
 
+/*
+ * SIGKILL and reap, waiting at most PARENT_REAP_MS: the parent never hangs
+ * on a child.  The wait status is logged when log is set.
+ */
+static void
+parent_kill_reap(struct parent *p, enum parent_proc which, int log)
+{
+	struct parent_child	*c = &p->child[which];
+	uint64_t		 end = now_ms() + PARENT_REAP_MS;
+	pid_t			 r;
+	int			 st = 0;
+
+	parent_kill(p, which, SIGKILL);
+	while ((r = waitpid(c->pid, &st, WNOHANG)) == 0 ||
+	    (r == -1 && errno == EINTR)) {
+		if (now_ms() >= end) {
+			log_warnx("%s (pid %ld) still there %d ms after "
+			    "SIGKILL: going on without it", c->name,
+			    (long)c->pid, PARENT_REAP_MS);
+			break;
+		}
+		(void)usleep(10000);
+	}
+	if (r == c->pid && log)
+		parent_log_exit(p, c, st);
+	c->pid = -1;
+}
+
 static void
 parent_kill_timeout(void *arg)
 {
 	struct parent	*p = arg;
-	int		 i, st;
+	int		 i;
 
 	p->kill_timer = NULL;
 	for (i = 0; i < PROC_COUNT; i++) {
@@ -703,11 +820,7 @@ parent_kill_timeout(void *arg)
 		log_warnx("shutdown timeout (%llu s): killing %s (pid %ld)",
 		    (unsigned long long)p->cfg->shutdown_timeout, c->name,
 		    (long)c->pid);
-		parent_kill(p, (enum parent_proc)i, SIGKILL);
-		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
-			;
-		parent_log_exit(p, c, st);
-		c->pid = -1;
+		parent_kill_reap(p, (enum parent_proc)i, 1);
 	}
 	p->status = 1;
 	parent_stop_step(p);
@@ -905,6 +1018,20 @@ parent_chan_closed(struct ipc_chan *ch, void *arg)
 	c->chan = NULL;
 }
 
+/* The children's log pipe is readable: pass their lines on. */
+static void
+parent_log_readable(int fd, int events, void *arg)
+{
+	struct parent	*p = arg;
+
+	(void)events;
+	if (log_relay_read() == 0) {
+		/* Every child is gone: nothing more will come. */
+		event_del(p->loop, fd);
+		log_relay_end();
+	}
+}
+
 static int
 parent_loop_setup(struct parent *p)
 {
@@ -918,6 +1045,11 @@ parent_loop_setup(struct parent *p)
 			log_warn("event_signal %d", parent_signals[i]);
 			return -1;
 		}
+	}
+	if (event_add(p->loop, p->logp[0], EV_READ, parent_log_readable,
+	    p) == -1) {
+		log_warn("event_add log pipe");
+		return -1;
 	}
 	for (k = 0; k < PROC_COUNT; k++) {
 		struct parent_child *c = &p->child[k];
@@ -953,18 +1085,11 @@ parent_log_ready(const struct parent *p)
 static void
 parent_abort_children(struct parent *p)
 {
-	int	i, st;
+	int	i;
 
-	for (i = 0; i < PROC_COUNT; i++) {
-		struct parent_child *c = &p->child[i];
-
-		if (c->pid == -1)
-			continue;
-		parent_kill(p, (enum parent_proc)i, SIGKILL);
-		while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
-			;
-		c->pid = -1;
-	}
+	for (i = 0; i < PROC_COUNT; i++)
+		if (p->child[i].pid != -1)
+			parent_kill_reap(p, (enum parent_proc)i, 0);
 }
 
 static void
@@ -984,6 +1109,8 @@ parent_cleanup(struct parent *p)
 	p->kill_timer = NULL;
 	event_loop_free(p->loop);
 	p->loop = NULL;
+	log_relay_end();		/* what the children wrote last */
+	parent_close_fd(&p->lockfd);
 	parent_tls_forget(p);
 	tls_cleanup();
 }
@@ -994,7 +1121,8 @@ parent_start(struct parent *p)
 {
 	int	rc;
 
-	if ((rc = parent_users(p)) != 0 || (rc = parent_tls_start(p)) != 0 ||
+	if ((rc = parent_fd_limit(p)) != 0 || (rc = parent_users(p)) != 0 ||
+	    (rc = parent_tls_start(p)) != 0 || (rc = parent_lock(p)) != 0 ||
 	    (rc = parent_spool(p)) != 0 || (rc = parent_bind(p)) != 0)
 		return rc;
 	if (parent_block_signals() == -1 || parent_socketpairs(p) != 0)

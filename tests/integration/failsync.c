@@ -12,7 +12,12 @@
  *   FAILSYNC_FUNCS  the functions that are counted and may fail, a comma
  *                   separated subset of syncfs,fsync,fdatasync (default
  *                   syncfs); the others pass through untouched
- *   FAILSYNC_QUIET  set: no note on stderr for a failed call
+ *   FAILSYNC_QUIET  set: no note for a failed call
+ *
+ * The note goes where the process's log lines go: strictmaild's children
+ * have /dev/null on stderr and name their log pipe in STRICTMAIL_LOG_FD
+ * (read at each note, since a child sets it after the fork); without it,
+ * stderr.
  *
  * Calls are counted per process: a forked child starts again from 0, so the
  * numbers do not depend on what the parent did before the fork.  The counter
@@ -23,7 +28,7 @@
  *
  * The library needs no file after it is loaded: the real functions are
  * looked up and the environment read in a constructor, before the program
- * can chroot or change users, and the note on stderr is one write(2).
+ * can chroot or change users, and the note is one write(2).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -101,6 +106,15 @@ fs_init(void)
 	(void)pthread_atfork(NULL, NULL, fs_atfork_child);
 }
 
+/* The descriptor of the note: STRICTMAIL_LOG_FD, or stderr. */
+static int
+fs_note_fd(void)
+{
+	unsigned long	fd = fs_env_ulong("STRICTMAIL_LOG_FD", 2);
+
+	return fd > 1000000 ? 2 : (int)fd;
+}
+
 static int
 fs_call(int which, int fd)
 {
@@ -116,7 +130,8 @@ fs_call(int which, int fd)
 				    "failsync[%ld]: %s call %lu: failing with "
 				    "EIO\n", (long)getpid(), fs_name[which], n);
 				if (len > 0 && (size_t)len < sizeof(note))
-					(void)!write(2, note, (size_t)len);
+					(void)!write(fs_note_fd(), note,
+					    (size_t)len);
 			}
 			errno = EIO;
 			return -1;

@@ -2,8 +2,13 @@
 # t-13-privsep: privilege separation, read from /proc.  For every child of
 # the root parent (and every thread of it): all four ids of Uid: and Gid:
 # are its user's, Groups: is empty, CapEff and CapPrm are zero; its root
-# directory is <spool>/empty (smtpd), <spool> (queue) or / (lookup); and
-# every open directory lies inside that root.
+# directory is <spool>/empty (smtpd), <spool> (queue) or / (lookup);
+# every open directory lies inside that root; and none keeps the terminal
+# strictmaild was started from: the parent is started on a pseudo-terminal
+# of its own (its controlling terminal and stdin), and every child must
+# have no controlling terminal (tty_nr 0), a session of its own, and
+# /dev/null on descriptors 0, 1 and 2.  Their log lines still reach the
+# parent's -d output.
 . "$(dirname "$0")/lib.sh"
 [ "${SM_PRIV:-0}" = 1 ] || t_skip "privilege separation is only checked with SM_PRIV=1"
 t_init
@@ -12,8 +17,25 @@ spool=$T_DIR/spool
 conf=$T_DIR/strictmail.conf
 log=$T_DIR/daemon.log
 sm_config "$conf" "$spool"
-sm_start_ready "$conf" "$log"
-say "strictmaild running, pid $SM_PID"
+# The prefix runs as the session leader that sm_start's setsid made: it
+# opens a new pseudo-terminal's slave by name (so it becomes the
+# controlling terminal), puts it on stdin, keeps the master open across
+# exec and becomes strictmaild (same PID).
+cat > "$T_DIR/ctty.py" <<'EOF'
+import os, sys
+master, slave = os.openpty()
+fd = os.open(os.ttyname(slave), os.O_RDWR)
+os.close(slave)
+os.dup2(fd, 0)
+os.close(fd)
+os.set_inheritable(master, True)
+os.execv(sys.argv[1], sys.argv[1:])
+EOF
+sm_start "$conf" "$log" "$PY" "$T_DIR/ctty.py"
+sm_wait_ready "$log" "$SM_PID" 30 ||
+    t_fail "strictmaild ready (\"ready: listening on\" logged) within 30 s" \
+	"$(pid_alive "$SM_PID" && echo "no ready line" || echo "exit before ready")"
+say "strictmaild running, pid $SM_PID, on a pseudo-terminal"
 
 # One message first, so every process has done its work once; then a
 # session left in the middle of DATA, so the receiver holds a client socket
@@ -45,7 +67,7 @@ for i in $(seq 1 300); do
 done
 [ "$(cat "$ready" 2>/dev/null)" = 354 ] || t_fail "a session held in DATA (354)" "$(cat "$ready" 2>/dev/null)"
 
-"$PY" - "$SM_PID" "$spool" <<'EOF' || t_fail_py
+"$PY" - "$SM_PID" "$spool" "$T_DIR/children" <<'EOF' || t_fail_py
 import os, pwd, sys
 from smtest import Checker
 
@@ -68,6 +90,14 @@ def children(pid):
     return sorted(out)
 
 
+def stat_fields(pid):
+    """state, ppid, pgrp, session, tty_nr from /proc/PID/stat."""
+    with open('/proc/%d/stat' % pid) as f:
+        st = f.read()
+    fields = st[st.rfind(')') + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[4])
+
+
 def status(path):
     d = {}
     with open(path) as f:
@@ -80,6 +110,10 @@ def status(path):
 with open('/proc/%d/status' % ppid) as f:
     puid = [l.split()[1:] for l in f if l.startswith('Uid:')][0]
 check('parent %d runs as root' % ppid, puid == ['0'] * 4, ['0'] * 4, puid)
+_, _, _, psid, ptty = stat_fields(ppid)
+check('parent %d has a controlling terminal (the test gave it one)' % ppid,
+      ptty != 0, 'tty_nr not 0', ptty)
+null = os.stat('/dev/null')
 
 found = {}
 for c in children(ppid):
@@ -106,6 +140,20 @@ for c in children(ppid):
         for cap in ('CapEff', 'CapPrm'):
             v = int(st[cap][0], 16)
             check('%s: %s zero' % (what, cap), v == 0, 0, st[cap][0])
+    _, _, pgrp, sid, tty = stat_fields(c)
+    check('%s pid %d: no controlling terminal' % (kind, c), tty == 0, 'tty_nr 0', tty)
+    check('%s pid %d: a session of its own, not the parent\'s %d' % (kind, c, psid),
+          sid != psid and sid == c and pgrp == c, 'session and group %d' % c,
+          'session %d, group %d' % (sid, pgrp))
+    for fd in (0, 1, 2):
+        path = '/proc/%d/fd/%d' % (c, fd)
+        try:
+            target, st = os.readlink(path), os.stat(path)
+            same = (st.st_rdev, st.st_ino, st.st_dev) == (null.st_rdev, null.st_ino, null.st_dev)
+        except OSError as e:
+            target, same = 'closed (%s)' % e.strerror, False
+        check('%s pid %d: descriptor %d is /dev/null' % (kind, c, fd),
+              same and target == '/dev/null', '/dev/null', target)
     root = os.readlink('/proc/%d/root' % c)
     check('%s: root directory %s' % (kind, want_root), root == want_root, want_root, root)
     bad, ndirs = [], 0
@@ -127,8 +175,21 @@ for c in children(ppid):
 
 check('smtpd, queue and lookup all found', sorted(found) == sorted(expect),
       sorted(expect), sorted(found))
+with open(sys.argv[3], 'w') as f:
+    for kind, c in sorted(found.items()):
+        f.write('%s %d\n' % (kind, c))
 T.done()
 EOF
+
+# The children's lines come through the parent, with their own names and
+# PIDs: the queue's recovery, smtpd's accepted message.
+qpid=$(awk '$1 == "queue" { print $2 }' "$T_DIR/children")
+spid=$(awk '$1 == "smtpd" { print $2 }' "$T_DIR/children")
+grep -Eq "^[0-9T:Z-]+ strictmail/queue\[$qpid\]: recovery: " "$log" ||
+    t_fail "the queue's (pid $qpid) recovery line in the -d output" "$(grep -m 2 'strictmail/queue' "$log" | tr '\n' '|')"
+grep -Eq "^[0-9T:Z-]+ strictmail/smtpd\[$spid\]: [0-9A-F]{16}: accepted " "$log" ||
+    t_fail "smtpd's (pid $spid) accepted line in the -d output" "$(grep -m 2 'strictmail/smtpd' "$log" | tr '\n' '|')"
+say "the children's log lines reach the parent's output"
 
 sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s" "still running"
 [ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM" "$SM_RC"
