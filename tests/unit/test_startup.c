@@ -79,15 +79,15 @@ test_fd_fits(void **state)
 
 	(void)state;
 	assert_int_equal(startup_fd_needed(200), 216);
-	assert_int_equal(startup_fd_needed(1), 68);
+	assert_int_equal(startup_fd_needed(1), 17);
 	assert_int_equal(startup_fd_fits(200, 216, err, sizeof(err)), 0);
 	assert_int_equal(startup_fd_fits(1, UINT64_MAX, err, sizeof(err)), 0);
 	assert_int_equal(startup_fd_fits(200, 215, err, sizeof(err)), -1);
 	assert_contains(err, "max-sessions 200 needs 216 descriptors");
-	assert_contains(err, "limit (RLIMIT_NOFILE) is 863");
+	assert_contains(err, "limit (RLIMIT_NOFILE) is 215");
 	assert_contains(err, "lower max-sessions to 199");
 	assert_int_equal(startup_fd_fits(100000, 1024, err, sizeof(err)), -1);
-	assert_contains(err, "needs 400064");
+	assert_contains(err, "needs 100016");
 	assert_int_equal(startup_fd_fits(1, 10, err, sizeof(err)), -1);
 	assert_contains(err, "lower max-sessions to 0");
 }
@@ -108,13 +108,13 @@ test_fd_raise(void **state)
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &low), 0);
 	assert_true(low.rlim_cur == rl.rlim_max);
 	/* The check at -n and at start see the same hard limit. */
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 400064) {
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 100016) {
 		assert_int_equal(startup_fd_check(100000, err, sizeof(err)),
 		    -1);
-		assert_contains(err, "max-sessions 100000 needs 400064");
+		assert_contains(err, "max-sessions 100000 needs 100016");
 		assert_int_equal(startup_fd_raise(100000, err, sizeof(err)),
 		    -1);
-		assert_contains(err, "max-sessions 100000 needs 400064");
+		assert_contains(err, "max-sessions 100000 needs 100016");
 	}
 	assert_int_equal(startup_fd_check(1, err, sizeof(err)), 0);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
