@@ -53,6 +53,7 @@ static int smtpd_conn_process(struct smtpd_conn *c);
 static void smtpd_conn_event(int fd, int events, void *arg);
 static void smtpd_conn_timer(void *arg);
 static void smtpd_conn_delay(struct smtpd_conn *c);
+static void smtpd_conn_request_sent(struct smtpd_conn *c);
 static void smtpd_drain_check(struct smtpd *sd);
 
 /* ---- connection records ---- */
@@ -378,7 +379,7 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		break;
 	}
 	if (a == SMTP_A_LOOKUP || a == SMTP_A_OPEN || a == SMTP_A_COMMIT)
-		c->req_start = now_ms();
+		smtpd_conn_request_sent(c);
 	if (smtp_session_take_delay(&c->sess))
 		smtpd_conn_delay(c);
 }
@@ -613,6 +614,18 @@ smtpd_conn_expire(struct smtpd_conn *c, enum smtp_close_reason why,
 		return;
 	smtpd_conn_arm(c, limit);
 	(void)smtpd_conn_flush(c);
+}
+
+/* A request went to another process: its answer is due within
+ * timeout-request. */
+static void
+smtpd_conn_request_sent(struct smtpd_conn *c)
+{
+	c->req_start = now_ms();
+	if (c->fd == -1)
+		return;
+	event_timer_cancel(c->sd->loop, c->timer);
+	smtpd_conn_arm_next(c, c->sd->cfg->timeout_request * 1000);
 }
 
 static void smtpd_resume(struct smtpd_conn *, enum smtp_action,
