@@ -1035,6 +1035,10 @@ smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
 	if (c->fd != -1) {
 		/* The client's time runs again from our answer. */
 		c->last = now_ms();
+		if (c->sess.wait == SMTP_A_REPLY) {
+			event_timer_cancel(sd->loop, c->timer);
+			smtpd_conn_arm_next(c, smtpd_conn_timeout_ms(c));
+		}
 		if (c->end_pending != SMTP_CLOSE_NONE &&
 		    c->sess.wait == SMTP_A_REPLY && !c->closing &&
 		    smtpd_conn_end(c, c->end_pending) == -1) {
