@@ -2105,10 +2105,11 @@ test_next_id(void **state)
 	memset(id_used, 0, sizeof(id_used));
 	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 42);
 	assert_int_equal(last, 42);
-	id_used[0] = 1, id_used_val[0] = UINT32_MAX;
-	id_used[1] = 1, id_used_val[1] = 1;
-	id_used[2] = 1, id_used_val[2] = 2;
-	id_used[3] = 1, id_used_val[3] = 4;
+	id_used_val[0] = UINT32_MAX;
+	id_used_val[1] = 1;
+	id_used_val[2] = 2;
+	id_used_val[3] = 4;
+	id_used[0] = id_used[1] = id_used[2] = id_used[3] = 1;
 	last = UINT32_MAX - 1;
 	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 3);
 	assert_int_equal(last, 3);
