@@ -107,6 +107,10 @@ static const struct config_keyword config_keywords[] = {
 	    F(max_sessions_per_ip), 1, 100000, "a number from 1 to 100000" },
 	{ "max-errors", 1, 1, 0, config_set_count, F(max_errors),
 	    1, 1000, "a number from 1 to 1000" },
+	{ "soft-error-limit", 1, 1, 0, config_set_count, F(soft_error_limit),
+	    1, 1000, "a number from 1 to 1000" },
+	{ "error-delay", 1, 1, 0, config_set_duration, F(error_delay),
+	    0, 60, "a duration from 0s to 1m" },
 	{ "max-received-headers", 1, 1, 0, config_set_count,
 	    F(max_received_headers), 1, 10000, "a number from 1 to 10000" },
 	{ "max-line-length", 1, 1, 0, config_set_size, F(max_line_length),
@@ -116,6 +120,10 @@ static const struct config_keyword config_keywords[] = {
 	{ "timeout-command", 1, 1, 0, config_set_duration, F(timeout_command),
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "timeout-data", 1, 1, 0, config_set_duration, F(timeout_data),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "timeout-request", 1, 1, 0, config_set_duration, F(timeout_request),
+	    1, 3600, "a duration from 1s to 1h" },
+	{ "timeout-session", 1, 1, 0, config_set_duration, F(timeout_session),
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "shutdown-timeout", 1, 1, 0, config_set_duration,
 	    F(shutdown_timeout), 1, 3600, "a duration from 1s to 1h" },
@@ -655,11 +663,15 @@ config_init(struct config *cfg)
 	cfg->max_sessions = 200;
 	cfg->max_sessions_per_ip = 20;
 	cfg->max_errors = 10;
+	cfg->soft_error_limit = 5;
+	cfg->error_delay = 1;
 	cfg->max_received_headers = 100;
 	cfg->max_line_length = 16 * KiB;
 	cfg->max_command_line = 2048;
 	cfg->timeout_command = 300;
 	cfg->timeout_data = 600;
+	cfg->timeout_request = 60;
+	cfg->timeout_session = 30 * 60;
 	cfg->shutdown_timeout = 10;
 	cfg->min_free_space = 100 * MiB;
 	cfg->queue_lifetime = 5 * DAY;

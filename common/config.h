@@ -59,12 +59,16 @@ struct config {
 	unsigned	 max_sessions;		/* default 200 */
 	unsigned	 max_sessions_per_ip;	/* per client (config_same_client),
 						 * relay-network exempt; default 20 */
-	unsigned	 max_errors;		/* default 10 */
+	unsigned	 max_errors;		/* 4xx/5xx replies, then 421; default 10 */
+	unsigned	 soft_error_limit;	/* then replies are delayed; default 5 */
+	uint64_t	 error_delay;		/* seconds, default 1 */
 	unsigned	 max_received_headers;	/* mail loop: default 100 */
 	uint64_t	 max_line_length;	/* text line octets, default 16 KiB */
 	unsigned	 max_command_line;	/* command line octets with CRLF, default 2048 */
 	uint64_t	 timeout_command;	/* seconds, default 300 */
 	uint64_t	 timeout_data;		/* seconds, default 600 */
+	uint64_t	 timeout_request;	/* queue and lookup answers, seconds, default 60 */
+	uint64_t	 timeout_session;	/* a whole session, seconds, default 1800 */
 	uint64_t	 shutdown_timeout;	/* seconds, default 10 */
 	uint64_t	 min_free_space;	/* octets, default 100 MiB */
 	uint64_t	 queue_lifetime;	/* seconds, default 5 days */

@@ -44,6 +44,8 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	    "End data with <CR><LF>.<CR><LF>" },
 	/* Temporary. */
 	{ SMTP_R_TIMEOUT,	421, "4.4.2", S, "%s Timeout, closing" },
+	{ SMTP_R_DEADLINE,	421, "4.4.2", S,
+	    "%s Error: session time limit reached, closing" },
 	{ SMTP_R_SHUTDOWN,	421, "4.3.2", S, "%s Service shutting down" },
 	{ SMTP_R_TOO_MANY_ERRORS, 421, "4.7.0", S,
 	    "%s Error: too many errors" },
@@ -53,6 +55,8 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	    "%s Out of resources, try again later" },
 	{ SMTP_R_QUEUE_TEMP,	451, "4.3.0", N,
 	    "Error: queue file write error, try again later" },
+	{ SMTP_R_QUEUE_TIMEOUT,	451, "4.3.0", N,
+	    "Error: queue not answering, try again later" },
 	{ SMTP_R_LOOKUP_TEMP,	451, "4.3.0", S,
 	    "<%s>: Temporary lookup failure, try again later" },
 	{ SMTP_R_DATA_WRITE,	451, "4.3.0", N,

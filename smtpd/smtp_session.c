@@ -6,9 +6,11 @@
  * the check enforces the order of RFC 5321 (503 5.5.1), the proceed
  * function parses and answers.  Every reply comes from the table in
  * smtp_reply.c by its SMTP_R_* name and leaves through one function
- * that counts errors and logs refusals of MAIL, RCPT, DATA, BDAT and
- * STARTTLS.  Nothing here does I/O; asynchronous steps, the reading of a
- * message and the TLS handshake are actions the driver performs.
+ * that counts errors (4xx and 5xx), flags the replies to delay past
+ * soft-error-limit, and logs refusals of MAIL, RCPT, DATA, BDAT and
+ * STARTTLS, the first SMTP_REJECT_LOG_MAX of a session, counting the rest.
+ * Nothing here does I/O; asynchronous steps, the reading of a message and
+ * the TLS handshake are actions the driver performs.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -73,6 +75,7 @@ smtp_close_reason_name(enum smtp_close_reason why)
 	case SMTP_CLOSE_ERROR:		return "error";
 	case SMTP_CLOSE_LIMIT:		return "limit";
 	case SMTP_CLOSE_BUSY:		return "busy";
+	case SMTP_CLOSE_DEADLINE:	return "deadline";
 	}
 	return "?";
 }
@@ -96,19 +99,39 @@ smtp_action_replies(enum smtp_action a)
 	    a != SMTP_A_CHUNK;
 }
 
+/* A refusal in the log: the first few of a session, or always. */
+static void
+smtp_log_reject(struct smtp_session *s, const struct smtp_reply *r,
+    int always)
+{
+	if (!always && s->nlogged >= SMTP_REJECT_LOG_MAX) {
+		s->nunlogged++;
+		return;
+	}
+	s->nlogged++;
+	log_info("session=%u reject client=%s cmd=%s reply=\"%d %s %s\"",
+	    s->id, s->client, s->cmd ? s->cmd : "UNKNOWN", r->code, r->enh,
+	    r->text);
+}
+
 /* Every reply passes here: errors are counted, refusals logged. */
 static enum smtp_action
 smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
     const struct smtp_reply *r)
 {
+	int	uncounted = s->uncounted;
+
+	s->uncounted = 0;
 	if (!smtp_action_replies(a))
 		return a;
-	if (r->code >= 500)
+	if (r->code >= 400 && !uncounted) {
 		s->nerrors++;
+		if (a != SMTP_A_CLOSE &&
+		    s->nerrors > s->srv->cfg->soft_error_limit)
+			s->delay = 1;
+	}
 	if (logrej && r->code >= 400)
-		log_info("session=%u reject client=%s cmd=%s reply=\"%d %s %s\"",
-		    s->id, s->client, s->cmd ? s->cmd : "UNKNOWN", r->code,
-		    r->enh, r->text);
+		smtp_log_reject(s, r, 0);
 	return a;
 }
 
@@ -207,6 +230,7 @@ smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
 	s->id = id;
 	s->state = SMTP_INIT;
 	s->wait = SMTP_A_REPLY;
+	s->stale_queue = SMTP_A_REPLY;
 	s->relay = relay;
 	s->kind = LISTEN_SMTP;
 	(void)strlcpy(s->client, client, sizeof(s->client));
@@ -610,6 +634,11 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 	}
 	if (!local || strcasecmp(p->plain, "postmaster") == 0)
 		return smtp_rcpt_accept(s, addr, rp->notify, rp->orcpt, r);
+	if (s->stale_lookup) {
+		/* Lookup still owes the answer to one given up on. */
+		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, addr);
+		return SMTP_A_REPLY;
+	}
 	(void)strlcpy(s->lookup_addr, addr, sizeof(s->lookup_addr));
 	(void)strlcpy(s->lookup_local, p->plain, sizeof(s->lookup_local));
 	(void)strlcpy(s->lookup_domain, p->adomain, sizeof(s->lookup_domain));
@@ -650,6 +679,10 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 	if (smtp_rcpt_params(s, args + (end - args), &rp, r) == -1)
 		return SMTP_A_REPLY;
 	if (smtp_rcpt_full(s)) {
+		/* A client may send as many again before they count as
+		 * errors, as Postfix's smtpd_recipient_overshoot_limit. */
+		if (s->overshoot++ < s->srv->cfg->max_recipients)
+			s->uncounted = 1;
 		smtp_reply_set(r, SMTP_R_TOO_MANY_RCPTS);
 		return SMTP_A_REPLY;
 	}
@@ -670,6 +703,11 @@ smtp_cmd_data(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
 	if (*args != '\0') {
 		smtp_reply_set(r, SMTP_R_SYNTAX_DATA);
+		return SMTP_A_REPLY;
+	}
+	if (s->stale_queue != SMTP_A_REPLY) {
+		/* The queue still owes the answer to one given up on. */
+		smtp_reply_set(r, SMTP_R_QUEUE_TIMEOUT);
 		return SMTP_A_REPLY;
 	}
 	s->wait = SMTP_A_OPEN;
@@ -715,6 +753,12 @@ smtp_cmd_bdat(struct smtp_session *s, char *args, struct smtp_reply *r)
 		return SMTP_A_CHUNK;
 	case SMTP_RCPT:
 		s->chunked = 1;
+		if (s->stale_queue != SMTP_A_REPLY) {
+			smtp_reply_set(r, SMTP_R_QUEUE_TIMEOUT);
+			smtp_txn_reset(s);
+			s->chunk_size = size;
+			return SMTP_A_SKIP;
+		}
 		s->wait = SMTP_A_OPEN;
 		return SMTP_A_OPEN;
 	case SMTP_MAIL:
@@ -880,7 +924,8 @@ static enum smtp_action
 smtp_error_limit(struct smtp_session *s, struct smtp_reply *r)
 {
 	smtp_reply_set_str(r, SMTP_R_TOO_MANY_ERRORS, s->srv->cfg->hostname);
-	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
+	(void)smtp_done(s, SMTP_A_CLOSE, 0, r);
+	smtp_log_reject(s, r, 1);
 	return smtp_close(s, SMTP_CLOSE_LIMIT);
 }
 
@@ -960,19 +1005,27 @@ smtp_queue_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 	return SMTP_A_REPLY;
 }
 
-/* No message file for BDAT: the transaction fails (RFC 3030 4), and the
- * chunk's octets are read and dropped. */
-static enum smtp_action
-smtp_open_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
+/* After a refused open: for BDAT the transaction fails (RFC 3030 4), and
+ * the chunk's octets are read and dropped; 1 if so. */
+static int
+smtp_open_reset(struct smtp_session *s)
 {
-	enum smtp_action	a;
-	uint64_t		size = s->chunk_size;
-	int			chunked = s->chunked;
+	uint64_t	size = s->chunk_size;
+	int		chunked = s->chunked;
 
 	if (chunked) {
 		smtp_txn_reset(s);
 		s->chunk_size = size;
 	}
+	return chunked;
+}
+
+static enum smtp_action
+smtp_open_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
+{
+	enum smtp_action	a;
+	int			chunked = smtp_open_reset(s);
+
 	a = smtp_queue_fail(s, reason, r);
 	if (chunked && a == SMTP_A_REPLY)
 		a = SMTP_A_SKIP;
@@ -1103,6 +1156,127 @@ smtp_session_commit_result(struct smtp_session *s, int reason,
 	return SMTP_A_REPLY;
 }
 
+/* ---- requests given up on ---- */
+
+/* The request the session waits for becomes stale (a lookup or an open;
+ * or a commit, with its qid), and the session waits no more. */
+static void
+smtp_request_forget(struct smtp_session *s)
+{
+	switch (s->wait) {
+	case SMTP_A_LOOKUP:
+		s->stale_lookup = 1;
+		break;
+	case SMTP_A_OPEN:
+		s->stale_queue = SMTP_A_OPEN;
+		break;
+	case SMTP_A_COMMIT:
+		s->stale_queue = SMTP_A_COMMIT;
+		(void)strlcpy(s->stale_qid, s->qid, sizeof(s->stale_qid));
+		break;
+	default:
+		return;
+	}
+	log_debug("session=%u %s request given up", s->id,
+	    s->wait == SMTP_A_LOOKUP ? "lookup" : "queue");
+	s->wait = SMTP_A_REPLY;
+}
+
+enum smtp_action
+smtp_session_request_timeout(struct smtp_session *s, struct smtp_reply *r)
+{
+	enum smtp_action	wait = s->wait;
+	int			chunked;
+
+	if (wait != SMTP_A_LOOKUP && wait != SMTP_A_OPEN &&
+	    wait != SMTP_A_COMMIT)
+		fatalx("session=%u: request timeout while not waiting",
+		    s->id);
+	smtp_request_forget(s);
+	if (wait == SMTP_A_LOOKUP) {
+		s->cmd = "RCPT";
+		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, s->lookup_addr);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	}
+	s->cmd = s->chunked ? "BDAT" : "DATA";
+	smtp_reply_set(r, SMTP_R_QUEUE_TIMEOUT);
+	if (wait == SMTP_A_COMMIT) {
+		smtp_txn_reset(s);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	}
+	chunked = smtp_open_reset(s);
+	return smtp_done(s, chunked ? SMTP_A_SKIP : SMTP_A_REPLY, 1, r);
+}
+
+int
+smtp_session_late(struct smtp_session *s, enum smtp_action kind,
+    const char *qid)
+{
+	switch (kind) {
+	case SMTP_A_LOOKUP:
+		if (!s->stale_lookup)
+			return 0;
+		s->stale_lookup = 0;
+		return 1;
+	case SMTP_A_OPEN:
+		if (s->stale_queue != SMTP_A_OPEN)
+			return 0;
+		break;
+	case SMTP_A_COMMIT:
+		if (s->stale_queue != SMTP_A_COMMIT || qid == NULL ||
+		    strcmp(qid, s->stale_qid) != 0)
+			return 0;
+		s->stale_qid[0] = '\0';
+		break;
+	default:
+		fatalx("session=%u: late answer of kind %d", s->id, (int)kind);
+	}
+	s->stale_queue = SMTP_A_REPLY;
+	return 1;
+}
+
+int
+smtp_session_busy(const struct smtp_session *s)
+{
+	return s->wait != SMTP_A_REPLY || s->stale_lookup ||
+	    s->stale_queue != SMTP_A_REPLY;
+}
+
+int
+smtp_session_take_delay(struct smtp_session *s)
+{
+	int	d = s->delay;
+
+	s->delay = 0;
+	return d;
+}
+
+void
+smtp_session_log_end(const struct smtp_session *s)
+{
+	if (s->nunlogged > 0)
+		log_info("session=%u client=%s %u more refusals not logged",
+		    s->id, s->client, s->nunlogged);
+}
+
+uint32_t
+smtp_session_next_id(uint32_t *last, int (*in_use)(void *, uint32_t),
+    void *arg)
+{
+	uint32_t	id = *last, n;
+
+	/* At most 2^32 - 1 tries: some id is free, sessions are fewer. */
+	for (n = 0; n < UINT32_MAX; n++) {
+		if (++id == 0)
+			id = 1;
+		if (!in_use(arg, id)) {
+			*last = id;
+			return id;
+		}
+	}
+	fatalx("no free session id");
+}
+
 void
 smtp_session_tls_done(struct smtp_session *s, const char *version,
     const char *cipher)
@@ -1119,18 +1293,33 @@ smtp_session_tls_done(struct smtp_session *s, const char *version,
 
 /* ---- endings decided by the driver ---- */
 
+/* A 421 ending: a lookup or open waited for is given up. */
+static void
+smtp_end(struct smtp_session *s, enum smtp_reply_id id,
+    enum smtp_close_reason why, struct smtp_reply *r)
+{
+	if (s->wait == SMTP_A_LOOKUP || s->wait == SMTP_A_OPEN)
+		smtp_request_forget(s);
+	smtp_reply_set_str(r, id, s->srv->cfg->hostname);
+	(void)smtp_close(s, why);
+}
+
 void
 smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set_str(r, SMTP_R_TIMEOUT, s->srv->cfg->hostname);
-	(void)smtp_close(s, SMTP_CLOSE_TIMEOUT);
+	smtp_end(s, SMTP_R_TIMEOUT, SMTP_CLOSE_TIMEOUT, r);
+}
+
+void
+smtp_session_deadline(struct smtp_session *s, struct smtp_reply *r)
+{
+	smtp_end(s, SMTP_R_DEADLINE, SMTP_CLOSE_DEADLINE, r);
 }
 
 void
 smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set_str(r, SMTP_R_SHUTDOWN, s->srv->cfg->hostname);
-	(void)smtp_close(s, SMTP_CLOSE_SHUTDOWN);
+	smtp_end(s, SMTP_R_SHUTDOWN, SMTP_CLOSE_SHUTDOWN, r);
 }
 
 void
@@ -1143,7 +1332,7 @@ smtp_session_limit(struct smtp_session *s, struct smtp_reply *r)
 }
 
 void
-smtp_session_busy(struct smtp_session *s, struct smtp_reply *r)
+smtp_session_no_room(struct smtp_session *s, struct smtp_reply *r)
 {
 	s->cmd = "CONNECT";
 	smtp_reply_set_str(r, SMTP_R_BUSY, s->srv->cfg->hostname);

@@ -10,6 +10,14 @@
  * after STARTTLS are the driver's; the session is told how they ended.
  * The driver reads the fields below but never writes them.  Replies,
  * and the verdict on a message (enum smtp_data_status), are smtp_reply.h's.
+ *
+ * Every 4xx and 5xx reply counts as an error (the 452 for recipients over
+ * max-recipients only beyond as many again): past soft-error-limit the
+ * driver delays each error reply, at max-errors the next command gets 421.
+ * A request that the driver gave up on (timeout-request, or the end of the
+ * session) is remembered as stale: its late answer is recognised and
+ * dropped, and no new request goes to that process until it came, so a
+ * process never has two requests of one session.
  */
 #ifndef SM_SMTP_SESSION_H
 #define SM_SMTP_SESSION_H
@@ -71,7 +79,12 @@ enum smtp_close_reason {
 	SMTP_CLOSE_ERROR,
 	SMTP_CLOSE_LIMIT,
 	SMTP_CLOSE_BUSY,	/* out of descriptors */
+	SMTP_CLOSE_DEADLINE,	/* timeout-session */
 };
+
+/* Refusals logged per session; the rest are counted, and summed up at
+ * the end by smtp_session_log_end. */
+#define SMTP_REJECT_LOG_MAX	5
 
 /* What all sessions of the process share. */
 struct smtp_server {
@@ -96,7 +109,16 @@ struct smtp_session {
 	enum smtp_close_reason	 close_reason;
 	int			 relay;		/* client in a relay network */
 	char			 client[64];	/* numeric address */
-	unsigned		 nerrors;	/* 5xx replies so far */
+	unsigned		 nerrors;	/* 4xx and 5xx replies so far */
+	unsigned		 overshoot;	/* 452s for recipients over the limit */
+	int			 uncounted;	/* this reply is no error */
+	int			 delay;		/* delay the reply just given */
+	unsigned		 nlogged;	/* refusals logged */
+	unsigned		 nunlogged;	/* refusals past SMTP_REJECT_LOG_MAX */
+	/* Requests given up on whose answers may still come. */
+	enum smtp_action	 stale_queue;	/* SMTP_A_OPEN, _COMMIT or _REPLY */
+	char			 stale_qid[SMTP_QID_MAX]; /* of a stale commit */
+	int			 stale_lookup;
 	const char		*cmd;		/* verb being answered (for logs) */
 	unsigned		 nmessages;	/* committed in this session */
 
@@ -178,6 +200,35 @@ void smtp_session_tls_done(struct smtp_session *s, const char *version,
  * qid was open and must be aborted at the queue (then it no longer is). */
 int smtp_session_abandon(struct smtp_session *s);
 
+/*
+ * The request the session waits for (LOOKUP, OPEN or COMMIT) is given up
+ * after timeout-request: 451 4.3.0, and the request becomes stale.  A
+ * commit given up on may still succeed: then the client, told 451, may
+ * send the message again (a duplicate, never a loss).
+ */
+enum smtp_action smtp_session_request_timeout(struct smtp_session *s,
+    struct smtp_reply *r);
+/*
+ * An answer of kind (SMTP_A_LOOKUP, SMTP_A_OPEN or SMTP_A_COMMIT with its
+ * qid, else NULL) has come: 1 if it is the late answer of a stale request,
+ * which the driver drops (a message opened is aborted); the request is no
+ * longer stale.  0 if not: the session must be waiting for it.
+ */
+int smtp_session_late(struct smtp_session *s, enum smtp_action kind,
+    const char *qid);
+/* 1 while an answer is due: the record must outlive the connection. */
+int smtp_session_busy(const struct smtp_session *s);
+/* Takes the flag that the reply just given is to be delayed (past
+ * soft-error-limit): 1 once per such reply. */
+int smtp_session_take_delay(struct smtp_session *s);
+/* The line "N more refusals not logged", if there were such. */
+void smtp_session_log_end(const struct smtp_session *s);
+
+/* The id of a new session after *last: never 0, never one that in_use
+ * reports (ids wrap after 2^32 sessions); *last becomes it. */
+uint32_t smtp_session_next_id(uint32_t *last,
+    int (*in_use)(void *, uint32_t), void *arg);
+
 /* "SMTP" (HELO), "ESMTP", or "ESMTPS" (EHLO over TLS). */
 const char *smtp_session_protocol(const struct smtp_session *s);
 
@@ -185,12 +236,15 @@ const char *smtp_session_protocol(const struct smtp_session *s);
 void smtp_session_received(const struct smtp_session *s, time_t now,
     struct buf *out);
 
-/* Endings the driver decides; each sets a 421 reply and the reason. */
+/* Endings the driver decides; each sets a 421 reply and the reason.  A
+ * lookup or open the session waits for becomes stale; the driver waits
+ * for the answer to a commit before it ends a session. */
 void smtp_session_timeout(struct smtp_session *s, struct smtp_reply *r);
+void smtp_session_deadline(struct smtp_session *s, struct smtp_reply *r);
 void smtp_session_shutdown(struct smtp_session *s, struct smtp_reply *r);
 void smtp_session_limit(struct smtp_session *s, struct smtp_reply *r);
 /* The process is short of descriptors: 421 4.3.2 (reason "busy"). */
-void smtp_session_busy(struct smtp_session *s, struct smtp_reply *r);
+void smtp_session_no_room(struct smtp_session *s, struct smtp_reply *r);
 /* The connection ended without a reply (EOF, error): records why, unless
  * a reason was set already.  An answer the session waits for may still
  * come and is taken as usual; its reply goes nowhere. */

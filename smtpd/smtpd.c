@@ -4,11 +4,17 @@
  * is smtpd_msg.c, the handshake and the certificate smtpd_tls.c.
  *
  * Each connection has an input buffer cut into command lines, an output
- * buffer of replies written in one go after each batch, and one timer.
- * While a session waits for the lookup or queue process no command is
- * read, so pipelined replies stay in order; a connection closed meanwhile
- * stays a record without a socket until the answer arrives.  SIGTERM
- * answers every client 421 and aborts open messages.
+ * buffer of replies written in one go after each batch, and one timer for
+ * the client's delays, the answers of the other processes
+ * (timeout-request) and the session as a whole (timeout-session).  While
+ * a session waits for the lookup or queue process, or holds back an error
+ * reply past soft-error-limit, no command is read, so pipelined replies
+ * stay in order; a connection closed meanwhile stays a record without a
+ * socket until the answers due have arrived.  SIGTERM answers 421 at once
+ * to every client but those whose commit is in flight: they get the
+ * queue's answer first, then 421 (within 4/5 of shutdown-timeout, so that
+ * a message is never both refused and queued), and open messages are
+ * aborted.
  *
  * Descriptors: the process counts what it holds (those open at start,
  * one socket per connection, one message descriptor per session that
@@ -63,6 +69,9 @@ static int smtpd_conn_process(struct smtpd_conn *c);
 static int smtpd_fd_short(const struct smtpd *sd, uint64_t need);
 static void smtpd_conn_event(int fd, int events, void *arg);
 static void smtpd_conn_timer(void *arg);
+static void smtpd_conn_delay(struct smtpd_conn *c);
+static void smtpd_conn_request_sent(struct smtpd_conn *c);
+static void smtpd_drain_check(struct smtpd *sd);
 
 /* ---- connection records ---- */
 
@@ -88,6 +97,8 @@ smtpd_conn_free(struct smtpd_conn *c)
 {
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
 	c->sd->nconns--;
+	event_timer_cancel(c->sd->loop, c->timer);
+	event_timer_cancel(c->sd->loop, c->delay_timer);
 	smtpd_msg_close(c);
 	smtpd_conn_tls_free(c);
 	smtp_session_free(&c->sess);
@@ -97,26 +108,46 @@ smtpd_conn_free(struct smtpd_conn *c)
 	free(c);
 }
 
-void
-smtpd_send_abort(struct smtpd_conn *c)
+static void
+smtpd_send_abort_qid(struct smtpd *sd, uint32_t id, const char *qid)
 {
 	struct buf	b;
 
 	buf_init(&b);
-	ipc_put_str(&b, c->sess.qid);
-	ipc_send_buf(c->sd->queue, MSG_Q_ABORT, c->sess.id, -1, &b);
+	ipc_put_str(&b, qid);
+	ipc_send_buf(sd->queue, MSG_Q_ABORT, id, -1, &b);
 	buf_free(&b);
+}
+
+/* Is id the session id of a record, with or without its socket? */
+static int
+smtpd_id_in_use(void *arg, uint32_t id)
+{
+	const struct smtpd	*sd = arg;
+	const struct smtpd_conn	*c;
+
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (c->sess.id == id)
+			return 1;
+	return 0;
+}
+
+void
+smtpd_send_abort(struct smtpd_conn *c)
+{
+	smtpd_send_abort_qid(c->sd, c->sess.id, c->sess.qid);
 }
 
 /*
  * Ends the client connection.  The record lives on without a socket while
- * the session waits for another process; the answer frees it.  The caller
- * must not touch c afterwards.
+ * an answer from another process is due; the answer frees it.  The
+ * caller must not touch c afterwards.
  */
 void
 smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 {
 	smtp_session_closed(&c->sess, why);
+	smtp_session_log_end(&c->sess);
 	log_info("session=%u disconnect client=%s reason=%s messages=%u",
 	    c->sess.id, c->sess.client,
 	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
@@ -127,8 +158,11 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 	c->fd = -1;
 	event_timer_cancel(c->sd->loop, c->timer);
 	c->timer = NULL;
+	event_timer_cancel(c->sd->loop, c->delay_timer);
+	c->delay_timer = NULL;
+	c->delaying = 0;
 	c->sd->nlive--;
-	if (c->sess.wait == SMTP_A_REPLY)
+	if (!smtp_session_busy(&c->sess))
 		smtpd_conn_free(c);
 }
 
@@ -209,7 +243,8 @@ static int
 smtpd_conn_can_read(const struct smtpd_conn *c)
 {
 	return c->fd != -1 && !c->closing && !c->kill && !c->tls_start &&
-	    !c->handshaking && c->sess.wait == SMTP_A_REPLY && !c->msg_wait &&
+	    !c->handshaking && c->sess.wait == SMTP_A_REPLY && !c->delaying &&
+	    !c->msg_wait &&
 	    c->in.len < SMTPD_IN_MAX;
 }
 
@@ -223,7 +258,8 @@ smtpd_conn_update_events(struct smtpd_conn *c)
 	else {
 		if (smtpd_conn_can_read(c))
 			ev |= c->tls_rwant != 0 ? c->tls_rwant : EV_READ;
-		if (c->out.len > 0 && c->sess.wait == SMTP_A_REPLY)
+		if (c->out.len > 0 && c->sess.wait == SMTP_A_REPLY &&
+		    !c->delaying)
 			ev |= c->tls_wwant != 0 ? c->tls_wwant : EV_WRITE;
 	}
 	if (event_mod(c->sd->loop, c->fd, ev) == -1)
@@ -234,8 +270,8 @@ smtpd_conn_update_events(struct smtpd_conn *c)
  * After each batch: write the replies, close if it is time, start TLS
  * once the 220 is out, or re-arm.  While the session waits for another
  * process its replies so far are held, so that a pipelined batch is
- * answered in one write.  Returns -1 if the connection was closed (and c
- * may be gone), else 0.
+ * answered in one write, and so are they while an error reply is delayed.
+ * Returns -1 if the connection was closed (and c may be gone), else 0.
  */
 static int
 smtpd_conn_flush(struct smtpd_conn *c)
@@ -246,7 +282,7 @@ smtpd_conn_flush(struct smtpd_conn *c)
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
 		return -1;
 	}
-	if (c->sess.wait == SMTP_A_REPLY && !c->handshaking &&
+	if (c->sess.wait == SMTP_A_REPLY && !c->handshaking && !c->delaying &&
 	    smtpd_conn_write(c) == -1) {
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
 		return -1;
@@ -360,6 +396,10 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		c->skip_left = c->sess.chunk_size;
 		break;
 	}
+	if (a == SMTP_A_LOOKUP || a == SMTP_A_OPEN || a == SMTP_A_COMMIT)
+		smtpd_conn_request_sent(c);
+	if (smtp_session_take_delay(&c->sess))
+		smtpd_conn_delay(c);
 }
 
 /* ---- command input ---- */
@@ -417,7 +457,8 @@ smtpd_conn_process(struct smtpd_conn *c)
 	int	more = 1;
 
 	while (more && c->fd != -1 && !c->kill && !c->closing &&
-	    !c->tls_start && c->sess.wait == SMTP_A_REPLY && !c->msg_wait) {
+	    !c->tls_start && c->sess.wait == SMTP_A_REPLY && !c->delaying &&
+	    !c->msg_wait) {
 		if (c->skip_left > 0)
 			more = smtpd_msg_skip_input(c);
 		else if (c->in_data && c->chunk)
@@ -533,43 +574,189 @@ smtpd_conn_arm(struct smtpd_conn *c, uint64_t ms)
 	c->timer = event_timer_add(c->sd->loop, ms, smtpd_conn_timer, c);
 }
 
-/* The client's time is up: 421, unless no plaintext may be said. */
+/* The timer at ms from now, or at the session's deadline if sooner (once
+ * it has passed, only the time-out of a commit in flight counts). */
 static void
-smtpd_conn_expire(struct smtpd_conn *c, uint64_t limit)
+smtpd_conn_arm_next(struct smtpd_conn *c, uint64_t ms)
+{
+	uint64_t	now = now_ms();
+	uint64_t	dl = c->start + c->sd->cfg->timeout_session * 1000;
+
+	if (dl > now && dl - now < ms)
+		ms = dl - now;
+	smtpd_conn_arm(c, ms);
+}
+
+static void
+smtpd_conn_undelay(struct smtpd_conn *c)
+{
+	event_timer_cancel(c->sd->loop, c->delay_timer);
+	c->delay_timer = NULL;
+	c->delaying = 0;
+}
+
+/*
+ * Ends the session with 421 for why (timeout, deadline, shutdown), said
+ * once the output before it is written; during a TLS handshake, where no
+ * plaintext may be said, the connection just closes.  An open message is
+ * aborted.  Returns -1 if the connection was closed (c may be gone).
+ */
+static int
+smtpd_conn_end(struct smtpd_conn *c, enum smtp_close_reason why)
 {
 	struct smtp_reply	r;
 
+	c->end_pending = SMTP_CLOSE_NONE;
 	if (c->handshaking || c->tls_start) {
-		log_info("session=%u tls handshake timeout", c->sess.id);
-		smtpd_conn_close(c, SMTP_CLOSE_TIMEOUT);
-		return;
+		log_info("session=%u tls handshake ended: %s", c->sess.id,
+		    smtp_close_reason_name(why));
+		smtpd_conn_close(c, why);
+		return -1;
 	}
+	smtpd_conn_undelay(c);
 	smtpd_msg_drop(c);
-	smtp_session_timeout(&c->sess, &r);
+	if (why == SMTP_CLOSE_TIMEOUT)
+		smtp_session_timeout(&c->sess, &r);
+	else if (why == SMTP_CLOSE_DEADLINE)
+		smtp_session_deadline(&c->sess, &r);
+	else
+		smtp_session_shutdown(&c->sess, &r);
 	smtpd_conn_act(c, SMTP_A_CLOSE, &r);
+	return 0;
+}
+
+/* The client's time is up, or the session's: 421, the connection closes
+ * once that is written or after limit ms. */
+static void
+smtpd_conn_expire(struct smtpd_conn *c, enum smtp_close_reason why,
+    uint64_t limit)
+{
+	if (smtpd_conn_end(c, why) == -1)
+		return;
 	smtpd_conn_arm(c, limit);
 	(void)smtpd_conn_flush(c);
+}
+
+/* A request went to another process: its answer is due within
+ * timeout-request. */
+static void
+smtpd_conn_request_sent(struct smtpd_conn *c)
+{
+	c->req_start = now_ms();
+	if (c->fd == -1)
+		return;
+	event_timer_cancel(c->sd->loop, c->timer);
+	smtpd_conn_arm_next(c, c->sd->cfg->timeout_request * 1000);
+}
+
+static void smtpd_resume(struct smtpd_conn *, enum smtp_action,
+    const struct smtp_reply *);
+
+/* The lookup or queue process did not answer in time: 451, the session
+ * goes on, and the answer is dropped if it still comes. */
+static void
+smtpd_conn_request_timeout(struct smtpd_conn *c, uint64_t limit)
+{
+	struct smtp_reply	r;
+	enum smtp_action	a;
+	const struct config	*cfg = c->sd->cfg;
+
+	if (c->sess.wait == SMTP_A_COMMIT)
+		log_warnx("%s: session=%u: no answer to the commit within %llu "
+		    "s: the client is told 451 (the message may be queued "
+		    "still, and sent again)", c->sess.qid, c->sess.id,
+		    (unsigned long long)cfg->timeout_request);
+	else
+		log_warnx("session=%u: no answer from the %s process within "
+		    "%llu s", c->sess.id, c->sess.wait == SMTP_A_LOOKUP ?
+		    "lookup" : "queue",
+		    (unsigned long long)cfg->timeout_request);
+	a = smtp_session_request_timeout(&c->sess, &r);
+	smtpd_conn_arm_next(c, limit);
+	smtpd_resume(c, a, &r);
+}
+
+/* timeout-session is over: 421 4.4.2, unless a commit is in flight,
+ * which is answered first. */
+static void
+smtpd_conn_deadline(struct smtpd_conn *c, uint64_t limit)
+{
+	uint64_t	rlimit = c->sd->cfg->timeout_request * 1000;
+	uint64_t	waited = now_ms() - c->req_start;
+
+	log_info("session=%u client=%s session time limit reached (%llu s)",
+	    c->sess.id, c->sess.client,
+	    (unsigned long long)c->sd->cfg->timeout_session);
+	if (c->sess.wait == SMTP_A_COMMIT) {
+		c->end_pending = SMTP_CLOSE_DEADLINE;
+		smtpd_conn_arm(c, waited < rlimit ? rlimit - waited : 0);
+		return;
+	}
+	smtpd_conn_expire(c, SMTP_CLOSE_DEADLINE, limit);
 }
 
 static void
 smtpd_conn_timer(void *arg)
 {
 	struct smtpd_conn	*c = arg;
-	uint64_t		 limit = smtpd_conn_timeout_ms(c), idle;
+	uint64_t		 limit = smtpd_conn_timeout_ms(c), now, idle;
+	uint64_t		 rlimit = c->sd->cfg->timeout_request * 1000;
+	uint64_t		 dl;
 
 	c->timer = NULL;
 	if (c->closing) {
 		smtpd_conn_close(c, SMTP_CLOSE_TIMEOUT);
 		return;
 	}
-	idle = now_ms() - c->last;
-	if (c->sess.wait != SMTP_A_REPLY || c->msg_wait || idle < limit) {
-		/* Waiting for our own processes is not the client's delay. */
-		smtpd_conn_arm(c, c->sess.wait != SMTP_A_REPLY ||
-		    c->msg_wait ? limit : limit - idle);
+	now = now_ms();
+	dl = c->start + c->sd->cfg->timeout_session * 1000;
+	if (now >= dl && c->end_pending == SMTP_CLOSE_NONE &&
+	    c->sess.close_reason == SMTP_CLOSE_NONE) {
+		smtpd_conn_deadline(c, limit);
 		return;
 	}
-	smtpd_conn_expire(c, limit);
+	if (c->sess.wait != SMTP_A_REPLY) {
+		/* Waiting for our own processes is not the client's delay. */
+		if (now - c->req_start >= rlimit)
+			smtpd_conn_request_timeout(c, limit);
+		else
+			smtpd_conn_arm_next(c, rlimit - (now - c->req_start));
+		return;
+	}
+	idle = now - c->last;
+	if (c->delaying || c->msg_wait || idle < limit) {
+		/* Nor is waiting for the queue to take the message. */
+		smtpd_conn_arm_next(c, c->delaying || c->msg_wait ? limit :
+		    limit - idle);
+		return;
+	}
+	smtpd_conn_expire(c, SMTP_CLOSE_TIMEOUT, limit);
+}
+
+/* Past soft-error-limit: the reply just given waits error-delay, and so
+ * does the input after it. */
+static void
+smtpd_conn_delay_over(void *arg)
+{
+	struct smtpd_conn	*c = arg;
+
+	c->delay_timer = NULL;
+	c->delaying = 0;
+	c->last = now_ms();
+	if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
+		(void)smtpd_conn_input(c, 0);
+}
+
+static void
+smtpd_conn_delay(struct smtpd_conn *c)
+{
+	uint64_t	ms = c->sd->cfg->error_delay * 1000;
+
+	if (ms == 0 || c->fd == -1 || c->delaying)
+		return;
+	c->delaying = 1;
+	c->delay_timer = event_timer_add(c->sd->loop, ms,
+	    smtpd_conn_delay_over, c);
 }
 
 /* ---- accepting ---- */
@@ -719,7 +906,7 @@ smtpd_refuse(struct smtpd *sd, const struct listener *l, int fd,
 
 	smtp_session_init(&s, &sd->srv, id, client, 0);
 	if (busy)
-		smtp_session_busy(&s, &r);
+		smtp_session_no_room(&s, &r);
 	else
 		smtp_session_limit(&s, &r);
 	buf_init(&b);
@@ -762,7 +949,8 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
 		fatal("session=%u: event_add", id);
 	c->last = now_ms();
-	smtpd_conn_arm(c, smtpd_conn_timeout_ms(c));
+	c->start = c->last;
+	smtpd_conn_arm_next(c, smtpd_conn_timeout_ms(c));
 	if (l->kind == LISTEN_TLS) {
 		c->implicit = 1;
 		(void)smtpd_tls_begin(c);
@@ -786,9 +974,7 @@ smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
 	uint32_t	id;
 	int		relay;
 
-	if (++sd->next_id == 0)
-		sd->next_id = 1;
-	id = sd->next_id;
+	id = smtp_session_next_id(&sd->next_id, smtpd_id_in_use, sd);
 	smtpd_client_addr(ss, &sslen, host, sizeof(host), port, sizeof(port));
 	relay = config_may_relay(sd->cfg, (struct sockaddr *)ss);
 	log_info("session=%u connect client=%s port=%s listener=%s", id, host,
@@ -929,21 +1115,37 @@ smtpd_listeners_close(struct smtpd *sd)
 
 /* ---- answers from the queue and lookup processes ---- */
 
-/* The session an answer is for; it must be waiting for exactly that. */
+/*
+ * The session an answer is for; it must be waiting for exactly that,
+ * unless the answer is the late one of a request it gave up (kind and
+ * qid as for smtp_session_late): then *late is set and the answer is the
+ * caller's to drop.
+ */
 static struct smtpd_conn *
-smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait)
+smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait,
+    const char *qid, int *late)
 {
 	struct smtpd_conn	*c;
 
+	*late = 0;
 	TAILQ_FOREACH(c, &sd->conns, entry)
-		if (c->sess.id == m->session && c->sess.wait == wait)
-			return c;
-	fatalx("%s: message %s for session %u, which is not waiting for it",
-	    ipc_chan_peer(m->chan), proto_msg_name(m->type), m->session);
+		if (c->sess.id == m->session)
+			break;
+	if (c != NULL && smtp_session_late(&c->sess, wait, qid)) {
+		log_info("session=%u: late %s from %s dropped", c->sess.id,
+		    proto_msg_name(m->type), ipc_chan_peer(m->chan));
+		*late = 1;
+		return c;
+	}
+	if (c == NULL || c->sess.wait != wait)
+		fatalx("%s: message %s for session %u, which is not waiting "
+		    "for it", ipc_chan_peer(m->chan), proto_msg_name(m->type),
+		    m->session);
+	return c;
 }
 
-/* Goes on with the input a session had to leave (it waited for another
- * process or for the queue's pipe); the client's time runs again. */
+/* Goes on with the input a session had to leave (it waited for the
+ * queue's pipe); the client's time runs again. */
 void
 smtpd_conn_resume(struct smtpd_conn *c)
 {
@@ -952,18 +1154,46 @@ smtpd_conn_resume(struct smtpd_conn *c)
 		(void)smtpd_conn_input(c, 0);
 }
 
-/* Resumes a session after an answer; a closed one is freed instead. */
+/* After a late answer was dropped: a record without a socket goes once
+ * nothing more is due. */
+static void
+smtpd_late_done(struct smtpd_conn *c)
+{
+	struct smtpd	*sd = c->sd;
+
+	if (c->fd == -1 && !smtp_session_busy(&c->sess))
+		smtpd_conn_free(c);
+	smtpd_drain_check(sd);
+}
+
+/* Resumes a session after an answer; a closed one is freed instead.  A
+ * session to be ended (SIGTERM, timeout-session) ends now, with its
+ * answer said first. */
 static void
 smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
     const struct smtp_reply *r)
 {
+	struct smtpd	*sd = c->sd;
+
 	smtpd_conn_act(c, a, r);
 	if (c->fd != -1) {
-		smtpd_conn_resume(c);
-		return;
-	}
-	if (c->sess.wait == SMTP_A_REPLY)
+		/* The client's time runs again from our answer. */
+		c->last = now_ms();
+		if (c->sess.wait == SMTP_A_REPLY) {
+			event_timer_cancel(sd->loop, c->timer);
+			smtpd_conn_arm_next(c, smtpd_conn_timeout_ms(c));
+		}
+		if (c->end_pending != SMTP_CLOSE_NONE &&
+		    c->sess.wait == SMTP_A_REPLY && !c->closing &&
+		    smtpd_conn_end(c, c->end_pending) == -1) {
+			smtpd_drain_check(sd);
+			return;
+		}
+		if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
+			(void)smtpd_conn_input(c, 0);
+	} else if (!smtp_session_busy(&c->sess))
 		smtpd_conn_free(c);
+	smtpd_drain_check(sd);
 }
 
 static void
@@ -1023,12 +1253,21 @@ smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 	struct smtp_reply	 r;
 	char			 qid[SMTP_QID_MAX];
 	enum smtp_action	 a;
-	int			 fd;
+	int			 fd, late;
 
 	smtpd_get_qid(m, qid, sizeof(qid));
 	ipc_end(m);
-	c = smtpd_find(sd, m, SMTP_A_OPEN);
-	if ((fd = ipc_take_fd(m)) == -1) {
+	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
+	fd = ipc_take_fd(m);
+	if (late) {
+		/* Opened for a session that gave up waiting: let it go. */
+		smtpd_send_abort_qid(sd, c->sess.id, qid);
+		if (fd != -1)
+			close(fd);
+		smtpd_late_done(c);
+		return;
+	}
+	if (fd == -1) {
 		smtpd_queue_open_lost(c, qid);
 		return;
 	}
@@ -1045,12 +1284,16 @@ smtpd_queue_open_fail(struct smtpd *sd, struct ipc_msg *m)
 {
 	struct smtpd_conn	*c;
 	struct smtp_reply	 r;
-	int			 reason;
+	int			 reason, late;
 	enum smtp_action	 a;
 
 	reason = smtpd_get_reason(m);
 	ipc_end(m);
-	c = smtpd_find(sd, m, SMTP_A_OPEN);
+	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
+	if (late) {
+		smtpd_late_done(c);
+		return;
+	}
 	a = smtp_session_open_result(&c->sess, NULL, reason, &r);
 	smtpd_resume(c, a, &r);
 }
@@ -1061,14 +1304,22 @@ smtpd_queue_commit(struct smtpd *sd, struct ipc_msg *m, int ok)
 	struct smtpd_conn	*c;
 	struct smtp_reply	 r;
 	char			 qid[SMTP_QID_MAX];
-	int			 reason = 0;
+	int			 reason = 0, late;
 	enum smtp_action	 a;
 
 	smtpd_get_qid(m, qid, sizeof(qid));
 	if (!ok)
 		reason = smtpd_get_reason(m);
 	ipc_end(m);
-	c = smtpd_find(sd, m, SMTP_A_COMMIT);
+	c = smtpd_find(sd, m, SMTP_A_COMMIT, qid, &late);
+	if (late) {
+		if (ok)
+			log_warnx("%s: session=%u: committed after the session "
+			    "gave up waiting: the client was told 451 and may "
+			    "send it again", qid, c->sess.id);
+		smtpd_late_done(c);
+		return;
+	}
 	if (strcmp(qid, c->sess.qid) != 0)
 		fatalx("%s: message %s: queue id %s, session %u has %s",
 		    ipc_chan_peer(m->chan), proto_msg_name(m->type), qid,
@@ -1130,6 +1381,7 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	struct smtp_reply	 r;
 	uint32_t		 result;
 	enum smtp_action	 a;
+	int			 late;
 
 	(void)ch;
 	if (m->type != MSG_L_RCPT_RESULT)
@@ -1139,7 +1391,11 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	if (result < LOOKUP_FOUND || result > LOOKUP_TEMPFAIL)
 		fatalx("%s: message %s: bad result %u", ipc_chan_peer(m->chan),
 		    proto_msg_name(m->type), result);
-	c = smtpd_find(sd, m, SMTP_A_LOOKUP);
+	c = smtpd_find(sd, m, SMTP_A_LOOKUP, NULL, &late);
+	if (late) {
+		smtpd_late_done(c);
+		return;
+	}
 	a = smtp_session_lookup_result(&c->sess, (int)result, &r);
 	smtpd_resume(c, a, &r);
 }
@@ -1174,34 +1430,111 @@ smtpd_chan_closed(struct ipc_chan *ch, void *arg)
 
 /* ---- the process ---- */
 
-static void
-smtpd_sigterm(int signo, void *arg)
+/* A session whose commit is in flight, with a client to tell. */
+static int
+smtpd_conn_committing(const struct smtpd_conn *c)
 {
-	struct smtpd	*sd = arg;
+	return c->fd != -1 && c->sess.wait == SMTP_A_COMMIT;
+}
 
-	(void)signo;
-	log_info("SIGTERM: shutting down");
+/* Once no client waits for a commit any more, the loop ends. */
+static void
+smtpd_drain_check(struct smtpd *sd)
+{
+	const struct smtpd_conn	*c;
+
+	if (!sd->stopping)
+		return;
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (smtpd_conn_committing(c))
+			return;
 	event_loop_stop(sd->loop);
 }
 
-/* Says 421 to every client, aborts open messages, drops every record. */
+static void
+smtpd_drain_over(void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	sd->drain_timer = NULL;
+	log_warnx("shutdown: commits still unanswered, their clients get no "
+	    "reply");
+	event_loop_stop(sd->loop);
+}
+
+/* 421 now, written as far as the socket takes it, and close. */
+static void
+smtpd_conn_bye(struct smtpd_conn *c)
+{
+	struct smtp_reply	r;
+
+	if (!c->closing) {
+		smtp_session_shutdown(&c->sess, &r);
+		if (!c->handshaking && !c->tls_start)
+			smtp_reply_format(&r, &c->out);
+	}
+	if (!c->handshaking && !c->tls_start)
+		(void)smtpd_conn_write(c);
+	smtpd_conn_close(c, SMTP_CLOSE_SHUTDOWN);
+}
+
+/*
+ * SIGTERM: no more connections; 421 at once to every session but those
+ * whose commit is in flight, which get the queue's answer first and then
+ * 421 (smtpd_resume).  The parent kills what is left after
+ * shutdown-timeout, so the wait for them ends at 4/5 of it.
+ */
+static void
+smtpd_sigterm(int signo, void *arg)
+{
+	struct smtpd		*sd = arg;
+	struct smtpd_conn	*c, *next;
+	unsigned		 n = 0;
+	uint64_t		 ms = sd->cfg->shutdown_timeout * 800;
+
+	(void)signo;
+	if (sd->stopping)
+		return;
+	sd->stopping = 1;
+	log_info("SIGTERM: shutting down");
+	smtpd_listeners_close(sd);
+	for (c = TAILQ_FIRST(&sd->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (smtpd_conn_committing(c)) {
+			c->end_pending = SMTP_CLOSE_SHUTDOWN;
+			n++;
+		} else if (c->fd != -1)
+			smtpd_conn_bye(c);
+	}
+	if (n == 0) {
+		event_loop_stop(sd->loop);
+		return;
+	}
+	log_info("shutdown: waiting up to %llu ms for %u commit%s in flight",
+	    (unsigned long long)ms, n, n == 1 ? "" : "s");
+	sd->drain_timer = event_timer_add(sd->loop, ms, smtpd_drain_over, sd);
+}
+
+/* Says 421 to every client left, aborts open messages, drops every
+ * record.  A client whose commit is still unanswered hears nothing: it
+ * must not be told 421 for a message that may be queued. */
 static void
 smtpd_shutdown(struct smtpd *sd)
 {
 	struct smtpd_conn	*c, *next;
-	struct smtp_reply	 r;
 
 	smtpd_listeners_close(sd);
+	event_timer_cancel(sd->loop, sd->drain_timer);
+	sd->drain_timer = NULL;
 	for (c = TAILQ_FIRST(&sd->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->fd != -1) {
-			smtp_session_shutdown(&c->sess, &r);
-			if (!c->handshaking && !c->tls_start) {
-				smtp_reply_format(&r, &c->out);
-				(void)smtpd_conn_write(c);
-			}
+		if (smtpd_conn_committing(c)) {
+			log_warnx("%s: session=%u: commit unanswered at "
+			    "shutdown: closing without a reply", c->sess.qid,
+			    c->sess.id);
 			smtpd_conn_close(c, SMTP_CLOSE_SHUTDOWN);
-		}
+		} else if (c->fd != -1)
+			smtpd_conn_bye(c);
 	}
 	while ((c = TAILQ_FIRST(&sd->conns)) != NULL)
 		smtpd_conn_free(c);

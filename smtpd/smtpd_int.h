@@ -46,6 +46,11 @@ struct smtpd_conn {
 	int			 discard;	/* skipping an overlong line */
 	struct event_timer	*timer;
 	uint64_t		 last;		/* last complete line, ms */
+	uint64_t		 start;		/* connected, ms (timeout-session) */
+	uint64_t		 req_start;	/* the request waited for, ms */
+	int			 delaying;	/* an error reply is held back */
+	struct event_timer	*delay_timer;
+	enum smtp_close_reason	 end_pending;	/* 421 once the commit is answered */
 
 	/* TLS. */
 	struct tls_server_conf	*tlsconf;	/* this session's reference */
@@ -93,6 +98,8 @@ struct smtpd {
 	int			 status;
 	int			 queue_lost;
 	int			 accepting;
+	int			 stopping;	/* SIGTERM: waits for commits */
+	struct event_timer	*drain_timer;
 	struct event_timer	*accept_timer;
 	struct tls_server_conf	*tlsconf;	/* for new sessions; NULL = none */
 	int			 tls_waiting;	/* for the first certificate */

@@ -17,8 +17,9 @@
  * commit of a message the reader marked bad, without recipients, to a
  * non-local domain from a client outside the relay networks, or on a
  * submission listener before TLS; a fresh session after the handshake;
- * an error counted only with a 5xx reply (every call gets a reply buffer
- * holding a 5xx poison, which an action without a reply must not read);
+ * an error counted only with a 4xx or 5xx reply (every call gets a reply
+ * buffer holding a 5xx poison, which an action without a reply must not
+ * read);
  * and the reader gives the same result fed all at once or octet by octet.
  */
 #include <stdint.h>
@@ -230,7 +231,7 @@ fuzz_check_reply(struct fuzz *f, const struct smtp_reply *r, int greeting)
  * Every call into the session gets a reply buffer filled with a 5xx
  * poison, as a driver's reused buffer may hold one.  An action without a
  * reply must not read it (no error counted), and an error is counted only
- * with a 5xx reply.
+ * with a 4xx or 5xx reply.
  */
 static void
 fuzz_poison(struct smtp_reply *r)
@@ -256,8 +257,8 @@ fuzz_check_errors(struct fuzz *f, enum smtp_action a,
 	if (!has_reply)
 		fuzz_fail("an error counted for an action without a reply "
 		    "(the reply buffer was read)", f->verb);
-	if (r->code < 500)
-		fuzz_fail("an error counted for a reply below 500", r->text);
+	if (r->code < 400)
+		fuzz_fail("an error counted for a reply below 400", r->text);
 }
 
 /* ---- the message ---- */

@@ -1,6 +1,7 @@
 /*
  * failsync.c - an LD_PRELOAD library for the integration tests: makes
- * chosen calls of syncfs(), fsync() and fdatasync() fail with EIO.
+ * chosen calls of syncfs(), fsync() and fdatasync() fail with EIO, or
+ * makes every counted call slow.
  *
  *   cc -shared -fPIC -O1 -o failsync.so failsync.c -ldl
  *   LD_PRELOAD=./failsync.so FAILSYNC_FROM=6 FAILSYNC_COUNT=2 strictmaild ...
@@ -12,7 +13,11 @@
  *   FAILSYNC_FUNCS  the functions that are counted and may fail, a comma
  *                   separated subset of syncfs,fsync,fdatasync (default
  *                   syncfs); the others pass through untouched
- *   FAILSYNC_QUIET  set: no note for a failed call
+ *   FAILSYNC_QUIET  set: no note for a failed or delayed call
+ *   FAILSYNC_DELAY_MS  every counted call that does not fail waits this
+ *                   long before it calls the real function (a slow disk),
+ *                   with a note "failsync[PID]: F call N: delaying MS ms"
+ *                   first; unset or 0: no delay
  *
  * The note goes where the process's log lines go: strictmaild's children
  * have /dev/null on stderr and name their log pipe in STRICTMAIL_LOG_FD
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int (*sync_fn)(int);
@@ -47,7 +53,7 @@ enum { FS_SYNCFS, FS_FSYNC, FS_FDATASYNC, FS_N };
 static const char *const fs_name[FS_N] = { "syncfs", "fsync", "fdatasync" };
 static sync_fn		fs_real[FS_N];
 static int		fs_counted[FS_N];
-static unsigned long	fs_from, fs_count;
+static unsigned long	fs_from, fs_count, fs_delay_ms;
 static int		fs_quiet;
 static atomic_ulong	fs_calls;
 
@@ -88,6 +94,7 @@ fs_init(void)
 	}
 	fs_from = fs_env_ulong("FAILSYNC_FROM", 0);
 	fs_count = fs_env_ulong("FAILSYNC_COUNT", 1);
+	fs_delay_ms = fs_env_ulong("FAILSYNC_DELAY_MS", 0);
 	fs_quiet = getenv("FAILSYNC_QUIET") != NULL;
 	if ((funcs = getenv("FAILSYNC_FUNCS")) == NULL || *funcs == '\0')
 		funcs = "syncfs";
@@ -115,6 +122,27 @@ fs_note_fd(void)
 	return fd > 1000000 ? 2 : (int)fd;
 }
 
+/* The slow disk: a note, then the wait (nanosleep, resumed on EINTR). */
+static void
+fs_delay(int which, unsigned long n)
+{
+	struct timespec	ts;
+	char		note[128];
+	int		len;
+
+	if (!fs_quiet) {
+		len = snprintf(note, sizeof(note), "failsync[%ld]: %s call %lu: "
+		    "delaying %lu ms\n", (long)getpid(), fs_name[which], n,
+		    fs_delay_ms);
+		if (len > 0 && (size_t)len < sizeof(note))
+			(void)!write(fs_note_fd(), note, (size_t)len);
+	}
+	ts.tv_sec = (time_t)(fs_delay_ms / 1000);
+	ts.tv_nsec = (long)(fs_delay_ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 static int
 fs_call(int which, int fd)
 {
@@ -136,6 +164,8 @@ fs_call(int which, int fd)
 			errno = EIO;
 			return -1;
 		}
+		if (fs_delay_ms != 0)
+			fs_delay(which, n);
 	}
 	if (fs_real[which] == NULL) {
 		errno = ENOSYS;

@@ -3,6 +3,14 @@
 # DATA: both get "421 4.3.2", the parent exits 0 within 30 s (the time is
 # printed), every child is gone, incoming/ is empty, and a restart finds
 # exactly the messages that were committed before.
+#
+# Then SIGTERM while a commit is in flight: the plain build runs with
+# failsync.c preloaded to make every syncfs, fsync and fdatasync of the
+# queue take 3 s (a slow disk; whichever the commit path calls), a client
+# sends its final dot, and SIGTERM comes 1 s later.  The receiver must
+# say it waits for that commit; the client gets the queue's answer, then
+# "421 4.3.2": "250" with the message intact in the spool after a
+# restart, or a 4xx with the message nowhere in it; never a 421 first.
 . "$(dirname "$0")/lib.sh"
 t_init
 
@@ -127,4 +135,116 @@ say "the 3 committed messages are intact after the restart"
 
 sm_stop "$SM_PID" 30 || t_fail "exit after the second SIGTERM within 30 s" "still running"
 [ "$SM_RC" = 0 ] || t_fail "exit status 0 after the second SIGTERM" "$SM_RC"
+
+# ---- SIGTERM while a commit is in flight ----
+PLAIN=$SM_TOP/build/strictmaild
+[ -x "$PLAIN" ] ||
+    t_fail "the plain build $PLAIN for the LD_PRELOAD run (make all; the sanitizer build cannot take a preload)" \
+	"no such executable"
+command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
+cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
+    > "$T_DIR/cc.log" 2>&1 ||
+    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
+chmod 0755 "$T_DIR/failsync.so"
+conf3=$T_DIR/strictmail3.conf
+log3=$T_DIR/daemon3.log
+sm_config "$conf3" "$spool" "shutdown-timeout 30s"
+SM_BIN_CHECKED=$SM_BIN
+SM_BIN=$PLAIN
+sm_start "$conf3" "$log3" env LD_PRELOAD="$T_DIR/failsync.so" \
+    FAILSYNC_FUNCS=syncfs,fsync,fdatasync FAILSYNC_DELAY_MS=3000
+SM_BIN=$SM_BIN_CHECKED
+sm_wait_ready "$log3" "$SM_PID" 90 ||
+    t_fail "strictmaild (plain build, slow syncs) ready within 90 s" \
+	"$(pid_alive "$SM_PID" && echo "no ready line" || echo "exit before ready")"
+say "slow-sync run, pid $SM_PID"
+
+tag=t12-inflight-$$
+sm_body "$tag" 6000 > "$T_DIR/body-inflight"
+mark=$T_DIR/inflight.sent
+result3=$T_DIR/inflight.result
+sm_py - "$mark" "$result3" "$T_DIR/body-inflight" <<'EOF' &
+import sys
+from smtest import Raw, stuff
+
+mark, result, bodyfile = sys.argv[1:4]
+c = Raw('127.0.0.1', 25, timeout=60)
+c.reply()
+c.cmd('EHLO c.test')
+c.cmd('MAIL FROM:<c@example.org>')
+c.cmd('RCPT TO:<root@localhost>')
+code, _ = c.cmd('DATA')
+with open(bodyfile, 'rb') as f:
+    c.send(stuff(f.read()))
+with open(mark, 'w') as f:
+    f.write('DATA %s, final dot sent\n' % code)
+out = []
+for i in range(3):
+    try:
+        code, lines = c.reply(timeout=60)
+    except OSError as e:
+        out.append('error %s' % e)
+        break
+    if code is None:
+        out.append('EOF')
+        break
+    out.append(lines[-1])
+with open(result, 'w') as f:
+    f.write('\n'.join(out) + '\n')
+EOF
+T_HELPERS="$T_HELPERS $!"
+cpid=$!
+for i in $(seq 1 300); do
+	[ -s "$mark" ] && break
+	pid_alive "$cpid" || break
+	sleep 0.1
+done
+grep -q 'DATA 354, final dot sent' "$mark" 2>/dev/null ||
+    t_fail "the client through DATA (354) to its final dot" "$(cat "$mark" 2>/dev/null)"
+sleep 1
+say "SIGTERM to $SM_PID, 1 s after the final dot"
+kill -TERM "$SM_PID"
+sm_wait_exit "$SM_PID" 40 || t_fail "parent exit within 40 s of SIGTERM" "still running after 40 s"
+say "parent exited with status $SM_RC after $SM_WAITED_MS ms"
+[ "$SM_RC" = 0 ] || t_fail "exit status 0 after SIGTERM with a commit in flight" "$SM_RC"
+sm_reap_group "$SM_PID" || t_fail "every child gone after the parent exited" "some left"
+for i in $(seq 1 300); do
+	pid_alive "$cpid" || break
+	sleep 0.1
+done
+wait "$cpid" 2>/dev/null
+grep -Eq 'smtpd\[[0-9]+\]: shutdown: waiting up to [0-9]+ ms for 1 commit in flight' "$log3" ||
+    t_fail "the receiver waiting for 1 commit in flight at SIGTERM" \
+	"$(grep -E 'SIGTERM|shutdown' "$log3" | tr '\n' '|')"
+[ -s "$result3" ] || t_fail "the client's replies after the final dot" "nothing"
+say "client replies after the final dot: $(tr '\n' '|' < "$result3")"
+first=$(sed -n 1p "$result3")
+second=$(sed -n 2p "$result3")
+log4=$T_DIR/daemon4.log
+sm_start_ready "$conf" "$log4"
+case $first in
+"250 2.0.0 Ok: queued as "*)
+	q=${first#250 2.0.0 Ok: queued as }
+	case $second in
+	"421 4.3.2 "*) ;;
+	*) t_fail "421 4.3.2 after the 250" "$second" ;;
+	esac
+	errs=$(sm_check "$spool" "$q" "$T_DIR/body-inflight" root@localhost)
+	[ -z "$errs" ] || t_fail "$q (250 before the shutdown) intact after the restart" "$errs"
+	say "250 then 421 4.3.2, and $q is in the spool"
+	;;
+4[0-9][0-9]" "*)
+	case $first in
+	421*) t_fail "the queue's answer (250 or 451) before any 421" "$first" ;;
+	esac
+	hits=$(grep -rl "$tag" "$spool/queue" 2>/dev/null)
+	[ -z "$hits" ] || t_fail "no message with $tag in the spool after \"$first\"" "$hits"
+	say "\"$first\", and the message is not in the spool"
+	;;
+*)
+	t_fail "250 or a 4xx after the final dot" "$first"
+	;;
+esac
+sm_stop "$SM_PID" 30 || t_fail "exit after the last SIGTERM within 30 s" "still running"
+[ "$SM_RC" = 0 ] || t_fail "exit status 0 after the last SIGTERM" "$SM_RC"
 t_pass

@@ -70,8 +70,12 @@ test_full_file(void **state)
 	    "max-sessions 300\n"
 	    "max-sessions-per-client 5\n"
 	    "max-errors 3\n"
+	    "soft-error-limit 2\n"
+	    "error-delay 0\n"
 	    "timeout-command 5m\n"
 	    "timeout-data 1h\n"
+	    "timeout-request 10s\n"
+	    "timeout-session 2h\n"
 	    "shutdown-timeout 30s\n"
 	    "min-free-space 1G\n"
 	    "queue-lifetime 2d\n"
@@ -118,8 +122,12 @@ test_full_file(void **state)
 	assert_int_equal(cfg.max_sessions, 300);
 	assert_int_equal(cfg.max_sessions_per_ip, 5);
 	assert_int_equal(cfg.max_errors, 3);
+	assert_int_equal(cfg.soft_error_limit, 2);
+	assert_true(cfg.error_delay == 0);
 	assert_true(cfg.timeout_command == 300);
 	assert_true(cfg.timeout_data == 3600);
+	assert_true(cfg.timeout_request == 10);
+	assert_true(cfg.timeout_session == 7200);
 	assert_true(cfg.shutdown_timeout == 30);
 	assert_true(cfg.min_free_space == 1024ULL * 1024 * 1024);
 	assert_true(cfg.queue_lifetime == 2 * 86400);
@@ -160,8 +168,12 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_sessions, 200);
 	assert_int_equal(cfg.max_sessions_per_ip, 20);
 	assert_int_equal(cfg.max_errors, 10);
+	assert_int_equal(cfg.soft_error_limit, 5);
+	assert_true(cfg.error_delay == 1);
 	assert_true(cfg.timeout_command == 300);
 	assert_true(cfg.timeout_data == 600);
+	assert_true(cfg.timeout_request == 60);
+	assert_true(cfg.timeout_session == 1800);
 	assert_true(cfg.shutdown_timeout == 10);
 	assert_true(cfg.min_free_space == 100 * 1024 * 1024);
 	assert_true(cfg.queue_lifetime == 5 * 86400);
@@ -296,6 +308,14 @@ test_errors(void **state)
 		  "duration from 1s to 1d" },
 		{ "shutdown-timeout 2h\n", NAME ":1: shutdown-timeout: '2h' "
 		  "is not a duration from 1s to 1h" },
+		{ "error-delay 2m\n", NAME ":1: error-delay: '2m' is not a "
+		  "duration from 0s to 1m" },
+		{ "timeout-request 0\n", NAME ":1: timeout-request: '0' is "
+		  "not a duration from 1s to 1h" },
+		{ "timeout-session 2d\n", NAME ":1: timeout-session: '2d' is "
+		  "not a duration from 1s to 1d" },
+		{ "soft-error-limit 0\n", NAME ":1: soft-error-limit: '0' is "
+		  "not a number from 1 to 1000" },
 		{ "queue-lifetime 366d\n", NAME ":1: queue-lifetime: '366d' "
 		  "is not a duration from 1s to 365d" },
 		{ "user-queue ro:ot\n",

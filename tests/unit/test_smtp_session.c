@@ -1059,7 +1059,7 @@ test_driver_endings(void **state)
 
 	buf_reset(&b);
 	start(&s, 0);
-	smtp_session_busy(&s, &r);
+	smtp_session_no_room(&s, &r);
 	smtp_reply_format(&r, &b);
 	assert_string_equal(b.data,
 	    "421 4.3.2 mx.example.org Out of resources, try again later\r\n");
@@ -1851,6 +1851,298 @@ test_fuzz_long_echo(void **state)
 	buf_free(&out);
 }
 
+/* ---- error limits, refusal logs, requests given up ---- */
+
+/* 4xx replies count towards max-errors (5 here) like 5xx ones. */
+static void
+test_errors_4xx_count(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	int			i;
+
+	(void)state;
+	start_in(&s, SMTP_MAIL);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(cmd(&s, "RCPT TO:<bob@localhost>", &r),
+		    SMTP_A_LOOKUP);
+		assert_int_equal(smtp_session_lookup_result(&s,
+		    LOOKUP_TEMPFAIL, &r), SMTP_A_REPLY);
+		assert_int_equal(r.code, 451);
+	}
+	assert_int_equal(s.nerrors, 4);
+	expect(&s, "STARTTLS", 503, "5.5.1");
+	assert_int_equal(s.nerrors, 5);
+	assert_int_equal(cmd(&s, "NOOP", &r), SMTP_A_CLOSE);
+	assert_int_equal(r.code, 421);
+	assert_string_equal(r.enh, "4.7.0");
+	assert_int_equal(s.close_reason, SMTP_CLOSE_LIMIT);
+	smtp_session_free(&s);
+
+	/* A 4xx of the session's own making (STARTTLS not offered). */
+	start_kind(&s, 0, LISTEN_SMTP, 0);
+	expect(&s, "STARTTLS", 454, "4.7.0");
+	assert_int_equal(s.nerrors, 1);
+	smtp_session_free(&s);
+}
+
+/* Past soft-error-limit each error reply, and only an error reply, is
+ * flagged for a delay, once. */
+static void
+test_soft_error_limit(void **state)
+{
+	struct smtp_session	s;
+	unsigned		saved = cfg.soft_error_limit;
+
+	(void)state;
+	cfg.soft_error_limit = 2;
+	start_in(&s, SMTP_HELO);
+	expect(&s, "BOGUS", 500, "5.5.1");
+	assert_int_equal(smtp_session_take_delay(&s), 0);
+	expect(&s, "BOGUS", 500, "5.5.1");
+	assert_int_equal(smtp_session_take_delay(&s), 0);
+	expect(&s, "NOOP", 250, "2.0.0");
+	assert_int_equal(smtp_session_take_delay(&s), 0);
+	expect(&s, "BOGUS", 500, "5.5.1");
+	assert_int_equal(smtp_session_take_delay(&s), 1);
+	assert_int_equal(smtp_session_take_delay(&s), 0);
+	expect(&s, "NOOP", 250, "2.0.0");
+	assert_int_equal(smtp_session_take_delay(&s), 0);
+	expect(&s, "MAIL FROM:<bad", 501, "5.1.7");
+	assert_int_equal(smtp_session_take_delay(&s), 1);
+	smtp_session_free(&s);
+	cfg.soft_error_limit = saved;
+}
+
+/*
+ * 3000 pipelined RCPTs past max-recipients (3): as many again as the limit
+ * are refused without counting, then each counts, and the error limit
+ * (5) ends the session; only the first refusals are logged, the rest
+ * counted for the summary.
+ */
+static void
+test_rcpt_flood(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	enum smtp_action	a = SMTP_A_REPLY;
+	char			line[64];
+	int			i, n452 = 0;
+
+	(void)state;
+	start(&s, 1);
+	expect(&s, "EHLO client", 250, "");
+	expect(&s, "MAIL FROM:<a@example.org>", 250, "2.1.0");
+	for (i = 0; i < 3000 && a != SMTP_A_CLOSE; i++) {
+		snprintf(line, sizeof(line), "RCPT TO:<r%d@one.example>", i);
+		a = cmd(&s, line, &r);
+		if (a == SMTP_A_REPLY && r.code == 452)
+			n452++;
+		if (i == 5)
+			assert_int_equal(s.nerrors, 0);	/* 3 uncounted */
+	}
+	assert_int_equal(a, SMTP_A_CLOSE);
+	assert_int_equal(r.code, 421);
+	assert_string_equal(r.enh, "4.7.0");
+	/* 3 accepted, 3 free, 5 counted, then 421. */
+	assert_int_equal(i, 3 + 3 + 5 + 1);
+	assert_int_equal(n452, 8);
+	assert_int_equal(s.nrcpt, 3);
+	/* Refusals logged: 5 of the 452s and the 421; 3 left for the sum. */
+	assert_int_equal(s.nlogged, SMTP_REJECT_LOG_MAX + 1);
+	assert_int_equal(s.nunlogged, 3);
+	smtp_session_log_end(&s);
+	smtp_session_free(&s);
+}
+
+/* A lookup given up on: 451, and lookup gets no second request from the
+ * session until the late answer came. */
+static void
+test_request_timeout_lookup(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_MAIL);
+	assert_int_equal(cmd(&s, "RCPT TO:<bob@localhost>", &r),
+	    SMTP_A_LOOKUP);
+	assert_int_equal(smtp_session_busy(&s), 1);
+	assert_int_equal(smtp_session_request_timeout(&s, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enh, "4.3.0");
+	assert_string_equal(r.text, "<bob@localhost>: Temporary lookup "
+	    "failure, try again later");
+	assert_int_equal(s.wait, SMTP_A_REPLY);
+	assert_int_equal(s.nerrors, 1);
+	assert_int_equal(smtp_session_busy(&s), 1);
+	/* No lookup while the late answer is due; no lookup, no wait. */
+	expect(&s, "RCPT TO:<carol@localhost>", 451, "4.3.0");
+	expect(&s, "RCPT TO:<postmaster@localhost>", 250, "2.1.5");
+	/* An answer of another kind is not the late one. */
+	assert_int_equal(smtp_session_late(&s, SMTP_A_OPEN, NULL), 0);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_LOOKUP, NULL), 1);
+	assert_int_equal(smtp_session_busy(&s), 0);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_LOOKUP, NULL), 0);
+	assert_int_equal(cmd(&s, "RCPT TO:<carol@localhost>", &r),
+	    SMTP_A_LOOKUP);
+	assert_int_equal(smtp_session_lookup_result(&s, LOOKUP_FOUND, &r),
+	    SMTP_A_REPLY);
+	assert_int_equal(s.nrcpt, 2);
+	smtp_session_free(&s);
+}
+
+/* An open given up on: DATA gets 451, the transaction stays; BDAT's
+ * chunk is dropped with its transaction. */
+static void
+test_request_timeout_open(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	start_in(&s, SMTP_RCPT);
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_request_timeout(&s, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enh, "4.3.0");
+	assert_int_equal(s.state, SMTP_RCPT);
+	assert_int_equal(s.stale_queue, SMTP_A_OPEN);
+	/* The queue gets no second open until the late answer. */
+	expect(&s, "DATA", 451, "4.3.0");
+	assert_int_equal(smtp_session_late(&s, SMTP_A_COMMIT, "0123ABCD"), 0);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_OPEN, NULL), 1);
+	assert_int_equal(smtp_session_busy(&s), 0);
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_open_result(&s, "0123ABCD", 0, &r),
+	    SMTP_A_DATA);
+	assert_int_equal(smtp_session_abandon(&s), 1);
+	smtp_session_free(&s);
+
+	start_in(&s, SMTP_RCPT);
+	assert_int_equal(cmd(&s, "BDAT 5", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_request_timeout(&s, &r), SMTP_A_SKIP);
+	assert_int_equal(r.code, 451);
+	assert_int_equal(s.chunk_size, 5);
+	assert_int_equal(s.state, SMTP_HELO);
+	/* While the open is stale, a new first chunk is dropped too. */
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	assert_int_equal(cmd(&s, "BDAT 7 LAST", &r), SMTP_A_SKIP);
+	assert_int_equal(r.code, 451);
+	assert_int_equal(s.chunk_size, 7);
+	assert_int_equal(s.state, SMTP_HELO);
+	smtp_session_free(&s);
+}
+
+/* A commit given up on: 451 4.3.0, the transaction is over, and only the
+ * answer with its queue id is the late one. */
+static void
+test_request_timeout_commit(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	to_data(&s);
+	assert_int_equal(smtp_session_data_done(&s, SMTP_DATA_OK, 321, &r),
+	    SMTP_A_COMMIT);
+	assert_int_equal(smtp_session_request_timeout(&s, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 451);
+	assert_string_equal(r.enh, "4.3.0");
+	assert_string_equal(r.text,
+	    "Error: queue not answering, try again later");
+	assert_int_equal(s.state, SMTP_HELO);
+	assert_int_equal(s.nmessages, 0);
+	assert_string_equal(s.stale_qid, "0123ABCD");
+	expect(&s, "MAIL FROM:<a@example.net>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<postmaster@example.org>", 250, "2.1.5");
+	expect(&s, "DATA", 451, "4.3.0");
+	assert_int_equal(smtp_session_late(&s, SMTP_A_OPEN, NULL), 0);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_COMMIT, "OTHER"), 0);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_COMMIT, "0123ABCD"), 1);
+	assert_int_equal(smtp_session_busy(&s), 0);
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	assert_int_equal(smtp_session_open_result(&s, NULL, QFAIL_TEMP, &r),
+	    SMTP_A_REPLY);
+	smtp_session_free(&s);
+}
+
+/* timeout-session: 421 4.4.2; a lookup or open waited for is given up,
+ * and the record stays busy until its answer. */
+static void
+test_deadline(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+	struct buf		b;
+
+	(void)state;
+	buf_init(&b);
+	start_in(&s, SMTP_MAIL);
+	assert_int_equal(cmd(&s, "RCPT TO:<bob@localhost>", &r),
+	    SMTP_A_LOOKUP);
+	smtp_session_deadline(&s, &r);
+	smtp_reply_format(&r, &b);
+	assert_string_equal(b.data, "421 4.4.2 mx.example.org Error: session "
+	    "time limit reached, closing\r\n");
+	assert_int_equal(s.close_reason, SMTP_CLOSE_DEADLINE);
+	assert_string_equal(smtp_close_reason_name(s.close_reason),
+	    "deadline");
+	assert_int_equal(s.state, SMTP_CLOSED);
+	assert_int_equal(s.wait, SMTP_A_REPLY);
+	assert_int_equal(smtp_session_busy(&s), 1);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_LOOKUP, NULL), 1);
+	assert_int_equal(smtp_session_busy(&s), 0);
+	smtp_session_free(&s);
+
+	/* SIGTERM during an open: the same. */
+	start_in(&s, SMTP_RCPT);
+	assert_int_equal(cmd(&s, "DATA", &r), SMTP_A_OPEN);
+	smtp_session_shutdown(&s, &r);
+	assert_int_equal(r.code, 421);
+	assert_int_equal(s.stale_queue, SMTP_A_OPEN);
+	assert_int_equal(smtp_session_late(&s, SMTP_A_OPEN, NULL), 1);
+	smtp_session_free(&s);
+	buf_free(&b);
+}
+
+static int	 id_used[8];
+static uint32_t	 id_used_val[8];
+
+static int
+id_in_use(void *arg, uint32_t id)
+{
+	size_t	i;
+
+	(void)arg;
+	for (i = 0; i < 8; i++)
+		if (id_used[i] && id_used_val[i] == id)
+			return 1;
+	return 0;
+}
+
+/* Session ids wrap past 2^32 - 1 to 1, never 0, and skip live ones. */
+static void
+test_next_id(void **state)
+{
+	uint32_t	last = 41;
+
+	(void)state;
+	memset(id_used, 0, sizeof(id_used));
+	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 42);
+	assert_int_equal(last, 42);
+	id_used_val[0] = UINT32_MAX;
+	id_used_val[1] = 1;
+	id_used_val[2] = 2;
+	id_used_val[3] = 4;
+	id_used[0] = id_used[1] = id_used[2] = id_used[3] = 1;
+	last = UINT32_MAX - 1;
+	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 3);
+	assert_int_equal(last, 3);
+	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 5);
+}
+
 int
 main(void)
 {
@@ -1903,6 +2195,14 @@ main(void)
 		cmocka_unit_test(test_command_line_limit),
 		cmocka_unit_test(test_fuzz_stale_reply),
 		cmocka_unit_test(test_fuzz_long_echo),
+		cmocka_unit_test(test_errors_4xx_count),
+		cmocka_unit_test(test_soft_error_limit),
+		cmocka_unit_test(test_rcpt_flood),
+		cmocka_unit_test(test_request_timeout_lookup),
+		cmocka_unit_test(test_request_timeout_open),
+		cmocka_unit_test(test_request_timeout_commit),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_next_id),
 	};
 
 	log_init("test_smtp_session", 1, 0);
