@@ -3,8 +3,12 @@
  *
  * Lines go to syslog (facility mail, ident "strictmail/<proc>", with pid) or,
  * in foreground mode, to stderr as "<time> strictmail/<proc>[pid]: <text>".
- * log_init() opens the syslog socket at once (LOG_NDELAY) so that it keeps
- * working after chroot.  fatal() appends strerror(errno); fatalx() does not.
+ * log_init() opens the syslog socket at once (LOG_NDELAY), so a chrooted
+ * process can log without a /dev/log of its own; if the syslog daemon
+ * re-creates its socket later, a chrooted process cannot reconnect to it
+ * (routing those lines through the parent is the fix; until then they are
+ * lost).  In foreground mode children write to the parent's log pipe
+ * (log_set_output).  fatal() appends strerror(errno); fatalx() does not.
  * Both log at LOG_CRIT and exit(1): they are for impossible states and
  * malformed messages from a peer process, never for bad network input.
  */
