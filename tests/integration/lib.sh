@@ -120,6 +120,21 @@ t_init() {
 	say "binary $SM_BIN, SM_PRIV=$SM_PRIV, namespace $T_NS"
 }
 
+# t_failsync: builds the failsync.c preload into $T_DIR/failsync.so and
+# sets PLAIN to the plain build it is loaded into (the sanitizer build must
+# keep its runtime first in the library list).
+t_failsync() {
+	PLAIN=$SM_TOP/build/strictmaild
+	[ -x "$PLAIN" ] ||
+	    t_fail "the plain build $PLAIN for the LD_PRELOAD runs (make all; the sanitizer build cannot take a preload)" \
+		"no such executable"
+	command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
+	cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
+	    > "$T_DIR/cc.log" 2>&1 ||
+	    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
+	chmod 0755 "$T_DIR/failsync.so"
+}
+
 # Creates the three system users of the privilege-separated processes.
 sm_users() {
 	local u

@@ -137,15 +137,7 @@ sm_stop "$SM_PID" 30 || t_fail "exit after the second SIGTERM within 30 s" "stil
 [ "$SM_RC" = 0 ] || t_fail "exit status 0 after the second SIGTERM" "$SM_RC"
 
 # ---- SIGTERM while a commit is in flight ----
-PLAIN=$SM_TOP/build/strictmaild
-[ -x "$PLAIN" ] ||
-    t_fail "the plain build $PLAIN for the LD_PRELOAD run (make all; the sanitizer build cannot take a preload)" \
-	"no such executable"
-command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
-cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
-    > "$T_DIR/cc.log" 2>&1 ||
-    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
-chmod 0755 "$T_DIR/failsync.so"
+t_failsync
 conf3=$T_DIR/strictmail3.conf
 log3=$T_DIR/daemon3.log
 sm_config "$conf3" "$spool" "shutdown-timeout 30s"

@@ -156,15 +156,7 @@ sm_stop "$SM_PID" 30 || t_fail "exit within 30 s of SIGTERM (phase 1)" "still ru
 [ "$SM_RC" = 0 ] || t_fail "exit status 0 (phase 1)" "$SM_RC"
 
 # ---- Phase 2: a commit that outlasts timeout-request ----
-PLAIN=$SM_TOP/build/strictmaild
-[ -x "$PLAIN" ] ||
-    t_fail "the plain build $PLAIN for the LD_PRELOAD run (make all; the sanitizer build cannot take a preload)" \
-	"no such executable"
-command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
-cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
-    > "$T_DIR/cc.log" 2>&1 ||
-    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
-chmod 0755 "$T_DIR/failsync.so"
+t_failsync
 log2=$T_DIR/daemon2.log
 SM_BIN_CHECKED=$SM_BIN
 SM_BIN=$PLAIN

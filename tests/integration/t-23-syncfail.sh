@@ -32,15 +32,7 @@
 t_init
 
 SM_BIN_CHECKED=$SM_BIN
-PLAIN=$SM_TOP/build/strictmaild
-[ -x "$PLAIN" ] ||
-    t_fail "the plain build $PLAIN for the LD_PRELOAD runs (make all; the sanitizer build cannot take a preload)" \
-	"no such executable"
-command -v cc >/dev/null || t_fail "a C compiler (cc) to build failsync.so" "none"
-cc -shared -fPIC -O1 -o "$T_DIR/failsync.so" "$T_LIB/failsync.c" -ldl \
-    > "$T_DIR/cc.log" 2>&1 ||
-    t_fail "failsync.c to build" "$(head -n 5 "$T_DIR/cc.log" | tr '\n' '|')"
-chmod 0755 "$T_DIR/failsync.so"
+t_failsync
 
 spool=$T_DIR/spool
 conf=$T_DIR/strictmail.conf
