@@ -511,18 +511,6 @@ ipc_chan_peer(const struct ipc_chan *ch)
 	return ch->peer;
 }
 
-int
-ipc_chan_fd(const struct ipc_chan *ch)
-{
-	return ch->fd;
-}
-
-size_t
-ipc_chan_pending(const struct ipc_chan *ch)
-{
-	return ch->out_bytes;
-}
-
 static void
 ipc_chan_arm_write(struct ipc_chan *ch, int on)
 {

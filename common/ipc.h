@@ -122,8 +122,6 @@ void ipc_chan_free(struct ipc_chan *ch);	/* closes fd and queued fds */
  * cb instead of fatalx. */
 void ipc_chan_set_violation(struct ipc_chan *ch, ipc_violation_cb cb);
 const char *ipc_chan_peer(const struct ipc_chan *ch);
-int ipc_chan_fd(const struct ipc_chan *ch);
-size_t ipc_chan_pending(const struct ipc_chan *ch);	/* bytes queued to send */
 
 /* Send one message; payload may be NULL/0.  fd >= 0 is passed with
  * SCM_RIGHTS and closed here after it has been sent.  Never blocks. */

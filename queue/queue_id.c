@@ -92,9 +92,3 @@ queue_id_seen(const char *id)
 	if (v > queue_id_last)
 		queue_id_last = v;
 }
-
-uint64_t
-queue_id_time(const char *id)
-{
-	return (queue_id_value(id) >> 12) / 1000000;
-}

@@ -26,7 +26,5 @@ void queue_id_seen(const char *id);
 int queue_id_valid(const char *s);
 /* 0 .. QUEUE_ID_NHASH - 1: the folder queue/%02X of the message. */
 unsigned queue_id_hash(const char *id);
-/* The arrival time coded in a valid ID, in seconds since the epoch. */
-uint64_t queue_id_time(const char *id);
 
 #endif

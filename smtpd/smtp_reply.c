@@ -140,13 +140,6 @@ _Static_assert(sizeof(smtp_replies) / sizeof(smtp_replies[0]) == SMTP_R_COUNT,
     "one row per reply id");
 
 const struct smtp_reply_entry *
-smtp_reply_table(size_t *count)
-{
-	*count = sizeof(smtp_replies) / sizeof(smtp_replies[0]);
-	return smtp_replies;
-}
-
-const struct smtp_reply_entry *
 smtp_reply_entry(enum smtp_reply_id id)
 {
 	if ((unsigned)id >= SMTP_R_COUNT || smtp_replies[id].id != id)

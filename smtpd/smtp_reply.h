@@ -152,8 +152,6 @@ enum smtp_data_status {
 	SMTP_DATA_WRITE,	/* write error on the file: 451 4.3.0 */
 };
 
-/* The whole table, in the order of the ids (for the unit test). */
-const struct smtp_reply_entry *smtp_reply_table(size_t *count);
 /* One entry; dies on an id outside the table. */
 const struct smtp_reply_entry *smtp_reply_entry(enum smtp_reply_id id);
 enum smtp_reply_class smtp_reply_class(enum smtp_reply_id id);

@@ -570,7 +570,6 @@ test_channel_fd_passing(void **state)
 	tx = ipc_chan_new(rx.loop, sv[0], "tx", never_dispatch, NULL, NULL);
 	rx.ch = ipc_chan_new(rx.loop, sv[1], "rx", rx_dispatch, rx_closed, &rx);
 	assert_string_equal(ipc_chan_peer(rx.ch), "rx");
-	assert_int_equal(ipc_chan_fd(rx.ch), sv[1]);
 
 	buf_init(&pl);
 	ipc_put_u32(&pl, 1);
@@ -592,11 +591,9 @@ test_channel_fd_passing(void **state)
 	ipc_put_u32(&pl, 0);
 	ipc_send_buf(tx, MSG_Q_SPACE, 14, -1, &pl);
 	ipc_send(tx, MSG_Q_SPACE, 15, -1, "\7\0\0\0", 4);
-	assert_true(ipc_chan_pending(tx) > 200 * 1024);
 
 	run_loop(rx.loop);
 	assert_int_equal(rx.nmsg, 6);
-	assert_int_equal(ipc_chan_pending(tx), 0);
 	assert_int_equal(rx.type[0], MSG_Q_SPACE);
 	assert_string_equal(rx.str[0], "1");
 	assert_int_equal(rx.type[1], MSG_Q_OPEN_OK);
@@ -857,7 +854,6 @@ test_channel_flush(void **state)
 	}
 	close(sv[1]);
 	assert_int_equal(ipc_chan_flush(tx), 0);
-	assert_int_equal(ipc_chan_pending(tx), 0);
 	ipc_chan_free(tx);
 	{
 		int status;

@@ -78,17 +78,6 @@ test_seen(void **state)
 }
 
 static void
-test_time(void **state)
-{
-	char		id[QUEUE_ID_SIZE];
-	uint64_t	now = (uint64_t)time(NULL);
-
-	(void)state;
-	queue_id_new_at(now * 1000000 + 999999 + 600000000ull * 1000000, id);
-	assert_int_equal(queue_id_time(id), now + 600000000ull);
-}
-
-static void
 test_hash(void **state)
 {
 	char		id[QUEUE_ID_SIZE];
@@ -146,7 +135,6 @@ main(void)
 		cmocka_unit_test(test_same_microsecond_and_clock_back),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_seen),
 	};
 
