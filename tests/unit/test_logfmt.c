@@ -147,7 +147,8 @@ test_cut(void **state)
 	    "\"\\x3d\\x3d...\"");
 	assert_string_equal(logfmt_value(out, sizeof(out), "\"\"\"\"\"\"\"\""),
 	    "\"\\\"\\\"\\\"\\\"\\\"...\"");
-	assert_string_equal(logfmt_value(out, LOGFMT_MIN, "=x"), "\"...\"");
+	assert_string_equal(logfmt_value(out, LOGFMT_MIN, "=xy"), "\"...\"");
+	assert_string_equal(logfmt_value(out, LOGFMT_MIN, "=x"), "\"\\x3dx\"");
 	memset(big, '=', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	logfmt_value(out, sizeof(out), big);
