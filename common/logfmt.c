@@ -116,3 +116,14 @@ logfmt_field(struct buf *b, const char *key, const char *s)
 {
 	logfmt_field_mem(b, key, s, strlen(s));
 }
+
+void
+logfmt_field_path(struct buf *b, const char *key, const char *addr)
+{
+	struct buf	path;
+
+	buf_init(&path);
+	buf_printf(&path, "<%s>", addr);
+	logfmt_field_mem(b, key, path.data, path.len);
+	buf_free(&path);
+}

@@ -34,5 +34,8 @@ const char *logfmt_value(char *dst, size_t size, const char *s);
 void logfmt_field(struct buf *b, const char *key, const char *s);
 void logfmt_field_mem(struct buf *b, const char *key, const void *src,
     size_t len);
+/* Appends " key=<addr>" to b, "<addr>" escaped as one value: "from=<>"
+ * for the null sender. */
+void logfmt_field_path(struct buf *b, const char *key, const char *addr);
 
 #endif

@@ -35,6 +35,7 @@
 #include "common/event.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/privsep.h"
 #include "common/proto.h"
 #include "common/util.h"
@@ -648,6 +649,19 @@ queue_commit_msg(struct queue *q, struct ipc_msg *m)
 
 /* A job came back from the worker: answer its message. */
 static void
+queue_log_committed(const struct queue_msg *qm)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s: committed size=%llu nrcpt=%zu", qm->id,
+	    (unsigned long long)qm->size, qm->nrcpt);
+	logfmt_field_path(&b, "from", qm->sender);
+	log_info("%s", b.data);
+	buf_free(&b);
+}
+
+static void
 queue_commit_finish(struct queue *q, struct queue_job *job)
 {
 	struct queue_msg	*qm = job->arg;
@@ -657,8 +671,7 @@ queue_commit_finish(struct queue *q, struct queue_job *job)
 		queue_reply_fail(q, MSG_Q_COMMIT_FAIL, qm->session, qm->id,
 		    QFAIL_TEMP);
 	} else {
-		log_info("%s: committed size=%llu nrcpt=%zu from=<%s>", qm->id,
-		    (unsigned long long)qm->size, qm->nrcpt, qm->sender);
+		queue_log_committed(qm);
 		queue_reply_id(q, MSG_Q_COMMIT_OK, qm->session, qm->id, -1);
 	}
 	q->inflight--;

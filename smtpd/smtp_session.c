@@ -7,25 +7,29 @@
  * function parses and answers.  Every reply comes from the table in
  * smtp_reply.c by its SMTP_R_* name and leaves through one function
  * that counts errors (4xx and 5xx), flags the replies to delay past
- * soft-error-limit, and logs refusals of MAIL, RCPT, DATA, BDAT and
- * STARTTLS, the first SMTP_REJECT_LOG_MAX of a session, counting the rest.
+ * soft-error-limit, and logs every refusal (any 4xx or 5xx reply, and
+ * VRFY), the first SMTP_REJECT_LOG_MAX of a session, counting the rest.
+ * Client text in log lines goes through logfmt (common/logfmt.h).
  * Nothing here does I/O; asynchronous steps, the reading of a message and
  * the TLS handshake are actions the driver performs.
  */
+#include <sys/random.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/logfmt.h"
 #include "common/proto.h"
 #include "common/util.h"
 #include "smtpd/smtp_session.h"
 
 struct smtp_cmd {
 	const char	*verb;
-	int		 logrej;	/* 4xx/5xx replies are logged */
 	int		(*check)(struct smtp_session *, struct smtp_reply *);
 	enum smtp_action (*proceed)(struct smtp_session *, char *,
 			    struct smtp_reply *);
@@ -86,7 +90,7 @@ smtp_enter(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
 		return;
-	log_debug("session=%u state %s -> %s", s->id,
+	log_debug("session=%s state %s -> %s", s->sid,
 	    smtp_state_name(s->state), smtp_state_name(st));
 	s->state = st;
 }
@@ -99,19 +103,53 @@ smtp_action_replies(enum smtp_action a)
 	    a != SMTP_A_CHUNK;
 }
 
-/* A refusal in the log: the first few of a session, or always. */
+/* The reply as logged: code, enhanced code, text (lines joined by
+ * spaces). */
+static void
+smtp_log_reply(struct buf *b, const struct smtp_reply *r)
+{
+	char	text[32 + SMTP_REPLY_MAX], *nl;
+
+	if (!bsnprintf(text, sizeof(text), "%d%s%s %s", r->code,
+	    r->enh[0] != '\0' ? " " : "", r->enh, r->text))
+		fatalx("smtp_log_reply: reply too long");
+	while ((nl = strchr(text, '\n')) != NULL)
+		*nl = ' ';
+	logfmt_field(b, "reply", text);
+}
+
+/*
+ * A refusal in the log: the first few of a session, or always.
+ * "session=SID reject client=ADDR cmd=VERB [helo=] [from=] [to=] [qid=]
+ * [line=] reply=", each value through logfmt.
+ */
 static void
 smtp_log_reject(struct smtp_session *s, const struct smtp_reply *r,
     int always)
 {
+	struct buf	b;
+
 	if (!always && s->nlogged >= SMTP_REJECT_LOG_MAX) {
 		s->nunlogged++;
 		return;
 	}
 	s->nlogged++;
-	log_info("session=%u reject client=%s cmd=%s reply=\"%d %s %s\"",
-	    s->id, s->client, s->cmd ? s->cmd : "UNKNOWN", r->code, r->enh,
-	    r->text);
+	buf_init(&b);
+	buf_printf(&b, "session=%s reject client=%s cmd=%s", s->sid, s->client,
+	    s->cmd ? s->cmd : "UNKNOWN");
+	if (s->helo[0] != '\0')
+		logfmt_field(&b, "helo", s->helo);
+	if (s->has_sender)
+		logfmt_field_path(&b, "from", s->sender);
+	if (s->log_to[0] != '\0')
+		logfmt_field_path(&b, "to", s->log_to);
+	if (s->log_qid && s->qid[0] != '\0')
+		logfmt_field(&b, "qid", s->qid);
+	if (s->log_linelen > 0)
+		logfmt_field_mem(&b, "line", s->log_line, s->log_linelen);
+	smtp_log_reply(&b, r);
+	log_info("%s", b.data);
+	buf_free(&b);
 }
 
 /* Every reply passes here: errors are counted, refusals logged. */
@@ -119,9 +157,10 @@ static enum smtp_action
 smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
     const struct smtp_reply *r)
 {
-	int	uncounted = s->uncounted;
+	int	uncounted = s->uncounted, probe = s->probe;
 
 	s->uncounted = 0;
+	s->probe = 0;
 	if (!smtp_action_replies(a))
 		return a;
 	if (r->code >= 400 && !uncounted) {
@@ -130,8 +169,9 @@ smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
 		    s->nerrors > s->srv->cfg->soft_error_limit)
 			s->delay = 1;
 	}
-	if (logrej && r->code >= 400)
+	if (logrej && (r->code >= 400 || probe))
 		smtp_log_reject(s, r, 0);
+	s->log_qid = 0;
 	return a;
 }
 
@@ -166,6 +206,7 @@ smtp_txn_reset(struct smtp_session *s)
 {
 	smtp_rcpts_free(s);
 	s->sender[0] = '\0';
+	s->has_sender = 0;
 	s->smtputf8 = 0;
 	s->body = 0;
 	s->ret = 0;
@@ -174,7 +215,8 @@ smtp_txn_reset(struct smtp_session *s)
 	s->chunked = 0;
 	s->chunk_size = 0;
 	s->chunk_last = 0;
-	smtp_enter(s, s->helo[0] != '\0' ? SMTP_HELO : SMTP_INIT);
+	if (s->state != SMTP_CLOSED)
+		smtp_enter(s, s->helo[0] != '\0' ? SMTP_HELO : SMTP_INIT);
 }
 
 /* Ends the transaction at the client's wish (RSET, HELO, EHLO): a message
@@ -234,6 +276,7 @@ smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
 	s->relay = relay;
 	s->kind = LISTEN_SMTP;
 	(void)strlcpy(s->client, client, sizeof(s->client));
+	smtp_sid_format(srv, id, s->sid, sizeof(s->sid));
 }
 
 void
@@ -553,6 +596,7 @@ smtp_mail_keep(struct smtp_session *s, const struct smtp_path *p,
 {
 	smtp_txn_reset(s);
 	(void)strlcpy(s->sender, p->addr, sizeof(s->sender));
+	s->has_sender = 1;
 	s->smtputf8 = mp->smtputf8;
 	s->body = mp->body;
 	s->ret = mp->ret;
@@ -676,6 +720,7 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_path_error(st, 0, r);
 		return SMTP_A_REPLY;
 	}
+	(void)strlcpy(s->log_to, p.addr, sizeof(s->log_to));
 	if (smtp_rcpt_params(s, args + (end - args), &rp, r) == -1)
 		return SMTP_A_REPLY;
 	if (smtp_rcpt_full(s)) {
@@ -823,7 +868,7 @@ smtp_cmd_quit(struct smtp_session *s, char *args, struct smtp_reply *r)
 static enum smtp_action
 smtp_cmd_vrfy(struct smtp_session *s, char *args, struct smtp_reply *r)
 {
-	(void)s;
+	s->probe = 1;	/* address harvesting: logged like a refusal */
 	if (*args == '\0')
 		smtp_reply_set(r, SMTP_R_SYNTAX_VRFY);
 	else
@@ -841,18 +886,18 @@ smtp_cmd_help(struct smtp_session *s, char *args, struct smtp_reply *r)
 }
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{ "HELO",	0, smtp_check_any,	smtp_cmd_helo },
-	{ "EHLO",	0, smtp_check_any,	smtp_cmd_ehlo },
-	{ "MAIL",	1, smtp_check_mail,	smtp_cmd_mail },
-	{ "RCPT",	1, smtp_check_rcpt,	smtp_cmd_rcpt },
-	{ "DATA",	1, smtp_check_data,	smtp_cmd_data },
-	{ "BDAT",	1, smtp_check_any,	smtp_cmd_bdat },
-	{ "RSET",	0, smtp_check_any,	smtp_cmd_rset },
-	{ "NOOP",	0, smtp_check_any,	smtp_cmd_noop },
-	{ "QUIT",	0, smtp_check_any,	smtp_cmd_quit },
-	{ "VRFY",	0, smtp_check_any,	smtp_cmd_vrfy },
-	{ "HELP",	0, smtp_check_any,	smtp_cmd_help },
-	{ "STARTTLS",	1, smtp_check_starttls,	smtp_cmd_starttls },
+	{ "HELO",	smtp_check_any,	smtp_cmd_helo },
+	{ "EHLO",	smtp_check_any,	smtp_cmd_ehlo },
+	{ "MAIL",	smtp_check_mail,	smtp_cmd_mail },
+	{ "RCPT",	smtp_check_rcpt,	smtp_cmd_rcpt },
+	{ "DATA",	smtp_check_data,	smtp_cmd_data },
+	{ "BDAT",	smtp_check_any,	smtp_cmd_bdat },
+	{ "RSET",	smtp_check_any,	smtp_cmd_rset },
+	{ "NOOP",	smtp_check_any,	smtp_cmd_noop },
+	{ "QUIT",	smtp_check_any,	smtp_cmd_quit },
+	{ "VRFY",	smtp_check_any,	smtp_cmd_vrfy },
+	{ "HELP",	smtp_check_any,	smtp_cmd_help },
+	{ "STARTTLS",	smtp_check_starttls,	smtp_cmd_starttls },
 };
 
 static const struct smtp_cmd *
@@ -868,12 +913,28 @@ smtp_cmd_find(const char *verb)
 
 /* ---- command input ---- */
 
+/* Keeps the start of a command line (without its line ending) for the
+ * log line of its refusal; a new command forgets the last one's. */
+static void
+smtp_log_keep_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (len >= 2 && line[len - 2] == '\r' && line[len - 1] == '\n')
+		len -= 2;
+	else if (len >= 1 && line[len - 1] == '\n')
+		len--;
+	if (len > SMTP_LOG_LINE_MAX)
+		len = SMTP_LOG_LINE_MAX;
+	memcpy(s->log_line, line, len);
+	s->log_linelen = len;
+	s->log_to[0] = '\0';
+}
+
 static void
 smtp_session_expect(const struct smtp_session *s, enum smtp_action wait,
     const char *what)
 {
 	if (s->wait != wait)
-		fatalx("session=%u: %s while %s in state %s", s->id, what,
+		fatalx("session=%s: %s while %s in state %s", s->sid, what,
 		    wait == SMTP_A_REPLY ? "waiting" : "not waiting",
 		    smtp_state_name(s->state));
 }
@@ -940,8 +1001,9 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 
 	smtp_session_expect(s, SMTP_A_REPLY, "a command");
 	if (s->state == SMTP_DATA || s->state == SMTP_CLOSED)
-		fatalx("session=%u: a command in state %s", s->id,
+		fatalx("session=%s: a command in state %s", s->sid,
 		    smtp_state_name(s->state));
+	smtp_log_keep_line(s, line, len);
 	bad = smtp_line_check(line, len, s->srv->cfg->max_command_line, text,
 	    sizeof(text), r);
 	if (bad == 0 && smtp_parse_verb(text, verb, sizeof(verb), &args) == 0)
@@ -950,14 +1012,14 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
 	if (bad)
-		return smtp_done(s, SMTP_A_REPLY, 0, r);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
 	if (c == NULL) {
 		smtp_reply_set(r, SMTP_R_UNKNOWN_CMD);
-		return smtp_done(s, SMTP_A_REPLY, 0, r);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
 	}
 	if (c->check(s, r) == -1)
-		return smtp_done(s, SMTP_A_REPLY, c->logrej, r);
-	return smtp_done(s, c->proceed(s, args, r), c->logrej, r);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	return smtp_done(s, c->proceed(s, args, r), 1, r);
 }
 
 enum smtp_action
@@ -965,6 +1027,8 @@ smtp_session_line_too_long(struct smtp_session *s, struct smtp_reply *r)
 {
 	smtp_session_expect(s, SMTP_A_REPLY, "a long line");
 	s->cmd = NULL;
+	s->log_linelen = 0;
+	s->log_to[0] = '\0';
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
 	smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
@@ -983,7 +1047,7 @@ smtp_session_lookup_result(struct smtp_session *s, int result,
 	s->wait = SMTP_A_REPLY;
 	s->cmd = "RCPT";
 	if ((id = smtp_reply_lookup(result)) == SMTP_R_COUNT)
-		fatalx("session=%u: lookup result %d", s->id, result);
+		fatalx("session=%s: lookup result %d", s->sid, result);
 	if (result == LOOKUP_FOUND)
 		return smtp_rcpt_accept(s, s->lookup_addr, s->lookup_notify,
 		    s->lookup_orcpt, r);
@@ -998,7 +1062,7 @@ smtp_queue_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 	enum smtp_reply_id	id = smtp_reply_qfail(reason);
 
 	if (id == SMTP_R_COUNT)
-		fatalx("session=%u: queue failure reason %d", s->id, reason);
+		fatalx("session=%s: queue failure reason %d", s->sid, reason);
 	smtp_reply_set_str(r, id, s->srv->cfg->hostname);
 	if (reason == QFAIL_SHUTDOWN)
 		return smtp_close(s, SMTP_CLOSE_SHUTDOWN);
@@ -1024,12 +1088,14 @@ static enum smtp_action
 smtp_open_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 {
 	enum smtp_action	a;
-	int			chunked = smtp_open_reset(s);
+	int			chunked = s->chunked;
 
 	a = smtp_queue_fail(s, reason, r);
 	if (chunked && a == SMTP_A_REPLY)
 		a = SMTP_A_SKIP;
-	return smtp_done(s, a, 1, r);
+	a = smtp_done(s, a, 1, r);
+	(void)smtp_open_reset(s);
+	return a;
 }
 
 enum smtp_action
@@ -1042,7 +1108,7 @@ smtp_session_open_result(struct smtp_session *s, const char *qid,
 	if (qid == NULL)
 		return smtp_open_fail(s, reason, r);
 	if (strlcpy(s->qid, qid, sizeof(s->qid)) >= sizeof(s->qid))
-		fatalx("session=%u: queue id too long", s->id);
+		fatalx("session=%s: queue id too long", s->sid);
 	s->opened = 1;
 	smtp_enter(s, SMTP_DATA);
 	if (s->chunked)
@@ -1068,9 +1134,10 @@ smtp_read_done(struct smtp_session *s, int chunked, uint64_t size)
 {
 	smtp_session_expect(s, SMTP_A_REPLY, "the end of data");
 	if (s->state != SMTP_DATA || !s->opened || s->chunked != chunked)
-		fatalx("session=%u: end of %s in state %s", s->id,
+		fatalx("session=%s: end of %s in state %s", s->sid,
 		    chunked ? "a chunk" : "data", smtp_state_name(s->state));
 	s->msg_size = size;
+	s->log_linelen = 0;
 }
 
 /* The message is complete and good: off to the queue. */
@@ -1086,10 +1153,14 @@ static enum smtp_action
 smtp_read_refuse(struct smtp_session *s, enum smtp_data_status st,
     struct smtp_reply *r)
 {
+	enum smtp_action	a;
+
 	s->opened = 0;
 	smtp_data_refusal(st, r);
+	s->log_qid = 1;
+	a = smtp_done(s, SMTP_A_ABORT, 1, r);
 	smtp_txn_reset(s);
-	return smtp_done(s, SMTP_A_ABORT, 1, r);
+	return a;
 }
 
 enum smtp_action
@@ -1129,10 +1200,17 @@ smtp_session_abandon(struct smtp_session *s)
 static void
 smtp_log_accepted(struct smtp_session *s)
 {
-	log_info("%s: accepted session=%u client=%s helo=%s from=<%s> "
-	    "size=%" PRIu64 " nrcpt=%zu proto=%s", s->qid, s->id, s->client,
-	    s->helo, s->sender, s->msg_size, s->nrcpt,
-	    smtp_session_protocol(s));
+	struct buf	b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s: accepted session=%s client=%s", s->qid, s->sid,
+	    s->client);
+	logfmt_field(&b, "helo", s->helo);
+	logfmt_field_path(&b, "from", s->sender);
+	buf_printf(&b, " size=%" PRIu64 " nrcpt=%zu proto=%s", s->msg_size,
+	    s->nrcpt, smtp_session_protocol(s));
+	log_info("%s", b.data);
+	buf_free(&b);
 }
 
 enum smtp_action
@@ -1145,9 +1223,11 @@ smtp_session_commit_result(struct smtp_session *s, int reason,
 	s->wait = SMTP_A_REPLY;
 	s->cmd = s->chunked ? "BDAT" : "DATA";
 	if (reason != 0) {
-		smtp_txn_reset(s);
 		a = smtp_queue_fail(s, reason, r);
-		return smtp_done(s, a, 1, r);
+		s->log_qid = 1;
+		a = smtp_done(s, a, 1, r);
+		smtp_txn_reset(s);
+		return a;
 	}
 	s->nmessages++;
 	smtp_log_accepted(s);
@@ -1177,7 +1257,7 @@ smtp_request_forget(struct smtp_session *s)
 	default:
 		return;
 	}
-	log_debug("session=%u %s request given up", s->id,
+	log_debug("session=%s %s request given up", s->sid,
 	    s->wait == SMTP_A_LOOKUP ? "lookup" : "queue");
 	s->wait = SMTP_A_REPLY;
 }
@@ -1185,13 +1265,13 @@ smtp_request_forget(struct smtp_session *s)
 enum smtp_action
 smtp_session_request_timeout(struct smtp_session *s, struct smtp_reply *r)
 {
-	enum smtp_action	wait = s->wait;
+	enum smtp_action	wait = s->wait, a;
 	int			chunked;
 
 	if (wait != SMTP_A_LOOKUP && wait != SMTP_A_OPEN &&
 	    wait != SMTP_A_COMMIT)
-		fatalx("session=%u: request timeout while not waiting",
-		    s->id);
+		fatalx("session=%s: request timeout while not waiting",
+		    s->sid);
 	smtp_request_forget(s);
 	if (wait == SMTP_A_LOOKUP) {
 		s->cmd = "RCPT";
@@ -1201,11 +1281,15 @@ smtp_session_request_timeout(struct smtp_session *s, struct smtp_reply *r)
 	s->cmd = s->chunked ? "BDAT" : "DATA";
 	smtp_reply_set(r, SMTP_R_QUEUE_TIMEOUT);
 	if (wait == SMTP_A_COMMIT) {
+		s->log_qid = 1;
+		a = smtp_done(s, SMTP_A_REPLY, 1, r);
 		smtp_txn_reset(s);
-		return smtp_done(s, SMTP_A_REPLY, 1, r);
+		return a;
 	}
-	chunked = smtp_open_reset(s);
-	return smtp_done(s, chunked ? SMTP_A_SKIP : SMTP_A_REPLY, 1, r);
+	chunked = s->chunked;
+	a = smtp_done(s, chunked ? SMTP_A_SKIP : SMTP_A_REPLY, 1, r);
+	(void)smtp_open_reset(s);
+	return a;
 }
 
 int
@@ -1229,7 +1313,7 @@ smtp_session_late(struct smtp_session *s, enum smtp_action kind,
 		s->stale_qid[0] = '\0';
 		break;
 	default:
-		fatalx("session=%u: late answer of kind %d", s->id, (int)kind);
+		fatalx("session=%s: late answer of kind %d", s->sid, (int)kind);
 	}
 	s->stale_queue = SMTP_A_REPLY;
 	return 1;
@@ -1255,8 +1339,34 @@ void
 smtp_session_log_end(const struct smtp_session *s)
 {
 	if (s->nunlogged > 0)
-		log_info("session=%u client=%s %u more refusals not logged",
-		    s->id, s->client, s->nunlogged);
+		log_info("session=%s client=%s %u more refusals not logged",
+		    s->sid, s->client, s->nunlogged);
+}
+
+void
+smtp_sid_tag(struct smtp_server *srv)
+{
+	uint16_t	rnd;
+
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint16_t)getpid();
+	if (!bsnprintf(srv->sid_tag, sizeof(srv->sid_tag), "%08llx%04x",
+	    (unsigned long long)time(NULL) & 0xffffffffULL, (unsigned)rnd))
+		fatalx("smtp_sid_tag: tag too long");
+}
+
+void
+smtp_sid_format(const struct smtp_server *srv, uint32_t id, char *buf,
+    size_t size)
+{
+	int	ok;
+
+	if (srv->sid_tag[0] != '\0')
+		ok = bsnprintf(buf, size, "%s.%u", srv->sid_tag, id);
+	else
+		ok = bsnprintf(buf, size, "%u", id);
+	if (!ok)
+		fatalx("smtp_sid_format: buffer too small");
 }
 
 uint32_t

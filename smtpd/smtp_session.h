@@ -85,6 +85,10 @@ enum smtp_close_reason {
 /* Refusals logged per session; the rest are counted, and summed up at
  * the end by smtp_session_log_end. */
 #define SMTP_REJECT_LOG_MAX	5
+/* Octets of a refused command line shown in its log line (line=). */
+#define SMTP_LOG_LINE_MAX	128
+/* "<tag>.<n>": the session= of the log, unique across restarts. */
+#define SMTP_SID_MAX		32
 
 /* What all sessions of the process share. */
 struct smtp_server {
@@ -92,6 +96,7 @@ struct smtp_server {
 	int			 space_low;	/* MSG_Q_SPACE said so */
 	int			 fds_low;	/* no descriptor to spare for
 						 * another message */
+	char			 sid_tag[16];	/* smtp_sid_tag; "" = none */
 };
 
 /* One accepted recipient with its DSN parameters. */
@@ -104,6 +109,7 @@ struct smtp_rcpt {
 struct smtp_session {
 	struct smtp_server	*srv;
 	uint32_t		 id;
+	char			 sid[SMTP_SID_MAX];	/* id as logged */
 	enum smtp_state		 state;
 	enum smtp_action	 wait;		/* LOOKUP/OPEN/COMMIT or REPLY */
 	enum smtp_close_reason	 close_reason;
@@ -120,6 +126,13 @@ struct smtp_session {
 	char			 stale_qid[SMTP_QID_MAX]; /* of a stale commit */
 	int			 stale_lookup;
 	const char		*cmd;		/* verb being answered (for logs) */
+	int			 probe;		/* log this reply though not an
+						 * error (VRFY) */
+	int			 log_qid;	/* the refusal discards qid */
+	char			 log_line[SMTP_LOG_LINE_MAX + 1]; /* command */
+	size_t			 log_linelen;	/* its octets (NUL allowed) */
+	char			 log_to[SMTP_PATH_MAX + 1]; /* RCPT's address */
+	int			 has_sender;	/* MAIL accepted: sender is set */
 	unsigned		 nmessages;	/* committed in this session */
 
 	enum listener_kind	 kind;		/* where the client came in */
@@ -223,6 +236,14 @@ int smtp_session_busy(const struct smtp_session *s);
 int smtp_session_take_delay(struct smtp_session *s);
 /* The line "N more refusals not logged", if there were such. */
 void smtp_session_log_end(const struct smtp_session *s);
+
+/* The tag of this start of the process (start time and a random
+ * number, in hexadecimal) into srv, so that session= is unique across
+ * restarts. */
+void smtp_sid_tag(struct smtp_server *srv);
+/* The session= of id, "<tag>.<id>" (or "<id>" without a tag). */
+void smtp_sid_format(const struct smtp_server *srv, uint32_t id, char *buf,
+    size_t size);
 
 /* The id of a new session after *last: never 0, never one that in_use
  * reports (ids wrap after 2^32 sessions); *last becomes it. */

@@ -148,8 +148,8 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 {
 	smtp_session_closed(&c->sess, why);
 	smtp_session_log_end(&c->sess);
-	log_info("session=%u disconnect client=%s reason=%s messages=%u",
-	    c->sess.id, c->sess.client,
+	log_info("session=%s disconnect client=%s reason=%s messages=%u",
+	    c->sess.sid, c->sess.client,
 	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
 	smtpd_msg_drop(c);
 	smtpd_conn_tls_free(c);
@@ -175,8 +175,8 @@ smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r)
 		return;
 	smtp_reply_format(r, &c->out);
 	if (c->out.len > SMTPD_OUT_MAX) {
-		log_warnx("session=%u: client %s does not read its replies",
-		    c->sess.id, c->sess.client);
+		log_warnx("session=%s: client %s does not read its replies",
+		    c->sess.sid, c->sess.client);
 		smtp_session_closed(&c->sess, SMTP_CLOSE_ERROR);
 		c->kill = 1;
 	}
@@ -201,8 +201,7 @@ smtpd_conn_send_tls(struct smtpd_conn *c)
 	c->tls_wlen = 0;
 	c->tls_wwant = 0;
 	if (n < 0) {
-		log_info("session=%u tls write error: %s", c->sess.id,
-		    tls_error(c->tls));
+		smtpd_tls_log_error(c, "write error");
 		return -1;
 	}
 	return n;
@@ -263,7 +262,7 @@ smtpd_conn_update_events(struct smtpd_conn *c)
 			ev |= c->tls_wwant != 0 ? c->tls_wwant : EV_WRITE;
 	}
 	if (event_mod(c->sd->loop, c->fd, ev) == -1)
-		fatal("session=%u: event_mod", c->sess.id);
+		fatal("session=%s: event_mod", c->sess.sid);
 }
 
 /*
@@ -498,8 +497,7 @@ smtpd_conn_recv(struct smtpd_conn *c, char *p, size_t len)
 		return SMTPD_IO_AGAIN;
 	}
 	if (n < 0)
-		log_info("session=%u tls read error: %s", c->sess.id,
-		    tls_error(c->tls));
+		smtpd_tls_log_error(c, "read error");
 	return n < 0 ? -1 : n;
 }
 
@@ -608,8 +606,8 @@ smtpd_conn_end(struct smtpd_conn *c, enum smtp_close_reason why)
 
 	c->end_pending = SMTP_CLOSE_NONE;
 	if (c->handshaking || c->tls_start) {
-		log_info("session=%u tls handshake ended: %s", c->sess.id,
-		    smtp_close_reason_name(why));
+		log_info("session=%s tls handshake ended client=%s reason=%s",
+		    c->sess.sid, c->sess.client, smtp_close_reason_name(why));
 		smtpd_conn_close(c, why);
 		return -1;
 	}
@@ -662,13 +660,13 @@ smtpd_conn_request_timeout(struct smtpd_conn *c, uint64_t limit)
 	const struct config	*cfg = c->sd->cfg;
 
 	if (c->sess.wait == SMTP_A_COMMIT)
-		log_warnx("%s: session=%u: no answer to the commit within %llu "
+		log_warnx("%s: session=%s: no answer to the commit within %llu "
 		    "s: the client is told 451 (the message may be queued "
-		    "still, and sent again)", c->sess.qid, c->sess.id,
+		    "still, and sent again)", c->sess.qid, c->sess.sid,
 		    (unsigned long long)cfg->timeout_request);
 	else
-		log_warnx("session=%u: no answer from the %s process within "
-		    "%llu s", c->sess.id, c->sess.wait == SMTP_A_LOOKUP ?
+		log_warnx("session=%s: no answer from the %s process within "
+		    "%llu s", c->sess.sid, c->sess.wait == SMTP_A_LOOKUP ?
 		    "lookup" : "queue",
 		    (unsigned long long)cfg->timeout_request);
 	a = smtp_session_request_timeout(&c->sess, &r);
@@ -684,8 +682,8 @@ smtpd_conn_deadline(struct smtpd_conn *c, uint64_t limit)
 	uint64_t	rlimit = c->sd->cfg->timeout_request * 1000;
 	uint64_t	waited = now_ms() - c->req_start;
 
-	log_info("session=%u client=%s session time limit reached (%llu s)",
-	    c->sess.id, c->sess.client,
+	log_info("session=%s client=%s session time limit reached (%llu s)",
+	    c->sess.sid, c->sess.client,
 	    (unsigned long long)c->sd->cfg->timeout_session);
 	if (c->sess.wait == SMTP_A_COMMIT) {
 		c->end_pending = SMTP_CLOSE_DEADLINE;
@@ -915,7 +913,7 @@ smtpd_refuse(struct smtpd *sd, const struct listener *l, int fd,
 	    send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
 		(void)0;	/* the client hears nothing more either way */
 	buf_free(&b);
-	log_info("session=%u disconnect client=%s reason=%s messages=0", id,
+	log_info("session=%s disconnect client=%s reason=%s messages=0", s.sid,
 	    client, smtp_close_reason_name(s.close_reason));
 	smtp_session_free(&s);
 	close(fd);
@@ -947,7 +945,7 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	sd->nconns++;
 	sd->nlive++;
 	if (event_add(sd->loop, fd, EV_READ, smtpd_conn_event, c) == -1)
-		fatal("session=%u: event_add", id);
+		fatal("session=%s: event_add", c->sess.sid);
 	c->last = now_ms();
 	c->start = c->last;
 	smtpd_conn_arm_next(c, smtpd_conn_timeout_ms(c));
@@ -970,14 +968,15 @@ static void
 smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
     struct sockaddr_storage *ss, socklen_t sslen)
 {
-	char		host[NI_MAXHOST], port[NI_MAXSERV];
+	char		host[NI_MAXHOST], port[NI_MAXSERV], sid[SMTP_SID_MAX];
 	uint32_t	id;
 	int		relay;
 
 	id = smtp_session_next_id(&sd->next_id, smtpd_id_in_use, sd);
 	smtpd_client_addr(ss, &sslen, host, sizeof(host), port, sizeof(port));
 	relay = config_may_relay(sd->cfg, (struct sockaddr *)ss);
-	log_info("session=%u connect client=%s port=%s listener=%s", id, host,
+	smtp_sid_format(&sd->srv, id, sid, sizeof(sid));
+	log_info("session=%s connect client=%s port=%s listener=%s", sid, host,
 	    port, listener_kind_name(l->kind));
 	if (sd->nlive >= sd->cfg->max_sessions || (!relay &&
 	    smtpd_count_client(sd, (struct sockaddr *)ss) >=
@@ -1132,7 +1131,7 @@ smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait,
 		if (c->sess.id == m->session)
 			break;
 	if (c != NULL && smtp_session_late(&c->sess, wait, qid)) {
-		log_info("session=%u: late %s from %s dropped", c->sess.id,
+		log_info("session=%s: late %s from %s dropped", c->sess.sid,
 		    proto_msg_name(m->type), ipc_chan_peer(m->chan));
 		*late = 1;
 		return c;
@@ -1236,8 +1235,8 @@ smtpd_queue_open_lost(struct smtpd_conn *c, const char *qid)
 	struct buf		b;
 	enum smtp_action	a;
 
-	log_warnx("%s: session=%u: message descriptor lost (out of "
-	    "descriptors): aborted", qid, c->sess.id);
+	log_warnx("%s: session=%s: message descriptor lost (out of "
+	    "descriptors): aborted", qid, c->sess.sid);
 	buf_init(&b);
 	ipc_put_str(&b, qid);
 	ipc_send_buf(c->sd->queue, MSG_Q_ABORT, c->sess.id, -1, &b);
@@ -1274,7 +1273,7 @@ smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 	c->msg_fd = fd;
 	/* Written from the event loop: never blocking. */
 	if (fd_set_nonblock(c->msg_fd) == -1)
-		fatal("session=%u: non-blocking pipe", c->sess.id);
+		fatal("session=%s: non-blocking pipe", c->sess.sid);
 	a = smtp_session_open_result(&c->sess, qid, 0, &r);
 	smtpd_resume(c, a, &r);
 }
@@ -1314,9 +1313,9 @@ smtpd_queue_commit(struct smtpd *sd, struct ipc_msg *m, int ok)
 	c = smtpd_find(sd, m, SMTP_A_COMMIT, qid, &late);
 	if (late) {
 		if (ok)
-			log_warnx("%s: session=%u: committed after the session "
+			log_warnx("%s: session=%s: committed after the session "
 			    "gave up waiting: the client was told 451 and may "
-			    "send it again", qid, c->sess.id);
+			    "send it again", qid, c->sess.sid);
 		smtpd_late_done(c);
 		return;
 	}
@@ -1529,9 +1528,9 @@ smtpd_shutdown(struct smtpd *sd)
 	for (c = TAILQ_FIRST(&sd->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (smtpd_conn_committing(c)) {
-			log_warnx("%s: session=%u: commit unanswered at "
+			log_warnx("%s: session=%s: commit unanswered at "
 			    "shutdown: closing without a reply", c->sess.qid,
-			    c->sess.id);
+			    c->sess.sid);
 			smtpd_conn_close(c, SMTP_CLOSE_SHUTDOWN);
 		} else if (c->fd != -1)
 			smtpd_conn_bye(c);
@@ -1552,6 +1551,7 @@ smtpd_setup(struct smtpd *sd, struct config *cfg, int parent_fd,
 	memset(sd, 0, sizeof(*sd));
 	sd->cfg = cfg;
 	sd->srv.cfg = cfg;
+	smtp_sid_tag(&sd->srv);
 	TAILQ_INIT(&sd->conns);
 	sd->loop = event_loop_new();
 	sd->parent = ipc_chan_new(sd->loop, parent_fd, "parent",

@@ -129,6 +129,7 @@ int smtpd_msg_skip_input(struct smtpd_conn *c);
 /* smtpd_tls.c: the handshake and the certificate. */
 int smtpd_tls_begin(struct smtpd_conn *c);
 void smtpd_tls_drop_input(struct smtpd_conn *c);
+void smtpd_tls_log_error(struct smtpd_conn *c, const char *what);
 void smtpd_tls_wait_over(void *arg);
 void smtpd_tls_conf(struct smtpd *sd, struct ipc_msg *m);
 

@@ -36,7 +36,7 @@ smtpd_msg_wait(struct smtpd_conn *c, int on)
 		return;
 	if (on && event_add(c->sd->loop, c->msg_fd, EV_WRITE,
 	    smtpd_msg_writable, c) == -1)
-		fatal("session=%u: event_add pipe", c->sess.id);
+		fatal("session=%s: event_add pipe", c->sess.sid);
 	if (!on)
 		event_del(c->sd->loop, c->msg_fd);
 	c->msg_wait = on;
@@ -117,8 +117,8 @@ smtpd_msg_write(struct smtpd_conn *c)
 			smtpd_msg_wait(c, 1);
 			return 0;
 		} else if (n == -1 && errno != EINTR) {
-			log_warn("%s: session=%u: write to the queue",
-			    c->sess.qid, c->sess.id);
+			log_warn("%s: session=%s: write to the queue",
+			    c->sess.qid, c->sess.sid);
 			c->werr = 1;
 		}
 	}

@@ -10,6 +10,7 @@
 #include "common/event.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/proto.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -30,7 +31,7 @@ smtpd_tls_begin(struct smtpd_conn *c)
 		c->tls_start = 0;
 		if (c->tlsconf == NULL ||
 		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
-			log_warnx("session=%u tls not available", c->sess.id);
+			log_warnx("session=%s tls not available", c->sess.sid);
 			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
 			return -1;
 		}
@@ -46,14 +47,13 @@ smtpd_tls_begin(struct smtpd_conn *c)
 		return 0;
 	}
 	if (rc != 0) {
-		log_info("session=%u tls handshake failed: %s", c->sess.id,
-		    tls_error(c->tls));
+		smtpd_tls_log_error(c, "handshake failed");
 		smtpd_conn_close(c, SMTP_CLOSE_ERROR);
 		return -1;
 	}
 	c->handshaking = 0;
 	c->tls_rwant = 0;
-	log_info("session=%u tls version=%s cipher=%s", c->sess.id,
+	log_info("session=%s tls version=%s cipher=%s", c->sess.sid,
 	    tls_version(c->tls), tls_cipher(c->tls));
 	smtp_session_tls_done(&c->sess, tls_version(c->tls),
 	    tls_cipher(c->tls));
@@ -66,13 +66,23 @@ smtpd_tls_begin(struct smtpd_conn *c)
 	return smtpd_conn_input(c, 0);
 }
 
+/* "session=SID tls <what> client=ADDR error=<why>" */
+void
+smtpd_tls_log_error(struct smtpd_conn *c, const char *what)
+{
+	char	why[LOGFMT_SIZE(128)];
+
+	log_info("session=%s tls %s client=%s error=%s", c->sess.sid, what,
+	    c->sess.client, logfmt_value(why, sizeof(why), tls_error(c->tls)));
+}
+
 /* The input left after STARTTLS is dropped, and said so. */
 void
 smtpd_tls_drop_input(struct smtpd_conn *c)
 {
 	if (c->in.len > 0)
-		log_info("session=%u starttls: discarded %zu octets sent "
-		    "before the handshake", c->sess.id, c->in.len);
+		log_info("session=%s starttls: discarded %zu octets sent "
+		    "before the handshake", c->sess.sid, c->in.len);
 	buf_reset(&c->in);
 	c->discard = 0;
 }
