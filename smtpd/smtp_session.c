@@ -1032,7 +1032,7 @@ smtp_session_line_too_long(struct smtp_session *s, struct smtp_reply *r)
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
 	smtp_reply_set(r, SMTP_R_LINE_TOO_LONG);
-	return smtp_done(s, SMTP_A_REPLY, 0, r);
+	return smtp_done(s, SMTP_A_REPLY, 1, r);
 }
 
 /* ---- results of the asynchronous steps ---- */

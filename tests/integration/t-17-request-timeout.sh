@@ -90,7 +90,7 @@ nsenter -t "$lpid" -m umount -l /etc/passwd ||
 # The reader may stop reading once it found the user: cat's SIGPIPE is fine.
 timeout 10 sh -c 'cat /etc/passwd > "$1" 2>/dev/null; exit 0' sh "$fifo" ||
     t_fail "the hung lookup fed through the FIFO" "no reader within 10 s"
-sm_wait_log "$log" 'smtpd\[[0-9]+\]: session=[0-9]+: late MSG_L_RCPT_RESULT from lookup dropped' "$SM_PID" 10 ||
+sm_wait_log "$log" 'smtpd\[[0-9]+\]: session=[0-9a-f.]+: late MSG_L_RCPT_RESULT from lookup dropped' "$SM_PID" 10 ||
     t_fail "the late lookup answer logged as dropped" "$(grep -E 'late|lookup' "$log" | tail -n 3 | tr '\n' '|')"
 : > "$go"
 for i in $(seq 1 300); do
@@ -120,7 +120,7 @@ l=$(line data)
 case $l in *"-> 354 "*) ;; *) t_fail "354 for DATA" "$l" ;; esac
 l=$(line dot)
 case $l in "dot: 250 2.0.0 Ok: queued as "*) ;; *) t_fail "250 for the message" "$l" ;; esac
-grep -Eq 'smtpd\[[0-9]+\]: session=[0-9]+: no answer from the lookup process within 1 s' "$log" ||
+grep -Eq 'smtpd\[[0-9]+\]: session=[0-9a-f.]+: no answer from the lookup process within 1 s' "$log" ||
     t_fail "the lookup time-out in the log" "$(grep -E 'lookup' "$log" | tail -n 3 | tr '\n' '|')"
 
 # A flood of refused recipients from outside relay-network.
@@ -212,7 +212,7 @@ for i in $(seq 1 300); do
 	sleep 0.1
 done
 [ -s "$step" ] || t_fail "the phase 2 client past its first message" "no answer"
-sm_wait_log "$log2" ': session=[0-9]+: committed after the session gave up waiting' "$SM_PID" 30 ||
+sm_wait_log "$log2" ': session=[0-9a-f.]+: committed after the session gave up waiting' "$SM_PID" 30 ||
     t_fail "the late commit logged" "$(grep -E 'commit' "$log2" | tail -n 3 | tr '\n' '|')"
 : > "$go"
 for i in $(seq 1 300); do

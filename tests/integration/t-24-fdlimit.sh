@@ -126,7 +126,7 @@ grep -q '^connect 421 4\.3\.2 ' "$result" ||
     t_fail "a connection refused with 421 4.3.2" "$(tr '\n' '|' < "$result")"
 grep -Eq '^(idle-mail|mail) 452 4\.3\.1 ' "$result" ||
     t_fail "a MAIL refused with 452 4.3.1" "$(tr '\n' '|' < "$result")"
-grep -Eq 'strictmail/smtpd\[[0-9]+\]: session=[0-9]+ disconnect client=127\.0\.0\.1 reason=busy' "$log" ||
+grep -Eq 'strictmail/smtpd\[[0-9]+\]: session=[0-9a-f.]+ disconnect client=127\.0\.0\.1 reason=busy' "$log" ||
     t_fail "a 'reason=busy' disconnect in the log" "none"
 
 # Nobody died, nothing fatal.
@@ -255,7 +255,7 @@ r.check('the message with the limit back', code == 250, '250', lines)
 c.cmd('QUIT')
 r.done()
 EOF
-grep -Eq 'strictmail/smtpd\[[0-9]+\]: [0-9A-Za-z]+: session=[0-9]+: message descriptor lost' "$log" ||
+grep -Eq 'strictmail/smtpd\[[0-9]+\]: [0-9A-Za-z]+: session=[0-9a-f.]+: message descriptor lost' "$log" ||
     t_fail "'message descriptor lost' logged by smtpd" "none"
 for i in $(seq 1 50); do
 	[ -z "$(ls -A "$spool/incoming")" ] && break

@@ -63,7 +63,7 @@ for c in held.values():
     c.close()
 r.done()
 EOF
-grep -Eq 'session=[0-9]+ connect client=fd00:25:1:1::c ' "$log" ||
+grep -Eq 'session=[0-9a-f.]+ connect client=fd00:25:1:1::c ' "$log" ||
     t_fail "the refused client in the log" "none"
 pid_alive "$SM_PID" || t_fail "the parent running" "it exited"
 sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s" "still running"
