@@ -105,6 +105,9 @@ logfmt_field_mem(struct buf *b, const char *key, const void *src,
 {
 	size_t	size = LOGFMT_SIZE(len);
 
+	if (size < LOGFMT_MIN)
+		size = LOGFMT_MIN;
+
 	buf_printf(b, " %s=", key);
 	buf_reserve(b, size);
 	(void)logfmt_mem((char *)b->data + b->len, size, src, len);

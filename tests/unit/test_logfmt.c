@@ -182,6 +182,9 @@ test_line(void **state)
 		logfmt_field(&b, "from", hostile[i]);
 	}
 	logfmt_field_mem(&b, "line", "NUL\0 client=6.6.6.6", 20);
+	logfmt_field(&b, "one", "x");
+	logfmt_field(&b, "none", "");
+	assert_non_null(strstr(b.data, " one=x none=\"\""));
 	for (n = 0, p = b.data; (p = strstr(p, "client=")) != NULL; p++)
 		n++;
 	assert_int_equal(n, 1);
