@@ -615,9 +615,10 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 }
 
 /*
- * A child's lines go to the log pipe, never to the terminal; so do
- * sanitizer reports, and a test library preloaded into the child finds the
- * pipe's number in STRICTMAIL_LOG_FD.
+ * A child's lines go to the log pipe, never to the terminal or to syslog
+ * (the parent passes them on: a chrooted child could not connect to
+ * /dev/log again); so do sanitizer reports, and a test library preloaded
+ * into the child finds the pipe's number in STRICTMAIL_LOG_FD.
  */
 static void
 parent_child_log(struct parent *p)
@@ -643,13 +644,13 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	const struct sm_user	*u = p->privileged ? &c->user : NULL;
 	int			 fd = c->sp[1], rc = 1;
 
+	/* First: a line logged here must not read the parent's pipe. */
+	parent_child_log(p);
 	parent_child_signals();
 	parent_tls_forget(p);		/* smtpd gets them by message */
 	(void)prctl(PR_SET_NAME, c->comm, 0, 0, 0);
-	parent_child_log(p);
 	/* No terminal: a session of its own, /dev/null on 0 to 2. */
 	privsep_detach(p->pid);
-	/* Closing the syslog socket first: log_setproc opens it again. */
 	parent_child_fds(p, which);
 	log_setproc(c->name);
 	switch (which) {
