@@ -14,6 +14,8 @@
 # session is made while there is no syslog (its lines are lost: the parent
 # must say how many once it can), then a new stand-in binds a new socket:
 # every line of the mail sent after that, and of the shutdown, must arrive.
+# On the way: -V, the "starting strictmail VERSION" line, and a greeting
+# without the version.
 . "$(dirname "$0")/lib.sh"
 t_init
 t_need unshare nsenter
@@ -61,6 +63,7 @@ syslogd_start() {
 	t_fail "the stand-in syslog bound to /dev/log" "$(tr '\n' '|' < "$out.err")"
 }
 
+stamp='[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}'
 syslogd_start "$sys1"
 s1_pid=$SYSLOGD_PID
 
@@ -85,8 +88,6 @@ fi
 # children's one way out is the log pipe.
 dev_ino=$(in_ns ss -xan 2>/dev/null | awk '$5 == "/dev/log" { print $6; exit }')
 [ -n "$dev_ino" ] || t_fail "the stand-in's /dev/log socket in ss -x" "$(in_ns ss -xan | head -n 5 | tr '\n' '|')"
-stamp='[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}'
-
 # send_check N OUT: sends N messages, checks that each one's four lines
 # (smtpd connect, accepted, disconnect; queue committed) reach OUT with
 # the children's tags, pids and mail.info.
@@ -120,6 +121,25 @@ grep -Eq "^<22>$stamp strictmail/queue\[$qpid\]: recovery: " "$sys1" ||
     t_fail "queue's recovery line at mail.info" "$(grep -m 2 queue "$sys1" | tr '\n' '|')"
 grep -Eq "^<22>$stamp strictmail/strictmaild\[$SM_PID\]: ready: listening on " "$sys1" ||
     t_fail "the parent's own ready line" "$(grep -m 2 ready "$sys1" | tr '\n' '|')"
+# The version: -V prints it, the parent logs it at start, the SMTP
+# greeting does not show it.
+ver=$("$SM_BIN" -V) || t_fail "strictmaild -V exits 0" "$ver"
+case "$ver" in "strictmail "[0-9]*) ;; *) t_fail "'strictmail VERSION' from -V" "$ver" ;; esac
+"$SM_BIN" -h | grep -qxF "$ver" || t_fail "-h showing '$ver'" "$("$SM_BIN" -h | head -n 1)"
+grep -Eq "^<22>$stamp strictmail/strictmaild\[$SM_PID\]: starting $ver\$" "$sys1" ||
+    t_fail "'starting $ver' logged at start" "$(head -n 1 "$sys1")"
+greeting=$(sm_py -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 25), timeout=30)
+print(s.recv(512).decode().strip())
+s.sendall(b"QUIT\r\n")
+s.recv(512)
+')
+case "$greeting" in
+"220 mx.test ESMTP strictmail") ;;
+*) t_fail "the greeting '220 mx.test ESMTP strictmail' (no version)" "$greeting" ;;
+esac
+
 # Who is connected to the stand-in: the parent alone.
 peers=$(in_ns ss -xanp 2>/dev/null | awk -v i="$dev_ino" '$8 == i' |
     grep -o 'pid=[0-9]*' | sort -u | tr '\n' ' ')
