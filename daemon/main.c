@@ -1,7 +1,7 @@
 /*
  * main.c - strictmaild's command line: options, the configuration, and
- * the three things it does besides running (-n check, -T spool table,
- * -I write a local configuration).  Running is parent_run()'s job.
+ * the four things it does besides running (-n check, -T spool table,
+ * -I write a local configuration, -V version).  Running is parent_run()'s job.
  * Exit statuses follow sysexits(3): 78 for a bad configuration, 73 when
  * a file or the spool cannot be made, 71 for system errors, 64 for usage.
  */
@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "daemon/parent.h"
 #include "daemon/startup.h"
+#include "daemon/version.h"
 #include "queue/queue_fs.h"
 
 #define MAIN_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
@@ -37,9 +38,11 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
+	    "strictmail " SM_VERSION "\n"
 	    "usage: strictmaild [-dnuv] [-f file]\n"
 	    "       strictmaild -T [-f file]\n"
 	    "       strictmaild -I dir\n"
+	    "       strictmaild -V\n"
 	    "  -f file  configuration (default " MAIN_DEFAULT_CONF ")\n"
 	    "  -d       stay in the foreground and log to stderr\n"
 	    "  -v       verbose logging\n"
@@ -48,6 +51,7 @@ main_usage(FILE *f)
 	    "root\n"
 	    "  -T       print the spool's directories, owners and modes\n"
 	    "  -I dir   write dir/strictmail.conf for a local run\n"
+	    "  -V       print the version and exit\n"
 	    "  -h       this help\n");
 }
 
@@ -59,7 +63,7 @@ main_options(int argc, char *argv[], struct main_options *mo, int *rc)
 
 	memset(mo, 0, sizeof(*mo));
 	mo->conf = MAIN_DEFAULT_CONF;
-	while ((ch = getopt(argc, argv, "f:dvnuTI:h")) != -1) {
+	while ((ch = getopt(argc, argv, "f:dvnuTI:Vh")) != -1) {
 		switch (ch) {
 		case 'f':
 			mo->conf = optarg;
@@ -83,6 +87,10 @@ main_options(int argc, char *argv[], struct main_options *mo, int *rc)
 		case 'I':
 			mo->init_dir = optarg;
 			break;
+		case 'V':
+			printf("strictmail %s\n", SM_VERSION);
+			*rc = 0;
+			return -1;
 		case 'h':
 			main_usage(stdout);
 			*rc = 0;
@@ -251,8 +259,10 @@ main(int argc, char *argv[])
 		printf("%s: configuration OK\n", mo.conf);
 	else if (mo.table)
 		queue_fs_print_table(cfg.user_queue);
-	else
+	else {
+		log_info("starting strictmail %s", SM_VERSION);
 		rc = parent_run(&cfg, &mo.run);
+	}
 	config_free(&cfg);
 	return rc;
 }

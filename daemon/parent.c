@@ -92,6 +92,7 @@ struct parent {
 	struct event_loop	*loop;
 	struct event_timer	*kill_timer;
 	int			 stopping;
+	int			 left_behind;	/* children given up on */
 	int			 status;	/* exit status */
 	uint64_t		 start;		/* now_ms() at parent_run */
 	uint64_t		 stop_start;	/* now_ms() at the stop */
@@ -615,9 +616,10 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 }
 
 /*
- * A child's lines go to the log pipe, never to the terminal; so do
- * sanitizer reports, and a test library preloaded into the child finds the
- * pipe's number in STRICTMAIL_LOG_FD.
+ * A child's lines go to the log pipe, never to the terminal or to syslog
+ * (the parent passes them on: a chrooted child could not connect to
+ * /dev/log again); so do sanitizer reports, and a test library preloaded
+ * into the child finds the pipe's number in STRICTMAIL_LOG_FD.
  */
 static void
 parent_child_log(struct parent *p)
@@ -643,13 +645,13 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	const struct sm_user	*u = p->privileged ? &c->user : NULL;
 	int			 fd = c->sp[1], rc = 1;
 
+	/* First: a line logged here must not read the parent's pipe. */
+	parent_child_log(p);
 	parent_child_signals();
 	parent_tls_forget(p);		/* smtpd gets them by message */
 	(void)prctl(PR_SET_NAME, c->comm, 0, 0, 0);
-	parent_child_log(p);
 	/* No terminal: a session of its own, /dev/null on 0 to 2. */
 	privsep_detach(p->pid);
-	/* Closing the syslog socket first: log_setproc opens it again. */
 	parent_child_fds(p, which);
 	log_setproc(c->name);
 	switch (which) {
@@ -729,15 +731,20 @@ parent_alive(const struct parent *p, enum parent_proc which)
 	return p->child[which].pid != -1;
 }
 
-static void
+/* Sends signo to a child; -1 (logged) when it cannot be signalled. */
+static int
 parent_kill(struct parent *p, enum parent_proc which, int signo)
 {
 	struct parent_child	*c = &p->child[which];
 
 	if (c->pid == -1)
-		return;
-	if (kill(c->pid, signo) == -1 && errno != ESRCH)
-		log_warn("kill %s (pid %ld)", c->name, (long)c->pid);
+		return 0;
+	if (kill(c->pid, signo) == -1 && errno != ESRCH) {
+		log_warn("signal %d to %s (pid %ld)", signo, c->name,
+		    (long)c->pid);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -777,32 +784,73 @@ parent_log_exit(struct parent *p, struct parent_child *c, int st)
 		    c->name, (long)c->pid, st);
 }
 
-/*
- * SIGKILL and reap, waiting at most PARENT_REAP_MS: the parent never hangs
- * on a child.  The wait status is logged when log is set.
- */
-static void
-parent_kill_reap(struct parent *p, enum parent_proc which, int log)
+/* Reaps the children killed; returns how many are still there. */
+static int
+parent_reap_killed(struct parent *p, int log)
 {
-	struct parent_child	*c = &p->child[which];
-	uint64_t		 end = now_ms() + PARENT_REAP_MS;
+	struct parent_child	*c;
 	pid_t			 r;
-	int			 st = 0;
+	int			 i, st = 0, left = 0;
 
-	parent_kill(p, which, SIGKILL);
-	while ((r = waitpid(c->pid, &st, WNOHANG)) == 0 ||
-	    (r == -1 && errno == EINTR)) {
-		if (now_ms() >= end) {
+	for (i = 0; i < PROC_COUNT; i++) {
+		c = &p->child[i];
+		if (c->pid == -1)
+			continue;
+		while ((r = waitpid(c->pid, &st, WNOHANG)) == -1 &&
+		    errno == EINTR)
+			;
+		if (r == c->pid && log)
+			parent_log_exit(p, c, st);
+		if (r == c->pid || r == -1)
+			c->pid = -1;
+		else
+			left++;
+	}
+	return left;
+}
+
+/*
+ * SIGKILL every child left, then reap them, waiting at most PARENT_REAP_MS
+ * for all: the parent never hangs on a child.  One that cannot be signalled,
+ * or that is still there at the end (stuck in the kernel, on a hung disk),
+ * is reported and left behind; returns how many were.  Wait statuses are
+ * logged when log is set.
+ */
+static int
+parent_kill_all(struct parent *p, int log)
+{
+	uint64_t	end = now_ms() + PARENT_REAP_MS;
+	int		i, left = 0;
+
+	for (i = 0; i < PROC_COUNT; i++) {
+		struct parent_child *c = &p->child[i];
+
+		if (c->pid == -1 ||
+		    parent_kill(p, (enum parent_proc)i, SIGKILL) == 0)
+			continue;
+		log_warnx("%s (pid %ld) cannot be killed: going on without it",
+		    c->name, (long)c->pid);
+		c->pid = -1;
+		left++;
+	}
+	while (parent_reap_killed(p, log) > 0) {
+		if (now_ms() < end) {
+			(void)usleep(10000);
+			continue;
+		}
+		for (i = 0; i < PROC_COUNT; i++) {
+			struct parent_child *c = &p->child[i];
+
+			if (c->pid == -1)
+				continue;
 			log_warnx("%s (pid %ld) still there %d ms after "
 			    "SIGKILL: going on without it", c->name,
 			    (long)c->pid, PARENT_REAP_MS);
-			break;
+			c->pid = -1;
+			left++;
 		}
-		(void)usleep(10000);
 	}
-	if (r == c->pid && log)
-		parent_log_exit(p, c, st);
-	c->pid = -1;
+	return left;
 }
 
 static void
@@ -820,8 +868,8 @@ parent_kill_timeout(void *arg)
 		log_warnx("shutdown timeout (%llu s): killing %s (pid %ld)",
 		    (unsigned long long)p->cfg->shutdown_timeout, c->name,
 		    (long)c->pid);
-		parent_kill_reap(p, (enum parent_proc)i, 1);
 	}
+	p->left_behind += parent_kill_all(p, 1);
 	p->status = 1;
 	parent_stop_step(p);
 }
@@ -854,7 +902,7 @@ parent_stop_step(struct parent *p)
 	if (parent_alive(p, PROC_SMTPD)) {
 		if (!p->child[PROC_SMTPD].term_sent) {
 			p->child[PROC_SMTPD].term_sent = 1;
-			parent_kill(p, PROC_SMTPD, SIGTERM);
+			(void)parent_kill(p, PROC_SMTPD, SIGTERM);
 		}
 		return;
 	}
@@ -864,7 +912,7 @@ parent_stop_step(struct parent *p)
 		left++;
 		if (!p->child[i].term_sent) {
 			p->child[i].term_sent = 1;
-			parent_kill(p, (enum parent_proc)i, SIGTERM);
+			(void)parent_kill(p, (enum parent_proc)i, SIGTERM);
 		}
 	}
 	if (left > 0)
@@ -873,8 +921,13 @@ parent_stop_step(struct parent *p)
 		event_timer_cancel(p->loop, p->kill_timer);
 		p->kill_timer = NULL;
 	}
-	log_info("shutdown complete in %llu ms",
-	    (unsigned long long)(now_ms() - p->stop_start));
+	if (p->left_behind > 0)
+		log_warnx("shutdown complete in %llu ms, %d processes left "
+		    "behind", (unsigned long long)(now_ms() - p->stop_start),
+		    p->left_behind);
+	else
+		log_info("shutdown complete in %llu ms",
+		    (unsigned long long)(now_ms() - p->stop_start));
 	event_loop_stop(p->loop);
 }
 
@@ -1085,11 +1138,7 @@ parent_log_ready(const struct parent *p)
 static void
 parent_abort_children(struct parent *p)
 {
-	int	i;
-
-	for (i = 0; i < PROC_COUNT; i++)
-		if (p->child[i].pid != -1)
-			parent_kill_reap(p, (enum parent_proc)i, 0);
+	(void)parent_kill_all(p, 0);
 }
 
 static void

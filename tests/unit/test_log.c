@@ -2,7 +2,10 @@
  * test_log.c - unit tests of the log relay in common/log.c: lines a child
  * wrote come out whole and in order, control bytes made '?'; the relay is
  * drained before each of the process's own lines; a partial line waits
- * for its end, and is passed on at the end of the pipe.
+ * for its end, and is passed on at the end of the pipe.  A child writes
+ * "<severity>" and its foreground line to the pipe; the relay (foreground)
+ * passes on the foreground line alone.  The relay writes to stderr, which
+ * the tests point at a pipe of their own.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,17 +34,37 @@ drain(int fd, char *out, size_t size)
 	out[len] = '\0';
 }
 
+/* Points stderr (where the relay writes) at fd; returns the old one. */
+static int
+stderr_to(int fd)
+{
+	int	saved = dup(STDERR_FILENO);
+
+	assert_int_not_equal(saved, -1);
+	assert_int_not_equal(dup2(fd, STDERR_FILENO), -1);
+	return saved;
+}
+
+static void
+stderr_back(int saved)
+{
+	if (saved == -1)
+		return;
+	assert_int_not_equal(dup2(saved, STDERR_FILENO), -1);
+	close(saved);
+}
+
 static void
 test_relay(void **state)
 {
-	int	in[2], out[2];
+	int	in[2], out[2], saved;
 	char	got[8192] = "";
 	const char *own;
 
 	(void)state;
 	assert_int_equal(pipe2(in, O_NONBLOCK), 0);
 	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
-	log_set_output(out[1]);
+	saved = stderr_to(out[1]);
 	log_relay_start(in[0]);
 
 	assert_int_equal(write(in[1], "one\ntw\033o\npart", 13), 13);
@@ -70,6 +93,7 @@ test_relay(void **state)
 	assert_string_equal(got, "last\n");
 	log_relay_end();
 	assert_int_equal(log_relay_read(), 0);
+	stderr_back(saved);
 	close(out[0]);
 	close(out[1]);
 }
@@ -77,14 +101,14 @@ test_relay(void **state)
 static void
 test_long_line_cut(void **state)
 {
-	int	in[2], out[2];
+	int	in[2], out[2], saved;
 	char	big[3 * 4096], got[4 * 4096] = "";
 
 	(void)state;
 	assert_int_equal(pipe2(in, O_NONBLOCK), 0);
 	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
 	fcntl(out[1], F_SETPIPE_SZ, 65536);
-	log_set_output(out[1]);
+	saved = stderr_to(out[1]);
 	log_relay_start(in[0]);
 	memset(big, 'x', sizeof(big));
 	assert_int_equal(write(in[1], big, sizeof(big)), (ssize_t)sizeof(big));
@@ -108,6 +132,66 @@ test_long_line_cut(void **state)
 		assert_int_equal(x, sizeof(big));
 		assert_int_equal(got[i - 1], '\n');
 	}
+	stderr_back(saved);
+	close(out[0]);
+	close(out[1]);
+}
+
+/* A child's own line: "<severity>" and the foreground line, in one write. */
+static void
+test_child_framed(void **state)
+{
+	int	out[2];
+	char	got[8192] = "", want[64];
+	const char *p;
+
+	(void)state;
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	log_set_output(out[1]);
+	log_warnx("child line\001");
+	drain(out[0], got, sizeof(got));
+	/* <4>2026-11-28T10:15:02Z strictmail/test[pid]: child line?\n */
+	assert_memory_equal(got, "<4>", 3);
+	assert_int_equal(got[3 + 20], ' ');
+	(void)snprintf(want, sizeof(want), " strictmail/test[%ld]: child line?\n",
+	    (long)getpid());
+	p = strstr(got, " strictmail/");
+	assert_non_null(p);
+	assert_string_equal(p, want);
+	close(out[0]);
+	close(out[1]);
+	log_set_output(-1);	/* back to a process of its own */
+}
+
+/* The relay strips the severity of a child's line, passes others as they
+ * are (a forged or broken frame included). */
+static void
+test_relay_framed(void **state)
+{
+	static const char lines[] =
+	    "<6>2026-11-28T10:15:02Z strictmail/smtpd[42]: session=1 ok\n"
+	    "<9>2026-11-28T10:15:02Z strictmail/smtpd[42]: bad severity\n"
+	    "<3>2026-11-28T10:15:02Z strictmail/smtpd[x]: bad pid\n"
+	    "ERROR: AddressSanitizer: report\n";
+	int	in[2], out[2], saved;
+	char	got[8192] = "";
+
+	(void)state;
+	assert_int_equal(pipe2(in, O_NONBLOCK), 0);
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	saved = stderr_to(out[1]);
+	log_relay_start(in[0]);
+	assert_int_equal(write(in[1], lines, sizeof(lines) - 1),
+	    (ssize_t)sizeof(lines) - 1);
+	close(in[1]);
+	log_relay_end();
+	drain(out[0], got, sizeof(got));
+	assert_string_equal(got,
+	    "2026-11-28T10:15:02Z strictmail/smtpd[42]: session=1 ok\n"
+	    "<9>2026-11-28T10:15:02Z strictmail/smtpd[42]: bad severity\n"
+	    "<3>2026-11-28T10:15:02Z strictmail/smtpd[x]: bad pid\n"
+	    "ERROR: AddressSanitizer: report\n");
+	stderr_back(saved);
 	close(out[0]);
 	close(out[1]);
 }
@@ -118,6 +202,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay),
 		cmocka_unit_test(test_long_line_cut),
+		cmocka_unit_test(test_child_framed),
+		cmocka_unit_test(test_relay_framed),
 	};
 
 	log_init("test", 1, 0);
