@@ -103,6 +103,9 @@ struct smtp_rcpt {
 
 struct smtp_session {
 	struct smtp_server	*srv;
+	const struct config	*cfg;		/* srv->cfg when the session
+						 * began: a reload does not
+						 * change a running session */
 	uint32_t		 id;
 	enum smtp_state		 state;
 	enum smtp_action	 wait;		/* LOOKUP/OPEN/COMMIT or REPLY */
