@@ -1229,6 +1229,10 @@ config_reload_take(struct config *run, const struct config *next)
 
 	(void)strlcpy(run->hostname, next->hostname, sizeof(run->hostname));
 	config_copy_lists(run, next);
+	/* Messages name the lines of the file as it is now. */
+	memcpy(run->kwline, next->kwline, sizeof(run->kwline));
+	free(run->path);
+	run->path = config_strdup_or_null(next->path);
 	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
 		config_number_set(run, i, config_number_get(next, i));
 	if (run->tls_cert != NULL && next->tls_cert != NULL) {

@@ -129,7 +129,8 @@ void config_copy(struct config *dst, const struct config *src);
 typedef void (*config_restart_cb)(const char *setting, void *arg);
 int config_restart_needed(const struct config *run, const struct config *next,
     config_restart_cb cb, void *arg);
-/* Copies every setting that reloads from next into run. */
+/* Copies every setting that reloads from next into run, with the lines
+ * and path of next for later messages. */
 void config_reload_take(struct config *run, const struct config *next);
 
 /* MSG_P_SETTINGS (proto.h): the settings that reload, as a payload. */

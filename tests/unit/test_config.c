@@ -881,6 +881,7 @@ test_reload_take_and_settings(void **state)
 	assert_int_equal(run.nrelay_nets, 2);
 	assert_true(config_is_local_domain(&run, "c.test"));
 	assert_false(config_is_local_domain(&run, "a.test"));
+	assert_int_equal(config_line_of(&run, "max-recipients"), 6);
 	config_free(&next);
 
 	/* Through the message into a copy of a fresh configuration. */
