@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "ipc.h"
 #include "util.h"
 
 #define CONFIG_LINE_MAX		4096		/* bytes, without newline */
@@ -141,6 +142,8 @@ static const struct config_keyword config_keywords[] = {
 
 #define CONFIG_NKEYWORDS \
 	(sizeof(config_keywords) / sizeof(config_keywords[0]))
+_Static_assert(CONFIG_NKEYWORDS <= CONFIG_KEYWORDS_MAX,
+    "struct config kwline is too small");
 
 /*
  * The configuration of "strictmaild -I DIR": @DIR@ and @HOSTNAME@ are
@@ -366,17 +369,81 @@ config_set_domains(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
+/* 1 if the line of a relay-network says "open-relay"; that word is
+ * taken out of av. */
+static int
+config_open_relay(char **av, int *ac)
+{
+	int	i, j, found = 0;
+
+	for (i = 0, j = 0; i < *ac; i++) {
+		if (strcmp(av[i], CONFIG_OPEN_RELAY) == 0)
+			found = 1;
+		else
+			av[j++] = av[i];
+	}
+	*ac = j;
+	return found;
+}
+
+/* The network as written, host bits cleared ("192.168.0.0/16"). */
+static void
+config_net_text(const struct netmask *nm, char *buf, size_t size)
+{
+	char	addr[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(nm->family, nm->addr, addr, sizeof(addr)) == NULL)
+		fatal("inet_ntop");
+	(void)bsnprintf(buf, size, "%s/%u", addr, nm->prefix);
+}
+
+/*
+ * A network whose address has host bits set is a typing mistake that
+ * would relay for more (or other) clients than meant: refused, with the
+ * network the prefix makes of it.  One wider than /8 (IPv6 /16) makes an
+ * open relay: refused unless the line says open-relay.
+ */
+static int
+config_net_check(struct config_parser *p, const struct config_keyword *kw,
+    const char *text, const struct netmask *nm, int open)
+{
+	uint8_t		 given[16];
+	char		 tmp[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN + 8];
+	unsigned	 min;
+
+	(void)strlcpy(tmp, text, sizeof(tmp));
+	tmp[strcspn(tmp, "/")] = '\0';
+	if (inet_pton(nm->family, tmp, given) != 1)
+		fatalx("config_net_check: %s", text);
+	config_net_text(nm, net, sizeof(net));
+	if (memcmp(given, nm->addr, nm->family == AF_INET ? 4 : 16) != 0)
+		return config_error(p, "%s: '%s' has host bits set: the "
+		    "network is %s", kw->name, text, net);
+	min = nm->family == AF_INET ? CONFIG_RELAY_MIN_PREFIX4 :
+	    CONFIG_RELAY_MIN_PREFIX6;
+	if (nm->prefix < min && !open)
+		return config_error(p, "%s: %s is wider than /%u and makes an "
+		    "open relay: write '%s' on the line if that is meant",
+		    kw->name, net, min, CONFIG_OPEN_RELAY);
+	return 0;
+}
+
 static int
 config_set_networks(struct config_parser *p, const struct config_keyword *kw,
     char **av, int ac)
 {
 	struct netmask	nm;
-	int		i;
+	int		i, open;
 
+	open = config_open_relay(av, &ac);
+	if (ac == 0)
+		return config_error(p, "%s: missing value", kw->name);
 	for (i = 0; i < ac; i++) {
 		if (netmask_parse(av[i], &nm) == -1)
 			return config_error(p, "%s: bad network '%s'", kw->name,
 			    av[i]);
+		if (config_net_check(p, kw, av[i], &nm, open) == -1)
+			return -1;
 		if (p->cfg->nrelay_nets >= CONFIG_MAX_ITEMS)
 			return config_error(p, "%s: more than %d networks",
 			    kw->name, CONFIG_MAX_ITEMS);
@@ -516,6 +583,41 @@ config_line(struct config_parser *p, char *line)
 	return kw->set(p, kw, av + 1, ac - 1);
 }
 
+/* 1 if addr is the wildcard of its family (0.0.0.0 or ::). */
+static int
+config_listen_any(const char *addr)
+{
+	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+}
+
+/*
+ * Two listeners that cannot both be bound: the same address and port, or
+ * a wildcard and an address of its family on the same port (the second
+ * bind fails with "address in use").  IPv6 sockets are bound IPV6_V6ONLY,
+ * so "::" does not cover IPv4 and "0.0.0.0" and "::" go together.
+ */
+static int
+config_listen_clash(struct config_parser *p, const struct listener *l,
+    const struct listener *o)
+{
+	int	v6l = strchr(l->addr, ':') != NULL;
+	int	v6o = strchr(o->addr, ':') != NULL;
+
+	if (o->port != l->port || v6l != v6o)
+		return 0;
+	p->line = l->line;
+	if (strcmp(o->addr, l->addr) == 0)
+		return config_error(p, "duplicate listen %s %u (first on line "
+		    "%d)", l->addr, l->port, o->line);
+	if (config_listen_any(o->addr) || config_listen_any(l->addr))
+		return config_error(p, "listen %s %u overlaps listen %s %u "
+		    "(line %d): %s already takes port %u on every %s address",
+		    l->addr, l->port, o->addr, o->port, o->line,
+		    config_listen_any(o->addr) ? o->addr : l->addr, l->port,
+		    v6l ? "IPv6" : "IPv4");
+	return 0;
+}
+
 /* Checks of the whole file, after its last line. */
 static int
 config_check(struct config_parser *p)
@@ -529,15 +631,9 @@ config_check(struct config_parser *p)
 	for (i = 0; i < cfg->nlisteners; i++) {
 		struct listener *l = &cfg->listeners[i];
 
-		for (j = 0; j < i; j++) {
-			struct listener *o = &cfg->listeners[j];
-
-			if (o->port != l->port || strcmp(o->addr, l->addr) != 0)
-				continue;
-			p->line = l->line;
-			return config_error(p, "duplicate listen %s %u (first "
-			    "on line %d)", l->addr, l->port, o->line);
-		}
+		for (j = 0; j < i; j++)
+			if (config_listen_clash(p, l, &cfg->listeners[j]) == -1)
+				return -1;
 		if (l->kind == LISTEN_TLS &&
 		    (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
 			p->line = l->line;
@@ -559,18 +655,17 @@ config_parse(struct config *cfg, const char *name, const char *text,
     size_t len, char *err, size_t errlen)
 {
 	struct config_parser	 p;
-	int			 seen[CONFIG_NKEYWORDS];
 	char			 line[CONFIG_LINE_MAX + 1];
 	const char		*s = text, *end = text + len, *nl;
 	size_t			 n;
 
 	memset(&p, 0, sizeof(p));
-	memset(seen, 0, sizeof(seen));
+	memset(cfg->kwline, 0, sizeof(cfg->kwline));
 	p.cfg = cfg;
 	p.name = name;
 	p.err = err;
 	p.errlen = errlen;
-	p.seen = seen;
+	p.seen = cfg->kwline;
 	free(cfg->path);
 	cfg->path = xstrdup(name);
 	while (s < end) {
@@ -928,4 +1023,332 @@ listener_kind_name(enum listener_kind k)
 	case LISTEN_TLS:	return "tls";
 	}
 	return "unknown";
+}
+
+int
+config_line_of(const struct config *cfg, const char *keyword)
+{
+	const struct config_keyword	*kw = config_keyword_find(keyword);
+
+	return kw != NULL ? cfg->kwline[kw - config_keywords] : 0;
+}
+
+const char *
+config_where(const struct config *cfg, const char *keyword, char *buf,
+    size_t size)
+{
+	const char	*path = cfg->path ? cfg->path : "-";
+	int		 line = config_line_of(cfg, keyword);
+
+	if (line > 0)
+		(void)bsnprintf(buf, size, "%s:%d", path, line);
+	else
+		(void)bsnprintf(buf, size, "%s (default %s)", path, keyword);
+	return buf;
+}
+
+/* ---- reload ---- */
+
+static char *
+config_strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Replaces the reloadable lists of dst by copies of src's. */
+static void
+config_copy_lists(struct config *dst, const struct config *src)
+{
+	size_t	i;
+
+	for (i = 0; i < dst->nlocal_domains; i++)
+		free(dst->local_domains[i]);
+	free(dst->local_domains);
+	free(dst->relay_nets);
+	dst->local_domains = xcalloc(src->nlocal_domains + 1,
+	    sizeof(*dst->local_domains));
+	for (i = 0; i < src->nlocal_domains; i++)
+		dst->local_domains[i] = xstrdup(src->local_domains[i]);
+	dst->nlocal_domains = src->nlocal_domains;
+	dst->relay_nets = xcalloc(src->nrelay_nets + 1,
+	    sizeof(*dst->relay_nets));
+	memcpy(dst->relay_nets, src->relay_nets,
+	    src->nrelay_nets * sizeof(*dst->relay_nets));
+	dst->nrelay_nets = src->nrelay_nets;
+}
+
+void
+config_copy(struct config *dst, const struct config *src)
+{
+	size_t	i;
+
+	*dst = *src;
+	dst->path = config_strdup_or_null(src->path);
+	dst->spool = config_strdup_or_null(src->spool);
+	dst->empty_dir = config_strdup_or_null(src->empty_dir);
+	dst->tls_cert = config_strdup_or_null(src->tls_cert);
+	dst->tls_key = config_strdup_or_null(src->tls_key);
+	dst->user_smtpd = config_strdup_or_null(src->user_smtpd);
+	dst->user_queue = config_strdup_or_null(src->user_queue);
+	dst->user_lookup = config_strdup_or_null(src->user_lookup);
+	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
+	memcpy(dst->listeners, src->listeners,
+	    src->nlisteners * sizeof(*dst->listeners));
+	for (i = 0; i < dst->nlisteners; i++)
+		dst->listeners[i].fd = -1;
+	dst->local_domains = NULL;
+	dst->nlocal_domains = 0;
+	dst->relay_nets = NULL;
+	dst->nrelay_nets = 0;
+	config_copy_lists(dst, src);
+}
+
+static int
+config_str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* The listeners as a set: the same address, port and kind, in any order. */
+static int
+config_listeners_differ(const struct config *a, const struct config *b)
+{
+	size_t	i, j;
+
+	if (a->nlisteners != b->nlisteners)
+		return 1;
+	for (i = 0; i < a->nlisteners; i++) {
+		const struct listener *l = &a->listeners[i];
+
+		for (j = 0; j < b->nlisteners; j++)
+			if (b->listeners[j].port == l->port &&
+			    b->listeners[j].kind == l->kind &&
+			    strcmp(b->listeners[j].addr, l->addr) == 0)
+				break;
+		if (j == b->nlisteners)
+			return 1;
+	}
+	return 0;
+}
+
+int
+config_restart_needed(const struct config *run, const struct config *next,
+    config_restart_cb cb, void *arg)
+{
+	const struct {
+		const char	*name;
+		int		 differs;
+	} checks[] = {
+		{ "listen", config_listeners_differ(run, next) },
+		{ "spool", config_str_differs(run->spool, next->spool) },
+		{ "empty-dir", config_str_differs(run->empty_dir,
+		    next->empty_dir) },
+		{ "user-smtpd", config_str_differs(run->user_smtpd,
+		    next->user_smtpd) },
+		{ "user-queue", config_str_differs(run->user_queue,
+		    next->user_queue) },
+		{ "user-lookup", config_str_differs(run->user_lookup,
+		    next->user_lookup) },
+		{ "max-sessions", run->max_sessions != next->max_sessions },
+		{ "tls-certificate", (run->tls_cert == NULL) !=
+		    (next->tls_cert == NULL) },
+	};
+	size_t	i;
+	int	n = 0;
+
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		if (!checks[i].differs)
+			continue;
+		n++;
+		if (cb != NULL)
+			cb(checks[i].name, arg);
+	}
+	return n;
+}
+
+/* The numbers that reload, as offsets into struct config. */
+#define R(field, type)	{ offsetof(struct config, field), sizeof(type) }
+static const struct {
+	size_t	off;
+	size_t	size;		/* sizeof(unsigned) or sizeof(uint64_t) */
+} config_reload_numbers[] = {
+	R(max_message_size, uint64_t),
+	R(max_recipients, unsigned),
+	R(max_sessions_per_ip, unsigned),
+	R(max_errors, unsigned),
+	R(soft_error_limit, unsigned),
+	R(error_delay, uint64_t),
+	R(max_received_headers, unsigned),
+	R(max_line_length, uint64_t),
+	R(max_command_line, unsigned),
+	R(timeout_command, uint64_t),
+	R(timeout_data, uint64_t),
+	R(timeout_request, uint64_t),
+	R(timeout_session, uint64_t),
+	R(shutdown_timeout, uint64_t),
+	R(min_free_space, uint64_t),
+	R(queue_lifetime, uint64_t),
+};
+#undef R
+#define CONFIG_NRELOAD_NUMBERS \
+	(sizeof(config_reload_numbers) / sizeof(config_reload_numbers[0]))
+
+static uint64_t
+config_number_get(const struct config *cfg, size_t i)
+{
+	const void	*f = (const char *)cfg + config_reload_numbers[i].off;
+	uint64_t	 v64;
+	unsigned	 v;
+
+	if (config_reload_numbers[i].size == sizeof(uint64_t)) {
+		memcpy(&v64, f, sizeof(v64));
+		return v64;
+	}
+	memcpy(&v, f, sizeof(v));
+	return v;
+}
+
+static void
+config_number_set(struct config *cfg, size_t i, uint64_t v64)
+{
+	void		*f = (char *)cfg + config_reload_numbers[i].off;
+	unsigned	 v = (unsigned)v64;
+
+	if (config_reload_numbers[i].size == sizeof(uint64_t))
+		memcpy(f, &v64, sizeof(v64));
+	else
+		memcpy(f, &v, sizeof(v));
+}
+
+void
+config_reload_take(struct config *run, const struct config *next)
+{
+	size_t	i;
+
+	(void)strlcpy(run->hostname, next->hostname, sizeof(run->hostname));
+	config_copy_lists(run, next);
+	/* Messages name the lines of the file as it is now. */
+	memcpy(run->kwline, next->kwline, sizeof(run->kwline));
+	free(run->path);
+	run->path = config_strdup_or_null(next->path);
+	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
+		config_number_set(run, i, config_number_get(next, i));
+	if (run->tls_cert != NULL && next->tls_cert != NULL) {
+		free(run->tls_cert);
+		free(run->tls_key);
+		run->tls_cert = xstrdup(next->tls_cert);
+		run->tls_key = xstrdup(next->tls_key);
+	}
+}
+
+/*
+ * MSG_P_SETTINGS payload:
+ *   str hostname
+ *   u32 n, n x str local domain
+ *   u32 n, n x { u32 family, u32 prefix, data address (4 or 16 octets) }
+ *   u32 n (CONFIG_NRELOAD_NUMBERS), n x u64 (config_reload_numbers order)
+ */
+void
+config_settings_put(struct buf *b, const struct config *cfg)
+{
+	size_t	i;
+
+	ipc_put_str(b, cfg->hostname);
+	ipc_put_u32(b, (uint32_t)cfg->nlocal_domains);
+	for (i = 0; i < cfg->nlocal_domains; i++)
+		ipc_put_str(b, cfg->local_domains[i]);
+	ipc_put_u32(b, (uint32_t)cfg->nrelay_nets);
+	for (i = 0; i < cfg->nrelay_nets; i++) {
+		const struct netmask *nm = &cfg->relay_nets[i];
+
+		ipc_put_u32(b, (uint32_t)nm->family);
+		ipc_put_u32(b, nm->prefix);
+		ipc_put_data(b, nm->addr, nm->family == AF_INET ? 4 : 16);
+	}
+	ipc_put_u32(b, (uint32_t)CONFIG_NRELOAD_NUMBERS);
+	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
+		ipc_put_u64(b, config_number_get(cfg, i));
+}
+
+static int
+config_settings_get_domains(struct ipc_msg *m, struct config *cfg)
+{
+	uint32_t	n, i;
+	char		dom[256];
+
+	n = ipc_get_u32(m);
+	if (n == 0 || n > CONFIG_MAX_ITEMS) {
+		ipc_violation(m, "bad number of local domains");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlocal_domains; i++)
+		free(cfg->local_domains[i]);
+	cfg->nlocal_domains = 0;
+	for (i = 0; i < n && !ipc_failed(m); i++) {
+		ipc_get_str(m, dom, sizeof(dom));
+		if (!ipc_failed(m) && !config_domain_ok(dom))
+			ipc_violation(m, "bad local domain");
+		if (!ipc_failed(m))
+			config_add_domain(cfg, dom);
+	}
+	return ipc_failed(m) ? -1 : 0;
+}
+
+static int
+config_settings_get_nets(struct ipc_msg *m, struct config *cfg)
+{
+	struct netmask	 nm;
+	const uint8_t	*addr;
+	uint32_t	 n, i;
+	size_t		 len;
+
+	n = ipc_get_u32(m);
+	if (n > CONFIG_MAX_ITEMS) {
+		ipc_violation(m, "bad number of relay networks");
+		return -1;
+	}
+	cfg->nrelay_nets = 0;
+	for (i = 0; i < n && !ipc_failed(m); i++) {
+		memset(&nm, 0, sizeof(nm));
+		nm.family = (int)ipc_get_u32(m);
+		nm.prefix = ipc_get_u32(m);
+		addr = ipc_get_data(m, &len);
+		if (ipc_failed(m))
+			break;
+		if (!((nm.family == AF_INET && len == 4 && nm.prefix <= 32) ||
+		    (nm.family == AF_INET6 && len == 16 &&
+		    nm.prefix <= 128))) {
+			ipc_violation(m, "bad relay network");
+			break;
+		}
+		memcpy(nm.addr, addr, len);
+		config_add_network(cfg, &nm);
+	}
+	return ipc_failed(m) ? -1 : 0;
+}
+
+int
+config_settings_get(struct ipc_msg *m, struct config *cfg)
+{
+	char		host[sizeof(cfg->hostname)];
+	uint32_t	n;
+	size_t		i;
+
+	ipc_get_str(m, host, sizeof(host));
+	if (!ipc_failed(m) && !config_domain_ok(host))
+		ipc_violation(m, "bad hostname");
+	if (ipc_failed(m) || config_settings_get_domains(m, cfg) == -1 ||
+	    config_settings_get_nets(m, cfg) == -1)
+		return -1;
+	(void)strlcpy(cfg->hostname, host, sizeof(cfg->hostname));
+	if ((n = ipc_get_u32(m)) != CONFIG_NRELOAD_NUMBERS) {
+		if (!ipc_failed(m))
+			ipc_violation(m, "bad number of settings");
+		return -1;
+	}
+	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
+		config_number_set(cfg, i, ipc_get_u64(m));
+	return ipc_end(m);
 }

@@ -37,6 +37,18 @@ struct netmask {
 	unsigned	prefix;
 };
 
+/*
+ * relay-network: a network wider than these prefixes (IPv4 /8, IPv6 /16)
+ * relays for much of the Internet and is refused unless its line says
+ * "open-relay" (strictmail.conf(5)).
+ */
+#define CONFIG_RELAY_MIN_PREFIX4	8
+#define CONFIG_RELAY_MIN_PREFIX6	16
+#define CONFIG_OPEN_RELAY		"open-relay"
+
+/* Room for the line of every keyword (config_where). */
+#define CONFIG_KEYWORDS_MAX	64
+
 struct config {
 	char		*path;			/* the file it came from */
 	char		 hostname[256];		/* default: gethostname() */
@@ -76,6 +88,9 @@ struct config {
 	char		*user_smtpd;		/* default _sm-smtpd */
 	char		*user_queue;		/* default _sm-queue */
 	char		*user_lookup;		/* default _sm-lookup */
+
+	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
+						 * it was first set on, 0 = default */
 };
 
 void config_init(struct config *cfg);	/* all defaults, no listeners */
@@ -91,6 +106,40 @@ int config_parse(struct config *cfg, const char *name, const char *text,
  * it on success.  It only fills what is unset, so calling it again is
  * harmless. */
 void config_finish(struct config *cfg);
+
+/* "file:line" of keyword's setting, or "file (default KEYWORD)" when the
+ * file does not set it; into buf, which is returned. */
+/* The line that set keyword, or 0 (a default, or not a keyword). */
+int config_line_of(const struct config *cfg, const char *keyword);
+const char *config_where(const struct config *cfg, const char *keyword,
+    char *buf, size_t size);
+
+/*
+ * Reload (SIGHUP).  Settings that a running strictmaild can change:
+ * hostname, local-domain, relay-network, every limit except max-sessions,
+ * every timeout, shutdown-timeout, min-free-space, queue-lifetime, and
+ * the paths of tls-certificate and tls-key (once TLS is on).  The rest
+ * (listen, spool, empty-dir, the users, max-sessions, TLS on or off) needs
+ * a restart.
+ */
+/* A deep copy of src into dst (listener descriptors -1 in the copy). */
+void config_copy(struct config *dst, const struct config *src);
+/* Calls cb with the name of every setting that differs between run and
+ * next and needs a restart; returns how many. */
+typedef void (*config_restart_cb)(const char *setting, void *arg);
+int config_restart_needed(const struct config *run, const struct config *next,
+    config_restart_cb cb, void *arg);
+/* Copies every setting that reloads from next into run, with the lines
+ * and path of next for later messages. */
+void config_reload_take(struct config *run, const struct config *next);
+
+/* MSG_P_SETTINGS (proto.h): the settings that reload, as a payload. */
+struct ipc_msg;
+struct buf;
+void config_settings_put(struct buf *b, const struct config *cfg);
+/* Reads them into cfg (a copy of the running configuration); -1 if m was
+ * malformed (then cfg may be half-changed: free it). */
+int config_settings_get(struct ipc_msg *m, struct config *cfg);
 
 int netmask_parse(const char *s, struct netmask *nm);
 int netmask_match(const struct netmask *nm, const struct sockaddr *sa);

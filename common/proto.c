@@ -21,6 +21,7 @@ proto_msg_name(unsigned type)
 	case MSG_L_RCPT:	return "MSG_L_RCPT";
 	case MSG_L_RCPT_RESULT:	return "MSG_L_RCPT_RESULT";
 	case MSG_P_TLS_CONF:	return "MSG_P_TLS_CONF";
+	case MSG_P_SETTINGS:	return "MSG_P_SETTINGS";
 	case MSG_P_READY:	return "MSG_P_READY";
 	}
 	return "MSG_UNKNOWN";

@@ -37,6 +37,13 @@ enum msg_type {
 	MSG_P_TLS_CONF = 300,	/* data certificate chain (PEM), data key (PEM):
 				 * at startup and on every reload (SIGHUP) */
 
+	/* parent -> smtpd, queue */
+	MSG_P_SETTINGS = 310,	/* the settings that reload (config.h), as
+				 * config_settings_put writes them: on a
+				 * reload (SIGHUP) that read a good file;
+				 * new sessions take them, running ones keep
+				 * theirs */
+
 	/* queue, lookup, smtpd -> parent */
 	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
 				 * are served (queue: spool recovered; smtpd:

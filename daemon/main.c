@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/privsep.h"
 #include "common/util.h"
 #include "daemon/parent.h"
 #include "daemon/startup.h"
@@ -251,8 +252,9 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return EX_CONFIG;
 	}
-	if (mo.check && (parent_check_tls(&cfg, err, sizeof(err)) == -1 ||
-	    startup_fd_check(cfg.max_sessions, err, sizeof(err)) == -1)) {
+	if (mo.check && (startup_check(&cfg, privsep_is_root() &&
+	    !mo.run.unprivileged, err, sizeof(err)) == -1 ||
+	    parent_check_tls(&cfg, err, sizeof(err)) == -1)) {
 		fprintf(stderr, "strictmaild: %s\n", err);
 		rc = EX_CONFIG;
 	} else if (mo.check)

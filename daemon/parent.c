@@ -152,31 +152,25 @@ parent_setup(struct parent *p, struct config *cfg,
 	buf_init(&p->tls_key);
 }
 
-/* Looks the three users up; a sysexits code or 0. */
+/* Looks the three users up (startup_users: none may be root); a sysexits
+ * code or 0. */
 static int
 parent_users(struct parent *p)
 {
-	const char	*names[PROC_COUNT];
-	const char	*keys[PROC_COUNT] = { "user-queue", "user-lookup",
-	    "user-smtpd" };
-	int		 i;
+	struct sm_user	u[STARTUP_NUSERS];
+	char		err[1024];
 
-	names[PROC_QUEUE] = p->cfg->user_queue;
-	names[PROC_LOOKUP] = p->cfg->user_lookup;
-	names[PROC_SMTPD] = p->cfg->user_smtpd;
 	if (!p->privileged) {
 		log_info("running unprivileged: no chroot, no user change");
 		return 0;
 	}
-	for (i = 0; i < PROC_COUNT; i++) {
-		if (privsep_lookup(names[i], &p->child[i].user) == -1) {
-			parent_error(p->opts.foreground, "user '%s' (%s) does "
-			    "not exist: create the users as INSTALL describes "
-			    "(etc/mkusers.sh), or run unprivileged with -u",
-			    names[i], keys[i]);
-			return EX_CONFIG;
-		}
+	if (startup_users(p->cfg, u, err, sizeof(err)) == -1) {
+		parent_error(p->opts.foreground, "%s", err);
+		return EX_CONFIG;
 	}
+	p->child[PROC_QUEUE].user = u[0];
+	p->child[PROC_LOOKUP].user = u[1];
+	p->child[PROC_SMTPD].user = u[2];
 	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
 	    "lookup as %s", p->child[PROC_SMTPD].user.name,
 	    p->child[PROC_QUEUE].user.name, p->cfg->spool,
@@ -282,15 +276,18 @@ parent_tls_read_fd(int fd, size_t max, struct buf *out)
 	return 0;
 }
 
+/* Reads one of the files; the message names the setting's file:line. */
 static int
-parent_tls_read(const char *what, const char *path, size_t max,
-    struct buf *out, char *err, size_t errlen)
+parent_tls_read(const struct config *cfg, const char *what, const char *path,
+    size_t max, struct buf *out, char *err, size_t errlen)
 {
+	char	where[1100];
 	int	fd, rc, saved;
 
+	(void)config_where(cfg, what, where, sizeof(where));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
-		(void)bsnprintf(err, errlen, "%s %s: %s", what, path,
+		(void)bsnprintf(err, errlen, "%s: %s %s: %s", where, what, path,
 		    strerror(errno));
 		return -1;
 	}
@@ -298,7 +295,7 @@ parent_tls_read(const char *what, const char *path, size_t max,
 	saved = errno;
 	close(fd);
 	if (rc == -1) {
-		(void)bsnprintf(err, errlen, "%s %s: %s", what, path,
+		(void)bsnprintf(err, errlen, "%s: %s %s: %s", where, what, path,
 		    saved == EINVAL ? "not a regular file" : strerror(saved));
 		return -1;
 	}
@@ -315,20 +312,21 @@ parent_tls_read_pair(const struct config *cfg, struct buf *cert,
     struct buf *key, char *err, size_t errlen)
 {
 	struct tls_server_conf	*tc;
-	char			 msg[512];
+	char			 msg[512], where[1100];
 
-	if (parent_tls_read("tls-certificate", cfg->tls_cert, PARENT_CERT_MAX,
-	    cert, err, errlen) == -1 ||
-	    parent_tls_read("tls-key", cfg->tls_key, PARENT_KEY_MAX, key, err,
-	    errlen) == -1) {
+	if (parent_tls_read(cfg, "tls-certificate", cfg->tls_cert,
+	    PARENT_CERT_MAX, cert, err, errlen) == -1 ||
+	    parent_tls_read(cfg, "tls-key", cfg->tls_key, PARENT_KEY_MAX, key,
+	    err, errlen) == -1) {
 		parent_tls_free(cert, key);
 		return -1;
 	}
 	tc = tls_server_conf_new((const uint8_t *)cert->data, cert->len,
 	    (const uint8_t *)key->data, key->len, msg, sizeof(msg));
 	if (tc == NULL) {
-		(void)bsnprintf(err, errlen, "tls-certificate %s, tls-key %s: "
-		    "%s", cfg->tls_cert, cfg->tls_key, msg);
+		(void)bsnprintf(err, errlen, "%s: tls-certificate %s, tls-key "
+		    "%s: %s", config_where(cfg, "tls-certificate", where,
+		    sizeof(where)), cfg->tls_cert, cfg->tls_key, msg);
 		parent_tls_free(cert, key);
 		return -1;
 	}
@@ -395,26 +393,103 @@ parent_tls_start(struct parent *p)
 	return 0;
 }
 
-/* SIGHUP: read the files again; smtpd keeps the old ones on failure. */
+/* "reload: <setting>: needs a restart": the running value stays. */
+static void
+parent_reload_restart(const char *setting, void *arg)
+{
+	(void)arg;
+	log_warnx("reload: %s: needs a restart; keeping the running value",
+	    setting);
+}
+
+/*
+ * Reads the whole file again into next; the settings that reload are
+ * taken into run, a copy of the running configuration.  0, or -1 with
+ * the reason (file:line) in err.
+ */
+static int
+parent_reload_read(struct parent *p, struct config *run, char *err,
+    size_t errlen)
+{
+	struct config	next;
+
+	config_init(&next);
+	if (config_load(&next, p->cfg->path, err, errlen) == -1) {
+		config_free(&next);
+		return -1;
+	}
+	(void)config_restart_needed(p->cfg, &next, parent_reload_restart,
+	    NULL);
+	config_copy(run, p->cfg);
+	config_reload_take(run, &next);
+	config_free(&next);
+	return 0;
+}
+
+/* Sends the settings that reload to the queue and smtpd. */
+static int
+parent_reload_send(struct parent *p, const struct config *run, char *err,
+    size_t errlen)
+{
+	static const enum parent_proc to[] = { PROC_QUEUE, PROC_SMTPD };
+	struct buf	payload;
+	size_t		i;
+
+	buf_init(&payload);
+	config_settings_put(&payload, run);
+	if (payload.len > IPC_MAX_PAYLOAD) {
+		(void)bsnprintf(err, errlen, "%s: the settings take %zu "
+		    "bytes, more than a reload can send (%d): restart instead",
+		    run->path, payload.len, IPC_MAX_PAYLOAD);
+		buf_free(&payload);
+		return -1;
+	}
+	for (i = 0; i < sizeof(to) / sizeof(to[0]); i++)
+		if (p->child[to[i]].chan != NULL)
+			ipc_send_buf(p->child[to[i]].chan, MSG_P_SETTINGS, 0,
+			    -1, &payload);
+	buf_free(&payload);
+	return 0;
+}
+
+/*
+ * SIGHUP: read the whole configuration again.  A file with an error, or
+ * a certificate that does not load, keeps the running configuration (the
+ * reason is logged with its file:line).  Otherwise the settings that
+ * reload go to the queue and smtpd, the certificate and key to smtpd, and
+ * each setting that needs a restart is logged and keeps its value.
+ */
 static void
 parent_reload(struct parent *p)
 {
-	char	err[1024];
+	struct config	run;
+	char		err[1024];
 
 	if (p->stopping) {
 		log_info("reload: shutdown in progress, ignored");
 		return;
 	}
-	if (p->cfg->tls_cert == NULL) {
-		log_info("reload: nothing to reload (no tls-certificate)");
+	log_info("reload: reading %s", p->cfg->path);
+	if (parent_reload_read(p, &run, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s: keeping the running configuration", err);
 		return;
 	}
-	if (parent_tls_load(p, err, sizeof(err)) == -1) {
-		log_warnx("reload: %s: keeping the current certificate", err);
+	if ((run.tls_cert != NULL && parent_tls_read_pair(&run, &p->tls_cert,
+	    &p->tls_key, err, sizeof(err)) == -1) ||
+	    parent_reload_send(p, &run, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s: keeping the running configuration", err);
+		parent_tls_forget(p);
+		config_free(&run);
 		return;
 	}
-	parent_tls_send(p);
-	log_info("reload: certificate %s sent to smtpd", p->cfg->tls_cert);
+	if (run.tls_cert != NULL) {
+		parent_tls_send(p);
+		log_info("reload: certificate %s sent to smtpd", run.tls_cert);
+	}
+	config_free(p->cfg);
+	*p->cfg = run;
+	log_info("reload: %s: done; new sessions take the new settings",
+	    p->cfg->path);
 }
 
 static void

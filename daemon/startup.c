@@ -22,10 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
+#include "common/privsep.h"
 #include "common/util.h"
 #include "daemon/startup.h"
 #include "queue/queue_fs.h"
+#include "queue/queue_id.h"
 
 #define STARTUP_ODIR	(O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 
@@ -355,4 +358,183 @@ startup_empty_dir(const char *path, int privileged, char *err,
 		rc = startup_empty_empty(fd, path, err, errlen);
 	close(fd);
 	return rc;
+}
+
+/* ---- the process users ---- */
+
+static int
+startup_user(const struct config *cfg, const char *keyword, const char *name,
+    struct sm_user *u, char *err, size_t errlen)
+{
+	char	where[1100];
+
+	(void)config_where(cfg, keyword, where, sizeof(where));
+	if (privsep_lookup(name, u) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s: user '%s' does not "
+		    "exist: create the users as INSTALL describes, or run "
+		    "unprivileged with -u", where, keyword, name);
+		return -1;
+	}
+	if (u->uid == 0) {
+		(void)bsnprintf(err, errlen, "%s: %s: user '%s' is root (uid "
+		    "0): each process needs a user of its own", where, keyword,
+		    name);
+		return -1;
+	}
+	if (u->gid == 0) {
+		(void)bsnprintf(err, errlen, "%s: %s: user '%s' has group 0 "
+		    "(root) as its group, which could regain root's files: "
+		    "give it a group of its own", where, keyword, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
+    char *err, size_t errlen)
+{
+	if (startup_user(cfg, "user-queue", cfg->user_queue, &u[0], err,
+	    errlen) == -1 ||
+	    startup_user(cfg, "user-lookup", cfg->user_lookup, &u[1], err,
+	    errlen) == -1 ||
+	    startup_user(cfg, "user-smtpd", cfg->user_smtpd, &u[2], err,
+	    errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* ---- the spool, checked without a change ---- */
+
+/* Owner and mode of one existing folder; a missing one is fine. */
+static int
+startup_spool_entry(const char *path, uid_t uid, gid_t gid, int checkgid,
+    mode_t mode, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		(void)bsnprintf(err, errlen, "%s: not a directory", path);
+		return -1;
+	}
+	if (st.st_uid != uid || (checkgid && st.st_gid != gid)) {
+		(void)bsnprintf(err, errlen, "%s: owner %lu group %lu, expected "
+		    "%lu group %lu (strictmaild -T prints the table)", path,
+		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		    (unsigned long)uid, (unsigned long)gid);
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode) {
+		(void)bsnprintf(err, errlen, "%s: mode is %04o, expected %04o",
+		    path, (unsigned)(st.st_mode & 07777), (unsigned)mode);
+		return -1;
+	}
+	return 0;
+}
+
+/* The spool directory itself must be there, reached as the start does. */
+static int
+startup_spool_top(const char *spool, uid_t uid, gid_t gid, int checkgid,
+    char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (stat(spool, &st) == -1) {
+		(void)bsnprintf(err, errlen, "spool %s: %s: create the spool "
+		    "with 'make install' (it lays out what 'strictmaild -T' "
+		    "prints)", spool, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		(void)bsnprintf(err, errlen, "spool %s: not a directory",
+		    spool);
+		return -1;
+	}
+	if (st.st_uid != uid || (checkgid && st.st_gid != gid) ||
+	    (st.st_mode & 07777) != spool_table[0].mode) {
+		(void)bsnprintf(err, errlen, "spool %s: owner %lu group %lu "
+		    "mode %04o, expected %lu group %lu mode %04o", spool,
+		    (unsigned long)st.st_uid, (unsigned long)st.st_gid,
+		    (unsigned)(st.st_mode & 07777), (unsigned long)uid,
+		    (unsigned long)gid, (unsigned)spool_table[0].mode);
+		return -1;
+	}
+	return 0;
+}
+
+int
+startup_spool_check(const char *spool, const struct sm_user *qu, char *err,
+    size_t errlen)
+{
+	const struct spool_entry	*e;
+	char				 path[1200];
+	uid_t				 ruid = qu ? 0 : geteuid(), uid;
+	gid_t				 rgid = qu ? 0 : getegid(), gid;
+	unsigned			 h, n;
+
+	if (startup_spool_top(spool, ruid, rgid, qu != NULL, err, errlen) == -1)
+		return -1;
+	for (e = spool_table; e->path != NULL; e++) {
+		if (strcmp(e->path, ".") == 0)
+			continue;
+		uid = e->owner == SPOOL_ROOT ? ruid : qu ? qu->uid : geteuid();
+		gid = e->owner == SPOOL_ROOT ? rgid : qu ? qu->gid : getegid();
+		n = strcmp(e->path, "queue/XX") == 0 ? QUEUE_ID_NHASH : 1;
+		for (h = 0; h < n; h++) {
+			if ((n == 1 ? !bsnprintf(path, sizeof(path), "%s/%s",
+			    spool, e->path) : !bsnprintf(path, sizeof(path),
+			    "%s/queue/%02X", spool, h))) {
+				(void)bsnprintf(err, errlen, "spool %s: path "
+				    "too long", spool);
+				return -1;
+			}
+			if (startup_spool_entry(path, uid, gid, qu != NULL,
+			    e->mode, err, errlen) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* A configured empty-dir is not created at start: it must be there. */
+static int
+startup_empty_check(const struct config *cfg, int privileged, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+	char		where[1100];
+	int		saved;
+
+	if (stat(cfg->empty_dir, &st) == 0)
+		return startup_empty_dir(cfg->empty_dir, privileged, err,
+		    errlen);
+	saved = errno;
+	if (saved == ENOENT && config_line_of(cfg, "empty-dir") == 0)
+		return 0;		/* <spool>/empty: made at start */
+	(void)bsnprintf(err, errlen, "%s: empty-dir %s: %s",
+	    config_where(cfg, "empty-dir", where, sizeof(where)),
+	    cfg->empty_dir, strerror(saved));
+	return -1;
+}
+
+int
+startup_check(const struct config *cfg, int privileged, char *err,
+    size_t errlen)
+{
+	struct sm_user	u[STARTUP_NUSERS];
+
+	if (startup_fd_check(cfg->max_sessions, err, errlen) == -1)
+		return -1;
+	if (privileged && startup_users(cfg, u, err, errlen) == -1)
+		return -1;
+	if (startup_spool_check(cfg->spool, privileged ? &u[0] : NULL, err,
+	    errlen) == -1)
+		return -1;
+	return startup_empty_check(cfg, privileged, err, errlen);
 }

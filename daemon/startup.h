@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/privsep.h"
+
 /* <spool>/lock: root's (the current user's with -u), mode 0600. */
 #define STARTUP_LOCK_NAME	"lock"
 
@@ -46,6 +48,40 @@ int startup_fd_raise(unsigned max_sessions, char *err, size_t errlen);
  * 0), or the current user when not privileged; mode as the spool table's
  * "empty"; nothing in it.  0, or -1 and err naming the path. */
 int startup_empty_dir(const char *path, int privileged, char *err,
+    size_t errlen);
+
+/*
+ * The process users (user-smtpd, user-queue, user-lookup), when running
+ * as root: each must exist, must not be root (uid 0) and must not have
+ * group 0 as its primary group (the group every process keeps after
+ * setgroups(0) drops the supplementary ones; group root owns files that
+ * root may write).  Supplementary groups (sudo, wheel) are dropped, so
+ * they are no reason to refuse.  Fills u[] in the order queue, lookup,
+ * smtpd; 0, or -1 and err naming the setting's file:line.
+ */
+#define STARTUP_NUSERS	3
+struct config;
+int startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
+    char *err, size_t errlen);
+
+/*
+ * The spool for strictmaild -n, without changing anything: the spool
+ * directory must exist (make install lays it out; a start under the
+ * systemd unit cannot create it), and every folder of the spool table
+ * that exists must have the table's owner (qu: the queue user; NULL when
+ * unprivileged: the current user) and mode.  Missing folders below the
+ * spool are created at start.  0, or -1 and err.
+ */
+int startup_spool_check(const char *spool, const struct sm_user *qu,
+    char *err, size_t errlen);
+
+/*
+ * Everything strictmaild -n checks besides the TLS files (parent.h), and
+ * that a start checks before it takes anything: the descriptor limit,
+ * the users (privileged only), the spool and the receiver's chroot.
+ * 0, or -1 and err.
+ */
+int startup_check(const struct config *cfg, int privileged, char *err,
     size_t errlen);
 
 #endif

@@ -769,12 +769,44 @@ queue_shutdown(struct queue *q, const char *why)
 		event_loop_stop(q->loop);
 }
 
+/*
+ * MSG_P_SETTINGS (reload): min-free-space and queue-lifetime apply at
+ * once.  max-message-size and max-recipients are the queue's guard
+ * against a receiver gone wrong, and sessions that began before the
+ * reload may still use the old values: the queue takes the larger of the
+ * two until a restart.
+ */
+static void
+queue_reload(struct queue *q, struct ipc_msg *m)
+{
+	struct config	next;
+
+	config_copy(&next, q->cfg);
+	if (ipc_no_fd(m) == -1 || config_settings_get(m, &next) == -1) {
+		config_free(&next);
+		return;
+	}
+	q->cfg->min_free_space = next.min_free_space;
+	q->cfg->queue_lifetime = next.queue_lifetime;
+	if (next.max_message_size > q->cfg->max_message_size)
+		q->cfg->max_message_size = next.max_message_size;
+	if (next.max_recipients > q->cfg->max_recipients)
+		q->cfg->max_recipients = next.max_recipients;
+	config_free(&next);
+	log_info("reload: min-free-space %llu, queue-lifetime %llu s",
+	    (unsigned long long)q->cfg->min_free_space,
+	    (unsigned long long)q->cfg->queue_lifetime);
+	queue_space_check(q);
+}
+
 static void
 queue_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	(void)ch;
-	(void)arg;
-	ipc_bad_type(m);
+	if (m->type == MSG_P_SETTINGS)
+		queue_reload(arg, m);
+	else
+		ipc_bad_type(m);
 }
 
 static void

@@ -166,7 +166,7 @@ smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
 	if (r->code >= 400 && !uncounted) {
 		s->nerrors++;
 		if (a != SMTP_A_CLOSE &&
-		    s->nerrors > s->srv->cfg->soft_error_limit)
+		    s->nerrors > s->cfg->soft_error_limit)
 			s->delay = 1;
 	}
 	if (logrej && (r->code >= 400 || probe))
@@ -269,6 +269,7 @@ smtp_session_init(struct smtp_session *s, struct smtp_server *srv,
 {
 	memset(s, 0, sizeof(*s));
 	s->srv = srv;
+	s->cfg = srv->cfg;
 	s->id = id;
 	s->state = SMTP_INIT;
 	s->wait = SMTP_A_REPLY;
@@ -296,7 +297,7 @@ smtp_session_free(struct smtp_session *s)
 void
 smtp_session_greeting(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set_str(r, SMTP_R_GREETING, s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_GREETING, s->cfg->hostname);
 }
 
 const char *
@@ -374,7 +375,7 @@ smtp_check_starttls(struct smtp_session *s, struct smtp_reply *r)
 static void
 smtp_ehlo_reply(struct smtp_session *s, struct smtp_reply *r)
 {
-	const struct config	*cfg = s->srv->cfg;
+	const struct config	*cfg = s->cfg;
 
 	smtp_reply_set_str(r, SMTP_R_EHLO, cfg->hostname);
 	smtp_reply_append(r, "\nPIPELINING\nSIZE %" PRIu64 "\n8BITMIME\n"
@@ -399,7 +400,7 @@ smtp_hello(struct smtp_session *s, char *args, int esmtp,
 	if (esmtp)
 		smtp_ehlo_reply(s, r);
 	else
-		smtp_reply_set_str(r, SMTP_R_HELO, s->srv->cfg->hostname);
+		smtp_reply_set_str(r, SMTP_R_HELO, s->cfg->hostname);
 	return a;
 }
 
@@ -465,7 +466,7 @@ smtp_mail_size(struct smtp_session *s, const char *value,
 
 	if (value == NULL || parse_u64(value, 0, UINT64_MAX, &size) == -1)
 		return smtp_param_bad("SIZE", r);
-	if (size > s->srv->cfg->max_message_size) {
+	if (size > s->cfg->max_message_size) {
 		smtp_reply_set(r, SMTP_R_SIZE_EXCEEDED);
 		return -1;
 	}
@@ -668,7 +669,7 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 	char	addr[SMTP_PATH_MAX + 1];
 	int	local;
 
-	local = !p->literal && config_is_local_domain(s->srv->cfg,
+	local = !p->literal && config_is_local_domain(s->cfg,
 	    p->adomain);
 	if (!s->relay && (!local || strpbrk(p->plain, "%!@") != NULL))
 		return smtp_relay_denied(p, r);
@@ -696,7 +697,7 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 static int
 smtp_rcpt_full(const struct smtp_session *s)
 {
-	return s->nrcpt >= s->srv->cfg->max_recipients ||
+	return s->nrcpt >= s->cfg->max_recipients ||
 	    s->rcpt_bytes + SMTP_PATH_MAX + SMTP_ORCPT_MAX +
 	    3 * sizeof(uint32_t) > SMTP_RCPT_BYTES_MAX;
 }
@@ -726,7 +727,7 @@ smtp_cmd_rcpt(struct smtp_session *s, char *args, struct smtp_reply *r)
 	if (smtp_rcpt_full(s)) {
 		/* A client may send as many again before they count as
 		 * errors, as Postfix's smtpd_recipient_overshoot_limit. */
-		if (s->overshoot++ < s->srv->cfg->max_recipients)
+		if (s->overshoot++ < s->cfg->max_recipients)
 			s->uncounted = 1;
 		smtp_reply_set(r, SMTP_R_TOO_MANY_RCPTS);
 		return SMTP_A_REPLY;
@@ -976,7 +977,7 @@ smtp_line_check(const char *line, size_t len, size_t max, char *text,
 static int
 smtp_too_many_errors(struct smtp_session *s)
 {
-	unsigned	max = s->srv->cfg->max_errors;
+	unsigned	max = s->cfg->max_errors;
 
 	return max != 0 && s->nerrors >= max;
 }
@@ -984,7 +985,7 @@ smtp_too_many_errors(struct smtp_session *s)
 static enum smtp_action
 smtp_error_limit(struct smtp_session *s, struct smtp_reply *r)
 {
-	smtp_reply_set_str(r, SMTP_R_TOO_MANY_ERRORS, s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_TOO_MANY_ERRORS, s->cfg->hostname);
 	(void)smtp_done(s, SMTP_A_CLOSE, 0, r);
 	smtp_log_reject(s, r, 1);
 	return smtp_close(s, SMTP_CLOSE_LIMIT);
@@ -1004,7 +1005,7 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 		fatalx("session=%s: a command in state %s", s->sid,
 		    smtp_state_name(s->state));
 	smtp_log_keep_line(s, line, len);
-	bad = smtp_line_check(line, len, s->srv->cfg->max_command_line, text,
+	bad = smtp_line_check(line, len, s->cfg->max_command_line, text,
 	    sizeof(text), r);
 	if (bad == 0 && smtp_parse_verb(text, verb, sizeof(verb), &args) == 0)
 		c = smtp_cmd_find(verb);
@@ -1063,7 +1064,7 @@ smtp_queue_fail(struct smtp_session *s, int reason, struct smtp_reply *r)
 
 	if (id == SMTP_R_COUNT)
 		fatalx("session=%s: queue failure reason %d", s->sid, reason);
-	smtp_reply_set_str(r, id, s->srv->cfg->hostname);
+	smtp_reply_set_str(r, id, s->cfg->hostname);
 	if (reason == QFAIL_SHUTDOWN)
 		return smtp_close(s, SMTP_CLOSE_SHUTDOWN);
 	return SMTP_A_REPLY;
@@ -1410,7 +1411,7 @@ smtp_end(struct smtp_session *s, enum smtp_reply_id id,
 {
 	if (s->wait == SMTP_A_LOOKUP || s->wait == SMTP_A_OPEN)
 		smtp_request_forget(s);
-	smtp_reply_set_str(r, id, s->srv->cfg->hostname);
+	smtp_reply_set_str(r, id, s->cfg->hostname);
 	(void)smtp_close(s, why);
 }
 
@@ -1445,7 +1446,7 @@ void
 smtp_session_no_room(struct smtp_session *s, struct smtp_reply *r)
 {
 	s->cmd = "CONNECT";
-	smtp_reply_set_str(r, SMTP_R_BUSY, s->srv->cfg->hostname);
+	smtp_reply_set_str(r, SMTP_R_BUSY, s->cfg->hostname);
 	(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
 	(void)smtp_close(s, SMTP_CLOSE_BUSY);
 }
@@ -1475,7 +1476,7 @@ smtp_session_received(const struct smtp_session *s, time_t now,
 	if (gmtime_r(&now, &tm) == NULL)
 		fatal("gmtime_r");
 	buf_printf(out, "Received: from %s (%s)\r\n\tby %s (strictmail) "
-	    "with %s", s->helo, s->client, s->srv->cfg->hostname,
+	    "with %s", s->helo, s->client, s->cfg->hostname,
 	    smtp_session_protocol(s));
 	if (s->tls)
 		buf_printf(out, "\r\n\t(%s)\r\n\t", s->tls_info);

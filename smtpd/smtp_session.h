@@ -108,6 +108,9 @@ struct smtp_rcpt {
 
 struct smtp_session {
 	struct smtp_server	*srv;
+	const struct config	*cfg;		/* srv->cfg when the session
+						 * began: a reload does not
+						 * change a running session */
 	uint32_t		 id;
 	char			 sid[SMTP_SID_MAX];	/* id as logged */
 	enum smtp_state		 state;

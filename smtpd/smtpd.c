@@ -102,6 +102,7 @@ smtpd_conn_free(struct smtpd_conn *c)
 	smtpd_msg_close(c);
 	smtpd_conn_tls_free(c);
 	smtp_session_free(&c->sess);
+	smtpd_conf_detach(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->wbuf);
@@ -428,7 +429,7 @@ smtpd_conn_command(struct smtpd_conn *c)
 	enum smtp_action	 a;
 	const char		*p = c->in.data + c->inpos, *nl;
 	size_t			 avail = c->in.len - c->inpos, len;
-	size_t			 max = c->sd->cfg->max_command_line;
+	size_t			 max = c->cfg->max_command_line;
 
 	if ((nl = memchr(p, '\n', avail < max ? avail : max)) != NULL) {
 		len = (size_t)(nl - p) + 1;
@@ -559,7 +560,7 @@ smtpd_conn_event(int fd, int events, void *arg)
 static uint64_t
 smtpd_conn_timeout_ms(const struct smtpd_conn *c)
 {
-	const struct config	*cfg = c->sd->cfg;
+	const struct config	*cfg = c->cfg;
 
 	if (c->in_data || c->skip_left > 0)
 		return cfg->timeout_data * 1000;
@@ -578,7 +579,7 @@ static void
 smtpd_conn_arm_next(struct smtpd_conn *c, uint64_t ms)
 {
 	uint64_t	now = now_ms();
-	uint64_t	dl = c->start + c->sd->cfg->timeout_session * 1000;
+	uint64_t	dl = c->start + c->cfg->timeout_session * 1000;
 
 	if (dl > now && dl - now < ms)
 		ms = dl - now;
@@ -644,7 +645,7 @@ smtpd_conn_request_sent(struct smtpd_conn *c)
 	if (c->fd == -1)
 		return;
 	event_timer_cancel(c->sd->loop, c->timer);
-	smtpd_conn_arm_next(c, c->sd->cfg->timeout_request * 1000);
+	smtpd_conn_arm_next(c, c->cfg->timeout_request * 1000);
 }
 
 static void smtpd_resume(struct smtpd_conn *, enum smtp_action,
@@ -657,7 +658,7 @@ smtpd_conn_request_timeout(struct smtpd_conn *c, uint64_t limit)
 {
 	struct smtp_reply	r;
 	enum smtp_action	a;
-	const struct config	*cfg = c->sd->cfg;
+	const struct config	*cfg = c->cfg;
 
 	if (c->sess.wait == SMTP_A_COMMIT)
 		log_warnx("%s: session=%s: no answer to the commit within %llu "
@@ -679,12 +680,12 @@ smtpd_conn_request_timeout(struct smtpd_conn *c, uint64_t limit)
 static void
 smtpd_conn_deadline(struct smtpd_conn *c, uint64_t limit)
 {
-	uint64_t	rlimit = c->sd->cfg->timeout_request * 1000;
+	uint64_t	rlimit = c->cfg->timeout_request * 1000;
 	uint64_t	waited = now_ms() - c->req_start;
 
 	log_info("session=%s client=%s session time limit reached (%llu s)",
 	    c->sess.sid, c->sess.client,
-	    (unsigned long long)c->sd->cfg->timeout_session);
+	    (unsigned long long)c->cfg->timeout_session);
 	if (c->sess.wait == SMTP_A_COMMIT) {
 		c->end_pending = SMTP_CLOSE_DEADLINE;
 		smtpd_conn_arm(c, waited < rlimit ? rlimit - waited : 0);
@@ -698,7 +699,7 @@ smtpd_conn_timer(void *arg)
 {
 	struct smtpd_conn	*c = arg;
 	uint64_t		 limit = smtpd_conn_timeout_ms(c), now, idle;
-	uint64_t		 rlimit = c->sd->cfg->timeout_request * 1000;
+	uint64_t		 rlimit = c->cfg->timeout_request * 1000;
 	uint64_t		 dl;
 
 	c->timer = NULL;
@@ -707,7 +708,7 @@ smtpd_conn_timer(void *arg)
 		return;
 	}
 	now = now_ms();
-	dl = c->start + c->sd->cfg->timeout_session * 1000;
+	dl = c->start + c->cfg->timeout_session * 1000;
 	if (now >= dl && c->end_pending == SMTP_CLOSE_NONE &&
 	    c->sess.close_reason == SMTP_CLOSE_NONE) {
 		smtpd_conn_deadline(c, limit);
@@ -748,7 +749,7 @@ smtpd_conn_delay_over(void *arg)
 static void
 smtpd_conn_delay(struct smtpd_conn *c)
 {
-	uint64_t	ms = c->sd->cfg->error_delay * 1000;
+	uint64_t	ms = c->cfg->error_delay * 1000;
 
 	if (ms == 0 || c->fd == -1 || c->delaying)
 		return;
@@ -940,6 +941,7 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 		c->tlsconf = sd->tlsconf;
 	}
 	smtp_session_init(&c->sess, &sd->srv, id, client, relay);
+	smtpd_conf_attach(c);
 	smtp_session_setup(&c->sess, l->kind, c->tlsconf != NULL);
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
 	sd->nconns++;
@@ -974,13 +976,13 @@ smtpd_accept_one(struct smtpd *sd, const struct listener *l, int fd,
 
 	id = smtp_session_next_id(&sd->next_id, smtpd_id_in_use, sd);
 	smtpd_client_addr(ss, &sslen, host, sizeof(host), port, sizeof(port));
-	relay = config_may_relay(sd->cfg, (struct sockaddr *)ss);
+	relay = config_may_relay(sd->srv.cfg, (struct sockaddr *)ss);
 	smtp_sid_format(&sd->srv, id, sid, sizeof(sid));
 	log_info("session=%s connect client=%s port=%s listener=%s", sid, host,
 	    port, listener_kind_name(l->kind));
 	if (sd->nlive >= sd->cfg->max_sessions || (!relay &&
 	    smtpd_count_client(sd, (struct sockaddr *)ss) >=
-	    sd->cfg->max_sessions_per_ip))
+	    sd->srv.cfg->max_sessions_per_ip))
 		smtpd_refuse(sd, l, fd, id, host, 0);
 	else if (smtpd_fd_short(sd, 2))
 		smtpd_refuse(sd, l, fd, id, host, 1);
@@ -1405,9 +1407,12 @@ smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	struct smtpd	*sd = arg;
 
 	(void)ch;
-	if (m->type != MSG_P_TLS_CONF)
+	if (m->type == MSG_P_SETTINGS)
+		smtpd_conf_reload(sd, m);
+	else if (m->type == MSG_P_TLS_CONF)
+		smtpd_tls_conf(sd, m);
+	else
 		ipc_bad_type(m);
-	smtpd_tls_conf(sd, m);
 }
 
 static void
@@ -1489,7 +1494,7 @@ smtpd_sigterm(int signo, void *arg)
 	struct smtpd		*sd = arg;
 	struct smtpd_conn	*c, *next;
 	unsigned		 n = 0;
-	uint64_t		 ms = sd->cfg->shutdown_timeout * 800;
+	uint64_t		 ms = sd->srv.cfg->shutdown_timeout * 800;
 
 	(void)signo;
 	if (sd->stopping)
@@ -1550,7 +1555,7 @@ smtpd_setup(struct smtpd *sd, struct config *cfg, int parent_fd,
 {
 	memset(sd, 0, sizeof(*sd));
 	sd->cfg = cfg;
-	sd->srv.cfg = cfg;
+	smtpd_conf_init(sd);
 	smtp_sid_tag(&sd->srv);
 	TAILQ_INIT(&sd->conns);
 	sd->loop = event_loop_new();
@@ -1590,6 +1595,7 @@ smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
 	ipc_chan_free(sd.lookup);
 	event_loop_free(sd.loop);
 	free(sd.lst);
+	smtpd_conf_free(&sd);
 	tls_cleanup();
 	return sd.status;
 }

@@ -31,9 +31,21 @@ struct smtpd_listener {
 	struct listener		*l;
 };
 
+/*
+ * The settings that reload (config.h), shared by the sessions that began
+ * under them: new sessions take the newest, a running one keeps its own
+ * until it ends (smtpd_conf.c).
+ */
+struct smtpd_conf {
+	struct config	cfg;
+	unsigned	refs;
+};
+
 struct smtpd_conn {
 	TAILQ_ENTRY(smtpd_conn)	 entry;
 	struct smtpd		*sd;
+	struct smtpd_conf	*conf;		/* this session's reference */
+	const struct config	*cfg;		/* &conf->cfg */
 	struct smtp_session	 sess;
 	struct sockaddr_storage	 ss;		/* the client (v4-mapped made
 						 * IPv4) */
@@ -82,7 +94,10 @@ struct smtpd_conn {
 TAILQ_HEAD(smtpd_conns, smtpd_conn);
 
 struct smtpd {
-	struct config		*cfg;
+	struct config		*cfg;		/* as started: listeners,
+						 * max-sessions */
+	struct smtpd_conf	*conf;		/* for new sessions; srv.cfg
+						 * is &conf->cfg */
 	struct event_loop	*loop;
 	struct smtp_server	 srv;
 	struct ipc_chan		*parent;
@@ -132,5 +147,12 @@ void smtpd_tls_drop_input(struct smtpd_conn *c);
 void smtpd_tls_log_error(struct smtpd_conn *c, const char *what);
 void smtpd_tls_wait_over(void *arg);
 void smtpd_tls_conf(struct smtpd *sd, struct ipc_msg *m);
+
+/* smtpd_conf.c: the settings that reload. */
+void smtpd_conf_init(struct smtpd *sd);
+void smtpd_conf_attach(struct smtpd_conn *c);
+void smtpd_conf_detach(struct smtpd_conn *c);
+void smtpd_conf_reload(struct smtpd *sd, struct ipc_msg *m);
+void smtpd_conf_free(struct smtpd *sd);
 
 #endif

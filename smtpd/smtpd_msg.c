@@ -81,7 +81,7 @@ smtpd_msg_progress(struct smtpd_conn *c)
 void
 smtpd_msg_start(struct smtpd_conn *c, int chunked)
 {
-	const struct config	*cfg = c->sd->cfg;
+	const struct config	*cfg = c->cfg;
 
 	c->written = 0;
 	c->werr = 0;

@@ -3,7 +3,12 @@
  * values, defaults are filled in, every mistake is refused with its exact
  * "file:line: message", and the network and domain checks that smtpd
  * relies on (netmask_parse/netmask_match, config_may_relay,
- * config_is_local_domain) decide correctly.
+ * config_is_local_domain) decide correctly.  relay-network refuses host
+ * bits (naming the network meant) and open relays unless the line says
+ * open-relay; overlapping listeners are refused per address family;
+ * config_where names a setting's file:line; a reload knows which settings
+ * need a restart, takes the others, and carries them through
+ * MSG_P_SETTINGS unchanged.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -18,7 +23,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/config.h"
+#include "common/ipc.h"
+#include "common/proto.h"
 #include "common/util.h"
 
 #define NAME	"t.conf"
@@ -665,6 +673,251 @@ test_kind_names(void **state)
 	assert_false(config_domain_ok(""));
 }
 
+
+static void
+test_relay_checks(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*err;
+	} cases[] = {
+		{ "listen 127.0.0.1 25\nrelay-network 192.168.1.5/16\n",
+		  NAME ":2: relay-network: '192.168.1.5/16' has host bits set: "
+		  "the network is 192.168.0.0/16" },
+		{ "listen 127.0.0.1 25\nrelay-network 2001:db8::1/32\n",
+		  NAME ":2: relay-network: '2001:db8::1/32' has host bits set: "
+		  "the network is 2001:db8::/32" },
+		{ "listen 127.0.0.1 25\nrelay-network 0.0.0.0/0\n",
+		  NAME ":2: relay-network: 0.0.0.0/0 is wider than /8 and makes "
+		  "an open relay: write 'open-relay' on the line if that is "
+		  "meant" },
+		{ "listen 127.0.0.1 25\nrelay-network 10.0.0.0/8 ::/0\n",
+		  NAME ":2: relay-network: ::/0 is wider than /16 and makes an "
+		  "open relay: write 'open-relay' on the line if that is "
+		  "meant" },
+		{ "listen 127.0.0.1 25\nrelay-network 64.0.0.0/2\n",
+		  NAME ":2: relay-network: 64.0.0.0/2 is wider than /8 and "
+		  "makes an open relay: write 'open-relay' on the line if that "
+		  "is meant" },
+		{ "listen 127.0.0.1 25\nrelay-network open-relay\n",
+		  NAME ":2: relay-network: missing value" },
+		/* open-relay holds for its own line only */
+		{ "listen 127.0.0.1 25\nrelay-network ::/0 open-relay\n"
+		  "relay-network 0.0.0.0/0\n",
+		  NAME ":3: relay-network: 0.0.0.0/0 is wider than /8 and makes "
+		  "an open relay: write 'open-relay' on the line if that is "
+		  "meant" },
+	};
+	struct config		cfg;
+	struct sockaddr_storage	ss;
+	char			err[1024];
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_error(cases[i].text, cases[i].err);
+	if (parse(&cfg, "listen 127.0.0.1 25\nrelay-network 0.0.0.0/0 "
+	    "open-relay 10.0.0.0/8 2001:db8::/32\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.nrelay_nets, 3);
+	ss = sa_of("198.51.100.7");
+	assert_true(config_may_relay(&cfg, (struct sockaddr *)&ss));
+	config_free(&cfg);
+	if (parse(&cfg, "listen 127.0.0.1 25\nrelay-network 10.0.0.0/8 "
+	    "fd00::/16 192.168.0.0/16\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	config_free(&cfg);
+}
+
+static void
+test_listen_overlap(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*err;
+	} cases[] = {
+		{ "listen 127.0.0.1 25\nlisten 0.0.0.0 25\n",
+		  NAME ":2: listen 0.0.0.0 25 overlaps listen 127.0.0.1 25 "
+		  "(line 1): 0.0.0.0 already takes port 25 on every IPv4 "
+		  "address" },
+		{ "listen 0.0.0.0 587 submission\nlisten 192.0.2.1 587\n",
+		  NAME ":2: listen 192.0.2.1 587 overlaps listen 0.0.0.0 587 "
+		  "(line 1): 0.0.0.0 already takes port 587 on every IPv4 "
+		  "address" },
+		{ "listen ::1 25\nlisten ::0 25\n",
+		  NAME ":2: listen :: 25 overlaps listen ::1 25 (line 1): :: "
+		  "already takes port 25 on every IPv6 address" },
+		{ "listen 0.0.0.0 25\nlisten 0.0.0.0 25 submission\n",
+		  NAME ":2: duplicate listen 0.0.0.0 25 (first on line 1)" },
+	};
+	struct config	cfg;
+	char		err[1024];
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_error(cases[i].text, cases[i].err);
+	/* IPV6_V6ONLY: the two wildcards go together, other ports too. */
+	if (parse(&cfg, "listen 0.0.0.0 25\nlisten :: 25\nlisten 127.0.0.1 "
+	    "2525\nlisten ::1 587\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	config_free(&cfg);
+}
+
+static void
+test_where(void **state)
+{
+	struct config	cfg;
+	char		err[1024], buf[256];
+
+	(void)state;
+	if (parse(&cfg, "\nlisten 127.0.0.1 25\n\ntls-certificate /c\n"
+	    "tls-key /k\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(config_where(&cfg, "tls-certificate", buf,
+	    sizeof(buf)), NAME ":4");
+	assert_string_equal(config_where(&cfg, "tls-key", buf, sizeof(buf)),
+	    NAME ":5");
+	assert_string_equal(config_where(&cfg, "listen", buf, sizeof(buf)),
+	    NAME ":2");
+	assert_string_equal(config_where(&cfg, "user-smtpd", buf,
+	    sizeof(buf)), NAME " (default user-smtpd)");
+	assert_int_equal(config_line_of(&cfg, "spool"), 0);
+	assert_int_equal(config_line_of(&cfg, "no-such-keyword"), 0);
+	config_free(&cfg);
+}
+
+static void
+note_setting(const char *setting, void *arg)
+{
+	struct buf	*b = arg;
+
+	buf_printf(b, "%s,", setting);
+}
+
+/* Which differences need a restart. */
+static void
+test_restart_needed(void **state)
+{
+	static const struct {
+		const char	*next;
+		const char	*want;
+	} cases[] = {
+		{ "listen 127.0.0.1 25\nlisten ::1 25\nspool /s\n"
+		  "tls-certificate /c\ntls-key /k\n", "" },
+		/* the same listeners in another order */
+		{ "listen ::1 25\nlisten 127.0.0.1 25\nspool /s\n"
+		  "tls-certificate /c\ntls-key /k\n", "" },
+		/* reloadable: no restart */
+		{ "listen 127.0.0.1 25\nlisten ::1 25\nspool /s\n"
+		  "tls-certificate /c2\ntls-key /k2\nhostname mx.test\n"
+		  "max-message-size 1M\nrelay-network 10.0.0.0/8\n"
+		  "timeout-command 1m\nlocal-domain example.org\n", "" },
+		{ "listen 127.0.0.1 25 submission\nlisten ::1 25\n"
+		  "spool /s\ntls-certificate /c\ntls-key /k\n", "listen," },
+		{ "listen 127.0.0.1 25\nspool /s\ntls-certificate /c\n"
+		  "tls-key /k\n", "listen," },
+		{ "listen 127.0.0.1 25\nlisten ::1 25\nspool /t\n"
+		  "user-smtpd a\nuser-queue b\nuser-lookup c\n"
+		  "max-sessions 5\nempty-dir /e\n",
+		  "spool,empty-dir,user-smtpd,user-queue,user-lookup,"
+		  "max-sessions,tls-certificate," },
+	};
+	struct config	run, next;
+	struct buf	b;
+	char		err[1024];
+	size_t		i;
+	int		n;
+
+	(void)state;
+	if (parse(&run, "listen 127.0.0.1 25\nlisten ::1 25\nspool /s\n"
+	    "tls-certificate /c\ntls-key /k\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(&next, cases[i].next, err, sizeof(err)) != 0)
+			fail_msg("unexpected error: %s", err);
+		buf_init(&b);
+		buf_addstr(&b, "");
+		n = config_restart_needed(&run, &next, note_setting, &b);
+		if (strcmp(b.data, cases[i].want) != 0)
+			fail_msg("case %zu: want '%s', got '%s'", i,
+			    cases[i].want, b.data);
+		assert_int_equal(n == 0, cases[i].want[0] == '\0');
+		buf_free(&b);
+		config_free(&next);
+	}
+	config_free(&run);
+}
+
+/* The reloadable settings are taken, the others stay; they travel through
+ * MSG_P_SETTINGS into a copy unchanged. */
+static void
+test_reload_take_and_settings(void **state)
+{
+	struct config	run, next, copy;
+	struct sockaddr_storage	ss;
+	struct ipc_msg	m;
+	struct buf	payload, wire;
+	char		err[1024];
+	size_t		used;
+
+	(void)state;
+	if (parse(&run, "listen 127.0.0.1 25\nspool /s\nmax-sessions 7\n"
+	    "hostname a.test\n", err, sizeof(err)) != 0 ||
+	    parse(&next, "listen 127.0.0.1 2525\nspool /t\nmax-sessions 9\n"
+	    "hostname b.test\nmax-message-size 2M\nmax-recipients 3\n"
+	    "relay-network 192.0.2.0/24 2001:db8::/32\n"
+	    "local-domain b.test c.test\ntimeout-session 1h\n"
+	    "queue-lifetime 2d\nmin-free-space 1M\nerror-delay 0\n",
+	    err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	config_reload_take(&run, &next);
+	assert_string_equal(run.hostname, "b.test");
+	assert_string_equal(run.spool, "/s");
+	assert_int_equal(run.max_sessions, 7);
+	assert_int_equal(run.listeners[0].port, 25);
+	assert_true(run.max_message_size == 2 * 1024 * 1024);
+	assert_int_equal(run.max_recipients, 3);
+	assert_int_equal(run.nrelay_nets, 2);
+	assert_true(config_is_local_domain(&run, "c.test"));
+	assert_false(config_is_local_domain(&run, "a.test"));
+	assert_int_equal(config_line_of(&run, "max-recipients"), 6);
+	config_free(&next);
+
+	/* Through the message into a copy of a fresh configuration. */
+	buf_init(&payload);
+	buf_init(&wire);
+	config_settings_put(&payload, &run);
+	ipc_encode(&wire, MSG_P_SETTINGS, 0, 0, payload.data, payload.len);
+	assert_int_equal(ipc_decode((const uint8_t *)wire.data, wire.len, &m,
+	    &used), IPC_OK);
+	if (parse(&next, "listen 127.0.0.1 25\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	config_copy(&copy, &next);
+	config_free(&next);
+	assert_int_equal(config_settings_get(&m, &copy), 0);
+	assert_string_equal(copy.hostname, "b.test");
+	assert_true(copy.max_message_size == 2 * 1024 * 1024);
+	assert_int_equal(copy.max_recipients, 3);
+	assert_true(copy.timeout_session == 3600);
+	assert_true(copy.queue_lifetime == 2 * 86400);
+	assert_true(copy.min_free_space == 1024 * 1024);
+	assert_true(copy.error_delay == 0);
+	assert_int_equal(copy.nlocal_domains, 2);
+	assert_true(config_is_local_domain(&copy, "b.test"));
+	ss = sa_of("192.0.2.9");
+	assert_true(config_may_relay(&copy, (struct sockaddr *)&ss));
+	ss = sa_of("2001:db8::5");
+	assert_true(config_may_relay(&copy, (struct sockaddr *)&ss));
+	ss = sa_of("127.0.0.1");
+	assert_false(config_may_relay(&copy, (struct sockaddr *)&ss));
+	assert_int_equal(copy.listeners[0].fd, -1);
+	config_free(&copy);
+	config_free(&run);
+	buf_free(&payload);
+	buf_free(&wire);
+}
+
 int
 main(void)
 {
@@ -683,6 +936,11 @@ main(void)
 		cmocka_unit_test(test_same_client),
 		cmocka_unit_test(test_local_domain),
 		cmocka_unit_test(test_kind_names),
+		cmocka_unit_test(test_relay_checks),
+		cmocka_unit_test(test_listen_overlap),
+		cmocka_unit_test(test_where),
+		cmocka_unit_test(test_restart_needed),
+		cmocka_unit_test(test_reload_take_and_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

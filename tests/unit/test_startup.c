@@ -4,7 +4,10 @@
  * empty chroot refused when missing, writable, not empty or (as root)
  * wrongly owned, with its path in the message; the spool lock created on a
  * missing spool, naming its holder to a second process, and free again
- * once the holder let go.
+ * once the holder let go.  The process users: unknown and root refused
+ * with the setting's file:line.  The spool check of -n: a missing spool
+ * names make install, a folder of the wrong mode is named, missing
+ * folders below the spool are left to the start.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "daemon/startup.h"
 
 struct fixture {
@@ -232,12 +237,78 @@ test_lock(void **state)
 	assert_contains(err, lock);
 }
 
+
+static void
+test_users(void **state)
+{
+	struct config	cfg;
+	struct sm_user	u[STARTUP_NUSERS];
+	char		err[512];
+
+	(void)state;
+	config_init(&cfg);
+	free(cfg.user_smtpd);
+	free(cfg.user_queue);
+	free(cfg.user_lookup);
+	cfg.user_smtpd = xstrdup("nobody");
+	cfg.user_queue = xstrdup("nobody");
+	cfg.user_lookup = xstrdup("sm-no-such-user");
+	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), -1);
+	assert_contains(err, "- (default user-lookup): user-lookup: user "
+	    "'sm-no-such-user' does not exist");
+	free(cfg.user_lookup);
+	cfg.user_lookup = xstrdup("root");
+	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), -1);
+	assert_contains(err, "user-lookup: user 'root' is root (uid 0)");
+	free(cfg.user_lookup);
+	cfg.user_lookup = xstrdup("nobody");
+	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), 0);
+	assert_string_equal(u[2].name, "nobody");
+	assert_true(u[0].uid != 0 && u[0].gid != 0);
+	config_free(&cfg);
+}
+
+static void
+test_spool_check(void **state)
+{
+	struct fixture	*fx = *state;
+	char		err[512], sub[200];
+
+	snprintf(fx->path, sizeof(fx->path), "%s/spool", fx->top);
+	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	    sizeof(err)), -1);
+	assert_contains(err, "No such file or directory: create the spool "
+	    "with 'make install'");
+	assert_int_equal(mkdir(fx->path, 0700), 0);
+	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	    sizeof(err)), -1);
+	assert_contains(err, "mode 0700, expected");
+	assert_int_equal(chmod(fx->path, 0755), 0);
+	/* Nothing below it yet: the start makes that. */
+	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	    sizeof(err)), 0);
+	snprintf(sub, sizeof(sub), "%s/queue", fx->path);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/queue/3F", fx->path);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(chmod(sub, 0755), 0);
+	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	    sizeof(err)), -1);
+	assert_contains(err, "queue/3F: mode is 0755, expected 0700");
+	assert_int_equal(chmod(sub, 0700), 0);
+	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	    sizeof(err)), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_fits),
 		cmocka_unit_test(test_fd_raise),
+		cmocka_unit_test(test_users),
+		cmocka_unit_test_setup_teardown(test_spool_check, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_empty_dir, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
