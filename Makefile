@@ -1,5 +1,6 @@
 # strictmail - build, test, run, install.
-# Honours CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR (cross builds, staged installs).
+# Honours CC, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, DESTDIR (cross builds,
+# staged installs, dpkg-buildflags).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -7,12 +8,15 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc/strictmail
 SPOOLDIR ?= /var/spool/strictmail
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 QUEUE_USER ?= _sm-queue
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wcast-qual
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(CFLAGS)
+# CPPFLAGS (dpkg-buildflags puts -D_FORTIFY_SOURCE there) is in every
+# compile line, through ALL_CFLAGS.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(WARN) $(CFLAGS)
 LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lidn2 -lpthread
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
@@ -80,7 +84,7 @@ FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
                 common/ipc.c common/event.c common/digest.c queue/envelope.c queue/queue_id.c \
                 smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
                 tests/fuzz/fuzz_stubs.c
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(filter-out -Werror,$(WARN)) \
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
 
@@ -103,14 +107,32 @@ fuzz: fuzz-bins
 fuzz-clean:
 	rm -rf $(FZ)
 
-install: all
+# The systemd unit with this installation's paths.
+$(B)/strictmaild.service: etc/strictmaild.service.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@SPOOLDIR@|$(SPOOLDIR)|g' etc/strictmaild.service.in > $@.tmp
+	mv $@.tmp $@
+
+# The installed configuration names a SPOOLDIR other than the built-in
+# default (the sample shows that one commented).
+SPOOL_SED = $(if $(filter /var/spool/strictmail,$(SPOOLDIR)),,-e 's|^\#spool\([[:space:]]\)|spool\1|')
+
+# The man pages get the version of the binary in .Os, when it has one.
+install: all $(B)/strictmaild.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(SYSCONFDIR)
+	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/strictmaild $(DESTDIR)$(SBINDIR)/strictmaild
-	install -m 0644 daemon/strictmaild.8 $(DESTDIR)$(MANDIR)/man8/strictmaild.8
-	install -m 0644 daemon/strictmail.conf.5 $(DESTDIR)$(MANDIR)/man5/strictmail.conf.5
+	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
+	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5; do \
+	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
+	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
+	done; rm -f $(B)/man.tmp
+	install -m 0644 $(B)/strictmaild.service $(DESTDIR)$(UNITDIR)/strictmaild.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/strictmail.conf || \
-	    install -m 0644 etc/strictmail.conf $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
+	    sed -e 's|/etc/strictmail/|$(SYSCONFDIR)/|g' $(SPOOL_SED) \
+	        -e 's|/var/spool/strictmail|$(SPOOLDIR)|g' etc/strictmail.conf | \
+	    install -m 0644 /dev/stdin $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
 	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER)
 
 # build-deps/ holds what tests/deps.sh unpacks (OpenSMTPD for the test

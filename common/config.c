@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -775,6 +776,35 @@ config_init(struct config *cfg)
 	cfg->user_lookup = xstrdup("_sm-lookup");
 }
 
+/*
+ * The default hostname: the fully qualified name, as "hostname -f" gives
+ * it (the canonical name of gethostname(), from /etc/hosts or DNS); the
+ * short name when it has none, "localhost" when there is no name at all.
+ */
+static void
+config_default_hostname(char *dst, size_t size)
+{
+	struct addrinfo	 hints, *res = NULL;
+	char		 host[256];
+
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		(void)strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_CANONNAME;
+	if (strchr(host, '.') == NULL &&
+	    getaddrinfo(host, NULL, &hints, &res) == 0 && res != NULL &&
+	    res->ai_canonname != NULL && strchr(res->ai_canonname, '.') &&
+	    config_domain_ok(res->ai_canonname))
+		(void)strlcpy(host, res->ai_canonname, sizeof(host));
+	if (res != NULL)
+		freeaddrinfo(res);
+	if (strlcpy(dst, host, size) >= size)
+		(void)strlcpy(dst, "localhost", size);
+}
+
 void
 config_finish(struct config *cfg)
 {
@@ -782,13 +812,8 @@ config_finish(struct config *cfg)
 	struct netmask	nm;
 	size_t		i;
 
-	if (cfg->hostname[0] == '\0') {
-		if (gethostname(cfg->hostname, sizeof(cfg->hostname)) == -1 ||
-		    cfg->hostname[0] == '\0')
-			(void)strlcpy(cfg->hostname, "localhost",
-			    sizeof(cfg->hostname));
-		cfg->hostname[sizeof(cfg->hostname) - 1] = '\0';
-	}
+	if (cfg->hostname[0] == '\0')
+		config_default_hostname(cfg->hostname, sizeof(cfg->hostname));
 	if (cfg->nlocal_domains == 0) {
 		config_add_domain(cfg, cfg->hostname);
 		if (strcasecmp(cfg->hostname, "localhost") != 0)

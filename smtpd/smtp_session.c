@@ -1475,9 +1475,10 @@ smtp_session_received(const struct smtp_session *s, time_t now,
 
 	if (gmtime_r(&now, &tm) == NULL)
 		fatal("gmtime_r");
-	buf_printf(out, "Received: from %s (%s)\r\n\tby %s (strictmail) "
-	    "with %s", s->helo, s->client, s->cfg->hostname,
-	    smtp_session_protocol(s));
+	/* The client as an address literal (RFC 5321 4.1.3, 4.4). */
+	buf_printf(out, "Received: from %s ([%s%s])\r\n\tby %s (strictmail) "
+	    "with %s", s->helo, strchr(s->client, ':') != NULL ? "IPv6:" : "",
+	    s->client, s->cfg->hostname, smtp_session_protocol(s));
 	if (s->tls)
 		buf_printf(out, "\r\n\t(%s)\r\n\t", s->tls_info);
 	else

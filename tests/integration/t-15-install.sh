@@ -15,7 +15,8 @@ make -s -C "$SM_TOP" install DESTDIR="$stage" PREFIX=/usr >"$T_DIR/install.log" 
     t_fail "make install succeeds" "$(tail -n 5 "$T_DIR/install.log")"
 spool=$stage/var/spool/strictmail
 for f in usr/sbin/strictmaild usr/share/man/man8/strictmaild.8 \
-    usr/share/man/man5/strictmail.conf.5 etc/strictmail/strictmail.conf; do
+    usr/share/man/man5/strictmail.conf.5 etc/strictmail/strictmail.conf \
+    usr/lib/systemd/system/strictmaild.service; do
 	[ -f "$stage/$f" ] || t_fail "make install lays out $f" "missing"
 done
 
@@ -39,6 +40,15 @@ done < "$T_DIR/table.bin"
 n=$(find "$spool/queue" -mindepth 1 -maxdepth 1 -type d | wc -l)
 [ "$n" = 256 ] || t_fail "256 hashed queue folders" "$n"
 say "installed spool matches the table: ok"
+
+# The installed man pages carry no placeholder and name no file of the
+# source tree.
+for m in "$stage"/usr/share/man/man8/strictmaild.8 "$stage"/usr/share/man/man5/strictmail.conf.5; do
+	grep -q '^\.Os strictmail' "$m" || t_fail "$m: .Os strictmail" "$(grep '^\.Os' "$m")"
+	bad=$(grep -nE '(^|[^/a-z])(etc|tests|daemon|common|smtpd|queue)/[a-z]|INSTALL|README' "$m" | head -n 3)
+	[ -z "$bad" ] || t_fail "$m names no file of the source tree" "$bad"
+done
+say "installed man pages: .Os strictmail, no source-tree paths: ok"
 
 # The daemon accepts the installed spool and takes a message.
 conf=$T_DIR/strictmail.conf

@@ -1080,9 +1080,18 @@ test_received_header(void **state)
 	buf_init(&b);
 	smtp_session_received(&s, (time_t)1795899475, &b);
 	assert_string_equal(b.data,
-	    "Received: from client.example.net (192.0.2.1)\r\n"
+	    "Received: from client.example.net ([192.0.2.1])\r\n"
 	    "\tby mx.example.org (strictmail) with ESMTP id 0123ABCD;\r\n"
 	    "\tSat, 28 Nov 2026 20:57:55 +0000\r\n");
+	buf_free(&b);
+	smtp_session_free(&s);
+	/* An IPv6 client: the literal's tag (RFC 5321 4.1.3). */
+	to_data(&s);
+	(void)strlcpy(s.client, "2001:db8::1", sizeof(s.client));
+	buf_init(&b);
+	smtp_session_received(&s, (time_t)1795899475, &b);
+	assert_non_null(strstr(b.data,
+	    "Received: from client.example.net ([IPv6:2001:db8::1])\r\n"));
 	buf_free(&b);
 	smtp_session_free(&s);
 }
@@ -1357,7 +1366,7 @@ test_received_header_tls(void **state)
 	buf_init(&b);
 	smtp_session_received(&s, (time_t)1795899475, &b);
 	assert_string_equal(b.data,
-	    "Received: from client.example.net (192.0.2.1)\r\n"
+	    "Received: from client.example.net ([192.0.2.1])\r\n"
 	    "\tby mx.example.org (strictmail) with ESMTPS\r\n"
 	    "\t(version=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256)\r\n"
 	    "\tid 0123ABCD;\r\n"
