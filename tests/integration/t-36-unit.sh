@@ -1,5 +1,5 @@
 #!/bin/bash
-# t-27-unit: the systemd unit "make install" writes, and the build flags.
+# t-36-unit: the systemd unit "make install" writes, and the build flags.
 #  - Its paths come from PREFIX, SYSCONFDIR and SPOOLDIR; systemd-analyze
 #    verify accepts it.
 #  - "systemd-analyze security --offline=yes" scores it below the

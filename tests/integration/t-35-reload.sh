@@ -1,5 +1,5 @@
 #!/bin/bash
-# t-34-reload: SIGHUP re-reads the whole configuration.  A session is open
+# t-35-reload: SIGHUP re-reads the whole configuration.  A session is open
 # under the first file (hostname mx1.test, max-message-size 10k,
 # relay-network 127.0.0.1/32); the file is rewritten (mx2.test, 20k, relay
 # only for 10.0.0.0/8, and a second listener) and strictmaild gets SIGHUP.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t-28-hostname: without a hostname setting, strictmail greets with the
+# t-37-hostname: without a hostname setting, strictmail greets with the
 # fully qualified name, as "hostname -f" gives it: the canonical name of
 # the machine's name in /etc/hosts.  The machine's name and /etc/hosts are
 # replaced for the daemon alone (its own UTS and mount namespaces).  A
