@@ -24,7 +24,7 @@ if [ "${1:-}" = --list ]; then
 	exit 0
 fi
 
-DL_NAME=deps-build
+export DL_NAME=deps-build
 . "$(cd "$(dirname "$0")" && pwd)/deps-lib.sh"
 # shellcheck disable=SC2086
 dl_install $BUILD_PKGS

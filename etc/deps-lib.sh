@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # deps-lib.sh - shared by etc/deps-build.sh and tests/deps.sh (sourced;
 # POSIX sh).  Installs Debian packages the way both promise:
 #   - dpkg-query decides what is missing; nothing else is touched;

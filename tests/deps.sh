@@ -65,7 +65,7 @@ case ${1:-} in
 *) echo "usage: sh tests/deps.sh [--list | --private]" >&2; exit 2 ;;
 esac
 
-DL_NAME=deps.sh
+export DL_NAME=deps.sh
 . "$TOP/etc/deps-lib.sh"
 die() { dl_die "$*"; }
 

@@ -58,9 +58,8 @@ priv_run() {
 }
 
 priv_postfix_users() {
-	local i
 	# Parallel callers may race on /etc/passwd's lock: try again, bounded.
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		getent group "$PRIV_PF_GROUP" > /dev/null ||
 		    groupadd --system "$PRIV_PF_GROUP" 2>/dev/null || true
 		getent passwd "$PRIV_PF_OWNER" > /dev/null ||
