@@ -54,10 +54,17 @@ asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    $(BA)/strictmaild unit-bins
 
+# deps-build: what building and running need (etc/deps-build.sh; a normal
+# user is told the apt-get command).  deps: that and what the tests need,
+# with the servers they run unpacked into build-deps/ (tests/deps.sh).
+.PHONY: deps deps-build
+deps-build:
+	sh etc/deps-build.sh
+
 deps:
 	sh tests/deps.sh
 
-run: deps all
+run: deps-build all
 	sh etc/run-local.sh $(B)/strictmaild $(RUNFLAGS)
 
 test: deps

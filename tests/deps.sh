@@ -1,101 +1,83 @@
 #!/bin/sh
-# Install every Debian package strictmail needs to build, run and test,
-# and unpack OpenSMTPD for the test world.  Every download the tests need
-# happens here, before any test and outside any network namespace: a test
-# that finds something missing fails and names this script.
+# Everything the tests need, before any test and outside any network
+# namespace: a test that finds something missing fails and names this
+# script.
 #
-# Packages: checked with dpkg-query first; apt-get update runs only when
-# something is missing; no package may start its service (temporary
-# policy-rc.d).
+#   sh tests/deps.sh              install / unpack what is missing
+#   sh tests/deps.sh --list       print the packages it installs (with those
+#                                 of etc/deps-build.sh), one a line
+#   sh tests/deps.sh --private    print the packages it unpacks privately
 #
-# OpenSMTPD (a remote MX role of tests/world/mx): Debian's opensmtpd
-# conflicts with postfix, so it is never installed.  apt-get download
-# fetches its .deb into build-deps/debs/ and dpkg -x unpacks it into
-# build-deps/opensmtpd/ (ROOT/usr/sbin/smtpd), inside the clone.  Library
-# packages it depends on that are not installed are unpacked there too;
-# ROOT/libpath then lists their folders relative to ROOT (for
-# LD_LIBRARY_PATH).  ROOT/.version records the package version.  The
-# tree is kept when it is complete, its smtpd finds its libraries and
-# runs, and its version is the one apt would give (when the package lists
-# say); otherwise it is unpacked again.  "make clean" removes build-deps/.
+# 1. etc/deps-build.sh: what building and running need.
+# 2. TEST_PKGS below: what only the tests need.  Installed as
+#    etc/deps-lib.sh says: dpkg-query first, apt-get update only when
+#    something is missing, no recommends, a temporary policy-rc.d so that
+#    no package starts a service, apt-get install -s first and nothing
+#    installed if that would bring in a mail or web server or remove a
+#    package.  As a normal user it prints the apt-get command instead.
+# 3. PRIVATE below: programs the tests run that Debian packages as system
+#    services (a mail transport agent, a web server).  They are never
+#    installed: installing postfix would remove a host's exim4 or
+#    OpenSMTPD (Conflicts: mail-transport-agent) and enable a mail server,
+#    nginx would enable a web server on port 80, and opensmtpd conflicts
+#    with postfix.  apt-get download fetches each .deb into build-deps/debs/
+#    and dpkg -x unpacks it into build-deps/NAME/ inside the clone (ROOT):
+#      opensmtpd  ROOT/usr/sbin/smtpd        a remote MX role of tests/world/mx
+#      postfix    ROOT/usr/sbin/postfix ...  the postfix MX role, make bench's
+#                                            peer, smtp-source for make bench
+#      nginx      ROOT/usr/sbin/nginx        the world's HTTPS policy hosts
+#    Library packages a tree needs that are not installed are unpacked
+#    into it too; ROOT/libpath lists the folders (relative to ROOT) that
+#    hold shared libraries, for LD_LIBRARY_PATH (postfix's own
+#    usr/lib/postfix among them).  ROOT/.version records the package
+#    version.  A tree is kept when it is complete, ldd finds every library
+#    of its programs (its own ones inside ROOT), they run, and its version
+#    is the one apt would give (when the package lists say); otherwise it
+#    is unpacked again.  tests/privdeps.sh is how tests use the trees.
+#    "make clean" removes build-deps/.
+# 4. build-deps/host-servers records the dpkg state of the host's mail and
+#    web server packages before and after this script: the same, always
+#    (tests/integration/t-09-deps-host.sh checks it).
 set -eu
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 DEPS=$TOP/build-deps
-OSROOT=$DEPS/opensmtpd
 
-PKGS="build-essential pkg-config libmbedtls-dev libc-ares-dev libcurl4-openssl-dev
-libdb-dev libcmocka-dev libcrypt-dev libidn2-dev openssl ca-certificates
-swaks libnet-ssleay-perl postfix strace python3 iproute2 util-linux e2fsprogs procps
-dnsmasq-base nginx bind9-dnsutils curl
-clang libclang-rt-14-dev"
+TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
+util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
+libclang-rt-14-dev"
 
-export DEBIAN_FRONTEND=noninteractive
-UPDATED=0
+PRIVATE="opensmtpd postfix nginx"
 
-die() {
-	echo "deps.sh: $*" >&2
-	exit 1
-}
+# The host's servers whose state is recorded before and after.
+HOST_SERVERS="postfix nginx exim4-daemon-light exim4-daemon-heavy opensmtpd
+sendmail-bin apache2 dnsmasq"
 
-installed() {
-	case $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) in
-	*"install ok installed"*) return 0 ;;
-	*) return 1 ;;
-	esac
-}
+case ${1:-} in
+--list)
+	sh "$TOP/etc/deps-build.sh" --list
+	printf '%s\n' $TEST_PKGS
+	exit 0 ;;
+--private)
+	printf '%s\n' $PRIVATE
+	exit 0 ;;
+"") ;;
+*) echo "usage: sh tests/deps.sh [--list | --private]" >&2; exit 2 ;;
+esac
 
-apt_update() {
-	[ "$UPDATED" = 1 ] && return 0
-	[ "$(id -u)" -eq 0 ] || die "apt-get update needs root: run sh tests/deps.sh as root"
-	apt-get update -q
-	UPDATED=1
-}
+export DL_NAME=deps.sh
+. "$TOP/etc/deps-lib.sh"
+die() { dl_die "$*"; }
 
-# ---------------------------------------------------------------- packages
-
-install_packages() {
-	missing=""
-	for p in $PKGS; do
-		installed "$p" || missing="$missing $p"
+# host_state: "package=status" for each of HOST_SERVERS.
+host_state() {
+	for p in $HOST_SERVERS; do
+		s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | tr -d ' ' || true)
+		printf '%s=%s ' "$p" "${s:-none}"
 	done
-	[ -z "$missing" ] && return 0
-
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "deps.sh: missing packages:$missing" >&2
-		echo "deps.sh: run as root (or: sudo apt-get install$missing)" >&2
-		exit 1
-	fi
-
-	echo "deps.sh: installing:$missing"
-	prc=/usr/sbin/policy-rc.d
-	had_prc=0
-	if [ -e "$prc" ]; then had_prc=1; cp -p "$prc" "$prc.strictmail-save"; fi
-	trap restore_prc EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	printf '#!/bin/sh\nexit 101\n' > "$prc"
-	chmod 755 "$prc"
-
-	# postfix asks questions through debconf; answer them in advance.
-	echo "postfix postfix/main_mailer_type select No configuration" |
-	    debconf-set-selections 2>/dev/null || true
-	apt_update
-	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing
-	trap - EXIT INT TERM
-	restore_prc
 }
 
-restore_prc() {
-	if [ "$had_prc" = 1 ]; then
-		mv -f "$prc.strictmail-save" "$prc"
-	else
-		rm -f "$prc"
-	fi
-}
-
-# ---------------------------------------------------------------- OpenSMTPD
+# ---------------------------------------------------------------- private
 
 # candidate PACKAGE: the version apt would give, empty when the package
 # lists do not know it.
@@ -104,18 +86,51 @@ candidate() {
 	    sed -n 's/^ *Candidate: *//p' | grep -v '^(none)$' | head -n 1
 }
 
-# tree_ok ROOT: the unpacked tree is complete and its smtpd runs.
-tree_ok() {
-	[ -f "$1/.version" ] && [ -x "$1/usr/sbin/smtpd" ] || return 1
-	lp=""
-	if [ -s "$1/libpath" ]; then
-		lp=$(sed "s|^|$1/|" "$1/libpath" | paste -sd: -)
-	fi
-	if LD_LIBRARY_PATH=$lp ldd "$1/usr/sbin/smtpd" 2>&1 | grep -q 'not found'; then
-		return 1
-	fi
+# What each tree must hold, and how it shows that it runs.
+binaries() {
+	case $1 in
+	opensmtpd) echo usr/sbin/smtpd ;;
+	postfix) echo usr/sbin/postfix usr/sbin/postconf usr/sbin/smtp-source \
+	    usr/lib/postfix/sbin/master usr/lib/postfix/sbin/smtpd ;;
+	nginx) echo usr/sbin/nginx ;;
+	esac
+}
+
+runs() {	# NAME ROOT LIBPATH
+	case $1 in
 	# smtpd -h prints its usage (and exits 1): it loads and runs.
-	LD_LIBRARY_PATH=$lp "$1/usr/sbin/smtpd" -h 2>&1 | grep -q '^usage: smtpd'
+	opensmtpd) LD_LIBRARY_PATH=$3 "$2/usr/sbin/smtpd" -h 2>&1 | grep -q '^usage: smtpd' ;;
+	postfix) [ "$(LD_LIBRARY_PATH=$3 "$2/usr/sbin/postconf" -c "$2/etc/postfix" \
+	    -d -h mail_version 2>/dev/null)" = "$(cat "$2/.upstream")" ] &&
+	    LD_LIBRARY_PATH=$3 "$2/usr/sbin/smtp-source" 2>&1 | grep -q 'usage:.*smtp-source' ;;
+	nginx) LD_LIBRARY_PATH=$3 "$2/usr/sbin/nginx" -v 2>&1 |
+	    grep -qx "nginx version: nginx/$(cat "$2/.upstream")" ;;
+	esac
+}
+
+libpath_of() {
+	[ -s "$1/libpath" ] && sed "s|^|$1/|" "$1/libpath" | paste -sd: -
+	true
+}
+
+# tree_ok NAME ROOT: complete, every library found (the tree's own ones in
+# the tree), and its programs run.
+tree_ok() {
+	[ -f "$2/.version" ] && [ -f "$2/.upstream" ] && [ -f "$2/libpath" ] || return 1
+	lp=$(libpath_of "$2")
+	for b in $(binaries "$1"); do
+		[ -x "$2/$b" ] || return 1
+		out=$(LD_LIBRARY_PATH=$lp ldd "$2/$b" 2>&1) || return 1
+		printf '%s\n' "$out" | grep -q 'not found' && return 1
+		for l in $(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*\([^ ]*\) => \(\/[^ ]*\).*/\1=\2/p'); do
+			for d in $(cat "$2/libpath"); do
+				if [ -e "$2/$d/${l%%=*}" ]; then
+					case ${l#*=} in "$2"/*) ;; *) return 1 ;; esac
+				fi
+			done
+		done
+	done
+	runs "$1" "$2" "$lp"
 }
 
 # fetch PACKAGE VERSION: the path of its .deb in DEPS/debs.
@@ -135,57 +150,88 @@ fetch() {
 	echo "$deb"
 }
 
-unpack_opensmtpd() {
+# lib_deps DEB: the library packages (lib*) it depends on.
+lib_deps() {
+	dpkg-deb -f "$1" Depends | tr ',' '\n' |
+	    sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g' | grep '^lib' || true
+}
+
+# unpack NAME: build-deps/NAME as described at the top.
+unpack() {
+	name=$1 root=$DEPS/$1
+	want=$(candidate "$name")
+	if tree_ok "$name" "$root"; then
+		have=$(cat "$root/.version")
+		# Without package lists, a complete tree that runs is kept.
+		if [ -z "$want" ] || [ "$want" = "$have" ]; then
+			return 0
+		fi
+		echo "deps.sh: $name $have unpacked, apt has $want: unpacking again"
+	fi
+	if [ -z "$want" ]; then
+		dl_apt_update
+		want=$(candidate "$name")
+		[ -n "$want" ] || die "apt knows no $name package"
+	fi
+	echo "deps.sh: unpacking $name $want into $root"
+
+	tmp=$root.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	deb=$(fetch "$name" "$want")
+	dpkg -x "$deb" "$tmp"
+	for b in $(binaries "$name"); do
+		[ -x "$tmp/$b" ] || die "no $b in $deb"
+	done
+	printf '%s\n' "$(dpkg-deb -f "$deb" Version)" > "$tmp/.version"
+	# The upstream version: what the program itself reports.
+	sed 's/^[0-9]*://; s/-[^-]*$//' "$tmp/.version" > "$tmp/.upstream"
+
+	# Library packages that are not installed: unpacked into the tree,
+	# and theirs in turn (bounded), until ldd finds everything.
+	todo=$(lib_deps "$deb") done_libs=""
+	for _ in 1 2 3 4 5 6; do
+		next=""
+		for p in $todo; do
+			case " $done_libs " in *" $p "*) continue ;; esac
+			done_libs="$done_libs $p"
+			dl_installed "$p" && continue
+			v=$(candidate "$p")
+			[ -n "$v" ] || die "apt knows no $p (a library $name needs)"
+			d=$(fetch "$p" "$v")
+			dpkg -x "$d" "$tmp"
+			next="$next $(lib_deps "$d")"
+		done
+		todo=$next
+		[ -n "$todo" ] || break
+	done
+	(cd "$tmp" && find . -name '*.so*' \( -type f -o -type l \) -exec dirname {} \; |
+	    sed 's|^\./||' | sort -u) > "$tmp/libpath"
+	tree_ok "$name" "$tmp" ||
+	    die "the unpacked $name does not run (ldd or its version check failed)"
+
+	rm -rf "$root"
+	mv "$tmp" "$root"
+	echo "deps.sh: $name $(cat "$root/.version") is in $root"
+}
+
+unpack_private() {
 	mkdir -p "$DEPS/debs"
 	exec 9> "$DEPS/.lock"
 	flock -w 600 9 || die "cannot lock $DEPS/.lock"
-
-	want=$(candidate opensmtpd)
-	if tree_ok "$OSROOT"; then
-		have=$(cat "$OSROOT/.version")
-		# Without package lists, a complete tree that runs is kept.
-		if [ -z "$want" ] || [ "$want" = "$have" ]; then
-			exec 9>&-
-			return 0
-		fi
-		echo "deps.sh: OpenSMTPD $have unpacked, apt has $want: unpacking again"
-	fi
-	if [ -z "$want" ]; then
-		apt_update
-		want=$(candidate opensmtpd)
-		[ -n "$want" ] || die "apt knows no opensmtpd package"
-	fi
-	echo "deps.sh: unpacking OpenSMTPD $want into $OSROOT"
-
-	tmp=$OSROOT.tmp
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	deb=$(fetch opensmtpd "$want")
-	dpkg -x "$deb" "$tmp"
-	[ -x "$tmp/usr/sbin/smtpd" ] || die "no usr/sbin/smtpd in $deb"
-
-	# Libraries that ldd cannot find: unpack the library packages
-	# opensmtpd depends on that are not installed.
-	: > "$tmp/libpath"
-	if ldd "$tmp/usr/sbin/smtpd" | grep -q 'not found'; then
-		for p in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
-		    sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep '^lib' || true); do
-			installed "$p" && continue
-			v=$(candidate "$p")
-			[ -n "$v" ] || die "apt knows no $p (a library opensmtpd needs)"
-			dpkg -x "$(fetch "$p" "$v")" "$tmp"
-		done
-		(cd "$tmp" && find . -name '*.so*' -type f -exec dirname {} \; |
-		    sed 's|^\./||' | sort -u) > "$tmp/libpath"
-	fi
-	printf '%s\n' "$(dpkg-deb -f "$deb" Version)" > "$tmp/.version"
-	tree_ok "$tmp" || die "the unpacked smtpd does not run (ldd or smtpd -h failed)"
-
-	rm -rf "$OSROOT"
-	mv "$tmp" "$OSROOT"
+	for n in $PRIVATE; do
+		unpack "$n"
+	done
 	exec 9>&-
-	echo "deps.sh: OpenSMTPD $(cat "$OSROOT/.version") is in $OSROOT"
 }
 
-install_packages
-unpack_opensmtpd
+mkdir -p "$DEPS"
+before=$(host_state)
+sh "$TOP/etc/deps-build.sh"
+# shellcheck disable=SC2086
+dl_install $TEST_PKGS
+unpack_private
+after=$(host_state)
+printf 'before %s\nafter %s\n' "$before" "$after" > "$DEPS/host-servers"
+[ "$before" = "$after" ] ||
+    die "the host's server packages changed: before: $before after: $after"

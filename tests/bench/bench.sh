@@ -1,11 +1,14 @@
 #!/bin/bash
 # bench.sh - the first acceptance benchmark (make bench).
 #
-# In a network namespace of its own, smtp-source sends 1 KiB messages
-# (one connection per message) at 1, 10 and 50 parallel sessions to
+# In a network namespace of its own, smtp-source (Postfix's, from the
+# tree tests/deps.sh unpacks into build-deps/postfix; never installed)
+# sends 1 KiB messages (one connection per message) at 1, 10 and 50
+# parallel sessions to
 #   - strictmail (build/strictmaild; privilege-separated when run as root),
-#   - a private Postfix instance with its default durability (own
-#     config_directory and queue_directory under a temporary folder; every
+#   - a private Postfix instance with its default durability (the same
+#     unpacked tree, tests/privdeps.sh; own config_directory and
+#     queue_directory under a temporary folder; every
 #     message is put on hold, so only reception is measured, as strictmail
 #     does no delivery yet),
 # in the same run, on the same file system, and prints messages per second.
@@ -43,7 +46,13 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, privilege separation)"
 [ -x "$BIN" ] || die "no strictmaild at $BIN (run make)"
-command -v smtp-source >/dev/null || die "smtp-source is not installed (tests/deps.sh)"
+PRIV_TOP=$TOP
+# shellcheck disable=SC1091
+. "$TOP/tests/privdeps.sh"
+why=$(priv_missing postfix usr/sbin/smtp-source usr/sbin/postfix usr/lib/postfix/sbin/master)
+[ -z "$why" ] || die "$why"
+SMTP_SOURCE=$(priv_root postfix)/usr/sbin/smtp-source
+PF_LIBPATH=$(priv_libpath postfix)
 
 D=
 NS=
@@ -117,7 +126,8 @@ run_source() {
 	local addr=$1 s=$2 m=$3 count=$4 before after t0 t1 rc
 	before=$($count)
 	t0=$(date +%s%N)
-	ip netns exec "$NS" timeout "$RUN_TIMEOUT" smtp-source -s "$s" -m "$m" -l "$SIZE" \
+	ip netns exec "$NS" env LD_LIBRARY_PATH="$PF_LIBPATH" \
+	    timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$s" -m "$m" -l "$SIZE" \
 	    -M bench.test -f sender@bench.test -t root@localhost "$addr:25" \
 	    >"$D/source.out" 2>&1
 	rc=$?
@@ -247,17 +257,16 @@ SM_PID=
 
 pf_count() { find "$D/pf/queue/hold" -type f 2>/dev/null | wc -l; }
 if [ "$WITH_POSTFIX" = 1 ]; then
-	command -v postfix >/dev/null || die "postfix is not installed"
+	priv_postfix_users || die "cannot create the users $PRIV_PF_OWNER and $PRIV_PF_GROUP"
 	mkdir -p "$D/pf/etc" "$D/pf/queue" "$D/pf/data"
-	chown postfix "$D/pf/data"
+	chown "$PRIV_PF_OWNER" "$D/pf/data"
 	cat > "$D/pf/etc/main.cf" <<EOF
 # A private instance with Postfix's default durability; every message is
 # held after it was received, so nothing but reception is measured.
 compatibility_level = 3.6
 queue_directory = $D/pf/queue
 data_directory = $D/pf/data
-mail_owner = postfix
-setgid_group = postdrop
+$(priv_postfix_main_cf)
 myhostname = bench.test
 mydomain = bench.test
 myorigin = bench.test
@@ -298,7 +307,8 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-	ip netns exec "$NS" postfix -c "$D/pf/etc" start >"$D/pf/start.out" 2>&1 </dev/null
+	ip netns exec "$NS" env LD_LIBRARY_PATH="$PF_LIBPATH" \
+	    "$(priv_root postfix)/usr/sbin/postfix" -c "$D/pf/etc" start >"$D/pf/start.out" 2>&1 </dev/null
 	for i in $(seq 1 100); do
 		PF_PID=$(tr -dc 0-9 < "$D/pf/queue/pid/master.pid" 2>/dev/null)
 		[ -n "$PF_PID" ] && break
@@ -306,7 +316,7 @@ EOF
 	done
 	[ -n "$PF_PID" ] || { cat "$D/pf/start.out"; die "postfix did not start"; }
 	wait_listen "$PF_ADDR" 20 || die "postfix does not listen on $PF_ADDR:25"
-	say "postfix: $(postconf -d -h mail_version), master pid $PF_PID"
+	say "postfix: $(priv_run postfix usr/sbin/postconf -c "$D/pf/etc" -h mail_version) (build-deps/postfix), master pid $PF_PID"
 	run_source "$PF_ADDR" 10 200 pf_count >/dev/null	# warm-up
 	for s in $SESSIONS; do
 		m=$(messages_for "$s")

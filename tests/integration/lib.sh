@@ -26,6 +26,9 @@ T_NAME=$(basename "$0" .sh)
 PY=/usr/bin/python3
 export PYTHONPATH="$T_LIB${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
+PRIV_TOP=$SM_TOP
+# shellcheck disable=SC1091
+. "$SM_TOP/tests/privdeps.sh"
 
 T_DIR=
 T_NS=
@@ -94,6 +97,16 @@ t_need() {
 		command -v "$c" >/dev/null 2>&1 ||
 		    t_fail "$c to be installed" "none: run sh tests/deps.sh (or make deps) as root"
 	done
+}
+
+# t_need_private NAME PROG...: fails at once unless tests/deps.sh has
+# unpacked the package NAME into build-deps/NAME with each PROG (a path in
+# the tree).  Mail and web servers are never installed on the host: tests
+# run them from there (tests/privdeps.sh: priv_run, priv_root ...).
+t_need_private() {
+	local why
+	why=$(priv_missing "$@")
+	[ -z "$why" ] || t_fail "$1 unpacked in $(priv_root "$1")" "none: $why"
 }
 
 # ---------------------------------------------------------------- setup

@@ -214,7 +214,9 @@ EOF
 # ---------------------------------------------------------------- main
 
 [ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
-t_need ip dnsmasq nginx dig curl openssl python3 postfix
+t_need ip dnsmasq dig curl openssl python3
+t_need_private nginx usr/sbin/nginx
+world_need_postfix
 world_need_opensmtpd
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sm-$T_NAME.XXXXXX") || t_fail "a temporary folder" "mktemp failure"
 chmod 0755 "$T_DIR"

@@ -13,6 +13,7 @@
 #                                 fail at once without the world's packages)
 #   world_need_opensmtpd          fail at once unless tests/deps.sh has
 #                                 unpacked OpenSMTPD (for its MX roles)
+#   world_need_postfix            the same for Postfix (MX role postfix)
 #   world_exec CMD...             CMD inside the world
 #   world_switch SCENARIO         DNS and policy hosts become SCENARIO's
 #   world_start_strictmail CONF [LOG]   strictmaild -d inside the world,
@@ -47,16 +48,20 @@ W_CA=
 W_CLEANED=0
 
 world_need_opensmtpd() {
-	local r=$SM_TOP/build-deps/opensmtpd
-	[ -f "$r/.version" ] && [ -x "$r/usr/sbin/smtpd" ] ||
-	    t_fail "OpenSMTPD unpacked in $r (for the MX roles opensmtpd*)" \
-	    "none: run sh tests/deps.sh (or make deps) as root"
+	t_need_private opensmtpd usr/sbin/smtpd
+}
+
+# world_need_postfix: fail at once unless tests/deps.sh has unpacked
+# Postfix (for the MX role postfix).
+world_need_postfix() {
+	t_need_private postfix usr/sbin/postfix usr/lib/postfix/sbin/master
 }
 
 world_init() {
 	local scn=$1 p out
 	[ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
-	t_need ip dnsmasq nginx dig curl openssl python3
+	t_need ip dnsmasq dig curl openssl python3
+	t_need_private nginx usr/sbin/nginx
 	trap 'world_cleanup 2>/dev/null' EXIT
 	trap 'world_cleanup 2>/dev/null; exit 130' INT
 	trap 'world_cleanup 2>/dev/null; exit 143' TERM

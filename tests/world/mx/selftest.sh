@@ -44,13 +44,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "selftest: needs root (ip netns)" >&2; exit 1; }
-for c in ip python3 openssl postfix ss unshare flock; do
+for c in ip python3 openssl ss unshare flock; do
 	command -v "$c" > /dev/null ||
 	    { echo "selftest: $c is missing: run sh tests/deps.sh" >&2; exit 1; }
 done
-# Unpacked by tests/deps.sh; nothing is fetched from here.
-[ -f "$TOP/build-deps/opensmtpd/.version" ] && [ -x "$TOP/build-deps/opensmtpd/usr/sbin/smtpd" ] ||
-    { echo "selftest: OpenSMTPD is not unpacked in $TOP/build-deps/opensmtpd: run sh tests/deps.sh (or make deps)" >&2; exit 1; }
+# Unpacked by tests/deps.sh (never installed); nothing is fetched from here.
+PRIV_TOP=$TOP
+# shellcheck disable=SC1091
+. "$TOP/tests/privdeps.sh"
+for w in "$(priv_missing opensmtpd usr/sbin/smtpd)" \
+    "$(priv_missing postfix usr/sbin/postfix usr/lib/postfix/sbin/master)"; do
+	[ -z "$w" ] || { echo "selftest: $w" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/smmx.XXXXXX")
 PKI=$WORK/pki
