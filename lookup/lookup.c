@@ -20,6 +20,7 @@
 #include "common/event.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/privsep.h"
 #include "common/proto.h"
 #include "common/util.h"
@@ -69,6 +70,7 @@ int
 lookup_local_user(const char *localpart)
 {
 	char		 name[LOOKUP_NAME_MAX + 2], *pwbuf = NULL;
+	char		 ename[LOGFMT_SIZE(LOOKUP_NAME_MAX + 2)];
 	struct passwd	 pw, *res = NULL;
 	size_t		 size = 1024;
 	int		 err;
@@ -89,8 +91,9 @@ lookup_local_user(const char *localpart)
 		return LOOKUP_FOUND;
 	if (lookup_is_notfound(err))
 		return LOOKUP_NOTFOUND;
+	(void)logfmt_value(ename, sizeof(ename), name);
 	errno = err;
-	log_warn("lookup of user '%s'", name);
+	log_warn("lookup of user %s", ename);
 	return LOOKUP_TEMPFAIL;
 }
 
@@ -99,6 +102,8 @@ lookup_rcpt(struct ipc_chan *ch, struct ipc_msg *m)
 {
 	char		local[LOOKUP_LOCAL_MAX + 1];
 	char		domain[LOOKUP_LOCAL_MAX + 1];
+	char		el[LOGFMT_SIZE(LOOKUP_LOCAL_MAX)];
+	char		ed[LOGFMT_SIZE(LOOKUP_LOCAL_MAX)];
 	struct buf	b;
 	int		result;
 
@@ -106,8 +111,9 @@ lookup_rcpt(struct ipc_chan *ch, struct ipc_msg *m)
 	ipc_get_str(m, domain, sizeof(domain));
 	ipc_end(m);
 	result = lookup_local_user(local);
-	log_debug("session=%u: rcpt local=%s domain=%s result=%d", m->session,
-	    local, domain, result);
+	log_debug("rcpt lookup: request %u local=%s domain=%s result=%d",
+	    m->session, logfmt_value(el, sizeof(el), local),
+	    logfmt_value(ed, sizeof(ed), domain), result);
 	buf_init(&b);
 	ipc_put_u32(&b, (uint32_t)result);
 	ipc_send_buf(ch, MSG_L_RCPT_RESULT, m->session, -1, &b);
