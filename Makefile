@@ -17,10 +17,11 @@ CFLAGS  ?= -O2 -g
 # CPPFLAGS (dpkg-buildflags puts -D_FORTIFY_SOURCE there) is in every
 # compile line, through ALL_CFLAGS.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(WARN) $(CFLAGS)
-LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lidn2 -lpthread
+LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lidn2 -lpthread
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
-           $(wildcard lookup/*.c) $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+           $(wildcard lookup/*.c) $(wildcard delivery/*.c) \
+           $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 HDRS     = $(wildcard */*.h)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
