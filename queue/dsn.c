@@ -352,7 +352,8 @@ dsn_xtext_decode(struct buf *out, const char *s)
 	return 0;
 }
 
-/* A decoded xtext value, or the text as given if it does not decode. */
+/* A decoded xtext value (control bytes and 8-bit as '?'), or the text as
+ * given if it does not decode. */
 static void
 dsn_xtext_value(struct buf *out, const char *s)
 {
@@ -360,9 +361,9 @@ dsn_xtext_value(struct buf *out, const char *s)
 
 	buf_init(&dec);
 	if (dsn_xtext_decode(&dec, s) == 0 && dec.len == strlen(dec.data))
-		buf_addstr(out, dec.data);
+		dsn_clean(out, dec.data, 0, 0);
 	else
-		buf_addstr(out, s);
+		dsn_clean(out, s, 0, 0);
 	buf_free(&dec);
 }
 
@@ -549,6 +550,9 @@ dsn_text_intro(struct buf *out, const struct dsn_report *r,
 		dsn_para(out, "Your message could not be delivered to one or "
 		    "more of its recipients, and the mail system has given up "
 		    "on them. The reason for each one is given below.", "");
+	if (dsn_any(r, 0, DSN_ACTION_FAILED) &&
+	    dsn_any(r, 0, DSN_ACTION_DELAYED))
+		buf_addstr(out, "\r\n");
 	if (dsn_any(r, 0, DSN_ACTION_DELAYED))
 		dsn_para(out, "Your message has not yet been delivered to one "
 		    "or more of its recipients. The mail system keeps trying "
@@ -584,6 +588,29 @@ dsn_text_action(enum dsn_action action)
 	return "delivery failed";
 }
 
+/* Why, in the words of the remote host or our own. */
+static void
+dsn_text_why(struct buf *t, const struct dsn_rcpt *rc)
+{
+	int	host = rc->remote_mta != NULL && rc->remote_mta[0] != '\0';
+
+	if (rc->remote_reply != NULL && rc->remote_reply[0] != '\0') {
+		if (host)
+			buf_printf(t, ". Host %s said: %s", rc->remote_mta,
+			    rc->remote_reply);
+		else
+			buf_printf(t, ". The remote host said: %s",
+			    rc->remote_reply);
+	} else if (rc->reason != NULL && rc->reason[0] != '\0') {
+		if (host)
+			buf_printf(t, ". Host %s: %s", rc->remote_mta,
+			    rc->reason);
+		else
+			buf_printf(t, ": %s", rc->reason);
+	} else if (host)
+		buf_printf(t, " at host %s", rc->remote_mta);
+}
+
 /* One paragraph per recipient. */
 static void
 dsn_text_rcpt(struct buf *out, const struct dsn_rcpt *rc, int utf8)
@@ -593,23 +620,15 @@ dsn_text_rcpt(struct buf *out, const struct dsn_rcpt *rc, int utf8)
 
 	buf_init(&t);
 	buf_init(&v);
-	buf_printf(&t, "<%s>: %s (status %s).", rc->addr,
+	buf_printf(&t, "<%s>: %s (status %s)", rc->addr,
 	    dsn_text_action(rc->action), dsn_status(rc));
+	dsn_text_why(&t, rc);
+	buf_addch(&t, '.');
 	if (rc->action == DSN_ACTION_DELAYED && rc->retry_until != 0) {
 		dsn_date(rc->retry_until, date, sizeof(date));
-		buf_printf(&t, " Retrying until %s.", date);
+		buf_printf(&t, " The mail system keeps trying until %s.",
+		    date);
 	}
-	if (rc->remote_mta != NULL && rc->remote_mta[0] != '\0')
-		buf_printf(&t, " Host %s", rc->remote_mta);
-	if (rc->remote_reply != NULL && rc->remote_reply[0] != '\0')
-		buf_printf(&t, "%s said: %s", rc->remote_mta != NULL &&
-		    rc->remote_mta[0] != '\0' ? "" : " The remote host",
-		    rc->remote_reply);
-	else if (rc->reason != NULL && rc->reason[0] != '\0')
-		buf_printf(&t, "%s%s", rc->remote_mta != NULL &&
-		    rc->remote_mta[0] != '\0' ? ": " : " ", rc->reason);
-	else if (rc->remote_mta != NULL && rc->remote_mta[0] != '\0')
-		buf_addch(&t, '.');
 	dsn_clean(&v, t.data, utf8, 1);
 	buf_addstr(out, "\r\n");
 	dsn_para(out, v.data, "    ");
