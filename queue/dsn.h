@@ -16,11 +16,15 @@
  * message/global-headers, and the text is UTF-8.
  *
  * Every value taken from the envelope or a remote reply is cleaned before
- * it is written: control bytes (CR and LF among them) become '?', so no
- * address or reply can add a header field or a MIME part; without SMTPUTF8
- * bytes from 0x80 up become '?' too, except in addresses of the report
- * part, which are written as utf-8-addr-xtext (RFC 6533 3, "\x{HEX}").
- * Long values are folded at spaces; a word longer than a line is cut.
+ * it is written, so no address or reply can add a header field, a line or
+ * a MIME part: control bytes (CR and LF among them) become '?' in
+ * addresses, and spaces in reply texts (a multi-line reply becomes one
+ * line); without SMTPUTF8 bytes from 0x80 up become '?' too.  An address
+ * of the report part that is not plain printable ASCII is written as
+ * "utf-8; " utf-8-addr-xtext (RFC 6533 3, "\x{HEX}"), or raw UTF-8 in a
+ * global report.  ENVID and ORCPT are decoded from xtext.  Long values
+ * are folded at spaces; a word longer than a line is cut.  The reporting
+ * host name must be a plain domain name, or nothing is built.
  *
  * The original is copied with its line ends made CRLF (a bare CR or LF
  * becomes CRLF, which the receiver never lets in anyway), a NUL byte
@@ -28,7 +32,12 @@
  * has a byte from 0x80 up, its part and the whole message say
  * "Content-Transfer-Encoding: 8bit" and dsn_info.eightbit is set: the
  * report must then be sent with BODY=8BITMIME (or SMTPUTF8).  Nothing is
- * re-encoded into base64 or quoted-printable.
+ * re-encoded into base64 or quoted-printable.  The header section ends
+ * at the first empty line; it is copied up to max_headers octets, a longer
+ * one ends before the first field that does not fit (a line broken in it
+ * goes on as a folded line), and the text part says it was cut.  A RET=FULL
+ * original larger than max_full returns its header section only, said
+ * there too.
  */
 #ifndef SM_DSN_H
 #define SM_DSN_H
@@ -157,7 +166,9 @@ int dsn_ret_value(const char *ret);
 
 /*
  * Appends the report to the sender r->sender to out; the report's envelope
- * is sender "<>", recipient r->sender.  0, or -1 with the
+ * is sender "<>", recipient r->sender.  r->rcpts are the recipients to
+ * report, already chosen with dsn_destination (DSN_DEST_SENDER); several
+ * actions may be mixed (the Subject: follows the gravest).  0, or -1 with the
  * reason in err and out unchanged: null sender, no recipients, a host name
  * that is not a domain name, a read error of the original.  info may be
  * NULL.
