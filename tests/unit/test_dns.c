@@ -3,7 +3,8 @@
  * in this process: a UDP socket on 127.0.0.1 (ephemeral port) on the same
  * event loop, answering crafted replies by name: an MX list, a null MX,
  * NXDOMAIN, SERVFAIL, REFUSED, silence (time-out), A, AAAA, NODATA, TXT
- * records of several strings, a CNAME'd MX target, a malformed reply.
+ * records of several strings, a CNAME'd MX target, a malformed reply,
+ * and a truncated UDP reply asked again over TCP (same port).
  * Also: parallel and nested queries, cancelling, freeing with queries
  * pending, a query that fails inside c-ares, a bad server list.
  */
@@ -35,9 +36,15 @@
 /* ---- the stand-in server ---- */
 
 struct fake {
-	int		 fd;
+	struct event_loop *loop;
+	int		 fd;		/* UDP */
+	int		 lfd;		/* TCP listener, same port */
+	int		 cfd;		/* one TCP connection, or -1 */
+	unsigned char	 cbuf[1024];
+	size_t		 clen;
 	uint16_t	 port;
 	int		 nqueries;
+	int		 ntcp;
 	int		 ntype[64];
 	char		 lastname[256];
 };
@@ -238,6 +245,49 @@ fake_question(const unsigned char *q, size_t len, char *name, size_t namesz,
 	return off + 5;
 }
 
+/* The reply to the query q in p; 0 to stay silent.  Over UDP "big.test"
+ * is truncated (TC, no answer), over TCP it is a full MX list. */
+static int
+fake_reply(struct fake *f, const unsigned char *q, size_t n, int tcp,
+    struct pkt *p)
+{
+	size_t		 qend;
+	unsigned	 type = 0;
+	int		 rcode;
+
+	qend = fake_question(q, n, f->lastname, sizeof(f->lastname), &type);
+	assert_true(qend > 0);
+	str_lower(f->lastname);
+	f->nqueries++;
+	f->ntcp += tcp;
+	f->ntype[type & 63]++;
+	memset(p, 0, sizeof(*p));
+	putbytes(p, q, 2);		/* id */
+	put16(p, 0x8180);		/* QR RD RA, rcode below */
+	put16(p, 1);
+	put16(p, 0);			/* ancount, set below */
+	put32(p, 0);
+	putbytes(p, q + 12, qend - 12);
+	if (strcmp(f->lastname, "big.test") == 0) {
+		if (!tcp)
+			p->b[2] |= 0x02;	/* TC */
+		else
+			(void)fake_answer("mx.test", type, p);
+		rcode = 0;
+	} else if ((rcode = fake_answer(f->lastname, type, p)) == -1)
+		return 0;
+	if (rcode == -2) {
+		/* One answer announced, its record cut short. */
+		p->ancount = 1;
+		put16(p, 0xc00c);
+		put16(p, type);
+	} else
+		p->b[3] |= (unsigned char)rcode;
+	p->b[6] = (unsigned char)(p->ancount >> 8);
+	p->b[7] = (unsigned char)(p->ancount & 0xff);
+	return 1;
+}
+
 static void
 fake_read(int fd, int events, void *arg)
 {
@@ -247,40 +297,67 @@ fake_read(int fd, int events, void *arg)
 	socklen_t		 fromlen = sizeof(from);
 	struct pkt		 p;
 	ssize_t			 n;
-	size_t			 qend;
-	unsigned		 type = 0;
-	int			 rcode;
 
 	(void)events;
 	n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fromlen);
-	if (n < 12)
+	if (n < 12 || !fake_reply(f, q, (size_t)n, 0, &p))
 		return;
-	qend = fake_question(q, (size_t)n, f->lastname, sizeof(f->lastname),
-	    &type);
-	assert_true(qend > 0);
-	str_lower(f->lastname);
-	f->nqueries++;
-	f->ntype[type & 63]++;
-	memset(&p, 0, sizeof(p));
-	putbytes(&p, q, 2);		/* id */
-	put16(&p, 0x8180);		/* QR RD RA, rcode below */
-	put16(&p, 1);
-	put16(&p, 0);			/* ancount, set below */
-	put32(&p, 0);
-	putbytes(&p, q + 12, qend - 12);
-	if ((rcode = fake_answer(f->lastname, type, &p)) == -1)
-		return;
-	if (rcode == -2) {
-		/* One answer announced, its record cut short. */
-		p.ancount = 1;
-		put16(&p, 0xc00c);
-		put16(&p, type);
-	} else
-		p.b[3] |= (unsigned char)rcode;
-	p.b[6] = (unsigned char)(p.ancount >> 8);
-	p.b[7] = (unsigned char)(p.ancount & 0xff);
 	assert_true(sendto(fd, p.b, p.len, 0, (struct sockaddr *)&from,
 	    fromlen) == (ssize_t)p.len);
+}
+
+static void
+fake_tcp_close(struct fake *f)
+{
+	event_del(f->loop, f->cfd);
+	close(f->cfd);
+	f->cfd = -1;
+	f->clen = 0;
+}
+
+/* Length-prefixed queries in, length-prefixed replies out. */
+static void
+fake_tcp_read(int fd, int events, void *arg)
+{
+	struct fake	*f = arg;
+	struct pkt	 p;
+	unsigned char	 len[2];
+	ssize_t		 n;
+	size_t		 qlen;
+
+	(void)events;
+	n = read(fd, f->cbuf + f->clen, sizeof(f->cbuf) - f->clen);
+	if (n <= 0) {
+		fake_tcp_close(f);
+		return;
+	}
+	f->clen += (size_t)n;
+	while (f->clen >= 2 &&
+	    f->clen >= 2 + (qlen = (size_t)f->cbuf[0] << 8 | f->cbuf[1])) {
+		if (qlen >= 12 && fake_reply(f, f->cbuf + 2, qlen, 1, &p)) {
+			len[0] = (unsigned char)(p.len >> 8);
+			len[1] = (unsigned char)(p.len & 0xff);
+			assert_int_equal(write_all(fd, len, 2), 0);
+			assert_int_equal(write_all(fd, p.b, p.len), 0);
+		}
+		memmove(f->cbuf, f->cbuf + 2 + qlen, f->clen - 2 - qlen);
+		f->clen -= 2 + qlen;
+	}
+}
+
+static void
+fake_accept(int fd, int events, void *arg)
+{
+	struct fake	*f = arg;
+	int		 c;
+
+	(void)events;
+	if ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+		return;
+	if (f->cfd != -1)
+		fake_tcp_close(f);
+	f->cfd = c;
+	assert_int_equal(event_add(f->loop, c, EV_READ, fake_tcp_read, f), 0);
 }
 
 static void
@@ -299,11 +376,22 @@ fake_start(struct event_loop *loop, struct fake *f)
 	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sin, &len), 0);
 	f->port = ntohs(sin.sin_port);
 	assert_int_equal(event_add(loop, f->fd, EV_READ, fake_read, f), 0);
+	f->loop = loop;
+	f->cfd = -1;
+	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	assert_int_equal(event_add(loop, f->lfd, EV_READ, fake_accept, f), 0);
 }
 
 static void
 fake_stop(struct event_loop *loop, struct fake *f)
 {
+	if (f->cfd != -1)
+		fake_tcp_close(f);
+	event_del(loop, f->lfd);
+	close(f->lfd);
 	event_del(loop, f->fd);
 	close(f->fd);
 }
@@ -466,6 +554,24 @@ test_mx_list(void **state)
 	assert_int_equal(g->pref[2], 10);
 	assert_string_equal(g->host[2], "mx3.mx.test");
 	assert_int_equal(w.fake.ntype[T_MX], 1);
+	world_end(&w);
+}
+
+/* A truncated UDP reply: asked again over TCP, answered in full. */
+static void
+test_truncated_tcp(void **state)
+{
+	struct world	 w;
+	struct got	*g;
+
+	(void)state;
+	world_init(&w, 1000);
+	g = ask(&w, "big.test", DNS_T_MX);
+	assert_int_equal(g->status, DNS_OK);
+	assert_int_equal(g->n, 3);
+	assert_string_equal(g->host[1], "mx2.mx.test");
+	assert_int_equal(w.fake.nqueries, 2);
+	assert_int_equal(w.fake.ntcp, 1);
 	world_end(&w);
 }
 
@@ -726,6 +832,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mx_list),
+		cmocka_unit_test(test_truncated_tcp),
 		cmocka_unit_test(test_null_mx),
 		cmocka_unit_test(test_rcodes),
 		cmocka_unit_test(test_timeout),
