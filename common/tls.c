@@ -1110,7 +1110,7 @@ tls_untrusted_flags(const struct tls_path *path, uint32_t flags,
 	size_t			 i;
 
 	top = path->n > 0 ? path->crt[path->n - 1] : NULL;
-	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && top != NULL) {
+	if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) != 0 && top != NULL) {
 		if (path->n == 1 && tls_self_issued(top)) {
 			tls_untrusted(v, "%s", "self-signed certificate");
 			return;
@@ -1167,6 +1167,7 @@ tls_verify_trust(mbedtls_x509_crt *crt, const struct tls_trust *anchors,
 	char		msg[160];
 	int		ret;
 
+	/* mbedTLS only reads the anchors, but its prototype is not const. */
 	ret = mbedtls_x509_crt_verify_with_profile(crt,
 	    (mbedtls_x509_crt *)(uintptr_t)&anchors->crt, NULL,
 	    &mbedtls_x509_crt_profile_default, NULL, &flags, tls_verify_cb,
