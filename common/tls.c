@@ -762,61 +762,63 @@ tls_trust_new(const uint8_t *pem, size_t len, const char *what, char *err,
 
 #define TLS_TRUST_FILE_MAX	(64 * 1024 * 1024)
 
-/* The whole file at path in *out (NUL-terminated); -1 with errno. */
-static int
-tls_read_file(const char *path, uint8_t **out, size_t *outlen)
+/* The bytes of fd, a regular file, NUL-terminated; NULL with a reason. */
+static uint8_t *
+tls_read_fd(int fd, size_t *outlen, const char **why)
 {
 	struct stat	 st;
 	uint8_t		*buf;
-	size_t		 len = 0;
+	size_t		 len = 0, size;
 	ssize_t		 n;
-	int		 fd, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > TLS_TRUST_FILE_MAX) {
-		saved = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		close(fd);
-		errno = saved;
-		return -1;
+	if (fstat(fd, &st) == -1) {
+		*why = strerror(errno);
+		return NULL;
 	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (len < (size_t)st.st_size) {
-		n = read(fd, buf + len, (size_t)st.st_size - len);
+	if (!S_ISREG(st.st_mode) || st.st_size > TLS_TRUST_FILE_MAX) {
+		*why = S_ISREG(st.st_mode) ? "larger than 64 MiB" :
+		    "not a regular file";
+		return NULL;
+	}
+	size = (size_t)st.st_size;
+	buf = xmalloc(size + 1);
+	while (len < size) {
+		n = read(fd, buf + len, size - len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
+		if (n <= 0) {
+			*why = n == 0 ? "file shrank while read" :
+			    strerror(errno);
+			free(buf);
+			return NULL;
+		}
 		len += (size_t)n;
 	}
-	saved = errno;
-	close(fd);
-	if (len != (size_t)st.st_size) {
-		free(buf);
-		errno = saved != 0 ? saved : EIO;
-		return -1;
-	}
 	buf[len] = '\0';
-	*out = buf;
 	*outlen = len;
-	return 0;
+	return buf;
 }
 
 struct tls_trust *
 tls_trust_load(const char *path, char *err, size_t errlen)
 {
 	struct tls_trust	*a;
-	uint8_t			*pem;
-	size_t			 len;
+	const char		*why = NULL;
+	uint8_t			*pem = NULL;
+	size_t			 len = 0;
 	char			 what[512];
+	int			 fd;
 
 	if (!bsnprintf(what, sizeof(what), "CA file %s", path))
 		(void)strlcpy(what, "CA file", sizeof(what));
-	errno = 0;
-	if (tls_read_file(path, &pem, &len) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", what,
-		    errno == EINVAL ? "not a regular file" : strerror(errno));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		why = strerror(errno);
+	else {
+		pem = tls_read_fd(fd, &len, &why);
+		close(fd);
+	}
+	if (pem == NULL) {
+		(void)bsnprintf(err, errlen, "%s: %s", what, why);
 		return NULL;
 	}
 	a = tls_trust_new(pem, len, what, err, errlen);
@@ -1179,6 +1181,10 @@ tls_verify_trust(mbedtls_x509_crt *crt, const struct tls_trust *anchors,
 	if (ret != 0 && ret != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
 		mbedtls_strerror(ret, msg, sizeof(msg));
 		tls_untrusted(v, "%s", msg);
+		return -1;
+	}
+	if (path->n == 0 || path->crt[0] == NULL) {	/* never seen */
+		tls_untrusted(v, "%s", "no path to an anchor");
 		return -1;
 	}
 	if (mbedtls_x509_crt_check_extended_key_usage(crt,
