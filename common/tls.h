@@ -2,9 +2,15 @@
  * tls.h - the only door to mbedTLS (2.28 today; 3.x changes the API, so no
  * mbedTLS type appears outside common/tls.c).
  *
- * Every configuration is TLS 1.2 at least (mbedTLS 2.28 has no 1.3, and
- * Debian's build would negotiate 1.0 and 1.1 unless told not to) with an
- * explicit list of ECDHE suites using AES-GCM or ChaCha20-Poly1305.
+ * Server configurations and strict client configurations are TLS 1.2 only
+ * (mbedTLS 2.28 has no 1.3, and Debian's build would negotiate 1.0 and 1.1
+ * unless told not to) with an explicit list of ECDHE suites using AES-GCM
+ * or ChaCha20-Poly1305; a compatible client configuration (levels `may`
+ * and `encrypt`) also speaks TLS 1.0 and 1.1 with mbedTLS's default suites.
+ * Key exchange groups everywhere: X25519, then secp256r1, then secp384r1.
+ * A client never judges the server's certificate during the handshake:
+ * the caller takes the chain afterwards (tls_conn_peer_chain) and gives it
+ * to the one verifier, tls_verify_chain, a pure function of its arguments.
  * Certificates and keys are given as bytes: a chrooted process never reads
  * files; the root parent reads them and sends them over IPC.
  * All I/O is non-blocking on the caller's socket: calls return TLS_WANT_READ
@@ -16,13 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define TLS_WANT_READ	(-2)
 #define TLS_WANT_WRITE	(-3)
 #define TLS_ERROR	(-1)
 
 struct tls_server_conf;
+struct tls_client_conf;
 struct tls_conn;
+struct tls_trust;
 
 /* Seeds the random generator; call once per process before chroot.  In a
  * forked child it reseeds (the generator would also do so by itself on
@@ -50,6 +59,31 @@ void tls_server_conf_unref(struct tls_server_conf *c);
 struct tls_conn *tls_conn_server(struct tls_server_conf *c, int fd);
 void tls_conn_free(struct tls_conn *t);
 
+/* What a client configuration offers.  STRICT: TLS 1.2 and the server's
+ * ECDHE AEAD suites (levels verify and secure, the relay host).  COMPAT:
+ * TLS 1.0 to 1.2 and mbedTLS's default suites (levels may and encrypt,
+ * where any encryption beats plaintext). */
+enum tls_client_mode {
+	TLS_CLIENT_STRICT,
+	TLS_CLIENT_COMPAT
+};
+
+/* A client configuration; it has no certificate of its own and checks
+ * none (see tls_conn_peer_chain).  Reference counted like the server's;
+ * never NULL. */
+struct tls_client_conf *tls_client_conf_new(enum tls_client_mode mode);
+void tls_client_conf_ref(struct tls_client_conf *c);
+void tls_client_conf_unref(struct tls_client_conf *c);
+
+/* A client-side connection on an open, non-blocking socket fd (the caller
+ * keeps owning fd); it takes a reference on c.  sni is the MX host name,
+ * sent as server name indication (a trailing dot dropped; nothing is sent
+ * when sni is NULL or an IP address).  Never NULL: a name that cannot be
+ * sent (longer than 253 characters) makes tls_handshake fail with a
+ * message. */
+struct tls_conn *tls_conn_client(struct tls_client_conf *c, int fd,
+    const char *sni);
+
 /* 0 when the handshake is complete, TLS_WANT_*, or TLS_ERROR. */
 int tls_handshake(struct tls_conn *t);
 /* Bytes read (>0), 0 at a clean close_notify or EOF, TLS_WANT_*, TLS_ERROR. */
@@ -69,5 +103,99 @@ const char *tls_version(const struct tls_conn *t);	/* "TLSv1.2" */
 const char *tls_cipher(const struct tls_conn *t);	/* IANA-style suite name */
 /* The last error as text (for logs). */
 const char *tls_error(const struct tls_conn *t);
+/* Server side: the server name the client indicated ("" when none), as
+ * sent but with bytes outside printable ASCII replaced by '?'. */
+const char *tls_sni(const struct tls_conn *t);
+
+/* ---- certificate chains and their verification ---- */
+
+#define TLS_CHAIN_MAX	10	/* certificates kept from a peer, leaf first */
+
+/* One certificate in DER. */
+struct tls_der {
+	uint8_t	*data;
+	size_t	 len;
+};
+
+/* A chain as a server sent it: the leaf first, then what the server sent
+ * as intermediates (in its order; none is trusted for being here).  The
+ * memory is owned by the chain: initialise with {0}, release with
+ * tls_chain_free. */
+struct tls_chain {
+	size_t		n;
+	struct tls_der	cert[TLS_CHAIN_MAX];
+};
+
+/* Appends a copy of one DER certificate; -1 when the chain is full. */
+int tls_chain_add(struct tls_chain *chain, const uint8_t *der, size_t len);
+void tls_chain_free(struct tls_chain *chain);
+/* The chain of PEM bytes (every certificate, in file order, replacing what
+ * chain held); 0, or -1 with a message in err. */
+int tls_chain_from_pem(struct tls_chain *chain, const uint8_t *pem,
+    size_t len, char *err, size_t errlen);
+/* Client side, once the handshake is complete: the server's certificates
+ * as received (at most TLS_CHAIN_MAX, the rest ignored), replacing what
+ * chain held.  0, or -1 when the server sent none. */
+int tls_conn_peer_chain(const struct tls_conn *t, struct tls_chain *chain);
+
+/* Trust anchors from PEM bytes (a CA bundle); what names them ("CA file
+ * /etc/ssl/certs/ca-certificates.crt") starts every message.  NULL with a
+ * message in err when no certificate could be read; certificates that
+ * mbedTLS cannot parse are skipped and counted (tls_trust_skipped) as long
+ * as one is left.  tls_trust_free(NULL) does nothing. */
+struct tls_trust *tls_trust_new(const uint8_t *pem, size_t len,
+    const char *what, char *err, size_t errlen);
+/* The same from a file (read before chroot): "CA file PATH: No such file
+ * or directory", "CA file PATH: no certificate in it", ... */
+struct tls_trust *tls_trust_load(const char *path, char *err, size_t errlen);
+size_t tls_trust_count(const struct tls_trust *a);
+size_t tls_trust_skipped(const struct tls_trust *a);
+void tls_trust_free(struct tls_trust *a);
+
+/* What the verifier found; the first failure in this order wins. */
+enum tls_verify_code {
+	TLS_VERIFY_OK = 0,
+	TLS_VERIFY_UNTRUSTED,		/* "untrusted chain: ..." */
+	TLS_VERIFY_EXPIRED,		/* "certificate expired: ..." */
+	TLS_VERIFY_NOT_YET_VALID,	/* "certificate not yet valid: ..." */
+	TLS_VERIFY_NAME_MISMATCH	/* "name mismatch: wanted ..." */
+};
+
+#define TLS_REASON_MAX	512
+
+struct tls_verdict {
+	enum tls_verify_code	code;
+	/* For logs and bounces: "verified" or the failure, with bytes from
+	 * the certificate made printable; cut with "..." when too long. */
+	char			reason[TLS_REASON_MAX];
+	/* TLS_VERIFY_OK: the wanted name that matched, as given. */
+	char			name[256];
+};
+
+/*
+ * The one verifier (levels verify and secure, the relay host, MTA-STS):
+ * a pure function of its arguments, no clock, no file, no global state.
+ *  1. chain (leaf first, as received) must lead to one of anchors:
+ *     signatures, CA and path-length constraints, key usage, at least
+ *     SHA-256 and 2048-bit RSA (mbedTLS's default profile), and an
+ *     extendedKeyUsage, when the leaf has one, that allows serverAuth.
+ *     An empty chain, one that does not parse, a self-signed leaf or an
+ *     unknown issuer: TLS_VERIFY_UNTRUSTED.
+ *  2. every certificate of that path, the anchor included, must be valid
+ *     at now (its notBefore <= now <= its notAfter), whatever the clock.
+ *  3. one of the nnames names must match a subjectAltName dNSName of the
+ *     leaf (never the CN): equal, or a wildcard "*.rest" whose "*" stands
+ *     for exactly the whole left-most label of the name (rest having at
+ *     least two labels; no "m*.example.org", no "*" elsewhere); ASCII
+ *     case ignored; one trailing dot ignored on either side.  No name
+ *     wanted is a mismatch.
+ * Fills v and returns v->code.
+ */
+enum tls_verify_code tls_verify_chain(const struct tls_chain *chain,
+    const char *const *names, size_t nnames, time_t now,
+    const struct tls_trust *anchors, struct tls_verdict *v);
+/* The rule of step 3 alone, for one name and one dNSName of len bytes:
+ * 1 when they match. */
+int tls_name_matches(const char *name, const char *san, size_t sanlen);
 
 #endif

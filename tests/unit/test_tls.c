@@ -6,6 +6,10 @@
  * to TLS 1.1 or to CBC suites are refused; bad PEM and a key that does
  * not match are refused with a message; a configuration outlives its
  * last unref while a connection uses it; reseeding in a chroot after fork.
+ * The client of common/tls.c against this server and against an mbedTLS
+ * server, through a relay that records the bytes of the handshake: SNI,
+ * the groups offered and chosen (X25519 first), the peer's chain handed
+ * to the verifier, TLS 1.2 required by the strict configuration.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -91,6 +97,19 @@ conf_from(const char *name, const char *keyname)
 	pem_free(&cert);
 	pem_free(&key);
 	return c;
+}
+
+/* Trust anchors from a file of the PKI. */
+static struct tls_trust *
+tls_trust_load_pki(const char *name)
+{
+	struct tls_trust	*a;
+	char			 path[512], err[600];
+
+	assert_true(bsnprintf(path, sizeof(path), "%s/%s", pki_dir, name));
+	if ((a = tls_trust_load(path, err, sizeof(err))) == NULL)
+		fail_msg("expected anchors from %s, got %s", path, err);
+	return a;
 }
 
 static int
@@ -816,6 +835,617 @@ test_fork_chroot(void **state)
 	tls_server_conf_unref(conf);
 }
 
+/* ---- the client, through a relay that records the handshake ---- */
+
+#define WIRE_LOG	65536
+
+/* One direction of the relay: what went through it, the first
+ * WIRE_LOG bytes of it. */
+struct wire_log {
+	uint8_t	 data[WIRE_LOG];
+	size_t	 len;
+	int	 eof;
+};
+
+/* An mbedTLS server with its own settings (the server of common/tls.c
+ * cannot be limited to TLS 1.1). */
+struct rawsrv {
+	mbedtls_entropy_context	 entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_ssl_config	 conf;
+	mbedtls_ssl_context	 ssl;
+	mbedtls_net_context	 net;
+	mbedtls_x509_crt	 crt;
+	mbedtls_pk_context	 key;
+};
+
+/*
+ * server end -- s[0] | s[1] -- relay -- c[1] | c[0] -- client end.
+ * The server is ours (server) or mbedTLS's (raw); so is the client
+ * (client or rawc).
+ */
+struct cpair {
+	int			 s[2], c[2];
+	struct tls_conn		*server;
+	struct rawsrv		*raw;
+	struct tls_conn		*client;
+	struct client		*rawc;
+	struct wire_log		 up, down;	/* to the server, to the client */
+	int			 sret, cret;
+};
+
+/* Moves what waits on from to to, recording it in log. */
+static void
+wire_move(int from, int to, struct wire_log *log)
+{
+	uint8_t	buf[16384];
+	size_t	keep;
+	ssize_t	n;
+
+	while ((n = recv(from, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		keep = (size_t)n < WIRE_LOG - log->len ? (size_t)n :
+		    WIRE_LOG - log->len;
+		memcpy(log->data + log->len, buf, keep);
+		log->len += keep;
+		assert_int_equal(write_all(to, buf, (size_t)n), 0);
+	}
+	if (n == 0 && !log->eof) {
+		log->eof = 1;
+		(void)shutdown(to, SHUT_WR);
+	}
+}
+
+static void
+cpair_relay(struct cpair *p)
+{
+	wire_move(p->c[1], p->s[1], &p->up);
+	wire_move(p->s[1], p->c[1], &p->down);
+}
+
+static void
+rawsrv_load(struct rawsrv *r, const char *name)
+{
+	struct pem	cert, key;
+	char		fname[128];
+
+	assert_true(bsnprintf(fname, sizeof(fname), "%s.pem", name));
+	cert = pem_read(fname);
+	cert.data[cert.len] = '\0';
+	assert_int_equal(mbedtls_x509_crt_parse(&r->crt, cert.data,
+	    cert.len + 1), 0);
+	assert_true(bsnprintf(fname, sizeof(fname), "%s.key", name));
+	key = pem_read(fname);
+	key.data[key.len] = '\0';
+	assert_int_equal(mbedtls_pk_parse_key(&r->key, key.data, key.len + 1,
+	    NULL, 0), 0);
+	pem_free(&cert);
+	pem_free(&key);
+}
+
+/* An mbedTLS server with NAME.pem, speaking TLS 1.0 to max_minor. */
+static struct rawsrv *
+rawsrv_new(int fd, const char *name, int max_minor)
+{
+	struct rawsrv	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	mbedtls_entropy_init(&r->entropy);
+	mbedtls_ctr_drbg_init(&r->drbg);
+	mbedtls_ssl_config_init(&r->conf);
+	mbedtls_ssl_init(&r->ssl);
+	mbedtls_x509_crt_init(&r->crt);
+	mbedtls_pk_init(&r->key);
+	assert_int_equal(mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func,
+	    &r->entropy, NULL, 0), 0);
+	rawsrv_load(r, name);
+	assert_int_equal(mbedtls_ssl_config_defaults(&r->conf,
+	    MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+	    MBEDTLS_SSL_PRESET_DEFAULT), 0);
+	mbedtls_ssl_conf_rng(&r->conf, mbedtls_ctr_drbg_random, &r->drbg);
+	mbedtls_ssl_conf_min_version(&r->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_1);
+	mbedtls_ssl_conf_max_version(&r->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    max_minor);
+	assert_int_equal(mbedtls_ssl_conf_own_cert(&r->conf, &r->crt,
+	    &r->key), 0);
+	assert_int_equal(mbedtls_ssl_setup(&r->ssl, &r->conf), 0);
+	r->net.fd = fd;
+	mbedtls_ssl_set_bio(&r->ssl, &r->net, mbedtls_net_send,
+	    mbedtls_net_recv, NULL);
+	return r;
+}
+
+static void
+rawsrv_free(struct rawsrv *r)
+{
+	if (r == NULL)
+		return;
+	mbedtls_ssl_free(&r->ssl);
+	mbedtls_ssl_config_free(&r->conf);
+	mbedtls_x509_crt_free(&r->crt);
+	mbedtls_pk_free(&r->key);
+	mbedtls_ctr_drbg_free(&r->drbg);
+	mbedtls_entropy_free(&r->entropy);
+	free(r);
+}
+
+/* The two pairs of the wire; the ends are non-blocking, the relay's
+ * writes block (a handshake fits in the socket buffers). */
+static void
+cpair_wire(struct cpair *p)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->s), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->c), 0);
+	assert_int_equal(fd_set_nonblock(p->s[0]), 0);
+	assert_int_equal(fd_set_nonblock(p->c[0]), 0);
+}
+
+static void
+cpair_close(struct cpair *p)
+{
+	int	i;
+
+	tls_conn_free(p->server);
+	tls_conn_free(p->client);
+	rawsrv_free(p->raw);
+	if (p->rawc != NULL)
+		client_free(p->rawc);
+	for (i = 0; i < 2; i++) {
+		close(p->s[i]);
+		close(p->c[i]);
+	}
+}
+
+/* One step of a handshake: 1 to go on, 0 done, -1 failed. */
+static int
+step_ours(struct tls_conn *t, int *ret)
+{
+	*ret = tls_handshake(t);
+	if (*ret == TLS_WANT_READ || *ret == TLS_WANT_WRITE)
+		return 1;
+	return *ret == 0 ? 0 : -1;
+}
+
+static int
+step_raw(mbedtls_ssl_context *ssl, int *ret)
+{
+	*ret = mbedtls_ssl_handshake(ssl);
+	if (client_wants(*ret))
+		return 1;
+	return *ret == 0 ? 0 : -1;
+}
+
+/* Both handshakes to their end; a side that failed closes its end so
+ * that the other sees it.  0 when both succeeded. */
+static int
+cpair_handshake(struct cpair *p)
+{
+	int	i, s = 1, c = 1;
+
+	for (i = 0; i < PUMP_ROUNDS && (s == 1 || c == 1); i++) {
+		if (s == 1) {
+			s = p->server != NULL ? step_ours(p->server, &p->sret) :
+			    step_raw(&p->raw->ssl, &p->sret);
+			if (s == -1)
+				(void)shutdown(p->s[0], SHUT_RDWR);
+		}
+		cpair_relay(p);
+		if (c == 1) {
+			c = p->client != NULL ? step_ours(p->client, &p->cret) :
+			    step_raw(&p->rawc->ssl, &p->cret);
+			if (c == -1)
+				(void)shutdown(p->c[0], SHUT_RDWR);
+		}
+		cpair_relay(p);
+	}
+	return s == 0 && c == 0 ? 0 : -1;
+}
+
+static void
+cpair_must_handshake(struct cpair *p)
+{
+	char	err[128];
+
+	if (cpair_handshake(p) == 0)
+		return;
+	mbedtls_strerror(p->sret, err, sizeof(err));
+	fail_msg("expected a handshake, got server %d (%s), client %d (%s)",
+	    p->sret, p->server != NULL ? tls_error(p->server) : err, p->cret,
+	    p->client != NULL ? tls_error(p->client) : "mbedTLS client");
+}
+
+/* Our client (mode, sni) against our server with NAME.pem. */
+static void
+cpair_ours(struct cpair *p, struct tls_server_conf *sconf,
+    enum tls_client_mode mode, const char *sni)
+{
+	struct tls_client_conf	*cconf;
+
+	cpair_wire(p);
+	p->server = tls_conn_server(sconf, p->s[0]);
+	cconf = tls_client_conf_new(mode);
+	p->client = tls_conn_client(cconf, p->c[0], sni);
+	tls_client_conf_unref(cconf);	/* the connection holds it */
+}
+
+/* ---- reading the handshake off the wire ---- */
+
+/* The handshake messages of the plaintext records, up to the first
+ * ChangeCipherSpec, one after the other into out. */
+static size_t
+wire_handshake(const struct wire_log *log, uint8_t *out, size_t outsize)
+{
+	size_t	i = 0, o = 0, len;
+
+	while (i + 5 <= log->len) {
+		len = (size_t)log->data[i + 3] << 8 | log->data[i + 4];
+		if (i + 5 + len > log->len || log->data[i] == 20)
+			break;
+		if (log->data[i] == 22) {
+			assert_true(o + len <= outsize);
+			memcpy(out + o, log->data + i + 5, len);
+			o += len;
+		}
+		i += 5 + len;
+	}
+	return o;
+}
+
+/* The body of the first handshake message of that type, or NULL. */
+static const uint8_t *
+wire_message(const struct wire_log *log, int type, uint8_t *hs,
+    size_t hssize, size_t *bodylen)
+{
+	size_t	i = 0, n, len;
+
+	n = wire_handshake(log, hs, hssize);
+	while (i + 4 <= n) {
+		len = (size_t)hs[i + 1] << 16 | (size_t)hs[i + 2] << 8 |
+		    hs[i + 3];
+		if (i + 4 + len > n)
+			break;
+		if (hs[i] == type) {
+			*bodylen = len;
+			return hs + i + 4;
+		}
+		i += 4 + len;
+	}
+	return NULL;
+}
+
+/* The named group of the server's ECDHE key exchange; -1 when none. */
+static int
+wire_server_group(const struct wire_log *down)
+{
+	static uint8_t	 hs[WIRE_LOG];
+	const uint8_t	*b;
+	size_t		 len;
+
+	b = wire_message(down, 12, hs, sizeof(hs), &len);
+	if (b == NULL || len < 3 || b[0] != 3)	/* named_curve */
+		return -1;
+	return b[1] << 8 | b[2];
+}
+
+/* The supported_groups of the ClientHello into groups; their count, or
+ * -1 when there is no such extension. */
+static int
+wire_client_groups(const struct wire_log *up, int *groups, int max)
+{
+	static uint8_t	 hs[WIRE_LOG];
+	const uint8_t	*b;
+	size_t		 len, i, end, type, elen, k;
+	int		 n = 0;
+
+	assert_non_null(b = wire_message(up, 1, hs, sizeof(hs), &len));
+	i = 34;					/* version, random */
+	i += 1 + b[i];				/* session id */
+	i += 2 + ((size_t)b[i] << 8 | b[i + 1]);	/* suites */
+	i += 1 + b[i];				/* compression */
+	end = i + 2 + ((size_t)b[i] << 8 | b[i + 1]);
+	assert_true(end <= len);
+	for (i += 2; i + 4 <= end; i += 4 + elen) {
+		type = (size_t)b[i] << 8 | b[i + 1];
+		elen = (size_t)b[i + 2] << 8 | b[i + 3];
+		if (type != 10)
+			continue;
+		for (k = 2; k + 1 < elen && n < max; k += 2)
+			groups[n++] = b[i + 4 + k] << 8 | b[i + 5 + k];
+		return n;
+	}
+	return -1;
+}
+
+/* The SNI of the ClientHello: 1 when there is a server_name extension. */
+static int
+wire_has_sni(const struct wire_log *up)
+{
+	static uint8_t	 hs[WIRE_LOG];
+	const uint8_t	*b;
+	size_t		 len, i, end, elen;
+
+	assert_non_null(b = wire_message(up, 1, hs, sizeof(hs), &len));
+	i = 34;
+	i += 1 + b[i];
+	i += 2 + ((size_t)b[i] << 8 | b[i + 1]);
+	i += 1 + b[i];
+	end = i + 2 + ((size_t)b[i] << 8 | b[i + 1]);
+	for (i += 2; i + 4 <= end; i += 4 + elen) {
+		elen = (size_t)b[i + 2] << 8 | b[i + 3];
+		if (b[i] == 0 && b[i + 1] == 0)
+			return 1;
+	}
+	return 0;
+}
+
+#define GROUP_X25519	29
+#define GROUP_P256	23
+#define GROUP_P384	24
+
+/* ---- the client ---- */
+
+/* Against our own server: SNI, groups, the chain for the verifier, data. */
+static void
+test_client_handshake(void **state)
+{
+	const char *const	 names[] = { "mx.example.test" };
+	struct tls_server_conf	*conf;
+	struct tls_trust	*ca;
+	struct tls_chain	 chain = { 0 }, sent = { 0 };
+	struct tls_verdict	 v;
+	struct pem		 pem;
+	struct cpair		 p;
+	int			 groups[16], n;
+	char			 err[256], buf[64];
+	ssize_t			 r;
+
+	(void)state;
+	conf = conf_from("chain", "chain");
+	cpair_ours(&p, conf, TLS_CLIENT_STRICT, "mx.example.test.");
+	cpair_must_handshake(&p);
+	/* SNI names the host, without the trailing dot. */
+	assert_string_equal(tls_sni(p.server), "mx.example.test");
+	assert_string_equal(tls_sni(p.client), "");
+	assert_string_equal(tls_version(p.client), "TLSv1.2");
+	assert_string_equal(tls_cipher(p.client), tls_cipher(p.server));
+	if (!suite_is_allowed(tls_cipher(p.client)))
+		fail_msg("expected an ECDHE AEAD suite, got %s",
+		    tls_cipher(p.client));
+	/* X25519, P-256, P-384 offered in that order; X25519 chosen. */
+	n = wire_client_groups(&p.up, groups, 16);
+	assert_int_equal(n, 3);
+	assert_int_equal(groups[0], GROUP_X25519);
+	assert_int_equal(groups[1], GROUP_P256);
+	assert_int_equal(groups[2], GROUP_P384);
+	assert_int_equal(wire_server_group(&p.down), GROUP_X25519);
+	/* The chain as the server sent it: leaf and intermediate. */
+	assert_int_equal(tls_conn_peer_chain(p.client, &chain), 0);
+	pem = pem_read("chain.pem");
+	assert_int_equal(tls_chain_from_pem(&sent, pem.data, pem.len, err,
+	    sizeof(err)), 0);
+	assert_int_equal(chain.n, 2);
+	assert_int_equal(sent.n, 2);
+	assert_memory_equal(chain.cert[0].data, sent.cert[0].data,
+	    sent.cert[0].len);
+	assert_memory_equal(chain.cert[1].data, sent.cert[1].data,
+	    sent.cert[1].len);
+	pem_free(&pem);
+	ca = tls_trust_load_pki("ca.pem");
+	assert_int_equal(tls_verify_chain(&chain, names, 1, time(NULL), ca,
+	    &v), TLS_VERIFY_OK);
+	tls_trust_free(ca);
+	/* The server has no chain of a client. */
+	assert_int_equal(tls_conn_peer_chain(p.server, &sent), -1);
+	assert_int_equal(sent.n, 0);
+	/* Data both ways. */
+	while ((r = tls_write(p.client, "EHLO a\r\n", 8)) == TLS_WANT_WRITE)
+		;
+	assert_int_equal(r, 8);
+	cpair_relay(&p);
+	assert_int_equal(tls_read(p.server, buf, sizeof(buf)), 8);
+	assert_memory_equal(buf, "EHLO a\r\n", 8);
+	assert_int_equal(tls_write(p.server, "250 ok\r\n", 8), 8);
+	cpair_relay(&p);
+	assert_int_equal(tls_read(p.client, buf, sizeof(buf)), 8);
+	assert_memory_equal(buf, "250 ok\r\n", 8);
+	tls_close(p.client);
+	cpair_relay(&p);
+	assert_int_equal(tls_read(p.server, buf, sizeof(buf)), 0);
+	tls_chain_free(&chain);
+	cpair_close(&p);
+	tls_server_conf_unref(conf);
+}
+
+/* The client does not judge: a bad certificate still completes the
+ * handshake, and the verifier gives the reason. */
+static void
+test_client_leaves_judgement(void **state)
+{
+	static const struct {
+		const char		*cert;
+		enum tls_verify_code	 want;
+		const char		*reason;
+	} t[] = {
+		{ "valid", TLS_VERIFY_OK, "verified" },
+		{ "wrongname", TLS_VERIFY_NAME_MISMATCH, "name mismatch: wanted "
+		    "mx.example.test, certificate has other.example.test" },
+		{ "selfsigned", TLS_VERIFY_UNTRUSTED,
+		    "untrusted chain: self-signed certificate" },
+		{ "expired", TLS_VERIFY_EXPIRED, "certificate expired: " },
+		{ "incomplete", TLS_VERIFY_UNTRUSTED,
+		    "untrusted chain: unknown issuer " },
+		{ "cnonly", TLS_VERIFY_NAME_MISMATCH, "name mismatch: " },
+	};
+	const char *const	 names[] = { "mx.example.test" };
+	struct tls_server_conf	*conf;
+	struct tls_trust	*ca;
+	struct tls_chain	 chain = { 0 };
+	struct tls_verdict	 v;
+	struct cpair		 p;
+	size_t			 i;
+
+	(void)state;
+	ca = tls_trust_load_pki("ca.pem");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		conf = conf_from(t[i].cert, t[i].cert);
+		cpair_ours(&p, conf, TLS_CLIENT_STRICT, "mx.example.test");
+		cpair_must_handshake(&p);
+		assert_int_equal(tls_conn_peer_chain(p.client, &chain), 0);
+		if (tls_verify_chain(&chain, names, 1, time(NULL), ca, &v) !=
+		    t[i].want || strncmp(v.reason, t[i].reason,
+		    strlen(t[i].reason)) != 0)
+			fail_msg("%s: expected '%s', got '%s'", t[i].cert,
+			    t[i].reason, v.reason);
+		tls_chain_free(&chain);
+		cpair_close(&p);
+		tls_server_conf_unref(conf);
+	}
+	tls_trust_free(ca);
+}
+
+/* SNI is a host name: none for an address or NULL; a name too long to
+ * send fails the handshake with a message. */
+static void
+test_client_sni(void **state)
+{
+	static const char *const none[] = { "127.0.0.1", "::1", NULL };
+	struct tls_server_conf	*conf;
+	struct cpair		 p;
+	char			 longname[300];
+	size_t			 i;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	for (i = 0; i < 3; i++) {
+		cpair_ours(&p, conf, TLS_CLIENT_STRICT, none[i]);
+		cpair_must_handshake(&p);
+		assert_string_equal(tls_sni(p.server), "");
+		assert_int_equal(wire_has_sni(&p.up), 0);
+		cpair_close(&p);
+	}
+	cpair_ours(&p, conf, TLS_CLIENT_STRICT, "MX.Example.Test");
+	cpair_must_handshake(&p);
+	assert_string_equal(tls_sni(p.server), "MX.Example.Test");
+	assert_int_equal(wire_has_sni(&p.up), 1);
+	cpair_close(&p);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	for (i = 63; i < sizeof(longname); i += 64)
+		longname[i] = '.';
+	cpair_ours(&p, conf, TLS_CLIENT_STRICT, longname);
+	assert_int_equal(tls_handshake(p.client), TLS_ERROR);
+	assert_non_null(strstr(tls_error(p.client), "server name"));
+	cpair_close(&p);
+	tls_server_conf_unref(conf);
+}
+
+/* Our server chooses X25519 even when the client lists bigger curves
+ * first (as mbedTLS's and OpenSSL's servers would have it, which then
+ * picked secp521r1), and P-384 when that is all the client has.  (The
+ * client here does not offer mbedTLS's default list: it puts X25519 12th,
+ * and an mbedTLS 2.28 server reads only the first 11 groups offered.) */
+static void
+test_server_groups(void **state)
+{
+	static const mbedtls_ecp_group_id big_first[] = {
+		MBEDTLS_ECP_DP_SECP521R1, MBEDTLS_ECP_DP_SECP384R1,
+		MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_CURVE25519,
+		MBEDTLS_ECP_DP_NONE
+	};
+	static const mbedtls_ecp_group_id p384[] = {
+		MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE
+	};
+	struct tls_server_conf	*conf;
+	struct client_opts	 o = { 0, NULL, "mx.example.test" };
+	struct cpair		 p;
+	int			 groups[32], n;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	cpair_wire(&p);
+	p.server = tls_conn_server(conf, p.s[0]);
+	p.rawc = client_new(p.c[0], &o);
+	mbedtls_ssl_conf_curves(&p.rawc->conf, big_first);
+	cpair_must_handshake(&p);
+	n = wire_client_groups(&p.up, groups, 32);
+	assert_int_equal(n, 4);
+	assert_int_equal(groups[0], 25);	/* secp521r1 */
+	assert_int_equal(wire_server_group(&p.down), GROUP_X25519);
+	cpair_close(&p);
+	tls_server_conf_unref(conf);
+	/* RSA: an ECDSA P-256 key needs a client that knows P-256. */
+	conf = conf_from("rsa", "rsa");
+	cpair_wire(&p);
+	p.server = tls_conn_server(conf, p.s[0]);
+	p.rawc = client_new(p.c[0], &o);
+	mbedtls_ssl_conf_curves(&p.rawc->conf, p384);
+	cpair_must_handshake(&p);
+	assert_int_equal(wire_server_group(&p.down), GROUP_P384);
+	cpair_close(&p);
+	tls_server_conf_unref(conf);
+}
+
+/* A server that stops at TLS 1.1: refused by the strict client, spoken
+ * to by the compatible one. */
+static void
+test_client_tls11_server(void **state)
+{
+	struct cpair			 p;
+	struct tls_client_conf		*cconf;
+
+	(void)state;
+	cpair_wire(&p);
+	p.raw = rawsrv_new(p.s[0], "valid", MBEDTLS_SSL_MINOR_VERSION_2);
+	cconf = tls_client_conf_new(TLS_CLIENT_STRICT);
+	p.client = tls_conn_client(cconf, p.c[0], "mx.example.test");
+	if (cpair_handshake(&p) == 0)
+		fail_msg("expected the strict client to refuse TLS 1.1, got "
+		    "%s", tls_version(p.client));
+	assert_int_equal(p.cret, TLS_ERROR);
+	assert_non_null(strstr(tls_error(p.client), "handshake: "));
+	if (getenv("TEST_TLS_VERBOSE") != NULL)
+		fprintf(stderr, "strict client, TLS 1.1 server: %s\n",
+		    tls_error(p.client));
+	cpair_close(&p);
+	tls_client_conf_unref(cconf);
+
+	cpair_wire(&p);
+	p.raw = rawsrv_new(p.s[0], "valid", MBEDTLS_SSL_MINOR_VERSION_2);
+	cconf = tls_client_conf_new(TLS_CLIENT_COMPAT);
+	p.client = tls_conn_client(cconf, p.c[0], "mx.example.test");
+	tls_client_conf_unref(cconf);
+	cpair_must_handshake(&p);
+	assert_string_equal(tls_version(p.client), "TLSv1.1");
+	/* mbedTLS's server prefers P-384 of the three groups offered. */
+	assert_int_equal(wire_server_group(&p.down), GROUP_P384);
+	cpair_close(&p);
+
+	/* The compatible client with a TLS 1.2 server: TLS 1.2. */
+	cpair_wire(&p);
+	p.raw = rawsrv_new(p.s[0], "rsa", MBEDTLS_SSL_MINOR_VERSION_3);
+	cconf = tls_client_conf_new(TLS_CLIENT_COMPAT);
+	p.client = tls_conn_client(cconf, p.c[0], "mx.example.test");
+	tls_client_conf_unref(cconf);
+	cpair_must_handshake(&p);
+	assert_string_equal(tls_version(p.client), "TLSv1.2");
+	cpair_close(&p);
+}
+
+/* Client configurations are reference counted like the server's. */
+static void
+test_client_refcount(void **state)
+{
+	struct tls_client_conf	*c;
+
+	(void)state;
+	c = tls_client_conf_new(TLS_CLIENT_STRICT);
+	tls_client_conf_ref(c);
+	tls_client_conf_unref(c);
+	tls_client_conf_unref(c);
+	tls_client_conf_unref(NULL);
+}
+
 /* ---- the PKI generator's own check ---- */
 
 static void
@@ -850,6 +1480,12 @@ main(void)
 		cmocka_unit_test(test_garbage_client),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_fork_chroot),
+		cmocka_unit_test(test_client_handshake),
+		cmocka_unit_test(test_client_leaves_judgement),
+		cmocka_unit_test(test_client_sni),
+		cmocka_unit_test(test_server_groups),
+		cmocka_unit_test(test_client_tls11_server),
+		cmocka_unit_test(test_client_refcount),
 	};
 
 	log_init("test_tls", 1, 0);
