@@ -171,11 +171,11 @@ smtpc_rparser_feed(struct smtpc_rparser *p, const void *data, size_t len,
 	while (pos < len) {
 		nl = memchr(d + pos, '\n', len - pos);
 		n = nl != NULL ? (size_t)(nl - (d + pos)) + 1 : len - pos;
-		room = sizeof(p->line) - 1 - p->linelen;
+		room = SMTPC_REPLY_LINE_MAX - p->linelen;
 		if (n > room) {
 			*used = pos + room;
 			(void)bsnprintf(why, sizeof(why), "reply line longer "
-			    "than %d octets", SMTPC_REPLY_LINE_MAX - 1);
+			    "than %d octets", SMTPC_REPLY_LINE_MAX);
 			return smtpc_rparser_fail(p, why);
 		}
 		memcpy(p->line + p->linelen, d + pos, n);

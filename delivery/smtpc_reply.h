@@ -50,7 +50,7 @@ enum smtpc_rstatus {
 
 struct smtpc_rparser {
 	struct smtpc_reply	 cur;		/* the reply being read */
-	char			 line[SMTPC_REPLY_LINE_MAX];
+	char			 line[SMTPC_REPLY_LINE_MAX + 1];
 	size_t			 linelen;
 	int			 failed;	/* sticky after an error */
 	char			 error[SMTPC_REPLY_ERR_MAX];
