@@ -471,6 +471,9 @@ smtpc_on_starttls(struct smtpc *c, const struct smtpc_reply *r,
 
 	switch (r->code / 100) {
 	case 2:
+		/* RFC 3207 4.2: nothing learnt before the handshake holds. */
+		c->esmtp = 0;
+		memset(&c->caps, 0, sizeof(c->caps));
 		smtpc_enter(c, SMTPC_TLS);
 		return SMTPC_A_STARTTLS;
 	case 4:
@@ -494,10 +497,7 @@ smtpc_tls_done(struct smtpc *c, int ok, const char *reason, struct buf *out)
 		    smtpc_state_name(c->state));
 	if (!ok)
 		return smtpc_end_local(c, 0, "4.7.5", reason, 0, out);
-	/* RFC 3207 4.2: nothing learnt before the handshake holds. */
 	c->tls = 1;
-	c->esmtp = 0;
-	memset(&c->caps, 0, sizeof(c->caps));
 	return smtpc_ehlo(c, out);
 }
 
