@@ -708,6 +708,17 @@ smtpc_refuse_locally(struct smtpc *c, int utf8)
 	return left == 0;
 }
 
+/*
+ * With PIPELINING and CHUNKING the first chunk goes in the write of MAIL
+ * and RCPT (RFC 3030 4.2): the content starts before the replies come.
+ */
+static int
+smtpc_early_chunks(const struct smtpc *c)
+{
+	return smtpc_has(c, SMTPC_CAP_PIPELINING) &&
+	    smtpc_has(c, SMTPC_CAP_CHUNKING);
+}
+
 enum smtpc_action
 smtpc_mail(struct smtpc *c, struct smtpc_msg *msg, struct buf *out)
 {
@@ -724,7 +735,7 @@ smtpc_mail(struct smtpc *c, struct smtpc_msg *msg, struct buf *out)
 	c->msg = msg;
 	c->mail_ok = 0;
 	c->naccepted = c->next_rcpt = 0;
-	c->data_sent = c->final_done = c->bdat_failed = 0;
+	c->data_sent = c->bdat_failed = 0;
 	utf8 = smtpc_needs_utf8(msg);
 	if (smtpc_refuse_locally(c, utf8))
 		return smtpc_ready(c);
@@ -737,20 +748,43 @@ smtpc_mail(struct smtpc *c, struct smtpc_msg *msg, struct buf *out)
 			return SMTPC_A_WAIT;
 	}
 	smtpc_send_mail(c, out, utf8);
-	if (smtpc_has(c, SMTPC_CAP_PIPELINING))
-		smtpc_send_batch(c, out);
-	return SMTPC_A_WAIT;
+	if (!smtpc_has(c, SMTPC_CAP_PIPELINING))
+		return SMTPC_A_WAIT;
+	smtpc_send_batch(c, out);
+	if (!smtpc_early_chunks(c))
+		return SMTPC_A_WAIT;
+	msg->chunked = 1;
+	smtpc_enter(c, SMTPC_CONTENT);
+	return SMTPC_A_CONTENT;
 }
 
-/* The message is done when no reply is due any more. */
+/* WAIT, or CONTENT while the driver sends content. */
+static enum smtpc_action
+smtpc_go_on(const struct smtpc *c)
+{
+	return c->state == SMTPC_CONTENT ? SMTPC_A_CONTENT : SMTPC_A_WAIT;
+}
+
+/*
+ * No more content for this message (if any was still to come); the
+ * message is done when no reply is due any more: a refused chunk counts
+ * for every accepted recipient, and no recipient is left without an
+ * outcome.
+ */
 static enum smtpc_action
 smtpc_msg_step(struct smtpc *c)
 {
 	struct smtpc_outcome	o;
 
+	if (c->state == SMTPC_CONTENT) {
+		/* Chunks stopped before LAST leave the transaction open. */
+		c->need_rset = 1;
+		smtpc_enter(c, SMTPC_FINAL);
+	}
 	if (smtpc_ndue(c) > 0)
 		return SMTPC_A_WAIT;
-	/* Every recipient has its outcome by now; never leave one out. */
+	if (c->bdat_failed)
+		smtpc_apply(c, &c->bdat_fail, 1);
 	smtpc_outcome_set(&o, SMTPC_TEMPFAIL, 0, 0, "4.0.0",
 	    "no outcome in the SMTP dialogue");
 	smtpc_apply(c, &o, 0);
@@ -763,10 +797,13 @@ smtpc_after_rcpts(struct smtpc *c, struct buf *out)
 {
 	if (!c->mail_ok || c->naccepted == 0)
 		return smtpc_msg_step(c);
+	if (c->msg->chunked)
+		return smtpc_go_on(c);
 	if (smtpc_has(c, SMTPC_CAP_CHUNKING)) {
+		/* Lock-step: the chunks start now. */
 		c->msg->chunked = 1;
 		smtpc_enter(c, SMTPC_CONTENT);
-		return smtpc_ndue(c) > 0 ? SMTPC_A_WAIT : SMTPC_A_CONTENT;
+		return SMTPC_A_CONTENT;
 	}
 	if (!c->data_sent) {
 		smtpc_send(c, out, SMTPC_CMD_DATA, 0, "DATA");
@@ -781,9 +818,11 @@ smtpc_on_rset(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 	if (r->code / 100 != 2)
 		return smtpc_end_reply(c, r, 1, out);
 	c->need_rset = 0;
-	if (!smtpc_has(c, SMTPC_CAP_PIPELINING))
+	if (!smtpc_has(c, SMTPC_CAP_PIPELINING)) {
 		smtpc_send_mail(c, out, smtpc_needs_utf8(c->msg));
-	return SMTPC_A_WAIT;
+		return SMTPC_A_WAIT;
+	}
+	return smtpc_go_on(c);
 }
 
 static enum smtpc_action
@@ -800,7 +839,7 @@ smtpc_on_mail(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 	c->mail_ok = 1;
 	c->need_rset = 1;
 	if (smtpc_has(c, SMTPC_CAP_PIPELINING))
-		return SMTPC_A_WAIT;
+		return smtpc_go_on(c);
 	i = smtpc_next_rcpt(c);
 	smtpc_send_rcpt(c, out, i);
 	c->next_rcpt++;
@@ -829,7 +868,7 @@ smtpc_on_rcpt(struct smtpc *c, const struct smtpc_reply *r, size_t i,
 		return SMTPC_A_WAIT;
 	}
 	if (smtpc_waiting_for(c) == SMTPC_CMD_RCPT)
-		return SMTPC_A_WAIT;
+		return smtpc_go_on(c);
 	return smtpc_after_rcpts(c, out);
 }
 
@@ -855,23 +894,25 @@ smtpc_on_data(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 	return smtpc_unexpected(c, r, SMTPC_CMD_DATA, out);
 }
 
-/* The reply that ends the transaction (final dot, BDAT LAST). */
+/*
+ * The reply that ends the transaction (final dot, BDAT LAST), for every
+ * accepted recipient.  After a refused chunk, or a BDAT LAST refused,
+ * the server may keep a transaction open: RSET before the next one.
+ */
 static enum smtpc_action
 smtpc_on_final(struct smtpc *c, const struct smtpc_reply *r,
     enum smtpc_cmd cmd, struct buf *out)
 {
 	if (r->code / 100 == 3)
 		return smtpc_unexpected(c, r, cmd, out);
-	c->final_done = 1;
-	if (c->bdat_failed)
-		smtpc_apply(c, &c->bdat_fail, 1);
-	else if (c->mail_ok && c->naccepted > 0)
+	if (!c->bdat_failed && c->mail_ok && c->naccepted > 0)
 		smtpc_apply_reply(c, r, 1);
-	c->need_rset = c->bdat_failed;
+	c->need_rset = c->bdat_failed ||
+	    (cmd == SMTPC_CMD_BDAT_LAST && r->code / 100 != 2);
 	return smtpc_msg_step(c);
 }
 
-/* A BDAT chunk before the last. */
+/* A BDAT chunk before the last: a refusal stops the content. */
 static enum smtpc_action
 smtpc_on_bdat(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 {
@@ -881,18 +922,10 @@ smtpc_on_bdat(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 		c->bdat_failed = 1;
 		smtpc_outcome_reply(&c->bdat_fail, r, 0);
 	}
-	if (c->bdat_failed) {
-		/* No more content; the replies due come first. */
-		if (smtpc_ndue(c) > 0) {
-			smtpc_enter(c, SMTPC_FINAL);
-			return SMTPC_A_WAIT;
-		}
-		smtpc_apply(c, &c->bdat_fail, 1);
+	if (c->bdat_failed || c->state != SMTPC_CONTENT)
 		return smtpc_msg_step(c);
-	}
 	/* Pipelined chunks go on while their replies come. */
-	if (c->state == SMTPC_CONTENT && (smtpc_ndue(c) == 0 ||
-	    smtpc_has(c, SMTPC_CAP_PIPELINING)))
+	if (smtpc_ndue(c) == 0 || smtpc_has(c, SMTPC_CAP_PIPELINING))
 		return SMTPC_A_CONTENT;
 	return SMTPC_A_WAIT;
 }

@@ -6,7 +6,8 @@
  * content; the session tells it, through an action, what to do next and
  * appends the commands to send to the driver's output buffer (several at
  * once when the server offers PIPELINING: MAIL, every RCPT and DATA go in
- * one write).  The session knows no socket, no clock and no file.
+ * one write; with CHUNKING too, MAIL, every RCPT and the first BDAT
+ * chunk).  The session knows no socket, no clock and no file.
  *
  * One connection: smtpc_init, smtpc_connected (waits for the 220
  * greeting), EHLO (HELO when EHLO gets 500 or 502), the STARTTLS step of
@@ -193,7 +194,6 @@ struct smtpc {
 	size_t			 naccepted;
 	size_t			 next_rcpt;	/* without PIPELINING */
 	int			 data_sent;	/* DATA or the first BDAT */
-	int			 final_done;	/* the final reply came */
 	int			 bdat_failed;	/* a BDAT before LAST failed */
 	struct smtpc_outcome	 bdat_fail;
 	struct smtpc_dot	 dot;
@@ -243,7 +243,9 @@ enum smtpc_action smtpc_tls_done(struct smtpc *c, int ok, const char *reason,
  * cleared, then what can be decided before MAIL is (SIZE over the
  * server's limit: 5.3.4; SMTPUTF8 needed but not offered: 5.6.7, each
  * for every recipient, and SMTPC_A_READY at once).  Else the commands go
- * out: SMTPC_A_WAIT.  msg must stay until the session is READY again.
+ * out: SMTPC_A_WAIT, or with PIPELINING and CHUNKING SMTPC_A_CONTENT (the
+ * first chunk joins the commands, before any reply; RFC 3030 4.2).  msg
+ * must stay until the session is READY again.
  */
 enum smtpc_action smtpc_mail(struct smtpc *c, struct smtpc_msg *msg,
     struct buf *out);
@@ -254,8 +256,10 @@ enum smtpc_action smtpc_mail(struct smtpc *c, struct smtpc_msg *msg,
  * end marker added after the last; with CHUNKING each piece becomes one
  * BDAT chunk (the last one BDAT LAST).  SMTPC_A_CONTENT for more,
  * SMTPC_A_WAIT after the last (or without PIPELINING after each BDAT).
- * While the content is sent, replies to earlier BDAT chunks may come:
- * give them to smtpc_reply, whose action replaces the current one.
+ * While chunks are sent, replies to MAIL, RCPT and earlier chunks may
+ * come: give them to smtpc_reply, whose action replaces the current one
+ * (SMTPC_A_WAIT: no more content, as when every recipient was refused or
+ * a chunk was).
  */
 enum smtpc_action smtpc_content(struct smtpc *c, const void *data,
     size_t len, int last, struct buf *out);

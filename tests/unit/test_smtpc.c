@@ -768,38 +768,70 @@ test_bdat(void **state)
 	struct tmsg	t;
 
 	(void)state;
-	/* PIPELINING and CHUNKING: MAIL and RCPT in one write, then
-	 * chunks without waiting, never dot-stuffed. */
+	/* PIPELINING and CHUNKING: MAIL, RCPT and the first chunk in one
+	 * write, chunks without waiting, never dot-stuffed. */
 	dlg_ready(&d, "250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n");
 	tmsg_init(&t, 2, 9);
-	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_WAIT);
-	dlg_sent(&d, "MAIL FROM:<alice@example.org>\r\n"
-	    "RCPT TO:<rcpt1@example.com>\r\nRCPT TO:<rcpt2@example.com>\r\n");
-	assert_int_equal(dlg_server(&d, "250 ok\r\n250 ok\r\n"),
-	    SMTPC_A_WAIT);
-	assert_int_equal(dlg_server(&d, "550 no\r\n"), SMTPC_A_CONTENT);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
 	assert_true(t.m.chunked);
-	assert_int_equal(smtpc_timeout(&d.c), 15);
 	assert_int_equal(smtpc_content(&d.c, ".a\r\n", 4, 0, &d.out),
 	    SMTPC_A_CONTENT);
-	/* A reply to the first chunk while the content goes on. */
+	dlg_sent(&d, "MAIL FROM:<alice@example.org>\r\n"
+	    "RCPT TO:<rcpt1@example.com>\r\nRCPT TO:<rcpt2@example.com>\r\n"
+	    "BDAT 4\r\n.a\r\n");
+	assert_int_equal(smtpc_timeout(&d.c), 12);
+	/* Replies while the content goes on. */
+	assert_int_equal(dlg_server(&d, "250 ok\r\n250 ok\r\n"),
+	    SMTPC_A_CONTENT);
+	assert_int_equal(dlg_server(&d, "550 no\r\n"), SMTPC_A_CONTENT);
+	assert_int_equal(smtpc_waiting_for(&d.c), SMTPC_CMD_BDAT);
+	assert_int_equal(smtpc_timeout(&d.c), 15);
 	assert_int_equal(dlg_server(&d, "250 2.0.0 4 octets\r\n"),
 	    SMTPC_A_CONTENT);
+	assert_int_equal(smtpc_timeout(&d.c), 15);
 	assert_int_equal(smtpc_content(&d.c, "", 0, 0, &d.out),
 	    SMTPC_A_CONTENT);
 	assert_int_equal(smtpc_content(&d.c, ".\r\n.\r\n", 6, 1, &d.out),
 	    SMTPC_A_WAIT);
-	dlg_sent(&d, "BDAT 4\r\n.a\r\nBDAT 6 LAST\r\n.\r\n.\r\n");
+	dlg_sent(&d, "BDAT 6 LAST\r\n.\r\n.\r\n");
 	assert_int_equal(smtpc_waiting_for(&d.c), SMTPC_CMD_BDAT_LAST);
 	assert_int_equal(smtpc_timeout(&d.c), 16);
 	assert_int_equal(dlg_server(&d, "250 2.0.0 queued\r\n"),
 	    SMTPC_A_READY);
 	assert_outcome(&t.r[0], SMTPC_SENT, "2.0.0", "250 2.0.0 queued");
 	assert_outcome(&t.r[1], SMTPC_PERMFAIL, "5.0.0", "550 no");
-	/* A completed message needs no RSET. */
+	/* A completed message needs no RSET; the whole message in one
+	 * write with its commands. */
 	tmsg_init(&t, 1, 3);
-	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_WAIT);
-	assert_int_equal(strncmp(d.out.data, "MAIL ", 5), 0);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
+	assert_int_equal(smtpc_content(&d.c, "hi\n", 3, 1, &d.out),
+	    SMTPC_A_WAIT);
+	dlg_sent(&d, "MAIL FROM:<alice@example.org>\r\n"
+	    "RCPT TO:<rcpt1@example.com>\r\nBDAT 3 LAST\r\nhi\n");
+	assert_int_equal(dlg_server(&d, "250 ok\r\n250 ok\r\n250 ok\r\n"),
+	    SMTPC_A_READY);
+	assert_int_equal(t.r[0].out.status, SMTPC_SENT);
+	dlg_free(&d);
+
+	/* Every recipient refused while chunks go: the content stops, the
+	 * replies due are taken, RSET before the next message. */
+	dlg_ready(&d, "250-PIPELINING\r\n250 CHUNKING\r\n");
+	tmsg_init(&t, 2, 9);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
+	assert_int_equal(smtpc_content(&d.c, "abc", 3, 0, &d.out),
+	    SMTPC_A_CONTENT);
+	buf_reset(&d.out);
+	assert_int_equal(dlg_server(&d, "250 ok\r\n550 5.1.1 a\r\n"),
+	    SMTPC_A_CONTENT);
+	assert_int_equal(dlg_server(&d, "550 5.1.1 b\r\n"), SMTPC_A_WAIT);
+	assert_int_equal(d.c.state, SMTPC_FINAL);
+	assert_int_equal(dlg_server(&d, "554 5.5.1 no valid recipients\r\n"),
+	    SMTPC_A_READY);
+	assert_outcome(&t.r[0], SMTPC_PERMFAIL, "5.1.1", "550 5.1.1 a");
+	assert_outcome(&t.r[1], SMTPC_PERMFAIL, "5.1.1", "550 5.1.1 b");
+	tmsg_init(&t, 1, 9);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
+	assert_int_equal(strncmp(d.out.data, "RSET\r\nMAIL ", 11), 0);
 	dlg_free(&d);
 
 	/* Lock-step CHUNKING: each chunk waits for its reply; a refused
@@ -839,7 +871,7 @@ test_bdat_pipelined_refusal(void **state)
 	(void)state;
 	dlg_ready(&d, "250-PIPELINING\r\n250 CHUNKING\r\n");
 	tmsg_init(&t, 1, 9);
-	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_WAIT);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
 	assert_int_equal(dlg_server(&d, "250 ok\r\n250 ok\r\n"),
 	    SMTPC_A_CONTENT);
 	assert_int_equal(smtpc_content(&d.c, "abc", 3, 0, &d.out),
@@ -854,6 +886,10 @@ test_bdat_pipelined_refusal(void **state)
 	    SMTPC_A_READY);
 	assert_outcome(&t.r[0], SMTPC_TEMPFAIL, "4.3.0",
 	    "451 4.3.0 disk full");
+	tmsg_init(&t, 1, 9);
+	buf_reset(&d.out);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_CONTENT);
+	assert_int_equal(strncmp(d.out.data, "RSET\r\n", 6), 0);
 	dlg_free(&d);
 }
 
