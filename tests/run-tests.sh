@@ -101,7 +101,8 @@ run_fuzz() {
 		echo "FAIL fuzz/build: expected make fuzz-bins to work, got an error"
 		return
 	fi
-	for t in fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc; do
+	for t in fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
+	    fuzz_smtpc_reply; do
 		[ -n "$pattern" ] && [[ $t != *$pattern* ]] && continue
 		targets+=("$t")
 	done
