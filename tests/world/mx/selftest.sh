@@ -333,15 +333,22 @@ n=$(wc -l < "$(rec tempfail-once)/connections.jsonl")
 
 # ---- stop everything; nothing is left ----
 
+# A process is named by its PID and its start time, so that a PID the
+# kernel hands to another process meanwhile is not taken for a survivor.
+pid_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 tree=""
 for p in $ALLPIDS; do
-	tree="$tree $p $(cat /proc/"$p"/task/*/children 2>/dev/null)"
+	for q in $p $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		tree="$tree $q:$(pid_start "$q")"
+	done
 done
 if "$HERE/mx-stop" $ALLPIDS; then ok; else bad "mx-stop reported a problem"; fi
 ALLPIDS=""
 left=""
-for p in $tree; do
-	if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+for e in $tree; do
+	p=${e%%:*}
+	if [ -e "/proc/$p" ] && [ "$(pid_start "$p")" = "${e#*:}" ] &&
+	    ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
 		left="$left $p"
 	fi
 done
