@@ -21,6 +21,7 @@ LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lidn2 -lpthread
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
            $(wildcard lookup/*.c) $(wildcard delivery/*.c) \
+           $(filter-out ctl/strictmailctl.c,$(wildcard ctl/*.c)) \
            $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 HDRS     = $(wildcard */*.h)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -32,7 +33,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .PHONY: all asan run test test-unit test-integration bench fuzz install clean
 
-all: $(B)/strictmaild
+all: $(B)/strictmaild $(B)/strictmailctl
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -44,6 +45,9 @@ $(B)/libstrictmail.a: $(SRCS_LIB:%.c=$(B)/%.o)
 $(B)/strictmaild: $(B)/daemon/main.o $(B)/libstrictmail.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/strictmailctl: $(B)/ctl/strictmailctl.o $(B)/libstrictmail.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libstrictmail.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a -lcmocka $(LIBS)
@@ -53,7 +57,7 @@ unit-bins: $(UNIT_SRCS:%.c=$(B)/%)
 # The sanitizer build: same sources, its own folder.
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-	    $(BA)/strictmaild unit-bins
+	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins
 
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,

@@ -8,6 +8,7 @@
  * failed parse is freed with config_free() and leaves nothing behind.
  */
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -137,6 +138,10 @@ static const struct config_keyword config_keywords[] = {
 	{ "user-queue", 1, 1, 0, config_set_user, F(user_queue), 0, 0, NULL },
 	{ "user-lookup", 1, 1, 0, config_set_user, F(user_lookup), 0, 0,
 	    NULL },
+	{ "user-control", 1, 1, 0, config_set_user, F(user_control), 0, 0,
+	    NULL },
+	{ "control-socket", 1, 1, 0, config_set_path, F(control_socket), 0,
+	    0, NULL },
 };
 
 #undef F
@@ -160,11 +165,13 @@ const char config_embedded_default[] =
     "tls-key         @DIR@/key.pem\n"
     "local-domain    localhost @HOSTNAME@\n"
     "relay-network   127.0.0.0/8 ::1/128\n"
+    "control-socket  @DIR@/control.sock\n"
     "\n"
     "# Used only when strictmaild runs as root without -u.\n"
     "user-smtpd      _sm-smtpd\n"
     "user-queue      _sm-queue\n"
-    "user-lookup     _sm-lookup\n";
+    "user-lookup     _sm-lookup\n"
+    "user-control    _sm-control\n";
 
 /* ---- helpers ---- */
 
@@ -290,6 +297,10 @@ config_set_path(struct config_parser *p, const struct config_keyword *kw,
 		return config_error(p, "%s: path too long", kw->name);
 	while (len > 1 && av[0][len - 1] == '/')
 		av[0][--len] = '\0';
+	if (kw->off == offsetof(struct config, control_socket) &&
+	    len >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		return config_error(p, "%s: path longer than %zu bytes",
+		    kw->name, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
 	free(*field);
 	*field = xstrdup(av[0]);
 	if (kw->off == offsetof(struct config, tls_cert))
@@ -774,6 +785,8 @@ config_init(struct config *cfg)
 	cfg->user_smtpd = xstrdup("_sm-smtpd");
 	cfg->user_queue = xstrdup("_sm-queue");
 	cfg->user_lookup = xstrdup("_sm-lookup");
+	cfg->user_control = xstrdup("_sm-control");
+	cfg->control_socket = xstrdup(CONFIG_CONTROL_SOCKET);
 }
 
 /*
@@ -855,6 +868,8 @@ config_free(struct config *cfg)
 	free(cfg->user_smtpd);
 	free(cfg->user_queue);
 	free(cfg->user_lookup);
+	free(cfg->user_control);
+	free(cfg->control_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1116,6 +1131,8 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_smtpd = config_strdup_or_null(src->user_smtpd);
 	dst->user_queue = config_strdup_or_null(src->user_queue);
 	dst->user_lookup = config_strdup_or_null(src->user_lookup);
+	dst->user_control = config_strdup_or_null(src->user_control);
+	dst->control_socket = config_strdup_or_null(src->control_socket);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -1176,6 +1193,10 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->user_queue) },
 		{ "user-lookup", config_str_differs(run->user_lookup,
 		    next->user_lookup) },
+		{ "user-control", config_str_differs(run->user_control,
+		    next->user_control) },
+		{ "control-socket", config_str_differs(run->control_socket,
+		    next->control_socket) },
 		{ "max-sessions", run->max_sessions != next->max_sessions },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },

@@ -23,6 +23,15 @@ proto_msg_name(unsigned type)
 	case MSG_P_TLS_CONF:	return "MSG_P_TLS_CONF";
 	case MSG_P_SETTINGS:	return "MSG_P_SETTINGS";
 	case MSG_P_READY:	return "MSG_P_READY";
+	case MSG_C_LIST:	return "MSG_C_LIST";
+	case MSG_C_SHOW:	return "MSG_C_SHOW";
+	case MSG_C_FLUSH:	return "MSG_C_FLUSH";
+	case MSG_C_RELOAD:	return "MSG_C_RELOAD";
+	case MSG_C_USER:	return "MSG_C_USER";
+	case MSG_C_ITEM:	return "MSG_C_ITEM";
+	case MSG_C_END:		return "MSG_C_END";
+	case MSG_C_USER_NAME:	return "MSG_C_USER_NAME";
+	case MSG_C_ERROR:	return "MSG_C_ERROR";
 	}
 	return "MSG_UNKNOWN";
 }

@@ -399,6 +399,8 @@ startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
 	    startup_user(cfg, "user-lookup", cfg->user_lookup, &u[1], err,
 	    errlen) == -1 ||
 	    startup_user(cfg, "user-smtpd", cfg->user_smtpd, &u[2], err,
+	    errlen) == -1 ||
+	    startup_user(cfg, "user-control", cfg->user_control, &u[3], err,
 	    errlen) == -1)
 		return -1;
 	return 0;
