@@ -136,8 +136,11 @@ install: all $(B)/strictmaild.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/strictmaild $(DESTDIR)$(SBINDIR)/strictmaild
+	install -m 0755 $(B)/strictmailctl $(DESTDIR)$(SBINDIR)/strictmailctl
+	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/mailq
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
-	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5; do \
+	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
+	    ctl/strictmailctl.8:man8; do \
 	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
 	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
 	done; rm -f $(B)/man.tmp
