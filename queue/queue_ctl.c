@@ -29,7 +29,7 @@ struct queue_ctl {
 	const struct config	*cfg;
 	struct ipc_chan		*chan;		/* NULL when none */
 	int			 spoolfd;
-	void			(*flush)(void *);
+	queue_ctl_flush_fn	 flush;
 	void			*flush_arg;
 };
 
@@ -309,19 +309,8 @@ queue_ctl_show(struct ipc_msg *m)
 	queue_ctl_send_end(m->session, r.count);
 }
 
-static void
-queue_ctl_count_pending(const struct envelope *env, void *arg)
-{
-	uint32_t	*n = arg;
-	size_t		 i;
-
-	for (i = 0; i < env->nrcpt; i++)
-		if (env->rcpts[i].state == RCPT_PENDING)
-			(*n)++;
-}
-
-/* The scheduler makes every deferred recipient due; the answer counts
- * the pending recipients in the spool. */
+/* The scheduler makes every deferred recipient due; the answer is how
+ * many it made due. */
 static void
 queue_ctl_flush(struct ipc_msg *m)
 {
@@ -337,8 +326,7 @@ queue_ctl_flush(struct ipc_msg *m)
 		buf_free(&b);
 		return;
 	}
-	queue_ctl.flush(queue_ctl.flush_arg);
-	queue_ctl_scan(queue_ctl_count_pending, &n);
+	n = queue_ctl.flush(queue_ctl.flush_arg);
 	log_info("control: flush: %u pending recipients made due", n);
 	queue_ctl_send_end(m->session, n);
 }
@@ -396,7 +384,7 @@ queue_ctl_stop(void)
 }
 
 void
-queue_ctl_set_flush(void (*fn)(void *), void *arg)
+queue_ctl_set_flush(queue_ctl_flush_fn fn, void *arg)
 {
 	queue_ctl.flush = fn;
 	queue_ctl.flush_arg = arg;

@@ -23,11 +23,13 @@ void queue_ctl_start(struct event_loop *loop, const struct config *cfg,
 void queue_ctl_stop(void);
 
 /*
- * The scheduler's flush: fn(arg) makes every deferred recipient due now.
- * NULL unregisters it; without one MSG_C_FLUSH is answered
+ * The scheduler's flush: fn(arg) makes every deferred recipient due now
+ * and returns how many it made due (queue_sched_flush), which MSG_C_END
+ * carries.  NULL unregisters it; without one MSG_C_FLUSH is answered
  * MSG_C_ERROR "flush: no scheduler".
  */
-void queue_ctl_set_flush(void (*fn)(void *), void *arg);
+typedef unsigned (*queue_ctl_flush_fn)(void *arg);
+void queue_ctl_set_flush(queue_ctl_flush_fn fn, void *arg);
 
 /*
  * 1 if user (a local user name; "" = root, who sees everything) may see
