@@ -92,11 +92,12 @@ FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FZ            = build-fuzz
 FUZZ_TARGETS  = fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
-                fuzz_smtpc_reply
+                fuzz_smtpc_reply fuzz_ctl
 FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
                 common/ipc.c common/event.c common/digest.c queue/envelope.c queue/queue_id.c \
                 smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
-                tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c
+                tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c \
+                ctl/ctl_proto.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
