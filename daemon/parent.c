@@ -3,12 +3,14 @@
  *
  * Root does little here: look the users up, read the TLS certificate and
  * key (smtpd, chrooted, gets their bytes by message, at start and again
- * on SIGHUP), prepare the spool, bind the listeners, make the socketpairs
- * and fork the queue, lookup and smtpd processes, which drop root
- * themselves.  Then one event loop waits for signals and for each child's
- * MSG_P_READY; the "ready" lines are logged once all three are ready.  A
- * shutdown stops smtpd first (its sessions answer 421 and let go of their
- * open messages), then the queue and lookup; a child that dies on its own,
+ * on SIGHUP), prepare the spool, bind the listeners and the control
+ * socket, make the socketpairs and fork the queue, lookup, smtpd and
+ * control processes, which drop root themselves.  Then one event loop
+ * waits for signals, for each child's MSG_P_READY (the "ready" lines are
+ * logged once all are ready) and for the control process's requests (a
+ * reload, the name of a uid).  A shutdown stops smtpd first (its sessions
+ * answer 421 and let go of their open messages), then the queue, lookup
+ * and control; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
  * shutdown and the parent exits 1, so that the service manager restarts
  * the whole set from a clean state.
