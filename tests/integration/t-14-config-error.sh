@@ -70,6 +70,9 @@ n_refused() {
 	local what=$1 want=$2 f=$T_DIR/$1.conf out rc
 	shift 2
 	sm_config "$f" "$spool" "$@"
+	# @L1@ and @L2@: the lines the first and the last extra setting got.
+	want=${want//@L1@/$(grep -n -x -F -m1 -- "$1" "$f" | cut -d: -f1)}
+	want=${want//@L2@/$(grep -n -x -F -- "${!#}" "$f" | tail -n 1 | cut -d: -f1)}
 	out=$(ip netns exec "$T_NS" timeout 30 "$SM_BIN" -n $(sm_mode_flag) -f "$f" 2>&1)
 	rc=$?
 	say "-n $what: exit $rc: $out"
@@ -77,18 +80,18 @@ n_refused() {
 	printf '%s\n' "$out" | grep -q -F -- "${want//@F@/$f}" ||
 	    t_fail "'${want//@F@/$f}' from -n with $what" "$out"
 }
-n_refused overlap4 "@F@:7: listen 0.0.0.0 25 overlaps listen 127.0.0.1 25 (line 6)" \
+n_refused overlap4 "@F@:@L2@: listen 0.0.0.0 25 overlaps listen 127.0.0.1 25 (line @L1@)" \
     "listen 127.0.0.1 25 smtp" "listen 0.0.0.0 25 smtp"
-n_refused overlap6 "@F@:7: listen :: 25 overlaps listen ::1 25 (line 6)" \
+n_refused overlap6 "@F@:@L2@: listen :: 25 overlaps listen ::1 25 (line @L1@)" \
     "listen ::1 25 smtp" "listen :: 25 smtp"
-n_refused duplicate "@F@:7: duplicate listen 127.0.0.1 25 (first on line 6)" \
+n_refused duplicate "@F@:@L2@: duplicate listen 127.0.0.1 25 (first on line @L1@)" \
     "listen 127.0.0.1 25 smtp" "listen 127.0.0.1 25 submission"
-n_refused openrelay4 "@F@:7: relay-network: 0.0.0.0/0 is wider than /8 and makes an open relay" \
+n_refused openrelay4 "@F@:@L1@: relay-network: 0.0.0.0/0 is wider than /8 and makes an open relay" \
     "relay-network 127.0.0.0/8 0.0.0.0/0"
-n_refused openrelay6 "@F@:7: relay-network: ::/0 is wider than /16" "relay-network ::/0"
-n_refused hostbits "@F@:7: relay-network: '192.168.1.5/16' has host bits set: the network is 192.168.0.0/16" \
+n_refused openrelay6 "@F@:@L1@: relay-network: ::/0 is wider than /16" "relay-network ::/0"
+n_refused hostbits "@F@:@L1@: relay-network: '192.168.1.5/16' has host bits set: the network is 192.168.0.0/16" \
     "relay-network 192.168.1.5/16"
-n_refused nocert "@F@:7: tls-certificate $T_DIR/none.pem: No such file or directory" \
+n_refused nocert "@F@:@L1@: tls-certificate $T_DIR/none.pem: No such file or directory" \
     "tls-certificate $T_DIR/none.pem" "tls-key $T_DIR/none.key"
 n_refused nospool "spool $T_DIR/nospool: No such file or directory: create the spool with 'make install'" \
     "spool $T_DIR/nospool"
@@ -103,9 +106,9 @@ say "-n with 0.0.0.0 and :: on 2525 and open-relay: exit $rc: $out"
 [ "$rc" = 0 ] || t_fail "exit 0 from -n with 0.0.0.0 and :: and open-relay" "$rc: $out"
 
 if [ "$SM_PRIV" = 1 ]; then
-	n_refused nouser "@F@:7: user-smtpd: user 'sm-no-such-user' does not exist" \
+	n_refused nouser "@F@:@L1@: user-smtpd: user 'sm-no-such-user' does not exist" \
 	    "user-smtpd sm-no-such-user"
-	n_refused rootuser "@F@:7: user-queue: user 'root' is root (uid 0)" \
+	n_refused rootuser "@F@:@L1@: user-queue: user 'root' is root (uid 0)" \
 	    "user-queue root"
 	# A real start refuses the root user with the same message, exit 78.
 	f=$T_DIR/rootuser.conf
@@ -116,7 +119,7 @@ if [ "$SM_PRIV" = 1 ]; then
 	sm_wait_exit "$pid" 30 || t_fail "a start with user-queue root to exit within 30 s" "still running"
 	say "start with user-queue root: exit $SM_RC: $(grep -F 'root' "$err" | head -n 1)"
 	[ "$SM_RC" = 78 ] || t_fail "exit 78 from a start with user-queue root" "$SM_RC"
-	grep -q -F "$f:7: user-queue: user 'root' is root (uid 0)" "$err" ||
+	grep -q -F "$f:$(grep -n -x -F 'user-queue root' "$f" | cut -d: -f1): user-queue: user 'root' is root (uid 0)" "$err" ||
 	    t_fail "the root user named with file:line at start" "$(head -n 3 "$err")"
 	sm_reap_group "$pid" || t_fail "no process left from the refused start" "$(pgrp_members "$pid")"
 else
