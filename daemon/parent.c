@@ -4,9 +4,9 @@
  * Root does little here: look the users up, read the TLS certificate and
  * key (smtpd, chrooted, gets their bytes by message, at start and again
  * on SIGHUP), prepare the spool, bind the listeners, make the socketpairs
- * and fork the queue, lookup and smtpd processes, which drop root
- * themselves.  Then one event loop waits for signals and for each child's
- * MSG_P_READY; the "ready" lines are logged once all three are ready.  A
+ * and fork the queue, lookup, smtpd and delivery processes, which drop
+ * root themselves.  Then one event loop waits for signals and for each
+ * child's MSG_P_READY; the "ready" lines are logged once all are ready.  A
  * shutdown stops smtpd first (its sessions answer 421 and let go of their
  * open messages), then the queue and lookup; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
@@ -39,6 +39,7 @@
 #include "common/tls.h"
 #include "common/util.h"
 #include "daemon/parent.h"
+#include "delivery/delivery.h"
 #include "daemon/startup.h"
 #include "lookup/lookup.h"
 #include "queue/queue.h"
@@ -61,6 +62,7 @@ enum parent_proc {
 	PROC_QUEUE,
 	PROC_LOOKUP,
 	PROC_SMTPD,
+	PROC_DELIVERY,
 	PROC_COUNT
 };
 
@@ -85,6 +87,7 @@ struct parent {
 	struct parent_child	 child[PROC_COUNT];
 	int			 sq[2];		/* [0] smtpd's, [1] queue's */
 	int			 sl[2];		/* [0] smtpd's, [1] lookup's */
+	int			 qd[2];		/* [0] queue's, [1] delivery's */
 	int			 logp[2];	/* children's log pipe; [0] the
 						 * relay's, [1] the children's */
 	int			 lockfd;	/* the spool lock, held */
@@ -127,9 +130,10 @@ static void
 parent_setup(struct parent *p, struct config *cfg,
     const struct parent_options *po)
 {
-	static const char *const names[] = { "queue", "lookup", "smtpd" };
+	static const char *const names[] = { "queue", "lookup", "smtpd",
+	    "delivery" };
 	static const char *const comms[] = { "sm-queue", "sm-lookup",
-	    "sm-smtpd" };
+	    "sm-smtpd", "sm-delivery" };
 	int	i;
 
 	memset(p, 0, sizeof(*p));
@@ -145,6 +149,7 @@ parent_setup(struct parent *p, struct config *cfg,
 		p->child[i].sp[0] = p->child[i].sp[1] = -1;
 	}
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
+	p->qd[0] = p->qd[1] = -1;
 	p->logp[0] = p->logp[1] = -1;
 	p->lockfd = -1;
 	p->pid = getpid();
@@ -152,7 +157,7 @@ parent_setup(struct parent *p, struct config *cfg,
 	buf_init(&p->tls_key);
 }
 
-/* Looks the three users up (startup_users: none may be root); a sysexits
+/* Looks the users up (startup_users: none may be root); a sysexits
  * code or 0. */
 static int
 parent_users(struct parent *p)
@@ -171,10 +176,12 @@ parent_users(struct parent *p)
 	p->child[PROC_QUEUE].user = u[0];
 	p->child[PROC_LOOKUP].user = u[1];
 	p->child[PROC_SMTPD].user = u[2];
+	p->child[PROC_DELIVERY].user = u[3];
 	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
-	    "lookup as %s", p->child[PROC_SMTPD].user.name,
+	    "lookup as %s, delivery as %s", p->child[PROC_SMTPD].user.name,
 	    p->child[PROC_QUEUE].user.name, p->cfg->spool,
-	    p->child[PROC_LOOKUP].user.name);
+	    p->child[PROC_LOOKUP].user.name,
+	    p->child[PROC_DELIVERY].user.name);
 	return 0;
 }
 
@@ -211,7 +218,8 @@ parent_spool(struct parent *p)
 	char	err[1024];
 
 	if (queue_fs_prepare(p->cfg->spool, p->privileged ?
-	    &p->child[PROC_QUEUE].user : NULL, err, sizeof(err)) == -1 ||
+	    &p->child[PROC_QUEUE].user : NULL, p->privileged ?
+	    &p->child[PROC_DELIVERY].user : NULL, err, sizeof(err)) == -1 ||
 	    startup_empty_dir(p->cfg->empty_dir, p->privileged, err,
 	    sizeof(err)) == -1) {
 		parent_error(p->opts.foreground, "%s", err);
@@ -431,7 +439,8 @@ static int
 parent_reload_send(struct parent *p, const struct config *run, char *err,
     size_t errlen)
 {
-	static const enum parent_proc to[] = { PROC_QUEUE, PROC_SMTPD };
+	static const enum parent_proc to[] = { PROC_QUEUE, PROC_SMTPD,
+	    PROC_DELIVERY };
 	struct buf	payload;
 	size_t		i;
 
@@ -608,7 +617,7 @@ parent_socketpairs(struct parent *p)
 		if (parent_socketpair(p->child[i].sp) == -1)
 			return EX_OSERR;
 	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1 ||
-	    parent_log_pipe(p) == -1)
+	    parent_socketpair(p->qd) == -1 || parent_log_pipe(p) == -1)
 		return EX_OSERR;
 	return 0;
 }
@@ -633,6 +642,8 @@ parent_close_child_ends(struct parent *p)
 	parent_close_fd(&p->sq[1]);
 	parent_close_fd(&p->sl[0]);
 	parent_close_fd(&p->sl[1]);
+	parent_close_fd(&p->qd[0]);
+	parent_close_fd(&p->qd[1]);
 	parent_close_fd(&p->logp[1]);
 	parent_close_listeners(p);
 }
@@ -673,10 +684,13 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 	keep = xcalloc(4 + cfg->nlisteners, sizeof(*keep));
 	keep[n++] = p->child[which].sp[1];
 	keep[n++] = p->logp[1];
-	if (which == PROC_QUEUE)
+	if (which == PROC_QUEUE) {
 		keep[n++] = p->sq[1];
-	else if (which == PROC_LOOKUP)
+		keep[n++] = p->qd[0];
+	} else if (which == PROC_LOOKUP)
 		keep[n++] = p->sl[1];
+	else if (which == PROC_DELIVERY)
+		keep[n++] = p->qd[1];
 	else {
 		keep[n++] = p->sq[0];
 		keep[n++] = p->sl[0];
@@ -731,13 +745,16 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	log_setproc(c->name);
 	switch (which) {
 	case PROC_QUEUE:
-		rc = queue_main(p->cfg, fd, p->sq[1], u);
+		rc = queue_main(p->cfg, fd, p->sq[1], p->qd[0], u);
 		break;
 	case PROC_LOOKUP:
 		rc = lookup_main(p->cfg, fd, p->sl[1], u);
 		break;
 	case PROC_SMTPD:
 		rc = smtpd_main(p->cfg, fd, p->sq[0], p->sl[0], u);
+		break;
+	case PROC_DELIVERY:
+		rc = delivery_main(p->cfg, fd, p->qd[1], u);
 		break;
 	case PROC_COUNT:
 		break;
@@ -769,7 +786,7 @@ static int
 parent_fork_all(struct parent *p)
 {
 	static const enum parent_proc order[] = {
-		PROC_QUEUE, PROC_LOOKUP, PROC_SMTPD
+		PROC_QUEUE, PROC_LOOKUP, PROC_DELIVERY, PROC_SMTPD
 	};
 	size_t	i;
 

@@ -16,8 +16,9 @@ struct config;
 struct sm_user;
 
 /* Runs the queue process; u NULL = unprivileged (no chroot, no setuid).
- * Returns the process exit status. */
+ * delivery_fd is the channel to the delivery process (-1: none, nothing
+ * is delivered).  Returns the process exit status. */
 int queue_main(struct config *cfg, int parent_fd, int smtpd_fd,
-    const struct sm_user *u);
+    int delivery_fd, const struct sm_user *u);
 
 #endif
