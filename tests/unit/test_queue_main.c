@@ -653,6 +653,10 @@ test_privileged(void **state)
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	snprintf(path, sizeof(path), "%s/corrupt", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	snprintf(path, sizeof(path), "%s/hold", fx->spool);
+	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	snprintf(path, sizeof(path), "%s/delivery", fx->spool);
+	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	snprintf(path, sizeof(path), "%s/queue", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	for (fd = 0; fd < QUEUE_ID_NHASH; fd++) {

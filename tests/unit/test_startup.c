@@ -250,8 +250,10 @@ test_users(void **state)
 	free(cfg.user_smtpd);
 	free(cfg.user_queue);
 	free(cfg.user_lookup);
+	free(cfg.user_delivery);
 	cfg.user_smtpd = xstrdup("nobody");
 	cfg.user_queue = xstrdup("nobody");
+	cfg.user_delivery = xstrdup("nobody");
 	cfg.user_lookup = xstrdup("sm-no-such-user");
 	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), -1);
 	assert_contains(err, "- (default user-lookup): user-lookup: user "
@@ -264,6 +266,7 @@ test_users(void **state)
 	cfg.user_lookup = xstrdup("nobody");
 	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), 0);
 	assert_string_equal(u[2].name, "nobody");
+	assert_string_equal(u[3].name, "nobody");
 	assert_true(u[0].uid != 0 && u[0].gid != 0);
 	config_free(&cfg);
 }
