@@ -524,9 +524,12 @@ qs_log_outcome(const char *qid, const struct envelope *env,
 	buf_printf(&b, "%s:", qid);
 	logfmt_field_path(&b, "to", r->addr);
 	logfmt_field(&b, "relay", o->relay[0] != '\0' ? o->relay : "none");
+	/* attempts counts the failed ones (the schedule's n): this one is
+	 * among them only when it was deferred. */
 	buf_printf(&b, " delay=%llu attempts=%llu status=%s",
 	    (unsigned long long)(now > env->arrival ? now - env->arrival : 0),
-	    (unsigned long long)env->attempts, status);
+	    (unsigned long long)(env->attempts + (strcmp(status, "deferred") ==
+	    0 ? 0 : 1)), status);
 	logfmt_field(&b, "reply", err);
 	log_info("%s", b.data);
 	buf_free(&b);
@@ -899,8 +902,7 @@ qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
 			expired = 1;
 		else
 			env->next_attempt = next;
-	} else
-		env->attempts++;
+	}
 	for (i = 0; i < n; i++) {
 		if (o[i].index >= env->nrcpt ||
 		    env->rcpts[o[i].index].state != RCPT_PENDING) {

@@ -80,4 +80,65 @@ world_assert_log "$log" "$q3: to=<dave@nostls.deliv.test> relay=mx.nostls.deliv.
 [ "$(world_queue_count "$spool")" = 0 ] || t_fail "an empty queue" "$(world_queue_count "$spool") messages"
 say "1: delivered to the scripted MX and Postfix with STARTTLS, plaintext only where not offered: ok"
 
+# ---- 2: bounces, a partial failure, tempfail then retry, DNS failures
+q4=$(send x@rej.deliv.test,y@plain.deliv.test)
+q5=$(send t@tmp.deliv.test)
+q6=$(send n@nx.deliv.test)
+q7=$(send m@nullmx.deliv.test)
+q8=$(send s@servfail.deliv.test)
+# Three bounces to the sender's MX: rej, nx, nullmx.
+world_wait_mx_messages mx.src.deliv.test 3 30 ||
+    t_fail "three bounces reach the sender's MX" "$(world_mx_messages mx.src.deliv.test)"
+world_wait_mx_messages mx.plain.deliv.test 2 30 ||
+    t_fail "the accepted recipient of the partly refused message is delivered" "none"
+world_wait_mx_messages mx.tmp.deliv.test 1 30 ||
+    t_fail "the tempfailed message is delivered on its retry" "none"
+for q in "$q4" "$q5" "$q6" "$q7"; do
+	world_wait_log "$log" "$q: removed" 20 || t_fail "$q removed once done" "no line"
+done
+bounce_for() {	# the bounce file reporting $1
+	grep -l "Final-Recipient: rfc822; *$1" "$(world_mx_dir mx.src.deliv.test)"/messages/*.eml | head -n 1
+}
+check_dsn() {	# ADDR STATUS
+	local f
+	f=$(bounce_for "$1")
+	[ -n "$f" ] || t_fail "a bounce for $1 at the sender's MX" "none"
+	"$PY" "$T_LIB/dsn_check.py" "$f" --rcpt "$1:failed:$2" > "$T_DIR/dsn.out" 2>&1 ||
+	    t_fail "a correct DSN for $1 ($2)" "$(tr '\n' '|' < "$T_DIR/dsn.out")"
+}
+check_dsn x@rej.deliv.test 5.1.1
+check_dsn n@nx.deliv.test 5.1.2
+check_dsn m@nullmx.deliv.test 5.1.10
+f=$(bounce_for x@rej.deliv.test)
+grep -q "y@plain.deliv.test" "$f" && grep -q "Final-Recipient: rfc822; *y@plain" "$f" &&
+    t_fail "the delivered recipient is not in the bounce" "it is"
+got=$(mx_json mx.src.deliv.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[('', ['alice@src.deliv.test']), ('', ['alice@src.deliv.test']), ('', ['alice@src.deliv.test'])]" ] ||
+    t_fail "the bounces come from the null sender to alice" "$got"
+got=$(mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[['bob@plain.deliv.test'], ['y@plain.deliv.test']]" ] ||
+    t_fail "the scripted MX got y of the partly refused message, once" "$got"
+got=$(mx_json mx.rej.deliv.test 'sum(1 for c0 in c for t in c0.get("transactions", []) if t.get("to"))')
+[ "$got" = 0 ] || t_fail "the refusing MX accepted no recipient" "$got"
+world_assert_log "$log" "$q4: to=<x@rej.deliv.test> relay=mx.rej.deliv.test\[127.0.1.4\]:25 delay=[0-9]+ attempts=1 status=bounced reply=\"550 5.1.1"
+world_assert_log "$log" "$q4: bounce [0-9A-F]{16} for 1 recipients"
+# tempfail-once: one tempfailed transaction, then one accepted.
+got=$(mx_json mx.tmp.deliv.test '[bool(t.get("tempfailed")) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[True, False]" ] || t_fail "the tempfail MX saw a tempfailed transaction, then one accepted" "$got"
+world_assert_log "$log" "$q5: to=<t@tmp.deliv.test> .* attempts=1 status=deferred reply=\"451 4.7.1"
+world_assert_log "$log" "$q5: to=<t@tmp.deliv.test> .* attempts=2 status=sent"
+world_assert_log "$log" "$q6: to=<n@nx.deliv.test> relay=none .*status=bounced reply=\"domain nx.deliv.test does not exist"
+world_assert_log "$log" "$q7: to=<m@nullmx.deliv.test> relay=none .*status=bounced reply=\"domain nullmx.deliv.test accepts no mail \(null MX\)"
+# SERVFAIL on the MX query: deferred, never an address query.
+world_wait_log "$log" "$q8: to=<s@servfail.deliv.test> relay=none .*status=deferred" 20 ||
+    t_fail "SERVFAIL on the MX query defers" "no line"
+[ "$(world_dns_queries servfail.deliv.test MX)" -ge 1 ] ||
+    t_fail "the MX query for servfail.deliv.test reached the DNS" "$(world_dns_queries servfail.deliv.test MX)"
+[ "$(world_dns_queries servfail.deliv.test A)" = 0 ] && [ "$(world_dns_queries servfail.deliv.test AAAA)" = 0 ] ||
+    t_fail "no A or AAAA query after a SERVFAIL MX answer" "A $(world_dns_queries servfail.deliv.test A), AAAA $(world_dns_queries servfail.deliv.test AAAA)"
+[ "$(world_queue_count "$spool")" = 1 ] || t_fail "only the SERVFAIL message left in the queue" "$(world_queue_count "$spool")"
+grep -q "^rcpt-error " "$spool"/queue/*/"$q8".env ||
+    t_fail "the deferred recipient's last error in its envelope" "$(cat "$spool"/queue/*/"$q8".env)"
+say "2: bounces with DSNs, partial failure, tempfail then retry, NXDOMAIN, null MX, SERVFAIL: ok"
+
 t_pass
