@@ -16,7 +16,10 @@ world_need_postfix
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
 sm_config "$T_DIR/c" "$spool" "tls-ca-file $W_CA" \
-    "tls-policy wrong.deliv.test verify" \
+    "tls-policy wrong.deliv.test verify" "tls-policy expired.deliv.test verify" \
+    "tls-policy cnonly.deliv.test verify" "tls-policy s454.deliv.test verify" \
+    "tls-policy broken.deliv.test verify" "tls-policy vnostls.deliv.test verify" \
+    "tls-policy vplain.deliv.test verify" \
     "retry-initial 1s" "retry-max 2s"
 world_start_strictmail "$T_DIR/c" "$log"
 printf 'Subject: t-42\r\nMessage-ID: <t42@src.deliv.test>\r\n\r\nhello\r\n' > "$T_DIR/body"
@@ -140,5 +143,40 @@ world_wait_log "$log" "$q8: to=<s@servfail.deliv.test> relay=none .*status=defer
 grep -q "^rcpt-error " "$spool"/queue/*/"$q8".env ||
     t_fail "the deferred recipient's last error in its envelope" "$(cat "$spool"/queue/*/"$q8".env)"
 say "2: bounces with DSNs, partial failure, tempfail then retry, NXDOMAIN, null MX, SERVFAIL: ok"
+
+# ---- 3: tls-policy verify: a valid certificate delivers; every bad MX
+# defers with its reason and sees no MAIL
+q9=$(send v@vplain.deliv.test)
+world_wait_mx_messages mx.plain.deliv.test 3 30 ||
+    t_fail "verify delivers to the MX with a valid certificate" "none"
+world_wait_log "$log" "$q9: to=<v@vplain.deliv.test> relay=mx.plain.deliv.test\[127.0.1.1\]:25 tls=TLSv1.2/[^ ]+/verified status=sent" 20 ||
+    t_fail "the verified delivery logged" "no line"
+nplain=$(mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+declare -A want=(
+	[wrong]='name mismatch: wanted mx.wrong.deliv.test, certificate has'
+	[expired]='certificate expired'
+	[cnonly]='name mismatch: wanted mx.cnonly.deliv.test'
+	[s454]='STARTTLS refused: 454'
+	[broken]='handshake failed'
+	[vnostls]='no STARTTLS offered'
+)
+declare -A qv
+for d in "${!want[@]}"; do
+	qv[$d]=$(send "u@$d.deliv.test")
+done
+for d in "${!want[@]}"; do
+	world_wait_log "$log" "${qv[$d]}: to=<u@$d.deliv.test> relay=[^ ]+ .*status=deferred reply=\"[^\"]*${want[$d]}" 20 ||
+	    t_fail "verify: $d deferred with '${want[$d]}'" "$(grep "${qv[$d]}: to=" "$log" | tail -n 1)"
+done
+for h in wrong expired cnonly s454 broken; do
+	got=$(mx_json "mx.$h.deliv.test" 'sum(len(c0.get("transactions", [])) for c0 in c)')
+	[ "$got" = 0 ] || t_fail "no MAIL transaction on mx.$h.deliv.test at level verify" "$got"
+	got=$(mx_json "mx.$h.deliv.test" 'len(c)')
+	[ "$got" -ge 1 ] || t_fail "strictmail connected to mx.$h.deliv.test" "$got connections"
+done
+got=$(mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+[ "$got" = "$nplain" ] || t_fail "no transaction on the MX without STARTTLS at level verify" "$got, was $nplain"
+world_assert_no_log "$log" "u@[a-z0-9]+.deliv.test> .*status=sent"
+say "3: verify: a valid certificate delivers, six bad MXs deferred with their reason and no MAIL: ok"
 
 t_pass
