@@ -179,4 +179,26 @@ got=$(mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 i
 world_assert_no_log "$log" "u@[a-z0-9]+.deliv.test> .*status=sent"
 say "3: verify: a valid certificate delivers, six bad MXs deferred with their reason and no MAIL: ok"
 
+# ---- 4: content changed after the commit: held, never delivered
+q10=$(send h@servfail.deliv.test)
+world_wait_log "$log" "$q10: to=<h@servfail.deliv.test> .*status=deferred" 20 ||
+    t_fail "the first attempt of $q10 deferred" "no line"
+msg=$(ls "$spool"/queue/*/"$q10".msg)
+"$PY" - "$msg" <<'EOF2'
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    data = f.read()
+    f.seek(data.index(b'hello'))
+    f.write(b'HELLO')
+EOF2
+world_wait_log "$log" "$q10: held: content digest mismatch" 20 ||
+    t_fail "the changed message is held" "$(grep "$q10" "$log" | tail -n 2 | tr '\n' '|')"
+[ -f "$spool/hold/$q10.msg" ] && [ -f "$spool/hold/$q10.env" ] ||
+    t_fail "its files in hold/" "$(ls "$spool/hold")"
+ls "$spool"/queue/*/"$q10".* >/dev/null 2>&1 && t_fail "nothing of it left in queue/" "$(ls "$spool"/queue/*/"$q10".*)"
+sleep 3		# two retry periods: no attempt may follow
+n=$(awk -v q="$q10:" '$3 == q && / status=/' "$log" | grep -c delivery)
+[ "$n" -le 2 ] || t_fail "no attempt after the hold" "$n attempts logged"
+say "4: content changed after its commit: held in hold/, not delivered: ok"
+
 t_pass
