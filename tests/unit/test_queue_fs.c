@@ -420,6 +420,72 @@ test_create_and_unlink(void **state)
 	close(spoolfd);
 }
 
+#define ID_REWRITE	"E000000000000030"
+
+/* The scheduler's changes: a rewrite by the commit rule, a leftover
+ * ID.env.new removed by recovery, hold/, removal of a done message. */
+static void
+test_rewrite_hold_remove(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	struct envelope			 env, back;
+	char				 d[16], rel[128], why[256];
+	int				 spoolfd;
+
+	prepare_ok(fx);
+	put_env(fx->spool, folder(ID_REWRITE, d, sizeof(d)), ID_REWRITE, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_REWRITE);
+	put_file(fx->spool, rel, "hello\n");
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &env, why,
+	    sizeof(why)), 0);
+	env.attempts = 3;
+	env.rcpts[0].error = strdup("451 4.7.1 later");
+	assert_int_equal(queue_fs_write_envelope(spoolfd, &env, why,
+	    sizeof(why)), 0);
+	snprintf(rel, sizeof(rel), "%s/%s.env.new", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &back,
+	    why, sizeof(why)), 0);
+	assert_int_equal(back.attempts, 3);
+	assert_string_equal(back.rcpts[0].error, "451 4.7.1 later");
+	envelope_free(&back);
+	/* An invalid envelope is never written: the old one stays. */
+	free(env.sender);
+	env.sender = strdup("a\nb");
+	assert_int_equal(queue_fs_write_envelope(spoolfd, &env, why,
+	    sizeof(why)), -1);
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &back,
+	    why, sizeof(why)), 0);
+	assert_string_equal(back.sender, "a@example.org");
+	envelope_free(&back);
+	envelope_free(&env);
+	/* A crash between write and rename: recovery keeps ID.env and
+	 * removes the rest of the rewrite. */
+	put_file(fx->spool, rel, "strictmail-envelope 2\nid half");
+	queue_fs_recover(spoolfd, NULL, NULL, &rec);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.corrupt, 0);
+	assert_false(exists(fx->spool, rel));
+	/* hold/ takes both files. */
+	assert_int_equal(queue_fs_hold(spoolfd, ID_REWRITE), 0);
+	assert_true(exists(fx->spool, "hold/" ID_REWRITE ".env"));
+	assert_true(exists(fx->spool, "hold/" ID_REWRITE ".msg"));
+	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	/* A done message goes, envelope and content. */
+	put_env(fx->spool, d, ID_REWRITE, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_REWRITE);
+	put_file(fx->spool, rel, "hello\n");
+	assert_int_equal(queue_fs_remove_done(spoolfd, ID_REWRITE), 0);
+	assert_false(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	close(spoolfd);
+}
+
 int
 main(void)
 {
@@ -433,6 +499,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_print_table, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_hold_remove, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_unlink, setup,
 		    teardown),
 	};
