@@ -201,4 +201,25 @@ n=$(awk -v q="$q10:" '$3 == q && / status=/' "$log" | grep -c delivery)
 [ "$n" -le 2 ] || t_fail "no attempt after the hold" "$n attempts logged"
 say "4: content changed after its commit: held in hold/, not delivered: ok"
 
+# ---- 5: a reload shortens queue-lifetime: a new message that cannot be
+# delivered expires and bounces (4.4.7); a restart rebuilds the schedule
+echo "queue-lifetime 2s" >> "$T_DIR/c"
+kill -HUP "$SM_PID"
+world_wait_log "$log" "reload: .*done" 10 || t_fail "the reload" "no line"
+nb=$(world_mx_messages mx.src.deliv.test)
+q11=$(send e@servfail.deliv.test)
+world_wait_log "$log" "$q11: to=<e@servfail.deliv.test> .*status=bounced reply=\"delivery time expired" 20 ||
+    t_fail "the undeliverable message expires and bounces" "$(grep "$q11: to=" "$log" | tail -n 1)"
+world_wait_mx_messages mx.src.deliv.test $((nb + 1)) 30 || t_fail "the expiry bounce reaches the sender's MX" "none"
+check_dsn e@servfail.deliv.test 4.4.7
+world_wait_log "$log" "$q11: removed" 20 || t_fail "$q11 removed after its bounce" "no line"
+sm_stop "$SM_PID" || t_fail "strictmaild stops" "it had to be killed"
+left=$(world_queue_count "$spool")
+world_start_strictmail "$T_DIR/c" "$T_DIR/restart.log"
+world_wait_log "$T_DIR/restart.log" "$q8: to=<s@servfail.deliv.test> .*status=deferred" 20 ||
+    t_fail "after a restart the queued messages are tried again" "no attempt of $q8"
+[ "$(world_queue_count "$spool")" = "$left" ] ||
+    t_fail "the restart keeps every queued message" "$left before, $(world_queue_count "$spool") after"
+say "5: expiry bounces with 4.4.7; a restart rebuilds the schedule ($left messages): ok"
+
 t_pass
