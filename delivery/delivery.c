@@ -323,6 +323,9 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 	size_t			 i, left = 0;
 	int			 more = j->ti + 1 < j->targets.ntargets;
 
+	if (cn->msg_given && cn->msg.unannounced_8bit)
+		log_info("%s: 8-bit content sent unchanged to %s, which does "
+		    "not offer 8BITMIME", j->qid, cn->relay);
 	for (i = 0; i < cn->nrc; i++) {
 		r = &j->rcpts[cn->rmap[i]];
 		o = &cn->rc[i].out;
