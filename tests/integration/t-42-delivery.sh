@@ -15,7 +15,7 @@ world_init delivery
 world_need_postfix
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
-sm_config "$T_DIR/c" "$spool" "tls-ca-file $W_CA" \
+sm_config "$T_DIR/c" "$spool" "hostname self.deliv.test" "tls-ca-file $W_CA" \
     "tls-policy wrong.deliv.test verify" "tls-policy expired.deliv.test verify" \
     "tls-policy cnonly.deliv.test verify" "tls-policy s454.deliv.test verify" \
     "tls-policy broken.deliv.test verify" "tls-policy vnostls.deliv.test verify" \
@@ -78,7 +78,7 @@ grep -q "hello" "$(world_mx_dir mx.plain.deliv.test)"/messages/1.eml ||
 [ "$(world_mx_plaintext mx.nostls.deliv.test)" = 1 ] ||
     t_fail "the MX without STARTTLS gets the message in plaintext (level may)" "$(world_mx_plaintext mx.nostls.deliv.test)"
 world_assert_log "$log" "$q1: to=<bob@plain.deliv.test> relay=mx.plain.deliv.test\[127.0.1.1\]:25 tls=TLSv1.2/[^ ]+/unverified status=sent"
-world_assert_log "$log" "$q2: to=<carol@pf.deliv.test> relay=mx.pf.deliv.test\[[^ ]+\]:25 tls=TLSv1.2/[^ ]+/unverified status=sent"
+world_assert_log "$log" "$q2: to=<carol@pf.deliv.test> relay=mx.pf.deliv.test\[fd00::1:2\]:25 tls=TLSv1.2/[^ ]+/unverified status=sent" "delivery to Postfix over IPv6 (preferred)"
 world_assert_log "$log" "$q3: to=<dave@nostls.deliv.test> relay=mx.nostls.deliv.test\[127.0.1.7\]:25 tls=none status=sent"
 [ "$(world_queue_count "$spool")" = 0 ] || t_fail "an empty queue" "$(world_queue_count "$spool") messages"
 say "1: delivered to the scripted MX and Postfix with STARTTLS, plaintext only where not offered: ok"
@@ -221,5 +221,24 @@ world_wait_log "$T_DIR/restart.log" "$q8: to=<s@servfail.deliv.test> .*status=de
 [ "$(world_queue_count "$spool")" = "$left" ] ||
     t_fail "the restart keeps every queued message" "$left before, $(world_queue_count "$spool") after"
 say "5: expiry bounces with 4.4.7; a restart rebuilds the schedule ($left messages): ok"
+
+# ---- 6: the first MX refuses, the second takes it; an MX that is this
+# host drops itself and every MX behind it: a bounce
+log=$T_DIR/restart.log
+np=$(world_mx_messages mx.plain.deliv.test)
+nb=$(world_mx_messages mx.src.deliv.test)
+q12=$(send f@fb.deliv.test)
+q13=$(send l@loop.deliv.test)
+world_wait_mx_messages mx.plain.deliv.test $((np + 1)) 30 ||
+    t_fail "the second MX gets the message the first refused" "none"
+world_assert_log "$log" "$q12: to=<f@fb.deliv.test> relay=down.deliv.test\[127.0.1.99\]:25 tls=none status=deferred reply=\"connect to down.deliv.test\[127.0.1.99\]:25: Connection refused"
+world_wait_log "$log" "$q12: to=<f@fb.deliv.test> relay=mx.plain.deliv.test\[127.0.1.1\]:25 .*status=sent" 10 ||
+    t_fail "the fallback delivery logged" "no line"
+world_wait_mx_messages mx.src.deliv.test $((nb + 1)) 30 || t_fail "the loop bounce reaches the sender's MX" "none"
+check_dsn l@loop.deliv.test 5.4.6
+world_assert_log "$log" "$q13: to=<l@loop.deliv.test> relay=none .*status=bounced reply=\"mail for loop.deliv.test loops back to myself"
+got=$(mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+case $got in *l@loop.deliv.test*) t_fail "no MX behind this host is used" "$got" ;; esac
+say "6: multi-MX fallback after a refused connection; an MX loop bounces 5.4.6: ok"
 
 t_pass
