@@ -241,4 +241,16 @@ got=$(mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transac
 case $got in *l@loop.deliv.test*) t_fail "no MX behind this host is used" "$got" ;; esac
 say "6: multi-MX fallback after a refused connection; an MX loop bounces 5.4.6: ok"
 
+# ---- 7: level may, the handshake fails: once more in plaintext
+q14=$(send b@bmay.deliv.test)
+world_wait_mx_messages mx.broken.deliv.test 1 30 ||
+    t_fail "at may, the MX with a broken handshake gets the message in plaintext" "none"
+world_assert_log "$log" "$q14: to=<b@bmay.deliv.test> relay=mx.broken.deliv.test\[127.0.1.11\]:25 tls=none status=deferred reply=\"handshake failed"
+world_wait_log "$log" "$q14: to=<b@bmay.deliv.test> relay=mx.broken.deliv.test\[127.0.1.11\]:25 tls=none status=sent" 10 ||
+    t_fail "the plaintext retry logged as sent" "no line"
+got=$(mx_json mx.broken.deliv.test '[(t["to"], bool(t.get("tls"))) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[(['b@bmay.deliv.test'], False)]" ] ||
+    t_fail "one plaintext transaction on the broken MX, for the may domain only" "$got"
+say "7: may: a failed handshake is retried once in plaintext: ok"
+
 t_pass
