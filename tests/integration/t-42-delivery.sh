@@ -253,4 +253,14 @@ got=$(mx_json mx.broken.deliv.test '[(t["to"], bool(t.get("tls"))) for c0 in c f
     t_fail "one plaintext transaction on the broken MX, for the may domain only" "$got"
 say "7: may: a failed handshake is retried once in plaintext: ok"
 
+# ---- 8: two recipients of one domain go in one transaction
+np=$(world_mx_messages mx.plain.deliv.test)
+q15=$(send p1@plain.deliv.test,p2@plain.deliv.test)
+world_wait_mx_messages mx.plain.deliv.test $((np + 1)) 30 || t_fail "the two-recipient message arrives" "none"
+world_wait_log "$log" "$q15: removed" 20 || t_fail "$q15 removed" "no line"
+got=$(mx_json mx.plain.deliv.test '[sorted(t["to"]) for c0 in c for t in c0.get("transactions", []) if "p1@plain.deliv.test" in t.get("rcpt_tried", t["to"])]')
+[ "$got" = "[['p1@plain.deliv.test', 'p2@plain.deliv.test']]" ] ||
+    t_fail "one transaction for both recipients" "$got"
+say "8: recipients of one domain in one transaction: ok"
+
 t_pass
