@@ -3,7 +3,10 @@
  * process: queue_sched_list gives each queued message with its pending
  * recipients and their last errors, oldest first, or one message by id;
  * queue_sched_flush makes every pending remote recipient due and says how
- * many; local recipients are listed but never counted as due.
+ * many; local recipients are listed but never counted as due.  With a
+ * socketpair for the delivery process: max-deliveries-per-domain holds a
+ * second job back until the first one's MSG_D_RESULT, which marks the
+ * recipient delivered and removes the message.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,9 @@
 
 #include <sys/stat.h>
 
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -24,6 +30,8 @@
 #include "common/config.h"
 #include "common/digest.h"
 #include "common/event.h"
+#include "common/ipc.h"
+#include "common/proto.h"
 #include "common/util.h"
 #include "queue/envelope.h"
 #include "queue/queue_fs.h"
@@ -186,10 +194,146 @@ test_list_and_flush(void **state)
 	config_free(&cfg);
 }
 
+static void
+dlv_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	assert_int_equal(m->type, MSG_D_RESULT);
+	queue_sched_result(arg, m);
+}
+
+static void
+dlv_closed(struct ipc_chan *ch, void *arg)
+{
+	(void)ch;
+	(void)arg;
+	fail_msg("the test's delivery channel closed");
+}
+
+static void
+stop_loop(void *arg)
+{
+	event_loop_stop(arg);
+}
+
+static void
+run_loop(struct event_loop *loop, uint64_t ms)
+{
+	(void)event_timer_add(loop, ms, stop_loop, loop);
+	assert_int_equal(event_loop_run(loop), 0);
+}
+
+/* The MSG_D_JOBs waiting on fd: their job ids and queue ids. */
+static size_t
+read_jobs(int fd, uint64_t *jobs, char qids[][QUEUE_ID_SIZE], size_t max)
+{
+	static uint8_t	 in[65536];
+	struct ipc_msg	 m;
+	size_t		 len = 0, off = 0, used, n = 0;
+	ssize_t		 r;
+
+	while ((r = recv(fd, in + len, sizeof(in) - len, MSG_DONTWAIT)) > 0)
+		len += (size_t)r;
+	while (off < len && n < max) {
+		assert_int_equal(ipc_decode(in + off, len - off, &m, &used),
+		    IPC_OK);
+		assert_int_equal(m.type, MSG_D_JOB);
+		assert_int_equal(ipc_msg_get_u64(&m, &jobs[n]), IPC_OK);
+		assert_int_equal(ipc_msg_get_str(&m, qids[n], QUEUE_ID_SIZE),
+		    IPC_OK);
+		n++;
+		off += used;
+	}
+	return n;
+}
+
+static void
+send_sent(int fd, uint64_t job)
+{
+	struct buf	p, w;
+
+	buf_init(&p);
+	buf_init(&w);
+	ipc_put_u64(&p, job);
+	ipc_put_u32(&p, 1);
+	ipc_put_u32(&p, 0);
+	ipc_put_u32(&p, DRES_SENT);
+	ipc_put_u32(&p, 250);
+	ipc_put_str(&p, "2.0.0");
+	ipc_put_str(&p, "mx.remote.example[192.0.2.1]:25");
+	ipc_put_str(&p, "250 2.0.0 ok");
+	ipc_encode(&w, MSG_D_RESULT, 0, 0, p.data, p.len);
+	assert_int_equal(write(fd, w.data, w.len), (ssize_t)w.len);
+	buf_free(&p);
+	buf_free(&w);
+}
+
+static void
+test_domain_limit_and_result(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	static const char text[] = "listen 127.0.0.1 25\n"
+	    "max-deliveries-per-domain 1\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE], err[256];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2];
+
+	config_init(&cfg);
+	if (config_parse(&cfg, "t", text, sizeof(text) - 1, err,
+	    sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	loop = event_loop_new();
+	qs = queue_sched_new(&cfg, loop, fx->spoolfd, NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ch = ipc_chan_new(loop, sv[0], "delivery", dlv_dispatch, dlv_closed,
+	    qs);
+	queue_sched_set_delivery(qs, ch);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	env1.next_attempt = env2.next_attempt = 0;	/* both due now */
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	/* One job: the domain's limit holds the other back. */
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 1);
+	assert_string_equal(qids[0], ID1);
+	send_sent(sv[1], jobs[0]);
+	run_loop(loop, 100);
+	/* Delivered: the message is gone, and the next job went out. */
+	queue_fs_path(path, QFS_QUEUE, ID1, "env");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	queue_fs_path(path, QFS_QUEUE, ID1, "msg");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 1);
+	assert_string_equal(qids[0], ID2);
+	queue_fs_path(path, QFS_QUEUE, ID2, "env");
+	assert_int_equal(faccessat(fx->spoolfd, path, F_OK, 0), 0);
+
+	queue_sched_set_delivery(qs, NULL);
+	ipc_chan_free(ch);
+	close(sv[1]);
+	envelope_free(&env1);
+	envelope_free(&env2);
+	queue_sched_free(qs);
+	event_loop_free(loop);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_flush, setup,
 		    teardown),
 	};
