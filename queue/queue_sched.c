@@ -760,10 +760,13 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 	close(job->content_fd);
 	if (bo->msg != NULL)
 		bo->msg->jobs--;
-	if (job->failed)
+	if (job->failed) {
 		log_warnx("%s: bounce commit failed: %s: the recipients stay "
 		    "pending", bo->qid, job->error);
-	else {
+		if (bo->msg != NULL && bo->msg->next_attempt <= qs_now())
+			bo->msg->next_attempt = qs_now() +
+			    qs->cfg->retry_initial;
+	} else {
 		log_info("%s: bounce %s for %zu recipients", bo->qid, job->id,
 		    bo->n);
 		queue_sched_add(qs, &bo->env);
@@ -970,10 +973,16 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 		if (m != NULL)
 			m->next_attempt = qs_now() + qs->cfg->retry_initial;
 	} else if (nb > 0 && m != NULL) {
-		if (qs_bounce_submit(qs, m, &env, o, bidx, nb) == -1)
+		m->next_attempt = env.next_attempt;
+		/* Without its bounce a recipient stays pending: it is tried
+		 * again on the schedule, never at once. */
+		if (qs_bounce_submit(qs, m, &env, o, bidx, nb) == -1) {
 			log_warnx("%s: no bounce queued: %zu recipients stay "
 			    "pending", qid, nb);
-		m->next_attempt = env.next_attempt;
+			if (m->next_attempt <= qs_now())
+				m->next_attempt = qs_now() +
+				    qs->cfg->retry_initial;
+		}
 	} else if (!qs_maybe_remove(qs, m, &env) && m != NULL)
 		m->next_attempt = env.next_attempt;
 	if (m != NULL && qs_msg_find(qs, qid) == m)
