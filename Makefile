@@ -22,6 +22,7 @@ LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lidn2 -lpthread
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
            $(wildcard lookup/*.c) $(wildcard delivery/*.c) \
+           $(filter-out ctl/strictmailctl.c,$(wildcard ctl/*.c)) \
            $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 HDRS     = $(wildcard */*.h)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -33,7 +34,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .PHONY: all asan run test test-unit test-integration bench fuzz install clean
 
-all: $(B)/strictmaild
+all: $(B)/strictmaild $(B)/strictmailctl
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -45,6 +46,9 @@ $(B)/libstrictmail.a: $(SRCS_LIB:%.c=$(B)/%.o)
 $(B)/strictmaild: $(B)/daemon/main.o $(B)/libstrictmail.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/strictmailctl: $(B)/ctl/strictmailctl.o $(B)/libstrictmail.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libstrictmail.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a -lcmocka $(LIBS)
@@ -54,7 +58,7 @@ unit-bins: $(UNIT_SRCS:%.c=$(B)/%)
 # The sanitizer build: same sources, its own folder.
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-	    $(BA)/strictmaild unit-bins
+	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins
 
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,
@@ -89,11 +93,12 @@ FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FZ            = build-fuzz
 FUZZ_TARGETS  = fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
-                fuzz_smtpc_reply
+                fuzz_smtpc_reply fuzz_ctl
 FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
                 common/ipc.c common/event.c common/digest.c queue/envelope.c queue/queue_id.c \
                 smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
-                tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c
+                tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c \
+                ctl/ctl_proto.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
@@ -133,8 +138,11 @@ install: all $(B)/strictmaild.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/strictmaild $(DESTDIR)$(SBINDIR)/strictmaild
+	install -m 0755 $(B)/strictmailctl $(DESTDIR)$(SBINDIR)/strictmailctl
+	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/mailq
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
-	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5; do \
+	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
+	    ctl/strictmailctl.8:man8; do \
 	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
 	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
 	done; rm -f $(B)/man.tmp

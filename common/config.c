@@ -8,6 +8,7 @@
  * failed parse is freed with config_free() and leaves nothing behind.
  */
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -142,6 +143,10 @@ static const struct config_keyword config_keywords[] = {
 	{ "user-queue", 1, 1, 0, config_set_user, F(user_queue), 0, 0, NULL },
 	{ "user-lookup", 1, 1, 0, config_set_user, F(user_lookup), 0, 0,
 	    NULL },
+	{ "user-control", 1, 1, 0, config_set_user, F(user_control), 0, 0,
+	    NULL },
+	{ "control-socket", 1, 1, 0, config_set_path, F(control_socket), 0,
+	    0, NULL },
 	{ "user-delivery", 1, 1, 0, config_set_user, F(user_delivery), 0, 0,
 	    NULL },
 	{ "tls-ca-file", 1, 1, 0, config_set_path, F(tls_ca_file), 0, 0,
@@ -183,11 +188,13 @@ const char config_embedded_default[] =
     "tls-key         @DIR@/key.pem\n"
     "local-domain    localhost @HOSTNAME@\n"
     "relay-network   127.0.0.0/8 ::1/128\n"
+    "control-socket  @DIR@/control.sock\n"
     "\n"
     "# Used only when strictmaild runs as root without -u.\n"
     "user-smtpd      _sm-smtpd\n"
     "user-queue      _sm-queue\n"
-    "user-lookup     _sm-lookup\n";
+    "user-lookup     _sm-lookup\n"
+    "user-control    _sm-control\n";
 
 /* ---- helpers ---- */
 
@@ -313,6 +320,10 @@ config_set_path(struct config_parser *p, const struct config_keyword *kw,
 		return config_error(p, "%s: path too long", kw->name);
 	while (len > 1 && av[0][len - 1] == '/')
 		av[0][--len] = '\0';
+	if (kw->off == offsetof(struct config, control_socket) &&
+	    len >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		return config_error(p, "%s: path longer than %zu bytes",
+		    kw->name, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
 	free(*field);
 	*field = xstrdup(av[0]);
 	if (kw->off == offsetof(struct config, tls_cert))
@@ -879,6 +890,8 @@ config_init(struct config *cfg)
 	cfg->user_smtpd = xstrdup("_sm-smtpd");
 	cfg->user_queue = xstrdup("_sm-queue");
 	cfg->user_lookup = xstrdup("_sm-lookup");
+	cfg->user_control = xstrdup("_sm-control");
+	cfg->control_socket = xstrdup(CONFIG_CONTROL_SOCKET);
 	cfg->user_delivery = xstrdup("_sm-delivery");
 	cfg->tls_ca_file = xstrdup(CONFIG_CA_FILE_DEFAULT);
 	cfg->smtp_port = 25;
@@ -981,6 +994,8 @@ config_free(struct config *cfg)
 	free(cfg->user_smtpd);
 	free(cfg->user_queue);
 	free(cfg->user_lookup);
+	free(cfg->user_control);
+	free(cfg->control_socket);
 	free(cfg->user_delivery);
 	free(cfg->tls_ca_file);
 	free(cfg->dns_servers);
@@ -1250,6 +1265,8 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_smtpd = config_strdup_or_null(src->user_smtpd);
 	dst->user_queue = config_strdup_or_null(src->user_queue);
 	dst->user_lookup = config_strdup_or_null(src->user_lookup);
+	dst->user_control = config_strdup_or_null(src->user_control);
+	dst->control_socket = config_strdup_or_null(src->control_socket);
 	dst->user_delivery = config_strdup_or_null(src->user_delivery);
 	dst->tls_ca_file = config_strdup_or_null(src->tls_ca_file);
 	dst->dns_servers = config_strdup_or_null(src->dns_servers);
@@ -1316,6 +1333,10 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->user_queue) },
 		{ "user-lookup", config_str_differs(run->user_lookup,
 		    next->user_lookup) },
+		{ "user-control", config_str_differs(run->user_control,
+		    next->user_control) },
+		{ "control-socket", config_str_differs(run->control_socket,
+		    next->control_socket) },
 		{ "user-delivery", config_str_differs(run->user_delivery,
 		    next->user_delivery) },
 		{ "tls-ca-file", config_str_differs(run->tls_ca_file,

@@ -58,6 +58,8 @@ enum config_tls_level {
 
 /* Room for the line of every keyword (config_where). */
 #define CONFIG_KEYWORDS_MAX	64
+/* Where strictmaild listens for strictmailctl(8) by default. */
+#define CONFIG_CONTROL_SOCKET	"/run/strictmail/control.sock"
 
 struct config {
 	char		*path;			/* the file it came from */
@@ -98,6 +100,8 @@ struct config {
 	char		*user_smtpd;		/* default _sm-smtpd */
 	char		*user_queue;		/* default _sm-queue */
 	char		*user_lookup;		/* default _sm-lookup */
+	char		*user_control;		/* default _sm-control */
+	char		*control_socket;	/* default CONFIG_CONTROL_SOCKET */
 	char		*user_delivery;		/* default _sm-delivery */
 
 	/* Remote delivery. */

@@ -26,6 +26,15 @@ proto_msg_name(unsigned type)
 	case MSG_D_JOB:		return "MSG_D_JOB";
 	case MSG_D_FLUSH_HOLDS:	return "MSG_D_FLUSH_HOLDS";
 	case MSG_D_RESULT:	return "MSG_D_RESULT";
+	case MSG_C_LIST:	return "MSG_C_LIST";
+	case MSG_C_SHOW:	return "MSG_C_SHOW";
+	case MSG_C_FLUSH:	return "MSG_C_FLUSH";
+	case MSG_C_RELOAD:	return "MSG_C_RELOAD";
+	case MSG_C_USER:	return "MSG_C_USER";
+	case MSG_C_ITEM:	return "MSG_C_ITEM";
+	case MSG_C_END:		return "MSG_C_END";
+	case MSG_C_USER_NAME:	return "MSG_C_USER_NAME";
+	case MSG_C_ERROR:	return "MSG_C_ERROR";
 	}
 	return "MSG_UNKNOWN";
 }

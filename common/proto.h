@@ -67,6 +67,37 @@ enum msg_type {
 	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
 				 * are served (queue: spool recovered; smtpd:
 				 * accepting connections) */
+
+	/*
+	 * The control process (strictmailctl(8)).  The session field holds
+	 * the control process's request id: several requests may be in
+	 * flight; each gets its replies, in order, under its own id.
+	 */
+	/* control -> queue */
+	MSG_C_LIST = 500,	/* str user: "" = every message, else only
+				 * the messages this local user sent (see
+				 * queue_ctl.h) -> MSG_C_ITEM..., MSG_C_END */
+	MSG_C_SHOW,		/* str qid, str user (as MSG_C_LIST) -> one
+				 * MSG_C_ITEM with the facts, or MSG_C_END
+				 * with count 0 */
+	MSG_C_FLUSH,		/* (empty) -> MSG_C_END (recipients made due)
+				 * or MSG_C_ERROR */
+	/* control -> parent */
+	MSG_C_RELOAD,		/* (empty): what SIGHUP does -> MSG_C_END
+				 * (u32 0 done, 1 failed) */
+	MSG_C_USER,		/* u32 uid -> MSG_C_USER_NAME */
+
+	/* queue -> control */
+	MSG_C_ITEM = 550,	/* str qid, u64 size, u64 arrival, str sender
+				 * ("" = null sender), u32 n, n x (str addr,
+				 * str state, str last error), u32 nfacts,
+				 * nfacts x (str key, str value): facts only
+				 * for MSG_C_SHOW, 0 for MSG_C_LIST */
+	MSG_C_END,		/* u32 count: the end of a reply */
+	/* parent -> control */
+	MSG_C_USER_NAME,	/* str name of the uid ("" = no such user) */
+	/* queue, parent -> control */
+	MSG_C_ERROR,		/* str text: the request failed */
 };
 
 /*

@@ -3,12 +3,14 @@
  *
  * Root does little here: look the users up, read the TLS certificate and
  * key (smtpd, chrooted, gets their bytes by message, at start and again
- * on SIGHUP), prepare the spool, bind the listeners, make the socketpairs
- * and fork the queue, lookup, smtpd and delivery processes, which drop
- * root themselves.  Then one event loop waits for signals and for each
- * child's MSG_P_READY; the "ready" lines are logged once all are ready.  A
- * shutdown stops smtpd first (its sessions answer 421 and let go of their
- * open messages), then the queue and lookup; a child that dies on its own,
+ * on SIGHUP), prepare the spool, bind the listeners and the control
+ * socket, make the socketpairs and fork the queue, lookup, smtpd, control
+ * and delivery processes, which drop root themselves.  Then one event
+ * loop waits for signals, for each child's MSG_P_READY (the "ready" lines
+ * are logged once all are ready) and for the control process's requests
+ * (a reload, the name of a uid).  A shutdown stops smtpd first (its
+ * sessions answer 421 and let go of their open messages), then the
+ * queue, lookup, control and delivery; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
  * shutdown and the parent exits 1, so that the service manager restarts
  * the whole set from a clean state.
@@ -17,11 +19,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@
 #include "common/proto.h"
 #include "common/tls.h"
 #include "common/util.h"
+#include "ctl/control.h"
 #include "daemon/parent.h"
 #include "delivery/delivery.h"
 #include "daemon/startup.h"
@@ -62,6 +67,7 @@ enum parent_proc {
 	PROC_QUEUE,
 	PROC_LOOKUP,
 	PROC_SMTPD,
+	PROC_CONTROL,
 	PROC_DELIVERY,
 	PROC_COUNT
 };
@@ -70,7 +76,7 @@ struct parent;
 
 struct parent_child {
 	struct parent	*parent;
-	const char	*name;		/* "queue", "lookup", "smtpd" */
+	const char	*name;		/* "queue", "lookup", "smtpd", "control" */
 	const char	*comm;		/* process name for ps(1) */
 	pid_t		 pid;		/* -1 when not running */
 	int		 term_sent;
@@ -87,6 +93,9 @@ struct parent {
 	struct parent_child	 child[PROC_COUNT];
 	int			 sq[2];		/* [0] smtpd's, [1] queue's */
 	int			 sl[2];		/* [0] smtpd's, [1] lookup's */
+	int			 cq[2];		/* [0] control's, [1] queue's */
+	int			 ctlfd;		/* the control socket, listening */
+	int			 ctl_bound;	/* its path is ours to remove */
 	int			 qd[2];		/* [0] queue's, [1] delivery's */
 	int			 logp[2];	/* children's log pipe; [0] the
 						 * relay's, [1] the children's */
@@ -131,9 +140,9 @@ parent_setup(struct parent *p, struct config *cfg,
     const struct parent_options *po)
 {
 	static const char *const names[] = { "queue", "lookup", "smtpd",
-	    "delivery" };
+	    "control", "delivery" };
 	static const char *const comms[] = { "sm-queue", "sm-lookup",
-	    "sm-smtpd", "sm-delivery" };
+	    "sm-smtpd", "sm-control", "sm-delivery" };
 	int	i;
 
 	memset(p, 0, sizeof(*p));
@@ -149,6 +158,7 @@ parent_setup(struct parent *p, struct config *cfg,
 		p->child[i].sp[0] = p->child[i].sp[1] = -1;
 	}
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
+	p->cq[0] = p->cq[1] = p->ctlfd = -1;
 	p->qd[0] = p->qd[1] = -1;
 	p->logp[0] = p->logp[1] = -1;
 	p->lockfd = -1;
@@ -157,7 +167,7 @@ parent_setup(struct parent *p, struct config *cfg,
 	buf_init(&p->tls_key);
 }
 
-/* Looks the users up (startup_users: none may be root); a sysexits
+/* Looks the five users up (startup_users: none may be root); a sysexits
  * code or 0. */
 static int
 parent_users(struct parent *p)
@@ -176,11 +186,13 @@ parent_users(struct parent *p)
 	p->child[PROC_QUEUE].user = u[0];
 	p->child[PROC_LOOKUP].user = u[1];
 	p->child[PROC_SMTPD].user = u[2];
-	p->child[PROC_DELIVERY].user = u[3];
+	p->child[PROC_CONTROL].user = u[3];
+	p->child[PROC_DELIVERY].user = u[4];
 	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
-	    "lookup as %s, delivery as %s", p->child[PROC_SMTPD].user.name,
-	    p->child[PROC_QUEUE].user.name, p->cfg->spool,
-	    p->child[PROC_LOOKUP].user.name,
+	    "lookup as %s, control as %s, delivery as %s",
+	    p->child[PROC_SMTPD].user.name, p->child[PROC_QUEUE].user.name,
+	    p->cfg->spool, p->child[PROC_LOOKUP].user.name,
+	    p->child[PROC_CONTROL].user.name,
 	    p->child[PROC_DELIVERY].user.name);
 	return 0;
 }
@@ -468,7 +480,7 @@ parent_reload_send(struct parent *p, const struct config *run, char *err,
  * reload go to the queue and smtpd, the certificate and key to smtpd, and
  * each setting that needs a restart is logged and keeps its value.
  */
-static void
+static int
 parent_reload(struct parent *p)
 {
 	struct config	run;
@@ -476,12 +488,12 @@ parent_reload(struct parent *p)
 
 	if (p->stopping) {
 		log_info("reload: shutdown in progress, ignored");
-		return;
+		return -1;
 	}
 	log_info("reload: reading %s", p->cfg->path);
 	if (parent_reload_read(p, &run, err, sizeof(err)) == -1) {
 		log_warnx("reload: %s: keeping the running configuration", err);
-		return;
+		return -1;
 	}
 	if ((run.tls_cert != NULL && parent_tls_read_pair(&run, &p->tls_cert,
 	    &p->tls_key, err, sizeof(err)) == -1) ||
@@ -489,7 +501,7 @@ parent_reload(struct parent *p)
 		log_warnx("reload: %s: keeping the running configuration", err);
 		parent_tls_forget(p);
 		config_free(&run);
-		return;
+		return -1;
 	}
 	if (run.tls_cert != NULL) {
 		parent_tls_send(p);
@@ -499,6 +511,7 @@ parent_reload(struct parent *p)
 	*p->cfg = run;
 	log_info("reload: %s: done; new sessions take the new settings",
 	    p->cfg->path);
+	return 0;
 }
 
 static void
@@ -560,6 +573,8 @@ parent_close_listeners(struct parent *p)
 	}
 }
 
+static int parent_control_bind(struct parent *p);
+
 static int
 parent_bind(struct parent *p)
 {
@@ -575,7 +590,116 @@ parent_bind(struct parent *p)
 			return EX_OSERR;
 		}
 	}
+	if (parent_control_bind(p) == -1) {
+		parent_error(p->opts.foreground, "control-socket %s: %s",
+		    p->cfg->control_socket, errno == EADDRINUSE ?
+		    "another strictmaild listens there" : strerror(errno));
+		parent_close_listeners(p);
+		return EX_OSERR;
+	}
 	return 0;
+}
+
+/* ---- the control socket ---- */
+
+/* The control socket's folder: created (root's, 0755) when missing. */
+static int
+parent_control_dir(const char *path)
+{
+	char		 dir[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	char		*slash;
+	struct stat	 st;
+
+	(void)strlcpy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return -1;
+	if (stat(dir, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A socket file left at path by a strictmaild that is gone is removed;
+ * one that answers belongs to a running strictmaild (another spool):
+ * -1 with EADDRINUSE.  Anything but a socket is not touched: -1, EEXIST.
+ */
+static int
+parent_control_stale(const struct sockaddr_un *sun)
+{
+	struct stat	st;
+	int		fd, rc;
+
+	if (lstat(sun->sun_path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (rc == 0) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	return unlink(sun->sun_path);
+}
+
+/*
+ * Binds control-socket (mode 0666: anyone may connect; the control
+ * process checks each client's uid) for the control process.
+ */
+static int
+parent_control_bind(struct parent *p)
+{
+	const char		*path = p->cfg->control_socket;
+	struct sockaddr_un	 sun;
+	int			 fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (parent_control_dir(path) == -1 ||
+	    parent_control_stale(&sun) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	p->ctl_bound = 1;
+	if (chmod(path, 0666) == -1 || listen(fd, PARENT_BACKLOG) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	p->ctlfd = fd;
+	return 0;
+}
+
+static void
+parent_control_unlink(struct parent *p)
+{
+	if (p->ctl_bound && unlink(p->cfg->control_socket) == -1 &&
+	    errno != ENOENT)
+		log_warn("unlink %s", p->cfg->control_socket);
+	p->ctl_bound = 0;
 }
 
 static int
@@ -617,6 +741,7 @@ parent_socketpairs(struct parent *p)
 		if (parent_socketpair(p->child[i].sp) == -1)
 			return EX_OSERR;
 	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1 ||
+	    parent_socketpair(p->cq) == -1 ||
 	    parent_socketpair(p->qd) == -1 || parent_log_pipe(p) == -1)
 		return EX_OSERR;
 	return 0;
@@ -642,6 +767,9 @@ parent_close_child_ends(struct parent *p)
 	parent_close_fd(&p->sq[1]);
 	parent_close_fd(&p->sl[0]);
 	parent_close_fd(&p->sl[1]);
+	parent_close_fd(&p->cq[0]);
+	parent_close_fd(&p->cq[1]);
+	parent_close_fd(&p->ctlfd);
 	parent_close_fd(&p->qd[0]);
 	parent_close_fd(&p->qd[1]);
 	parent_close_fd(&p->logp[1]);
@@ -681,15 +809,19 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 	int		*keep;
 	size_t		 n = 0, i;
 
-	keep = xcalloc(4 + cfg->nlisteners, sizeof(*keep));
+	keep = xcalloc(5 + cfg->nlisteners, sizeof(*keep));
 	keep[n++] = p->child[which].sp[1];
 	keep[n++] = p->logp[1];
 	if (which == PROC_QUEUE) {
 		keep[n++] = p->sq[1];
+		keep[n++] = p->cq[1];
 		keep[n++] = p->qd[0];
 	} else if (which == PROC_LOOKUP)
 		keep[n++] = p->sl[1];
-	else if (which == PROC_DELIVERY)
+	else if (which == PROC_CONTROL) {
+		keep[n++] = p->cq[0];
+		keep[n++] = p->ctlfd;
+	} else if (which == PROC_DELIVERY)
 		keep[n++] = p->qd[1];
 	else {
 		keep[n++] = p->sq[0];
@@ -745,13 +877,16 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	log_setproc(c->name);
 	switch (which) {
 	case PROC_QUEUE:
-		rc = queue_main(p->cfg, fd, p->sq[1], p->qd[0], u);
+		rc = queue_main(p->cfg, fd, p->sq[1], p->cq[1], p->qd[0], u);
 		break;
 	case PROC_LOOKUP:
 		rc = lookup_main(p->cfg, fd, p->sl[1], u);
 		break;
 	case PROC_SMTPD:
 		rc = smtpd_main(p->cfg, fd, p->sq[0], p->sl[0], u);
+		break;
+	case PROC_CONTROL:
+		rc = control_main(p->cfg, fd, p->cq[0], p->ctlfd, u);
 		break;
 	case PROC_DELIVERY:
 		rc = delivery_main(p->cfg, fd, p->qd[1], u);
@@ -786,7 +921,7 @@ static int
 parent_fork_all(struct parent *p)
 {
 	static const enum parent_proc order[] = {
-		PROC_QUEUE, PROC_LOOKUP, PROC_DELIVERY, PROC_SMTPD
+		PROC_QUEUE, PROC_LOOKUP, PROC_DELIVERY, PROC_SMTPD, PROC_CONTROL
 	};
 	size_t	i;
 
@@ -1076,7 +1211,7 @@ parent_signal(int signo, void *arg)
 		parent_stop(p, 0);
 		break;
 	case SIGHUP:
-		parent_reload(p);
+		(void)parent_reload(p);
 		break;
 	default:
 		break;
@@ -1126,6 +1261,64 @@ parent_child_ready(struct parent *p, struct parent_child *c,
 		parent_log_ready(p);
 }
 
+/* MSG_C_RELOAD from the control process: what SIGHUP does, answered. */
+static void
+parent_control_reload(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	struct buf	b;
+	uint32_t	failed;
+
+	if (ipc_end(m) == -1)
+		return;
+	log_info("reload requested through the control socket");
+	failed = parent_reload(p) == -1;
+	if (c->chan == NULL)
+		return;
+	buf_init(&b);
+	ipc_put_u32(&b, failed);
+	ipc_send_buf(c->chan, MSG_C_END, m->session, -1, &b);
+	buf_free(&b);
+}
+
+/* MSG_C_USER: the name of a uid, which the chrooted control process
+ * cannot look up itself. */
+static void
+parent_control_user(struct parent_child *c, struct ipc_msg *m)
+{
+	struct passwd	*pw;
+	struct buf	 b;
+	uint32_t	 uid = ipc_get_u32(m);
+
+	if (ipc_end(m) == -1)
+		return;
+	errno = 0;
+	pw = getpwuid((uid_t)uid);
+	buf_init(&b);
+	ipc_put_str(&b, pw != NULL && strlen(pw->pw_name) < 256 ?
+	    pw->pw_name : "");
+	ipc_send_buf(c->chan, MSG_C_USER_NAME, m->session, -1, &b);
+	buf_free(&b);
+}
+
+/* The control process's requests carry its request id as session. */
+static int
+parent_control_dispatch(struct parent_child *c, struct ipc_msg *m)
+{
+	if (c != &c->parent->child[PROC_CONTROL])
+		return 0;
+	switch (m->type) {
+	case MSG_C_RELOAD:
+		parent_control_reload(c->parent, c, m);
+		return 1;
+	case MSG_C_USER:
+		parent_control_user(c, m);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /*
  * Every reader here goes through the channel's violation callback: a
  * malformed message closes that channel (ipc.h), and the dispatcher
@@ -1138,6 +1331,8 @@ parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 
 	(void)ch;
 	if (ipc_no_fd(m) == -1)
+		return;
+	if (parent_control_dispatch(c, m))
 		return;
 	if (m->session != 0) {
 		ipc_violation(m, "unexpected session");
@@ -1251,6 +1446,7 @@ parent_cleanup(struct parent *p)
 	event_loop_free(p->loop);
 	p->loop = NULL;
 	log_relay_end();		/* what the children wrote last */
+	parent_control_unlink(p);
 	parent_close_fd(&p->lockfd);
 	parent_tls_forget(p);
 	tls_cleanup();

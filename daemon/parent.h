@@ -1,6 +1,7 @@
 /*
- * parent.h - strictmaild's parent process: it binds the listeners, prepares
- * the spool, forks the queue, lookup and smtpd processes (each dropping to
+ * parent.h - strictmaild's parent process: it binds the listeners and the
+ * control socket, prepares the spool, forks the queue, lookup, smtpd and
+ * control processes (each dropping to
  * its own user and chroot as root), supervises them and shuts them down in
  * order.  It keeps root only for what needs root (DESIGN.md "Processes").
  * Any child's death stops the whole set (strictmaild(8) says why).

@@ -400,7 +400,9 @@ startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
 	    errlen) == -1 ||
 	    startup_user(cfg, "user-smtpd", cfg->user_smtpd, &u[2], err,
 	    errlen) == -1 ||
-	    startup_user(cfg, "user-delivery", cfg->user_delivery, &u[3], err,
+	    startup_user(cfg, "user-control", cfg->user_control, &u[3], err,
+	    errlen) == -1 ||
+	    startup_user(cfg, "user-delivery", cfg->user_delivery, &u[4], err,
 	    errlen) == -1)
 		return -1;
 	return 0;
@@ -543,7 +545,7 @@ startup_check(const struct config *cfg, int privileged, char *err,
 	if (privileged && startup_users(cfg, u, err, errlen) == -1)
 		return -1;
 	if (startup_spool_check(cfg->spool, privileged ? &u[0] : NULL,
-	    privileged ? &u[3] : NULL, err, errlen) == -1)
+	    privileged ? &u[4] : NULL, err, errlen) == -1)
 		return -1;
 	return startup_empty_check(cfg, privileged, err, errlen);
 }

@@ -51,15 +51,18 @@ int startup_empty_dir(const char *path, int privileged, char *err,
     size_t errlen);
 
 /*
- * The process users (user-smtpd, user-queue, user-lookup), when running
+ * The process users (user-smtpd, user-queue, user-lookup, user-control,
+ * user-delivery),
+ * when running
  * as root: each must exist, must not be root (uid 0) and must not have
  * group 0 as its primary group (the group every process keeps after
  * setgroups(0) drops the supplementary ones; group root owns files that
  * root may write).  Supplementary groups (sudo, wheel) are dropped, so
  * they are no reason to refuse.  Fills u[] in the order queue, lookup,
- * smtpd, delivery; 0, or -1 and err naming the setting's file:line.
+ * smtpd, control, delivery; 0, or -1 and err naming the setting's
+ * file:line.
  */
-#define STARTUP_NUSERS	4
+#define STARTUP_NUSERS	5
 struct config;
 int startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
     char *err, size_t errlen);

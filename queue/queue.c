@@ -42,6 +42,7 @@
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/queue_commit.h"
+#include "queue/queue_ctl.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
 #include "queue/queue_sched.h"
@@ -845,6 +846,15 @@ queue_delivery_closed(struct ipc_chan *ch, void *arg)
 	queue_sched_set_delivery(q->sched, NULL);
 }
 
+/* MSG_C_FLUSH (queue_ctl.c): every deferred recipient due now. */
+static unsigned
+queue_flush(void *arg)
+{
+	struct queue	*q = arg;
+
+	return q->sched != NULL ? queue_sched_flush(q->sched) : 0;
+}
+
 /* Recovery found a complete message: it is scheduled. */
 static void
 queue_found(const struct envelope *env, void *arg)
@@ -895,7 +905,8 @@ queue_enter_spool(struct config *cfg, const struct sm_user *u)
 }
 
 static void
-queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int delivery_fd)
+queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
+    int delivery_fd)
 {
 	struct queue_fs_recovery	rec;
 
@@ -923,6 +934,8 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int delivery_fd)
 	    queue_parent_dispatch, queue_parent_closed, q);
 	q->smtpd = ipc_chan_new(q->loop, smtpd_fd, "smtpd",
 	    queue_smtpd_dispatch, queue_smtpd_closed, q);
+	queue_ctl_start(q->loop, q->cfg, q->spoolfd, ctl_fd);	/* MSG_C_* */
+	queue_ctl_set_flush(queue_flush, q);
 	queue_space_check(q);
 	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
 	    queue_space_timer, q);
@@ -952,6 +965,7 @@ queue_teardown(struct queue *q)
 	event_timer_cancel(q->loop, q->space_timer);
 	event_del(q->loop, queue_commit_fd(q->commit));
 	queue_commit_free(q->commit);
+	queue_ctl_stop();
 	if (q->smtpd != NULL) {
 		(void)ipc_chan_flush(q->smtpd);
 		ipc_chan_free(q->smtpd);
@@ -963,8 +977,8 @@ queue_teardown(struct queue *q)
 }
 
 int
-queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int delivery_fd,
-    const struct sm_user *u)
+queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int ctl_fd,
+    int delivery_fd, const struct sm_user *u)
 {
 	struct queue	q;
 	int		rc;
@@ -973,7 +987,7 @@ queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int delivery_fd,
 	q.cfg = cfg;
 	q.space_low = -1;
 	q.spoolfd = queue_enter_spool(cfg, u);
-	queue_setup(&q, parent_fd, smtpd_fd, delivery_fd);
+	queue_setup(&q, parent_fd, smtpd_fd, ctl_fd, delivery_fd);
 	log_info("ready");
 	rc = event_loop_run(q.loop);
 	queue_teardown(&q);

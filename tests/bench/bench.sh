@@ -218,7 +218,7 @@ declare -A SMR PFR
 priv="privilege-separated"
 uflag=
 if ! [ "$(id -u)" -eq 0 ]; then priv="unprivileged (-u)"; uflag=-u; fi
-for u in _sm-smtpd _sm-queue _sm-lookup; do
+for u in _sm-smtpd _sm-queue _sm-lookup _sm-control; do
 	getent passwd "$u" >/dev/null && continue
 	useradd --system --no-create-home --home-dir /nonexistent \
 	    --shell /usr/sbin/nologin "$u" 2>/dev/null || die "useradd $u"

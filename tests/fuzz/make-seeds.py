@@ -190,6 +190,23 @@ IPC = {
 }
 
 
+# fuzz_ctl: request and reply lines of the control socket (ctl_proto.h).
+CTL = {
+    'req-queue': b'strictmail-ctl 1 queue',
+    'req-show': b'strictmail-ctl 1 show 6619B010E3297000',
+    'req-flush': b'strictmail-ctl 1 flush',
+    'req-reload': b'strictmail-ctl 1 reload',
+    'req-version': b'strictmail-ctl 2 queue',
+    'reply-message': b'message 6619B010E3297000 1687 1796168225 alice@example.org',
+    'reply-null': b'message 6619B010E3297000 0 0 -',
+    'reply-rcpt': b'rcpt bob@remote.example pending 451%204.4.1%20no%20answer',
+    'reply-fact': b'fact tls version=TLSv1.3%20cipher=X',
+    'reply-flushed': b'flushed 42',
+    'reply-ok': b'ok',
+    'reply-error': b'error no such message',
+}
+
+
 def write_all(out, target, items):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
@@ -214,6 +231,7 @@ def main():
     write_all(out, 'fuzz_envelope', ENVELOPE)
     write_all(out, 'fuzz_config', CONFIG)
     write_all(out, 'fuzz_ipc', {k: bytes([fl]) + v for k, (fl, v) in IPC.items()})
+    write_all(out, 'fuzz_ctl', CTL)
     return 0
 
 

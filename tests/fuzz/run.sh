@@ -16,7 +16,7 @@ shift
 if [ "$#" -gt 0 ]; then
 	targets=("$@")
 else
-	targets=(fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc fuzz_smtpc_reply)
+	targets=(fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc fuzz_smtpc_reply fuzz_ctl)
 fi
 fz=build-fuzz
 failed=0

@@ -148,10 +148,10 @@ t_failsync() {
 	chmod 0755 "$T_DIR/failsync.so"
 }
 
-# Creates the three system users of the privilege-separated processes.
+# Creates the system users of the privilege-separated processes.
 sm_users() {
 	local u
-	for u in _sm-smtpd _sm-queue _sm-lookup _sm-delivery; do
+	for u in _sm-smtpd _sm-queue _sm-lookup _sm-control _sm-delivery; do
 		getent passwd "$u" >/dev/null && continue
 		useradd --system --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin "$u" 2>/dev/null ||
@@ -249,7 +249,8 @@ sm_config() {
 	{
 		echo "# strictmail test configuration ($T_NAME)"
 		for d in "hostname mx.test" "spool $spool" "listen 127.0.0.1 25 smtp" \
-		    "min-free-space 0" "shutdown-timeout 10s"; do
+		    "min-free-space 0" "shutdown-timeout 10s" \
+		    "control-socket $T_DIR/control.sock"; do
 			k=${d%% *}
 			given=0
 			for e in "$@"; do [ "${e%% *}" = "$k" ] && given=1; done

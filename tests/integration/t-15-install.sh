@@ -16,9 +16,12 @@ make -s -C "$SM_TOP" install DESTDIR="$stage" PREFIX=/usr >"$T_DIR/install.log" 
 spool=$stage/var/spool/strictmail
 for f in usr/sbin/strictmaild usr/share/man/man8/strictmaild.8 \
     usr/share/man/man5/strictmail.conf.5 etc/strictmail/strictmail.conf \
-    usr/lib/systemd/system/strictmaild.service; do
+    usr/lib/systemd/system/strictmaild.service usr/sbin/strictmailctl \
+    usr/share/man/man8/strictmailctl.8; do
 	[ -f "$stage/$f" ] || t_fail "make install lays out $f" "missing"
 done
+[ "$(readlink "$stage/usr/sbin/mailq")" = strictmailctl ] ||
+    t_fail "usr/sbin/mailq a link to strictmailctl" "$(ls -l "$stage/usr/sbin/mailq" 2>&1)"
 
 # The table printed by the binary against the table in INSTALL.
 "$SM_BIN" -f "$SM_TOP/etc/strictmail.conf" -T | sort > "$T_DIR/table.bin"
@@ -43,7 +46,8 @@ say "installed spool matches the table: ok"
 
 # The installed man pages carry no placeholder and name no file of the
 # source tree.
-for m in "$stage"/usr/share/man/man8/strictmaild.8 "$stage"/usr/share/man/man5/strictmail.conf.5; do
+for m in "$stage"/usr/share/man/man8/strictmaild.8 "$stage"/usr/share/man/man5/strictmail.conf.5 \
+    "$stage"/usr/share/man/man8/strictmailctl.8; do
 	grep -q '^\.Os strictmail' "$m" || t_fail "$m: .Os strictmail" "$(grep '^\.Os' "$m")"
 	bad=$(grep -nE '(^|[^/a-z])(etc|tests|daemon|common|smtpd|queue)/[a-z]|INSTALL|README' "$m" | head -n 3)
 	[ -z "$bad" ] || t_fail "$m names no file of the source tree" "$bad"

@@ -11,7 +11,8 @@
 #    only the unit's CapabilityBoundingSet= and no_new_privs (setpriv),
 #    lays out a new spool, takes messages (with STARTTLS, and after a
 #    SIGHUP; one for a remote domain, which the delivery process looks up
-#    with c-ares at a resolver that refuses, and defers) and shuts down
+#    with c-ares at a resolver that refuses, and defers), answers
+#    strictmailctl (queue, as root and as nobody; reload) and shuts down
 #    with status 0
 #    (signalling its children needs CAP_KILL); under strace, every system
 #    call of the whole process tree is in the unit's SystemCallFilter= and
@@ -148,6 +149,15 @@ kill -HUP "$dpid"
 sleep 1
 out=$(sm_send sender@example.org root@localhost "$T_DIR/body" 2>&1) ||
     t_fail "a message after SIGHUP with the unit's capabilities" "$out"
+# The control socket too: a list as root and as nobody, a reload.
+ctl=$SM_TOP/build/strictmailctl
+out=$("$ctl" -f "$conf" queue 2>&1) ||
+    t_fail "strictmailctl queue with the unit's capabilities" "$out"
+grep -qF "$qid" <<<"$out" || t_fail "$qid in strictmailctl queue" "$out"
+out=$(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+    "$ctl" -f "$conf" queue 2>&1) || t_fail "strictmailctl queue as nobody" "$out"
+out=$("$ctl" -f "$conf" reload 2>&1) ||
+    t_fail "strictmailctl reload with the unit's capabilities" "$out"
 kill -TERM "$dpid"
 sm_wait_exit "$SM_PID" 30 || t_fail "strictmaild and strace exit after SIGTERM" "still running"
 grep -Eq "^$dpid +\+\+\+ exited with 0 \+\+\+" "$trace" ||

@@ -188,6 +188,8 @@ test_defaults(void **state)
 	assert_string_equal(cfg.user_smtpd, "_sm-smtpd");
 	assert_string_equal(cfg.user_queue, "_sm-queue");
 	assert_string_equal(cfg.user_lookup, "_sm-lookup");
+	assert_string_equal(cfg.user_control, "_sm-control");
+	assert_string_equal(cfg.control_socket, "/run/strictmail/control.sock");
 	/* config_finish fills only what is unset. */
 	config_finish(&cfg);
 	assert_int_equal(cfg.nrelay_nets, 2);
@@ -304,6 +306,12 @@ test_errors(void **state)
 		  "'cert.pem' is not an absolute path" },
 		{ "tls-key ./key.pem\n",
 		  NAME ":1: tls-key: './key.pem' is not an absolute path" },
+		{ "control-socket run/ctl.sock\n", NAME ":1: control-socket: "
+		  "'run/ctl.sock' is not an absolute path" },
+		{ "control-socket /run/strictmail/0123456789012345678901234567"
+		  "890123456789012345678901234567890123456789012345678901234567"
+		  "89/c\n", NAME ":1: control-socket: path longer than 107 "
+		  "bytes" },
 		{ "max-message-size 10X\n", NAME ":1: max-message-size: "
 		  "'10X' is not a size from 1 to 1024G" },
 		{ "max-message-size 0\n", NAME ":1: max-message-size: "

@@ -86,7 +86,7 @@ start_queue_as(struct fixture *fx, uint64_t min_free, const struct sm_user *u)
 		cfg.spool = xstrdup(fx->spool);
 		cfg.min_free_space = min_free;
 		cfg.max_recipients = 5;
-		rc = queue_main(&cfg, p[1], s[1], -1, u);
+		rc = queue_main(&cfg, p[1], s[1], -1, -1, u);
 		config_free(&cfg);
 		if (u != NULL)
 			_exit(rc);	/* no leak check after chroot */

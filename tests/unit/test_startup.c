@@ -264,9 +264,16 @@ test_users(void **state)
 	assert_contains(err, "user-lookup: user 'root' is root (uid 0)");
 	free(cfg.user_lookup);
 	cfg.user_lookup = xstrdup("nobody");
+	free(cfg.user_control);
+	cfg.user_control = xstrdup("root");
+	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), -1);
+	assert_contains(err, "user-control: user 'root' is root (uid 0)");
+	free(cfg.user_control);
+	cfg.user_control = xstrdup("nobody");
 	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), 0);
 	assert_string_equal(u[2].name, "nobody");
 	assert_string_equal(u[3].name, "nobody");
+	assert_string_equal(u[4].name, "nobody");
 	assert_true(u[0].uid != 0 && u[0].gid != 0);
 	config_free(&cfg);
 }

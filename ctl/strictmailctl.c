@@ -1,0 +1,571 @@
+/*
+ * strictmailctl.c - strictmailctl(8): asks a running strictmaild, over its
+ * control socket, for the queue (also as "mailq"), one message's facts, a
+ * flush of the queue or a reload of the configuration.  The protocol is
+ * ctl_proto.h; the --json output is made here from the same lines.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ctl/ctl_proto.h"
+
+#define CTL_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
+#define CTL_TIMEOUT_S		60
+#define CTL_REPLY_MAX		(64 * 1024 * 1024)
+
+struct ctl_rcpt {
+	char	*addr;
+	char	*state;
+	char	*error;
+};
+
+struct ctl_message {
+	char		*id;
+	char		*sender;
+	uint64_t	 size;
+	uint64_t	 arrival;
+	struct ctl_rcpt	*rcpts;
+	size_t		 nrcpt;
+	char		**facts;	/* key, value, key, value ... */
+	size_t		 nfacts;	/* pairs */
+};
+
+struct ctl_result {
+	struct ctl_message	*msgs;
+	size_t			 nmsgs;
+	uint64_t		 flushed;
+	char			*error;		/* NULL after "ok" */
+};
+
+static void ctl_usage(void) SM_NORETURN;
+
+static void
+ctl_usage(void)
+{
+	fprintf(stderr,
+	    "usage: strictmailctl [-f file | -s socket] command\n"
+	    "commands:\n"
+	    "  queue [--json]           the queued messages (as mailq)\n"
+	    "  queue show ID [--json]   one message's envelope\n"
+	    "  flush                    retry every deferred recipient now\n"
+	    "  reload                   read the configuration again\n");
+	exit(EX_USAGE);
+}
+
+/* ---- the socket ---- */
+
+/* The socket path: -s, else control-socket of the configuration. */
+static char *
+ctl_socket_path(const char *sock, const char *conf)
+{
+	struct config	 cfg;
+	char		 err[1024], *path;
+
+	if (sock != NULL)
+		return xstrdup(sock);
+	if (conf == NULL && access(CTL_DEFAULT_CONF, R_OK) == -1)
+		return xstrdup(CONFIG_CONTROL_SOCKET);
+	config_init(&cfg);
+	if (config_load(&cfg, conf != NULL ? conf : CTL_DEFAULT_CONF, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "strictmailctl: %s\n", err);
+		exit(EX_CONFIG);
+	}
+	path = xstrdup(cfg.control_socket);
+	config_free(&cfg);
+	return path;
+}
+
+static int
+ctl_connect(const char *path)
+{
+	struct sockaddr_un	sun;
+	struct timeval		tv = { CTL_TIMEOUT_S, 0 };
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		fprintf(stderr, "strictmailctl: %s: path too long\n", path);
+		exit(EX_USAGE);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		fprintf(stderr, "strictmailctl: socket: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			fprintf(stderr, "strictmailctl: strictmaild is not "
+			    "running (no control socket at %s)\n", path);
+		else
+			fprintf(stderr, "strictmailctl: cannot connect to %s: "
+			    "%s\n", path, strerror(errno));
+		exit(EX_UNAVAILABLE);
+	}
+	return fd;
+}
+
+/* Sends the request, reads the whole answer (until the server closes). */
+static void
+ctl_exchange(int fd, enum ctl_cmd cmd, const char *arg, struct buf *in)
+{
+	struct buf	req;
+	char		chunk[8192];
+	ssize_t		n;
+
+	buf_init(&req);
+	ctl_proto_put_request(&req, cmd, arg);
+	if (write_all(fd, req.data, req.len) == -1) {
+		fprintf(stderr, "strictmailctl: sending the request: %s\n",
+		    strerror(errno));
+		exit(EX_IOERR);
+	}
+	buf_free(&req);
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			fprintf(stderr, "strictmailctl: reading the answer: "
+			    "%s\n", errno == EAGAIN ? "timeout" :
+			    strerror(errno));
+			exit(EX_IOERR);
+		}
+		if (n == 0)
+			break;
+		if (in->len + (size_t)n > CTL_REPLY_MAX) {
+			fprintf(stderr, "strictmailctl: answer too large\n");
+			exit(EX_PROTOCOL);
+		}
+		buf_add(in, chunk, (size_t)n);
+	}
+	buf_addch(in, '\0');
+}
+
+/* ---- the answer ---- */
+
+static void
+ctl_bad_answer(const char *line)
+{
+	fprintf(stderr, "strictmailctl: unexpected answer line: %.200s\n",
+	    line);
+	exit(EX_PROTOCOL);
+}
+
+static void
+ctl_take(struct ctl_result *res, struct ctl_reply *r, const char *line)
+{
+	struct ctl_message	*m = res->nmsgs ? &res->msgs[res->nmsgs - 1] :
+				    NULL;
+
+	switch (r->type) {
+	case CTL_R_MESSAGE:
+		res->msgs = xreallocarray(res->msgs, res->nmsgs + 1,
+		    sizeof(*res->msgs));
+		m = &res->msgs[res->nmsgs++];
+		memset(m, 0, sizeof(*m));
+		m->id = xstrdup(r->f[0]);
+		m->size = r->num;
+		m->arrival = r->arrival;
+		m->sender = xstrdup(r->f[3]);
+		break;
+	case CTL_R_RCPT:
+		if (m == NULL)
+			ctl_bad_answer(line);
+		m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1,
+		    sizeof(*m->rcpts));
+		m->rcpts[m->nrcpt].addr = xstrdup(r->f[0]);
+		m->rcpts[m->nrcpt].state = xstrdup(r->f[1]);
+		m->rcpts[m->nrcpt++].error = xstrdup(r->f[2]);
+		break;
+	case CTL_R_FACT:
+		if (m == NULL)
+			ctl_bad_answer(line);
+		m->facts = xreallocarray(m->facts, 2 * (m->nfacts + 1),
+		    sizeof(*m->facts));
+		m->facts[2 * m->nfacts] = xstrdup(r->f[0]);
+		m->facts[2 * m->nfacts++ + 1] = xstrdup(r->f[1]);
+		break;
+	case CTL_R_FLUSHED:
+		res->flushed = r->num;
+		break;
+	case CTL_R_OK:
+	case CTL_R_ERROR:
+		break;
+	}
+}
+
+/* Parses every line; the last one must be "ok" or "error ...". */
+static void
+ctl_parse(char *text, struct ctl_result *res)
+{
+	struct ctl_reply	 r;
+	char			*line, *nl;
+	int			 ended = 0;
+
+	memset(res, 0, sizeof(*res));
+	for (line = text; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL || ended)
+			ctl_bad_answer(line);
+		*nl = '\0';
+		if (ctl_proto_parse_reply(line, &r) == -1)
+			ctl_bad_answer(line);
+		ctl_take(res, &r, line);
+		if (r.type == CTL_R_ERROR)
+			res->error = xstrdup(r.f[0]);
+		ended = r.type == CTL_R_OK || r.type == CTL_R_ERROR;
+	}
+	if (!ended) {
+		fprintf(stderr, "strictmailctl: the answer ended early\n");
+		exit(EX_PROTOCOL);
+	}
+}
+
+/* ---- output ---- */
+
+/* 1 if s is valid UTF-8. */
+static int
+ctl_utf8_ok(const unsigned char *s)
+{
+	int	n;
+
+	for (; *s != '\0'; s++) {
+		if (*s < 0x80)
+			continue;
+		if (*s >= 0xc2 && *s <= 0xdf)
+			n = 1;
+		else if (*s >= 0xe0 && *s <= 0xef)
+			n = 2;
+		else if (*s >= 0xf0 && *s <= 0xf4)
+			n = 3;
+		else
+			return 0;
+		while (n-- > 0)
+			if ((*++s & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+/* A JSON string; bytes of text that is not UTF-8 are taken as Latin-1. */
+static void
+ctl_json_str(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	int			 utf8 = ctl_utf8_ok(p);
+
+	putchar('"');
+	for (; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void
+ctl_json_message(const struct ctl_message *m, int facts)
+{
+	size_t	i;
+
+	printf("{\"id\": ");
+	ctl_json_str(m->id);
+	printf(", \"size\": %llu, \"arrival\": %llu, \"sender\": ",
+	    (unsigned long long)m->size, (unsigned long long)m->arrival);
+	ctl_json_str(m->sender);
+	printf(", \"recipients\": [");
+	for (i = 0; i < m->nrcpt; i++) {
+		printf("%s{\"address\": ", i ? ", " : "");
+		ctl_json_str(m->rcpts[i].addr);
+		printf(", \"state\": ");
+		ctl_json_str(m->rcpts[i].state);
+		printf(", \"error\": ");
+		ctl_json_str(m->rcpts[i].error);
+		putchar('}');
+	}
+	putchar(']');
+	if (facts) {
+		printf(", \"facts\": {");
+		for (i = 0; i < m->nfacts; i++) {
+			printf("%s", i ? ", " : "");
+			ctl_json_str(m->facts[2 * i]);
+			printf(": ");
+			ctl_json_str(m->facts[2 * i + 1]);
+		}
+		putchar('}');
+	}
+	putchar('}');
+}
+
+static void
+ctl_time(uint64_t t, char *out, size_t outlen)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(out, outlen, "%a %b %e %H:%M:%S", &tm) == 0)
+		(void)bsnprintf(out, outlen, "%llu", (unsigned long long)t);
+}
+
+static int
+ctl_cmp(const void *a, const void *b)
+{
+	const struct ctl_message	*x = a, *y = b;
+
+	if (x->arrival != y->arrival)
+		return x->arrival < y->arrival ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Postfix's mailq layout: pending recipients, each under its error. */
+static void
+ctl_print_queue(const struct ctl_result *res)
+{
+	const struct ctl_message	*m;
+	uint64_t			 bytes = 0;
+	size_t				 i, j;
+	char				 when[64];
+
+	if (res->nmsgs == 0) {
+		printf("Mail queue is empty\n");
+		return;
+	}
+	printf("%-16s %8s %-20s %s\n", "-Queue ID-", "--Size--",
+	    "----Arrival Time----", "-Sender/Recipient-------");
+	for (i = 0; i < res->nmsgs; i++) {
+		m = &res->msgs[i];
+		bytes += m->size;
+		ctl_time(m->arrival, when, sizeof(when));
+		printf("%-16s %8llu %-20s %s\n", m->id,
+		    (unsigned long long)m->size, when,
+		    m->sender[0] != '\0' ? m->sender : "MAILER-DAEMON");
+		for (j = 0; j < m->nrcpt; j++) {
+			if (strcmp(m->rcpts[j].state, "pending") != 0)
+				continue;
+			if (m->rcpts[j].error[0] != '\0')
+				printf("%47s(%s)\n", "", m->rcpts[j].error);
+			printf("%47s%s\n", "", m->rcpts[j].addr);
+		}
+		putchar('\n');
+	}
+	printf("-- %llu Kbytes in %zu Request%s.\n",
+	    (unsigned long long)(bytes + 1023) / 1024, res->nmsgs,
+	    res->nmsgs == 1 ? "" : "s");
+}
+
+static void
+ctl_print_show(const struct ctl_message *m)
+{
+	char	when[64];
+	size_t	i;
+
+	ctl_time(m->arrival, when, sizeof(when));
+	printf("id: %s\nsize: %llu\narrival: %llu (%s)\nsender: <%s>\n",
+	    m->id, (unsigned long long)m->size,
+	    (unsigned long long)m->arrival, when, m->sender);
+	for (i = 0; i < m->nfacts; i++)
+		printf("%s: %s\n", m->facts[2 * i], m->facts[2 * i + 1]);
+	for (i = 0; i < m->nrcpt; i++) {
+		printf("recipient: <%s> %s", m->rcpts[i].addr,
+		    m->rcpts[i].state);
+		if (m->rcpts[i].error[0] != '\0')
+			printf(" (%s)", m->rcpts[i].error);
+		putchar('\n');
+	}
+}
+
+static void
+ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json)
+{
+	size_t	i;
+
+	if (res->nmsgs > 1)
+		qsort(res->msgs, res->nmsgs, sizeof(*res->msgs), ctl_cmp);
+	switch (cmd) {
+	case CTL_QUEUE:
+		if (!json) {
+			ctl_print_queue(res);
+			break;
+		}
+		putchar('[');
+		for (i = 0; i < res->nmsgs; i++) {
+			printf("%s", i ? ",\n " : "");
+			ctl_json_message(&res->msgs[i], 0);
+		}
+		printf("]\n");
+		break;
+	case CTL_SHOW:
+		if (res->nmsgs != 1)
+			ctl_bad_answer("(not one message)");
+		if (json) {
+			ctl_json_message(&res->msgs[0], 1);
+			putchar('\n');
+		} else
+			ctl_print_show(&res->msgs[0]);
+		break;
+	case CTL_FLUSH:
+		printf("flush: %llu pending recipient%s made due\n",
+		    (unsigned long long)res->flushed,
+		    res->flushed == 1 ? "" : "s");
+		break;
+	case CTL_RELOAD:
+		printf("reload: done\n");
+		break;
+	}
+}
+
+static void
+ctl_result_free(struct ctl_result *res)
+{
+	struct ctl_message	*m;
+	size_t			 i, j;
+
+	for (i = 0; i < res->nmsgs; i++) {
+		m = &res->msgs[i];
+		for (j = 0; j < m->nrcpt; j++) {
+			free(m->rcpts[j].addr);
+			free(m->rcpts[j].state);
+			free(m->rcpts[j].error);
+		}
+		for (j = 0; j < 2 * m->nfacts; j++)
+			free(m->facts[j]);
+		free(m->rcpts);
+		free(m->facts);
+		free(m->id);
+		free(m->sender);
+	}
+	free(res->msgs);
+	free(res->error);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- arguments ---- */
+
+/* The command and its argument from the words after the options. */
+static enum ctl_cmd
+ctl_command(int ac, char **av, const char **arg, int *json)
+{
+	enum ctl_cmd	cmd;
+	int		i, n = 0;
+	char		*w[3];
+
+	for (i = 0; i < ac; i++) {
+		if (n < 3)
+			w[n++] = av[i];
+		else
+			ctl_usage();
+	}
+	if (n == 0)
+		ctl_usage();
+	if (strcmp(w[0], "queue") == 0 && n == 1)
+		cmd = CTL_QUEUE;
+	else if (strcmp(w[0], "queue") == 0 && n == 3 &&
+	    strcmp(w[1], "show") == 0) {
+		cmd = CTL_SHOW;
+		*arg = w[2];
+	} else if (strcmp(w[0], "flush") == 0 && n == 1 && !*json)
+		cmd = CTL_FLUSH;
+	else if (strcmp(w[0], "reload") == 0 && n == 1 && !*json)
+		cmd = CTL_RELOAD;
+	else
+		ctl_usage();
+	if (*arg != NULL && strlen(*arg) >= CTL_ARG_MAX) {
+		fprintf(stderr, "strictmailctl: no such message: %s\n", *arg);
+		exit(1);
+	}
+	return cmd;
+}
+
+/* Takes every "--json" out of argv (getopt would refuse it); the new argc. */
+static int
+ctl_take_json(int argc, char **argv, int *json)
+{
+	int	i, n = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl_result	 res;
+	struct buf		 in;
+	const char		*conf = NULL, *sock = NULL, *arg = NULL;
+	char			*path, *me;
+	enum ctl_cmd		 cmd;
+	int			 ch, fd, json = 0, mailq, rc;
+
+	log_init("strictmailctl", 1, 0);
+	me = basename(argv[0]);
+	mailq = strcmp(me, "mailq") == 0;
+	argc = ctl_take_json(argc, argv, &json);
+	while ((ch = getopt(argc, argv, "+f:s:")) != -1) {
+		switch (ch) {
+		case 'f':
+			conf = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		default:
+			ctl_usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (mailq) {
+		char	*q[2] = { "queue", NULL };
+
+		if (argc > 0)
+			ctl_usage();
+		cmd = ctl_command(1, q, &arg, &json);
+	} else
+		cmd = ctl_command(argc, argv, &arg, &json);
+	path = ctl_socket_path(sock, conf);
+	fd = ctl_connect(path);
+	buf_init(&in);
+	ctl_exchange(fd, cmd, arg, &in);
+	close(fd);
+	free(path);
+	ctl_parse(in.data, &res);
+	buf_free(&in);
+	rc = 0;
+	if (res.error != NULL) {
+		fprintf(stderr, "strictmailctl: %s%s%s\n",
+		    cmd == CTL_SHOW ? arg : "", cmd == CTL_SHOW ? ": " : "",
+		    res.error);
+		rc = 1;
+	} else
+		ctl_print(cmd, &res, json);
+	ctl_result_free(&res);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = EX_IOERR;
+	return rc;
+}
