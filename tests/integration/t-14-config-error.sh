@@ -77,18 +77,18 @@ n_refused() {
 	printf '%s\n' "$out" | grep -q -F -- "${want//@F@/$f}" ||
 	    t_fail "'${want//@F@/$f}' from -n with $what" "$out"
 }
-n_refused overlap4 "@F@:7: listen 0.0.0.0 25 overlaps listen 127.0.0.1 25 (line 6)" \
+n_refused overlap4 "@F@:8: listen 0.0.0.0 25 overlaps listen 127.0.0.1 25 (line 7)" \
     "listen 127.0.0.1 25 smtp" "listen 0.0.0.0 25 smtp"
-n_refused overlap6 "@F@:7: listen :: 25 overlaps listen ::1 25 (line 6)" \
+n_refused overlap6 "@F@:8: listen :: 25 overlaps listen ::1 25 (line 7)" \
     "listen ::1 25 smtp" "listen :: 25 smtp"
-n_refused duplicate "@F@:7: duplicate listen 127.0.0.1 25 (first on line 6)" \
+n_refused duplicate "@F@:8: duplicate listen 127.0.0.1 25 (first on line 7)" \
     "listen 127.0.0.1 25 smtp" "listen 127.0.0.1 25 submission"
-n_refused openrelay4 "@F@:7: relay-network: 0.0.0.0/0 is wider than /8 and makes an open relay" \
+n_refused openrelay4 "@F@:8: relay-network: 0.0.0.0/0 is wider than /8 and makes an open relay" \
     "relay-network 127.0.0.0/8 0.0.0.0/0"
-n_refused openrelay6 "@F@:7: relay-network: ::/0 is wider than /16" "relay-network ::/0"
-n_refused hostbits "@F@:7: relay-network: '192.168.1.5/16' has host bits set: the network is 192.168.0.0/16" \
+n_refused openrelay6 "@F@:8: relay-network: ::/0 is wider than /16" "relay-network ::/0"
+n_refused hostbits "@F@:8: relay-network: '192.168.1.5/16' has host bits set: the network is 192.168.0.0/16" \
     "relay-network 192.168.1.5/16"
-n_refused nocert "@F@:7: tls-certificate $T_DIR/none.pem: No such file or directory" \
+n_refused nocert "@F@:8: tls-certificate $T_DIR/none.pem: No such file or directory" \
     "tls-certificate $T_DIR/none.pem" "tls-key $T_DIR/none.key"
 n_refused nospool "spool $T_DIR/nospool: No such file or directory: create the spool with 'make install'" \
     "spool $T_DIR/nospool"
@@ -103,9 +103,9 @@ say "-n with 0.0.0.0 and :: on 2525 and open-relay: exit $rc: $out"
 [ "$rc" = 0 ] || t_fail "exit 0 from -n with 0.0.0.0 and :: and open-relay" "$rc: $out"
 
 if [ "$SM_PRIV" = 1 ]; then
-	n_refused nouser "@F@:7: user-smtpd: user 'sm-no-such-user' does not exist" \
+	n_refused nouser "@F@:8: user-smtpd: user 'sm-no-such-user' does not exist" \
 	    "user-smtpd sm-no-such-user"
-	n_refused rootuser "@F@:7: user-queue: user 'root' is root (uid 0)" \
+	n_refused rootuser "@F@:8: user-queue: user 'root' is root (uid 0)" \
 	    "user-queue root"
 	# A real start refuses the root user with the same message, exit 78.
 	f=$T_DIR/rootuser.conf
