@@ -8,7 +8,8 @@
 # on its retry; bounces NXDOMAIN (5.1.2) and null MX (5.1.10) domains;
 # defers a SERVFAIL domain without asking for its A or AAAA records; at
 # tls-policy verify defers an MX with a certificate for another name with
-# the exact reason and no MAIL transaction there.  Everything is checked
+# the exact reason and no MAIL transaction there; a deferred message goes
+# at once after strictmailctl flush.  Everything is checked
 # in the MXs' own records as well as in strictmail's log.
 . "$(dirname "$0")/../world/lib.sh"
 world_init delivery
@@ -20,7 +21,7 @@ sm_config "$T_DIR/c" "$spool" "hostname self.deliv.test" "tls-ca-file $W_CA" \
     "tls-policy cnonly.deliv.test verify" "tls-policy s454.deliv.test verify" \
     "tls-policy broken.deliv.test verify" "tls-policy vnostls.deliv.test verify" \
     "tls-policy vplain.deliv.test verify" \
-    "retry-initial 1s" "retry-max 2s"
+    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock"
 world_start_strictmail "$T_DIR/c" "$log"
 printf 'Subject: t-42\r\nMessage-ID: <t42@src.deliv.test>\r\n\r\nhello\r\n' > "$T_DIR/body"
 from=alice@src.deliv.test
@@ -262,5 +263,25 @@ got=$(mx_json mx.plain.deliv.test '[sorted(t["to"]) for c0 in c for t in c0.get(
 [ "$got" = "[['p1@plain.deliv.test', 'p2@plain.deliv.test']]" ] ||
     t_fail "one transaction for both recipients" "$got"
 say "8: recipients of one domain in one transaction: ok"
+
+# ---- 9: tempfail with a long retry delay, then strictmailctl flush
+sed -i 's/^retry-initial .*/retry-initial 1h/; s/^retry-max .*/retry-max 1h/; s/^queue-lifetime .*/queue-lifetime 1d/' "$T_DIR/c"
+kill -HUP "$SM_PID"
+world_wait_log "$log" "reload: .*done" 10 || t_fail "the reload" "no line"
+rm -f "$(world_mx_dir mx.tmp.deliv.test)/state/tempfail-once"	# armed again
+nt=$(world_mx_messages mx.tmp.deliv.test)
+q16=$(send t2@tmp.deliv.test)
+world_wait_log "$log" "$q16: to=<t2@tmp.deliv.test> .*status=deferred reply=\"451 4.7.1" 20 ||
+    t_fail "the re-armed tempfail MX defers $q16" "$(grep "$q16: to=" "$log" | tail -n 1)"
+out=$("$(dirname "$SM_BIN")/strictmailctl" -s "$T_DIR/run/control.sock" queue 2>&1)
+grep -q "451 4.7.1" <<<"$out" || t_fail "strictmailctl queue shows the last error" "$(tr '\n' '|' <<<"$out")"
+sleep 2
+world_assert_no_log "$log" "$q16: to=<t2@tmp.deliv.test> .*status=sent" "no retry before the flush (retry-initial 1h)"
+out=$("$(dirname "$SM_BIN")/strictmailctl" -s "$T_DIR/run/control.sock" flush 2>&1) ||
+    t_fail "strictmailctl flush" "$out"
+world_wait_log "$log" "$q16: to=<t2@tmp.deliv.test> .*status=sent" 20 ||
+    t_fail "the flushed message is delivered" "$(grep "$q16: to=" "$log" | tail -n 1)"
+world_wait_mx_messages mx.tmp.deliv.test $((nt + 1)) 20 || t_fail "the tempfail MX has it" "none"
+say "9: a deferred message waits for its retry, strictmailctl flush sends it at once: ok"
 
 t_pass
