@@ -116,7 +116,7 @@ if [ "$SM_PRIV" = 1 ]; then
 	sm_wait_exit "$pid" 30 || t_fail "a start with user-queue root to exit within 30 s" "still running"
 	say "start with user-queue root: exit $SM_RC: $(grep -F 'root' "$err" | head -n 1)"
 	[ "$SM_RC" = 78 ] || t_fail "exit 78 from a start with user-queue root" "$SM_RC"
-	grep -q -F "$f:7: user-queue: user 'root' is root (uid 0)" "$err" ||
+	grep -q -F "$f:8: user-queue: user 'root' is root (uid 0)" "$err" ||
 	    t_fail "the root user named with file:line at start" "$(head -n 3 "$err")"
 	sm_reap_group "$pid" || t_fail "no process left from the refused start" "$(pgrp_members "$pid")"
 else
