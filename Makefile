@@ -10,6 +10,7 @@ SYSCONFDIR ?= /etc/strictmail
 SPOOLDIR ?= /var/spool/strictmail
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 QUEUE_USER ?= _sm-queue
+DELIVERY_USER ?= _sm-delivery
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wcast-qual
@@ -150,7 +151,7 @@ install: all $(B)/strictmaild.service
 	    sed -e 's|/etc/strictmail/|$(SYSCONFDIR)/|g' $(SPOOL_SED) \
 	        -e 's|/var/spool/strictmail|$(SPOOLDIR)|g' etc/strictmail.conf | \
 	    install -m 0644 /dev/stdin $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
-	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER)
+	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER) $(DELIVERY_USER)
 
 # build-deps/ holds what tests/deps.sh unpacks (OpenSMTPD for the test
 # world); "make deps" fills it again.

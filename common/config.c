@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -85,6 +86,10 @@ static int config_set_duration(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_user(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_string(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_tls_policy(struct config_parser *,
+    const struct config_keyword *, char **, int);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -142,6 +147,24 @@ static const struct config_keyword config_keywords[] = {
 	    NULL },
 	{ "control-socket", 1, 1, 0, config_set_path, F(control_socket), 0,
 	    0, NULL },
+	{ "user-delivery", 1, 1, 0, config_set_user, F(user_delivery), 0, 0,
+	    NULL },
+	{ "tls-ca-file", 1, 1, 0, config_set_path, F(tls_ca_file), 0, 0,
+	    NULL },
+	{ "dns-servers", 1, 1, 0, config_set_string, F(dns_servers), 0, 0,
+	    NULL },
+	{ "smtp-port", 1, 1, 0, config_set_count, F(smtp_port), 1, 65535,
+	    "a port from 1 to 65535" },
+	{ "tls-policy", 2, 2, 1, config_set_tls_policy, 0, 0, 0, NULL },
+	{ "max-deliveries", 1, 1, 0, config_set_count, F(max_deliveries),
+	    1, 10000, "a number from 1 to 10000" },
+	{ "max-deliveries-per-domain", 1, 1, 0, config_set_count,
+	    F(max_deliveries_per_domain), 1, 10000,
+	    "a number from 1 to 10000" },
+	{ "retry-initial", 1, 1, 0, config_set_duration, F(retry_initial),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "retry-max", 1, 1, 0, config_set_duration, F(retry_max),
+	    1, 30 * DAY, "a duration from 1s to 30d" },
 };
 
 #undef F
@@ -524,6 +547,88 @@ config_set_user(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
+/* A free-form value without blanks (dns-servers). */
+static int
+config_set_string(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
+static const char *const config_tls_levels[] = {
+	"none", "may", "encrypt", "verify", "secure"
+};
+
+const char *
+config_tls_level_name(enum config_tls_level lv)
+{
+	if ((size_t)lv >= sizeof(config_tls_levels) /
+	    sizeof(config_tls_levels[0]))
+		return "?";
+	return config_tls_levels[lv];
+}
+
+static void
+config_add_tls_policy(struct config *cfg, const char *domain, unsigned lv)
+{
+	size_t	n = cfg->ntls_policy, i;
+
+	cfg->tls_policy_domains = xreallocarray(cfg->tls_policy_domains,
+	    n + 1, sizeof(*cfg->tls_policy_domains));
+	cfg->tls_policy_levels = xreallocarray(cfg->tls_policy_levels,
+	    n + 1, sizeof(*cfg->tls_policy_levels));
+	cfg->tls_policy_domains[n] = xstrdup(domain);
+	for (i = 0; cfg->tls_policy_domains[n][i] != '\0'; i++)
+		cfg->tls_policy_domains[n][i] = (char)tolower(
+		    (unsigned char)cfg->tls_policy_domains[n][i]);
+	cfg->tls_policy_levels[n] = lv;
+	cfg->ntls_policy = n + 1;
+}
+
+/* tls-policy DOMAIN LEVEL */
+static int
+config_set_tls_policy(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac)
+{
+	size_t	lv, i;
+
+	(void)ac;
+	if (!config_domain_ok(av[0]))
+		return config_error(p, "%s: bad domain '%s'", kw->name, av[0]);
+	for (lv = 0; lv < sizeof(config_tls_levels) /
+	    sizeof(config_tls_levels[0]); lv++)
+		if (strcasecmp(av[1], config_tls_levels[lv]) == 0)
+			break;
+	if (lv == sizeof(config_tls_levels) / sizeof(config_tls_levels[0]))
+		return config_error(p, "%s: '%s' is not none, may, encrypt, "
+		    "verify or secure", kw->name, av[1]);
+	for (i = 0; i < p->cfg->ntls_policy; i++)
+		if (strcasecmp(p->cfg->tls_policy_domains[i], av[0]) == 0)
+			return config_error(p, "%s: duplicate domain '%s'",
+			    kw->name, av[0]);
+	if (p->cfg->ntls_policy >= CONFIG_MAX_ITEMS)
+		return config_error(p, "%s: more than %d domains", kw->name,
+		    CONFIG_MAX_ITEMS);
+	config_add_tls_policy(p->cfg, av[0], (unsigned)lv);
+	return 0;
+}
+
+enum config_tls_level
+config_tls_level_of(const struct config *cfg, const char *domain)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->ntls_policy; i++)
+		if (strcasecmp(cfg->tls_policy_domains[i], domain) == 0)
+			return (enum config_tls_level)cfg->tls_policy_levels[i];
+	return CONFIG_TLS_MAY;
+}
+
 /* ---- lines ---- */
 
 static const struct config_keyword *
@@ -787,6 +892,13 @@ config_init(struct config *cfg)
 	cfg->user_lookup = xstrdup("_sm-lookup");
 	cfg->user_control = xstrdup("_sm-control");
 	cfg->control_socket = xstrdup(CONFIG_CONTROL_SOCKET);
+	cfg->user_delivery = xstrdup("_sm-delivery");
+	cfg->tls_ca_file = xstrdup(CONFIG_CA_FILE_DEFAULT);
+	cfg->smtp_port = 25;
+	cfg->max_deliveries = 20;
+	cfg->max_deliveries_per_domain = 5;
+	cfg->retry_initial = 5 * 60;
+	cfg->retry_max = 3600;
 }
 
 /*
@@ -850,6 +962,20 @@ config_finish(struct config *cfg)
 	}
 }
 
+static void
+config_free_tls_policy(struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->ntls_policy; i++)
+		free(cfg->tls_policy_domains[i]);
+	free(cfg->tls_policy_domains);
+	free(cfg->tls_policy_levels);
+	cfg->tls_policy_domains = NULL;
+	cfg->tls_policy_levels = NULL;
+	cfg->ntls_policy = 0;
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -870,6 +996,10 @@ config_free(struct config *cfg)
 	free(cfg->user_lookup);
 	free(cfg->user_control);
 	free(cfg->control_socket);
+	free(cfg->user_delivery);
+	free(cfg->tls_ca_file);
+	free(cfg->dns_servers);
+	config_free_tls_policy(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1115,6 +1245,10 @@ config_copy_lists(struct config *dst, const struct config *src)
 	memcpy(dst->relay_nets, src->relay_nets,
 	    src->nrelay_nets * sizeof(*dst->relay_nets));
 	dst->nrelay_nets = src->nrelay_nets;
+	config_free_tls_policy(dst);
+	for (i = 0; i < src->ntls_policy; i++)
+		config_add_tls_policy(dst, src->tls_policy_domains[i],
+		    src->tls_policy_levels[i]);
 }
 
 void
@@ -1133,6 +1267,9 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_lookup = config_strdup_or_null(src->user_lookup);
 	dst->user_control = config_strdup_or_null(src->user_control);
 	dst->control_socket = config_strdup_or_null(src->control_socket);
+	dst->user_delivery = config_strdup_or_null(src->user_delivery);
+	dst->tls_ca_file = config_strdup_or_null(src->tls_ca_file);
+	dst->dns_servers = config_strdup_or_null(src->dns_servers);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -1142,6 +1279,9 @@ config_copy(struct config *dst, const struct config *src)
 	dst->nlocal_domains = 0;
 	dst->relay_nets = NULL;
 	dst->nrelay_nets = 0;
+	dst->tls_policy_domains = NULL;
+	dst->tls_policy_levels = NULL;
+	dst->ntls_policy = 0;
 	config_copy_lists(dst, src);
 }
 
@@ -1197,6 +1337,12 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->user_control) },
 		{ "control-socket", config_str_differs(run->control_socket,
 		    next->control_socket) },
+		{ "user-delivery", config_str_differs(run->user_delivery,
+		    next->user_delivery) },
+		{ "tls-ca-file", config_str_differs(run->tls_ca_file,
+		    next->tls_ca_file) },
+		{ "dns-servers", config_str_differs(run->dns_servers,
+		    next->dns_servers) },
 		{ "max-sessions", run->max_sessions != next->max_sessions },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },
@@ -1236,6 +1382,11 @@ static const struct {
 	R(shutdown_timeout, uint64_t),
 	R(min_free_space, uint64_t),
 	R(queue_lifetime, uint64_t),
+	R(smtp_port, unsigned),
+	R(max_deliveries, unsigned),
+	R(max_deliveries_per_domain, unsigned),
+	R(retry_initial, uint64_t),
+	R(retry_max, uint64_t),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \
@@ -1316,6 +1467,33 @@ config_settings_put(struct buf *b, const struct config *cfg)
 	ipc_put_u32(b, (uint32_t)CONFIG_NRELOAD_NUMBERS);
 	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
 		ipc_put_u64(b, config_number_get(cfg, i));
+	ipc_put_u32(b, (uint32_t)cfg->ntls_policy);
+	for (i = 0; i < cfg->ntls_policy; i++) {
+		ipc_put_str(b, cfg->tls_policy_domains[i]);
+		ipc_put_u32(b, cfg->tls_policy_levels[i]);
+	}
+}
+
+static int
+config_settings_get_policy(struct ipc_msg *m, struct config *cfg)
+{
+	uint32_t	n, i, lv;
+	char		dom[256];
+
+	n = ipc_get_u32(m);
+	if (!ipc_failed(m) && n > CONFIG_MAX_ITEMS)
+		ipc_violation(m, "bad number of tls-policy lines");
+	config_free_tls_policy(cfg);
+	for (i = 0; i < n && !ipc_failed(m); i++) {
+		ipc_get_str(m, dom, sizeof(dom));
+		lv = ipc_get_u32(m);
+		if (!ipc_failed(m) && (!config_domain_ok(dom) ||
+		    lv > CONFIG_TLS_SECURE))
+			ipc_violation(m, "bad tls-policy");
+		if (!ipc_failed(m))
+			config_add_tls_policy(cfg, dom, lv);
+	}
+	return ipc_failed(m) ? -1 : 0;
 }
 
 static int
@@ -1396,5 +1574,7 @@ config_settings_get(struct ipc_msg *m, struct config *cfg)
 	}
 	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
 		config_number_set(cfg, i, ipc_get_u64(m));
+	if (config_settings_get_policy(m, cfg) == -1)
+		return -1;
 	return ipc_end(m);
 }

@@ -46,6 +46,16 @@ struct netmask {
 #define CONFIG_RELAY_MIN_PREFIX6	16
 #define CONFIG_OPEN_RELAY		"open-relay"
 
+/* tls-policy levels (the order of smtpc.h's enum smtpc_tls_level). */
+enum config_tls_level {
+	CONFIG_TLS_NONE = 0,
+	CONFIG_TLS_MAY,
+	CONFIG_TLS_ENCRYPT,
+	CONFIG_TLS_VERIFY,
+	CONFIG_TLS_SECURE,
+};
+#define CONFIG_CA_FILE_DEFAULT	"/etc/ssl/certs/ca-certificates.crt"
+
 /* Room for the line of every keyword (config_where). */
 #define CONFIG_KEYWORDS_MAX	64
 /* Where strictmaild listens for strictmailctl(8) by default. */
@@ -92,6 +102,19 @@ struct config {
 	char		*user_lookup;		/* default _sm-lookup */
 	char		*user_control;		/* default _sm-control */
 	char		*control_socket;	/* default CONFIG_CONTROL_SOCKET */
+	char		*user_delivery;		/* default _sm-delivery */
+
+	/* Remote delivery. */
+	char		*tls_ca_file;		/* default the system bundle */
+	char		*dns_servers;		/* NULL: /etc/resolv.conf */
+	unsigned	 smtp_port;		/* port delivery connects to: 25 */
+	char		**tls_policy_domains;	/* tls-policy, lower case */
+	unsigned	*tls_policy_levels;	/* enum config_tls_level */
+	size_t		 ntls_policy;
+	unsigned	 max_deliveries;	/* in flight overall: 20 */
+	unsigned	 max_deliveries_per_domain; /* default 5 */
+	uint64_t	 retry_initial;		/* seconds, default 5 min */
+	uint64_t	 retry_max;		/* seconds, default 1 h */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
@@ -148,6 +171,11 @@ int config_settings_get(struct ipc_msg *m, struct config *cfg);
 int netmask_parse(const char *s, struct netmask *nm);
 int netmask_match(const struct netmask *nm, const struct sockaddr *sa);
 int config_is_local_domain(const struct config *cfg, const char *domain);
+/* The tls-policy level of a recipient domain (lower case): its own
+ * tls-policy line, else `may`. */
+enum config_tls_level config_tls_level_of(const struct config *cfg,
+    const char *domain);
+const char *config_tls_level_name(enum config_tls_level lv);
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
 /* 1 if a and b are one client for max-sessions-per-client: the same IPv4
  * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the

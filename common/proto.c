@@ -23,6 +23,9 @@ proto_msg_name(unsigned type)
 	case MSG_P_TLS_CONF:	return "MSG_P_TLS_CONF";
 	case MSG_P_SETTINGS:	return "MSG_P_SETTINGS";
 	case MSG_P_READY:	return "MSG_P_READY";
+	case MSG_D_JOB:		return "MSG_D_JOB";
+	case MSG_D_FLUSH_HOLDS:	return "MSG_D_FLUSH_HOLDS";
+	case MSG_D_RESULT:	return "MSG_D_RESULT";
 	case MSG_C_LIST:	return "MSG_C_LIST";
 	case MSG_C_SHOW:	return "MSG_C_SHOW";
 	case MSG_C_FLUSH:	return "MSG_C_FLUSH";

@@ -44,7 +44,26 @@ enum msg_type {
 				 * new sessions take them, running ones keep
 				 * theirs */
 
-	/* queue, lookup, smtpd -> parent */
+	/* queue -> delivery (session 0) */
+	MSG_D_JOB = 400,	/* u64 job, str qid, str sender ("<>" or
+				 * "<a@b>"), str domain (lower case), u64
+				 * size, str digest, u32 flags (DJOB_F_*),
+				 * str ret ("", FULL, HDRS), str envid (xtext
+				 * or ""), u32 n, n x { u32 index (the
+				 * rcpt's position in the envelope), str addr
+				 * ("<a@b>"), u32 notify (DSN_NOTIFY_*), str
+				 * orcpt ("" = none) }; fd: the content,
+				 * read-only */
+	MSG_D_FLUSH_HOLDS,	/* reserved */
+
+	/* delivery -> queue (session 0) */
+	MSG_D_RESULT = 450,	/* u64 job, u32 n, n x { u32 index, u32
+				 * status (DRES_*), u32 code (SMTP code or
+				 * 0), str enh, str relay ("mx[addr]:port" or
+				 * ""), str text (one line) }: exactly one
+				 * per MSG_D_JOB, every recipient of it */
+
+	/* queue, lookup, smtpd, delivery -> parent */
 	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
 				 * are served (queue: spool recovered; smtpd:
 				 * accepting connections) */
@@ -116,6 +135,18 @@ enum msg_type {
 /* MAIL BODY= (RFC 6152). */
 #define BODY_7BIT		1
 #define BODY_8BITMIME		2
+
+/* MSG_D_JOB flags. */
+#define DJOB_F_8BIT		0x01	/* BODY=8BITMIME */
+#define DJOB_F_SMTPUTF8		0x02
+
+/* MSG_D_RESULT status of one recipient. */
+enum delivery_status {
+	DRES_SENT = 0,
+	DRES_DEFERRED,
+	DRES_BOUNCED,
+	DRES_HOLD,		/* the content's digest did not match */
+};
 
 enum queue_fail {
 	QFAIL_TEMP = 1,		/* write, sync or rename error: 451 4.3.0 */

@@ -4,13 +4,13 @@
  * Root does little here: look the users up, read the TLS certificate and
  * key (smtpd, chrooted, gets their bytes by message, at start and again
  * on SIGHUP), prepare the spool, bind the listeners and the control
- * socket, make the socketpairs and fork the queue, lookup, smtpd and
- * control processes, which drop root themselves.  Then one event loop
- * waits for signals, for each child's MSG_P_READY (the "ready" lines are
- * logged once all are ready) and for the control process's requests (a
- * reload, the name of a uid).  A shutdown stops smtpd first (its sessions
- * answer 421 and let go of their open messages), then the queue, lookup
- * and control; a child that dies on its own,
+ * socket, make the socketpairs and fork the queue, lookup, smtpd, control
+ * and delivery processes, which drop root themselves.  Then one event
+ * loop waits for signals, for each child's MSG_P_READY (the "ready" lines
+ * are logged once all are ready) and for the control process's requests
+ * (a reload, the name of a uid).  A shutdown stops smtpd first (its
+ * sessions answer 421 and let go of their open messages), then the
+ * queue, lookup, control and delivery; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
  * shutdown and the parent exits 1, so that the service manager restarts
  * the whole set from a clean state.
@@ -44,6 +44,7 @@
 #include "common/util.h"
 #include "ctl/control.h"
 #include "daemon/parent.h"
+#include "delivery/delivery.h"
 #include "daemon/startup.h"
 #include "lookup/lookup.h"
 #include "queue/queue.h"
@@ -67,6 +68,7 @@ enum parent_proc {
 	PROC_LOOKUP,
 	PROC_SMTPD,
 	PROC_CONTROL,
+	PROC_DELIVERY,
 	PROC_COUNT
 };
 
@@ -94,6 +96,7 @@ struct parent {
 	int			 cq[2];		/* [0] control's, [1] queue's */
 	int			 ctlfd;		/* the control socket, listening */
 	int			 ctl_bound;	/* its path is ours to remove */
+	int			 qd[2];		/* [0] queue's, [1] delivery's */
 	int			 logp[2];	/* children's log pipe; [0] the
 						 * relay's, [1] the children's */
 	int			 lockfd;	/* the spool lock, held */
@@ -137,9 +140,9 @@ parent_setup(struct parent *p, struct config *cfg,
     const struct parent_options *po)
 {
 	static const char *const names[] = { "queue", "lookup", "smtpd",
-	    "control" };
+	    "control", "delivery" };
 	static const char *const comms[] = { "sm-queue", "sm-lookup",
-	    "sm-smtpd", "sm-control" };
+	    "sm-smtpd", "sm-control", "sm-delivery" };
 	int	i;
 
 	memset(p, 0, sizeof(*p));
@@ -156,6 +159,7 @@ parent_setup(struct parent *p, struct config *cfg,
 	}
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
 	p->cq[0] = p->cq[1] = p->ctlfd = -1;
+	p->qd[0] = p->qd[1] = -1;
 	p->logp[0] = p->logp[1] = -1;
 	p->lockfd = -1;
 	p->pid = getpid();
@@ -163,7 +167,7 @@ parent_setup(struct parent *p, struct config *cfg,
 	buf_init(&p->tls_key);
 }
 
-/* Looks the four users up (startup_users: none may be root); a sysexits
+/* Looks the five users up (startup_users: none may be root); a sysexits
  * code or 0. */
 static int
 parent_users(struct parent *p)
@@ -183,11 +187,13 @@ parent_users(struct parent *p)
 	p->child[PROC_LOOKUP].user = u[1];
 	p->child[PROC_SMTPD].user = u[2];
 	p->child[PROC_CONTROL].user = u[3];
+	p->child[PROC_DELIVERY].user = u[4];
 	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
-	    "lookup as %s, control as %s", p->child[PROC_SMTPD].user.name,
-	    p->child[PROC_QUEUE].user.name, p->cfg->spool,
-	    p->child[PROC_LOOKUP].user.name,
-	    p->child[PROC_CONTROL].user.name);
+	    "lookup as %s, control as %s, delivery as %s",
+	    p->child[PROC_SMTPD].user.name, p->child[PROC_QUEUE].user.name,
+	    p->cfg->spool, p->child[PROC_LOOKUP].user.name,
+	    p->child[PROC_CONTROL].user.name,
+	    p->child[PROC_DELIVERY].user.name);
 	return 0;
 }
 
@@ -224,7 +230,8 @@ parent_spool(struct parent *p)
 	char	err[1024];
 
 	if (queue_fs_prepare(p->cfg->spool, p->privileged ?
-	    &p->child[PROC_QUEUE].user : NULL, err, sizeof(err)) == -1 ||
+	    &p->child[PROC_QUEUE].user : NULL, p->privileged ?
+	    &p->child[PROC_DELIVERY].user : NULL, err, sizeof(err)) == -1 ||
 	    startup_empty_dir(p->cfg->empty_dir, p->privileged, err,
 	    sizeof(err)) == -1) {
 		parent_error(p->opts.foreground, "%s", err);
@@ -444,7 +451,8 @@ static int
 parent_reload_send(struct parent *p, const struct config *run, char *err,
     size_t errlen)
 {
-	static const enum parent_proc to[] = { PROC_QUEUE, PROC_SMTPD };
+	static const enum parent_proc to[] = { PROC_QUEUE, PROC_SMTPD,
+	    PROC_DELIVERY };
 	struct buf	payload;
 	size_t		i;
 
@@ -734,7 +742,7 @@ parent_socketpairs(struct parent *p)
 			return EX_OSERR;
 	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1 ||
 	    parent_socketpair(p->cq) == -1 ||
-	    parent_log_pipe(p) == -1)
+	    parent_socketpair(p->qd) == -1 || parent_log_pipe(p) == -1)
 		return EX_OSERR;
 	return 0;
 }
@@ -762,6 +770,8 @@ parent_close_child_ends(struct parent *p)
 	parent_close_fd(&p->cq[0]);
 	parent_close_fd(&p->cq[1]);
 	parent_close_fd(&p->ctlfd);
+	parent_close_fd(&p->qd[0]);
+	parent_close_fd(&p->qd[1]);
 	parent_close_fd(&p->logp[1]);
 	parent_close_listeners(p);
 }
@@ -805,12 +815,15 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 	if (which == PROC_QUEUE) {
 		keep[n++] = p->sq[1];
 		keep[n++] = p->cq[1];
+		keep[n++] = p->qd[0];
 	} else if (which == PROC_LOOKUP)
 		keep[n++] = p->sl[1];
 	else if (which == PROC_CONTROL) {
 		keep[n++] = p->cq[0];
 		keep[n++] = p->ctlfd;
-	} else {
+	} else if (which == PROC_DELIVERY)
+		keep[n++] = p->qd[1];
+	else {
 		keep[n++] = p->sq[0];
 		keep[n++] = p->sl[0];
 		for (i = 0; i < cfg->nlisteners; i++)
@@ -864,7 +877,7 @@ parent_child_run(struct parent *p, enum parent_proc which)
 	log_setproc(c->name);
 	switch (which) {
 	case PROC_QUEUE:
-		rc = queue_main(p->cfg, fd, p->sq[1], p->cq[1], u);
+		rc = queue_main(p->cfg, fd, p->sq[1], p->cq[1], p->qd[0], u);
 		break;
 	case PROC_LOOKUP:
 		rc = lookup_main(p->cfg, fd, p->sl[1], u);
@@ -874,6 +887,9 @@ parent_child_run(struct parent *p, enum parent_proc which)
 		break;
 	case PROC_CONTROL:
 		rc = control_main(p->cfg, fd, p->cq[0], p->ctlfd, u);
+		break;
+	case PROC_DELIVERY:
+		rc = delivery_main(p->cfg, fd, p->qd[1], u);
 		break;
 	case PROC_COUNT:
 		break;
@@ -905,7 +921,7 @@ static int
 parent_fork_all(struct parent *p)
 {
 	static const enum parent_proc order[] = {
-		PROC_QUEUE, PROC_LOOKUP, PROC_SMTPD, PROC_CONTROL
+		PROC_QUEUE, PROC_LOOKUP, PROC_DELIVERY, PROC_SMTPD, PROC_CONTROL
 	};
 	size_t	i;
 

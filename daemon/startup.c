@@ -401,6 +401,8 @@ startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
 	    startup_user(cfg, "user-smtpd", cfg->user_smtpd, &u[2], err,
 	    errlen) == -1 ||
 	    startup_user(cfg, "user-control", cfg->user_control, &u[3], err,
+	    errlen) == -1 ||
+	    startup_user(cfg, "user-delivery", cfg->user_delivery, &u[4], err,
 	    errlen) == -1)
 		return -1;
 	return 0;
@@ -471,8 +473,8 @@ startup_spool_top(const char *spool, uid_t uid, gid_t gid, int checkgid,
 }
 
 int
-startup_spool_check(const char *spool, const struct sm_user *qu, char *err,
-    size_t errlen)
+startup_spool_check(const char *spool, const struct sm_user *qu,
+    const struct sm_user *du, char *err, size_t errlen)
 {
 	const struct spool_entry	*e;
 	char				 path[1200];
@@ -485,8 +487,15 @@ startup_spool_check(const char *spool, const struct sm_user *qu, char *err,
 	for (e = spool_table; e->path != NULL; e++) {
 		if (strcmp(e->path, ".") == 0)
 			continue;
-		uid = e->owner == SPOOL_ROOT ? ruid : qu ? qu->uid : geteuid();
-		gid = e->owner == SPOOL_ROOT ? rgid : qu ? qu->gid : getegid();
+		uid = e->owner == SPOOL_ROOT ? ruid : geteuid();
+		gid = e->owner == SPOOL_ROOT ? rgid : getegid();
+		if (e->owner == SPOOL_QUEUE && qu != NULL) {
+			uid = qu->uid;
+			gid = qu->gid;
+		} else if (e->owner == SPOOL_DELIVERY && du != NULL) {
+			uid = du->uid;
+			gid = du->gid;
+		}
 		n = strcmp(e->path, "queue/XX") == 0 ? QUEUE_ID_NHASH : 1;
 		for (h = 0; h < n; h++) {
 			if ((n == 1 ? !bsnprintf(path, sizeof(path), "%s/%s",
@@ -535,8 +544,8 @@ startup_check(const struct config *cfg, int privileged, char *err,
 		return -1;
 	if (privileged && startup_users(cfg, u, err, errlen) == -1)
 		return -1;
-	if (startup_spool_check(cfg->spool, privileged ? &u[0] : NULL, err,
-	    errlen) == -1)
+	if (startup_spool_check(cfg->spool, privileged ? &u[0] : NULL,
+	    privileged ? &u[4] : NULL, err, errlen) == -1)
 		return -1;
 	return startup_empty_check(cfg, privileged, err, errlen);
 }

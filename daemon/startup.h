@@ -51,16 +51,18 @@ int startup_empty_dir(const char *path, int privileged, char *err,
     size_t errlen);
 
 /*
- * The process users (user-smtpd, user-queue, user-lookup, user-control),
+ * The process users (user-smtpd, user-queue, user-lookup, user-control,
+ * user-delivery),
  * when running
  * as root: each must exist, must not be root (uid 0) and must not have
  * group 0 as its primary group (the group every process keeps after
  * setgroups(0) drops the supplementary ones; group root owns files that
  * root may write).  Supplementary groups (sudo, wheel) are dropped, so
  * they are no reason to refuse.  Fills u[] in the order queue, lookup,
- * smtpd, control; 0, or -1 and err naming the setting's file:line.
+ * smtpd, control, delivery; 0, or -1 and err naming the setting's
+ * file:line.
  */
-#define STARTUP_NUSERS	4
+#define STARTUP_NUSERS	5
 struct config;
 int startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
     char *err, size_t errlen);
@@ -69,12 +71,13 @@ int startup_users(const struct config *cfg, struct sm_user u[STARTUP_NUSERS],
  * The spool for strictmaild -n, without changing anything: the spool
  * directory must exist (make install lays it out; a start under the
  * systemd unit cannot create it), and every folder of the spool table
- * that exists must have the table's owner (qu: the queue user; NULL when
+ * that exists must have the table's owner (qu: the queue user, du: the
+ * delivery user; NULL when
  * unprivileged: the current user) and mode.  Missing folders below the
  * spool are created at start.  0, or -1 and err.
  */
 int startup_spool_check(const char *spool, const struct sm_user *qu,
-    char *err, size_t errlen);
+    const struct sm_user *du, char *err, size_t errlen);
 
 /*
  * Everything strictmaild -n checks besides the TLS files (parent.h), and

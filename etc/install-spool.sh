@@ -2,11 +2,16 @@
 # make install: lay out the spool from the one table the daemon itself
 # checks at startup ("strictmaild -T" prints it).  Owners are set only when
 # run as root (a staged package build sets them in its own scripts).
-#   etc/install-spool.sh BINARY SPOOLDIR QUEUE_USER
+#   etc/install-spool.sh BINARY SPOOLDIR QUEUE_USER [DELIVERY_USER]
 set -eu
-bin=$1; spool=$2; quser=$3
+bin=$1; spool=$2; quser=$3; duser=${4:-}
+tq=$("$bin" -f "$(dirname "$0")/strictmail.conf" -T | awk '$1 == "incoming" { print $2 }')
 "$bin" -f "$(dirname "$0")/strictmail.conf" -T | while read -r path owner mode; do
-	case $owner in root) o=root ;; *) o=$quser ;; esac
+	case $owner in
+	root) o=root ;;
+	"$tq") o=$quser ;;
+	*) o=${duser:-$owner} ;;
+	esac
 	case $path in
 	*XX) base=${path%XX}; paths=$(for i in $(seq 0 255); do printf '%s%02X\n' "$base" "$i"; done) ;;
 	.) paths="" ;;

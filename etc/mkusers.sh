@@ -1,10 +1,11 @@
 #!/bin/sh
 # Creates strictmail's system users, once: the receiver, the queue, the
-# lookup and the control process each run as their own unprivileged user.
-# Idempotent.
-#   etc/mkusers.sh [smtpd-user queue-user lookup-user control-user]
+# lookup, the control and the delivery process each run as their own
+# unprivileged user.  Idempotent.
+#   etc/mkusers.sh [smtpd-user queue-user lookup-user control-user delivery-user]
 set -eu
-for u in "${1:-_sm-smtpd}" "${2:-_sm-queue}" "${3:-_sm-lookup}" "${4:-_sm-control}"; do
+for u in "${1:-_sm-smtpd}" "${2:-_sm-queue}" "${3:-_sm-lookup}" "${4:-_sm-control}" \
+    "${5:-_sm-delivery}"; do
 	if ! getent passwd "$u" >/dev/null; then
 		useradd --system --user-group --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin --comment "strictmail" "$u"

@@ -24,7 +24,8 @@
 enum envelope_key {
 	EK_ID, EK_ARRIVAL, EK_SIZE, EK_DIGEST, EK_SENDER, EK_HELO, EK_CLIENT, EK_PROTOCOL,
 	EK_ATTEMPTS, EK_NEXT_ATTEMPT, EK_EXPIRY, EK_RET, EK_ENVID, EK_TLS,
-	EK_BODY, EK_SMTPUTF8, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT, EK_END,
+	EK_BODY, EK_SMTPUTF8, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT,
+	EK_RCPT_ERROR, EK_END,
 };
 
 #define EKF_REQUIRED	0x01
@@ -57,6 +58,7 @@ static const struct envelope_keyinfo envelope_keys[] = {
 	{ "rcpt",		EK_RCPT,	EKF_REQUIRED | EKF_REPEAT },
 	{ "rcpt-notify",	EK_RCPT_NOTIFY,	EKF_REPEAT },
 	{ "rcpt-orcpt",		EK_RCPT_ORCPT,	EKF_REPEAT },
+	{ "rcpt-error",		EK_RCPT_ERROR,	EKF_REPEAT },
 	{ "end",		EK_END,		EKF_REQUIRED },
 	{ NULL,			0,		0 },
 };
@@ -92,6 +94,7 @@ envelope_free(struct envelope *env)
 		free(env->rcpts[i].addr);
 		free(env->rcpts[i].notify);
 		free(env->rcpts[i].orcpt);
+		free(env->rcpts[i].error);
 	}
 	free(env->rcpts);
 	free(env->sender);
@@ -180,11 +183,13 @@ envelope_check_rcpt(const struct envelope_rcpt *r, char *err, size_t errlen)
 	}
 	if (envelope_check_str("recipient", r->addr, 2, err, errlen) == -1 ||
 	    envelope_check_str("NOTIFY", r->notify, 0, err, errlen) == -1 ||
-	    envelope_check_str("ORCPT", r->orcpt, 0, err, errlen) == -1)
+	    envelope_check_str("ORCPT", r->orcpt, 0, err, errlen) == -1 ||
+	    envelope_check_str("last error", r->error, 0, err, errlen) == -1)
 		return -1;
 	if ((r->notify != NULL && r->notify[0] == '\0') ||
-	    (r->orcpt != NULL && r->orcpt[0] == '\0')) {
-		(void)bsnprintf(err, errlen, "empty NOTIFY or ORCPT");
+	    (r->orcpt != NULL && r->orcpt[0] == '\0') ||
+	    (r->error != NULL && r->error[0] == '\0')) {
+		(void)bsnprintf(err, errlen, "empty NOTIFY, ORCPT or error");
 		return -1;
 	}
 	return 0;
@@ -293,6 +298,8 @@ envelope_serialize(const struct envelope *env, struct buf *out)
 			envelope_put(out, "rcpt-notify", r->notify);
 		if (r->orcpt != NULL)
 			envelope_put(out, "rcpt-orcpt", r->orcpt);
+		if (r->error != NULL)
+			envelope_put(out, "rcpt-error", r->error);
 	}
 	buf_addstr(out, "end\n");
 }
@@ -375,7 +382,8 @@ envelope_rcpt_line(struct envelope_parser *p, char *v)
 	return 0;
 }
 
-/* rcpt-notify and rcpt-orcpt belong to the rcpt line just above. */
+/* rcpt-notify, rcpt-orcpt and rcpt-error belong to the rcpt line just
+ * above. */
 static int
 envelope_rcpt_param(struct envelope_parser *p, const char *key, const char *v,
     enum envelope_key k)
@@ -386,7 +394,8 @@ envelope_rcpt_param(struct envelope_parser *p, const char *key, const char *v,
 	if (p->env->nrcpt == 0)
 		return envelope_fail(p, "'%s' before any 'rcpt' line", key);
 	r = &p->env->rcpts[p->env->nrcpt - 1];
-	dst = k == EK_RCPT_NOTIFY ? &r->notify : &r->orcpt;
+	dst = k == EK_RCPT_NOTIFY ? &r->notify : k == EK_RCPT_ORCPT ?
+	    &r->orcpt : &r->error;
 	if (*dst != NULL)
 		return envelope_fail(p, "duplicate key '%s' for one recipient",
 		    key);
@@ -478,6 +487,7 @@ envelope_set(struct envelope_parser *p, const struct envelope_keyinfo *ki,
 		return envelope_rcpt_line(p, v);
 	case EK_RCPT_NOTIFY:
 	case EK_RCPT_ORCPT:
+	case EK_RCPT_ERROR:
 		return envelope_rcpt_param(p, ki->name, v, ki->key);
 	case EK_END:
 		if (v[0] != '\0')

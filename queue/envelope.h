@@ -31,7 +31,19 @@
  *                            failed; addr in angle brackets
  *   rcpt-notify <list>       optional, for the rcpt line above: DSN NOTIFY
  *   rcpt-orcpt <type;addr>   optional, for the rcpt line above: DSN ORCPT
+ *   rcpt-error <text>        optional, for the rcpt line above: the last
+ *                            delivery error ("451 4.7.1 try later",
+ *                            "connect: Connection refused"), one line, for
+ *                            the queue listing; the scheduler writes it
  *   end                      last line; nothing may follow it
+ *
+ * The rcpt-* keys come in any order after their rcpt line, each at most
+ * once per recipient.
+ *
+ * Once committed, an envelope changes only by the commit rule (the queue
+ * scheduler, queue/INTERNALS): ID.env.new is written in the same folder
+ * and fdatasync'ed, renamed over ID.env, and the folder fsync'ed; a
+ * leftover ID.env.new is removed by recovery.
  *
  * Singleton keys may appear in any order between the first line and the
  * first rcpt line or after it; each at most once.  Any unknown key, repeated
@@ -67,6 +79,7 @@ struct envelope_rcpt {
 	enum rcpt_state	 state;
 	char		*notify;	/* DSN NOTIFY or NULL */
 	char		*orcpt;		/* DSN ORCPT or NULL */
+	char		*error;		/* last delivery error or NULL */
 };
 
 struct envelope {

@@ -45,6 +45,7 @@
 #include "queue/queue_ctl.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
+#include "queue/queue_sched.h"
 
 #define QUEUE_SPACE_INTERVAL	1000	/* ms between free-space checks */
 #define QUEUE_PIPE_READ		(64 * 1024)	/* one read() of a pipe */
@@ -76,7 +77,9 @@ struct queue {
 	struct event_loop	*loop;
 	struct ipc_chan		*smtpd;		/* NULL once it went away */
 	struct ipc_chan		*parent;
+	struct ipc_chan		*delivery;	/* NULL: none or gone */
 	struct queue_commit	*commit;
+	struct queue_sched	*sched;
 	struct event_timer	*space_timer;
 	int			 spoolfd;
 	int			 space_low;	/* -1 before the first check */
@@ -674,6 +677,7 @@ queue_commit_finish(struct queue *q, struct queue_job *job)
 	} else {
 		queue_log_committed(qm);
 		queue_reply_id(q, MSG_Q_COMMIT_OK, qm->session, qm->id, -1);
+		queue_sched_add(q->sched, qm->env);
 	}
 	q->inflight--;
 	queue_msg_del(q, qm);
@@ -691,7 +695,8 @@ queue_commit_event(int fd, int events, void *arg)
 	(void)events;
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
 		next = job->next;
-		queue_commit_finish(q, job);
+		if (!queue_sched_commit_done(q->sched, job))
+			queue_commit_finish(q, job);
 		n++;
 	}
 	if (n == 0)
@@ -764,6 +769,7 @@ queue_shutdown(struct queue *q, const char *why)
 	if (q->stopping)
 		return;
 	q->stopping = 1;
+	queue_sched_stop(q->sched);
 	log_info("shutting down (%s), %u commits in progress", why,
 	    q->inflight);
 	if (q->inflight == 0)
@@ -789,6 +795,10 @@ queue_reload(struct queue *q, struct ipc_msg *m)
 	}
 	q->cfg->min_free_space = next.min_free_space;
 	q->cfg->queue_lifetime = next.queue_lifetime;
+	q->cfg->retry_initial = next.retry_initial;
+	q->cfg->retry_max = next.retry_max;
+	q->cfg->max_deliveries = next.max_deliveries;
+	q->cfg->max_deliveries_per_domain = next.max_deliveries_per_domain;
 	if (next.max_message_size > q->cfg->max_message_size)
 		q->cfg->max_message_size = next.max_message_size;
 	if (next.max_recipients > q->cfg->max_recipients)
@@ -808,6 +818,50 @@ queue_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		queue_reload(arg, m);
 	else
 		ipc_bad_type(m);
+}
+
+/* ---- the delivery process ---- */
+
+static void
+queue_delivery_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct queue	*q = arg;
+
+	(void)ch;
+	(void)ipc_no_fd(m);
+	if (m->type == MSG_D_RESULT)
+		queue_sched_result(q->sched, m);
+	else
+		ipc_bad_type(m);
+}
+
+static void
+queue_delivery_closed(struct ipc_chan *ch, void *arg)
+{
+	struct queue	*q = arg;
+
+	log_info("delivery channel closed: nothing is handed out");
+	ipc_chan_free(ch);
+	q->delivery = NULL;
+	queue_sched_set_delivery(q->sched, NULL);
+}
+
+/* MSG_C_FLUSH (queue_ctl.c): every deferred recipient due now. */
+static unsigned
+queue_flush(void *arg)
+{
+	struct queue	*q = arg;
+
+	return q->sched != NULL ? queue_sched_flush(q->sched) : 0;
+}
+
+/* Recovery found a complete message: it is scheduled. */
+static void
+queue_found(const struct envelope *env, void *arg)
+{
+	struct queue	*q = arg;
+
+	queue_sched_add(q->sched, env);
 }
 
 static void
@@ -851,11 +905,11 @@ queue_enter_spool(struct config *cfg, const struct sm_user *u)
 }
 
 static void
-queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd)
+queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
+    int delivery_fd)
 {
 	struct queue_fs_recovery	rec;
 
-	queue_fs_recover(q->spoolfd, NULL, NULL, &rec);
 	signal(SIGINT, SIG_IGN);	/* the parent coordinates */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -867,11 +921,21 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd)
 	if (event_add(q->loop, queue_commit_fd(q->commit), EV_READ,
 	    queue_commit_event, q) == -1)
 		fatal("event_add commit");
+	q->sched = queue_sched_new(q->cfg, q->loop, q->spoolfd, q->commit);
+	/* Every message found is scheduled; the first due go once the
+	 * loop runs. */
+	queue_fs_recover(q->spoolfd, queue_found, q, &rec);
+	if (delivery_fd != -1) {
+		q->delivery = ipc_chan_new(q->loop, delivery_fd, "delivery",
+		    queue_delivery_dispatch, queue_delivery_closed, q);
+		queue_sched_set_delivery(q->sched, q->delivery);
+	}
 	q->parent = ipc_chan_new(q->loop, parent_fd, "parent",
 	    queue_parent_dispatch, queue_parent_closed, q);
 	q->smtpd = ipc_chan_new(q->loop, smtpd_fd, "smtpd",
 	    queue_smtpd_dispatch, queue_smtpd_closed, q);
 	queue_ctl_start(q->loop, q->cfg, q->spoolfd, ctl_fd);	/* MSG_C_* */
+	queue_ctl_set_flush(queue_flush, q);
 	queue_space_check(q);
 	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
 	    queue_space_timer, q);
@@ -888,7 +952,14 @@ queue_teardown(struct queue *q)
 	queue_commit_stop(q->commit);
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
 		next = job->next;
-		queue_commit_finish(q, job);
+		if (!queue_sched_commit_done(q->sched, job))
+			queue_commit_finish(q, job);
+	}
+	queue_sched_free(q->sched);
+	q->sched = NULL;
+	if (q->delivery != NULL) {
+		(void)ipc_chan_flush(q->delivery);
+		ipc_chan_free(q->delivery);
 	}
 	queue_msg_discard_all(q, "queue shutting down");
 	event_timer_cancel(q->loop, q->space_timer);
@@ -907,7 +978,7 @@ queue_teardown(struct queue *q)
 
 int
 queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int ctl_fd,
-    const struct sm_user *u)
+    int delivery_fd, const struct sm_user *u)
 {
 	struct queue	q;
 	int		rc;
@@ -916,7 +987,7 @@ queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int ctl_fd,
 	q.cfg = cfg;
 	q.space_low = -1;
 	q.spoolfd = queue_enter_spool(cfg, u);
-	queue_setup(&q, parent_fd, smtpd_fd, ctl_fd);
+	queue_setup(&q, parent_fd, smtpd_fd, ctl_fd, delivery_fd);
 	log_info("ready");
 	rc = event_loop_run(q.loop);
 	queue_teardown(&q);

@@ -17,8 +17,9 @@ struct sm_user;
 
 /* Runs the queue process; u NULL = unprivileged (no chroot, no setuid).
  * ctl_fd: the channel of the control process (queue_ctl.h), -1 = none.
- * Returns the process exit status. */
+ * delivery_fd is the channel to the delivery process (-1: none, nothing
+ * is delivered).  Returns the process exit status. */
 int queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int ctl_fd,
-    const struct sm_user *u);
+    int delivery_fd, const struct sm_user *u);
 
 #endif

@@ -194,8 +194,8 @@ queue_ctl_put_facts(struct buf *b, const struct envelope *env)
 }
 
 /*
- * One MSG_C_ITEM.  The envelope keeps no error text yet: the last error
- * is sent empty until the scheduler records one.
+ * One MSG_C_ITEM.  The last error is the envelope's rcpt-error, which the
+ * scheduler writes when a recipient is deferred or bounced ("" if none).
  */
 static void
 queue_ctl_send_item(const struct envelope *env, uint32_t session,
@@ -213,7 +213,8 @@ queue_ctl_send_item(const struct envelope *env, uint32_t session,
 	for (i = 0; i < env->nrcpt; i++) {
 		ipc_put_str(&b, env->rcpts[i].addr);
 		ipc_put_str(&b, envelope_rcpt_state_name(env->rcpts[i].state));
-		ipc_put_str(&b, "");
+		ipc_put_str(&b, env->rcpts[i].error != NULL ?
+		    env->rcpts[i].error : "");
 	}
 	if (facts)
 		queue_ctl_put_facts(&b, env);

@@ -37,6 +37,8 @@ const struct spool_entry spool_table[] = {
 	{ "queue",	SPOOL_QUEUE,	0700 },
 	{ "queue/XX",	SPOOL_QUEUE,	0700 },
 	{ "corrupt",	SPOOL_QUEUE,	0700 },
+	{ "hold",	SPOOL_QUEUE,	0700 },
+	{ "delivery",	SPOOL_DELIVERY,	0700 },
 	{ NULL,		SPOOL_ROOT,	0 },
 };
 
@@ -183,7 +185,7 @@ queue_fs_prepare_hashed(int queuefd, const char *spool,
 static int
 queue_fs_prepare_entries(int spoolfd, const char *spool,
     const struct queue_fs_owner *root, const struct queue_fs_owner *queue,
-    char *err, size_t errlen)
+    const struct queue_fs_owner *dlv, char *err, size_t errlen)
 {
 	const struct spool_entry	*e;
 	const struct queue_fs_owner	*o;
@@ -191,7 +193,8 @@ queue_fs_prepare_entries(int spoolfd, const char *spool,
 	int				 fd, queuefd = -1, rc = 0;
 
 	for (e = spool_table; e->path != NULL && rc == 0; e++) {
-		o = e->owner == SPOOL_ROOT ? root : queue;
+		o = e->owner == SPOOL_ROOT ? root : e->owner == SPOOL_QUEUE ?
+		    queue : dlv;
 		if (strcmp(e->path, ".") == 0)
 			continue;
 		if (strcmp(e->path, "queue/XX") == 0) {
@@ -218,10 +221,10 @@ queue_fs_prepare_entries(int spoolfd, const char *spool,
 }
 
 int
-queue_fs_prepare(const char *spool, const struct sm_user *qu, char *err,
-    size_t errlen)
+queue_fs_prepare(const char *spool, const struct sm_user *qu,
+    const struct sm_user *du, char *err, size_t errlen)
 {
-	struct queue_fs_owner	root, queue;
+	struct queue_fs_owner	root, queue, dlv;
 	int			fd, rc;
 
 	root.uid = qu != NULL ? 0 : geteuid();
@@ -230,6 +233,9 @@ queue_fs_prepare(const char *spool, const struct sm_user *qu, char *err,
 	queue.uid = qu != NULL ? qu->uid : geteuid();
 	queue.gid = qu != NULL ? qu->gid : getegid();
 	queue.checkgid = qu != NULL;
+	dlv.uid = du != NULL ? du->uid : geteuid();
+	dlv.gid = du != NULL ? du->gid : getegid();
+	dlv.checkgid = du != NULL;
 	if ((fd = queue_fs_ensure(AT_FDCWD, spool, spool, &root,
 	    spool_table[0].mode, err, errlen)) == -1) {
 		/* The spool itself may be reached through a symbolic link. */
@@ -242,19 +248,21 @@ queue_fs_prepare(const char *spool, const struct sm_user *qu, char *err,
 			return -1;
 		}
 	}
-	rc = queue_fs_prepare_entries(fd, spool, &root, &queue, err, errlen);
+	rc = queue_fs_prepare_entries(fd, spool, &root, &queue, &dlv, err,
+	    errlen);
 	close(fd);
 	return rc;
 }
 
 void
-queue_fs_print_table(const char *queue_user)
+queue_fs_print_table(const char *queue_user, const char *delivery_user)
 {
 	const struct spool_entry	*e;
 
 	for (e = spool_table; e->path != NULL; e++)
 		printf("%s %s %04o\n", e->path,
-		    e->owner == SPOOL_ROOT ? "root" : queue_user,
+		    e->owner == SPOOL_ROOT ? "root" :
+		    e->owner == SPOOL_QUEUE ? queue_user : delivery_user,
 		    (unsigned)e->mode);
 }
 
@@ -277,6 +285,10 @@ queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
 		break;
 	case QFS_CORRUPT:
 		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "corrupt/%s.%s", id,
+		    ext);
+		break;
+	case QFS_HOLD:
+		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "hold/%s.%s", id,
 		    ext);
 		break;
 	}
@@ -684,6 +696,31 @@ queue_fs_classify(const char *name, unsigned hash, char id[QUEUE_ID_SIZE])
 	return queue_id_hash(id) == hash ? kind : 'w';
 }
 
+/* ID.env.new of this folder: an envelope rewrite that never reached its
+ * rename (the commit rule); ID.env is still the valid one.  1 if name
+ * was one and is handled. */
+static int
+queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
+    const char *name)
+{
+	char	id[QUEUE_ID_SIZE], path[1024];
+
+	if (strlen(name) != QUEUE_ID_LEN + 8 ||
+	    strcmp(name + QUEUE_ID_LEN, ".env.new") != 0)
+		return 0;
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	if (!queue_id_valid(id) || queue_id_hash(id) != hash)
+		return 0;
+	if (bsnprintf(path, sizeof(path), "%s/%s", dir, name) &&
+	    unlinkat(spoolfd, path, 0) == 0)
+		log_info("%s: recovery: removed an unfinished envelope "
+		    "rewrite", id);
+	else
+		log_warn("%s: recovery: cannot remove %s", id, path);
+	return 1;
+}
+
 static void
 queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
     void *arg, struct queue_fs_recovery *rec)
@@ -712,6 +749,8 @@ queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
 				    queue_id_hash(id));
 			break;
 		default:
+			if (queue_fs_recover_new(spoolfd, dir, hash, nl.v[i]))
+				break;
 			queue_fs_shown(nl.v[i], shown, sizeof(shown));
 			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
 			    rec) == 0)
@@ -738,4 +777,120 @@ queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
 	log_info("recovery: %zu messages in queue, %zu moved to corrupt/, "
 	    "%zu unfinished removed", rec->messages, rec->corrupt,
 	    rec->removed);
+}
+
+/* ---- the scheduler's changes to committed messages ---- */
+
+int
+queue_fs_read_envelope(int spoolfd, const char *id, struct envelope *env,
+    char *why, size_t whylen)
+{
+	char	 path[QUEUE_FS_PATHSIZE], *text;
+	size_t	 len;
+	int	 rc;
+
+	queue_fs_path(path, QFS_QUEUE, id, "env");
+	if ((text = queue_fs_read_env(spoolfd, path, &len, why,
+	    whylen)) == NULL)
+		return -1;
+	rc = envelope_parse(text, len, env, why, whylen);
+	free(text);
+	return rc;
+}
+
+/* fsync of queue/XX of id. */
+static int
+queue_fs_sync_folder(int spoolfd, const char *id)
+{
+	char	dir[16];
+	int	fd, rc;
+
+	(void)bsnprintf(dir, sizeof(dir), "queue/%02X", queue_id_hash(id));
+	if ((fd = openat(spoolfd, dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+queue_fs_write_envelope(int spoolfd, const struct envelope *env, char *why,
+    size_t whylen)
+{
+	char		 tmp[QUEUE_FS_PATHSIZE], path[QUEUE_FS_PATHSIZE];
+	char		 ebuf[128];
+	struct buf	 b;
+	int		 fd, rc = -1;
+
+	if (envelope_check(env, why, whylen) == -1)
+		return -1;
+	queue_fs_path(tmp, QFS_QUEUE, env->id, "env.new");
+	queue_fs_path(path, QFS_QUEUE, env->id, "env");
+	buf_init(&b);
+	envelope_serialize(env, &b);
+	fd = openat(spoolfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, b.data, b.len) == -1 ||
+	    fdatasync(fd) == -1) {
+		(void)bsnprintf(why, whylen, "%s: %s", tmp,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		(void)unlinkat(spoolfd, tmp, 0);
+	} else if (renameat(spoolfd, tmp, spoolfd, path) == -1) {
+		(void)bsnprintf(why, whylen, "rename %s: %s", tmp,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		(void)unlinkat(spoolfd, tmp, 0);
+	} else if (queue_fs_sync_folder(spoolfd, env->id) == -1)
+		(void)bsnprintf(why, whylen, "fsync of the folder of %s: %s",
+		    path, strerror_r(errno, ebuf, sizeof(ebuf)));
+	else
+		rc = 0;
+	if (fd != -1)
+		close(fd);
+	buf_free(&b);
+	return rc;
+}
+
+int
+queue_fs_remove_done(int spoolfd, const char *id)
+{
+	char	path[QUEUE_FS_PATHSIZE];
+	int	saved;
+
+	queue_fs_path(path, QFS_QUEUE, id, "env");
+	if (unlinkat(spoolfd, path, 0) == -1 && errno != ENOENT)
+		return -1;
+	if (queue_fs_sync_folder(spoolfd, id) == -1)
+		return -1;
+	queue_fs_path(path, QFS_QUEUE, id, "msg");
+	if (unlinkat(spoolfd, path, 0) == -1 && errno != ENOENT) {
+		saved = errno;
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_fs_hold(int spoolfd, const char *id)
+{
+	char	from[QUEUE_FS_PATHSIZE], to[QUEUE_FS_PATHSIZE];
+	int	fd;
+
+	/* Content first: an envelope without content in queue/ would go
+	 * to corrupt/ at recovery, content without envelope is removed. */
+	queue_fs_path(from, QFS_QUEUE, id, "msg");
+	queue_fs_path(to, QFS_HOLD, id, "msg");
+	if (queue_fs_rename(spoolfd, from, to) == -1 && errno != ENOENT)
+		return -1;
+	queue_fs_path(from, QFS_QUEUE, id, "env");
+	queue_fs_path(to, QFS_HOLD, id, "env");
+	if (queue_fs_rename(spoolfd, from, to) == -1)
+		return -1;
+	if ((fd = openat(spoolfd, "hold", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	(void)fsync(fd);
+	close(fd);
+	return queue_fs_sync_folder(spoolfd, id);
 }

@@ -11,6 +11,9 @@
  *   queue         queue 0700  committed messages, in 256 hashed folders
  *   queue/XX      queue 0700  XX = queue_id_hash(): ID.msg + ID.env
  *   corrupt       queue 0700  files that failed to parse (never deleted)
+ *   hold          queue 0700  messages whose content no longer matches its
+ *                             digest (never delivered, never deleted)
+ *   delivery      delivery 0700  the delivery process's chroot (empty)
  */
 #ifndef SM_QUEUE_FS_H
 #define SM_QUEUE_FS_H
@@ -22,7 +25,7 @@
 struct sm_user;
 struct envelope;
 
-enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE };
+enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE, SPOOL_DELIVERY };
 
 struct spool_entry {
 	const char		*path;		/* "queue/XX": 256 folders */
@@ -32,24 +35,26 @@ struct spool_entry {
 extern const struct spool_entry spool_table[];	/* ends with path NULL */
 
 /* Run by the parent before it forks: creates what is missing (as root
- * with the owners of the table, queue = qu; unprivileged qu == NULL and
- * everything belongs to the current user) and checks owners and modes of
- * what exists.  -1 with a message naming the path on any mismatch. */
+ * with the owners of the table, queue = qu, delivery = du; unprivileged
+ * qu == du == NULL and everything belongs to the current user) and checks
+ * owners and modes of what exists.  -1 with a message naming the path on
+ * any mismatch. */
 int queue_fs_prepare(const char *spool, const struct sm_user *qu,
-    char *err, size_t errlen);
+    const struct sm_user *du, char *err, size_t errlen);
 /* Prints the table for make install: "path owner mode" lines, where owner
- * is "root" or the queue user's name. */
-void queue_fs_print_table(const char *queue_user);
+ * is "root", the queue user's or the delivery user's name. */
+void queue_fs_print_table(const char *queue_user, const char *delivery_user);
 
 /*
  * Below, spoolfd is an O_DIRECTORY descriptor of the spool and every path
  * is relative to it, so the same code runs chrooted or not.
  */
 
-enum queue_fs_where { QFS_INCOMING, QFS_QUEUE, QFS_CORRUPT };
+enum queue_fs_where { QFS_INCOMING, QFS_QUEUE, QFS_CORRUPT, QFS_HOLD };
 #define QUEUE_FS_PATHSIZE	64
 
-/* "incoming/ID.ext", "queue/XX/ID.ext" or "corrupt/ID.ext"; ext "msg"/"env". */
+/* "incoming/ID.ext", "queue/XX/ID.ext", "corrupt/ID.ext" or
+ * "hold/ID.ext"; ext "msg", "env" or "env.new". */
 void queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
     const char *id, const char *ext);
 /* Creates incoming/ID.msg for a new ID (O_EXCL, 0600; an ID already in use
@@ -78,12 +83,31 @@ typedef void (*queue_fs_found_cb)(const struct envelope *env, void *arg);
  * Startup recovery (queue/INTERNALS): removes everything in incoming/;
  * in each queue/XX keeps ID.env + ID.msg when the envelope parses, names
  * its file and matches the content's size and SHA-256 digest, calling
- * found for it; moves a
+ * found for it; removes ID.env.new (an envelope rewrite that did not
+ * reach its rename: ID.env is the valid one); moves a
  * bad envelope (with its content), an envelope without content and any
  * foreign name to corrupt/; removes content without an envelope (it was
  * never acknowledged); then syncs the filesystem and logs a summary.
  */
 void queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
     struct queue_fs_recovery *rec);
+
+/*
+ * Changes to a committed message, by the delivery scheduler.
+ * queue_fs_read_envelope: queue/XX/ID.env parsed (the content is not
+ * checked).  queue_fs_write_envelope: the commit rule (queue/INTERNALS):
+ * env checked, written to queue/XX/ID.env.new, fdatasync'ed, renamed over
+ * ID.env, queue/XX fsync'ed; on any error ID.env is the old one.
+ * queue_fs_remove_done: a message with every recipient done goes:
+ * ID.env removed and its folder fsync'ed, then ID.msg.  queue_fs_hold:
+ * both files moved to hold/ (never delivered again, never deleted).
+ * Each returns 0, or -1 (why, or errno).
+ */
+int queue_fs_read_envelope(int spoolfd, const char *id, struct envelope *env,
+    char *why, size_t whylen);
+int queue_fs_write_envelope(int spoolfd, const struct envelope *env,
+    char *why, size_t whylen);
+int queue_fs_remove_done(int spoolfd, const char *id);
+int queue_fs_hold(int spoolfd, const char *id);
 
 #endif

@@ -151,7 +151,7 @@ t_failsync() {
 # Creates the system users of the privilege-separated processes.
 sm_users() {
 	local u
-	for u in _sm-smtpd _sm-queue _sm-lookup _sm-control; do
+	for u in _sm-smtpd _sm-queue _sm-lookup _sm-control _sm-delivery; do
 		getent passwd "$u" >/dev/null && continue
 		useradd --system --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin "$u" 2>/dev/null ||

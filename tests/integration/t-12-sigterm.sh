@@ -87,8 +87,8 @@ say "clients: $(cat "$ready")"
 children=$(sm_children "$SM_PID")
 children_line=$(printf '%s\n' "$children" | tr '\n' ' ')
 say "children: $children_line"
-[ "$(printf '%s\n' "$children" | grep -c .)" -ge 3 ] ||
-    t_fail "three children (smtpd, queue, lookup)" "$children_line"
+[ "$(printf '%s\n' "$children" | grep -c .)" -ge 5 ] ||
+    t_fail "five children (smtpd, queue, lookup, control, delivery)" "$children_line"
 
 say "SIGTERM to $SM_PID"
 kill -TERM "$SM_PID"

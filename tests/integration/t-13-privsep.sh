@@ -2,8 +2,8 @@
 # t-13-privsep: privilege separation, read from /proc.  For every child of
 # the root parent (and every thread of it): all four ids of Uid: and Gid:
 # are its user's, Groups: is empty, CapEff and CapPrm are zero; its root
-# directory is <spool>/empty (smtpd, control), <spool> (queue) or /
-# (lookup);
+# directory is <spool>/empty (smtpd, control), <spool> (queue), /
+# (lookup) or <spool>/delivery (delivery);
 # every open directory lies inside that root; and none keeps the terminal
 # strictmaild was started from: the parent is started on a pseudo-terminal
 # of its own (its controlling terminal and stdin), and every child must
@@ -81,6 +81,7 @@ expect = {  # name part -> (user, root)
     'queue': ('_sm-queue', spool),
     'lookup': ('_sm-lookup', '/'),
     'control': ('_sm-control', os.path.join(spool, 'empty')),
+    'delivery': ('_sm-delivery', os.path.join(spool, 'delivery')),
 }
 
 
@@ -122,8 +123,8 @@ for c in children(ppid):
     with open('/proc/%d/comm' % c) as f:
         comm = f.read().strip()
     kind = [k for k in expect if k in comm]
-    check('child %d (%s) is one of smtpd, queue, lookup, control' % (c, comm),
-          len(kind) == 1, 'a name with smtpd, queue, lookup or control', comm)
+    check('child %d (%s) is one of smtpd, queue, lookup, control, delivery' % (c, comm),
+          len(kind) == 1, 'a name with smtpd, queue, lookup, control or delivery', comm)
     if len(kind) != 1:
         continue
     kind = kind[0]
@@ -175,7 +176,7 @@ for c in children(ppid):
     check('%s: %d open directories, all inside %s' % (kind, ndirs, root), not bad,
           'none outside', bad)
 
-check('smtpd, queue, lookup and control all found', sorted(found) == sorted(expect),
+check('smtpd, queue, lookup, control and delivery all found', sorted(found) == sorted(expect),
       sorted(expect), sorted(found))
 with open(sys.argv[3], 'w') as f:
     for kind, c in sorted(found.items()):

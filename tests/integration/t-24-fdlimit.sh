@@ -29,8 +29,8 @@ grep -Eq 'strictmail/smtpd\[[0-9]+\]: descriptors: limit 40, ' "$log" ||
 	"$(grep -Eo 'descriptors: .*' "$log" | head -n 1)"
 say "strictmaild running, pid $SM_PID: $(grep -Eo 'descriptors: .*' "$log" | head -n 1)"
 children_before=$(sm_children "$SM_PID" | awk '{ print $1 }' | sort | tr '\n' ' ')
-[ "$(echo $children_before | wc -w)" -ge 3 ] ||
-    t_fail "three children (smtpd, queue, lookup)" "$children_before"
+[ "$(echo $children_before | wc -w)" -ge 5 ] ||
+    t_fail "five children (smtpd, queue, lookup, control, delivery)" "$children_before"
 
 ready=$T_DIR/clients.ready
 result=$T_DIR/clients.result

@@ -7,8 +7,8 @@
 #    pending.  After shutdown-timeout (2 s) the parent kills what is left,
 #    waits 5 s at most for them to be reaped, logs "smtpd (pid N) still
 #    there 5000 ms after SIGKILL: going on without it" and exits 1, while
-#    queue and lookup are killed and reaped.  Thawed, smtpd dies of the
-#    pending SIGKILL.
+#    queue, lookup, control and delivery are killed and reaped.  Thawed,
+#    smtpd dies of the pending SIGKILL.
 # 2. kill() fails with EPERM in the parent (a preload, killfail.c, in the
 #    plain build): every signal to a child fails and is logged; at the
 #    shutdown timeout each child is reported as "cannot be killed: going on
@@ -62,7 +62,7 @@ if [ -d /sys/fs/cgroup/freezer ] && [ -w /sys/fs/cgroup/freezer ]; then
 		"$(grep -m 3 -E 'still|kill' "$log" | tr '\n' '|')"
 	grep -Eq "strictmaild\[$SM_PID\]: shutdown complete in [0-9]+ ms, 1 processes left behind" "$log" ||
 	    t_fail "'shutdown complete in N ms, 1 processes left behind'" "$(grep -m 2 'shutdown complete' "$log")"
-	for w in queue lookup; do
+	for w in queue lookup control delivery; do
 		grep -Eq "strictmaild\[$SM_PID\]: child $w \(pid [0-9]+\) killed by signal 9" "$log" ||
 		    t_fail "'child $w (pid N) killed by signal 9'" "$(grep -m 3 "$w" "$log" | tr '\n' '|')"
 	done
@@ -95,7 +95,7 @@ sm_config "$conf" "$spool" "shutdown-timeout 2s"
 SM_BIN=$PLAIN sm_start "$conf" "$log" env LD_PRELOAD="$T_DIR/killfail.so"
 sm_wait_ready "$log" "$SM_PID" 30 || t_fail "the plain build with killfail.so ready" "$(tail -n 3 "$log" | tr '\n' '|')"
 children=$(sm_children "$SM_PID")
-[ "$(echo "$children" | grep -c .)" = 3 ] || t_fail "three children" "$children"
+[ "$(echo "$children" | grep -c .)" = 5 ] || t_fail "five children" "$children"
 kill -TERM "$SM_PID"
 sm_wait_exit "$SM_PID" 30 ||
     t_fail "parent exit within 30 s of SIGTERM when no child can be signalled" "still running"
@@ -105,12 +105,12 @@ say "parent exited $SM_RC after $SM_WAITED_MS ms"
     t_fail "an exit right after the 2 s timeout (no reap wait for unsignalled children)" "$SM_WAITED_MS ms"
 grep -Eq "signal 15 to smtpd \(pid [0-9]+\): Operation not permitted" "$log" ||
     t_fail "the failed SIGTERM to smtpd logged" "$(grep -m 3 signal "$log" | tr '\n' '|')"
-for w in smtpd queue lookup; do
+for w in smtpd queue lookup control delivery; do
 	grep -Eq "strictmaild\[$SM_PID\]: $w \(pid [0-9]+\) cannot be killed: going on without it" "$log" ||
 	    t_fail "'$w (pid N) cannot be killed: going on without it'" "$(grep -m 5 -E 'kill|signal' "$log" | tr '\n' '|')"
 done
-grep -Eq "strictmaild\[$SM_PID\]: shutdown complete in [0-9]+ ms, 3 processes left behind" "$log" ||
-    t_fail "'shutdown complete in N ms, 3 processes left behind'" "$(grep -m 2 'shutdown complete' "$log")"
+grep -Eq "strictmaild\[$SM_PID\]: shutdown complete in [0-9]+ ms, 5 processes left behind" "$log" ||
+    t_fail "'shutdown complete in N ms, 5 processes left behind'" "$(grep -m 2 'shutdown complete' "$log")"
 for c in $(echo "$children" | awk '{ print $1 }'); do
 	for i in $(seq 1 50); do pid_alive "$c" || break; sleep 0.1; done
 	pid_alive "$c" && t_fail "child $c gone with its parent (parent-death signal)" "alive"

@@ -10,8 +10,10 @@
 #  - Privilege-separated (SM_PRIV=1): the plain build, run as root with
 #    only the unit's CapabilityBoundingSet= and no_new_privs (setpriv),
 #    lays out a new spool, takes messages (with STARTTLS, and after a
-#    SIGHUP), answers strictmailctl (queue, as root and as nobody;
-#    reload) and shuts down with status 0
+#    SIGHUP; one for a remote domain, which the delivery process looks up
+#    with c-ares at a resolver that refuses, and defers), answers
+#    strictmailctl (queue, as root and as nobody; reload) and shuts down
+#    with status 0
 #    (signalling its children needs CAP_KILL); under strace, every system
 #    call of the whole process tree is in the unit's SystemCallFilter= and
 #    every socket family in its RestrictAddressFamilies=.
@@ -115,7 +117,8 @@ trace=$T_DIR/strace.out
 pki=$T_DIR/pki
 sm_pki "$pki"
 chmod 0600 "$pki/valid.key"
-sm_config "$conf" "$spool" "tls-certificate $pki/valid.pem" "tls-key $pki/valid.key"
+sm_config "$conf" "$spool" "tls-certificate $pki/valid.pem" "tls-key $pki/valid.key" \
+    "dns-servers 127.0.0.1"
 SM_BIN=$PLAIN sm_start "$conf" "$log" strace -f -q -o "$trace" \
     setpriv --bounding-set="$bset" --inh-caps=-all --no-new-privs --
 sm_wait_ready "$log" "$SM_PID" 60 ||
@@ -137,6 +140,11 @@ errs=$(sm_check "$spool" "$qid" "$T_DIR/body" root@localhost)
 out=$(ip netns exec "$T_NS" timeout 60 swaks --server 127.0.0.1:25 -tls \
     --helo client.test --from sender@example.org --to root@localhost 2>&1) ||
     t_fail "a message over STARTTLS with the unit's capabilities" "$(printf '%s\n' "$out" | tail -n 3)"
+# Remote delivery: c-ares's sockets and the delivery process's loop.
+out=$(sm_send sender@example.org someone@remote.example "$T_DIR/body" 2>&1) ||
+    t_fail "a message for a remote domain" "$out"
+sm_wait_log "$log" "${out#250 }: to=<someone@remote.example> .*status=deferred" "$SM_PID" 30 ||
+    t_fail "the remote message deferred (no resolver)" "$(grep "${out#250 }" "$log" | tail -n 2)"
 kill -HUP "$dpid"
 sleep 1
 out=$(sm_send sender@example.org root@localhost "$T_DIR/body" 2>&1) ||

@@ -101,7 +101,7 @@ say "--json: ok"
 out=$("$CTL" -s "$sock" queue show "$q1" 2>&1) || t_fail "queue show $q1 exits 0" "$out"
 for w in "id: $q1" "sender: <alice@example.org>" "recipient: <bob@remote.example> pending" \
     "recipient: <carol@remote.example> pending" "client: 127.0.0.1" "protocol: ESMTP" \
-    "attempts: 0" "digest: sha256:"; do
+    "attempts: " "digest: sha256:"; do
 	grep -qF -- "$w" <<<"$out" || t_fail "'$w' in queue show" "$(tr '\n' '|' <<<"$out")"
 done
 "$CTL" -s "$sock" queue show "$q1" --json | "$PY" -c '
@@ -134,13 +134,9 @@ grep -Eq "control: uid $nuid pid [0-9]+: flush refused: not root" "$log" ||
 say "nobody: own messages only, flush and reload refused: ok"
 
 # ---- root: flush and reload
-out=$("$CTL" -s "$sock" flush 2>&1)
-rc=$?
-if [ $rc = 0 ]; then
-	grep -q "flush: [0-9]* pending recipient" <<<"$out" || t_fail "flush answer" "$out"
-else
-	grep -q "flush: no scheduler" <<<"$out" || t_fail "flush answered (no scheduler yet)" "$out"
-fi
+# The remote recipients are deferred (no DNS here): flush makes them due.
+out=$("$CTL" -s "$sock" flush 2>&1) || t_fail "flush as root exits 0" "$out"
+grep -q "flush: [0-9]* pending recipient" <<<"$out" || t_fail "flush answer" "$out"
 n0=$(grep -c "reload: .*: done" "$log")
 out=$("$CTL" -s "$sock" reload 2>&1) || t_fail "reload as root exits 0" "$out"
 grep -q "reload: done" <<<"$out" || t_fail "reload: done" "$out"

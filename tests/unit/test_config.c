@@ -876,7 +876,9 @@ test_reload_take_and_settings(void **state)
 	    "hostname b.test\nmax-message-size 2M\nmax-recipients 3\n"
 	    "relay-network 192.0.2.0/24 2001:db8::/32\n"
 	    "local-domain b.test c.test\ntimeout-session 1h\n"
-	    "queue-lifetime 2d\nmin-free-space 1M\nerror-delay 0\n",
+	    "queue-lifetime 2d\nmin-free-space 1M\nerror-delay 0\n"
+	    "tls-policy Example.ORG verify\ntls-policy b.example none\n"
+	    "retry-initial 7s\nmax-deliveries 3\n",
 	    err, sizeof(err)) != 0)
 		fail_msg("unexpected error: %s", err);
 	config_reload_take(&run, &next);
@@ -911,6 +913,15 @@ test_reload_take_and_settings(void **state)
 	assert_true(copy.queue_lifetime == 2 * 86400);
 	assert_true(copy.min_free_space == 1024 * 1024);
 	assert_true(copy.error_delay == 0);
+	assert_true(copy.retry_initial == 7);
+	assert_int_equal(copy.max_deliveries, 3);
+	assert_int_equal(copy.ntls_policy, 2);
+	assert_int_equal(config_tls_level_of(&copy, "example.org"),
+	    CONFIG_TLS_VERIFY);
+	assert_int_equal(config_tls_level_of(&copy, "b.example"),
+	    CONFIG_TLS_NONE);
+	assert_int_equal(config_tls_level_of(&copy, "c.example"),
+	    CONFIG_TLS_MAY);
 	assert_int_equal(copy.nlocal_domains, 2);
 	assert_true(config_is_local_domain(&copy, "b.test"));
 	ss = sa_of("192.0.2.9");
@@ -926,11 +937,43 @@ test_reload_take_and_settings(void **state)
 	buf_free(&wire);
 }
 
+static void
+test_delivery_settings(void **state)
+{
+	struct config	cfg;
+	char		err[1024];
+
+	(void)state;
+	if (parse(&cfg, "listen 127.0.0.1 25\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(cfg.user_delivery, "_sm-delivery");
+	assert_string_equal(cfg.tls_ca_file, CONFIG_CA_FILE_DEFAULT);
+	assert_null(cfg.dns_servers);
+	assert_int_equal(cfg.smtp_port, 25);
+	assert_int_equal(cfg.max_deliveries, 20);
+	assert_int_equal(cfg.max_deliveries_per_domain, 5);
+	assert_true(cfg.retry_initial == 300 && cfg.retry_max == 3600);
+	assert_int_equal(config_tls_level_of(&cfg, "any.example"),
+	    CONFIG_TLS_MAY);
+	config_free(&cfg);
+	expect_error("listen 127.0.0.1 25\ntls-policy a.example strict\n",
+	    NAME ":2: tls-policy: 'strict' is not none, may, encrypt, verify "
+	    "or secure");
+	expect_error("listen 127.0.0.1 25\ntls-policy a.example may\n"
+	    "tls-policy A.example none\n",
+	    NAME ":3: tls-policy: duplicate domain 'A.example'");
+	expect_error("listen 127.0.0.1 25\ntls-policy -bad- may\n",
+	    NAME ":2: tls-policy: bad domain '-bad-'");
+	expect_error("listen 127.0.0.1 25\nsmtp-port 0\n",
+	    NAME ":2: smtp-port: '0' is not a port from 1 to 65535");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_delivery_settings),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hostname_set),
 		cmocka_unit_test(test_comments_and_blanks),

@@ -182,6 +182,7 @@ assert_same(const struct envelope *a, const struct envelope *b)
 		assert_same_str("notify", a->rcpts[i].notify,
 		    b->rcpts[i].notify);
 		assert_same_str("orcpt", a->rcpts[i].orcpt, b->rcpts[i].orcpt);
+		assert_same_str("error", a->rcpts[i].error, b->rcpts[i].error);
 	}
 }
 
@@ -334,6 +335,40 @@ test_reject_keys(void **state)
 	    "line 14: 'end' takes no value");
 }
 
+/* rcpt-error: the last error of the rcpt line above, kept as written,
+ * strict like the other rcpt-* keys. */
+static void
+test_rcpt_error(void **state)
+{
+	struct envelope	env;
+	struct buf	b, b2;
+	char		err[256];
+
+	(void)state;
+	make_text(&b, 0, NULL, 14, "rcpt-error 451 4.7.1 try again later");
+	if (envelope_parse(b.data, b.len, &env, err, sizeof(err)) != 0)
+		fail_msg("rcpt-error rejected: %s", err);
+	assert_string_equal(env.rcpts[0].error, "451 4.7.1 try again later");
+	buf_init(&b2);
+	envelope_serialize(&env, &b2);
+	assert_int_equal(b.len, b2.len);
+	assert_memory_equal(b.data, b2.data, b.len);
+	/* An empty error is refused by the check, never written. */
+	free(env.rcpts[0].error);
+	env.rcpts[0].error = strdup("");
+	assert_int_equal(envelope_check(&env, err, sizeof(err)), -1);
+	envelope_free(&env);
+	buf_free(&b);
+	buf_free(&b2);
+	expect_error_edit("error twice", 0, NULL, 14,
+	    "rcpt-error a\nrcpt-error b",
+	    "line 15: duplicate key 'rcpt-error' for one recipient");
+	expect_error_edit("error before rcpt", 0, NULL, 13, "rcpt-error x",
+	    "line 13: 'rcpt-error' before any 'rcpt' line");
+	expect_error_edit("empty error", 0, NULL, 14, "rcpt-error",
+	    "line 14: empty");
+}
+
 static void
 test_reject_structure(void **state)
 {
@@ -479,6 +514,7 @@ main(void)
 		cmocka_unit_test(test_check_rejects),
 		cmocka_unit_test(test_reject_keys),
 		cmocka_unit_test(test_reject_structure),
+		cmocka_unit_test(test_rcpt_error),
 		cmocka_unit_test(test_reject_values),
 		cmocka_unit_test(test_reject_control_bytes),
 		cmocka_unit_test(test_reject_truncated),

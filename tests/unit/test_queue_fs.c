@@ -91,7 +91,7 @@ prepare_ok(struct fixture *fx)
 {
 	char	err[512] = "";
 
-	if (queue_fs_prepare(fx->spool, NULL, err, sizeof(err)) != 0)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("queue_fs_prepare: %s", err);
 }
 
@@ -101,7 +101,7 @@ expect_prepare_error(struct fixture *fx, const char *rel, const char *what)
 	char	err[512] = "", want[512];
 
 	snprintf(want, sizeof(want), "%s/%s: %s", fx->spool, rel, what);
-	if (queue_fs_prepare(fx->spool, NULL, err, sizeof(err)) != -1)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) != -1)
 		fail_msg("expected '%s', queue_fs_prepare succeeded", want);
 	if (strcmp(err, want) != 0)
 		fail_msg("expected '%s', got '%s'", want, err);
@@ -177,7 +177,7 @@ test_prepare_detects_type_and_owner(void **state)
 
 		snprintf(want, sizeof(want), "%s/incoming: owner is root, "
 		    "expected 54321", fx->spool);
-		assert_int_equal(queue_fs_prepare(fx->spool, &qu, err,
+		assert_int_equal(queue_fs_prepare(fx->spool, &qu, &qu, err,
 		    sizeof(err)), -1);
 		if (strcmp(err, want) != 0)
 			fail_msg("expected '%s', got '%s'", want, err);
@@ -200,7 +200,7 @@ test_print_table(void **state)
 	assert_true(saved != -1 && fd != -1);
 	dup2(fd, STDOUT_FILENO);
 	close(fd);
-	queue_fs_print_table("_sm-queue");
+	queue_fs_print_table("_sm-queue", "_sm-delivery");
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -215,7 +215,9 @@ test_print_table(void **state)
 	    "incoming _sm-queue 0700\n"
 	    "queue _sm-queue 0700\n"
 	    "queue/XX _sm-queue 0700\n"
-	    "corrupt _sm-queue 0700\n");
+	    "corrupt _sm-queue 0700\n"
+	    "hold _sm-queue 0700\n"
+	    "delivery _sm-delivery 0700\n");
 }
 
 /* ---- recovery ---- */
@@ -418,6 +420,72 @@ test_create_and_unlink(void **state)
 	close(spoolfd);
 }
 
+#define ID_REWRITE	"E000000000000030"
+
+/* The scheduler's changes: a rewrite by the commit rule, a leftover
+ * ID.env.new removed by recovery, hold/, removal of a done message. */
+static void
+test_rewrite_hold_remove(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	struct envelope			 env, back;
+	char				 d[16], rel[128], why[256];
+	int				 spoolfd;
+
+	prepare_ok(fx);
+	put_env(fx->spool, folder(ID_REWRITE, d, sizeof(d)), ID_REWRITE, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_REWRITE);
+	put_file(fx->spool, rel, "hello\n");
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &env, why,
+	    sizeof(why)), 0);
+	env.attempts = 3;
+	env.rcpts[0].error = strdup("451 4.7.1 later");
+	assert_int_equal(queue_fs_write_envelope(spoolfd, &env, why,
+	    sizeof(why)), 0);
+	snprintf(rel, sizeof(rel), "%s/%s.env.new", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &back,
+	    why, sizeof(why)), 0);
+	assert_int_equal(back.attempts, 3);
+	assert_string_equal(back.rcpts[0].error, "451 4.7.1 later");
+	envelope_free(&back);
+	/* An invalid envelope is never written: the old one stays. */
+	free(env.sender);
+	env.sender = strdup("a\nb");
+	assert_int_equal(queue_fs_write_envelope(spoolfd, &env, why,
+	    sizeof(why)), -1);
+	assert_int_equal(queue_fs_read_envelope(spoolfd, ID_REWRITE, &back,
+	    why, sizeof(why)), 0);
+	assert_string_equal(back.sender, "a@example.org");
+	envelope_free(&back);
+	envelope_free(&env);
+	/* A crash between write and rename: recovery keeps ID.env and
+	 * removes the rest of the rewrite. */
+	put_file(fx->spool, rel, "strictmail-envelope 2\nid half");
+	queue_fs_recover(spoolfd, NULL, NULL, &rec);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.corrupt, 0);
+	assert_false(exists(fx->spool, rel));
+	/* hold/ takes both files. */
+	assert_int_equal(queue_fs_hold(spoolfd, ID_REWRITE), 0);
+	assert_true(exists(fx->spool, "hold/" ID_REWRITE ".env"));
+	assert_true(exists(fx->spool, "hold/" ID_REWRITE ".msg"));
+	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	/* A done message goes, envelope and content. */
+	put_env(fx->spool, d, ID_REWRITE, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_REWRITE);
+	put_file(fx->spool, rel, "hello\n");
+	assert_int_equal(queue_fs_remove_done(spoolfd, ID_REWRITE), 0);
+	assert_false(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_REWRITE);
+	assert_false(exists(fx->spool, rel));
+	close(spoolfd);
+}
+
 int
 main(void)
 {
@@ -431,6 +499,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_print_table, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_hold_remove, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_unlink, setup,
 		    teardown),
 	};

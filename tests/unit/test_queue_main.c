@@ -86,7 +86,7 @@ start_queue_as(struct fixture *fx, uint64_t min_free, const struct sm_user *u)
 		cfg.spool = xstrdup(fx->spool);
 		cfg.min_free_space = min_free;
 		cfg.max_recipients = 5;
-		rc = queue_main(&cfg, p[1], s[1], -1, u);
+		rc = queue_main(&cfg, p[1], s[1], -1, -1, u);
 		config_free(&cfg);
 		if (u != NULL)
 			_exit(rc);	/* no leak check after chroot */
@@ -117,7 +117,7 @@ setup(void **state)
 	if (mkdtemp(fx->top) == NULL)
 		return -1;
 	snprintf(fx->spool, sizeof(fx->spool), "%s/spool", fx->top);
-	if (queue_fs_prepare(fx->spool, NULL, err, sizeof(err)) == -1)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) == -1)
 		return -1;
 	buf_init(&fx->in);
 	fx->parent = fx->smtpd = -1;
@@ -647,11 +647,15 @@ test_privileged(void **state)
 		return;
 	}
 	/* The spool as the parent lays it out for that user. */
-	if (queue_fs_prepare(fx->spool, &u, err, sizeof(err)) == 0)
+	if (queue_fs_prepare(fx->spool, &u, &u, err, sizeof(err)) == 0)
 		fail_msg("a spool of root's was accepted for %s", u.name);
 	snprintf(path, sizeof(path), "%s/incoming", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	snprintf(path, sizeof(path), "%s/corrupt", fx->spool);
+	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	snprintf(path, sizeof(path), "%s/hold", fx->spool);
+	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	snprintf(path, sizeof(path), "%s/delivery", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	snprintf(path, sizeof(path), "%s/queue", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
@@ -659,7 +663,7 @@ test_privileged(void **state)
 		snprintf(path, sizeof(path), "%s/queue/%02X", fx->spool, fd);
 		assert_int_equal(chown(path, u.uid, u.gid), 0);
 	}
-	if (queue_fs_prepare(fx->spool, &u, err, sizeof(err)) != 0)
+	if (queue_fs_prepare(fx->spool, &u, &u, err, sizeof(err)) != 0)
 		fail_msg("queue_fs_prepare: %s", err);
 	start_queue_as(fx, 1024, &u);
 	expect_space(fx, 0);

@@ -250,8 +250,10 @@ test_users(void **state)
 	free(cfg.user_smtpd);
 	free(cfg.user_queue);
 	free(cfg.user_lookup);
+	free(cfg.user_delivery);
 	cfg.user_smtpd = xstrdup("nobody");
 	cfg.user_queue = xstrdup("nobody");
+	cfg.user_delivery = xstrdup("nobody");
 	cfg.user_lookup = xstrdup("sm-no-such-user");
 	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), -1);
 	assert_contains(err, "- (default user-lookup): user-lookup: user "
@@ -271,6 +273,7 @@ test_users(void **state)
 	assert_int_equal(startup_users(&cfg, u, err, sizeof(err)), 0);
 	assert_string_equal(u[2].name, "nobody");
 	assert_string_equal(u[3].name, "nobody");
+	assert_string_equal(u[4].name, "nobody");
 	assert_true(u[0].uid != 0 && u[0].gid != 0);
 	config_free(&cfg);
 }
@@ -282,28 +285,28 @@ test_spool_check(void **state)
 	char		err[512], sub[200];
 
 	snprintf(fx->path, sizeof(fx->path), "%s/spool", fx->top);
-	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	assert_int_equal(startup_spool_check(fx->path, NULL, NULL, err,
 	    sizeof(err)), -1);
 	assert_contains(err, "No such file or directory: create the spool "
 	    "with 'make install'");
 	assert_int_equal(mkdir(fx->path, 0700), 0);
-	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	assert_int_equal(startup_spool_check(fx->path, NULL, NULL, err,
 	    sizeof(err)), -1);
 	assert_contains(err, "mode 0700, expected");
 	assert_int_equal(chmod(fx->path, 0755), 0);
 	/* Nothing below it yet: the start makes that. */
-	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	assert_int_equal(startup_spool_check(fx->path, NULL, NULL, err,
 	    sizeof(err)), 0);
 	snprintf(sub, sizeof(sub), "%s/queue", fx->path);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	snprintf(sub, sizeof(sub), "%s/queue/3F", fx->path);
 	assert_int_equal(mkdir(sub, 0755), 0);
 	assert_int_equal(chmod(sub, 0755), 0);
-	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	assert_int_equal(startup_spool_check(fx->path, NULL, NULL, err,
 	    sizeof(err)), -1);
 	assert_contains(err, "queue/3F: mode is 0755, expected 0700");
 	assert_int_equal(chmod(sub, 0700), 0);
-	assert_int_equal(startup_spool_check(fx->path, NULL, err,
+	assert_int_equal(startup_spool_check(fx->path, NULL, NULL, err,
 	    sizeof(err)), 0);
 }
 

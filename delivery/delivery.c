@@ -1,0 +1,1243 @@
+/*
+ * delivery.c - the delivery process (delivery.h): jobs from the queue,
+ * DNS, connections, SMTP client sessions, outcomes back to the queue.
+ */
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/digest.h"
+#include "common/dns.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/logfmt.h"
+#include "common/privsep.h"
+#include "common/proto.h"
+#include "common/tls.h"
+#include "common/util.h"
+#include "delivery/delivery.h"
+#include "delivery/mxwalk.h"
+#include "delivery/smtpc.h"
+#include "delivery/smtpc_reply.h"
+
+#define DLV_CHUNK		(64 * 1024)	/* content read per piece */
+#define DLV_OUT_HIGH		(256 * 1024)	/* output held at most */
+#define DLV_READ		(16 * 1024)
+#define DLV_MAX_HOSTS		10
+#define DLV_MAX_ADDRS		20
+#define DLV_TEXT_MAX		600
+#define DLV_RELAY_MAX		320
+
+struct dlv;
+struct dlv_job;
+
+struct dlv_rcpt {
+	uint32_t	 index;
+	char		*addr;		/* no angle brackets */
+	unsigned	 notify;
+	char		*orcpt;		/* NULL = none */
+	int		 done;
+	uint32_t	 status;	/* DRES_* once done */
+	uint32_t	 code;
+	char		 enh[16];
+	char		 relay[DLV_RELAY_MAX];
+	char		 text[DLV_TEXT_MAX];
+};
+
+/* The A and AAAA answers of one MX host. */
+struct dlv_addrq {
+	struct dlv_job		*job;
+	size_t			 host;
+	struct dns_req		*r4, *r6;
+	int			 done4, done6;
+	enum dns_status		 st4, st6;
+	struct dns_addr		*a4, *a6;
+	size_t			 n4, n6;
+};
+
+enum dlv_phase {
+	DLV_CONNECTING,
+	DLV_SESSION,
+	DLV_HANDSHAKE,
+};
+
+struct dlv_conn {
+	struct dlv_job		*job;
+	int			 fd;
+	enum dlv_phase		 phase;
+	struct tls_conn		*tls;
+	size_t			 tls_wlen;	/* a tls_write to repeat */
+	int			 plaintext;	/* `may` retry without TLS */
+	struct smtpc		 c;
+	struct smtpc_settings	 set;
+	struct smtpc_rparser	 rp;
+	struct buf		 out;
+	enum smtpc_action	 act;
+	struct smtpc_msg	 msg;
+	struct smtpc_rcpt	*rc;
+	size_t			*rmap;		/* rc[i] is job->rcpts[rmap[i]] */
+	size_t			 nrc;
+	int			 msg_given;
+	uint64_t		 content_off;
+	struct event_timer	*timer;
+	char			 relay[DLV_RELAY_MAX];
+	char			 tlsinfo[160];
+	int			 closing;
+};
+
+struct dlv_job {
+	struct dlv		*d;
+	struct dlv_job		*next;
+	uint64_t		 id;
+	char			 qid[32];
+	char			*sender;	/* no angle brackets */
+	char			*domain;
+	uint64_t		 size;
+	char			 digest[DIGEST_SIZE];
+	uint32_t		 flags;
+	unsigned		 ret;
+	char			*envid;
+	struct dlv_rcpt		*rcpts;
+	size_t			 n;
+	int			 fd;
+	enum config_tls_level	 level;
+	struct dns_req		*mxreq;
+	struct mxwalk_hosts	 hosts;
+	int			 have_hosts;
+	struct dlv_addrq	*aq;
+	size_t			 addr_pending;
+	struct mxwalk_targets	 targets;
+	int			 have_targets;
+	size_t			 ti;
+	struct dlv_conn		*conn;
+	uint64_t		 started;
+};
+
+struct dlv {
+	struct config		*cfg;
+	struct event_loop	*loop;
+	struct dns		*dns;
+	struct tls_trust	*trust;
+	char			 trust_err[256];
+	struct tls_client_conf	*compat, *strict;
+	struct ipc_chan		*parent, *queue;
+	struct dlv_job		*jobs;
+	struct dns_addr		*self;
+	size_t			 nself;
+	const char		*names[2];
+	char			 buf[DLV_CHUNK];
+};
+
+static void dlv_job_next_target(struct dlv_job *j);
+static void dlv_conn_step(struct dlv_conn *cn);
+static void dlv_conn_start(struct dlv_job *j, int plaintext);
+
+static uint32_t
+dlv_rand(void *arg)
+{
+	uint32_t	v = 0;
+
+	(void)arg;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = 0;
+	return v;
+}
+
+/* ---- outcomes ---- */
+
+static void
+dlv_rcpt_set(struct dlv_rcpt *r, uint32_t status, uint32_t code,
+    const char *enh, const char *relay, const char *text)
+{
+	size_t	i;
+
+	r->status = status;
+	r->code = code;
+	(void)strlcpy(r->enh, enh != NULL ? enh : "", sizeof(r->enh));
+	(void)strlcpy(r->relay, relay != NULL ? relay : "", sizeof(r->relay));
+	(void)strlcpy(r->text, text != NULL ? text : "", sizeof(r->text));
+	for (i = 0; r->text[i] != '\0'; i++)
+		if ((unsigned char)r->text[i] < 0x20 || r->text[i] == 0x7f)
+			r->text[i] = '?';
+}
+
+static const char *
+dlv_status_name(uint32_t st)
+{
+	switch (st) {
+	case DRES_SENT:		return "sent";
+	case DRES_DEFERRED:	return "deferred";
+	case DRES_BOUNCED:	return "bounced";
+	default:		return "held";
+	}
+}
+
+static void
+dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
+    const char *tlsinfo)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s:", j->qid);
+	logfmt_field_path(&b, "to", r->addr);
+	logfmt_field(&b, "relay", r->relay[0] != '\0' ? r->relay : "none");
+	logfmt_field(&b, "tls", tlsinfo != NULL && tlsinfo[0] != '\0' ?
+	    tlsinfo : "none");
+	buf_printf(&b, " status=%s", dlv_status_name(r->status));
+	logfmt_field(&b, "reply", r->text);
+	log_info("%s", b.data);
+	buf_free(&b);
+}
+
+static void
+dlv_job_free(struct dlv_job *j)
+{
+	size_t	i;
+
+	if (j->aq != NULL) {
+		for (i = 0; i < j->hosts.nhosts; i++) {
+			if (j->aq[i].r4 != NULL)
+				dns_cancel(j->d->dns, j->aq[i].r4);
+			if (j->aq[i].r6 != NULL)
+				dns_cancel(j->d->dns, j->aq[i].r6);
+			free(j->aq[i].a4);
+			free(j->aq[i].a6);
+		}
+		free(j->aq);
+	}
+	if (j->mxreq != NULL)
+		dns_cancel(j->d->dns, j->mxreq);
+	if (j->have_targets)
+		mxwalk_targets_free(&j->targets);
+	if (j->have_hosts)
+		mxwalk_hosts_free(&j->hosts);
+	for (i = 0; i < j->n; i++) {
+		free(j->rcpts[i].addr);
+		free(j->rcpts[i].orcpt);
+	}
+	free(j->rcpts);
+	free(j->sender);
+	free(j->domain);
+	free(j->envid);
+	if (j->fd != -1)
+		close(j->fd);
+	free(j);
+}
+
+/* Every recipient is done: MSG_D_RESULT, and the job goes. */
+static void
+dlv_job_finish(struct dlv_job *j)
+{
+	struct dlv	 *d = j->d;
+	struct dlv_job	**pp;
+	struct buf	  b;
+	size_t		  i;
+
+	buf_init(&b);
+	ipc_put_u64(&b, j->id);
+	ipc_put_u32(&b, (uint32_t)j->n);
+	for (i = 0; i < j->n; i++) {
+		const struct dlv_rcpt *r = &j->rcpts[i];
+
+		ipc_put_u32(&b, r->index);
+		ipc_put_u32(&b, r->status);
+		ipc_put_u32(&b, r->code);
+		ipc_put_str(&b, r->enh);
+		ipc_put_str(&b, r->relay);
+		ipc_put_str(&b, r->text);
+	}
+	if (d->queue != NULL)
+		ipc_send_buf(d->queue, MSG_D_RESULT, 0, -1, &b);
+	buf_free(&b);
+	for (pp = &d->jobs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	dlv_job_free(j);
+}
+
+/* Every recipient not done yet gets this outcome. */
+static void
+dlv_job_all(struct dlv_job *j, uint32_t status, uint32_t code,
+    const char *enh, const char *relay, const char *text)
+{
+	size_t	i;
+
+	for (i = 0; i < j->n; i++) {
+		if (j->rcpts[i].done)
+			continue;
+		dlv_rcpt_set(&j->rcpts[i], status, code, enh, relay, text);
+		j->rcpts[i].done = 1;
+		dlv_log_attempt(j, &j->rcpts[i], NULL);
+	}
+	dlv_job_finish(j);
+}
+
+/* ---- connections ---- */
+
+static void
+dlv_conn_free(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->job->d;
+
+	if (cn->timer != NULL)
+		event_timer_cancel(d->loop, cn->timer);
+	if (cn->fd != -1) {
+		event_del(d->loop, cn->fd);
+		if (cn->tls != NULL)
+			tls_close(cn->tls);
+		close(cn->fd);
+	}
+	tls_conn_free(cn->tls);
+	smtpc_free(&cn->c);
+	buf_free(&cn->out);
+	free(cn->rc);
+	free(cn->rmap);
+	free(cn);
+}
+
+/* The session ended: recipients get their outcome from it, or stay for
+ * the next address when the host failed. */
+static void
+dlv_conn_done(struct dlv_conn *cn, int retry_plain)
+{
+	struct dlv_job		*j = cn->job;
+	struct smtpc_outcome	*o;
+	struct dlv_rcpt		*r;
+	size_t			 i, left = 0;
+	int			 more = j->ti + 1 < j->targets.ntargets;
+
+	if (cn->msg_given && cn->msg.unannounced_8bit)
+		log_info("%s: 8-bit content sent unchanged to %s, which does "
+		    "not offer 8BITMIME", j->qid, cn->relay);
+	for (i = 0; i < cn->nrc; i++) {
+		r = &j->rcpts[cn->rmap[i]];
+		o = &cn->rc[i].out;
+		if (!cn->msg_given || o->status == SMTPC_PENDING)
+			o = &cn->c.fail;
+		if (o->status == SMTPC_SENT)
+			dlv_rcpt_set(r, DRES_SENT, (uint32_t)o->code, o->enh,
+			    cn->relay, o->reason);
+		else if (o->status == SMTPC_PERMFAIL)
+			dlv_rcpt_set(r, DRES_BOUNCED, (uint32_t)o->code,
+			    o->enh, cn->relay, o->reason);
+		else
+			dlv_rcpt_set(r, DRES_DEFERRED, (uint32_t)o->code,
+			    o->enh[0] != '\0' ? o->enh : "4.4.1", cn->relay,
+			    o->reason[0] != '\0' ? o->reason :
+			    "connection failed");
+		dlv_log_attempt(j, r, cn->tlsinfo);
+		if (r->status == DRES_DEFERRED && (o->host || o->status ==
+		    SMTPC_PENDING) && (more || retry_plain))
+			left++;
+		else
+			r->done = 1;
+	}
+	j->conn = NULL;
+	dlv_conn_free(cn);
+	if (left == 0) {
+		dlv_job_finish(j);
+		return;
+	}
+	if (retry_plain) {
+		log_info("%s: %s: TLS handshake failed at level may: once "
+		    "more in plaintext", j->qid, j->targets.targets[j->ti].host);
+		dlv_conn_start(j, 1);
+		return;
+	}
+	j->ti++;
+	dlv_job_next_target(j);
+}
+
+static void
+dlv_conn_timeout(void *arg)
+{
+	struct dlv_conn	*cn = arg;
+
+	cn->timer = NULL;
+	if (cn->phase == DLV_CONNECTING) {
+		(void)bsnprintf(cn->c.fail.reason, sizeof(cn->c.fail.reason),
+		    "connect to %s: timeout", cn->relay);
+		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.host = 1;
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	cn->act = smtpc_abort(&cn->c, "timeout", 0, &cn->out);
+	cn->closing = 1;
+	dlv_conn_done(cn, 0);
+}
+
+static void
+dlv_conn_timer(struct dlv_conn *cn, unsigned seconds)
+{
+	struct dlv	*d = cn->job->d;
+
+	if (cn->timer != NULL)
+		event_timer_cancel(d->loop, cn->timer);
+	cn->timer = event_timer_add(d->loop, (uint64_t)seconds * 1000,
+	    dlv_conn_timeout, cn);
+}
+
+/* Writes what can be written; -1 when the connection failed. */
+static int
+dlv_conn_flush(struct dlv_conn *cn)
+{
+	ssize_t	n;
+	size_t	len;
+
+	while (cn->out.len > 0) {
+		if (cn->tls != NULL) {
+			len = cn->tls_wlen != 0 ? cn->tls_wlen :
+			    (cn->out.len > 16384 ? 16384 : cn->out.len);
+			n = tls_write(cn->tls, cn->out.data, len);
+			if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+				cn->tls_wlen = len;
+				return 0;
+			}
+			cn->tls_wlen = 0;
+			if (n < 0) {
+				(void)smtpc_abort(&cn->c, "TLS write failed",
+				    0, &cn->out);
+				return -1;
+			}
+		} else {
+			n = write(cn->fd, cn->out.data, cn->out.len);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK))
+				return 0;
+			if (n == -1) {
+				char why[160];
+
+				(void)bsnprintf(why, sizeof(why), "write: %s",
+				    strerror(errno));
+				(void)smtpc_abort(&cn->c, why, 0, &cn->out);
+				return -1;
+			}
+		}
+		buf_consume(&cn->out, (size_t)n);
+	}
+	return 0;
+}
+
+/* After the handshake: the chain against the level's names. */
+static int
+dlv_conn_verify(struct dlv_conn *cn, char *why, size_t whylen)
+{
+	struct dlv_job		*j = cn->job;
+	struct tls_chain	 chain;
+	struct tls_verdict	 v;
+	const char		*name;
+
+	if (j->level < CONFIG_TLS_VERIFY)
+		return 0;
+	if (j->d->trust == NULL) {
+		(void)bsnprintf(why, whylen, "untrusted chain: %s",
+		    j->d->trust_err);
+		return -1;
+	}
+	memset(&chain, 0, sizeof(chain));
+	if (tls_conn_peer_chain(cn->tls, &chain) == -1) {
+		(void)bsnprintf(why, whylen, "untrusted chain: no certificate");
+		return -1;
+	}
+	name = j->level == CONFIG_TLS_SECURE ? j->domain :
+	    j->targets.targets[j->ti].host;
+	(void)tls_verify_chain(&chain, &name, 1, time(NULL), j->d->trust, &v);
+	tls_chain_free(&chain);
+	if (v.code != TLS_VERIFY_OK) {
+		(void)strlcpy(why, v.reason, whylen);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+dlv_conn_tlsinfo(struct dlv_conn *cn, int verified)
+{
+	(void)bsnprintf(cn->tlsinfo, sizeof(cn->tlsinfo), "%s/%s/%s",
+	    tls_version(cn->tls), tls_cipher(cn->tls),
+	    verified ? "verified" : "unverified");
+}
+
+static void
+dlv_conn_handshake(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->job->d;
+	char		 why[TLS_REASON_MAX + 64];
+	int		 rc;
+
+	rc = tls_handshake(cn->tls);
+	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+		(void)event_mod(d->loop, cn->fd, rc == TLS_WANT_READ ?
+		    EV_READ : EV_WRITE);
+		return;
+	}
+	cn->phase = DLV_SESSION;
+	if (rc != 0) {
+		(void)bsnprintf(why, sizeof(why), "handshake failed: %s",
+		    tls_error(cn->tls));
+		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		/* `may`: once more on this address, in plaintext. */
+		dlv_conn_done(cn, cn->job->level == CONFIG_TLS_MAY &&
+		    !cn->plaintext);
+		return;
+	}
+	if (dlv_conn_verify(cn, why, sizeof(why)) == -1) {
+		dlv_conn_tlsinfo(cn, 0);
+		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	dlv_conn_tlsinfo(cn, cn->job->level >= CONFIG_TLS_VERIFY);
+	cn->act = smtpc_tls_done(&cn->c, 1, NULL, &cn->out);
+	dlv_conn_step(cn);
+}
+
+static void
+dlv_conn_starttls(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->job->d;
+
+	smtpc_rparser_reset(&cn->rp);
+	buf_reset(&cn->out);
+	cn->tls = tls_conn_client(cn->job->level >= CONFIG_TLS_VERIFY ?
+	    d->strict : d->compat, cn->fd, cn->job->targets.targets[
+	    cn->job->ti].host);
+	cn->phase = DLV_HANDSHAKE;
+	dlv_conn_timer(cn, cn->set.t_tls);
+	dlv_conn_handshake(cn);
+}
+
+/* The message for this session's recipients. */
+static void
+dlv_conn_mail(struct dlv_conn *cn)
+{
+	struct dlv_job	*j = cn->job;
+
+	memset(&cn->msg, 0, sizeof(cn->msg));
+	cn->msg.sender = j->sender;
+	cn->msg.size = j->size;
+	cn->msg.eightbit = (j->flags & DJOB_F_8BIT) != 0;
+	cn->msg.smtputf8 = (j->flags & DJOB_F_SMTPUTF8) != 0;
+	cn->msg.ret = j->ret;
+	cn->msg.envid = j->envid;
+	cn->msg.rcpts = cn->rc;
+	cn->msg.nrcpt = cn->nrc;
+	cn->msg_given = 1;
+	cn->content_off = 0;
+	cn->act = smtpc_mail(&cn->c, &cn->msg, &cn->out);
+}
+
+/* The next piece of the content; -1 on a read error. */
+static int
+dlv_conn_content(struct dlv_conn *cn)
+{
+	struct dlv_job	*j = cn->job;
+	ssize_t		 n;
+	size_t		 want;
+	int		 last;
+
+	want = j->size - cn->content_off > DLV_CHUNK ? DLV_CHUNK :
+	    (size_t)(j->size - cn->content_off);
+	n = want > 0 ? pread(j->fd, j->d->buf, want, (off_t)cn->content_off) :
+	    0;
+	if (n < 0 || (size_t)n != want) {
+		log_warn("%s: reading the content", j->qid);
+		cn->act = smtpc_abort(&cn->c, "local error reading the "
+		    "message", 1, &cn->out);
+		return -1;
+	}
+	cn->content_off += (uint64_t)n;
+	last = cn->content_off >= j->size;
+	cn->act = smtpc_content(&cn->c, j->d->buf, (size_t)n, last, &cn->out);
+	return 0;
+}
+
+/* Acts on cn->act until the session waits for the network. */
+static void
+dlv_conn_step(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->job->d;
+	int		 ev;
+
+	for (;;) {
+		switch (cn->act) {
+		case SMTPC_A_STARTTLS:
+			if (dlv_conn_flush(cn) == -1) {
+				dlv_conn_done(cn, 0);
+				return;
+			}
+			dlv_conn_starttls(cn);
+			return;
+		case SMTPC_A_READY:
+			if (!cn->msg_given) {
+				dlv_conn_mail(cn);
+				continue;
+			}
+			cn->act = smtpc_quit(&cn->c, &cn->out);
+			cn->closing = 1;
+			continue;
+		case SMTPC_A_CONTENT:
+			if (cn->out.len < DLV_OUT_HIGH &&
+			    dlv_conn_content(cn) == 0)
+				continue;
+			break;
+		case SMTPC_A_CLOSE:
+			(void)dlv_conn_flush(cn);
+			dlv_conn_done(cn, 0);
+			return;
+		case SMTPC_A_WAIT:
+			break;
+		}
+		break;
+	}
+	if (dlv_conn_flush(cn) == -1) {
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	ev = EV_READ;
+	if (cn->out.len > 0 || cn->act == SMTPC_A_CONTENT)
+		ev |= EV_WRITE;
+	(void)event_mod(d->loop, cn->fd, ev);
+	dlv_conn_timer(cn, smtpc_timeout(&cn->c));
+}
+
+/* Octets from the server: replies to the session. */
+static void
+dlv_conn_input(struct dlv_conn *cn, const char *data, size_t len)
+{
+	static struct smtpc_reply r;	/* 8 KiB: not on the stack */
+	enum smtpc_rstatus	  st;
+	size_t			  used, off = 0;
+
+	while (off < len) {
+		st = smtpc_rparser_feed(&cn->rp, data + off, len - off, &used,
+		    &r);
+		off += used;
+		if (st == SMTPC_RS_MORE)
+			return;
+		if (st == SMTPC_RS_ERROR) {
+			cn->act = smtpc_abort(&cn->c, cn->rp.error, 1,
+			    &cn->out);
+			return;
+		}
+		cn->act = smtpc_reply(&cn->c, &r, &cn->out);
+		/* What came after the STARTTLS reply is never read; after
+		 * READY and CLOSE nothing more is due. */
+		if (cn->act != SMTPC_A_WAIT && cn->act != SMTPC_A_CONTENT)
+			return;
+	}
+}
+
+/* Readable: read, feed, act.  0, or -1 when the session ended here. */
+static int
+dlv_conn_read(struct dlv_conn *cn)
+{
+	char	 buf[DLV_READ];
+	ssize_t	 n;
+
+	for (;;) {
+		if (cn->tls != NULL)
+			n = tls_read(cn->tls, buf, sizeof(buf));
+		else {
+			n = read(cn->fd, buf, sizeof(buf));
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK))
+				return 0;
+		}
+		if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+			return 0;
+		if (n <= 0) {
+			cn->act = smtpc_abort(&cn->c, n == 0 ?
+			    "connection closed by the server" :
+			    "connection error", 0, &cn->out);
+			dlv_conn_done(cn, 0);
+			return -1;
+		}
+		dlv_conn_input(cn, buf, (size_t)n);
+		if (cn->act != SMTPC_A_WAIT && cn->act != SMTPC_A_CONTENT)
+			return 0;
+		if (cn->tls != NULL && tls_pending(cn->tls) > 0)
+			continue;
+		if (cn->tls == NULL)
+			continue;
+		return 0;
+	}
+}
+
+static void
+dlv_conn_connected(struct dlv_conn *cn)
+{
+	int		err = 0;
+	socklen_t	len = sizeof(err);
+
+	if (getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		(void)bsnprintf(cn->c.fail.reason, sizeof(cn->c.fail.reason),
+		    "connect to %s: %s", cn->relay, strerror(err));
+		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.host = 1;
+		(void)strlcpy(cn->c.fail.enh, "4.4.1",
+		    sizeof(cn->c.fail.enh));
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	cn->phase = DLV_SESSION;
+	cn->act = smtpc_connected(&cn->c, &cn->out);
+	dlv_conn_step(cn);
+}
+
+static void
+dlv_conn_io(int fd, int events, void *arg)
+{
+	struct dlv_conn	*cn = arg;
+
+	(void)fd;
+	switch (cn->phase) {
+	case DLV_CONNECTING:
+		dlv_conn_connected(cn);
+		return;
+	case DLV_HANDSHAKE:
+		dlv_conn_handshake(cn);
+		return;
+	case DLV_SESSION:
+		break;
+	}
+	if ((events & (EV_READ | EV_ERROR)) != 0 && dlv_conn_read(cn) == -1)
+		return;
+	dlv_conn_step(cn);
+}
+
+/* "mx.example.org[192.0.2.1]:25" */
+static void
+dlv_relay_name(const struct mxwalk_target *t, unsigned port, char *out,
+    size_t size)
+{
+	char	addr[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(t->addr.family, &t->addr.u, addr, sizeof(addr)) == NULL)
+		(void)strlcpy(addr, "?", sizeof(addr));
+	(void)bsnprintf(out, size, "%s[%s]:%u", t->host, addr, port);
+}
+
+static int
+dlv_connect(const struct mxwalk_target *t, unsigned port)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 len;
+	int			 fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (t->addr.family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sin->sin_addr = t->addr.u.v4;
+		len = sizeof(*sin);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sin6->sin6_addr = t->addr.u.v6;
+		len = sizeof(*sin6);
+	}
+	fd = socket(t->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
+	    errno != EINPROGRESS) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* A session to target ti for the recipients not done; plaintext after a
+ * failed handshake at `may`. */
+static void
+dlv_conn_start(struct dlv_job *j, int plaintext)
+{
+	struct dlv		*d = j->d;
+	const struct mxwalk_target *t = &j->targets.targets[j->ti];
+	struct dlv_conn		*cn;
+	size_t			 i;
+
+	cn = xcalloc(1, sizeof(*cn));
+	cn->job = j;
+	cn->fd = -1;
+	cn->plaintext = plaintext;
+	buf_init(&cn->out);
+	smtpc_settings_default(&cn->set);
+	cn->set.helo = d->cfg->hostname;
+	cn->set.tls = plaintext ? SMTPC_TLS_NONE :
+	    (enum smtpc_tls_level)j->level;
+	smtpc_init(&cn->c, &cn->set);
+	smtpc_rparser_init(&cn->rp);
+	dlv_relay_name(t, d->cfg->smtp_port, cn->relay, sizeof(cn->relay));
+	cn->rc = xcalloc(j->n, sizeof(*cn->rc));
+	cn->rmap = xcalloc(j->n, sizeof(*cn->rmap));
+	for (i = 0; i < j->n; i++) {
+		if (j->rcpts[i].done)
+			continue;
+		cn->rc[cn->nrc].addr = j->rcpts[i].addr;
+		cn->rc[cn->nrc].notify = j->rcpts[i].notify;
+		cn->rc[cn->nrc].orcpt = j->rcpts[i].orcpt;
+		cn->rmap[cn->nrc++] = i;
+	}
+	j->conn = cn;
+	cn->phase = DLV_CONNECTING;
+	if ((cn->fd = dlv_connect(t, d->cfg->smtp_port)) == -1 ||
+	    event_add(d->loop, cn->fd, EV_WRITE, dlv_conn_io, cn) == -1) {
+		(void)bsnprintf(cn->c.fail.reason, sizeof(cn->c.fail.reason),
+		    "connect to %s: %s", cn->relay, strerror(errno));
+		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.host = 1;
+		if (cn->fd != -1) {
+			close(cn->fd);
+			cn->fd = -1;
+		}
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	dlv_conn_timer(cn, DELIVERY_CONNECT_TIMEOUT);
+}
+
+/* The next address, or the job ends with what it has. */
+static void
+dlv_job_next_target(struct dlv_job *j)
+{
+	size_t	i;
+
+	if (j->ti < j->targets.ntargets) {
+		dlv_conn_start(j, 0);
+		return;
+	}
+	for (i = 0; i < j->n; i++)
+		j->rcpts[i].done = 1;
+	dlv_job_finish(j);
+}
+
+/* ---- DNS ---- */
+
+static void
+dlv_job_addrs_done(struct dlv_job *j)
+{
+	struct dlv		*d = j->d;
+	struct mxwalk_answer	*ans;
+	struct mxwalk_identity	 id;
+	struct mxwalk_settings	 set;
+	size_t			 i;
+
+	ans = xcalloc(j->hosts.nhosts + 1, sizeof(*ans));
+	for (i = 0; i < j->hosts.nhosts; i++) {
+		ans[i].st4 = j->aq[i].st4;
+		ans[i].st6 = j->aq[i].st6;
+		ans[i].a4 = j->aq[i].a4;
+		ans[i].a6 = j->aq[i].a6;
+		ans[i].n4 = j->aq[i].n4;
+		ans[i].n6 = j->aq[i].n6;
+	}
+	memset(&id, 0, sizeof(id));
+	id.names = d->names;
+	id.nnames = 1;
+	id.addrs = d->self;
+	id.naddrs = d->nself;
+	memset(&set, 0, sizeof(set));
+	set.max_hosts = DLV_MAX_HOSTS;
+	set.max_addrs = DLV_MAX_ADDRS;
+	set.family = MXWALK_PREFER_V6;
+	(void)mxwalk_addrs(j->domain, &j->hosts, ans, &id, &set, dlv_rand,
+	    NULL, &j->targets);
+	j->have_targets = 1;
+	free(ans);
+	switch (j->targets.verdict) {
+	case MXWALK_GO:
+		j->ti = 0;
+		dlv_conn_start(j, 0);
+		break;
+	case MXWALK_DEFER:
+		dlv_job_all(j, DRES_DEFERRED, 0, j->targets.status, "",
+		    j->targets.text);
+		break;
+	case MXWALK_FAIL:
+		dlv_job_all(j, DRES_BOUNCED, 0, j->targets.status, "",
+		    j->targets.text);
+		break;
+	}
+}
+
+static void
+dlv_addr_keep(const struct dns_result *res, struct dns_addr **a, size_t *n)
+{
+	if (res->n == 0)
+		return;
+	*a = xcalloc(res->n, sizeof(**a));
+	memcpy(*a, res->addr, res->n * sizeof(**a));
+	*n = res->n;
+}
+
+static void
+dlv_addr_cb(const struct dns_result *res, void *arg)
+{
+	struct dlv_addrq	*q = arg;
+	struct dlv_job		*j = q->job;
+
+	if (res->type == DNS_T_A) {
+		q->r4 = NULL;
+		q->st4 = res->status;
+		dlv_addr_keep(res, &q->a4, &q->n4);
+	} else {
+		q->r6 = NULL;
+		q->st6 = res->status;
+		dlv_addr_keep(res, &q->a6, &q->n6);
+	}
+	if (--j->addr_pending == 0)
+		dlv_job_addrs_done(j);
+}
+
+static void
+dlv_mx_cb(const struct dns_result *res, void *arg)
+{
+	struct dlv_job		*j = arg;
+	struct dlv		*d = j->d;
+	struct mxwalk_identity	 id;
+	struct mxwalk_settings	 set;
+	size_t			 i;
+
+	j->mxreq = NULL;
+	memset(&id, 0, sizeof(id));
+	id.names = d->names;
+	id.nnames = 1;
+	id.addrs = d->self;
+	id.naddrs = d->nself;
+	memset(&set, 0, sizeof(set));
+	set.max_hosts = DLV_MAX_HOSTS;
+	set.max_addrs = DLV_MAX_ADDRS;
+	set.family = MXWALK_PREFER_V6;
+	(void)mxwalk_hosts(j->domain, res->status, res->mx, res->n, &id,
+	    &set, dlv_rand, NULL, &j->hosts);
+	j->have_hosts = 1;
+	if (j->hosts.verdict == MXWALK_DEFER) {
+		dlv_job_all(j, DRES_DEFERRED, 0, j->hosts.status, "",
+		    j->hosts.text);
+		return;
+	}
+	if (j->hosts.verdict == MXWALK_FAIL) {
+		dlv_job_all(j, DRES_BOUNCED, 0, j->hosts.status, "",
+		    j->hosts.text);
+		return;
+	}
+	j->aq = xcalloc(j->hosts.nhosts + 1, sizeof(*j->aq));
+	j->addr_pending = 2 * j->hosts.nhosts;
+	for (i = 0; i < j->hosts.nhosts; i++) {
+		j->aq[i].job = j;
+		j->aq[i].host = i;
+		j->aq[i].r4 = dns_query(d->dns, j->hosts.hosts[i].name,
+		    DNS_T_A, dlv_addr_cb, &j->aq[i]);
+		j->aq[i].r6 = dns_query(d->dns, j->hosts.hosts[i].name,
+		    DNS_T_AAAA, dlv_addr_cb, &j->aq[i]);
+	}
+}
+
+/* ---- MSG_D_JOB ---- */
+
+static char *
+dlv_unbracket(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		char *r = xmalloc(n - 1);
+
+		memcpy(r, s + 1, n - 2);
+		r[n - 2] = '\0';
+		return r;
+	}
+	return xstrdup(s);
+}
+
+static struct dlv_job *
+dlv_job_read(struct dlv *d, struct ipc_msg *m)
+{
+	struct dlv_job	*j;
+	char		*s, ret[8];
+	uint32_t	 n, i;
+
+	j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->fd = -1;
+	j->id = ipc_get_u64(m);
+	ipc_get_str(m, j->qid, sizeof(j->qid));
+	s = ipc_get_strdup(m);
+	j->sender = dlv_unbracket(s);
+	free(s);
+	j->domain = ipc_get_strdup(m);
+	j->size = ipc_get_u64(m);
+	ipc_get_str(m, j->digest, sizeof(j->digest));
+	j->flags = ipc_get_u32(m);
+	ipc_get_str(m, ret, sizeof(ret));
+	j->ret = strcmp(ret, "FULL") == 0 ? DSN_RET_FULL :
+	    strcmp(ret, "HDRS") == 0 ? DSN_RET_HDRS : 0;
+	j->envid = ipc_get_strdup(m);
+	n = ipc_get_u32(m);
+	if (n == 0 || n > (m->len - m->pos) / 16)
+		fatalx("%s: message %s: %u recipients", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), n);
+	j->rcpts = xcalloc(n, sizeof(*j->rcpts));
+	j->n = n;
+	for (i = 0; i < n; i++) {
+		j->rcpts[i].index = ipc_get_u32(m);
+		s = ipc_get_strdup(m);
+		j->rcpts[i].addr = dlv_unbracket(s);
+		free(s);
+		j->rcpts[i].notify = ipc_get_u32(m);
+		s = ipc_get_strdup(m);
+		if (s[0] == '\0') {
+			free(s);
+			s = NULL;
+		}
+		j->rcpts[i].orcpt = s;
+	}
+	j->fd = ipc_take_fd(m);
+	ipc_end(m);
+	return j;
+}
+
+static void
+dlv_job_start(struct dlv *d, struct ipc_msg *m)
+{
+	struct dlv_job	*j;
+	char		 dg[DIGEST_SIZE];
+
+	j = dlv_job_read(d, m);
+	j->next = d->jobs;
+	d->jobs = j;
+	j->started = now_ms();
+	j->level = config_tls_level_of(d->cfg, j->domain);
+	if (j->fd == -1) {
+		dlv_job_all(j, DRES_DEFERRED, 0, "4.3.0", "",
+		    "local error: the content descriptor was lost");
+		return;
+	}
+	if (digest_file(j->fd, dg) == -1) {
+		dlv_job_all(j, DRES_DEFERRED, 0, "4.3.0", "",
+		    "local error: cannot read the message");
+		return;
+	}
+	if (strcmp(dg, j->digest) != 0) {
+		log_warnx("%s: content digest %s, envelope says %s: held, "
+		    "not delivered", j->qid, dg, j->digest);
+		dlv_job_all(j, DRES_HOLD, 0, "4.3.0", "",
+		    "content digest mismatch");
+		return;
+	}
+	log_debug("%s: job %llu: %zu recipients at %s, tls-policy %s", j->qid,
+	    (unsigned long long)j->id, j->n, j->domain,
+	    config_tls_level_name(j->level));
+	j->mxreq = dns_query(d->dns, j->domain, DNS_T_MX, dlv_mx_cb, j);
+}
+
+/* ---- channels ---- */
+
+static void
+dlv_queue_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	if (m->type == MSG_D_JOB)
+		dlv_job_start(arg, m);
+	else
+		ipc_bad_type(m);
+}
+
+static void
+dlv_reload(struct dlv *d, struct ipc_msg *m)
+{
+	struct config	next;
+
+	config_copy(&next, d->cfg);
+	if (ipc_no_fd(m) == -1 || config_settings_get(m, &next) == -1) {
+		config_free(&next);
+		return;
+	}
+	config_free(d->cfg);
+	*d->cfg = next;
+	log_info("reload: %zu tls-policy lines", d->cfg->ntls_policy);
+}
+
+static void
+dlv_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	if (m->type == MSG_P_SETTINGS)
+		dlv_reload(arg, m);
+	else
+		ipc_bad_type(m);
+}
+
+static void
+dlv_chan_closed(struct ipc_chan *ch, void *arg)
+{
+	struct dlv	*d = arg;
+
+	if (ch == d->queue)
+		d->queue = NULL;
+	else
+		d->parent = NULL;
+	ipc_chan_free(ch);
+	event_loop_stop(d->loop);
+}
+
+static void
+dlv_sigterm(int signo, void *arg)
+{
+	struct dlv	*d = arg;
+
+	(void)signo;
+	log_info("shutting down (SIGTERM)");
+	event_loop_stop(d->loop);
+}
+
+/* ---- the process ---- */
+
+/* The listener addresses, for the loop rule. */
+static void
+dlv_identity(struct dlv *d)
+{
+	size_t	i;
+
+	d->self = xcalloc(d->cfg->nlisteners + 1, sizeof(*d->self));
+	for (i = 0; i < d->cfg->nlisteners; i++) {
+		struct dns_addr *a = &d->self[d->nself];
+
+		if (inet_pton(AF_INET, d->cfg->listeners[i].addr,
+		    &a->u.v4) == 1)
+			a->family = AF_INET;
+		else if (inet_pton(AF_INET6, d->cfg->listeners[i].addr,
+		    &a->u.v6) == 1)
+			a->family = AF_INET6;
+		else
+			continue;
+		d->nself++;
+	}
+	d->names[0] = d->cfg->hostname;
+}
+
+/* Everything that needs files, before the chroot. */
+static void
+dlv_before_chroot(struct dlv *d)
+{
+	struct dns_config	dc;
+	char			err[512];
+
+	tls_init();
+	memset(&dc, 0, sizeof(dc));
+	dc.servers = d->cfg->dns_servers;
+	if ((d->dns = dns_new(d->loop, &dc, err, sizeof(err))) == NULL)
+		fatalx("dns: %s", err);
+	d->trust = tls_trust_load(d->cfg->tls_ca_file, err, sizeof(err));
+	if (d->trust == NULL) {
+		(void)strlcpy(d->trust_err, err, sizeof(d->trust_err));
+		log_warnx("%s: levels verify and secure cannot deliver", err);
+	}
+	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
+	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
+}
+
+static void
+dlv_drop(struct dlv *d, const struct sm_user *u)
+{
+	struct buf	b;
+
+	if (u == NULL || !privsep_is_root()) {
+		log_info("running unprivileged: no chroot, no user change");
+		return;
+	}
+	buf_init(&b);
+	buf_printf(&b, "%s%sdelivery", d->cfg->spool,
+	    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");
+	privsep_drop(u, b.data);
+	log_info("running as %s, chrooted into %s", u->name, b.data);
+	buf_free(&b);
+}
+
+static void
+dlv_teardown(struct dlv *d)
+{
+	while (d->jobs != NULL) {
+		struct dlv_job *j = d->jobs;
+
+		d->jobs = j->next;
+		if (j->conn != NULL)
+			dlv_conn_free(j->conn);
+		dlv_job_free(j);
+	}
+	if (d->queue != NULL) {
+		(void)ipc_chan_flush(d->queue);
+		ipc_chan_free(d->queue);
+	}
+	if (d->parent != NULL)
+		ipc_chan_free(d->parent);
+	dns_free(d->dns);
+	tls_client_conf_unref(d->compat);
+	tls_client_conf_unref(d->strict);
+	tls_trust_free(d->trust);
+	free(d->self);
+	event_loop_free(d->loop);
+	tls_cleanup();
+}
+
+int
+delivery_main(struct config *cfg, int parent_fd, int queue_fd,
+    const struct sm_user *u)
+{
+	struct dlv	*d;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	d = xcalloc(1, sizeof(*d));
+	d->cfg = cfg;
+	d->loop = event_loop_new();
+	dlv_before_chroot(d);
+	dlv_drop(d, u);
+	dlv_identity(d);
+	if (event_signal(d->loop, SIGTERM, dlv_sigterm, d) == -1)
+		fatal("event_signal");
+	d->parent = ipc_chan_new(d->loop, parent_fd, "parent",
+	    dlv_parent_dispatch, dlv_chan_closed, d);
+	d->queue = ipc_chan_new(d->loop, queue_fd, "queue",
+	    dlv_queue_dispatch, dlv_chan_closed, d);
+	ipc_send(d->parent, MSG_P_READY, 0, -1, NULL, 0);
+	log_info("ready");
+	if (event_loop_run(d->loop) == -1)
+		fatal("event loop");
+	dlv_teardown(d);
+	free(d);
+	log_info("exiting");
+	return 0;
+}

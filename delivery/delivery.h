@@ -1,0 +1,38 @@
+/*
+ * delivery.h - the delivery process: takes jobs from the queue
+ * (MSG_D_JOB: one message, one recipient domain, a read-only descriptor
+ * of the content) and answers each with exactly one MSG_D_RESULT that
+ * gives every recipient of the job its outcome.  It never writes the
+ * spool.
+ *
+ * Per job: the content's digest is checked against the one recorded at
+ * commit (a mismatch: every recipient DRES_HOLD, nothing is sent); the
+ * domain's MX records, then the A and AAAA records of its hosts, are
+ * looked up with c-ares on the event loop (common/dns.h) and ordered by
+ * delivery/mxwalk.h; the addresses are tried in that order, each with a
+ * non-blocking connect (DELIVERY_CONNECT_TIMEOUT) and an SMTP client
+ * session (delivery/smtpc.h) at the domain's tls-policy level, STARTTLS
+ * through common/tls.h, the certificate checked by tls_verify_chain for
+ * `verify` (the MX host name) and `secure` (the recipient domain).  At
+ * `may` a failed handshake is retried once in plaintext on the same
+ * address.  A failure of the host or its connection moves on to the next
+ * address; a recipient's 4xx is deferred, its 5xx bounced.  One log line
+ * per recipient per attempt.
+ *
+ * It reads /etc/resolv.conf (or dns-servers) and the tls-ca-file before
+ * it chroots into <spool>/delivery as user-delivery; with -u (u NULL)
+ * there is neither chroot nor user change.
+ */
+#ifndef SM_DELIVERY_H
+#define SM_DELIVERY_H
+
+#define DELIVERY_CONNECT_TIMEOUT	30	/* seconds */
+
+struct config;
+struct sm_user;
+
+/* Runs the process; returns its exit status. */
+int delivery_main(struct config *cfg, int parent_fd, int queue_fd,
+    const struct sm_user *u);
+
+#endif

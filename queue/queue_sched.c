@@ -1,0 +1,1205 @@
+/*
+ * queue_sched.c - the delivery scheduler of the queue process (see
+ * queue_sched.h): due messages go to the delivery process one job per
+ * recipient domain, outcomes come back and are written to the envelope
+ * by the commit rule, failed recipients bounce through the commit worker.
+ *
+ * What it keeps in memory is small: per message its id, arrival, next
+ * attempt and how many of its jobs are out; everything else is read from
+ * the envelope when it is needed, so the spool stays the only truth and a
+ * restart rebuilds the same schedule.
+ */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/digest.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/logfmt.h"
+#include "common/proto.h"
+#include "common/util.h"
+#include "queue/dsn.h"
+#include "queue/envelope.h"
+#include "queue/queue_commit.h"
+#include "queue/queue_fs.h"
+#include "queue/queue_id.h"
+#include "queue/queue_sched.h"
+#include "queue/schedule.h"
+
+/* A job not answered in this time counts as deferred (its late answer
+ * is logged and ignored). */
+#define QS_JOB_DEADLINE		(30 * 60)
+#define QS_ERROR_MAX		900	/* octets of a recipient's last error */
+#define QS_NEVER		UINT64_MAX
+
+struct qs_msg {
+	struct qs_msg	*next;
+	char		 id[QUEUE_ID_SIZE];
+	uint64_t	 arrival;
+	uint64_t	 next_attempt;
+	unsigned	 jobs;		/* jobs and bounces out */
+	unsigned	 npending;	/* pending remote recipients */
+};
+
+struct qs_dom {
+	struct qs_dom	*next;
+	char		*name;
+	unsigned	 inflight;
+};
+
+struct qs_job {
+	struct qs_job	*next;
+	uint64_t	 id;
+	struct qs_msg	*msg;
+	struct qs_dom	*dom;
+	uint64_t	 started;
+};
+
+/* A bounce handed to the commit worker, and what waits for it. */
+struct qs_bounce {
+	struct qs_bounce	*next;
+	struct queue_job	*job;
+	struct qs_msg		*msg;
+	char			 qid[QUEUE_ID_SIZE];	/* the original */
+	uint32_t		*idx;		/* its recipients to fail */
+	size_t			 n;
+	struct envelope		 env;		/* the bounce's envelope */
+};
+
+struct queue_sched {
+	struct config		*cfg;
+	struct event_loop	*loop;
+	int			 spoolfd;
+	struct queue_commit	*commit;
+	struct ipc_chan		*dlv;
+	struct qs_msg		*msgs;
+	struct qs_dom		*doms;
+	struct qs_job		*jobs;
+	struct qs_bounce	*bounces;
+	unsigned		 inflight;
+	uint64_t		 next_job;
+	struct event_timer	*timer;
+	uint64_t		 timer_at;
+	int			 blocked;	/* a due message waits for a
+						 * free slot */
+	int			 stopped;
+};
+
+static void qs_arm(struct queue_sched *qs);
+
+static uint64_t
+qs_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static uint32_t
+qs_rand(void *arg)
+{
+	uint32_t	v = 0;
+
+	(void)arg;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = 0;
+	return v;
+}
+
+static void
+qs_settings(const struct queue_sched *qs, struct schedule_settings *set)
+{
+	schedule_defaults(set);
+	set->retry_initial = qs->cfg->retry_initial;
+	set->retry_max = qs->cfg->retry_max;
+	set->lifetime = qs->cfg->queue_lifetime;
+}
+
+/* The domain of addr (lower case) into dom; "" when it has none. */
+static void
+qs_domain(const char *addr, char *dom, size_t size)
+{
+	const char	*at = strrchr(addr, '@');
+	size_t		 i;
+
+	dom[0] = '\0';
+	if (at == NULL || strlcpy(dom, at + 1, size) >= size) {
+		dom[0] = '\0';
+		return;
+	}
+	for (i = 0; dom[i] != '\0'; i++)
+		if (dom[i] >= 'A' && dom[i] <= 'Z')
+			dom[i] = (char)(dom[i] - 'A' + 'a');
+}
+
+/* 1 if r is pending and for a domain the delivery process handles. */
+static int
+qs_remote(const struct queue_sched *qs, const struct envelope_rcpt *r)
+{
+	char	dom[256];
+
+	if (r->state != RCPT_PENDING)
+		return 0;
+	qs_domain(r->addr, dom, sizeof(dom));
+	return dom[0] != '\0' && !config_is_local_domain(qs->cfg, dom);
+}
+
+static unsigned
+qs_count_remote(const struct queue_sched *qs, const struct envelope *env)
+{
+	unsigned	n = 0;
+	size_t		i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		n += (unsigned)qs_remote(qs, &env->rcpts[i]);
+	return n;
+}
+
+static size_t
+qs_count_pending(const struct envelope *env)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < env->nrcpt; i++)
+		n += env->rcpts[i].state == RCPT_PENDING;
+	return n;
+}
+
+/* ---- messages and domains ---- */
+
+static struct qs_msg *
+qs_msg_find(struct queue_sched *qs, const char *id)
+{
+	struct qs_msg	*m;
+
+	for (m = qs->msgs; m != NULL; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+qs_msg_forget(struct queue_sched *qs, struct qs_msg *m)
+{
+	struct qs_msg	**pp;
+	struct qs_job	 *j;
+	struct qs_bounce *b;
+
+	for (pp = &qs->msgs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	for (j = qs->jobs; j != NULL; j = j->next)
+		if (j->msg == m)
+			j->msg = NULL;
+	for (b = qs->bounces; b != NULL; b = b->next)
+		if (b->msg == m)
+			b->msg = NULL;
+	free(m);
+}
+
+static struct qs_dom *
+qs_dom_get(struct queue_sched *qs, const char *name)
+{
+	struct qs_dom	*d;
+
+	for (d = qs->doms; d != NULL; d = d->next)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	d = xcalloc(1, sizeof(*d));
+	d->name = xstrdup(name);
+	d->next = qs->doms;
+	qs->doms = d;
+	return d;
+}
+
+void
+queue_sched_add(struct queue_sched *qs, const struct envelope *env)
+{
+	struct qs_msg	*m, **pp;
+
+	if (qs_count_pending(env) == 0)
+		return;
+	if ((m = qs_msg_find(qs, env->id)) == NULL) {
+		m = xcalloc(1, sizeof(*m));
+		(void)strlcpy(m->id, env->id, sizeof(m->id));
+		for (pp = &qs->msgs; *pp != NULL; pp = &(*pp)->next)
+			;
+		*pp = m;
+	}
+	m->arrival = env->arrival;
+	m->next_attempt = env->next_attempt;
+	m->npending = qs_count_remote(qs, env);
+	qs_arm(qs);
+}
+
+/* ---- handing out jobs ---- */
+
+/* The remote domains of env's pending recipients, distinct, into doms
+ * (at most max); returns how many. */
+static size_t
+qs_job_domains(const struct queue_sched *qs, const struct envelope *env,
+    char doms[][256], size_t max)
+{
+	char	dom[256];
+	size_t	i, k, n = 0;
+
+	for (i = 0; i < env->nrcpt && n < max; i++) {
+		if (!qs_remote(qs, &env->rcpts[i]))
+			continue;
+		qs_domain(env->rcpts[i].addr, dom, sizeof(dom));
+		for (k = 0; k < n; k++)
+			if (strcmp(doms[k], dom) == 0)
+				break;
+		if (k == n)
+			(void)strlcpy(doms[n++], dom, sizeof(doms[0]));
+	}
+	return n;
+}
+
+static void
+qs_put_job(struct queue_sched *qs, const struct envelope *env,
+    const char *dom, uint64_t jobid, struct buf *b)
+{
+	struct buf	 addr;
+	char		 rdom[256];
+	uint32_t	 flags = 0, n = 0;
+	size_t		 i, npos;
+
+	ipc_put_u64(b, jobid);
+	ipc_put_str(b, env->id);
+	buf_init(&addr);
+	buf_printf(&addr, "<%s>", env->sender);
+	ipc_put_str(b, addr.data);
+	ipc_put_str(b, dom);
+	ipc_put_u64(b, env->size);
+	ipc_put_str(b, env->digest);
+	if (env->body != NULL && strcmp(env->body, "8BITMIME") == 0)
+		flags |= DJOB_F_8BIT;
+	if (env->smtputf8)
+		flags |= DJOB_F_SMTPUTF8;
+	ipc_put_u32(b, flags);
+	ipc_put_str(b, env->ret != NULL ? env->ret : "");
+	ipc_put_str(b, env->envid != NULL ? env->envid : "");
+	npos = b->len;
+	ipc_put_u32(b, 0);
+	for (i = 0; i < env->nrcpt; i++) {
+		if (!qs_remote(qs, &env->rcpts[i]))
+			continue;
+		qs_domain(env->rcpts[i].addr, rdom, sizeof(rdom));
+		if (strcmp(rdom, dom) != 0)
+			continue;
+		ipc_put_u32(b, (uint32_t)i);
+		buf_reset(&addr);
+		buf_printf(&addr, "<%s>", env->rcpts[i].addr);
+		ipc_put_str(b, addr.data);
+		ipc_put_u32(b, dsn_notify_bits(env->rcpts[i].notify));
+		ipc_put_str(b, env->rcpts[i].orcpt != NULL ?
+		    env->rcpts[i].orcpt : "");
+		n++;
+	}
+	memcpy(b->data + npos, &n, sizeof(n));
+	buf_free(&addr);
+}
+
+/* One job of m for dom to the delivery process. */
+static void
+qs_send_job(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env, const char *dom, int fd)
+{
+	struct qs_job	*j;
+	struct buf	 b;
+
+	j = xcalloc(1, sizeof(*j));
+	j->id = ++qs->next_job;
+	j->msg = m;
+	j->dom = qs_dom_get(qs, dom);
+	j->started = qs_now();
+	j->next = qs->jobs;
+	qs->jobs = j;
+	j->dom->inflight++;
+	m->jobs++;
+	qs->inflight++;
+	buf_init(&b);
+	qs_put_job(qs, env, dom, j->id, &b);
+	ipc_send_buf(qs->dlv, MSG_D_JOB, 0, fd, &b);
+	buf_free(&b);
+	log_debug("%s: job %llu for %s", m->id, (unsigned long long)j->id,
+	    dom);
+}
+
+/* 1 if every domain has a free slot, overall and per domain. */
+static int
+qs_slots(struct queue_sched *qs, char doms[][256], size_t n)
+{
+	struct qs_dom	*d;
+	size_t		 i;
+
+	if (qs->inflight > 0 && qs->inflight + n > qs->cfg->max_deliveries)
+		return 0;
+	for (i = 0; i < n; i++) {
+		for (d = qs->doms; d != NULL; d = d->next)
+			if (strcmp(d->name, doms[i]) == 0)
+				break;
+		if (d != NULL &&
+		    d->inflight >= qs->cfg->max_deliveries_per_domain)
+			return 0;
+	}
+	return 1;
+}
+
+#define QS_MAX_DOMAINS	64	/* domains of one message per round */
+
+/* A due message: its jobs go out, or it waits for a slot (0). */
+static int
+qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
+{
+	static char	 doms[QS_MAX_DOMAINS][256];
+	struct envelope	 env;
+	char		 why[512], path[QUEUE_FS_PATHSIZE];
+	size_t		 n, i;
+	int		 fd;
+
+	if (queue_fs_read_envelope(qs->spoolfd, m->id, &env, why,
+	    sizeof(why)) == -1) {
+		log_warnx("%s: cannot read the envelope: %s: not scheduled "
+		    "until a restart", m->id, why);
+		qs_msg_forget(qs, m);
+		return 1;
+	}
+	m->npending = qs_count_remote(qs, &env);
+	n = qs_job_domains(qs, &env, doms, QS_MAX_DOMAINS);
+	if (n == 0) {
+		envelope_free(&env);
+		return 1;
+	}
+	if (!qs_slots(qs, doms, n)) {
+		envelope_free(&env);
+		return 0;
+	}
+	queue_fs_path(path, QFS_QUEUE, m->id, "msg");
+	for (i = 0; i < n; i++) {
+		fd = openat(qs->spoolfd, path, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd == -1) {
+			log_warn("%s: open %s", m->id, path);
+			break;
+		}
+		qs_send_job(qs, m, &env, doms[i], fd);
+	}
+	envelope_free(&env);
+	return 1;
+}
+
+/* Jobs past their deadline count as deferred. */
+static void
+qs_expire_jobs(struct queue_sched *qs, uint64_t now)
+{
+	struct qs_job	**pp, *j;
+
+	for (pp = &qs->jobs; (j = *pp) != NULL; ) {
+		if (j->started + QS_JOB_DEADLINE > now) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		log_warnx("%s: job %llu for %s not answered in %d s: deferred",
+		    j->msg != NULL ? j->msg->id : "-",
+		    (unsigned long long)j->id, j->dom->name, QS_JOB_DEADLINE);
+		j->dom->inflight--;
+		qs->inflight--;
+		if (j->msg != NULL) {
+			j->msg->jobs--;
+			j->msg->next_attempt = now + qs->cfg->retry_initial;
+		}
+		free(j);
+	}
+}
+
+static void
+qs_run(void *arg)
+{
+	struct queue_sched	*qs = arg;
+	struct qs_msg		*m, *next;
+	uint64_t		 now = qs_now();
+
+	qs->timer = NULL;
+	qs->blocked = 0;
+	qs_expire_jobs(qs, now);
+	for (m = qs->msgs; m != NULL && qs->dlv != NULL && !qs->stopped;
+	    m = next) {
+		next = m->next;
+		if (m->jobs > 0 || m->npending == 0 || m->next_attempt > now)
+			continue;
+		if (!qs_dispatch(qs, m))
+			qs->blocked = 1;
+	}
+	qs_arm(qs);
+}
+
+/* The timer goes off at the earliest next attempt (or job deadline). */
+static void
+qs_arm(struct queue_sched *qs)
+{
+	struct qs_msg	*m;
+	struct qs_job	*j;
+	uint64_t	 at = QS_NEVER, now = qs_now();
+
+	if (qs->stopped)
+		return;
+	for (m = qs->msgs; m != NULL; m = m->next)
+		if (m->jobs == 0 && m->npending > 0 && m->next_attempt < at)
+			at = m->next_attempt;
+	if (qs->blocked && at != QS_NEVER && at <= now)
+		at = now + 1;
+	for (j = qs->jobs; j != NULL; j = j->next)
+		if (j->started + QS_JOB_DEADLINE < at)
+			at = j->started + QS_JOB_DEADLINE;
+	if (qs->timer != NULL) {
+		if (qs->timer_at <= at)
+			return;
+		event_timer_cancel(qs->loop, qs->timer);
+		qs->timer = NULL;
+	}
+	if (at == QS_NEVER)
+		return;
+	qs->timer_at = at;
+	qs->timer = event_timer_add(qs->loop, at > now ? (at - now) * 1000 : 0,
+	    qs_run, qs);
+}
+
+/* ---- outcomes ---- */
+
+struct qs_outcome {
+	uint32_t	 index;
+	uint32_t	 status;
+	uint32_t	 code;
+	char		 enh[16];
+	char		*relay;
+	char		*text;
+};
+
+/* "550 5.1.1 text" or our own text alone, one clean line. */
+static char *
+qs_error_text(const struct qs_outcome *o)
+{
+	struct buf	 b;
+	char		*s, code[16];
+	size_t		 i;
+
+	buf_init(&b);
+	(void)bsnprintf(code, sizeof(code), "%u", o->code);
+	if (o->code != 0 && strncmp(o->text, code, strlen(code)) != 0)
+		buf_printf(&b, "%u %s ", o->code, o->enh);
+	buf_addstr(&b, o->text[0] != '\0' ? o->text : "unknown error");
+	if (b.len > QS_ERROR_MAX)
+		b.data[QS_ERROR_MAX] = '\0';
+	s = xstrdup(b.data);
+	buf_free(&b);
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+	return s;
+}
+
+static void
+qs_log_outcome(const char *qid, const struct envelope *env,
+    const struct envelope_rcpt *r, const struct qs_outcome *o,
+    const char *status, uint64_t now)
+{
+	struct buf	 b;
+	char		*err = qs_error_text(o);
+
+	buf_init(&b);
+	buf_printf(&b, "%s:", qid);
+	logfmt_field_path(&b, "to", r->addr);
+	logfmt_field(&b, "relay", o->relay[0] != '\0' ? o->relay : "none");
+	/* attempts counts the failed ones (the schedule's n): this one is
+	 * among them only when it was deferred. */
+	buf_printf(&b, " delay=%llu attempts=%llu status=%s",
+	    (unsigned long long)(now > env->arrival ? now - env->arrival : 0),
+	    (unsigned long long)(env->attempts + (strcmp(status, "deferred") ==
+	    0 ? 0 : 1)), status);
+	logfmt_field(&b, "reply", err);
+	log_info("%s", b.data);
+	buf_free(&b);
+	free(err);
+}
+
+static void
+qs_set_error(struct envelope_rcpt *r, const struct qs_outcome *o)
+{
+	free(r->error);
+	r->error = qs_error_text(o);
+}
+
+/* ---- bounces ---- */
+
+/* The host name part of "mx.example.org[192.0.2.1]:25". */
+static void
+qs_relay_host(const char *relay, char *out, size_t size)
+{
+	size_t	n = strcspn(relay, "[");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, relay, n);
+	out[n] = '\0';
+}
+
+/* The bounce's envelope: from <>, to rcpt. */
+static void
+qs_bounce_envelope(struct queue_sched *qs, struct envelope *benv,
+    const char *id, const struct buf *text, const char *dg,
+    const struct dsn_info *info, const char *rcpt, int never)
+{
+	struct envelope_rcpt	*r;
+	uint64_t		 now = qs_now();
+
+	envelope_init(benv);
+	(void)strlcpy(benv->id, id, sizeof(benv->id));
+	benv->arrival = now;
+	benv->size = text->len;
+	(void)strlcpy(benv->digest, dg, sizeof(benv->digest));
+	benv->sender = xstrdup("");
+	benv->helo = xstrdup(qs->cfg->hostname);
+	benv->client = xstrdup("127.0.0.1");
+	benv->protocol = xstrdup("local");
+	benv->attempts = 0;
+	benv->next_attempt = now;
+	benv->expiry = now + qs->cfg->queue_lifetime;
+	if (info->eightbit)
+		benv->body = xstrdup("8BITMIME");
+	benv->smtputf8 = info->smtputf8;
+	r = envelope_add_rcpt(benv, rcpt, RCPT_PENDING);
+	if (never)
+		r->notify = xstrdup("NEVER");
+}
+
+/* Builds the report for the recipients idx of env into out; the
+ * recipient of the report into rcpt, and whether it is a postmaster
+ * notice.  0 or -1 (logged). */
+static int
+qs_bounce_build(struct queue_sched *qs, const struct envelope *env,
+    const struct qs_outcome *outs, const uint32_t *oidx, size_t n,
+    struct buf *out, struct dsn_info *info, char *rcpt, size_t rcptlen,
+    int *never)
+{
+	struct dsn_report	 rep;
+	struct dsn_rcpt		*dr;
+	char			 path[QUEUE_FS_PATHSIZE], err[512];
+	char			 (*hosts)[256];
+	size_t			 i;
+	int			 fd, rc;
+
+	memset(&rep, 0, sizeof(rep));
+	queue_fs_path(path, QFS_QUEUE, env->id, "msg");
+	if ((fd = openat(qs->spoolfd, path, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		log_warn("%s: bounce: open %s", env->id, path);
+		return -1;
+	}
+	dr = xcalloc(n, sizeof(*dr));
+	hosts = xcalloc(n, sizeof(*hosts));
+	for (i = 0; i < n; i++) {
+		const struct qs_outcome *o = &outs[oidx[i]];
+
+		dr[i].addr = env->rcpts[o->index].addr;
+		dr[i].orcpt = env->rcpts[o->index].orcpt;
+		dr[i].action = DSN_ACTION_FAILED;
+		dr[i].status = o->enh[0] != '\0' ? o->enh : NULL;
+		qs_relay_host(o->relay, hosts[i], sizeof(hosts[i]));
+		dr[i].remote_mta = hosts[i][0] != '\0' ? hosts[i] : NULL;
+		dr[i].remote_reply = o->code != 0 ? o->text : NULL;
+		dr[i].reason = o->code == 0 ? o->text : NULL;
+		dr[i].last_attempt = qs_now();
+	}
+	rep.hostname = qs->cfg->hostname;
+	rep.queue_id = env->id;
+	rep.sender = env->sender;
+	rep.envid = env->envid;
+	rep.ret = dsn_ret_value(env->ret);
+	rep.smtputf8 = env->smtputf8;
+	rep.arrival = env->arrival;
+	rep.now = qs_now();
+	rep.rcpts = dr;
+	rep.nrcpt = n;
+	rep.original.fd = fd;
+	rep.max_full = qs->cfg->max_message_size;
+	*never = env->sender[0] == '\0';
+	if (*never) {
+		(void)bsnprintf(rcpt, rcptlen, "postmaster@%s",
+		    qs->cfg->hostname);
+		rc = dsn_build_postmaster(&rep, rcpt, out, info, err,
+		    sizeof(err));
+	} else {
+		(void)strlcpy(rcpt, env->sender, rcptlen);
+		rc = dsn_build(&rep, out, info, err, sizeof(err));
+	}
+	if (rc == -1)
+		log_warnx("%s: cannot build the bounce: %s", env->id, err);
+	close(fd);
+	free(dr);
+	free(hosts);
+	return rc;
+}
+
+/* The report goes to the commit worker like a received message. */
+static int
+qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env, const struct qs_outcome *outs,
+    const uint32_t *oidx, size_t n)
+{
+	struct qs_bounce	*bo;
+	struct queue_job	*job;
+	struct dsn_info		 info;
+	struct buf		 text;
+	struct digest		*dg;
+	char			 id[QUEUE_ID_SIZE], digest[DIGEST_SIZE];
+	char			 rcpt[512], why[256];
+	size_t			 i;
+	int			 fd, never;
+
+	buf_init(&text);
+	memset(&info, 0, sizeof(info));
+	if (qs_bounce_build(qs, env, outs, oidx, n, &text, &info, rcpt,
+	    sizeof(rcpt), &never) == -1) {
+		buf_free(&text);
+		return -1;
+	}
+	if ((fd = queue_fs_create(qs->spoolfd, id)) == -1) {
+		log_warn("%s: bounce: cannot create a message file", env->id);
+		buf_free(&text);
+		return -1;
+	}
+	if (write_all(fd, text.data, text.len) == -1) {
+		log_warn("%s: bounce: write", env->id);
+		(void)queue_fs_unlink_message(qs->spoolfd, id);
+		close(fd);
+		buf_free(&text);
+		return -1;
+	}
+	dg = digest_new();
+	digest_update(dg, text.data, text.len);
+	digest_final(dg, digest);
+	bo = xcalloc(1, sizeof(*bo));
+	qs_bounce_envelope(qs, &bo->env, id, &text, digest, &info, rcpt,
+	    never);
+	buf_free(&text);
+	if (envelope_check(&bo->env, why, sizeof(why)) == -1) {
+		log_warnx("%s: bounce envelope: %s", env->id, why);
+		(void)queue_fs_unlink_message(qs->spoolfd, id);
+		close(fd);
+		envelope_free(&bo->env);
+		free(bo);
+		return -1;
+	}
+	bo->msg = m;
+	(void)strlcpy(bo->qid, env->id, sizeof(bo->qid));
+	bo->n = n;
+	bo->idx = xcalloc(n, sizeof(*bo->idx));
+	for (i = 0; i < n; i++)
+		bo->idx[i] = outs[oidx[i]].index;
+	job = xcalloc(1, sizeof(*job));
+	(void)strlcpy(job->id, id, sizeof(job->id));
+	buf_init(&job->env);
+	envelope_serialize(&bo->env, &job->env);
+	job->content_fd = fd;
+	job->arg = bo;
+	bo->job = job;
+	bo->next = qs->bounces;
+	qs->bounces = bo;
+	m->jobs++;
+	queue_commit_submit(qs->commit, job);
+	return 0;
+}
+
+/* Removes the message when nothing is pending; 1 if it went. */
+static int
+qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env)
+{
+	if (qs_count_pending(env) > 0)
+		return 0;
+	if (queue_fs_remove_done(qs->spoolfd, env->id) == -1) {
+		log_warn("%s: cannot remove the delivered message", env->id);
+		return 0;
+	}
+	log_info("%s: removed", env->id);
+	if (m != NULL && m->jobs == 0)
+		qs_msg_forget(qs, m);
+	else if (m != NULL)
+		m->npending = 0;
+	return 1;
+}
+
+int
+queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
+{
+	struct qs_bounce	**pp, *bo;
+	struct envelope		  env;
+	char			  why[512];
+	size_t			  i;
+
+	for (pp = &qs->bounces; (bo = *pp) != NULL; pp = &bo->next)
+		if (bo->job == job)
+			break;
+	if (bo == NULL)
+		return 0;
+	*pp = bo->next;
+	close(job->content_fd);
+	if (bo->msg != NULL)
+		bo->msg->jobs--;
+	if (job->failed) {
+		log_warnx("%s: bounce commit failed: %s: the recipients stay "
+		    "pending", bo->qid, job->error);
+		if (bo->msg != NULL && bo->msg->next_attempt <= qs_now())
+			bo->msg->next_attempt = qs_now() +
+			    qs->cfg->retry_initial;
+	} else {
+		log_info("%s: bounce %s for %zu recipients", bo->qid, job->id,
+		    bo->n);
+		queue_sched_add(qs, &bo->env);
+		if (queue_fs_read_envelope(qs->spoolfd, bo->qid, &env, why,
+		    sizeof(why)) == -1)
+			log_warnx("%s: cannot read the envelope: %s", bo->qid,
+			    why);
+		else {
+			for (i = 0; i < bo->n; i++)
+				if (bo->idx[i] < env.nrcpt)
+					env.rcpts[bo->idx[i]].state =
+					    RCPT_FAILED;
+			if (queue_fs_write_envelope(qs->spoolfd, &env, why,
+			    sizeof(why)) == -1)
+				log_warnx("%s: envelope rewrite failed: %s",
+				    bo->qid, why);
+			else if (!qs_maybe_remove(qs, bo->msg, &env) &&
+			    bo->msg != NULL)
+				bo->msg->npending = qs_count_remote(qs, &env);
+			envelope_free(&env);
+		}
+	}
+	envelope_free(&bo->env);
+	free(bo->idx);
+	free(bo);
+	queue_job_free(job);
+	qs_arm(qs);
+	return 1;
+}
+
+/* ---- MSG_D_RESULT ---- */
+
+static struct qs_job *
+qs_job_take(struct queue_sched *qs, uint64_t id)
+{
+	struct qs_job	**pp, *j;
+
+	for (pp = &qs->jobs; (j = *pp) != NULL; pp = &j->next) {
+		if (j->id == id) {
+			*pp = j->next;
+			return j;
+		}
+	}
+	return NULL;
+}
+
+static void
+qs_outcomes_free(struct qs_outcome *o, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(o[i].relay);
+		free(o[i].text);
+	}
+	free(o);
+}
+
+static struct qs_outcome *
+qs_read_result(struct ipc_msg *m, uint64_t *jobid, size_t *np)
+{
+	struct qs_outcome	*o;
+	uint32_t		 n, i;
+
+	*jobid = ipc_get_u64(m);
+	n = ipc_get_u32(m);
+	if (n > (m->len - m->pos) / 24)
+		fatalx("%s: message %s: %u outcomes cannot fit",
+		    ipc_chan_peer(m->chan), proto_msg_name(m->type), n);
+	o = xcalloc(n + 1, sizeof(*o));
+	for (i = 0; i < n; i++) {
+		o[i].index = ipc_get_u32(m);
+		o[i].status = ipc_get_u32(m);
+		o[i].code = ipc_get_u32(m);
+		ipc_get_str(m, o[i].enh, sizeof(o[i].enh));
+		o[i].relay = ipc_get_strdup(m);
+		o[i].text = ipc_get_strdup(m);
+		if (o[i].status > DRES_HOLD)
+			fatalx("%s: message %s: bad status %u",
+			    ipc_chan_peer(m->chan), proto_msg_name(m->type),
+			    o[i].status);
+	}
+	ipc_end(m);
+	*np = n;
+	return o;
+}
+
+static void
+qs_hold(struct queue_sched *qs, struct qs_msg *m, const char *qid)
+{
+	if (queue_fs_hold(qs->spoolfd, qid) == -1)
+		log_warn("%s: cannot move the message to hold/", qid);
+	else
+		log_warnx("%s: held: content digest mismatch", qid);
+	if (m != NULL) {
+		m->npending = 0;
+		m->next_attempt = QS_NEVER;
+	}
+}
+
+/* A deferred recipient past the expiry fails: 4.4.7. */
+static void
+qs_expire(struct qs_outcome *o)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	buf_printf(&b, "delivery time expired; last error: %s", o->text);
+	free(o->text);
+	o->text = xstrdup(b.data);
+	buf_free(&b);
+	o->status = DRES_BOUNCED;
+	o->code = 0;
+	(void)strlcpy(o->enh, "4.4.7", sizeof(o->enh));
+}
+
+/* Applies the outcomes to env; the indexes of the ones to bounce go to
+ * bidx (returns how many). */
+static size_t
+qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
+    size_t n, uint32_t *bidx)
+{
+	struct schedule_settings set;
+	struct envelope_rcpt	*r;
+	uint64_t		 now = qs_now(), next;
+	size_t			 i, nb = 0;
+	int			 deferred = 0, expired = 0;
+
+	for (i = 0; i < n; i++)
+		deferred |= o[i].status == DRES_DEFERRED;
+	if (deferred) {
+		qs_settings(qs, &set);
+		env->attempts++;
+		if (schedule_after_failure(&set, env->expiry, now,
+		    env->attempts, qs_rand, NULL, &next) == SCHEDULE_EXPIRE)
+			expired = 1;
+		else
+			env->next_attempt = next;
+	}
+	for (i = 0; i < n; i++) {
+		if (o[i].index >= env->nrcpt ||
+		    env->rcpts[o[i].index].state != RCPT_PENDING) {
+			log_warnx("%s: outcome for recipient %u, which is not "
+			    "pending: ignored", env->id, o[i].index);
+			continue;
+		}
+		r = &env->rcpts[o[i].index];
+		if (o[i].status == DRES_DEFERRED && expired)
+			qs_expire(&o[i]);
+		switch (o[i].status) {
+		case DRES_SENT:
+			r->state = RCPT_DELIVERED;
+			free(r->error);
+			r->error = NULL;
+			qs_log_outcome(env->id, env, r, &o[i], "sent", now);
+			break;
+		case DRES_DEFERRED:
+			qs_set_error(r, &o[i]);
+			qs_log_outcome(env->id, env, r, &o[i], "deferred",
+			    now);
+			break;
+		default:
+			qs_set_error(r, &o[i]);
+			qs_log_outcome(env->id, env, r, &o[i], "bounced", now);
+			if (dsn_destination(env->sender,
+			    dsn_notify_bits(r->notify), DSN_ACTION_FAILED) ==
+			    DSN_DEST_NONE)
+				r->state = RCPT_FAILED;
+			else
+				bidx[nb++] = (uint32_t)i;
+			break;
+		}
+	}
+	return nb;
+}
+
+static void
+qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
+    struct qs_outcome *o, size_t n)
+{
+	struct envelope	 env;
+	uint32_t	*bidx;
+	char		 why[512];
+	size_t		 i, nb;
+
+	for (i = 0; i < n; i++) {
+		if (o[i].status == DRES_HOLD) {
+			qs_hold(qs, m, qid);
+			return;
+		}
+	}
+	if (queue_fs_read_envelope(qs->spoolfd, qid, &env, why,
+	    sizeof(why)) == -1) {
+		log_warnx("%s: outcome of a message whose envelope cannot be "
+		    "read (%s): ignored", qid, why);
+		return;
+	}
+	bidx = xcalloc(n + 1, sizeof(*bidx));
+	nb = qs_apply(qs, &env, o, n, bidx);
+	if (queue_fs_write_envelope(qs->spoolfd, &env, why,
+	    sizeof(why)) == -1) {
+		/* The old envelope stays: the recipients go again later. */
+		log_warnx("%s: envelope rewrite failed: %s", qid, why);
+		if (m != NULL)
+			m->next_attempt = qs_now() + qs->cfg->retry_initial;
+	} else if (nb > 0 && m != NULL) {
+		m->next_attempt = env.next_attempt;
+		/* Without its bounce a recipient stays pending: it is tried
+		 * again on the schedule, never at once. */
+		if (qs_bounce_submit(qs, m, &env, o, bidx, nb) == -1) {
+			log_warnx("%s: no bounce queued: %zu recipients stay "
+			    "pending", qid, nb);
+			if (m->next_attempt <= qs_now())
+				m->next_attempt = qs_now() +
+				    qs->cfg->retry_initial;
+		}
+	} else if (!qs_maybe_remove(qs, m, &env) && m != NULL)
+		m->next_attempt = env.next_attempt;
+	if (m != NULL && qs_msg_find(qs, qid) == m)
+		m->npending = qs_count_remote(qs, &env);
+	free(bidx);
+	envelope_free(&env);
+}
+
+void
+queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
+{
+	struct qs_outcome	*o;
+	struct qs_job		*j;
+	struct qs_msg		*msg;
+	uint64_t		 jobid;
+	size_t			 n;
+	char			 qid[QUEUE_ID_SIZE];
+
+	o = qs_read_result(m, &jobid, &n);
+	if ((j = qs_job_take(qs, jobid)) == NULL) {
+		log_warnx("outcome of job %llu, which is unknown or past its "
+		    "deadline: ignored", (unsigned long long)jobid);
+		qs_outcomes_free(o, n);
+		return;
+	}
+	j->dom->inflight--;
+	qs->inflight--;
+	msg = j->msg;
+	free(j);
+	if (msg == NULL) {
+		qs_outcomes_free(o, n);
+		qs_arm(qs);
+		return;
+	}
+	msg->jobs--;
+	(void)strlcpy(qid, msg->id, sizeof(qid));
+	qs_result_apply(qs, msg, qid, o, n);
+	if ((msg = qs_msg_find(qs, qid)) != NULL && msg->jobs == 0 &&
+	    msg->npending == 0 && msg->next_attempt == QS_NEVER)
+		qs_msg_forget(qs, msg);
+	qs_outcomes_free(o, n);
+	/* A slot is free: due messages may go now. */
+	if (qs->timer != NULL) {
+		event_timer_cancel(qs->loop, qs->timer);
+		qs->timer = NULL;
+	}
+	qs->blocked = 0;
+	qs->timer_at = qs_now();
+	qs->timer = event_timer_add(qs->loop, 0, qs_run, qs);
+}
+
+/* ---- life cycle ---- */
+
+struct queue_sched *
+queue_sched_new(struct config *cfg, struct event_loop *loop, int spoolfd,
+    struct queue_commit *commit)
+{
+	struct queue_sched	*qs;
+
+	qs = xcalloc(1, sizeof(*qs));
+	qs->cfg = cfg;
+	qs->loop = loop;
+	qs->spoolfd = spoolfd;
+	qs->commit = commit;
+	return qs;
+}
+
+void
+queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch)
+{
+	struct qs_job	*j;
+
+	qs->dlv = ch;
+	if (ch != NULL) {
+		qs_arm(qs);
+		return;
+	}
+	/* Gone: what it had is not coming back. */
+	while ((j = qs->jobs) != NULL) {
+		qs->jobs = j->next;
+		j->dom->inflight--;
+		qs->inflight--;
+		if (j->msg != NULL)
+			j->msg->jobs--;
+		free(j);
+	}
+}
+
+void
+queue_sched_stop(struct queue_sched *qs)
+{
+	qs->stopped = 1;
+	if (qs->timer != NULL)
+		event_timer_cancel(qs->loop, qs->timer);
+	qs->timer = NULL;
+}
+
+void
+queue_sched_free(struct queue_sched *qs)
+{
+	struct qs_msg	*m;
+	struct qs_dom	*d;
+	struct qs_job	*j;
+
+	if (qs == NULL)
+		return;
+	queue_sched_stop(qs);
+	while ((j = qs->jobs) != NULL) {
+		qs->jobs = j->next;
+		free(j);
+	}
+	while ((m = qs->msgs) != NULL) {
+		qs->msgs = m->next;
+		free(m);
+	}
+	while ((d = qs->doms) != NULL) {
+		qs->doms = d->next;
+		free(d->name);
+		free(d);
+	}
+	/* Bounces are finished by the commit worker's last round
+	 * (queue_sched_commit_done) before this. */
+	free(qs);
+}
+
+/* ---- control hooks ---- */
+
+unsigned
+queue_sched_flush(struct queue_sched *qs)
+{
+	struct qs_msg	*m;
+	uint64_t	 now = qs_now();
+	unsigned	 n = 0;
+
+	for (m = qs->msgs; m != NULL; m = m->next) {
+		if (m->jobs > 0 || m->npending == 0)
+			continue;
+		if (m->next_attempt > now)
+			m->next_attempt = now;
+		n += m->npending;
+	}
+	if (qs->timer != NULL) {
+		event_timer_cancel(qs->loop, qs->timer);
+		qs->timer = NULL;
+	}
+	qs->blocked = 0;
+	qs_arm(qs);
+	return n;
+}
+
+static int
+qs_cmp_arrival(const void *a, const void *b)
+{
+	const struct qs_msg	*x = *(struct qs_msg *const *)a;
+	const struct qs_msg	*y = *(struct qs_msg *const *)b;
+
+	if (x->arrival != y->arrival)
+		return x->arrival < y->arrival ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* One message for the listing; 1 if the callback said stop. */
+static int
+qs_list_one(struct queue_sched *qs, const struct qs_msg *m,
+    queue_sched_list_cb cb, void *arg, size_t *count)
+{
+	struct queue_sched_item	 it;
+	struct queue_sched_rcpt	*rc;
+	struct envelope		 env;
+	char			 why[512];
+	size_t			 i, n = 0;
+	int			 stop;
+
+	if (queue_fs_read_envelope(qs->spoolfd, m->id, &env, why,
+	    sizeof(why)) == -1)
+		return 0;
+	rc = xcalloc(env.nrcpt + 1, sizeof(*rc));
+	for (i = 0; i < env.nrcpt; i++) {
+		if (env.rcpts[i].state != RCPT_PENDING)
+			continue;
+		rc[n].addr = env.rcpts[i].addr;
+		rc[n].state = envelope_rcpt_state_name(env.rcpts[i].state);
+		rc[n].error = env.rcpts[i].error != NULL ?
+		    env.rcpts[i].error : "";
+		n++;
+	}
+	it.qid = env.id;
+	it.size = env.size;
+	it.arrival = env.arrival;
+	it.sender = env.sender;
+	it.nrcpt = n;
+	it.rcpts = rc;
+	stop = cb(&it, arg);
+	(*count)++;
+	free(rc);
+	envelope_free(&env);
+	return stop;
+}
+
+size_t
+queue_sched_list(struct queue_sched *qs, const char *qid,
+    queue_sched_list_cb cb, void *arg)
+{
+	struct qs_msg	**v, *m;
+	size_t		  n = 0, i, count = 0;
+
+	for (m = qs->msgs; m != NULL; m = m->next)
+		n++;
+	v = xcalloc(n + 1, sizeof(*v));
+	n = 0;
+	for (m = qs->msgs; m != NULL; m = m->next)
+		if (qid == NULL || strcmp(m->id, qid) == 0)
+			v[n++] = m;
+	qsort(v, n, sizeof(*v), qs_cmp_arrival);
+	for (i = 0; i < n; i++)
+		if (qs_list_one(qs, v[i], cb, arg, &count))
+			break;
+	free(v);
+	return count;
+}

@@ -1,0 +1,91 @@
+/*
+ * queue_sched.h - the queue's delivery scheduler: which committed message
+ * goes to the delivery process when, and what happens to each recipient's
+ * outcome.
+ *
+ * In memory it keeps one entry per queued message that has pending
+ * recipients (built from the spool at start, after recovery, and on every
+ * commit; first attempt at once).  A job is one message x one recipient
+ * domain (every pending recipient of that domain), handed to the delivery
+ * process as MSG_D_JOB with a read-only descriptor of the content, within
+ * max-deliveries in flight overall and max-deliveries-per-domain.
+ * Recipients of a local domain are not handed out (local delivery is not
+ * built yet): they stay pending and never wake the scheduler.
+ *
+ * On MSG_D_RESULT each recipient's outcome is written back to the envelope
+ * by the commit rule (queue/INTERNALS): ID.env.new written and
+ * fdatasync'ed, renamed over ID.env, the folder fsync'ed.  A bounced
+ * recipient (or one past its expiry) is marked failed only after its bounce
+ * (queue/dsn.h) was committed as a new message through the same commit
+ * path as a received one.  A message whose every recipient is delivered or
+ * failed is removed.  A content digest mismatch moves the message to hold/.
+ */
+#ifndef SM_QUEUE_SCHED_H
+#define SM_QUEUE_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct envelope;
+struct event_loop;
+struct ipc_chan;
+struct ipc_msg;
+struct queue_commit;
+struct queue_job;
+struct queue_sched;
+
+/* ---- life cycle and hooks of queue.c ---- */
+
+/* A scheduler for the spool open at spoolfd; commit is the queue's
+ * group-commit worker (bounces go through it).  cfg stays the caller's
+ * and is read at every decision (reload changes apply). */
+struct queue_sched *queue_sched_new(struct config *cfg,
+    struct event_loop *loop, int spoolfd, struct queue_commit *commit);
+void queue_sched_free(struct queue_sched *qs);
+/* The channel to the delivery process (NULL: none, or it went away). */
+void queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch);
+/* A message found by recovery or just committed: env is read, not kept. */
+void queue_sched_add(struct queue_sched *qs, const struct envelope *env);
+/* A job from the commit worker that the scheduler submitted (a bounce):
+ * 1 if it was one of the scheduler's (and it is freed), 0 if not. */
+int queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job);
+/* MSG_D_RESULT from the delivery process. */
+void queue_sched_result(struct queue_sched *qs, struct ipc_msg *m);
+/* Stop handing out jobs (shutdown). */
+void queue_sched_stop(struct queue_sched *qs);
+
+/* ---- control hooks (strictmailctl) ---- */
+
+/* Makes every deferred recipient due now; returns how many were made due
+ * (pending recipients of messages not already due count too). */
+unsigned queue_sched_flush(struct queue_sched *qs);
+
+/* One pending recipient in a listing. */
+struct queue_sched_rcpt {
+	const char	*addr;		/* no angle brackets */
+	const char	*state;		/* "pending", "delivered", "failed" */
+	const char	*error;		/* last error text, "" if none */
+};
+
+/* One queued message in a listing; pointers valid during the callback. */
+struct queue_sched_item {
+	const char			*qid;
+	uint64_t			 size;
+	uint64_t			 arrival;	/* unix seconds */
+	const char			*sender;	/* "" = null sender */
+	size_t				 nrcpt;		/* pending ones */
+	const struct queue_sched_rcpt	*rcpts;
+};
+
+/* Called once per message; return non-zero to stop the iteration. */
+typedef int (*queue_sched_list_cb)(const struct queue_sched_item *it,
+    void *arg);
+
+/* Lists the queued messages with pending recipients, oldest first; qid
+ * non-NULL lists only that one.  Returns how many were listed.  The data
+ * comes from each message's envelope on disk (read at call time). */
+size_t queue_sched_list(struct queue_sched *qs, const char *qid,
+    queue_sched_list_cb cb, void *arg);
+
+#endif
