@@ -231,6 +231,7 @@ listen $SM_ADDR 25 smtp
 max-sessions 200
 max-sessions-per-client 200
 min-free-space 100M
+control-socket $D/sm/control.sock
 EOF
 ip netns exec "$NS" setsid "$BIN" -d $uflag -f "$D/sm/strictmail.conf" \
     >"$D/sm/daemon.log" 2>&1 </dev/null &

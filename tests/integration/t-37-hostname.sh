@@ -14,8 +14,8 @@ greeting() {
 	local hosts=$T_DIR/hosts.$n conf=$T_DIR/strictmail.$n.conf
 	local log=$T_DIR/daemon.$n.log
 	printf '127.0.0.1 localhost\n%s\n' "$1" > "$hosts"
-	printf 'spool %s\nlisten 127.0.0.1 25 smtp\nmin-free-space 0\n' \
-	    "$T_DIR/spool.$n" > "$conf"
+	printf 'spool %s\nlisten 127.0.0.1 25 smtp\nmin-free-space 0\ncontrol-socket %s\n' \
+	    "$T_DIR/spool.$n" "$T_DIR/control.$n.sock" > "$conf"
 	sm_start "$conf" "$log" unshare --uts --mount sh -c \
 	    'hostname mx1 && mount --bind "$0" /etc/hosts && exec "$@"' "$hosts"
 	sm_wait_ready "$log" "$SM_PID" 30 ||
