@@ -47,11 +47,17 @@ def log_count(needle):
         return f.read().count(needle.encode())
 
 
-def reload(needle):
+def reload(needle, also=None):
     n = log_count(needle)
+    m = log_count(also) if also else 0
     os.kill(pid, signal.SIGHUP)
     ok = wait_for(lambda: log_count(needle) > n, 10, 0.1)
     check('SIGHUP logs "%s"' % needle, ok, 'the line', 'none in 10 s')
+    if also:
+        # The parent's line comes when it has sent the settings; smtpd's
+        # when it has taken them, and only then do new sessions get them.
+        ok = wait_for(lambda: log_count(also) > m, 10, 0.1)
+        check('SIGHUP logs "%s"' % also, ok, 'the line', 'none in 10 s')
 
 
 def session():
@@ -79,7 +85,7 @@ check('relay before the reload', relay_code(old) == 250, 250, 'refused')
 # The second file: new limits, relay networks, hostname, and a listener.
 write_conf(base('mx2.test', '20k', '10.0.0.0/8',
                 ['listen 127.0.0.1 2526 smtp']))
-reload('reload: %s: done' % conf)
+reload('reload: %s: done' % conf, 'reload: new sessions take the new settings')
 check('"listen: needs a restart" logged',
       log_has(log, 'reload: listen: needs a restart'), 'the line', 'none')
 
