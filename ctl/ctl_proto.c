@@ -117,8 +117,9 @@ ctl_proto_parse_request(const char *line, struct ctl_request *req,
 		(void)bsnprintf(err, errlen, "malformed request");
 		return -1;
 	}
+	/* One spelling per version: "01" is not "1". */
 	if (parse_u64(w[1], 0, UINT32_MAX, &v) == -1 ||
-	    v != CTL_PROTO_VERSION) {
+	    (w[1][0] == '0' && w[1][1] != '\0') || v != CTL_PROTO_VERSION) {
 		(void)bsnprintf(err, errlen, "unsupported protocol version");
 		return -1;
 	}

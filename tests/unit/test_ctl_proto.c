@@ -64,6 +64,7 @@ test_request_parse(void **state)
 
 	parse_bad("strictmail-ctl 2 queue", "unsupported protocol version");
 	parse_bad("strictmail-ctl 0 queue", "unsupported protocol version");
+	parse_bad("strictmail-ctl 01 flush", "unsupported protocol version");
 	parse_bad("strictmail-ctl x queue", "unsupported protocol version");
 	parse_bad("strictmail-ctl 99999999999 queue",
 	    "unsupported protocol version");
