@@ -21,8 +21,8 @@
 #include "queue/envelope.h"
 #include "queue/queue_ctl.h"
 #include "queue/queue_id.h"
+#include "queue/queue_fs.h"
 
-#define QUEUE_CTL_NDIRS		256
 #define QUEUE_CTL_USER_MAX	256
 
 struct queue_ctl {
@@ -58,41 +58,15 @@ queue_ctl_owner(const struct config *cfg, const char *sender,
 
 /* Reads and parses name (an ID.env) in the folder dirfd; 0 or -1. */
 static int
-queue_ctl_read(int dirfd, const char *name, struct envelope *env)
+queue_ctl_read(const char *id, struct envelope *env)
 {
-	struct stat	 st;
-	char		*text, why[256];
-	size_t		 len = 0;
-	ssize_t		 r;
-	int		 fd, rc = -1;
+	char	why[256];
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return -1;	/* delivered and removed meanwhile */
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > ENVELOPE_MAX_FILE) {
-		close(fd);
-		return -1;
-	}
-	text = xmalloc((size_t)st.st_size + 1);
-	while (len < (size_t)st.st_size) {
-		r = read(fd, text + len, (size_t)st.st_size - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (len == (size_t)st.st_size &&
-	    envelope_parse(text, len, env, why, sizeof(why)) == 0)
-		rc = 0;
-	else
-		log_debug("control: %s: not listed: %s", name,
-		    len == (size_t)st.st_size ? why : "short read");
-	free(text);
-	return rc;
+	if (queue_fs_read_envelope(queue_ctl.spoolfd, id, env, why,
+	    sizeof(why)) == 0)
+		return 0;
+	log_debug("control: %s: not listed: %s", id, why);	/* or gone */
+	return -1;
 }
 
 /* 1 if name is "<valid queue id>.env". */
@@ -124,7 +98,7 @@ queue_ctl_scan_dir(int dirfd, queue_ctl_each_cb cb, void *arg)
 	while ((de = readdir(d)) != NULL) {
 		if (!queue_ctl_env_name(de->d_name, id))
 			continue;
-		if (queue_ctl_read(dirfd, de->d_name, &env) == -1)
+		if (queue_ctl_read(id, &env) == -1)
 			continue;
 		cb(&env, arg);
 		envelope_free(&env);
@@ -138,7 +112,7 @@ queue_ctl_scan(queue_ctl_each_cb cb, void *arg)
 	char	dir[16];
 	int	i, fd;
 
-	for (i = 0; i < QUEUE_CTL_NDIRS; i++) {
+	for (i = 0; i < QUEUE_ID_NHASH; i++) {
 		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", i);
 		fd = openat(queue_ctl.spoolfd, dir, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
@@ -283,8 +257,6 @@ queue_ctl_show(struct ipc_msg *m)
 	struct queue_ctl_req	r;
 	struct envelope		env;
 	char			user[QUEUE_CTL_USER_MAX], id[QUEUE_ID_SIZE];
-	char			dir[16], name[QUEUE_ID_SIZE + 4];
-	int			fd;
 
 	ipc_get_str(m, id, sizeof(id));
 	ipc_get_str(m, user, sizeof(user));
@@ -294,18 +266,9 @@ queue_ctl_show(struct ipc_msg *m)
 	r.session = m->session;
 	r.user = user;
 	r.id = id;
-	if (queue_id_valid(id)) {
-		(void)bsnprintf(dir, sizeof(dir), "queue/%02X",
-		    queue_id_hash(id));
-		(void)bsnprintf(name, sizeof(name), "%s.env", id);
-		fd = openat(queue_ctl.spoolfd, dir, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-		if (fd != -1 && queue_ctl_read(fd, name, &env) == 0) {
-			queue_ctl_list_one(&env, &r);
-			envelope_free(&env);
-		}
-		if (fd != -1)
-			close(fd);
+	if (queue_id_valid(id) && queue_ctl_read(id, &env) == 0) {
+		queue_ctl_list_one(&env, &r);
+		envelope_free(&env);
 	}
 	queue_ctl_send_end(m->session, r.count);
 }
