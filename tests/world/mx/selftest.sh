@@ -344,13 +344,21 @@ for p in $ALLPIDS; do
 done
 if "$HERE/mx-stop" $ALLPIDS; then ok; else bad "mx-stop reported a problem"; fi
 ALLPIDS=""
+# mx-stop has waited for every process it found; one it missed would
+# still be running here.  A process that is in the middle of its exit
+# is given one second, and what is left is named with its command line.
 left=""
-for e in $tree; do
-	p=${e%%:*}
-	if [ -e "/proc/$p" ] && [ "$(pid_start "$p")" = "${e#*:}" ] &&
-	    ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
-		left="$left $p"
-	fi
+for _ in $(seq 1 20); do
+	left=""
+	for e in $tree; do
+		p=${e%%:*}
+		if [ -e "/proc/$p" ] && [ "$(pid_start "$p")" = "${e#*:}" ] &&
+		    ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+			left="$left $p($(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null))"
+		fi
+	done
+	[ -z "$left" ] && break
+	sleep 0.05
 done
 [ -z "$left" ] && ok || bad "processes left:$left"
 inns=$(ip netns pids "$NS" 2>/dev/null | tr '\n' ' ')
