@@ -25,8 +25,10 @@ import sys
 def status_groups(part):
     """Per-message fields and recipient groups, as lists of dicts."""
     if part.is_multipart():
-        # The parser made messages of the groups: their text again.
-        text = '\n'.join(sub.as_string() for sub in part.get_payload())
+        # The parser made messages of the groups: their text again (as
+        # bytes first: a global report carries raw UTF-8).
+        text = '\n'.join(sub.as_bytes().decode('utf-8', 'replace')
+                         for sub in part.get_payload())
     else:
         raw = part.get_payload(decode=True) or b''
         text = raw.decode('utf-8', 'replace')

@@ -7,6 +7,7 @@ line tool from lib.sh:
   smtest.py send HOST PORT FROM TO[,TO...] BODYFILE [SOURCEADDR]
       sends one message with smtplib; prints "250 <QID>" or
       "ERR <code> <text>"; exit 0 only for "250 2.0.0 Ok: queued as QID".
+      SMTEST_MAIL_OPTS="SMTPUTF8 BODY=8BITMIME" adds MAIL parameters.
   smtest.py check SPOOL QID BODYFILE [RCPT,...]
       checks that QID is committed in SPOOL with exactly that body below
       strictmail's Received header (and these recipients); prints the
@@ -81,7 +82,8 @@ def send_one(host, port, sender, rcpts, body, source=None, timeout=30,
                      local_hostname=helo)
     try:
         s.ehlo()
-        code, text = s.mail(sender)
+        code, text = s.mail(sender,
+                            os.environ.get('SMTEST_MAIL_OPTS', '').split())
         if code != 250:
             return code, text.decode('utf-8', 'replace'), None
         for r in rcpts:

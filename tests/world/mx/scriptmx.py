@@ -34,7 +34,7 @@ ROLES = (
     "reject-mail-4xx", "reject-mail-5xx", "reject-rcpt-4xx",
     "reject-rcpt-5xx", "reject-data-4xx", "reject-data-5xx",
     "reject-datacmd-4xx", "reject-datacmd-5xx",
-    "tempfail-once", "drop", "drop-greeting", "submission",
+    "tempfail-once", "drop", "drop-greeting", "submission", "no8bitmime",
 )
 
 MAX_SIZE = 10240000          # advertised SIZE
@@ -308,6 +308,8 @@ class Session:
         self.reset_tx()
         lines = [self.srv.name, "PIPELINING", "SIZE %d" % MAX_SIZE, "8BITMIME",
                  "ENHANCEDSTATUSCODES"]
+        if self.role == "no8bitmime":
+            lines.remove("8BITMIME")
         if self.offers_starttls():
             lines.append("STARTTLS")
         if self.offers_auth():

@@ -1,0 +1,125 @@
+#!/bin/bash
+# t-46-delivery-targets: remote delivery to more kinds of receiver in the
+# test world (scenario targets): a private OpenSMTPD over IPv6 (preferred
+# when the MX has both families) and over IPv4 (an MX name with only an A
+# record); an 8-bit message to an MX that does not offer 8BITMIME goes
+# unchanged and without BODY=8BITMIME, and the log says so; a message that
+# needs SMTPUTF8 is delivered to Postfix with SMTPUTF8 and bounces (5.6.7)
+# from an MX without it, with no transaction there.  Everything is
+# checked in the MXs' own records as well as in strictmail's log.
+# Runs once, privilege-separated: t-42 covers both modes of the paths
+# these cases share.
+. "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 1 ] || t_skip "checked once, with SM_PRIV=1 (t-42 runs delivery in both modes)"
+world_init targets
+world_need_postfix
+world_need_opensmtpd
+spool=$T_DIR/spool
+log=$T_DIR/strictmaild.log
+sm_config "$T_DIR/c" "$spool" "hostname self.tgt.test" "tls-ca-file $W_CA" \
+    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock"
+world_start_strictmail "$T_DIR/c" "$log"
+from=alice@src.tgt.test
+
+# send TO BODYFILE [MAIL-OPTIONS] -> prints the queue id
+send() {
+	local out
+	out=$(SMTEST_MAIL_OPTS=${3:-} world_send "$from" "$1" "$2")
+	case $out in
+	"250 "*) echo "${out#250 }" ;;
+	*) t_fail "strictmail accepts mail for $1" "$out" ;;
+	esac
+}
+
+# mx_json HOST PYTHON-EXPR: evaluates EXPR with c = the list of connection
+# records of HOST.
+mx_json() {
+	world_mx_refresh "$1"
+	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF'
+import json, sys
+c = []
+try:
+    with open(sys.argv[1]) as f:
+        c = [json.loads(l) for l in f if l.strip()]
+except FileNotFoundError:
+    pass
+print(eval(sys.argv[2]))
+EOF
+}
+
+# ---- 1: OpenSMTPD over IPv6 and over IPv4
+printf 'Subject: t-46 os\r\nMessage-ID: <t46os@src.tgt.test>\r\n\r\nto opensmtpd\r\n' > "$T_DIR/b-os"
+q1=$(send o6@os.tgt.test "$T_DIR/b-os")
+q2=$(send o4@os4.tgt.test "$T_DIR/b-os")
+world_wait_mx_messages mx.os.tgt.test 2 60 ||
+    t_fail "both messages reach OpenSMTPD" "$(world_mx_messages mx.os.tgt.test)"
+world_wait_log "$log" "$q1: removed" 20 || t_fail "$q1 removed once delivered" "no line"
+world_wait_log "$log" "$q2: removed" 20 || t_fail "$q2 removed once delivered" "no line"
+# OpenSMTPD offers no STARTTLS: level may sends in plaintext.
+world_assert_log "$log" "$q1: to=<o6@os.tgt.test> relay=mx.os.tgt.test\[fd00::6:2\]:25 tls=none status=sent" \
+    "delivery to OpenSMTPD over IPv6"
+world_assert_log "$log" "$q2: to=<o4@os4.tgt.test> relay=mx4.os.tgt.test\[127.0.6.2\]:25 tls=none status=sent" \
+    "delivery to OpenSMTPD over IPv4"
+got=$(mx_json mx.os.tgt.test 'sorted((t["from"], tuple(t["to"])) for c0 in c for t in c0.get("transactions", []))')
+[ "$got" = "[('alice@src.tgt.test', ('o4@os4.tgt.test',)), ('alice@src.tgt.test', ('o6@os.tgt.test',))]" ] ||
+    t_fail "OpenSMTPD took each message once, from alice" "$got"
+got=$(mx_json mx.os.tgt.test 'sorted(c0.get("peer", "") for c0 in c if c0.get("transactions"))')
+case $got in
+"['127."*"', 'fd00:"*"']") ;;
+*) t_fail "OpenSMTPD saw one IPv4 and one IPv6 client" "$got" ;;
+esac
+for f in "$(world_mx_dir mx.os.tgt.test)"/messages/*.eml; do
+	grep -q "to opensmtpd" "$f" || t_fail "the body at OpenSMTPD" "$(head -c 300 "$f")"
+done
+say "1: OpenSMTPD over IPv6 and IPv4: ok"
+
+# ---- 2: 8-bit content to an MX without 8BITMIME: sent unchanged
+printf 'Subject: t-46 8bit\r\nMessage-ID: <t46eight@src.tgt.test>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\xc3\xa9 na\xc3\xafve \xe2\x82\xac 100\r\n' > "$T_DIR/b-8bit"
+q3=$(send c@seven.tgt.test "$T_DIR/b-8bit" "BODY=8BITMIME")
+world_wait_mx_messages mx.seven.tgt.test 1 30 ||
+    t_fail "the 8-bit message reaches the MX without 8BITMIME" "none"
+world_wait_log "$log" "$q3: removed" 20 || t_fail "$q3 removed once delivered" "no line"
+world_assert_log "$log" "$q3: 8-bit content sent unchanged to mx.seven.tgt.test\[127.0.6.3\]:25, which does not offer 8BITMIME"
+world_assert_log "$log" "$q3: to=<c@seven.tgt.test> relay=mx.seven.tgt.test\[127.0.6.3\]:25 .*status=sent"
+got=$(mx_json mx.seven.tgt.test '[(t["to"], "BODY=" in t.get("params", "").upper()) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[(['c@seven.tgt.test'], False)]" ] ||
+    t_fail "one transaction at the MX without 8BITMIME, with no BODY= parameter" "$got"
+f=$(ls "$(world_mx_dir mx.seven.tgt.test)"/messages/*.eml | head -n 1)
+"$PY" - "$f" "$T_DIR/b-8bit" <<'EOF' || t_fail "the 8-bit body arrives byte for byte" "$(od -c "$f" | tail -n 5)"
+import sys
+got = open(sys.argv[1], 'rb').read()
+want = open(sys.argv[2], 'rb').read()
+sys.exit(0 if got.endswith(want) else 1)
+EOF
+say "2: 8-bit content to an MX without 8BITMIME: sent unchanged: ok"
+
+# ---- 3: SMTPUTF8: Postfix offers it; an MX without it: a bounce, no MAIL
+printf 'Subject: t-46 utf8\r\nMessage-ID: <t46utf8@src.tgt.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ngr\xc3\xbc\xc3\x9fe\r\n' > "$T_DIR/b-utf8"
+q4=$(send "j$(printf '\xc3\xb6')rg@pf.tgt.test" "$T_DIR/b-utf8" "SMTPUTF8 BODY=8BITMIME")
+q5=$(send "j$(printf '\xc3\xb6')rg@seven.tgt.test" "$T_DIR/b-utf8" "SMTPUTF8 BODY=8BITMIME")
+world_wait_mx_messages mx.pf.tgt.test 1 60 ||
+    t_fail "the SMTPUTF8 message reaches Postfix" "none"
+world_wait_log "$log" "$q4: removed" 20 || t_fail "$q4 removed once delivered" "no line"
+world_assert_log "$log" "$q4: to=\"<j\\\\xc3\\\\xb6rg@pf.tgt.test>\" relay=mx.pf.tgt.test\[127.0.6.4\]:25 tls=TLSv1\.[23]/[^ ]+/unverified status=sent"
+got=$(mx_json mx.pf.tgt.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[['jörg@pf.tgt.test']]" ] || t_fail "Postfix took the UTF-8 recipient once" "$got"
+f=$(ls "$(world_mx_dir mx.pf.tgt.test)"/messages/*.eml | head -n 1)
+grep -q "gr$(printf '\xc3\xbc\xc3\x9f')e" "$f" || t_fail "the UTF-8 body at Postfix" "$(tail -c 200 "$f")"
+world_wait_log "$log" "$q5: to=\"<j\\\\xc3\\\\xb6rg@seven.tgt.test>\" relay=mx.seven.tgt.test\[127.0.6.3\]:25 .*status=bounced reply=\"SMTPUTF8 is required, but was not offered" 30 ||
+    t_fail "the SMTPUTF8 message bounces from the MX without SMTPUTF8" "$(grep "$q5: to=" "$log" | tail -n 1)"
+world_wait_log "$log" "$q5: removed" 20 || t_fail "$q5 removed once bounced" "no line"
+got=$(mx_json mx.seven.tgt.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+[ "$got" = 1 ] || t_fail "no MAIL for the SMTPUTF8 message at the MX without SMTPUTF8" "$got transactions"
+world_wait_mx_messages mx.src.tgt.test 1 60 ||
+    t_fail "the bounce reaches the sender's MX" "none"
+f=$(grep -l "5.6.7" "$(world_mx_dir mx.src.tgt.test)"/messages/*.eml | head -n 1)
+[ -n "$f" ] || t_fail "a bounce with 5.6.7 at the sender's MX" "$(ls "$(world_mx_dir mx.src.tgt.test)"/messages)"
+"$PY" "$T_LIB/dsn_check.py" "$f" --rcpt "jörg@seven.tgt.test:failed:5.6.7" > "$T_DIR/dsn.out" 2>&1 ||
+    t_fail "a correct DSN for the UTF-8 recipient" "$(tr '\n' '|' < "$T_DIR/dsn.out")"
+got=$(mx_json mx.src.tgt.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[('', ['alice@src.tgt.test'])]" ] ||
+    t_fail "one bounce, from the null sender to alice" "$got"
+say "3: SMTPUTF8 to Postfix; bounced (5.6.7) from an MX without it: ok"
+
+world_wait_queue_empty "$spool" 10 || t_fail "the queue empty at the end" "$(world_queue_count "$spool") left"
+t_pass
