@@ -27,29 +27,9 @@ printf 'Subject: t-42\r\nMessage-ID: <t42@src.deliv.test>\r\n\r\nhello\r\n' > "$
 from=alice@src.deliv.test
 
 send() {	# send TO[,TO] -> prints the queue id
-	local out
-	out=$(world_send "$from" "$1" "$T_DIR/body")
-	case $out in
-	"250 "*) echo "${out#250 }" ;;
-	*) t_fail "strictmail accepts mail for $1" "$out" ;;
-	esac
+	world_send_qid "$from" "$1" "$T_DIR/body"
 }
 
-# mx_json HOST PYTHON-EXPR: evaluates EXPR with c = the list of connection
-# records of HOST.
-mx_json() {
-	world_mx_refresh "$1"
-	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF'
-import json, sys
-c = []
-try:
-    with open(sys.argv[1]) as f:
-        c = [json.loads(l) for l in f if l.strip()]
-except FileNotFoundError:
-    pass
-print(eval(sys.argv[2]))
-EOF
-}
 
 # ---- 1: the scripted MX and Postfix, STARTTLS at may; no STARTTLS offered
 q1=$(send bob@plain.deliv.test)
@@ -68,10 +48,10 @@ world_wait_log "$log" "$q3: removed" 20 || t_fail "$q3 removed once delivered" "
     t_fail "no plaintext transaction on the scripted MX (STARTTLS offered)" "$(world_mx_plaintext mx.plain.deliv.test)"
 [ "$(world_mx_plaintext mx.pf.deliv.test)" = 0 ] ||
     t_fail "no plaintext transaction on Postfix (STARTTLS offered)" "$(world_mx_plaintext mx.pf.deliv.test)"
-got=$(mx_json mx.plain.deliv.test '[(t["from"], t["to"], c0.get("sni")) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.plain.deliv.test '[(t["from"], t["to"], c0.get("sni")) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[('alice@src.deliv.test', ['bob@plain.deliv.test'], 'mx.plain.deliv.test')]" ] ||
     t_fail "the scripted MX got one transaction from alice to bob, SNI its name" "$got"
-got=$(mx_json mx.pf.deliv.test '[(t["from"], t["to"], t["tls"]) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.pf.deliv.test '[(t["from"], t["to"], t["tls"]) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[('alice@src.deliv.test', ['carol@pf.deliv.test'], True)]" ] ||
     t_fail "Postfix got one TLS transaction from alice to carol" "$got"
 grep -q "hello" "$(world_mx_dir mx.plain.deliv.test)"/messages/1.eml ||
@@ -116,18 +96,18 @@ check_dsn m@nullmx.deliv.test 5.1.10
 f=$(bounce_for x@rej.deliv.test)
 grep -q "y@plain.deliv.test" "$f" && grep -q "Final-Recipient: rfc822; *y@plain" "$f" &&
     t_fail "the delivered recipient is not in the bounce" "it is"
-got=$(mx_json mx.src.deliv.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.src.deliv.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[('', ['alice@src.deliv.test']), ('', ['alice@src.deliv.test']), ('', ['alice@src.deliv.test'])]" ] ||
     t_fail "the bounces come from the null sender to alice" "$got"
-got=$(mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[['bob@plain.deliv.test'], ['y@plain.deliv.test']]" ] ||
     t_fail "the scripted MX got y of the partly refused message, once" "$got"
-got=$(mx_json mx.rej.deliv.test 'sum(1 for c0 in c for t in c0.get("transactions", []) if t.get("to"))')
+got=$(world_mx_json mx.rej.deliv.test 'sum(1 for c0 in c for t in c0.get("transactions", []) if t.get("to"))')
 [ "$got" = 0 ] || t_fail "the refusing MX accepted no recipient" "$got"
 world_assert_log "$log" "$q4: to=<x@rej.deliv.test> relay=mx.rej.deliv.test\[127.0.1.4\]:25 delay=[0-9]+ attempts=1 status=bounced reply=\"550 5.1.1"
 world_assert_log "$log" "$q4: bounce [0-9A-F]{16} for 1 recipients"
 # tempfail-once: one tempfailed transaction, then one accepted.
-got=$(mx_json mx.tmp.deliv.test '[bool(t.get("tempfailed")) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.tmp.deliv.test '[bool(t.get("tempfailed")) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[True, False]" ] || t_fail "the tempfail MX saw a tempfailed transaction, then one accepted" "$got"
 world_assert_log "$log" "$q5: to=<t@tmp.deliv.test> .* attempts=1 status=deferred reply=\"451 4.7.1"
 world_assert_log "$log" "$q5: to=<t@tmp.deliv.test> .* attempts=2 status=sent"
@@ -152,7 +132,7 @@ world_wait_mx_messages mx.plain.deliv.test 3 30 ||
     t_fail "verify delivers to the MX with a valid certificate" "none"
 world_wait_log "$log" "$q9: to=<v@vplain.deliv.test> relay=mx.plain.deliv.test\[127.0.1.1\]:25 tls=TLSv1.2/[^ ]+/verified status=sent" 20 ||
     t_fail "the verified delivery logged" "no line"
-nplain=$(mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+nplain=$(world_mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 declare -A want=(
 	[wrong]='name mismatch: wanted mx.wrong.deliv.test, certificate has'
 	[expired]='certificate expired'
@@ -170,12 +150,12 @@ for d in "${!want[@]}"; do
 	    t_fail "verify: $d deferred with '${want[$d]}'" "$(grep "${qv[$d]}: to=" "$log" | tail -n 1)"
 done
 for h in wrong expired cnonly s454 broken; do
-	got=$(mx_json "mx.$h.deliv.test" 'sum(len(c0.get("transactions", [])) for c0 in c)')
+	got=$(world_mx_json "mx.$h.deliv.test" 'sum(len(c0.get("transactions", [])) for c0 in c)')
 	[ "$got" = 0 ] || t_fail "no MAIL transaction on mx.$h.deliv.test at level verify" "$got"
-	got=$(mx_json "mx.$h.deliv.test" 'len(c)')
+	got=$(world_mx_json "mx.$h.deliv.test" 'len(c)')
 	[ "$got" -ge 1 ] || t_fail "strictmail connected to mx.$h.deliv.test" "$got connections"
 done
-got=$(mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+got=$(world_mx_json mx.nostls.deliv.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 [ "$got" = "$nplain" ] || t_fail "no transaction on the MX without STARTTLS at level verify" "$got, was $nplain"
 world_assert_no_log "$log" "u@[a-z0-9]+.deliv.test> .*status=sent"
 say "3: verify: a valid certificate delivers, six bad MXs deferred with their reason and no MAIL: ok"
@@ -239,7 +219,7 @@ world_wait_log "$log" "$q12: to=<f@fb.deliv.test> relay=mx.plain.deliv.test\[127
 world_wait_mx_messages mx.src.deliv.test $((nb + 1)) 30 || t_fail "the loop bounce reaches the sender's MX" "none"
 check_dsn l@loop.deliv.test 5.4.6
 world_assert_log "$log" "$q13: to=<l@loop.deliv.test> relay=none .*status=bounced reply=\"mail for loop.deliv.test loops back to myself"
-got=$(mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.plain.deliv.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
 case $got in *l@loop.deliv.test*) t_fail "no MX behind this host is used" "$got" ;; esac
 say "6: multi-MX fallback after a refused connection; an MX loop bounces 5.4.6: ok"
 
@@ -250,7 +230,7 @@ world_wait_mx_messages mx.broken.deliv.test 1 30 ||
 world_assert_log "$log" "$q14: to=<b@bmay.deliv.test> relay=mx.broken.deliv.test\[127.0.1.11\]:25 tls=none status=deferred reply=\"handshake failed"
 world_wait_log "$log" "$q14: to=<b@bmay.deliv.test> relay=mx.broken.deliv.test\[127.0.1.11\]:25 tls=none status=sent" 10 ||
     t_fail "the plaintext retry logged as sent" "no line"
-got=$(mx_json mx.broken.deliv.test '[(t["to"], bool(t.get("tls"))) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.broken.deliv.test '[(t["to"], bool(t.get("tls"))) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[(['b@bmay.deliv.test'], False)]" ] ||
     t_fail "one plaintext transaction on the broken MX, for the may domain only" "$got"
 say "7: may: a failed handshake is retried once in plaintext: ok"
@@ -260,7 +240,7 @@ np=$(world_mx_messages mx.plain.deliv.test)
 q15=$(send p1@plain.deliv.test,p2@plain.deliv.test)
 world_wait_mx_messages mx.plain.deliv.test $((np + 1)) 30 || t_fail "the two-recipient message arrives" "none"
 world_wait_log "$log" "$q15: removed" 20 || t_fail "$q15 removed" "no line"
-got=$(mx_json mx.plain.deliv.test '[sorted(t["to"]) for c0 in c for t in c0.get("transactions", []) if "p1@plain.deliv.test" in t.get("rcpt_tried", t["to"])]')
+got=$(world_mx_json mx.plain.deliv.test '[sorted(t["to"]) for c0 in c for t in c0.get("transactions", []) if "p1@plain.deliv.test" in t.get("rcpt_tried", t["to"])]')
 [ "$got" = "[['p1@plain.deliv.test', 'p2@plain.deliv.test']]" ] ||
     t_fail "one transaction for both recipients" "$got"
 say "8: recipients of one domain in one transaction: ok"

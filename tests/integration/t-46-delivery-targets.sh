@@ -23,28 +23,7 @@ from=alice@src.tgt.test
 
 # send TO BODYFILE [MAIL-OPTIONS] -> prints the queue id
 send() {
-	local out
-	out=$(SMTEST_MAIL_OPTS=${3:-} world_send "$from" "$1" "$2")
-	case $out in
-	"250 "*) echo "${out#250 }" ;;
-	*) t_fail "strictmail accepts mail for $1" "$out" ;;
-	esac
-}
-
-# mx_json HOST PYTHON-EXPR: evaluates EXPR with c = the list of connection
-# records of HOST.
-mx_json() {
-	world_mx_refresh "$1"
-	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF'
-import json, sys
-c = []
-try:
-    with open(sys.argv[1]) as f:
-        c = [json.loads(l) for l in f if l.strip()]
-except FileNotFoundError:
-    pass
-print(eval(sys.argv[2]))
-EOF
+	SMTEST_MAIL_OPTS=${3:-} world_send_qid "$from" "$1" "$2"
 }
 
 # ---- 1: OpenSMTPD over IPv6 and over IPv4
@@ -60,10 +39,10 @@ world_assert_log "$log" "$q1: to=<o6@os.tgt.test> relay=mx.os.tgt.test\[fd00::6:
     "delivery to OpenSMTPD over IPv6"
 world_assert_log "$log" "$q2: to=<o4@os4.tgt.test> relay=mx4.os.tgt.test\[127.0.6.2\]:25 tls=none status=sent" \
     "delivery to OpenSMTPD over IPv4"
-got=$(mx_json mx.os.tgt.test 'sorted((t["from"], tuple(t["to"])) for c0 in c for t in c0.get("transactions", []))')
+got=$(world_mx_json mx.os.tgt.test 'sorted((t["from"], tuple(t["to"])) for c0 in c for t in c0.get("transactions", []))')
 [ "$got" = "[('alice@src.tgt.test', ('o4@os4.tgt.test',)), ('alice@src.tgt.test', ('o6@os.tgt.test',))]" ] ||
     t_fail "OpenSMTPD took each message once, from alice" "$got"
-got=$(mx_json mx.os.tgt.test 'sorted(c0.get("peer", "") for c0 in c if c0.get("transactions"))')
+got=$(world_mx_json mx.os.tgt.test 'sorted(c0.get("peer", "") for c0 in c if c0.get("transactions"))')
 case $got in
 "['127."*"', 'fd00:"*"']") ;;
 *) t_fail "OpenSMTPD saw one IPv4 and one IPv6 client" "$got" ;;
@@ -81,7 +60,7 @@ world_wait_mx_messages mx.seven.tgt.test 1 30 ||
 world_wait_log "$log" "$q3: removed" 20 || t_fail "$q3 removed once delivered" "no line"
 world_assert_log "$log" "$q3: 8-bit content sent unchanged to mx.seven.tgt.test\[127.0.6.3\]:25, which does not offer 8BITMIME"
 world_assert_log "$log" "$q3: to=<c@seven.tgt.test> relay=mx.seven.tgt.test\[127.0.6.3\]:25 .*status=sent"
-got=$(mx_json mx.seven.tgt.test '[(t["to"], "BODY=" in t.get("params", "").upper()) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.seven.tgt.test '[(t["to"], "BODY=" in t.get("params", "").upper()) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[(['c@seven.tgt.test'], False)]" ] ||
     t_fail "one transaction at the MX without 8BITMIME, with no BODY= parameter" "$got"
 f=$(ls "$(world_mx_dir mx.seven.tgt.test)"/messages/*.eml | head -n 1)
@@ -101,14 +80,14 @@ world_wait_mx_messages mx.pf.tgt.test 1 60 ||
     t_fail "the SMTPUTF8 message reaches Postfix" "none"
 world_wait_log "$log" "$q4: removed" 20 || t_fail "$q4 removed once delivered" "no line"
 world_assert_log "$log" "$q4: to=\"<j\\\\xc3\\\\xb6rg@pf.tgt.test>\" relay=mx.pf.tgt.test\[127.0.6.4\]:25 tls=TLSv1\.[23]/[^ ]+/unverified status=sent"
-got=$(mx_json mx.pf.tgt.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.pf.tgt.test '[t["to"] for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[['jörg@pf.tgt.test']]" ] || t_fail "Postfix took the UTF-8 recipient once" "$got"
 f=$(ls "$(world_mx_dir mx.pf.tgt.test)"/messages/*.eml | head -n 1)
 grep -q "gr$(printf '\xc3\xbc\xc3\x9f')e" "$f" || t_fail "the UTF-8 body at Postfix" "$(tail -c 200 "$f")"
 world_wait_log "$log" "$q5: to=\"<j\\\\xc3\\\\xb6rg@seven.tgt.test>\" relay=mx.seven.tgt.test\[127.0.6.3\]:25 .*status=bounced reply=\"SMTPUTF8 is required, but was not offered" 30 ||
     t_fail "the SMTPUTF8 message bounces from the MX without SMTPUTF8" "$(grep "$q5: to=" "$log" | tail -n 1)"
 world_wait_log "$log" "$q5: removed" 20 || t_fail "$q5 removed once bounced" "no line"
-got=$(mx_json mx.seven.tgt.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+got=$(world_mx_json mx.seven.tgt.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 [ "$got" = 1 ] || t_fail "no MAIL for the SMTPUTF8 message at the MX without SMTPUTF8" "$got transactions"
 world_wait_mx_messages mx.src.tgt.test 1 60 ||
     t_fail "the bounce reaches the sender's MX" "none"
@@ -116,7 +95,7 @@ f=$(grep -l "5.6.7" "$(world_mx_dir mx.src.tgt.test)"/messages/*.eml | head -n 1
 [ -n "$f" ] || t_fail "a bounce with 5.6.7 at the sender's MX" "$(ls "$(world_mx_dir mx.src.tgt.test)"/messages)"
 "$PY" "$T_LIB/dsn_check.py" "$f" --rcpt "jörg@seven.tgt.test:failed:5.6.7" > "$T_DIR/dsn.out" 2>&1 ||
     t_fail "a correct DSN for the UTF-8 recipient" "$(tr '\n' '|' < "$T_DIR/dsn.out")"
-got=$(mx_json mx.src.tgt.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
+got=$(world_mx_json mx.src.tgt.test '[(t["from"], t["to"]) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[('', ['alice@src.tgt.test'])]" ] ||
     t_fail "one bounce, from the null sender to alice" "$got"
 say "3: SMTPUTF8 to Postfix; bounced (5.6.7) from an MX without it: ok"

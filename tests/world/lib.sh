@@ -21,12 +21,16 @@
 #   world_send FROM TO[,TO] BODYFILE [ADDR [PORT]]   one message with
 #                                 smtplib (default 127.0.0.1 25, that is
 #                                 strictmail); prints "250 QID" or "ERR ..."
+#   world_send_qid FROM TO[,TO] BODYFILE   the same, prints only the queue
+#                                 ID; fails the test unless it is a 250
 #   world_queue_count SPOOL       messages in strictmail's queue
 #   world_wait_queue_empty SPOOL [SECONDS]
 #   world_mx_dir HOST             an MX's record folder
 #   world_mx_messages HOST        messages the MX accepted
 #   world_mx_connections HOST     TCP connections the MX recorded
 #   world_mx_plaintext HOST       transactions the MX saw without TLS
+#   world_mx_json HOST PYEXPR     prints the Python expression PYEXPR, with
+#                                 c = the MX's connection records (a list)
 #   world_wait_mx_messages HOST N [SECONDS]
 #   world_http_count [NAME] HOST [URI]   requests a policy host answered
 #   world_dns_queries NAME [TYPE] queries dnsmasq got for NAME
@@ -129,6 +133,15 @@ world_send() {
 	world_exec "$PY" "$T_LIB/smtest.py" send "$addr" "$port" "$from" "$to" "$body"
 }
 
+world_send_qid() {
+	local out
+	out=$(world_send "$1" "$2" "$3")
+	case $out in
+	"250 "*) echo "${out#250 }" ;;
+	*) t_fail "strictmail accepts mail for $2" "$out" ;;
+	esac
+}
+
 # ---------------------------------------------------------------- queue
 
 world_queue_count() {
@@ -182,6 +195,20 @@ world_mx_connections() {
 	world_mx_refresh "$1"
 	f=$(world_mx_dir "$1")/connections.jsonl
 	if [ -f "$f" ]; then grep -c . "$f"; else echo 0; fi
+}
+
+world_mx_json() {
+	world_mx_refresh "$1"
+	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF'
+import json, sys
+c = []
+try:
+    with open(sys.argv[1]) as f:
+        c = [json.loads(l) for l in f if l.strip()]
+except FileNotFoundError:
+    pass
+print(eval(sys.argv[2]))
+EOF
 }
 
 # Transactions (MAIL FROM seen) that ran without TLS.
