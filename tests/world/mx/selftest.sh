@@ -333,14 +333,13 @@ n=$(wc -l < "$(rec tempfail-once)/connections.jsonl")
 
 # ---- stop everything; nothing is left ----
 
-# A process is named by its PID and its start time, so that a PID the
-# kernel hands to another process meanwhile is not taken for a survivor.
-pid_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+# A process is named by its PID and its start time (procs.sh), so that a
+# PID the kernel hands to another process meanwhile is not taken for a
+# survivor.
+. "$HERE/procs.sh"
 tree=""
 for p in $ALLPIDS; do
-	for q in $p $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-		tree="$tree $q:$(pid_start "$q")"
-	done
+	tree="$tree $(descendants "$p")"
 done
 if "$HERE/mx-stop" $ALLPIDS; then ok; else bad "mx-stop reported a problem"; fi
 ALLPIDS=""
@@ -352,8 +351,7 @@ for _ in $(seq 1 20); do
 	left=""
 	for e in $tree; do
 		p=${e%%:*}
-		if [ -e "/proc/$p" ] && [ "$(pid_start "$p")" = "${e#*:}" ] &&
-		    ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+		if alive "$e"; then
 			left="$left $p($(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null))"
 		fi
 	done
