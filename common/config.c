@@ -90,6 +90,12 @@ static int config_set_string(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_tls_policy(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_hostname_field(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_family(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_bind(struct config_parser *,
+    const struct config_keyword *, char **, int);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -165,6 +171,26 @@ static const struct config_keyword config_keywords[] = {
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "retry-max", 1, 1, 0, config_set_duration, F(retry_max),
 	    1, 30 * DAY, "a duration from 1s to 30d" },
+	{ "smtp-address-family", 1, 1, 0, config_set_family, F(smtp_family),
+	    0, 0, NULL },
+	{ "smtp-max-mx-hosts", 1, 1, 0, config_set_count,
+	    F(smtp_max_mx_hosts), 1, 100, "a number from 1 to 100" },
+	{ "smtp-timeout-connect", 1, 1, 0, config_set_duration,
+	    F(smtp_timeout_connect), 1, 3600, "a duration from 1s to 1h" },
+	{ "smtp-timeout-greeting", 1, 1, 0, config_set_duration,
+	    F(smtp_timeout_greeting), 1, 3600, "a duration from 1s to 1h" },
+	{ "smtp-timeout-command", 1, 1, 0, config_set_duration,
+	    F(smtp_timeout_command), 1, 3600, "a duration from 1s to 1h" },
+	{ "smtp-timeout-data", 1, 1, 0, config_set_duration,
+	    F(smtp_timeout_data), 1, 3600, "a duration from 1s to 1h" },
+	{ "smtp-timeout-final", 1, 1, 0, config_set_duration,
+	    F(smtp_timeout_final), 1, 3600, "a duration from 1s to 1h" },
+	{ "smtp-helo-name", 1, 1, 0, config_set_hostname_field,
+	    F(smtp_helo_name), 0, 0, NULL },
+	{ "smtp-bind-address", 1, 1, 0, config_set_bind,
+	    F(smtp_bind_address), AF_INET, 0, NULL },
+	{ "smtp-bind-address6", 1, 1, 0, config_set_bind,
+	    F(smtp_bind_address6), AF_INET6, 0, NULL },
 };
 
 #undef F
@@ -560,6 +586,63 @@ config_set_string(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
+/* A host name as a value (smtp-helo-name), checked like hostname. */
+static int
+config_set_hostname_field(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	if (!config_domain_ok(av[0]))
+		return config_error(p, "%s: '%s' is not a host name", kw->name,
+		    av[0]);
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
+static const char *const config_families[] = {
+	"ipv6-first", "ipv4-first", "ipv4-only", "ipv6-only", "any"
+};
+
+/* smtp-address-family ipv6-first|ipv4-first|ipv4-only|ipv6-only|any */
+static int
+config_set_family(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	unsigned	*field = config_field(p->cfg, kw->off);
+	size_t		 i;
+
+	(void)ac;
+	for (i = 0; i < sizeof(config_families) / sizeof(config_families[0]);
+	    i++) {
+		if (strcmp(av[0], config_families[i]) == 0) {
+			*field = (unsigned)i;
+			return 0;
+		}
+	}
+	return config_error(p, "%s: '%s' is not ipv6-first, ipv4-first, "
+	    "ipv4-only, ipv6-only or any", kw->name, av[0]);
+}
+
+/* smtp-bind-address ADDR (kw->min: the address family). */
+static int
+config_set_bind(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char		**field = config_field(p->cfg, kw->off);
+	unsigned char	  bin[16];
+
+	(void)ac;
+	if (inet_pton((int)kw->min, av[0], bin) != 1)
+		return config_error(p, "%s: '%s' is not an %s address",
+		    kw->name, av[0], kw->min == AF_INET ? "IPv4" : "IPv6");
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
 static const char *const config_tls_levels[] = {
 	"none", "may", "encrypt", "verify", "secure"
 };
@@ -899,6 +982,13 @@ config_init(struct config *cfg)
 	cfg->max_deliveries_per_domain = 5;
 	cfg->retry_initial = 5 * 60;
 	cfg->retry_max = 3600;
+	cfg->smtp_family = CONFIG_FAMILY_IPV6_FIRST;
+	cfg->smtp_max_mx_hosts = 10;
+	cfg->smtp_timeout_connect = 30;
+	cfg->smtp_timeout_greeting = 300;
+	cfg->smtp_timeout_command = 300;
+	cfg->smtp_timeout_data = 180;
+	cfg->smtp_timeout_final = 600;
 }
 
 /*
@@ -999,6 +1089,9 @@ config_free(struct config *cfg)
 	free(cfg->user_delivery);
 	free(cfg->tls_ca_file);
 	free(cfg->dns_servers);
+	free(cfg->smtp_helo_name);
+	free(cfg->smtp_bind_address);
+	free(cfg->smtp_bind_address6);
 	config_free_tls_policy(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1270,6 +1363,10 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_delivery = config_strdup_or_null(src->user_delivery);
 	dst->tls_ca_file = config_strdup_or_null(src->tls_ca_file);
 	dst->dns_servers = config_strdup_or_null(src->dns_servers);
+	dst->smtp_helo_name = config_strdup_or_null(src->smtp_helo_name);
+	dst->smtp_bind_address = config_strdup_or_null(src->smtp_bind_address);
+	dst->smtp_bind_address6 =
+	    config_strdup_or_null(src->smtp_bind_address6);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -1343,6 +1440,12 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->tls_ca_file) },
 		{ "dns-servers", config_str_differs(run->dns_servers,
 		    next->dns_servers) },
+		{ "smtp-helo-name", config_str_differs(run->smtp_helo_name,
+		    next->smtp_helo_name) },
+		{ "smtp-bind-address", config_str_differs(
+		    run->smtp_bind_address, next->smtp_bind_address) },
+		{ "smtp-bind-address6", config_str_differs(
+		    run->smtp_bind_address6, next->smtp_bind_address6) },
 		{ "max-sessions", run->max_sessions != next->max_sessions },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },
@@ -1387,6 +1490,13 @@ static const struct {
 	R(max_deliveries_per_domain, unsigned),
 	R(retry_initial, uint64_t),
 	R(retry_max, uint64_t),
+	R(smtp_family, unsigned),
+	R(smtp_max_mx_hosts, unsigned),
+	R(smtp_timeout_connect, uint64_t),
+	R(smtp_timeout_greeting, uint64_t),
+	R(smtp_timeout_command, uint64_t),
+	R(smtp_timeout_data, uint64_t),
+	R(smtp_timeout_final, uint64_t),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \

@@ -56,6 +56,15 @@ enum config_tls_level {
 };
 #define CONFIG_CA_FILE_DEFAULT	"/etc/ssl/certs/ca-certificates.crt"
 
+/* smtp-address-family: which addresses of an MX delivery tries first. */
+enum config_family {
+	CONFIG_FAMILY_IPV6_FIRST = 0,	/* default */
+	CONFIG_FAMILY_IPV4_FIRST,
+	CONFIG_FAMILY_IPV4_ONLY,
+	CONFIG_FAMILY_IPV6_ONLY,
+	CONFIG_FAMILY_ANY,		/* both in one random order */
+};
+
 /* Room for the line of every keyword (config_where). */
 #define CONFIG_KEYWORDS_MAX	64
 /* Where strictmaild listens for strictmailctl(8) by default. */
@@ -115,6 +124,18 @@ struct config {
 	unsigned	 max_deliveries_per_domain; /* default 5 */
 	uint64_t	 retry_initial;		/* seconds, default 5 min */
 	uint64_t	 retry_max;		/* seconds, default 1 h */
+	/* The SMTP client (delivery): reloaded, except the strings. */
+	unsigned	 smtp_family;		/* enum config_family */
+	unsigned	 smtp_max_mx_hosts;	/* MX hosts tried: 10 */
+	uint64_t	 smtp_timeout_connect;	/* 30 s */
+	uint64_t	 smtp_timeout_greeting;	/* 220 greeting: 300 s */
+	uint64_t	 smtp_timeout_command;	/* EHLO, STARTTLS, MAIL, RCPT,
+						 * RSET, QUIT, handshake: 300 s */
+	uint64_t	 smtp_timeout_data;	/* DATA's 354, each block: 180 s */
+	uint64_t	 smtp_timeout_final;	/* the final dot: 600 s */
+	char		*smtp_helo_name;	/* NULL: hostname */
+	char		*smtp_bind_address;	/* IPv4 source, NULL: any */
+	char		*smtp_bind_address6;	/* IPv6 source, NULL: any */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */

@@ -36,7 +36,6 @@
 #define DLV_CHUNK		(64 * 1024)	/* content read per piece */
 #define DLV_OUT_HIGH		(256 * 1024)	/* output held at most */
 #define DLV_READ		(16 * 1024)
-#define DLV_MAX_HOSTS		10
 #define DLV_MAX_ADDRS		20
 #define DLV_TEXT_MAX		600
 #define DLV_RELAY_MAX		320
@@ -742,8 +741,39 @@ dlv_relay_name(const struct mxwalk_target *t, unsigned port, char *out,
 	(void)bsnprintf(out, size, "%s[%s]:%u", t->host, addr, port);
 }
 
+/* smtp-bind-address(6): the source address of the family, if set. */
 static int
-dlv_connect(const struct mxwalk_target *t, unsigned port)
+dlv_bind(int fd, int family, const struct config *cfg)
+{
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+	const char		*a;
+
+	a = family == AF_INET ? cfg->smtp_bind_address :
+	    cfg->smtp_bind_address6;
+	if (a == NULL)
+		return 0;
+	if (family == AF_INET) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		if (inet_pton(AF_INET, a, &sin.sin_addr) != 1) {
+			errno = EINVAL;
+			return -1;
+		}
+		return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	}
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	if (inet_pton(AF_INET6, a, &sin6.sin6_addr) != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return bind(fd, (struct sockaddr *)&sin6, sizeof(sin6));
+}
+
+static int
+dlv_connect(const struct mxwalk_target *t, unsigned port,
+    const struct config *cfg)
 {
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
@@ -767,8 +797,9 @@ dlv_connect(const struct mxwalk_target *t, unsigned port)
 	    0);
 	if (fd == -1)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
-	    errno != EINPROGRESS) {
+	if (dlv_bind(fd, t->addr.family, cfg) == -1 ||
+	    (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
+	    errno != EINPROGRESS)) {
 		int saved = errno;
 
 		close(fd);
@@ -776,6 +807,21 @@ dlv_connect(const struct mxwalk_target *t, unsigned port)
 		return -1;
 	}
 	return fd;
+}
+
+/* The SMTP client's settings from the configuration. */
+static void
+dlv_client_settings(const struct config *cfg, struct smtpc_settings *set)
+{
+	smtpc_settings_default(set);
+	set->helo = cfg->smtp_helo_name != NULL ? cfg->smtp_helo_name :
+	    cfg->hostname;
+	set->t_greeting = (unsigned)cfg->smtp_timeout_greeting;
+	set->t_mail = set->t_rcpt = set->t_command = set->t_tls =
+	    (unsigned)cfg->smtp_timeout_command;
+	set->t_data_init = set->t_data_block =
+	    (unsigned)cfg->smtp_timeout_data;
+	set->t_data_final = (unsigned)cfg->smtp_timeout_final;
 }
 
 /* A session to target ti for the recipients not done; plaintext after a
@@ -793,8 +839,7 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	cn->fd = -1;
 	cn->plaintext = plaintext;
 	buf_init(&cn->out);
-	smtpc_settings_default(&cn->set);
-	cn->set.helo = d->cfg->hostname;
+	dlv_client_settings(d->cfg, &cn->set);
 	cn->set.tls = plaintext ? SMTPC_TLS_NONE :
 	    (enum smtpc_tls_level)j->level;
 	smtpc_init(&cn->c, &cn->set);
@@ -812,7 +857,7 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	}
 	j->conn = cn;
 	cn->phase = DLV_CONNECTING;
-	if ((cn->fd = dlv_connect(t, d->cfg->smtp_port)) == -1 ||
+	if ((cn->fd = dlv_connect(t, d->cfg->smtp_port, d->cfg)) == -1 ||
 	    event_add(d->loop, cn->fd, EV_WRITE, dlv_conn_io, cn) == -1) {
 		(void)bsnprintf(cn->c.fail.reason, sizeof(cn->c.fail.reason),
 		    "connect to %s: %s", cn->relay, strerror(errno));
@@ -825,7 +870,7 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 		dlv_conn_done(cn, 0);
 		return;
 	}
-	dlv_conn_timer(cn, DELIVERY_CONNECT_TIMEOUT);
+	dlv_conn_timer(cn, (unsigned)d->cfg->smtp_timeout_connect);
 }
 
 /* The next address, or the job ends with what it has. */
@@ -845,6 +890,31 @@ dlv_job_next_target(struct dlv_job *j)
 
 /* ---- DNS ---- */
 
+/* Who this host is (the loop rule) and the walk's limits. */
+static void
+dlv_walk_settings(const struct dlv *d, struct mxwalk_identity *id,
+    struct mxwalk_settings *set)
+{
+	static const enum mxwalk_family fam[] = {
+		[CONFIG_FAMILY_IPV6_FIRST] = MXWALK_PREFER_V6,
+		[CONFIG_FAMILY_IPV4_FIRST] = MXWALK_PREFER_V4,
+		[CONFIG_FAMILY_IPV4_ONLY] = MXWALK_ONLY_V4,
+		[CONFIG_FAMILY_IPV6_ONLY] = MXWALK_ONLY_V6,
+		[CONFIG_FAMILY_ANY] = MXWALK_FAMILY_ANY,
+	};
+
+	memset(id, 0, sizeof(*id));
+	id->names = d->names;
+	id->nnames = 1;
+	id->addrs = d->self;
+	id->naddrs = d->nself;
+	memset(set, 0, sizeof(*set));
+	set->max_hosts = d->cfg->smtp_max_mx_hosts;
+	set->max_addrs = DLV_MAX_ADDRS;
+	set->family = d->cfg->smtp_family < sizeof(fam) / sizeof(fam[0]) ?
+	    fam[d->cfg->smtp_family] : MXWALK_PREFER_V6;
+}
+
 static void
 dlv_job_addrs_done(struct dlv_job *j)
 {
@@ -863,15 +933,7 @@ dlv_job_addrs_done(struct dlv_job *j)
 		ans[i].n4 = j->aq[i].n4;
 		ans[i].n6 = j->aq[i].n6;
 	}
-	memset(&id, 0, sizeof(id));
-	id.names = d->names;
-	id.nnames = 1;
-	id.addrs = d->self;
-	id.naddrs = d->nself;
-	memset(&set, 0, sizeof(set));
-	set.max_hosts = DLV_MAX_HOSTS;
-	set.max_addrs = DLV_MAX_ADDRS;
-	set.family = MXWALK_PREFER_V6;
+	dlv_walk_settings(d, &id, &set);
 	(void)mxwalk_addrs(j->domain, &j->hosts, ans, &id, &set, dlv_rand,
 	    NULL, &j->targets);
 	j->have_targets = 1;
@@ -931,15 +993,7 @@ dlv_mx_cb(const struct dns_result *res, void *arg)
 	size_t			 i;
 
 	j->mxreq = NULL;
-	memset(&id, 0, sizeof(id));
-	id.names = d->names;
-	id.nnames = 1;
-	id.addrs = d->self;
-	id.naddrs = d->nself;
-	memset(&set, 0, sizeof(set));
-	set.max_hosts = DLV_MAX_HOSTS;
-	set.max_addrs = DLV_MAX_ADDRS;
-	set.family = MXWALK_PREFER_V6;
+	dlv_walk_settings(d, &id, &set);
 	(void)mxwalk_hosts(j->domain, res->status, res->mx, res->n, &id,
 	    &set, dlv_rand, NULL, &j->hosts);
 	j->have_hosts = 1;

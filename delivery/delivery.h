@@ -10,7 +10,7 @@
  * domain's MX records, then the A and AAAA records of its hosts, are
  * looked up with c-ares on the event loop (common/dns.h) and ordered by
  * delivery/mxwalk.h; the addresses are tried in that order, each with a
- * non-blocking connect (DELIVERY_CONNECT_TIMEOUT) and an SMTP client
+ * non-blocking connect (smtp-timeout-connect) and an SMTP client
  * session (delivery/smtpc.h) at the domain's tls-policy level, STARTTLS
  * through common/tls.h, the certificate checked by tls_verify_chain for
  * `verify` (the MX host name) and `secure` (the recipient domain).  At
@@ -26,7 +26,6 @@
 #ifndef SM_DELIVERY_H
 #define SM_DELIVERY_H
 
-#define DELIVERY_CONNECT_TIMEOUT	30	/* seconds */
 
 struct config;
 struct sm_user;

@@ -5,8 +5,11 @@
 # record); an 8-bit message to an MX that does not offer 8BITMIME goes
 # unchanged and without BODY=8BITMIME, and the log says so; a message that
 # needs SMTPUTF8 is delivered to Postfix with SMTPUTF8 and bounces (5.6.7)
-# from an MX without it, with no transaction there.  Everything is
-# checked in the MXs' own records as well as in strictmail's log.
+# from an MX without it, with no transaction there; the client settings:
+# the EHLO name and the IPv4 and IPv6 source addresses, the address
+# family order and the number of MX hosts tried (both reloaded).
+# Everything is checked in the MXs' own records as well as in
+# strictmail's log.
 # Runs once, privilege-separated: t-42 covers both modes of the paths
 # these cases share.
 . "$(dirname "$0")/../world/lib.sh"
@@ -16,8 +19,12 @@ world_need_postfix
 world_need_opensmtpd
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
+ip -n "$T_NS" -6 addr add fd00::6:88/128 dev lo nodad ||
+    t_fail "an IPv6 source address in the world" "ip addr add failed"
 sm_config "$T_DIR/c" "$spool" "hostname self.tgt.test" "tls-ca-file $W_CA" \
-    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock"
+    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock" \
+    "smtp-helo-name out.tgt.test" "smtp-bind-address 127.0.6.77" \
+    "smtp-bind-address6 fd00::6:88"
 world_start_strictmail "$T_DIR/c" "$log"
 from=alice@src.tgt.test
 
@@ -43,10 +50,8 @@ got=$(world_mx_json mx.os.tgt.test 'sorted((t["from"], tuple(t["to"])) for c0 in
 [ "$got" = "[('alice@src.tgt.test', ('o4@os4.tgt.test',)), ('alice@src.tgt.test', ('o6@os.tgt.test',))]" ] ||
     t_fail "OpenSMTPD took each message once, from alice" "$got"
 got=$(world_mx_json mx.os.tgt.test 'sorted(c0.get("peer", "") for c0 in c if c0.get("transactions"))')
-case $got in
-"['127."*"', 'fd00:"*"']") ;;
-*) t_fail "OpenSMTPD saw one IPv4 and one IPv6 client" "$got" ;;
-esac
+[ "$got" = "['127.0.6.77', 'fd00::6:88']" ] ||
+    t_fail "OpenSMTPD saw the IPv4 and IPv6 source addresses of the settings" "$got"
 for f in "$(world_mx_dir mx.os.tgt.test)"/messages/*.eml; do
 	grep -q "to opensmtpd" "$f" || t_fail "the body at OpenSMTPD" "$(head -c 300 "$f")"
 done
@@ -99,6 +104,31 @@ got=$(world_mx_json mx.src.tgt.test '[(t["from"], t["to"]) for c0 in c for t in 
 [ "$got" = "[('', ['alice@src.tgt.test'])]" ] ||
     t_fail "one bounce, from the null sender to alice" "$got"
 say "3: SMTPUTF8 to Postfix; bounced (5.6.7) from an MX without it: ok"
+
+# ---- 4: the client settings: EHLO name, address order, MX hosts tried
+got=$(world_mx_json mx.seven.tgt.test 'sorted(set((c0.get("ehlo"), c0.get("peer")) for c0 in c if c0.get("transactions")))')
+[ "$got" = "[('out.tgt.test', '127.0.6.77')]" ] ||
+    t_fail "EHLO out.tgt.test from 127.0.6.77 (smtp-helo-name, smtp-bind-address)" "$got"
+printf 'smtp-address-family ipv4-first\nsmtp-max-mx-hosts 1\n' >> "$T_DIR/c"
+kill -HUP "$SM_PID"
+world_wait_log "$log" "reload: .*done" 10 || t_fail "the reload" "no line"
+q6=$(send o46@os.tgt.test "$T_DIR/b-os")
+world_wait_log "$log" "$q6: to=<o46@os.tgt.test> relay=mx.os.tgt.test\[127.0.6.2\]:25 .*status=sent" 30 ||
+    t_fail "smtp-address-family ipv4-first: IPv4 first" "$(grep "$q6: to=" "$log" | tail -n 1)"
+nseven=$(world_mx_connections mx.seven.tgt.test)
+q7=$(send l@lim.tgt.test "$T_DIR/b-os")
+world_wait_log "$log" "$q7: to=<l@lim.tgt.test> relay=down.tgt.test\[127.0.6.99\]:25 .*status=deferred" 30 ||
+    t_fail "smtp-max-mx-hosts 1: only the best MX tried" "$(grep "$q7: to=" "$log" | tail -n 1)"
+[ "$(world_mx_connections mx.seven.tgt.test)" = "$nseven" ] ||
+    t_fail "the second MX not tried with smtp-max-mx-hosts 1" "$(world_mx_connections mx.seven.tgt.test) connections, was $nseven"
+sed -i 's/^smtp-max-mx-hosts 1$/smtp-max-mx-hosts 2/' "$T_DIR/c"
+kill -HUP "$SM_PID"
+world_wait_log "$log" "reload: .*done.*" 10 || t_fail "the second reload" "no line"
+"$(dirname "$SM_BIN")/strictmailctl" -s "$T_DIR/run/control.sock" flush > /dev/null 2>&1 ||
+    t_fail "strictmailctl flush" "an error"
+world_wait_log "$log" "$q7: to=<l@lim.tgt.test> relay=mx.seven.tgt.test\[127.0.6.3\]:25 .*status=sent" 30 ||
+    t_fail "smtp-max-mx-hosts 2: the second MX takes it" "$(grep "$q7: to=" "$log" | tail -n 1)"
+say "4: EHLO name, source addresses, address order, MX hosts tried: ok"
 
 world_wait_queue_empty "$spool" 10 || t_fail "the queue empty at the end" "$(world_queue_count "$spool") left"
 t_pass

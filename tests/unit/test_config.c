@@ -968,12 +968,57 @@ test_delivery_settings(void **state)
 	    NAME ":2: smtp-port: '0' is not a port from 1 to 65535");
 }
 
+static void
+test_client_settings(void **state)
+{
+	struct config	cfg;
+	char		err[1024];
+
+	(void)state;
+	if (parse(&cfg, "listen 127.0.0.1 25\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.smtp_family, CONFIG_FAMILY_IPV6_FIRST);
+	assert_int_equal(cfg.smtp_max_mx_hosts, 10);
+	assert_true(cfg.smtp_timeout_connect == 30 &&
+	    cfg.smtp_timeout_greeting == 300 &&
+	    cfg.smtp_timeout_command == 300 && cfg.smtp_timeout_data == 180 &&
+	    cfg.smtp_timeout_final == 600);
+	assert_null(cfg.smtp_helo_name);
+	assert_null(cfg.smtp_bind_address);
+	assert_null(cfg.smtp_bind_address6);
+	config_free(&cfg);
+	if (parse(&cfg, "listen 127.0.0.1 25\nsmtp-address-family ipv4-only\n"
+	    "smtp-max-mx-hosts 2\nsmtp-timeout-final 1m\n"
+	    "smtp-helo-name out.example\nsmtp-bind-address 192.0.2.1\n"
+	    "smtp-bind-address6 2001:db8::1\n", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.smtp_family, CONFIG_FAMILY_IPV4_ONLY);
+	assert_int_equal(cfg.smtp_max_mx_hosts, 2);
+	assert_true(cfg.smtp_timeout_final == 60);
+	assert_string_equal(cfg.smtp_helo_name, "out.example");
+	assert_string_equal(cfg.smtp_bind_address, "192.0.2.1");
+	assert_string_equal(cfg.smtp_bind_address6, "2001:db8::1");
+	config_free(&cfg);
+	expect_error("listen 127.0.0.1 25\nsmtp-address-family v6\n",
+	    NAME ":2: smtp-address-family: 'v6' is not ipv6-first, ipv4-first, "
+	    "ipv4-only, ipv6-only or any");
+	expect_error("listen 127.0.0.1 25\nsmtp-bind-address 2001:db8::1\n",
+	    NAME ":2: smtp-bind-address: '2001:db8::1' is not an IPv4 address");
+	expect_error("listen 127.0.0.1 25\nsmtp-bind-address6 192.0.2.1\n",
+	    NAME ":2: smtp-bind-address6: '192.0.2.1' is not an IPv6 address");
+	expect_error("listen 127.0.0.1 25\nsmtp-helo-name -x-\n",
+	    NAME ":2: smtp-helo-name: '-x-' is not a host name");
+	expect_error("listen 127.0.0.1 25\nsmtp-max-mx-hosts 0\n",
+	    NAME ":2: smtp-max-mx-hosts: '0' is not a number from 1 to 100");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_delivery_settings),
+		cmocka_unit_test(test_client_settings),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hostname_set),
 		cmocka_unit_test(test_comments_and_blanks),
