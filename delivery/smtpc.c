@@ -528,8 +528,9 @@ smtpc_on_auth(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
 		return smtpc_unexpected(c, r, SMTPC_CMD_AUTH, out);
 	(void)smtpc_reply_summary(r, sum, sizeof(sum));
 	(void)bsnprintf(why, sizeof(why), "authentication failed: %s", sum);
-	return smtpc_end_local(c, r->code, r->code / 100 == 5 ? "4.7.8" :
-	    "4.7.0", why, 1, out);
+	/* Code 0: decided here; the reason carries the server's reply. */
+	return smtpc_end_local(c, 0, r->code / 100 == 5 ? "4.7.8" : "4.7.0",
+	    why, 1, out);
 }
 
 /* HELO or EHLO done: the STARTTLS step of the level, or AUTH, or ready. */

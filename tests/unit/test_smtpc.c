@@ -1245,6 +1245,7 @@ test_auth_failed(void **state)
 	dlg_sent(&d, "QUIT\r\n");
 	assert_auth_fail(&d, "4.7.8", "authentication failed: 535 5.7.8 "
 	    "Authentication credentials invalid");
+	assert_int_equal(d.c.fail.code, 0);
 	dlg_free(&d);
 
 	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH LOGIN\r\n"),
