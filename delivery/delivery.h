@@ -27,8 +27,9 @@
  * for every job, and masquerade-sender applies to relayed ones.
  *
  * It reads /etc/resolv.conf (or dns-servers), the tls-ca-file and the
- * relay-auth-file (the credentials stay in this process) before it chroots into <spool>/delivery as user-delivery; with -u (u NULL)
- * there is neither chroot nor user change.
+ * relay-auth-file (the credentials stay in this process) before it
+ * chroots into <spool>/delivery as user-delivery; with -u (u NULL) there
+ * is neither chroot nor user change.
  */
 #ifndef SM_DELIVERY_H
 #define SM_DELIVERY_H
