@@ -90,11 +90,13 @@ static int config_set_string(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_tls_policy(struct config_parser *,
     const struct config_keyword *, char **, int);
-static int config_set_hostname_field(struct config_parser *,
-    const struct config_keyword *, char **, int);
 static int config_set_family(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_bind(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_relay_host(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_domain(struct config_parser *,
     const struct config_keyword *, char **, int);
 
 #define F(field)	offsetof(struct config, field)
@@ -185,12 +187,18 @@ static const struct config_keyword config_keywords[] = {
 	    F(smtp_timeout_data), 1, 3600, "a duration from 1s to 1h" },
 	{ "smtp-timeout-final", 1, 1, 0, config_set_duration,
 	    F(smtp_timeout_final), 1, 3600, "a duration from 1s to 1h" },
-	{ "smtp-helo-name", 1, 1, 0, config_set_hostname_field,
+	{ "smtp-helo-name", 1, 1, 0, config_set_domain,
 	    F(smtp_helo_name), 0, 0, NULL },
 	{ "smtp-bind-address", 1, 1, 0, config_set_bind,
 	    F(smtp_bind_address), AF_INET, 0, NULL },
 	{ "smtp-bind-address6", 1, 1, 0, config_set_bind,
 	    F(smtp_bind_address6), AF_INET6, 0, NULL },
+	{ "relay-host", 1, 1, 0, config_set_relay_host, 0, 0, 0, NULL },
+	{ "relay-auth-file", 1, 1, 0, config_set_path, F(relay_auth_file), 0,
+	    0, NULL },
+	{ "origin", 1, 1, 0, config_set_domain, F(origin), 0, 0, NULL },
+	{ "masquerade-sender", 1, 1, 0, config_set_domain,
+	    F(masquerade_sender), 0, 0, NULL },
 };
 
 #undef F
@@ -586,22 +594,6 @@ config_set_string(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
-/* A host name as a value (smtp-helo-name), checked like hostname. */
-static int
-config_set_hostname_field(struct config_parser *p,
-    const struct config_keyword *kw, char **av, int ac)
-{
-	char	**field = config_field(p->cfg, kw->off);
-
-	(void)ac;
-	if (!config_domain_ok(av[0]))
-		return config_error(p, "%s: '%s' is not a host name", kw->name,
-		    av[0]);
-	free(*field);
-	*field = xstrdup(av[0]);
-	return 0;
-}
-
 static const char *const config_families[] = {
 	"ipv6-first", "ipv4-first", "ipv4-only", "ipv6-only", "any"
 };
@@ -712,6 +704,72 @@ config_tls_level_of(const struct config *cfg, const char *domain)
 	return CONFIG_TLS_MAY;
 }
 
+/* ---- relay host ---- */
+
+/* 1 if s is a host name or a numeric IPv4 or IPv6 address. */
+static int
+config_relay_name_ok(const char *s)
+{
+	unsigned char	bin[16];
+
+	return config_domain_ok(s) || inet_pton(AF_INET, s, bin) == 1 ||
+	    inet_pton(AF_INET6, s, bin) == 1;
+}
+
+/*
+ * relay-host [HOST]:PORT.  The brackets say "no MX lookup" as in
+ * Postfix; the form without them (which would look up HOST's MX
+ * records) is refused, so that the certificate is always checked
+ * against the name written here.
+ */
+static int
+config_set_relay_host(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac)
+{
+	char		*v = av[0], *close;
+	uint64_t	 port;
+
+	(void)ac;
+	if (v[0] != '[')
+		return config_error(p, "%s: write '[%s]' with brackets: looking "
+		    "up the relay host's MX records is not supported", kw->name,
+		    v);
+	if ((close = strrchr(v, ']')) == NULL || close == v + 1)
+		return config_error(p, "%s: '%s' is not [host]:port", kw->name,
+		    v);
+	if (close[1] != ':' || parse_u64(close + 2, 1, 65535, &port) == -1)
+		return config_error(p, "%s: '%s' needs a port from 1 to 65535 "
+		    "([host]:587, or [host]:465 for implicit TLS)", kw->name, v);
+	*close = '\0';
+	if (strlen(v + 1) >= 254 || !config_relay_name_ok(v + 1))
+		return config_error(p, "%s: bad host '%s'", kw->name, v + 1);
+	free(p->cfg->relay_host);
+	p->cfg->relay_host = str_lower(xstrdup(v + 1));
+	p->cfg->relay_port = (unsigned)port;
+	return 0;
+}
+
+/* A domain name (origin, masquerade-sender). */
+static int
+config_set_domain(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	if (!config_domain_ok(av[0]))
+		return config_error(p, "%s: bad domain '%s'", kw->name, av[0]);
+	free(*field);
+	*field = str_lower(xstrdup(av[0]));
+	return 0;
+}
+
+const char *
+config_origin(const struct config *cfg)
+{
+	return cfg->origin != NULL ? cfg->origin : cfg->hostname;
+}
+
 /* ---- lines ---- */
 
 static const struct config_keyword *
@@ -818,6 +876,27 @@ config_listen_clash(struct config_parser *p, const struct listener *l,
 	return 0;
 }
 
+/* relay-auth-file and masquerade-sender only go with relay-host. */
+static int
+config_check_relay(struct config_parser *p)
+{
+	static const char *const need[] = { "relay-auth-file",
+	    "masquerade-sender" };
+	const struct config_keyword	*kw;
+	size_t				 i;
+
+	if (p->cfg->relay_host != NULL)
+		return 0;
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		kw = config_keyword_find(need[i]);
+		if (p->seen[kw - config_keywords] == 0)
+			continue;
+		p->line = p->seen[kw - config_keywords];
+		return config_error(p, "%s without relay-host", need[i]);
+	}
+	return 0;
+}
+
 /* Checks of the whole file, after its last line. */
 static int
 config_check(struct config_parser *p)
@@ -847,7 +926,7 @@ config_check(struct config_parser *p)
 		    "tls-certificate without tls-key" :
 		    "tls-key without tls-certificate");
 	}
-	return 0;
+	return config_check_relay(p);
 }
 
 int
@@ -1093,6 +1172,10 @@ config_free(struct config *cfg)
 	free(cfg->smtp_bind_address);
 	free(cfg->smtp_bind_address6);
 	config_free_tls_policy(cfg);
+	free(cfg->relay_host);
+	free(cfg->relay_auth_file);
+	free(cfg->origin);
+	free(cfg->masquerade_sender);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1367,6 +1450,10 @@ config_copy(struct config *dst, const struct config *src)
 	dst->smtp_bind_address = config_strdup_or_null(src->smtp_bind_address);
 	dst->smtp_bind_address6 =
 	    config_strdup_or_null(src->smtp_bind_address6);
+	dst->relay_host = config_strdup_or_null(src->relay_host);
+	dst->relay_auth_file = config_strdup_or_null(src->relay_auth_file);
+	dst->origin = config_strdup_or_null(src->origin);
+	dst->masquerade_sender = config_strdup_or_null(src->masquerade_sender);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -1447,6 +1534,8 @@ config_restart_needed(const struct config *run, const struct config *next,
 		{ "smtp-bind-address6", config_str_differs(
 		    run->smtp_bind_address6, next->smtp_bind_address6) },
 		{ "max-sessions", run->max_sessions != next->max_sessions },
+		{ "relay-auth-file", config_str_differs(run->relay_auth_file,
+		    next->relay_auth_file) },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },
 	};
@@ -1497,6 +1586,7 @@ static const struct {
 	R(smtp_timeout_command, uint64_t),
 	R(smtp_timeout_data, uint64_t),
 	R(smtp_timeout_final, uint64_t),
+	R(relay_port, unsigned),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \
@@ -1529,6 +1619,20 @@ config_number_set(struct config *cfg, size_t i, uint64_t v64)
 		memcpy(f, &v, sizeof(v));
 }
 
+/* relay-host, origin and masquerade-sender reload; relay-auth-file
+ * does not (it is read once, as root, before the delivery process drops
+ * its privileges). */
+static void
+config_relay_take(struct config *run, const struct config *next)
+{
+	free(run->relay_host);
+	free(run->origin);
+	free(run->masquerade_sender);
+	run->relay_host = config_strdup_or_null(next->relay_host);
+	run->origin = config_strdup_or_null(next->origin);
+	run->masquerade_sender = config_strdup_or_null(next->masquerade_sender);
+}
+
 void
 config_reload_take(struct config *run, const struct config *next)
 {
@@ -1548,6 +1652,7 @@ config_reload_take(struct config *run, const struct config *next)
 		run->tls_cert = xstrdup(next->tls_cert);
 		run->tls_key = xstrdup(next->tls_key);
 	}
+	config_relay_take(run, next);
 }
 
 /*
@@ -1556,6 +1661,8 @@ config_reload_take(struct config *run, const struct config *next)
  *   u32 n, n x str local domain
  *   u32 n, n x { u32 family, u32 prefix, data address (4 or 16 octets) }
  *   u32 n (CONFIG_NRELOAD_NUMBERS), n x u64 (config_reload_numbers order)
+ *   u32 n, n x { str domain, u32 level }   tls-policy
+ *   str relay-host, str origin, str masquerade-sender ("" = not set)
  */
 void
 config_settings_put(struct buf *b, const struct config *cfg)
@@ -1582,6 +1689,30 @@ config_settings_put(struct buf *b, const struct config *cfg)
 		ipc_put_str(b, cfg->tls_policy_domains[i]);
 		ipc_put_u32(b, cfg->tls_policy_levels[i]);
 	}
+	ipc_put_str(b, cfg->relay_host != NULL ? cfg->relay_host : "");
+	ipc_put_str(b, cfg->origin != NULL ? cfg->origin : "");
+	ipc_put_str(b, cfg->masquerade_sender != NULL ?
+	    cfg->masquerade_sender : "");
+}
+
+/* One string of the relay settings into *field; "" = not set. */
+static void
+config_settings_get_opt(struct ipc_msg *m, char **field, int literal_ok)
+{
+	char		 v[256];
+	unsigned char	 bin[16];
+
+	ipc_get_str(m, v, sizeof(v));
+	if (ipc_failed(m))
+		return;
+	if (v[0] != '\0' && !config_domain_ok(v) && !(literal_ok &&
+	    (inet_pton(AF_INET, v, bin) == 1 ||
+	    inet_pton(AF_INET6, v, bin) == 1))) {
+		ipc_violation(m, "bad relay setting");
+		return;
+	}
+	free(*field);
+	*field = v[0] != '\0' ? xstrdup(v) : NULL;
 }
 
 static int
@@ -1685,6 +1816,11 @@ config_settings_get(struct ipc_msg *m, struct config *cfg)
 	for (i = 0; i < CONFIG_NRELOAD_NUMBERS; i++)
 		config_number_set(cfg, i, ipc_get_u64(m));
 	if (config_settings_get_policy(m, cfg) == -1)
+		return -1;
+	config_settings_get_opt(m, &cfg->relay_host, 1);
+	config_settings_get_opt(m, &cfg->origin, 0);
+	config_settings_get_opt(m, &cfg->masquerade_sender, 0);
+	if (ipc_failed(m))
 		return -1;
 	return ipc_end(m);
 }

@@ -137,6 +137,14 @@ struct config {
 	char		*smtp_bind_address;	/* IPv4 source, NULL: any */
 	char		*smtp_bind_address6;	/* IPv6 source, NULL: any */
 
+	/* Relay host: every remote recipient goes there (relay-host). */
+	char		*relay_host;		/* NULL = none: MX delivery */
+	unsigned	 relay_port;		/* 465: implicit TLS, else
+						 * STARTTLS; 0 with no host */
+	char		*relay_auth_file;	/* NULL = no AUTH */
+	char		*origin;		/* NULL = the hostname */
+	char		*masquerade_sender;	/* NULL = none */
+
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
 };
@@ -166,9 +174,10 @@ const char *config_where(const struct config *cfg, const char *keyword,
  * Reload (SIGHUP).  Settings that a running strictmaild can change:
  * hostname, local-domain, relay-network, every limit except max-sessions,
  * every timeout, shutdown-timeout, min-free-space, queue-lifetime, and
- * the paths of tls-certificate and tls-key (once TLS is on).  The rest
- * (listen, spool, empty-dir, the users, max-sessions, TLS on or off) needs
- * a restart.
+ * the paths of tls-certificate and tls-key (once TLS is on), tls-policy,
+ * relay-host, origin and masquerade-sender.  The rest (listen, spool,
+ * empty-dir, the users, max-sessions, TLS on or off, relay-auth-file)
+ * needs a restart.
  */
 /* A deep copy of src into dst (listener descriptors -1 in the copy). */
 void config_copy(struct config *dst, const struct config *src);
@@ -197,6 +206,11 @@ int config_is_local_domain(const struct config *cfg, const char *domain);
 enum config_tls_level config_tls_level_of(const struct config *cfg,
     const char *domain);
 const char *config_tls_level_name(enum config_tls_level lv);
+/* The domain that qualifies bare local addresses: origin, else the
+ * hostname. */
+const char *config_origin(const struct config *cfg);
+/* The port of relay-host that means implicit TLS (RFC 8314). */
+#define CONFIG_RELAY_PORT_TLS	465
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
 /* 1 if a and b are one client for max-sessions-per-client: the same IPv4
  * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the

@@ -45,6 +45,7 @@
 #include "ctl/control.h"
 #include "daemon/parent.h"
 #include "delivery/delivery.h"
+#include "delivery/relay.h"
 #include "daemon/startup.h"
 #include "lookup/lookup.h"
 #include "queue/queue.h"
@@ -1452,13 +1453,37 @@ parent_cleanup(struct parent *p)
 	tls_cleanup();
 }
 
+/*
+ * relay-auth-file: a file that is not root's, is open to group or
+ * others, or does not parse stops the start here with its name.  The
+ * credentials are forgotten at once; the delivery process reads the
+ * file itself before it drops its privileges.
+ */
+static int
+parent_relay_auth(struct parent *p)
+{
+	struct relay_auth	a;
+	char			err[1024];
+
+	if (p->cfg->relay_auth_file == NULL)
+		return 0;
+	if (relay_auth_load(p->cfg->relay_auth_file, &a, err,
+	    sizeof(err)) == -1) {
+		parent_error(p->opts.foreground, "relay-auth-file %s", err);
+		return EX_CONFIG;
+	}
+	relay_auth_free(&a);
+	return 0;
+}
+
 /* Everything up to the fork; a sysexits code or 0. */
 static int
 parent_start(struct parent *p)
 {
 	int	rc;
 
-	if ((rc = parent_fd_limit(p)) != 0 || (rc = parent_users(p)) != 0 ||
+	if ((rc = parent_relay_auth(p)) != 0 ||
+	    (rc = parent_fd_limit(p)) != 0 || (rc = parent_users(p)) != 0 ||
 	    (rc = parent_tls_start(p)) != 0 || (rc = parent_lock(p)) != 0 ||
 	    (rc = parent_spool(p)) != 0 || (rc = parent_bind(p)) != 0)
 		return rc;

@@ -30,6 +30,7 @@
 #include "common/util.h"
 #include "delivery/delivery.h"
 #include "delivery/mxwalk.h"
+#include "delivery/relay.h"
 #include "delivery/smtpc.h"
 #include "delivery/smtpc_reply.h"
 
@@ -123,6 +124,7 @@ struct dlv_job {
 	size_t			 ti;
 	struct dlv_conn		*conn;
 	uint64_t		 started;
+	int			 relay;		/* through relay-host */
 };
 
 struct dlv {
@@ -132,6 +134,7 @@ struct dlv {
 	struct tls_trust	*trust;
 	char			 trust_err[256];
 	struct tls_client_conf	*compat, *strict;
+	struct relay_auth	 auth;		/* relay-auth-file */
 	struct ipc_chan		*parent, *queue;
 	struct dlv_job		*jobs;
 	struct dns_addr		*self;
@@ -477,6 +480,33 @@ dlv_conn_tlsinfo(struct dlv_conn *cn, int verified)
 	    verified ? "verified" : "unverified");
 }
 
+/*
+ * The handshake of implicit TLS (relay-host port 465) ended: the
+ * session starts with the greeting, or the host failed temporarily.
+ */
+static void
+dlv_conn_implicit_done(struct dlv_conn *cn, int rc)
+{
+	char	why[TLS_REASON_MAX + 64];
+
+	if (rc != 0)
+		(void)bsnprintf(why, sizeof(why), "handshake failed: %s",
+		    tls_error(cn->tls));
+	if (rc != 0 || dlv_conn_verify(cn, why, sizeof(why)) == -1) {
+		dlv_conn_tlsinfo(cn, 0);
+		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.host = 1;
+		(void)strlcpy(cn->c.fail.enh, "4.7.5", sizeof(cn->c.fail.enh));
+		(void)strlcpy(cn->c.fail.reason, why,
+		    sizeof(cn->c.fail.reason));
+		dlv_conn_done(cn, 0);
+		return;
+	}
+	dlv_conn_tlsinfo(cn, 1);
+	cn->act = smtpc_connected(&cn->c, &cn->out);
+	dlv_conn_step(cn);
+}
+
 static void
 dlv_conn_handshake(struct dlv_conn *cn)
 {
@@ -491,6 +521,10 @@ dlv_conn_handshake(struct dlv_conn *cn)
 		return;
 	}
 	cn->phase = DLV_SESSION;
+	if (cn->c.state == SMTPC_INIT) {
+		dlv_conn_implicit_done(cn, rc);
+		return;
+	}
 	if (rc != 0) {
 		(void)bsnprintf(why, sizeof(why), "handshake failed: %s",
 		    tls_error(cn->tls));
@@ -703,6 +737,10 @@ dlv_conn_connected(struct dlv_conn *cn)
 		dlv_conn_done(cn, 0);
 		return;
 	}
+	if (cn->set.tls_on_connect) {
+		dlv_conn_starttls(cn);	/* implicit TLS: no greeting yet */
+		return;
+	}
 	cn->phase = DLV_SESSION;
 	cn->act = smtpc_connected(&cn->c, &cn->out);
 	dlv_conn_step(cn);
@@ -824,6 +862,17 @@ dlv_client_settings(const struct config *cfg, struct smtpc_settings *set)
 	set->t_data_final = (unsigned)cfg->smtp_timeout_final;
 }
 
+/* Through relay-host: its port, implicit TLS on 465, the credentials. */
+static void
+dlv_relay_settings(struct dlv *d, struct smtpc_settings *set, unsigned *port)
+{
+	*port = d->cfg->relay_port;
+	set->tls = SMTPC_TLS_VERIFY;
+	set->tls_on_connect = *port == CONFIG_RELAY_PORT_TLS;
+	set->auth_user = d->auth.user;
+	set->auth_pass = d->auth.pass;
+}
+
 /* A session to target ti for the recipients not done; plaintext after a
  * failed handshake at `may`. */
 static void
@@ -833,6 +882,7 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	const struct mxwalk_target *t = &j->targets.targets[j->ti];
 	struct dlv_conn		*cn;
 	size_t			 i;
+	unsigned		 port = d->cfg->smtp_port;
 
 	cn = xcalloc(1, sizeof(*cn));
 	cn->job = j;
@@ -842,9 +892,11 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	dlv_client_settings(d->cfg, &cn->set);
 	cn->set.tls = plaintext ? SMTPC_TLS_NONE :
 	    (enum smtpc_tls_level)j->level;
+	if (j->relay)
+		dlv_relay_settings(d, &cn->set, &port);
 	smtpc_init(&cn->c, &cn->set);
 	smtpc_rparser_init(&cn->rp);
-	dlv_relay_name(t, d->cfg->smtp_port, cn->relay, sizeof(cn->relay));
+	dlv_relay_name(t, port, cn->relay, sizeof(cn->relay));
 	cn->rc = xcalloc(j->n, sizeof(*cn->rc));
 	cn->rmap = xcalloc(j->n, sizeof(*cn->rmap));
 	for (i = 0; i < j->n; i++) {
@@ -857,7 +909,7 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	}
 	j->conn = cn;
 	cn->phase = DLV_CONNECTING;
-	if ((cn->fd = dlv_connect(t, d->cfg->smtp_port, d->cfg)) == -1 ||
+	if ((cn->fd = dlv_connect(t, port, d->cfg)) == -1 ||
 	    event_add(d->loop, cn->fd, EV_WRITE, dlv_conn_io, cn) == -1) {
 		(void)bsnprintf(cn->c.fail.reason, sizeof(cn->c.fail.reason),
 		    "connect to %s: %s", cn->relay, strerror(errno));
@@ -915,6 +967,22 @@ dlv_walk_settings(const struct dlv *d, struct mxwalk_identity *id,
 	    fam[d->cfg->smtp_family] : MXWALK_PREFER_V6;
 }
 
+/* Nothing about the relay host's addresses bounces mail: an operator's
+ * mistake, or its DNS failing, defers with the relay named. */
+static void
+dlv_relay_verdict(struct dlv_job *j)
+{
+	char	text[sizeof(j->targets.text)];
+
+	if (j->targets.verdict == MXWALK_GO)
+		return;
+	(void)bsnprintf(text, sizeof(text), "relay host %s: no address "
+	    "(A/AAAA lookup failed or empty)", j->hosts.hosts[0].name);
+	(void)strlcpy(j->targets.text, text, sizeof(j->targets.text));
+	(void)strlcpy(j->targets.status, "4.4.3", sizeof(j->targets.status));
+	j->targets.verdict = MXWALK_DEFER;
+}
+
 static void
 dlv_job_addrs_done(struct dlv_job *j)
 {
@@ -934,10 +1002,14 @@ dlv_job_addrs_done(struct dlv_job *j)
 		ans[i].n6 = j->aq[i].n6;
 	}
 	dlv_walk_settings(d, &id, &set);
+	if (j->relay)	/* the relay host is named by the operator */
+		memset(&id, 0, sizeof(id));
 	(void)mxwalk_addrs(j->domain, &j->hosts, ans, &id, &set, dlv_rand,
 	    NULL, &j->targets);
 	j->have_targets = 1;
 	free(ans);
+	if (j->relay)
+		dlv_relay_verdict(j);
 	switch (j->targets.verdict) {
 	case MXWALK_GO:
 		j->ti = 0;
@@ -983,6 +1055,25 @@ dlv_addr_cb(const struct dns_result *res, void *arg)
 		dlv_job_addrs_done(j);
 }
 
+/* The A and AAAA queries of every host of step 1. */
+static void
+dlv_job_addr_queries(struct dlv_job *j)
+{
+	struct dlv	*d = j->d;
+	size_t		 i;
+
+	j->aq = xcalloc(j->hosts.nhosts + 1, sizeof(*j->aq));
+	j->addr_pending = 2 * j->hosts.nhosts;
+	for (i = 0; i < j->hosts.nhosts; i++) {
+		j->aq[i].job = j;
+		j->aq[i].host = i;
+		j->aq[i].r4 = dns_query(d->dns, j->hosts.hosts[i].name,
+		    DNS_T_A, dlv_addr_cb, &j->aq[i]);
+		j->aq[i].r6 = dns_query(d->dns, j->hosts.hosts[i].name,
+		    DNS_T_AAAA, dlv_addr_cb, &j->aq[i]);
+	}
+}
+
 static void
 dlv_mx_cb(const struct dns_result *res, void *arg)
 {
@@ -990,7 +1081,6 @@ dlv_mx_cb(const struct dns_result *res, void *arg)
 	struct dlv		*d = j->d;
 	struct mxwalk_identity	 id;
 	struct mxwalk_settings	 set;
-	size_t			 i;
 
 	j->mxreq = NULL;
 	dlv_walk_settings(d, &id, &set);
@@ -1007,16 +1097,32 @@ dlv_mx_cb(const struct dns_result *res, void *arg)
 		    j->hosts.text);
 		return;
 	}
-	j->aq = xcalloc(j->hosts.nhosts + 1, sizeof(*j->aq));
-	j->addr_pending = 2 * j->hosts.nhosts;
-	for (i = 0; i < j->hosts.nhosts; i++) {
-		j->aq[i].job = j;
-		j->aq[i].host = i;
-		j->aq[i].r4 = dns_query(d->dns, j->hosts.hosts[i].name,
-		    DNS_T_A, dlv_addr_cb, &j->aq[i]);
-		j->aq[i].r6 = dns_query(d->dns, j->hosts.hosts[i].name,
-		    DNS_T_AAAA, dlv_addr_cb, &j->aq[i]);
+	dlv_job_addr_queries(j);
+}
+
+/* ---- relay-host: no MX lookup ---- */
+
+/* The relay host's addresses: its IP literal, or its A and AAAA. */
+static void
+dlv_relay_start(struct dlv_job *j)
+{
+	struct dns_addr	a;
+
+	relay_hosts(j->d->cfg->relay_host, &j->hosts);
+	j->have_hosts = 1;
+	if (!relay_literal(j->hosts.hosts[0].name, &a)) {
+		dlv_job_addr_queries(j);
+		return;
 	}
+	memset(&j->targets, 0, sizeof(j->targets));
+	j->targets.verdict = MXWALK_GO;
+	j->targets.targets = xcalloc(1, sizeof(*j->targets.targets));
+	j->targets.targets[0].host = j->hosts.hosts[0].name;
+	j->targets.targets[0].addr = a;
+	j->targets.ntargets = 1;
+	j->have_targets = 1;
+	j->ti = 0;
+	dlv_conn_start(j, 0);
 }
 
 /* ---- MSG_D_JOB ---- */
@@ -1083,6 +1189,23 @@ dlv_job_read(struct dlv *d, struct ipc_msg *m)
 	return j;
 }
 
+/* A bare local sender qualified with origin; through the relay host,
+ * masquerade-sender applied. */
+static void
+dlv_job_sender(struct dlv_job *j)
+{
+	char	*s;
+
+	s = relay_qualify(j->sender, config_origin(j->d->cfg));
+	free(j->sender);
+	j->sender = s;
+	if (!j->relay)
+		return;
+	s = relay_masquerade(j->sender, j->d->cfg);
+	free(j->sender);
+	j->sender = s;
+}
+
 static void
 dlv_job_start(struct dlv *d, struct ipc_msg *m)
 {
@@ -1093,7 +1216,11 @@ dlv_job_start(struct dlv *d, struct ipc_msg *m)
 	j->next = d->jobs;
 	d->jobs = j;
 	j->started = now_ms();
-	j->level = config_tls_level_of(d->cfg, j->domain);
+	j->relay = d->cfg->relay_host != NULL;
+	/* Through the relay host: verify its name; tls-policy is not
+	 * consulted. */
+	j->level = j->relay ? CONFIG_TLS_VERIFY :
+	    config_tls_level_of(d->cfg, j->domain);
 	if (j->fd == -1) {
 		dlv_job_all(j, DRES_DEFERRED, 0, "4.3.0", "",
 		    "local error: the content descriptor was lost");
@@ -1109,6 +1236,14 @@ dlv_job_start(struct dlv *d, struct ipc_msg *m)
 		    "not delivered", j->qid, dg, j->digest);
 		dlv_job_all(j, DRES_HOLD, 0, "4.3.0", "",
 		    "content digest mismatch");
+		return;
+	}
+	dlv_job_sender(j);
+	if (j->relay) {
+		log_debug("%s: job %llu: %zu recipients at %s, through "
+		    "relay-host %s:%u", j->qid, (unsigned long long)j->id,
+		    j->n, j->domain, d->cfg->relay_host, d->cfg->relay_port);
+		dlv_relay_start(j);
 		return;
 	}
 	log_debug("%s: job %llu: %zu recipients at %s, tls-policy %s", j->qid,
@@ -1141,7 +1276,8 @@ dlv_reload(struct dlv *d, struct ipc_msg *m)
 	}
 	config_free(d->cfg);
 	*d->cfg = next;
-	log_info("reload: %zu tls-policy lines", d->cfg->ntls_policy);
+	log_info("reload: %zu tls-policy lines, relay-host %s", d->cfg->ntls_policy,
+	    d->cfg->relay_host != NULL ? d->cfg->relay_host : "none");
 }
 
 static void
@@ -1221,6 +1357,11 @@ dlv_before_chroot(struct dlv *d)
 	}
 	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
 	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
+	/* As root, like the CA file: the credentials stay in this process. */
+	if (d->cfg->relay_auth_file != NULL &&
+	    relay_auth_load(d->cfg->relay_auth_file, &d->auth, err,
+	    sizeof(err)) == -1)
+		fatalx("relay-auth-file %s", err);
 }
 
 static void
@@ -1261,6 +1402,7 @@ dlv_teardown(struct dlv *d)
 	tls_client_conf_unref(d->compat);
 	tls_client_conf_unref(d->strict);
 	tls_trust_free(d->trust);
+	relay_auth_free(&d->auth);
 	free(d->self);
 	event_loop_free(d->loop);
 	tls_cleanup();

@@ -19,9 +19,17 @@
  * address; a recipient's 4xx is deferred, its 5xx bounced.  One log line
  * per recipient per attempt.
  *
- * It reads /etc/resolv.conf (or dns-servers) and the tls-ca-file before
- * it chroots into <spool>/delivery as user-delivery; with -u (u NULL)
- * there is neither chroot nor user change.
+ * With relay-host set (delivery/relay.h) every job goes to the relay
+ * host instead: no MX query, its A/AAAA (or its address), its port (465:
+ * implicit TLS, else STARTTLS), level verify against its name whatever
+ * tls-policy says, AUTH with the credentials of relay-auth-file, and any
+ * failure there deferred.  A bare local sender is qualified with origin
+ * for every job, and masquerade-sender applies to relayed ones.
+ *
+ * It reads /etc/resolv.conf (or dns-servers), the tls-ca-file and the
+ * relay-auth-file (the credentials stay in this process) before it
+ * chroots into <spool>/delivery as user-delivery; with -u (u NULL) there
+ * is neither chroot nor user change.
  */
 #ifndef SM_DELIVERY_H
 #define SM_DELIVERY_H

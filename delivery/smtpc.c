@@ -32,6 +32,7 @@ smtpc_state_name(enum smtpc_state st)
 	case SMTPC_HELO:	return "HELO";
 	case SMTPC_STARTTLS:	return "STARTTLS";
 	case SMTPC_TLS:		return "TLS";
+	case SMTPC_AUTH:	return "AUTH";
 	case SMTPC_READY:	return "READY";
 	case SMTPC_TRANS:	return "TRANS";
 	case SMTPC_CONTENT:	return "CONTENT";
@@ -51,6 +52,7 @@ smtpc_cmd_name(enum smtpc_cmd cmd)
 	case SMTPC_CMD_EHLO:		return "EHLO";
 	case SMTPC_CMD_HELO:		return "HELO";
 	case SMTPC_CMD_STARTTLS:	return "STARTTLS";
+	case SMTPC_CMD_AUTH:		return "AUTH";
 	case SMTPC_CMD_RSET:		return "RSET";
 	case SMTPC_CMD_MAIL:		return "MAIL";
 	case SMTPC_CMD_RCPT:		return "RCPT";
@@ -172,6 +174,7 @@ smtpc_timeout(const struct smtpc *c)
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_HELO:
 	case SMTPC_CMD_STARTTLS:
+	case SMTPC_CMD_AUTH:
 	case SMTPC_CMD_RSET:
 	case SMTPC_CMD_QUIT:		return s->t_command;
 	case SMTPC_CMD_MAIL:		return s->t_mail;
@@ -412,19 +415,137 @@ smtpc_on_greeting(struct smtpc *c, const struct smtpc_reply *r,
 	return smtpc_ehlo(c, out);
 }
 
-/* HELO or EHLO done: the STARTTLS step of the level, or ready. */
+/* ---- AUTH (RFC 4954) ---- */
+
+/* Standard base64 (RFC 4648 4) of data, appended to out. */
+static void
+smtpc_b64(struct buf *out, const void *data, size_t len)
+{
+	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char	*p = data;
+	char			 q[4];
+	uint32_t		 v;
+	size_t			 i, n;
+
+	for (i = 0; i < len; i += 3) {
+		n = len - i < 3 ? len - i : 3;
+		v = (uint32_t)p[i] << 16;
+		if (n > 1)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (n > 2)
+			v |= p[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = n > 1 ? tab[(v >> 6) & 63] : '=';
+		q[3] = n > 2 ? tab[v & 63] : '=';
+		buf_add(out, q, 4);
+	}
+}
+
+/* "AUTH PLAIN <base64 of NUL user NUL password>" (RFC 4616 2: no
+ * authorisation identity), with the initial response. */
+static void
+smtpc_auth_plain(struct smtpc *c, struct buf *out)
+{
+	struct buf	raw;
+
+	buf_init(&raw);
+	buf_addch(&raw, '\0');
+	buf_addstr(&raw, c->set->auth_user);
+	buf_addch(&raw, '\0');
+	buf_addstr(&raw, c->set->auth_pass);
+	buf_addstr(out, "AUTH PLAIN ");
+	smtpc_b64(out, raw.data, raw.len);
+	explicit_bzero(raw.data, raw.cap);
+	buf_free(&raw);
+	smtpc_send(c, out, SMTPC_CMD_AUTH, 0, "");
+}
+
+/* One LOGIN continuation: the base64 of s. */
+static void
+smtpc_auth_line(struct smtpc *c, struct buf *out, const char *s)
+{
+	smtpc_b64(out, s, strlen(s));
+	smtpc_send(c, out, SMTPC_CMD_AUTH, 0, "");
+}
+
+/*
+ * After the EHLO that ends the TLS step: AUTH when credentials are set
+ * (PLAIN when offered, else LOGIN), never without TLS; else ready.
+ */
+static enum smtpc_action
+smtpc_auth_step(struct smtpc *c, struct buf *out)
+{
+	const char	*why = NULL;
+
+	if (c->set->auth_user == NULL || c->authed)
+		return smtpc_ready(c);
+	if (!c->tls)
+		why = "authentication needs TLS: credentials are never sent "
+		    "over an unencrypted connection";
+	else if ((c->caps.flags & SMTPC_CAP_AUTH) == 0)
+		why = "authentication failed: the server offers no AUTH";
+	else if ((c->caps.auth & (SMTPC_AUTH_PLAIN | SMTPC_AUTH_LOGIN)) == 0)
+		why = "authentication failed: the server offers neither AUTH "
+		    "PLAIN nor AUTH LOGIN";
+	if (why != NULL)
+		return smtpc_end_local(c, 0, "4.7.0", why, 1, out);
+	c->auth_step = 0;
+	if (c->caps.auth & SMTPC_AUTH_PLAIN) {
+		c->auth_mech = SMTPC_AUTH_PLAIN;
+		smtpc_auth_plain(c, out);
+	} else {
+		c->auth_mech = SMTPC_AUTH_LOGIN;
+		smtpc_send(c, out, SMTPC_CMD_AUTH, 0, "AUTH LOGIN");
+	}
+	smtpc_enter(c, SMTPC_AUTH);
+	return SMTPC_A_WAIT;
+}
+
+/*
+ * A reply to AUTH or a continuation: 235 goes on; 334 gets LOGIN's user
+ * name, then its password; any other reply fails the host temporarily
+ * (the mail must not bounce for the operator's credentials).
+ */
+static enum smtpc_action
+smtpc_on_auth(struct smtpc *c, const struct smtpc_reply *r, struct buf *out)
+{
+	char	sum[SMTPC_SUMMARY_MAX], why[SMTPC_REASON_MAX];
+
+	if (r->code / 100 == 2) {
+		c->authed = 1;
+		return smtpc_ready(c);
+	}
+	if (r->code == 334 && c->auth_mech == SMTPC_AUTH_LOGIN &&
+	    c->auth_step < 2) {
+		smtpc_auth_line(c, out, c->auth_step == 0 ?
+		    c->set->auth_user : c->set->auth_pass);
+		c->auth_step++;
+		return SMTPC_A_WAIT;
+	}
+	if (r->code / 100 == 3)
+		return smtpc_unexpected(c, r, SMTPC_CMD_AUTH, out);
+	(void)smtpc_reply_summary(r, sum, sizeof(sum));
+	(void)bsnprintf(why, sizeof(why), "authentication failed: %s", sum);
+	/* Code 0: decided here; the reason carries the server's reply. */
+	return smtpc_end_local(c, 0, r->code / 100 == 5 ? "4.7.8" : "4.7.0",
+	    why, 1, out);
+}
+
+/* HELO or EHLO done: the STARTTLS step of the level, or AUTH, or ready. */
 static enum smtpc_action
 smtpc_tls_step(struct smtpc *c, struct buf *out)
 {
 	if (c->tls || c->set->tls == SMTPC_TLS_NONE)
-		return smtpc_ready(c);
+		return smtpc_auth_step(c, out);
 	if (c->caps.flags & SMTPC_CAP_STARTTLS) {
 		smtpc_send(c, out, SMTPC_CMD_STARTTLS, 0, "STARTTLS");
 		smtpc_enter(c, SMTPC_STARTTLS);
 		return SMTPC_A_WAIT;
 	}
 	if (c->set->tls == SMTPC_TLS_MAY)
-		return smtpc_ready(c);
+		return smtpc_auth_step(c, out);
 	return smtpc_end_local(c, 0, "4.7.4", "no STARTTLS offered", 1, out);
 }
 
@@ -480,7 +601,7 @@ smtpc_on_starttls(struct smtpc *c, const struct smtpc_reply *r,
 	case 5:
 		if (c->set->tls == SMTPC_TLS_MAY) {
 			c->tls_declined = 1;
-			return smtpc_ready(c);
+			return smtpc_auth_step(c, out);
 		}
 		(void)smtpc_reply_summary(r, sum, sizeof(sum));
 		(void)bsnprintf(why, sizeof(why), "STARTTLS refused: %s", sum);
@@ -939,6 +1060,7 @@ smtpc_dispatch(struct smtpc *c, const struct smtpc_pending *p,
 	case SMTPC_CMD_EHLO:		return smtpc_on_ehlo(c, r, out);
 	case SMTPC_CMD_HELO:		return smtpc_on_helo(c, r, out);
 	case SMTPC_CMD_STARTTLS:	return smtpc_on_starttls(c, r, out);
+	case SMTPC_CMD_AUTH:		return smtpc_on_auth(c, r, out);
 	case SMTPC_CMD_RSET:		return smtpc_on_rset(c, r, out);
 	case SMTPC_CMD_MAIL:		return smtpc_on_mail(c, r, out);
 	case SMTPC_CMD_RCPT:		return smtpc_on_rcpt(c, r, p->rcpt,

@@ -11,7 +11,8 @@
  *
  * One connection: smtpc_init, smtpc_connected (waits for the 220
  * greeting), EHLO (HELO when EHLO gets 500 or 502), the STARTTLS step of
- * the required TLS level, then SMTPC_A_READY: the driver gives a message
+ * the required TLS level, AUTH when the settings carry credentials
+ * (SMTPC_AUTH), then SMTPC_A_READY: the driver gives a message
  * with smtpc_mail, and the session comes back to SMTPC_A_READY when every
  * recipient of it has its outcome, or SMTPC_A_CLOSE when the connection
  * is lost for good; smtpc_quit ends it.  Another message may follow on
@@ -23,7 +24,11 @@
  * to the final dot (or BDAT LAST) applies to every accepted one.  A
  * failure that concerns the host rather than the message (greeting,
  * HELO, the TLS level, a protocol error, a lost connection, 421) marks
- * the outcome "host": the next MX may do better.
+ * the outcome "host": the next MX may do better.  So does every failure
+ * of AUTH ("authentication failed: 535 ...", no AUTH or no usable
+ * mechanism offered): it is temporary, never a bounce, since the
+ * operator fixes credentials.  Neither the password nor the base64 of
+ * the AUTH lines is ever logged or put into a reason.
  *
  * Timeouts (RFC 5321 4.5.3.2) are the driver's: smtpc_timeout says which
  * value of the settings applies to the wait at hand.
@@ -53,6 +58,11 @@ struct smtpc_settings {
 	int			 tls_on_connect; /* implicit TLS (port 465):
 						 * the driver's handshake
 						 * precedes the greeting */
+	/* AUTH (RFC 4954) after the EHLO that follows TLS, when auth_user
+	 * is set: PLAIN (RFC 4616, initial response) when offered, else
+	 * LOGIN.  Never over an unencrypted connection.  NULL = no AUTH. */
+	const char		*auth_user;
+	const char		*auth_pass;
 	/* Timeouts in seconds (RFC 5321 4.5.3.2 for the first six). */
 	unsigned		 t_greeting;	/* 220 greeting: 300 */
 	unsigned		 t_mail;	/* MAIL: 300 */
@@ -124,6 +134,7 @@ enum smtpc_state {
 	SMTPC_HELO,		/* HELO sent after EHLO was refused */
 	SMTPC_STARTTLS,		/* STARTTLS sent */
 	SMTPC_TLS,		/* the driver runs the handshake */
+	SMTPC_AUTH,		/* AUTH sent, or one of its continuations */
 	SMTPC_READY,		/* no message, or the last one is done */
 	SMTPC_TRANS,		/* RSET, MAIL, RCPT, DATA replies due */
 	SMTPC_CONTENT,		/* the driver sends the content */
@@ -155,6 +166,7 @@ enum smtpc_cmd {
 	SMTPC_CMD_EHLO,
 	SMTPC_CMD_HELO,
 	SMTPC_CMD_STARTTLS,
+	SMTPC_CMD_AUTH,		/* AUTH and each continuation line */
 	SMTPC_CMD_RSET,
 	SMTPC_CMD_MAIL,
 	SMTPC_CMD_RCPT,
@@ -184,6 +196,9 @@ struct smtpc {
 	int			 tls_declined;	/* `may` went on in plaintext:
 						 * STARTTLS was refused */
 	struct smtpc_caps	 caps;		/* of the last EHLO */
+	unsigned		 auth_mech;	/* SMTPC_AUTH_PLAIN or _LOGIN */
+	int			 auth_step;	/* LOGIN: 334s answered */
+	int			 authed;	/* AUTH got 235 */
 	char			 greeting[SMTPC_SUMMARY_MAX]; /* the 220 */
 	struct smtpc_outcome	 fail;		/* why the session failed */
 

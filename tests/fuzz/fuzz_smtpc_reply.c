@@ -262,6 +262,12 @@ fuzz_session(unsigned env, unsigned piece, const uint8_t *in, size_t len)
 	smtpc_settings_default(&f.set);
 	f.set.helo = "client.example";
 	f.set.tls = (enum smtpc_tls_level)((env & ENV_LEVEL) % 5);
+	/* Levels 5 to 7 (none, may, encrypt again) carry credentials: AUTH
+	 * after TLS, refused without it. */
+	if ((env & ENV_LEVEL) >= 5) {
+		f.set.auth_user = "relayuser";
+		f.set.auth_pass = "secret";
+	}
 	smtpc_init(&f.c, &f.set);
 	smtpc_rparser_init(&f.p);
 	buf_init(&f.out);

@@ -1007,7 +1007,7 @@ test_client_settings(void **state)
 	expect_error("listen 127.0.0.1 25\nsmtp-bind-address6 192.0.2.1\n",
 	    NAME ":2: smtp-bind-address6: '192.0.2.1' is not an IPv6 address");
 	expect_error("listen 127.0.0.1 25\nsmtp-helo-name -x-\n",
-	    NAME ":2: smtp-helo-name: '-x-' is not a host name");
+	    NAME ":2: smtp-helo-name: bad domain '-x-'");
 	expect_error("listen 127.0.0.1 25\nsmtp-max-mx-hosts 0\n",
 	    NAME ":2: smtp-max-mx-hosts: '0' is not a number from 1 to 100");
 }

@@ -10,7 +10,8 @@
  * partial and total refusal, SIZE, SMTPUTF8, DSN, 8BITMIME, the STARTTLS
  * step at each TLS level with the capabilities forgotten after the
  * handshake, BDAT, dot-stuffing across piece boundaries, 421, protocol
- * errors and time-outs.
+ * errors and time-outs; AUTH after TLS (PLAIN preferred, LOGIN, failures
+ * temporary, none offered, never without TLS, implicit TLS).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1123,6 +1124,219 @@ test_unexpected_replies(void **state)
 	dlg_free(&d);
 }
 
+/* ---- AUTH after TLS (relay host) ---- */
+
+#define AUTH_USER	"relayuser"
+#define AUTH_PASS	"relay-Secret-7"
+/* base64 of NUL relayuser NUL relay-Secret-7 (RFC 4616) */
+#define AUTH_PLAIN_B64	"AHJlbGF5dXNlcgByZWxheS1TZWNyZXQtNw=="
+
+/* Level verify with credentials: STARTTLS, the handshake, EHLO again;
+ * the server's EHLO reply after TLS is ext (after "250-mx"). */
+static enum smtpc_action
+dlg_auth_ehlo(struct dlg *d, const char *ext)
+{
+	char	reply[1024];
+
+	dlg_to_starttls(d, SMTPC_TLS_VERIFY, "250 STARTTLS\r\n");
+	d->set.auth_user = AUTH_USER;
+	d->set.auth_pass = AUTH_PASS;
+	assert_int_equal(dlg_server(d, "220 go\r\n"), SMTPC_A_STARTTLS);
+	assert_int_equal(smtpc_tls_done(&d->c, 1, NULL, &d->out),
+	    SMTPC_A_WAIT);
+	dlg_sent(d, EHLO_CMD);
+	(void)snprintf(reply, sizeof(reply), "250-mx.example.org\r\n%s", ext);
+	return dlg_server(d, reply);
+}
+
+/* The failure of the session: temporary, the host's, and no secret in
+ * the reason. */
+static void
+assert_auth_fail(const struct dlg *d, const char *enh, const char *reason)
+{
+	assert_int_equal(d->c.fail.status, SMTPC_TEMPFAIL);
+	assert_true(d->c.fail.host);
+	assert_string_equal(d->c.fail.enh, enh);
+	assert_string_equal(d->c.fail.reason, reason);
+	assert_null(strstr(d->c.fail.reason, AUTH_PASS));
+	assert_null(strstr(d->c.fail.reason, "AHJlbGF5"));
+	assert_null(strstr(d->c.fail.reason, "cmVsYXkt"));
+}
+
+/* PLAIN offered (LOGIN too): PLAIN with the initial response; 235, then
+ * the transaction. */
+static void
+test_auth_plain(void **state)
+{
+	struct dlg	d;
+	struct tmsg	t;
+
+	(void)state;
+	assert_int_equal(dlg_auth_ehlo(&d, "250-AUTH LOGIN PLAIN\r\n"
+	    "250 8BITMIME\r\n"), SMTPC_A_WAIT);
+	dlg_sent(&d, "AUTH PLAIN " AUTH_PLAIN_B64 "\r\n");
+	assert_int_equal(d.c.state, SMTPC_AUTH);
+	assert_int_equal(smtpc_waiting_for(&d.c), SMTPC_CMD_AUTH);
+	assert_int_equal(smtpc_timeout(&d.c), 17);
+	assert_int_equal(dlg_server(&d, "235 2.7.0 Authentication "
+	    "successful\r\n"), SMTPC_A_READY);
+	dlg_sent(&d, "");
+	assert_true(d.c.authed);
+	tmsg_init(&t, 1, 10);
+	assert_int_equal(smtpc_mail(&d.c, &t.m, &d.out), SMTPC_A_WAIT);
+	dlg_sent(&d, "MAIL FROM:<alice@example.org>\r\n");
+	dlg_free(&d);
+}
+
+/* Only LOGIN: AUTH LOGIN, then the user name and the password, each in
+ * base64, each after a 334. */
+static void
+test_auth_login(void **state)
+{
+	struct dlg	d;
+
+	(void)state;
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH LOGIN\r\n"),
+	    SMTPC_A_WAIT);
+	dlg_sent(&d, "AUTH LOGIN\r\n");
+	assert_int_equal(dlg_server(&d, "334 VXNlcm5hbWU6\r\n"), SMTPC_A_WAIT);
+	dlg_sent(&d, "cmVsYXl1c2Vy\r\n");
+	assert_int_equal(dlg_server(&d, "334 UGFzc3dvcmQ6\r\n"), SMTPC_A_WAIT);
+	dlg_sent(&d, "cmVsYXktU2VjcmV0LTc=\r\n");
+	assert_int_equal(dlg_server(&d, "235 2.7.0 ok\r\n"), SMTPC_A_READY);
+	dlg_sent(&d, "");
+	dlg_free(&d);
+
+	/* A third 334 is a protocol error. */
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH LOGIN\r\n"),
+	    SMTPC_A_WAIT);
+	buf_reset(&d.out);
+	(void)dlg_server(&d, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+	buf_reset(&d.out);
+	assert_int_equal(dlg_server(&d, "334 more?\r\n"), SMTPC_A_CLOSE);
+	dlg_sent(&d, "QUIT\r\n");
+	assert_auth_fail(&d, "4.5.0", "protocol error: unexpected reply to "
+	    "AUTH: 334 more?");
+	dlg_free(&d);
+
+	/* PLAIN with its initial response needs no 334. */
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH PLAIN\r\n"),
+	    SMTPC_A_WAIT);
+	buf_reset(&d.out);
+	assert_int_equal(dlg_server(&d, "334 \r\n"), SMTPC_A_CLOSE);
+	assert_auth_fail(&d, "4.5.0", "protocol error: unexpected reply to "
+	    "AUTH: 334");
+	dlg_free(&d);
+}
+
+/* 535 (or any refusal) is a temporary failure of the host: the mail
+ * must not bounce for the operator's credentials. */
+static void
+test_auth_failed(void **state)
+{
+	struct dlg	d;
+
+	(void)state;
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH PLAIN LOGIN\r\n"),
+	    SMTPC_A_WAIT);
+	dlg_sent(&d, "AUTH PLAIN " AUTH_PLAIN_B64 "\r\n");
+	assert_int_equal(dlg_server(&d, "535 5.7.8 Authentication "
+	    "credentials invalid\r\n"), SMTPC_A_CLOSE);
+	dlg_sent(&d, "QUIT\r\n");
+	assert_auth_fail(&d, "4.7.8", "authentication failed: 535 5.7.8 "
+	    "Authentication credentials invalid");
+	assert_int_equal(d.c.fail.code, 0);
+	dlg_free(&d);
+
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH LOGIN\r\n"),
+	    SMTPC_A_WAIT);
+	buf_reset(&d.out);
+	(void)dlg_server(&d, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+	buf_reset(&d.out);
+	assert_int_equal(dlg_server(&d, "454 4.7.0 try later\r\n"),
+	    SMTPC_A_CLOSE);
+	assert_auth_fail(&d, "4.7.0", "authentication failed: 454 4.7.0 "
+	    "try later");
+	dlg_free(&d);
+}
+
+/* Credentials set, but the server offers no AUTH, or no mechanism we
+ * speak: deferred with a clear reason, nothing sent but QUIT. */
+static void
+test_auth_not_offered(void **state)
+{
+	struct dlg	d;
+
+	(void)state;
+	assert_int_equal(dlg_auth_ehlo(&d, "250 PIPELINING\r\n"),
+	    SMTPC_A_CLOSE);
+	dlg_sent(&d, "QUIT\r\n");
+	assert_auth_fail(&d, "4.7.0", "authentication failed: the server "
+	    "offers no AUTH");
+	dlg_free(&d);
+
+	assert_int_equal(dlg_auth_ehlo(&d, "250 AUTH CRAM-MD5 XOAUTH2\r\n"),
+	    SMTPC_A_CLOSE);
+	dlg_sent(&d, "QUIT\r\n");
+	assert_auth_fail(&d, "4.7.0", "authentication failed: the server "
+	    "offers neither AUTH PLAIN nor AUTH LOGIN");
+	dlg_free(&d);
+}
+
+/* Never AUTH without TLS: level none, or `may` without STARTTLS. */
+static void
+test_auth_never_plaintext(void **state)
+{
+	static const enum smtpc_tls_level levels[] = { SMTPC_TLS_NONE,
+	    SMTPC_TLS_MAY };
+	struct dlg	d;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		dlg_init(&d, levels[i]);
+		d.set.auth_user = AUTH_USER;
+		d.set.auth_pass = AUTH_PASS;
+		dlg_connect(&d);
+		assert_int_equal(dlg_server(&d, "250-mx.example.org\r\n"
+		    "250 AUTH PLAIN LOGIN\r\n"), SMTPC_A_CLOSE);
+		dlg_sent(&d, "QUIT\r\n");
+		assert_auth_fail(&d, "4.7.0", "authentication needs TLS: "
+		    "credentials are never sent over an unencrypted "
+		    "connection");
+		dlg_free(&d);
+	}
+}
+
+/* Implicit TLS (465): the greeting comes over TLS; AUTH follows the
+ * first EHLO. */
+static void
+test_auth_implicit_tls(void **state)
+{
+	struct dlg	d;
+
+	(void)state;
+	dlg_init(&d, SMTPC_TLS_VERIFY);
+	d.set.tls_on_connect = 1;
+	d.set.auth_user = AUTH_USER;
+	d.set.auth_pass = AUTH_PASS;
+	dlg_connect(&d);
+	assert_int_equal(dlg_server(&d, "250-mx.example.org\r\n"
+	    "250 AUTH PLAIN\r\n"), SMTPC_A_WAIT);
+	dlg_sent(&d, "AUTH PLAIN " AUTH_PLAIN_B64 "\r\n");
+	assert_int_equal(dlg_server(&d, "235 ok\r\n"), SMTPC_A_READY);
+	dlg_free(&d);
+
+	/* Without credentials AUTH is never sent, offered or not. */
+	dlg_init(&d, SMTPC_TLS_VERIFY);
+	d.set.tls_on_connect = 1;
+	dlg_connect(&d);
+	assert_int_equal(dlg_server(&d, "250-mx.example.org\r\n"
+	    "250 AUTH PLAIN\r\n"), SMTPC_A_READY);
+	dlg_sent(&d, "");
+	dlg_free(&d);
+}
+
 int
 main(void)
 {
@@ -1148,6 +1362,12 @@ main(void)
 		cmocka_unit_test(test_endless_reply),
 		cmocka_unit_test(test_421_and_timeouts),
 		cmocka_unit_test(test_unexpected_replies),
+		cmocka_unit_test(test_auth_plain),
+		cmocka_unit_test(test_auth_login),
+		cmocka_unit_test(test_auth_failed),
+		cmocka_unit_test(test_auth_not_offered),
+		cmocka_unit_test(test_auth_never_plaintext),
+		cmocka_unit_test(test_auth_implicit_tls),
 	};
 
 	log_init("test_smtpc", 1, 0);
