@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t-40-world: the test world itself (tests/world/).  For every shipped
-# scenario that no other test brings up with world_init (world_init runs
-# the same checks there): bring it up, check with dig, curl, openssl s_client and
+# scenario that no other test brings up with world_init (such a test
+# checks its world by what it does, and its MXs' records and DNS log must
+# hold only what strictmail did): bring it up, check with dig, curl, openssl s_client and
 # mx-check that DNS, the policy hosts and the MXs are what the scenario
 # says (tests/world/selfcheck.py), bring it down, and check that no
 # process, namespace, /etc/netns folder or state folder is left.  Then:
@@ -225,8 +226,8 @@ trap 't40_cleanup 2>/dev/null' EXIT
 trap 't40_cleanup 2>/dev/null; exit 130' INT
 trap 't40_cleanup 2>/dev/null; exit 143' TERM
 
-# A scenario that another test brings up (world_init NAME) is checked by
-# world_init there: only the others are brought up here.
+# A scenario that another test brings up (world_init NAME) is exercised
+# there: only the others are brought up here.
 own_scenarios() {
 	local s
 	for s in $(cd "$W_HOME/scenarios" && ls -- *.scn | sed 's/\.scn$//'); do

@@ -9,9 +9,8 @@
 # stops strictmail, brings the world down and removes $T_DIR, also when
 # the test fails or is interrupted.
 #
-#   world_init SCENARIO           bring the world up and check it with
-#                                 selfcheck.py (skip 77 without root; fail
-#                                 at once without the world's packages)
+#   world_init SCENARIO           bring the world up (skip 77 without root;
+#                                 fail at once without the world's packages)
 #   world_need_opensmtpd          fail at once unless tests/deps.sh has
 #                                 unpacked OpenSMTPD (for its MX roles)
 #   world_need_postfix            the same for Postfix (MX role postfix)
@@ -86,12 +85,6 @@ world_init() {
 	. "$W_DIR/world.env"
 	W_DIR=$W_STATE
 	T_NS=$W_NS
-	# The world is checked before the test relies on it (t-40 leaves the
-	# scenarios of such tests to them).
-	if ! "$W_CMD" exec "$W_NAME" "$PY" "$W_HOME/selfcheck.py" "$W_DIR" > "$T_DIR/selfcheck.out" 2>&1; then
-		grep -v '^ok ' "$T_DIR/selfcheck.out" | tail -n 30
-		t_fail "every check of the world $scn" "$(tail -n 1 "$T_DIR/selfcheck.out")"
-	fi
 	if [ "$SM_PRIV" = 1 ]; then
 		sm_users || t_fail "the strictmail system users" "useradd failure"
 	fi
