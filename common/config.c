@@ -165,6 +165,8 @@ static const struct config_keyword config_keywords[] = {
 	    1, DAY, "a duration from 1s to 1d" },
 	{ "retry-max", 1, 1, 0, config_set_duration, F(retry_max),
 	    1, 30 * DAY, "a duration from 1s to 30d" },
+	{ "delay-warning", 1, 1, 0, config_set_duration, F(delay_warning),
+	    0, 30 * DAY, "a duration from 0 (none) to 30d" },
 };
 
 #undef F
@@ -899,6 +901,7 @@ config_init(struct config *cfg)
 	cfg->max_deliveries_per_domain = 5;
 	cfg->retry_initial = 5 * 60;
 	cfg->retry_max = 3600;
+	cfg->delay_warning = 4 * 3600;
 }
 
 /*
@@ -1387,6 +1390,7 @@ static const struct {
 	R(max_deliveries_per_domain, unsigned),
 	R(retry_initial, uint64_t),
 	R(retry_max, uint64_t),
+	R(delay_warning, uint64_t),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \

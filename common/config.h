@@ -115,6 +115,8 @@ struct config {
 	unsigned	 max_deliveries_per_domain; /* default 5 */
 	uint64_t	 retry_initial;		/* seconds, default 5 min */
 	uint64_t	 retry_max;		/* seconds, default 1 h */
+	uint64_t	 delay_warning;		/* seconds, default 4 h; 0: no
+						 * delay warnings */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */

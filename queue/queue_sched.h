@@ -57,35 +57,9 @@ void queue_sched_stop(struct queue_sched *qs);
 
 /* ---- control hooks (strictmailctl) ---- */
 
-/* Makes every deferred recipient due now; returns how many were made due
- * (pending recipients of messages not already due count too). */
+/* Makes every deferred recipient due now and clears every destination's
+ * backoff; returns how many were made due (pending recipients of messages
+ * not already due count too). */
 unsigned queue_sched_flush(struct queue_sched *qs);
-
-/* One pending recipient in a listing. */
-struct queue_sched_rcpt {
-	const char	*addr;		/* no angle brackets */
-	const char	*state;		/* "pending", "delivered", "failed" */
-	const char	*error;		/* last error text, "" if none */
-};
-
-/* One queued message in a listing; pointers valid during the callback. */
-struct queue_sched_item {
-	const char			*qid;
-	uint64_t			 size;
-	uint64_t			 arrival;	/* unix seconds */
-	const char			*sender;	/* "" = null sender */
-	size_t				 nrcpt;		/* pending ones */
-	const struct queue_sched_rcpt	*rcpts;
-};
-
-/* Called once per message; return non-zero to stop the iteration. */
-typedef int (*queue_sched_list_cb)(const struct queue_sched_item *it,
-    void *arg);
-
-/* Lists the queued messages with pending recipients, oldest first; qid
- * non-NULL lists only that one.  Returns how many were listed.  The data
- * comes from each message's envelope on disk (read at call time). */
-size_t queue_sched_list(struct queue_sched *qs, const char *qid,
-    queue_sched_list_cb cb, void *arg);
 
 #endif
