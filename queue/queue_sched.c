@@ -1314,6 +1314,7 @@ qs_dest_result(struct queue_sched *qs, struct qs_dom *d,
     const struct qs_outcome *o, size_t n, uint32_t flags)
 {
 	struct schedule_settings set;
+	struct qs_msg		*m;
 	uint64_t		 now = qs_now();
 	size_t			 i;
 	int			 answered = 0;
@@ -1332,9 +1333,14 @@ qs_dest_result(struct queue_sched *qs, struct qs_dom *d,
 		answered |= o[i].code != 0;
 	if (!answered || d->bo.failures == 0)
 		return;
-	if (d->bo.until != 0)
+	if (d->bo.until != 0) {
 		log_info("destination %s answers again: backoff cleared",
 		    d->name);
+		/* Messages that waited for it may go (a message waiting for
+		 * another destination finds it still backed off). */
+		for (m = qs->msgs; m != NULL; m = m->next)
+			m->dest_until = 0;
+	}
 	schedule_dest_succeeded(&d->bo);
 }
 

@@ -19,6 +19,19 @@
  * (queue/dsn.h) was committed as a new message through the same commit
  * path as a received one.  A message whose every recipient is delivered or
  * failed is removed.  A content digest mismatch moves the message to hold/.
+ * A result that cannot be read is logged and its job deferred.
+ *
+ * Delay warning: the first deferral at or after arrival + delay-warning
+ * marks the envelope "warned" (in the rewrite that records the deferral)
+ * and then queues one RFC 3464 "delayed" report to the sender through
+ * the commit worker, for the pending recipients that want one.
+ *
+ * Destination backoff (schedule.h): after three jobs in a row for a
+ * domain whose every recipient was deferred by a host-level failure
+ * (MSG_D_RESULT flag DRESF_HOST), no job for that domain is handed out
+ * until its backoff ends (retry-initial doubling up to retry-max); a
+ * message due meanwhile waits, which is not a failed attempt.  Any reply
+ * of a host about a message clears it; so does queue_sched_flush.
  */
 #ifndef SM_QUEUE_SCHED_H
 #define SM_QUEUE_SCHED_H
