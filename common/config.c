@@ -199,6 +199,8 @@ static const struct config_keyword config_keywords[] = {
 	{ "origin", 1, 1, 0, config_set_domain, F(origin), 0, 0, NULL },
 	{ "masquerade-sender", 1, 1, 0, config_set_domain,
 	    F(masquerade_sender), 0, 0, NULL },
+	{ "delay-warning", 1, 1, 0, config_set_duration, F(delay_warning),
+	    0, 30 * DAY, "a duration from 0 (none) to 30d" },
 };
 
 #undef F
@@ -1068,6 +1070,7 @@ config_init(struct config *cfg)
 	cfg->smtp_timeout_command = 300;
 	cfg->smtp_timeout_data = 180;
 	cfg->smtp_timeout_final = 600;
+	cfg->delay_warning = 4 * 3600;
 }
 
 /*
@@ -1587,6 +1590,7 @@ static const struct {
 	R(smtp_timeout_data, uint64_t),
 	R(smtp_timeout_final, uint64_t),
 	R(relay_port, unsigned),
+	R(delay_warning, uint64_t),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \

@@ -144,6 +144,8 @@ struct config {
 	char		*relay_auth_file;	/* NULL = no AUTH */
 	char		*origin;		/* NULL = the hostname */
 	char		*masquerade_sender;	/* NULL = none */
+	uint64_t	 delay_warning;		/* seconds, default 4 h; 0: no
+						 * delay warnings */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */

@@ -60,8 +60,9 @@ enum msg_type {
 	MSG_D_RESULT = 450,	/* u64 job, u32 n, n x { u32 index, u32
 				 * status (DRES_*), u32 code (SMTP code or
 				 * 0), str enh, str relay ("mx[addr]:port" or
-				 * ""), str text (one line) }: exactly one
-				 * per MSG_D_JOB, every recipient of it */
+				 * ""), str text (one line) }, u32 flags
+				 * (DRESF_*): exactly one per MSG_D_JOB,
+				 * every recipient of it */
 
 	/* queue, lookup, smtpd, delivery -> parent */
 	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
@@ -147,6 +148,15 @@ enum delivery_status {
 	DRES_BOUNCED,
 	DRES_HOLD,		/* the content's digest did not match */
 };
+
+/* MSG_D_RESULT flags of the whole job. */
+#define DRESF_HOST		0x01	/* every recipient was deferred because
+					 * no host of the destination took the
+					 * session: connection refused or timed
+					 * out, greeting, HELO, the TLS level,
+					 * 421, a lost connection (never a
+					 * recipient's own 4xx); the queue
+					 * backs the destination off */
 
 enum queue_fail {
 	QFAIL_TEMP = 1,		/* write, sync or rename error: 451 4.3.0 */

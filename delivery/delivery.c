@@ -55,6 +55,7 @@ struct dlv_rcpt {
 	char		 enh[16];
 	char		 relay[DLV_RELAY_MAX];
 	char		 text[DLV_TEXT_MAX];
+	int		 host;		/* deferred by a host-level failure */
 };
 
 /* The A and AAAA answers of one MX host. */
@@ -167,6 +168,7 @@ dlv_rcpt_set(struct dlv_rcpt *r, uint32_t status, uint32_t code,
 	size_t	i;
 
 	r->status = status;
+	r->host = 0;
 	r->code = code;
 	(void)strlcpy(r->enh, enh != NULL ? enh : "", sizeof(r->enh));
 	(void)strlcpy(r->relay, relay != NULL ? relay : "", sizeof(r->relay));
@@ -248,6 +250,7 @@ dlv_job_finish(struct dlv_job *j)
 	struct dlv_job	**pp;
 	struct buf	  b;
 	size_t		  i;
+	uint32_t	  flags = j->n > 0 ? DRESF_HOST : 0;
 
 	buf_init(&b);
 	ipc_put_u64(&b, j->id);
@@ -261,7 +264,10 @@ dlv_job_finish(struct dlv_job *j)
 		ipc_put_str(&b, r->enh);
 		ipc_put_str(&b, r->relay);
 		ipc_put_str(&b, r->text);
+		if (r->status != DRES_DEFERRED || !r->host)
+			flags = 0;
 	}
+	ipc_put_u32(&b, flags);
 	if (d->queue != NULL)
 		ipc_send_buf(d->queue, MSG_D_RESULT, 0, -1, &b);
 	buf_free(&b);
@@ -345,6 +351,7 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 			    o->reason[0] != '\0' ? o->reason :
 			    "connection failed");
 		dlv_log_attempt(j, r, cn->tlsinfo);
+		r->host = r->status == DRES_DEFERRED && o->host;
 		if (r->status == DRES_DEFERRED && (o->host || o->status ==
 		    SMTPC_PENDING) && (more || retry_plain))
 			left++;

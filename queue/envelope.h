@@ -27,6 +27,12 @@
  *   tls <text>               optional; TLS facts of the receiving session
  *   body <7BIT|8BITMIME>     optional; MAIL BODY= (RFC 6152)
  *   smtputf8                 optional, no value; MAIL had SMTPUTF8
+ *   warned <seconds>         optional; unix time at which the scheduler
+ *                            decided the message's one delay warning
+ *                            (RFC 3464 "delayed"); written in the same
+ *                            rewrite as the deferral that triggered it,
+ *                            before the warning is queued, so a crash can
+ *                            lose a warning but never send it twice
  *   rcpt <state> <addr>      one or more; state pending, delivered or
  *                            failed; addr in angle brackets
  *   rcpt-notify <list>       optional, for the rcpt line above: DSN NOTIFY
@@ -99,6 +105,7 @@ struct envelope {
 	char			*tls;
 	char			*body;		/* "7BIT", "8BITMIME" or NULL */
 	int			 smtputf8;	/* 1 if the key is there */
+	uint64_t		 warned;	/* 0: no delay warning yet */
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpt;
 };

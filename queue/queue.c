@@ -797,6 +797,7 @@ queue_reload(struct queue *q, struct ipc_msg *m)
 	q->cfg->queue_lifetime = next.queue_lifetime;
 	q->cfg->retry_initial = next.retry_initial;
 	q->cfg->retry_max = next.retry_max;
+	q->cfg->delay_warning = next.delay_warning;
 	q->cfg->max_deliveries = next.max_deliveries;
 	q->cfg->max_deliveries_per_domain = next.max_deliveries_per_domain;
 	if (next.max_message_size > q->cfg->max_message_size)

@@ -11,6 +11,7 @@
  */
 #include <sys/random.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@
  * is logged and ignored). */
 #define QS_JOB_DEADLINE		(30 * 60)
 #define QS_ERROR_MAX		900	/* octets of a recipient's last error */
+#define QS_DEST_THRESHOLD	3	/* host-level failures in a row that
+					 * back a destination off */
 #define QS_NEVER		UINT64_MAX
 
 struct qs_msg {
@@ -49,12 +52,15 @@ struct qs_msg {
 	uint64_t	 next_attempt;
 	unsigned	 jobs;		/* jobs and bounces out */
 	unsigned	 npending;	/* pending remote recipients */
+	uint64_t	 dest_until;	/* a destination of it is backed off
+					 * until then; 0: none */
 };
 
 struct qs_dom {
-	struct qs_dom	*next;
-	char		*name;
-	unsigned	 inflight;
+	struct qs_dom		*next;
+	char			*name;
+	unsigned		 inflight;
+	struct schedule_dest	 bo;		/* its backoff */
 };
 
 struct qs_job {
@@ -65,11 +71,14 @@ struct qs_job {
 	uint64_t	 started;
 };
 
-/* A bounce handed to the commit worker, and what waits for it. */
+/* A bounce or delay warning handed to the commit worker, and what waits
+ * for it. */
 struct qs_bounce {
 	struct qs_bounce	*next;
 	struct queue_job	*job;
 	struct qs_msg		*msg;
+	int			 warning;	/* a delay warning: nothing to
+						 * fail once it is queued */
 	char			 qid[QUEUE_ID_SIZE];	/* the original */
 	uint32_t		*idx;		/* its recipients to fail */
 	size_t			 n;
@@ -114,6 +123,8 @@ qs_rand(void *arg)
 	return v;
 }
 
+/* The schedule of the configuration: a backed-off destination waits like
+ * a message's retries (retry-initial doubling up to retry-max). */
 static void
 qs_settings(const struct queue_sched *qs, struct schedule_settings *set)
 {
@@ -121,6 +132,19 @@ qs_settings(const struct queue_sched *qs, struct schedule_settings *set)
 	set->retry_initial = qs->cfg->retry_initial;
 	set->retry_max = qs->cfg->retry_max;
 	set->lifetime = qs->cfg->queue_lifetime;
+	set->delay_warning = qs->cfg->delay_warning;
+	set->dest_threshold = QS_DEST_THRESHOLD;
+	set->dest_initial = qs->cfg->retry_initial;
+	set->dest_max = qs->cfg->retry_max;
+}
+
+/* When m may go next: its own next attempt, or later when a destination
+ * of it is backed off. */
+static uint64_t
+qs_msg_due(const struct qs_msg *m)
+{
+	return m->dest_until > m->next_attempt ? m->dest_until :
+	    m->next_attempt;
 }
 
 /* The domain of addr (lower case) into dom; "" when it has none. */
@@ -209,13 +233,23 @@ qs_msg_forget(struct queue_sched *qs, struct qs_msg *m)
 }
 
 static struct qs_dom *
-qs_dom_get(struct queue_sched *qs, const char *name)
+qs_dom_find(struct queue_sched *qs, const char *name)
 {
 	struct qs_dom	*d;
 
 	for (d = qs->doms; d != NULL; d = d->next)
 		if (strcmp(d->name, name) == 0)
 			return d;
+	return NULL;
+}
+
+static struct qs_dom *
+qs_dom_get(struct queue_sched *qs, const char *name)
+{
+	struct qs_dom	*d;
+
+	if ((d = qs_dom_find(qs, name)) != NULL)
+		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->name = xstrdup(name);
 	d->next = qs->doms;
@@ -348,9 +382,7 @@ qs_slots(struct queue_sched *qs, char doms[][256], size_t n)
 	if (qs->inflight > 0 && qs->inflight + n > qs->cfg->max_deliveries)
 		return 0;
 	for (i = 0; i < n; i++) {
-		for (d = qs->doms; d != NULL; d = d->next)
-			if (strcmp(d->name, doms[i]) == 0)
-				break;
+		d = qs_dom_find(qs, doms[i]);
 		if (d != NULL &&
 		    d->inflight >= qs->cfg->max_deliveries_per_domain)
 			return 0;
@@ -359,6 +391,30 @@ qs_slots(struct queue_sched *qs, char doms[][256], size_t n)
 }
 
 #define QS_MAX_DOMAINS	64	/* domains of one message per round */
+
+/* Drops the backed-off destinations from doms; returns how many are
+ * left, *until the earliest end of a dropped one's backoff (0: none). */
+static size_t
+qs_dest_filter(struct queue_sched *qs, char doms[][256], size_t n,
+    uint64_t now, uint64_t *until)
+{
+	struct qs_dom	*d;
+	size_t		 i, k = 0;
+
+	*until = 0;
+	for (i = 0; i < n; i++) {
+		d = qs_dom_find(qs, doms[i]);
+		if (d != NULL && !schedule_dest_ready(&d->bo, now)) {
+			if (*until == 0 || d->bo.until < *until)
+				*until = d->bo.until;
+			continue;
+		}
+		if (k != i)
+			memcpy(doms[k], doms[i], sizeof(doms[0]));
+		k++;
+	}
+	return k;
+}
 
 /* A due message: its jobs go out, or it waits for a slot (0). */
 static int
@@ -379,7 +435,11 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 	}
 	m->npending = qs_count_remote(qs, &env);
 	n = qs_job_domains(qs, &env, doms, QS_MAX_DOMAINS);
+	n = qs_dest_filter(qs, doms, n, qs_now(), &m->dest_until);
 	if (n == 0) {
+		if (m->dest_until != 0)
+			log_debug("%s: its destinations are backed off: "
+			    "waits", m->id);
 		envelope_free(&env);
 		return 1;
 	}
@@ -401,6 +461,22 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 	return 1;
 }
 
+/* A job taken off the list without a usable outcome (past its deadline,
+ * or a malformed result): its slot is free and its message is deferred
+ * without a word in the envelope, so its recipients go again on the
+ * schedule. */
+static void
+qs_job_lost(struct queue_sched *qs, struct qs_job *j, uint64_t now)
+{
+	j->dom->inflight--;
+	qs->inflight--;
+	if (j->msg != NULL) {
+		j->msg->jobs--;
+		j->msg->next_attempt = now + qs->cfg->retry_initial;
+	}
+	free(j);
+}
+
 /* Jobs past their deadline count as deferred. */
 static void
 qs_expire_jobs(struct queue_sched *qs, uint64_t now)
@@ -416,13 +492,7 @@ qs_expire_jobs(struct queue_sched *qs, uint64_t now)
 		log_warnx("%s: job %llu for %s not answered in %d s: deferred",
 		    j->msg != NULL ? j->msg->id : "-",
 		    (unsigned long long)j->id, j->dom->name, QS_JOB_DEADLINE);
-		j->dom->inflight--;
-		qs->inflight--;
-		if (j->msg != NULL) {
-			j->msg->jobs--;
-			j->msg->next_attempt = now + qs->cfg->retry_initial;
-		}
-		free(j);
+		qs_job_lost(qs, j, now);
 	}
 }
 
@@ -439,7 +509,7 @@ qs_run(void *arg)
 	for (m = qs->msgs; m != NULL && qs->dlv != NULL && !qs->stopped;
 	    m = next) {
 		next = m->next;
-		if (m->jobs > 0 || m->npending == 0 || m->next_attempt > now)
+		if (m->jobs > 0 || m->npending == 0 || qs_msg_due(m) > now)
 			continue;
 		if (!qs_dispatch(qs, m))
 			qs->blocked = 1;
@@ -458,8 +528,8 @@ qs_arm(struct queue_sched *qs)
 	if (qs->stopped)
 		return;
 	for (m = qs->msgs; m != NULL; m = m->next)
-		if (m->jobs == 0 && m->npending > 0 && m->next_attempt < at)
-			at = m->next_attempt;
+		if (m->jobs == 0 && m->npending > 0 && qs_msg_due(m) < at)
+			at = qs_msg_due(m);
 	if (qs->blocked && at != QS_NEVER && at <= now)
 		at = now + 1;
 	for (j = qs->jobs; j != NULL; j = j->next)
@@ -586,43 +656,24 @@ qs_bounce_envelope(struct queue_sched *qs, struct envelope *benv,
 		r->notify = xstrdup("NEVER");
 }
 
-/* Builds the report for the recipients idx of env into out; the
- * recipient of the report into rcpt, and whether it is a postmaster
- * notice.  0 or -1 (logged). */
+/* Builds the report of dr[0..n) about env into out; the recipient of the
+ * report into rcpt, and whether it is a postmaster notice.  0 or -1
+ * (logged). */
 static int
 qs_bounce_build(struct queue_sched *qs, const struct envelope *env,
-    const struct qs_outcome *outs, const uint32_t *oidx, size_t n,
-    struct buf *out, struct dsn_info *info, char *rcpt, size_t rcptlen,
-    int *never)
+    const struct dsn_rcpt *dr, size_t n, struct buf *out,
+    struct dsn_info *info, char *rcpt, size_t rcptlen, int *never)
 {
 	struct dsn_report	 rep;
-	struct dsn_rcpt		*dr;
 	char			 path[QUEUE_FS_PATHSIZE], err[512];
-	char			 (*hosts)[256];
-	size_t			 i;
 	int			 fd, rc;
 
 	memset(&rep, 0, sizeof(rep));
 	queue_fs_path(path, QFS_QUEUE, env->id, "msg");
 	if ((fd = openat(qs->spoolfd, path, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		log_warn("%s: bounce: open %s", env->id, path);
+		log_warn("%s: report: open %s", env->id, path);
 		return -1;
-	}
-	dr = xcalloc(n, sizeof(*dr));
-	hosts = xcalloc(n, sizeof(*hosts));
-	for (i = 0; i < n; i++) {
-		const struct qs_outcome *o = &outs[oidx[i]];
-
-		dr[i].addr = env->rcpts[o->index].addr;
-		dr[i].orcpt = env->rcpts[o->index].orcpt;
-		dr[i].action = DSN_ACTION_FAILED;
-		dr[i].status = o->enh[0] != '\0' ? o->enh : NULL;
-		qs_relay_host(o->relay, hosts[i], sizeof(hosts[i]));
-		dr[i].remote_mta = hosts[i][0] != '\0' ? hosts[i] : NULL;
-		dr[i].remote_reply = o->code != 0 ? o->text : NULL;
-		dr[i].reason = o->code == 0 ? o->text : NULL;
-		dr[i].last_attempt = qs_now();
 	}
 	rep.hostname = qs->cfg->hostname;
 	rep.queue_id = env->id;
@@ -647,18 +698,21 @@ qs_bounce_build(struct queue_sched *qs, const struct envelope *env,
 		rc = dsn_build(&rep, out, info, err, sizeof(err));
 	}
 	if (rc == -1)
-		log_warnx("%s: cannot build the bounce: %s", env->id, err);
+		log_warnx("%s: cannot build the report: %s", env->id, err);
 	close(fd);
-	free(dr);
-	free(hosts);
 	return rc;
 }
 
-/* The report goes to the commit worker like a received message. */
+/*
+ * The report about dr[0..n) goes to the commit worker like a received
+ * message.  fail[0..n) are the envelope indexes of the recipients that
+ * fail once it is queued (a bounce), or NULL for a delay warning, which
+ * changes nothing when it is queued.
+ */
 static int
 qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
-    const struct envelope *env, const struct qs_outcome *outs,
-    const uint32_t *oidx, size_t n)
+    const struct envelope *env, const struct dsn_rcpt *dr, size_t n,
+    const uint32_t *fail)
 {
 	struct qs_bounce	*bo;
 	struct queue_job	*job;
@@ -667,23 +721,22 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	struct digest		*dg;
 	char			 id[QUEUE_ID_SIZE], digest[DIGEST_SIZE];
 	char			 rcpt[512], why[256];
-	size_t			 i;
 	int			 fd, never;
 
 	buf_init(&text);
 	memset(&info, 0, sizeof(info));
-	if (qs_bounce_build(qs, env, outs, oidx, n, &text, &info, rcpt,
+	if (qs_bounce_build(qs, env, dr, n, &text, &info, rcpt,
 	    sizeof(rcpt), &never) == -1) {
 		buf_free(&text);
 		return -1;
 	}
 	if ((fd = queue_fs_create(qs->spoolfd, id)) == -1) {
-		log_warn("%s: bounce: cannot create a message file", env->id);
+		log_warn("%s: report: cannot create a message file", env->id);
 		buf_free(&text);
 		return -1;
 	}
 	if (write_all(fd, text.data, text.len) == -1) {
-		log_warn("%s: bounce: write", env->id);
+		log_warn("%s: report: write", env->id);
 		(void)queue_fs_unlink_message(qs->spoolfd, id);
 		close(fd);
 		buf_free(&text);
@@ -697,7 +750,7 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	    never);
 	buf_free(&text);
 	if (envelope_check(&bo->env, why, sizeof(why)) == -1) {
-		log_warnx("%s: bounce envelope: %s", env->id, why);
+		log_warnx("%s: report envelope: %s", env->id, why);
 		(void)queue_fs_unlink_message(qs->spoolfd, id);
 		close(fd);
 		envelope_free(&bo->env);
@@ -707,9 +760,10 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	bo->msg = m;
 	(void)strlcpy(bo->qid, env->id, sizeof(bo->qid));
 	bo->n = n;
+	bo->warning = fail == NULL;
 	bo->idx = xcalloc(n, sizeof(*bo->idx));
-	for (i = 0; i < n; i++)
-		bo->idx[i] = outs[oidx[i]].index;
+	if (fail != NULL)
+		memcpy(bo->idx, fail, n * sizeof(*bo->idx));
 	job = xcalloc(1, sizeof(*job));
 	(void)strlcpy(job->id, id, sizeof(job->id));
 	buf_init(&job->env);
@@ -721,6 +775,190 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	qs->bounces = bo;
 	m->jobs++;
 	queue_commit_submit(qs->commit, job);
+	return 0;
+}
+
+/* A bounce for the outcomes oidx[0..n) of outs. */
+static int
+qs_fail_submit(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env, const struct qs_outcome *outs,
+    const uint32_t *oidx, size_t n)
+{
+	struct dsn_rcpt	*dr;
+	char		 (*hosts)[256];
+	uint32_t	*fail;
+	size_t		 i;
+	int		 rc;
+
+	dr = xcalloc(n, sizeof(*dr));
+	hosts = xcalloc(n, sizeof(*hosts));
+	fail = xcalloc(n, sizeof(*fail));
+	for (i = 0; i < n; i++) {
+		const struct qs_outcome *o = &outs[oidx[i]];
+
+		fail[i] = o->index;
+		dr[i].addr = env->rcpts[o->index].addr;
+		dr[i].orcpt = env->rcpts[o->index].orcpt;
+		dr[i].action = DSN_ACTION_FAILED;
+		dr[i].status = o->enh[0] != '\0' ? o->enh : NULL;
+		qs_relay_host(o->relay, hosts[i], sizeof(hosts[i]));
+		dr[i].remote_mta = hosts[i][0] != '\0' ? hosts[i] : NULL;
+		dr[i].remote_reply = o->code != 0 ? o->text : NULL;
+		dr[i].reason = o->code == 0 ? o->text : NULL;
+		dr[i].last_attempt = qs_now();
+	}
+	rc = qs_bounce_submit(qs, m, env, dr, n, fail);
+	free(dr);
+	free(hosts);
+	free(fail);
+	return rc;
+}
+
+/* ---- delay warnings ---- */
+
+/* 1 if recipient r of env is one a delay warning reports: pending, tried
+ * (it has a last error), and its sender wants to hear of delays. */
+static int
+qs_warn_wanted(const struct envelope *env, const struct envelope_rcpt *r)
+{
+	return r->state == RCPT_PENDING && r->error != NULL &&
+	    dsn_destination(env->sender, dsn_notify_bits(r->notify),
+	    DSN_ACTION_DELAYED) == DSN_DEST_SENDER;
+}
+
+/* The enhanced status of a last error "451 4.7.1 text" into out ("" when
+ * it has none of class 4). */
+static void
+qs_error_status(const char *error, char *out, size_t size)
+{
+	size_t	n;
+
+	out[0] = '\0';
+	if (strspn(error, "0123456789") != 3 || error[3] != ' ' ||
+	    error[4] != '4' || error[5] != '.')
+		return;
+	n = strspn(error + 4, "0123456789.");
+	if (n < size && (error[4 + n] == ' ' || error[4 + n] == '\0')) {
+		memcpy(out, error + 4, n);
+		out[n] = '\0';
+	}
+}
+
+/* The recipients of this outcome: envelope index -> outcome + 1. */
+static size_t *
+qs_outcome_map(const struct envelope *env, const struct qs_outcome *o,
+    size_t n)
+{
+	size_t	*map = xcalloc(env->nrcpt + 1, sizeof(*map));
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (o[i].index < env->nrcpt)
+			map[o[i].index] = i + 1;
+	return map;
+}
+
+/* One recipient of the warning: from this attempt's outcome when it was
+ * in it, else from the last error the envelope keeps. */
+static void
+qs_warn_rcpt(const struct envelope *env, const struct envelope_rcpt *r,
+    const struct qs_outcome *o, struct dsn_rcpt *dr, char *enh,
+    size_t enhlen, char *host, size_t hostlen)
+{
+	dr->addr = r->addr;
+	dr->orcpt = r->orcpt;
+	dr->action = DSN_ACTION_DELAYED;
+	dr->retry_until = env->expiry;
+	host[0] = '\0';
+	if (o != NULL) {
+		(void)strlcpy(enh, o->enh, enhlen);
+		qs_relay_host(o->relay, host, hostlen);
+		dr->last_attempt = qs_now();
+	} else
+		qs_error_status(r->error, enh, enhlen);
+	if (enh[0] == '\0' || enh[0] != '4')
+		qs_error_status(r->error, enh, enhlen);
+	dr->status = enh[0] != '\0' ? enh : NULL;
+	dr->remote_mta = host[0] != '\0' ? host : NULL;
+	if (o != NULL ? o->code != 0 : isdigit((unsigned char)r->error[0]))
+		dr->remote_reply = r->error;
+	else
+		dr->reason = r->error;
+}
+
+/* The delay warning of env (already marked warned in its envelope) to
+ * its sender; outs are the outcomes of the attempt that made it due. */
+static int
+qs_warn_submit(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env, const struct qs_outcome *outs, size_t nout)
+{
+	struct dsn_rcpt	*dr;
+	char		 (*enh)[16], (*hosts)[256];
+	size_t		*map, i, n = 0;
+	int		 rc = 0;
+
+	map = qs_outcome_map(env, outs, nout);
+	dr = xcalloc(env->nrcpt, sizeof(*dr));
+	enh = xcalloc(env->nrcpt, sizeof(*enh));
+	hosts = xcalloc(env->nrcpt, sizeof(*hosts));
+	for (i = 0; i < env->nrcpt; i++) {
+		if (!qs_warn_wanted(env, &env->rcpts[i]))
+			continue;
+		qs_warn_rcpt(env, &env->rcpts[i], map[i] != 0 ?
+		    &outs[map[i] - 1] : NULL, &dr[n], enh[n], sizeof(enh[n]),
+		    hosts[n], sizeof(hosts[n]));
+		n++;
+	}
+	if (n > 0)
+		rc = qs_bounce_submit(qs, m, env, dr, n, NULL);
+	free(map);
+	free(dr);
+	free(enh);
+	free(hosts);
+	return rc;
+}
+
+/* A delay warning that could not be queued: the envelope forgets it was
+ * sent, so a later deferral tries again. */
+static void
+qs_warn_undo(struct queue_sched *qs, const char *qid)
+{
+	struct envelope	env;
+	char		why[512];
+
+	if (queue_fs_read_envelope(qs->spoolfd, qid, &env, why,
+	    sizeof(why)) == -1)
+		return;
+	env.warned = 0;
+	if (queue_fs_write_envelope(qs->spoolfd, &env, why,
+	    sizeof(why)) == -1)
+		log_warnx("%s: envelope rewrite failed: %s", qid, why);
+	envelope_free(&env);
+}
+
+/*
+ * Whether the attempt just deferred makes the message's one delay warning
+ * due (schedule.h): then env is marked warned (the caller writes it
+ * before the warning is queued: a crash loses the warning rather than
+ * sending it twice).  1 if a warning must be queued, 0 if none is due or
+ * no recipient wants one (the mark is set then too).
+ */
+static int
+qs_warn_due(struct queue_sched *qs, struct envelope *env, uint64_t now)
+{
+	struct schedule_settings set;
+	size_t			 i;
+
+	qs_settings(qs, &set);
+	if (!schedule_warn_due(&set, env->arrival, env->expiry, now,
+	    env->warned != 0))
+		return 0;
+	env->warned = now;
+	for (i = 0; i < env->nrcpt; i++)
+		if (qs_warn_wanted(env, &env->rcpts[i]))
+			return 1;
+	log_info("%s: delayed, but no recipient asks for a delay warning",
+	    env->id);
 	return 0;
 }
 
@@ -743,6 +981,23 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 	return 1;
 }
 
+/* A delay warning's commit ended: it is queued, or the envelope forgets
+ * that it was sent. */
+static void
+qs_warn_done(struct queue_sched *qs, struct qs_bounce *bo,
+    struct queue_job *job)
+{
+	if (job->failed) {
+		log_warnx("%s: delay warning commit failed: %s: tried again "
+		    "at a later deferral", bo->qid, job->error);
+		qs_warn_undo(qs, bo->qid);
+		return;
+	}
+	log_info("%s: delay warning %s for %zu recipients", bo->qid, job->id,
+	    bo->n);
+	queue_sched_add(qs, &bo->env);
+}
+
 int
 queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 {
@@ -760,7 +1015,9 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 	close(job->content_fd);
 	if (bo->msg != NULL)
 		bo->msg->jobs--;
-	if (job->failed) {
+	if (bo->warning)
+		qs_warn_done(qs, bo, job);
+	else if (job->failed) {
 		log_warnx("%s: bounce commit failed: %s: the recipients stay "
 		    "pending", bo->qid, job->error);
 		if (bo->msg != NULL && bo->msg->next_attempt <= qs_now())
@@ -825,33 +1082,71 @@ qs_outcomes_free(struct qs_outcome *o, size_t n)
 	free(o);
 }
 
-static struct qs_outcome *
-qs_read_result(struct ipc_msg *m, uint64_t *jobid, size_t *np)
+/* One recipient's outcome of MSG_D_RESULT: IPC_OK or the codec's error
+ * (a bad status is IPC_ERR_SHORT's kin: reported as malformed too). */
+static enum ipc_status
+qs_read_outcome(struct ipc_msg *m, struct qs_outcome *o, int *badstatus)
 {
-	struct qs_outcome	*o;
-	uint32_t		 n, i;
+	enum ipc_status	st;
 
-	*jobid = ipc_get_u64(m);
-	n = ipc_get_u32(m);
-	if (n > (m->len - m->pos) / 24)
-		fatalx("%s: message %s: %u outcomes cannot fit",
-		    ipc_chan_peer(m->chan), proto_msg_name(m->type), n);
-	o = xcalloc(n + 1, sizeof(*o));
-	for (i = 0; i < n; i++) {
-		o[i].index = ipc_get_u32(m);
-		o[i].status = ipc_get_u32(m);
-		o[i].code = ipc_get_u32(m);
-		ipc_get_str(m, o[i].enh, sizeof(o[i].enh));
-		o[i].relay = ipc_get_strdup(m);
-		o[i].text = ipc_get_strdup(m);
-		if (o[i].status > DRES_HOLD)
-			fatalx("%s: message %s: bad status %u",
-			    ipc_chan_peer(m->chan), proto_msg_name(m->type),
-			    o[i].status);
+	if ((st = ipc_msg_get_u32(m, &o->index)) != IPC_OK ||
+	    (st = ipc_msg_get_u32(m, &o->status)) != IPC_OK ||
+	    (st = ipc_msg_get_u32(m, &o->code)) != IPC_OK ||
+	    (st = ipc_msg_get_str(m, o->enh, sizeof(o->enh))) != IPC_OK ||
+	    (st = ipc_msg_get_strdup(m, &o->relay)) != IPC_OK ||
+	    (st = ipc_msg_get_strdup(m, &o->text)) != IPC_OK)
+		return st;
+	*badstatus = o->status > DRES_HOLD;
+	return IPC_OK;
+}
+
+/*
+ * MSG_D_RESULT, read with the codec rather than the dying channel
+ * readers: a malformed result is refused on its own (DESIGN.md: one bad
+ * request is that request's error), never a reason to end the queue.
+ * 0 with the outcomes in *op (n of them, freed with qs_outcomes_free) and
+ * the job's DRESF_* flags; -1 with why (*jobid is still set when it could
+ * be read, else 0).
+ */
+static int
+qs_read_result(struct ipc_msg *m, uint64_t *jobid, struct qs_outcome **op,
+    size_t *np, uint32_t *flags, char *why, size_t whylen)
+{
+	struct qs_outcome	*o = NULL;
+	enum ipc_status		 st;
+	uint32_t		 n = 0, i = 0;
+	int			 bad = 0;
+
+	*jobid = 0;
+	*op = NULL;
+	*np = 0;
+	*flags = 0;
+	if ((st = ipc_msg_get_u64(m, jobid)) != IPC_OK ||
+	    (st = ipc_msg_get_u32(m, &n)) != IPC_OK)
+		goto fail;
+	if (n > (m->len - m->pos) / 24) {
+		(void)bsnprintf(why, whylen, "%u outcomes cannot fit", n);
+		return -1;
 	}
-	ipc_end(m);
+	o = xcalloc(n + 1, sizeof(*o));
+	for (i = 0; i < n; i++)
+		if ((st = qs_read_outcome(m, &o[i], &bad)) != IPC_OK || bad)
+			break;
+	if (bad) {
+		(void)bsnprintf(why, whylen, "bad status %u", o[i].status);
+		goto out;
+	}
+	if (i < n || (st = ipc_msg_get_u32(m, flags)) != IPC_OK ||
+	    (st = ipc_msg_end(m)) != IPC_OK)
+		goto fail;
+	*op = o;
 	*np = n;
-	return o;
+	return 0;
+fail:
+	(void)bsnprintf(why, whylen, "%s", ipc_strerror(st));
+out:
+	qs_outcomes_free(o, o != NULL ? n : 0);
+	return -1;
 }
 
 static void
@@ -884,10 +1179,10 @@ qs_expire(struct qs_outcome *o)
 }
 
 /* Applies the outcomes to env; the indexes of the ones to bounce go to
- * bidx (returns how many). */
+ * bidx (returns how many); *warn says whether a delay warning is due. */
 static size_t
 qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
-    size_t n, uint32_t *bidx)
+    size_t n, uint32_t *bidx, int *warn)
 {
 	struct schedule_settings set;
 	struct envelope_rcpt	*r;
@@ -940,7 +1235,30 @@ qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
 			break;
 		}
 	}
+	*warn = deferred && !expired && qs_warn_due(qs, env, now);
 	return nb;
+}
+
+/* The envelope with the outcomes is written: bounces go to the commit
+ * worker, or the message goes when nothing is pending. */
+static void
+qs_result_done(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env, const struct qs_outcome *o,
+    const uint32_t *bidx, size_t nb)
+{
+	if (nb > 0 && m != NULL) {
+		m->next_attempt = env->next_attempt;
+		/* Without its bounce a recipient stays pending: it is tried
+		 * again on the schedule, never at once. */
+		if (qs_fail_submit(qs, m, env, o, bidx, nb) == -1) {
+			log_warnx("%s: no bounce queued: %zu recipients stay "
+			    "pending", env->id, nb);
+			if (m->next_attempt <= qs_now())
+				m->next_attempt = qs_now() +
+				    qs->cfg->retry_initial;
+		}
+	} else if (!qs_maybe_remove(qs, m, env) && m != NULL)
+		m->next_attempt = env->next_attempt;
 }
 
 static void
@@ -951,6 +1269,7 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 	uint32_t	*bidx;
 	char		 why[512];
 	size_t		 i, nb;
+	int		 warn;
 
 	for (i = 0; i < n; i++) {
 		if (o[i].status == DRES_HOLD) {
@@ -965,30 +1284,96 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 		return;
 	}
 	bidx = xcalloc(n + 1, sizeof(*bidx));
-	nb = qs_apply(qs, &env, o, n, bidx);
+	nb = qs_apply(qs, &env, o, n, bidx, &warn);
 	if (queue_fs_write_envelope(qs->spoolfd, &env, why,
 	    sizeof(why)) == -1) {
 		/* The old envelope stays: the recipients go again later. */
 		log_warnx("%s: envelope rewrite failed: %s", qid, why);
 		if (m != NULL)
 			m->next_attempt = qs_now() + qs->cfg->retry_initial;
-	} else if (nb > 0 && m != NULL) {
-		m->next_attempt = env.next_attempt;
-		/* Without its bounce a recipient stays pending: it is tried
-		 * again on the schedule, never at once. */
-		if (qs_bounce_submit(qs, m, &env, o, bidx, nb) == -1) {
-			log_warnx("%s: no bounce queued: %zu recipients stay "
-			    "pending", qid, nb);
-			if (m->next_attempt <= qs_now())
-				m->next_attempt = qs_now() +
-				    qs->cfg->retry_initial;
+	} else {
+		if (warn && m != NULL &&
+		    qs_warn_submit(qs, m, &env, o, n) == -1) {
+			log_warnx("%s: no delay warning queued: tried again "
+			    "at a later deferral", qid);
+			qs_warn_undo(qs, qid);
 		}
-	} else if (!qs_maybe_remove(qs, m, &env) && m != NULL)
-		m->next_attempt = env.next_attempt;
+		qs_result_done(qs, m, &env, o, bidx, nb);
+	}
 	if (m != NULL && qs_msg_find(qs, qid) == m)
 		m->npending = qs_count_remote(qs, &env);
 	free(bidx);
 	envelope_free(&env);
+}
+
+/* What a job's outcome says about its destination: host-level failures
+ * in a row back it off (schedule.h); an answer from a host about the
+ * message (any reply to it, or a delivery) clears that. */
+static void
+qs_dest_result(struct queue_sched *qs, struct qs_dom *d,
+    const struct qs_outcome *o, size_t n, uint32_t flags)
+{
+	struct schedule_settings set;
+	struct qs_msg		*m;
+	uint64_t		 now = qs_now();
+	size_t			 i;
+	int			 answered = 0;
+
+	if (flags & DRESF_HOST) {
+		qs_settings(qs, &set);
+		schedule_dest_failed(&set, &d->bo, now, qs_rand, NULL);
+		if (d->bo.until > now)
+			log_info("destination %s backed off for %llu s after "
+			    "%u host-level failures in a row", d->name,
+			    (unsigned long long)(d->bo.until - now),
+			    d->bo.failures);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		answered |= o[i].code != 0;
+	if (!answered || d->bo.failures == 0)
+		return;
+	if (d->bo.until != 0) {
+		log_info("destination %s answers again: backoff cleared",
+		    d->name);
+		/* Messages that waited for it may go (a message waiting for
+		 * another destination finds it still backed off). */
+		for (m = qs->msgs; m != NULL; m = m->next)
+			m->dest_until = 0;
+	}
+	schedule_dest_succeeded(&d->bo);
+}
+
+/* A slot is free: due messages may go now. */
+static void
+qs_kick(struct queue_sched *qs)
+{
+	if (qs->timer != NULL) {
+		event_timer_cancel(qs->loop, qs->timer);
+		qs->timer = NULL;
+	}
+	qs->blocked = 0;
+	qs->timer_at = qs_now();
+	qs->timer = event_timer_add(qs->loop, 0, qs_run, qs);
+}
+
+/* A result that cannot be read: the job, when its id is known, is
+ * deferred (qs_job_lost); the queue goes on. */
+static void
+qs_result_refused(struct queue_sched *qs, uint64_t jobid, const char *why)
+{
+	struct qs_job	*j;
+
+	if (jobid == 0 || (j = qs_job_take(qs, jobid)) == NULL) {
+		log_warnx("delivery: malformed %s (%s), of no known job: "
+		    "ignored", proto_msg_name(MSG_D_RESULT), why);
+		return;
+	}
+	log_warnx("%s: delivery: malformed %s for job %llu (%s): deferred",
+	    j->msg != NULL ? j->msg->id : "-", proto_msg_name(MSG_D_RESULT),
+	    (unsigned long long)jobid, why);
+	qs_job_lost(qs, j, qs_now());
+	qs_kick(qs);
 }
 
 void
@@ -998,10 +1383,15 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 	struct qs_job		*j;
 	struct qs_msg		*msg;
 	uint64_t		 jobid;
+	uint32_t		 flags;
 	size_t			 n;
-	char			 qid[QUEUE_ID_SIZE];
+	char			 qid[QUEUE_ID_SIZE], why[128];
 
-	o = qs_read_result(m, &jobid, &n);
+	if (qs_read_result(m, &jobid, &o, &n, &flags, why,
+	    sizeof(why)) == -1) {
+		qs_result_refused(qs, jobid, why);
+		return;
+	}
 	if ((j = qs_job_take(qs, jobid)) == NULL) {
 		log_warnx("outcome of job %llu, which is unknown or past its "
 		    "deadline: ignored", (unsigned long long)jobid);
@@ -1010,6 +1400,7 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 	}
 	j->dom->inflight--;
 	qs->inflight--;
+	qs_dest_result(qs, j->dom, o, n, flags);
 	msg = j->msg;
 	free(j);
 	if (msg == NULL) {
@@ -1024,14 +1415,7 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 	    msg->npending == 0 && msg->next_attempt == QS_NEVER)
 		qs_msg_forget(qs, msg);
 	qs_outcomes_free(o, n);
-	/* A slot is free: due messages may go now. */
-	if (qs->timer != NULL) {
-		event_timer_cancel(qs->loop, qs->timer);
-		qs->timer = NULL;
-	}
-	qs->blocked = 0;
-	qs->timer_at = qs_now();
-	qs->timer = event_timer_add(qs->loop, 0, qs_run, qs);
+	qs_kick(qs);
 }
 
 /* ---- life cycle ---- */
@@ -1113,11 +1497,15 @@ queue_sched_free(struct queue_sched *qs)
 unsigned
 queue_sched_flush(struct queue_sched *qs)
 {
+	struct qs_dom	*d;
 	struct qs_msg	*m;
 	uint64_t	 now = qs_now();
 	unsigned	 n = 0;
 
+	for (d = qs->doms; d != NULL; d = d->next)
+		schedule_dest_succeeded(&d->bo);
 	for (m = qs->msgs; m != NULL; m = m->next) {
+		m->dest_until = 0;
 		if (m->jobs > 0 || m->npending == 0)
 			continue;
 		if (m->next_attempt > now)
@@ -1131,75 +1519,4 @@ queue_sched_flush(struct queue_sched *qs)
 	qs->blocked = 0;
 	qs_arm(qs);
 	return n;
-}
-
-static int
-qs_cmp_arrival(const void *a, const void *b)
-{
-	const struct qs_msg	*x = *(struct qs_msg *const *)a;
-	const struct qs_msg	*y = *(struct qs_msg *const *)b;
-
-	if (x->arrival != y->arrival)
-		return x->arrival < y->arrival ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-/* One message for the listing; 1 if the callback said stop. */
-static int
-qs_list_one(struct queue_sched *qs, const struct qs_msg *m,
-    queue_sched_list_cb cb, void *arg, size_t *count)
-{
-	struct queue_sched_item	 it;
-	struct queue_sched_rcpt	*rc;
-	struct envelope		 env;
-	char			 why[512];
-	size_t			 i, n = 0;
-	int			 stop;
-
-	if (queue_fs_read_envelope(qs->spoolfd, m->id, &env, why,
-	    sizeof(why)) == -1)
-		return 0;
-	rc = xcalloc(env.nrcpt + 1, sizeof(*rc));
-	for (i = 0; i < env.nrcpt; i++) {
-		if (env.rcpts[i].state != RCPT_PENDING)
-			continue;
-		rc[n].addr = env.rcpts[i].addr;
-		rc[n].state = envelope_rcpt_state_name(env.rcpts[i].state);
-		rc[n].error = env.rcpts[i].error != NULL ?
-		    env.rcpts[i].error : "";
-		n++;
-	}
-	it.qid = env.id;
-	it.size = env.size;
-	it.arrival = env.arrival;
-	it.sender = env.sender;
-	it.nrcpt = n;
-	it.rcpts = rc;
-	stop = cb(&it, arg);
-	(*count)++;
-	free(rc);
-	envelope_free(&env);
-	return stop;
-}
-
-size_t
-queue_sched_list(struct queue_sched *qs, const char *qid,
-    queue_sched_list_cb cb, void *arg)
-{
-	struct qs_msg	**v, *m;
-	size_t		  n = 0, i, count = 0;
-
-	for (m = qs->msgs; m != NULL; m = m->next)
-		n++;
-	v = xcalloc(n + 1, sizeof(*v));
-	n = 0;
-	for (m = qs->msgs; m != NULL; m = m->next)
-		if (qid == NULL || strcmp(m->id, qid) == 0)
-			v[n++] = m;
-	qsort(v, n, sizeof(*v), qs_cmp_arrival);
-	for (i = 0; i < n; i++)
-		if (qs_list_one(qs, v[i], cb, arg, &count))
-			break;
-	free(v);
-	return count;
 }

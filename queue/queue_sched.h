@@ -19,6 +19,19 @@
  * (queue/dsn.h) was committed as a new message through the same commit
  * path as a received one.  A message whose every recipient is delivered or
  * failed is removed.  A content digest mismatch moves the message to hold/.
+ * A result that cannot be read is logged and its job deferred.
+ *
+ * Delay warning: the first deferral at or after arrival + delay-warning
+ * marks the envelope "warned" (in the rewrite that records the deferral)
+ * and then queues one RFC 3464 "delayed" report to the sender through
+ * the commit worker, for the pending recipients that want one.
+ *
+ * Destination backoff (schedule.h): after three jobs in a row for a
+ * domain whose every recipient was deferred by a host-level failure
+ * (MSG_D_RESULT flag DRESF_HOST), no job for that domain is handed out
+ * until its backoff ends (retry-initial doubling up to retry-max); a
+ * message due meanwhile waits, which is not a failed attempt.  Any reply
+ * of a host about a message clears it; so does queue_sched_flush.
  */
 #ifndef SM_QUEUE_SCHED_H
 #define SM_QUEUE_SCHED_H
@@ -57,35 +70,9 @@ void queue_sched_stop(struct queue_sched *qs);
 
 /* ---- control hooks (strictmailctl) ---- */
 
-/* Makes every deferred recipient due now; returns how many were made due
- * (pending recipients of messages not already due count too). */
+/* Makes every deferred recipient due now and clears every destination's
+ * backoff; returns how many were made due (pending recipients of messages
+ * not already due count too). */
 unsigned queue_sched_flush(struct queue_sched *qs);
-
-/* One pending recipient in a listing. */
-struct queue_sched_rcpt {
-	const char	*addr;		/* no angle brackets */
-	const char	*state;		/* "pending", "delivered", "failed" */
-	const char	*error;		/* last error text, "" if none */
-};
-
-/* One queued message in a listing; pointers valid during the callback. */
-struct queue_sched_item {
-	const char			*qid;
-	uint64_t			 size;
-	uint64_t			 arrival;	/* unix seconds */
-	const char			*sender;	/* "" = null sender */
-	size_t				 nrcpt;		/* pending ones */
-	const struct queue_sched_rcpt	*rcpts;
-};
-
-/* Called once per message; return non-zero to stop the iteration. */
-typedef int (*queue_sched_list_cb)(const struct queue_sched_item *it,
-    void *arg);
-
-/* Lists the queued messages with pending recipients, oldest first; qid
- * non-NULL lists only that one.  Returns how many were listed.  The data
- * comes from each message's envelope on disk (read at call time). */
-size_t queue_sched_list(struct queue_sched *qs, const char *qid,
-    queue_sched_list_cb cb, void *arg);
 
 #endif

@@ -18,6 +18,16 @@
 
 #define DATAREAD_WORD		"received"
 #define DATAREAD_WORDLEN	8
+#define DATAREAD_IDWORD		"message-id"
+#define DATAREAD_IDWORDLEN	10
+
+/* Where the first Message-ID field is. */
+enum dataread_idstate {
+	DR_ID_NONE = 0,	/* not seen yet */
+	DR_ID_VALUE,	/* in its value */
+	DR_ID_EOL,	/* at a line end in it: a blank goes on, else done */
+	DR_ID_DONE,	/* read, or the header section ended */
+};
 
 enum dataread_state {
 	DR_BOL = 0,	/* at the beginning of a line */
@@ -35,6 +45,7 @@ dataread_init(struct dataread *dr, uint64_t max)
 	dr->max = max;
 	dr->in_header = 1;
 	dr->match = 0;
+	dr->idmatch = 0;
 }
 
 void
@@ -86,12 +97,64 @@ dataread_match(struct dataread *dr, const char *p, size_t n)
 	}
 }
 
+/* Keeps octets of the Message-ID's value, its leading blanks dropped. */
+static void
+dataread_idkeep(struct dataread *dr, const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (dr->idlen == 0 && (p[i] == ' ' || p[i] == '\t'))
+			continue;
+		if (dr->idlen < DATAREAD_MSGID_MAX)
+			dr->msgid[dr->idlen++] = p[i];
+	}
+	dr->msgid[dr->idlen] = '\0';
+}
+
+/* Follows the start of a header line: "Message-ID" [WSP] ":", then keeps
+ * the value, over continuation lines too. */
+static void
+dataread_idmatch(struct dataread *dr, const char *p, size_t n)
+{
+	size_t	i;
+	int	c;
+
+	if (dr->idstate == DR_ID_EOL)
+		dr->idstate = (p[0] == ' ' || p[0] == '\t') ? DR_ID_VALUE :
+		    DR_ID_DONE;
+	if (dr->idstate == DR_ID_DONE)
+		return;
+	if (dr->idstate == DR_ID_VALUE) {
+		dataread_idkeep(dr, p, n);
+		return;
+	}
+	for (i = 0; i < n && dr->idmatch >= 0; i++) {
+		c = (unsigned char)p[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (dr->idmatch < DATAREAD_IDWORDLEN)
+			dr->idmatch = c == DATAREAD_IDWORD[dr->idmatch] ?
+			    dr->idmatch + 1 : -1;
+		else if (c == ':') {
+			dr->idmatch = -1;
+			dr->idstate = DR_ID_VALUE;
+			dataread_idkeep(dr, p + i + 1, n - i - 1);
+		} else if (c != ' ' && c != '\t')
+			dr->idmatch = -1;
+	}
+}
+
 /* n octets of the current line (never CR LF). */
 static void
 dataread_line(struct dataread *dr, const char *p, size_t n, struct buf *out)
 {
 	if (dr->match >= 0)
 		dataread_match(dr, p, n);
+	if (dr->in_header && n > 0 && (dr->idstate == DR_ID_VALUE ||
+	    dr->idstate == DR_ID_EOL || (dr->idstate == DR_ID_NONE &&
+	    dr->idmatch >= 0)))
+		dataread_idmatch(dr, p, n);
 	dr->linelen += n;
 	if (dr->max_line != 0 && dr->linelen > dr->max_line)
 		dr->flags |= DATAREAD_LONG;
@@ -106,6 +169,15 @@ dataread_eol(struct dataread *dr, struct buf *out)
 		dr->in_header = 0;
 	dr->linelen = 0;
 	dr->match = dr->in_header ? 0 : -1;
+	dr->idmatch = dr->in_header ? 0 : -1;
+	if (dr->idstate == DR_ID_VALUE)
+		dr->idstate = DR_ID_EOL;
+	if (!dr->in_header && dr->idstate != DR_ID_NONE)
+		dr->idstate = DR_ID_DONE;
+	if (dr->idstate != DR_ID_NONE)
+		while (dr->idlen > 0 && (dr->msgid[dr->idlen - 1] == ' ' ||
+		    dr->msgid[dr->idlen - 1] == '\t'))
+			dr->msgid[--dr->idlen] = '\0';
 	dr->lines++;
 	dataread_out(dr, "\r\n", 2, out);
 }

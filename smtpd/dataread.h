@@ -13,6 +13,11 @@
  * line limit, the size limit and too many Received: header fields also
  * mark the message; once it is marked nothing more is output, but reading
  * goes on to the end.
+ *
+ * The value of the first Message-ID: header field of the header section
+ * is kept in msgid for the log: unfolded (a CRLF before a continuation
+ * line dropped), without the blanks around it, at most DATAREAD_MSGID_MAX
+ * octets (a longer one is cut); "" when there is none.
  */
 #ifndef SM_DATAREAD_H
 #define SM_DATAREAD_H
@@ -28,6 +33,8 @@ struct buf;
 #define DATAREAD_LONG	0x08	/* a line over the line limit: 554 5.6.0 */
 #define DATAREAD_LOOP	0x10	/* too many Received: fields: 554 5.4.6 */
 
+#define DATAREAD_MSGID_MAX	255	/* octets of a Message-ID kept */
+
 struct dataread {
 	int		state;
 	int		flags;		/* DATAREAD_* seen so far */
@@ -42,6 +49,10 @@ struct dataread {
 	int		in_header;	/* still in the header section */
 	unsigned	nreceived;	/* Received: fields seen */
 	int		match;		/* position in "received", -1 = no */
+	int		idmatch;	/* position in "message-id", -1 = no */
+	int		idstate;	/* DR_ID_*: where the Message-ID is */
+	size_t		idlen;
+	char		msgid[DATAREAD_MSGID_MAX + 1];
 };
 
 /* A reader with a size limit (0 = none) and no other limit. */

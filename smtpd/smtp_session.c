@@ -212,6 +212,7 @@ smtp_txn_reset(struct smtp_session *s)
 	s->ret = 0;
 	s->envid[0] = '\0';
 	s->msg_size = 0;
+	s->msgid[0] = '\0';
 	s->chunked = 0;
 	s->chunk_size = 0;
 	s->chunk_last = 0;
@@ -1164,6 +1165,12 @@ smtp_read_refuse(struct smtp_session *s, enum smtp_data_status st,
 	return a;
 }
 
+void
+smtp_session_message_id(struct smtp_session *s, const char *msgid)
+{
+	(void)strlcpy(s->msgid, msgid, sizeof(s->msgid));
+}
+
 enum smtp_action
 smtp_session_data_done(struct smtp_session *s, enum smtp_data_status st,
     uint64_t size, struct smtp_reply *r)
@@ -1210,6 +1217,9 @@ smtp_log_accepted(struct smtp_session *s)
 	logfmt_field_path(&b, "from", s->sender);
 	buf_printf(&b, " size=%" PRIu64 " nrcpt=%zu proto=%s", s->msg_size,
 	    s->nrcpt, smtp_session_protocol(s));
+	/* As Postfix logs it; a message without one gets no field. */
+	if (s->msgid[0] != '\0')
+		logfmt_field(&b, "message-id", s->msgid);
 	log_info("%s", b.data);
 	buf_free(&b);
 }

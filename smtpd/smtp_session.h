@@ -34,6 +34,7 @@
 struct buf;
 
 #define SMTP_QID_MAX		64
+#define SMTP_MSGID_MAX		255	/* octets of a Message-ID logged */
 #define SMTP_TLSINFO_MAX	128
 /* Recipient octets per message, so that the commit fits one IPC message. */
 #define SMTP_RCPT_BYTES_MAX	(192 * 1024)
@@ -158,6 +159,8 @@ struct smtp_session {
 	char			 qid[SMTP_QID_MAX];
 	int			 opened;	/* qid open, neither committed nor aborted */
 	uint64_t		 msg_size;	/* octets written to the file */
+	char			 msgid[SMTP_MSGID_MAX + 1]; /* the message's
+						 * Message-ID, "" = none */
 	int			 chunked;	/* the message comes in BDAT chunks */
 	uint64_t		 chunk_size;	/* octets of the current BDAT */
 	int			 chunk_last;	/* it said LAST */
@@ -196,6 +199,10 @@ enum smtp_action smtp_session_lookup_result(struct smtp_session *s,
     int result, struct smtp_reply *r);
 enum smtp_action smtp_session_open_result(struct smtp_session *s,
     const char *qid, int reason, struct smtp_reply *r);
+/* The value of the message's Message-ID header field ("" = none), for
+ * the "accepted" log line; before smtp_session_data_done or the last
+ * smtp_session_chunk_done.  A longer one is cut to SMTP_MSGID_MAX. */
+void smtp_session_message_id(struct smtp_session *s, const char *msgid);
 /* DATA ended at the end marker; size = octets in the file. */
 enum smtp_action smtp_session_data_done(struct smtp_session *s,
     enum smtp_data_status st, uint64_t size, struct smtp_reply *r);

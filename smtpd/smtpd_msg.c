@@ -149,6 +149,7 @@ smtpd_msg_data_end(struct smtpd_conn *c)
 	enum smtp_action	a;
 
 	smtpd_msg_finish(c);
+	smtp_session_message_id(&c->sess, c->dr.msgid);
 	a = smtp_session_data_done(&c->sess, smtpd_msg_status(c), c->written,
 	    &r);
 	smtpd_conn_act(c, a, &r);
@@ -218,6 +219,7 @@ smtpd_msg_chunk_end(struct smtpd_conn *c)
 	struct smtp_reply	r;
 	enum smtp_action	a;
 
+	smtp_session_message_id(&c->sess, c->dr.msgid);
 	if (c->sess.chunk_last || smtpd_msg_status(c) != SMTP_DATA_OK)
 		smtpd_msg_finish(c);
 	else {

@@ -2,7 +2,8 @@
 # t-10-swaks: one message to a local user and one relayed message with
 # swaks from 127.0.0.1; both get "250 2.0.0 Ok: queued as QID", the spool
 # holds them intact (body below Received, recipients) and the log has the
-# "accepted" line of each.
+# "accepted" line of each, with the message's Message-ID; a message
+# without one gets no message-id field.
 . "$(dirname "$0")/lib.sh"
 t_init
 t_need swaks
@@ -44,9 +45,9 @@ for to in root@localhost someone@relay.example; do
 	    t_fail "'rcpt pending <$to>' in $qid.env" "$(grep '^rcpt' "$envf")"
 	say "  spool: $qid.msg body matches (sha256 below Received), $qid.env lists <$to>"
 
-	pat="strictmail/smtpd\[[0-9]+\]: $qid: accepted session=[^ ]+ client=127\.0\.0\.1 helo=client\.test from=<?sender@example\.org>? size=[0-9]+ nrcpt=1 proto=ESMTP"
+	pat="strictmail/smtpd\[[0-9]+\]: $qid: accepted session=[^ ]+ client=127\.0\.0\.1 helo=client\.test from=<?sender@example\.org>? size=[0-9]+ nrcpt=1 proto=ESMTP message-id=<swaks-$n-$$@test\.invalid>\$"
 	sm_wait_log "$log" "$pat" "$SM_PID" 10 ||
-	    t_fail "log line '$qid: accepted session=... client=127.0.0.1 helo=client.test from=sender@example.org size=N nrcpt=1 proto=ESMTP'" \
+	    t_fail "log line '$qid: accepted session=... client=127.0.0.1 helo=client.test from=sender@example.org size=N nrcpt=1 proto=ESMTP message-id=<swaks-$n-$$@test.invalid>'" \
 		"$(grep "$qid" "$log" | head -n 3 | tr '\n' '|')"
 	pat="strictmail/queue\[[0-9]+\]: $qid: committed size=[0-9]+ nrcpt=1 from=<?sender@example\.org>?"
 	grep -Eq "$pat" "$log" ||
@@ -54,6 +55,16 @@ for to in root@localhost someone@relay.example; do
 		"$(grep "$qid" "$log" | head -n 3 | tr '\n' '|')"
 	say "  log: accepted and committed lines for $qid"
 done
+
+# No Message-ID header: no message-id field.
+printf 'Subject: no id\r\n\r\nhello\r\n' > "$T_DIR/noid"
+out=$(ip netns exec "$T_NS" "$PY" "$T_LIB/smtest.py" send 127.0.0.1 25 \
+    sender@example.org root@localhost "$T_DIR/noid" 2>&1)
+qid=${out#250 }
+case $out in "250 "*) ;; *) t_fail "the message without Message-ID queued" "$out" ;; esac
+sm_wait_log "$log" "$qid: accepted .* proto=ESMTP\$" "$SM_PID" 10 ||
+    t_fail "an accepted line for $qid that ends at proto= (no message-id)" "$(grep "$qid: accepted" "$log")"
+say "  log: message-id in the accepted line, none without the header"
 
 leftover=$(ls -A "$spool/incoming")
 [ -z "$leftover" ] || t_fail "incoming/ empty after the commits" "$leftover"

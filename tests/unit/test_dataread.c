@@ -525,6 +525,70 @@ test_received_count(void **state)
 	buf_free(&res.out);
 }
 
+/* The Message-ID of in, fed at once, byte by byte and in random pieces
+ * (chunked: BDAT octets); every way must give want. */
+static void
+expect_msgid(const char *in, int chunked, const char *want)
+{
+	struct dataread	dr;
+	struct buf	out;
+	size_t		off, n, len = strlen(in);
+	unsigned	seed;
+
+	for (seed = 0; seed < 20; seed++) {
+		buf_init(&out);
+		dataread_init(&dr, 0);
+		if (chunked)
+			dataread_chunked(&dr);
+		srand(seed);
+		for (off = 0; off < len && !dr.done; off += n) {
+			n = seed == 0 ? len - off : seed == 1 ? 1 :
+			    1 + (size_t)rand() % 7;
+			if (n > len - off)
+				n = len - off;
+			n = dataread_feed(&dr, in + off, n, &out);
+		}
+		if (chunked)
+			dataread_last(&dr, &out);
+		if (strcmp(dr.msgid, want) != 0)
+			fail_msg("seed %u: Message-ID '%s', wanted '%s'", seed,
+			    dr.msgid, want);
+		buf_free(&out);
+	}
+}
+
+/* The first Message-ID of the header section, unfolded and trimmed; none
+ * in the body, none after another field's name; a long one is cut. */
+static void
+test_message_id(void **state)
+{
+	char	big[600], want[DATAREAD_MSGID_MAX + 1];
+
+	(void)state;
+	expect_msgid("Subject: x\r\nMessage-ID: <a1@b.example>\r\n\r\nhi\r\n"
+	    ".\r\n", 0, "<a1@b.example>");
+	expect_msgid("message-id:<a2@b>  \r\nMessage-ID: <second@b>\r\n\r\n"
+	    ".\r\n", 0, "<a2@b>");
+	expect_msgid("MESSAGE-ID :\r\n <a3@\r\n\tb>\r\nTo: c\r\n\r\n.\r\n", 0,
+	    "<a3@\tb>");
+	expect_msgid(".Message-ID: <stuffed@b>\r\n\r\n.\r\n", 0,
+	    "<stuffed@b>");
+	expect_msgid("X-Message-ID: <no@b>\r\nMessage-IDs: <no@b>\r\n"
+	    "Subject: Message-ID: <no@b>\r\n\r\nMessage-ID: <body@b>\r\n"
+	    ".\r\n", 0, "");
+	expect_msgid("\r\nMessage-ID: <body@b>\r\n.\r\n", 0, "");
+	expect_msgid("Message-ID: <chunk@b>\r\n\r\nbody\r\n", 1,
+	    "<chunk@b>");
+	expect_msgid("Message-ID: <last@b>", 1, "<last@b>");
+	memset(want, 'x', DATAREAD_MSGID_MAX);
+	want[0] = '<';
+	want[DATAREAD_MSGID_MAX] = '\0';
+	(void)snprintf(big, sizeof(big), "Message-ID: <%0500d>\r\n\r\n.\r\n",
+	    0);
+	memset(want + 1, '0', DATAREAD_MSGID_MAX - 1);
+	expect_msgid(big, 0, want);
+}
+
 /* 100 Received: fields (the default limit) make a loop; 99 do not. */
 static void
 test_received_hundred(void **state)
@@ -655,6 +719,7 @@ main(void)
 		cmocka_unit_test(test_line_limit_counts_content),
 		cmocka_unit_test(test_received_count),
 		cmocka_unit_test(test_received_hundred),
+		cmocka_unit_test(test_message_id),
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_chunked_checks),
 		cmocka_unit_test(test_line_count),

@@ -1,12 +1,15 @@
 /*
- * test_queue_sched.c - the scheduler's control hooks without a delivery
- * process: queue_sched_list gives each queued message with its pending
- * recipients and their last errors, oldest first, or one message by id;
- * queue_sched_flush makes every pending remote recipient due and says how
- * many; local recipients are listed but never counted as due.  With a
- * socketpair for the delivery process: max-deliveries-per-domain holds a
- * second job back until the first one's MSG_D_RESULT, which marks the
- * recipient delivered and removes the message.
+ * test_queue_sched.c - the scheduler of the queue process with a
+ * socketpair for the delivery process: queue_sched_flush makes every
+ * pending remote recipient due and says how many (a local one is never
+ * counted); max-deliveries-per-domain holds a second job back until the
+ * first one's MSG_D_RESULT, which marks the recipient delivered and
+ * removes the message; a malformed MSG_D_RESULT defers its job and the
+ * queue goes on; three host-level failures in a row back a destination
+ * off (a new message for it waits, flush clears it); a deferral after
+ * delay-warning queues one delay warning (RFC 3464 "delayed") to the
+ * sender through the commit worker, marks the envelope "warned", and is
+ * not repeated at the next deferral.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -34,6 +38,7 @@
 #include "common/proto.h"
 #include "common/util.h"
 #include "queue/envelope.h"
+#include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
 #include "queue/queue_sched.h"
@@ -119,27 +124,11 @@ put_message(struct fixture *fx, struct envelope *env, const char *id,
 		fail_msg("write_envelope: %s", why);
 }
 
-static int
-list_cb(const struct queue_sched_item *it, void *arg)
-{
-	struct buf	*b = arg;
-	size_t		 i;
-
-	buf_printf(b, "%s %llu %llu <%s>", it->qid,
-	    (unsigned long long)it->size, (unsigned long long)it->arrival,
-	    it->sender);
-	for (i = 0; i < it->nrcpt; i++)
-		buf_printf(b, " [%s %s '%s']", it->rcpts[i].addr,
-		    it->rcpts[i].state, it->rcpts[i].error);
-	buf_addstr(b, "\n");
-	return 0;
-}
-
 #define ID1	"E000000000000101"
 #define ID2	"E000000000000102"
 
 static void
-test_list_and_flush(void **state)
+test_flush(void **state)
 {
 	static const char *const r1[] = { "bob@remote.example",
 	    "carol@local.test" };
@@ -151,7 +140,6 @@ test_list_and_flush(void **state)
 	struct event_loop	*loop;
 	struct queue_sched	*qs;
 	struct envelope		 env1, env2;
-	struct buf		 b;
 	char			 err[256];
 	static const char text[] = "listen 127.0.0.1 25\n"
 	    "hostname mx.local.test\nlocal-domain local.test\n";
@@ -162,31 +150,13 @@ test_list_and_flush(void **state)
 		fail_msg("config: %s", err);
 	loop = event_loop_new();
 	qs = queue_sched_new(&cfg, loop, fx->spoolfd, NULL);
-	/* Added out of order: listed oldest first. */
 	put_message(fx, &env2, ID2, 1700000200, r2, e2, 1);
 	put_message(fx, &env1, ID1, 1700000100, r1, e1, 2);
 	queue_sched_add(qs, &env2);
 	queue_sched_add(qs, &env1);
-
-	buf_init(&b);
-	assert_int_equal(queue_sched_list(qs, NULL, list_cb, &b), 2);
-	assert_string_equal(b.data,
-	    ID1 " 6 1700000100 <alice@example.org>"
-	    " [bob@remote.example pending '451 4.7.1 later']"
-	    " [carol@local.test pending '']\n"
-	    ID2 " 6 1700000200 <alice@example.org>"
-	    " [dave@other.example pending '']\n");
-	buf_reset(&b);
-	assert_int_equal(queue_sched_list(qs, ID2, list_cb, &b), 1);
-	assert_string_equal(b.data, ID2 " 6 1700000200 <alice@example.org>"
-	    " [dave@other.example pending '']\n");
-	buf_reset(&b);
-	assert_int_equal(queue_sched_list(qs, "E0000000000009FF", list_cb,
-	    &b), 0);
 	/* Two remote recipients made due; the local one is not. */
 	assert_int_equal(queue_sched_flush(qs), 2);
 
-	buf_free(&b);
 	envelope_free(&env1);
 	envelope_free(&env2);
 	queue_sched_free(qs);
@@ -248,24 +218,92 @@ read_jobs(int fd, uint64_t *jobs, char qids[][QUEUE_ID_SIZE], size_t max)
 }
 
 static void
-send_sent(int fd, uint64_t job)
+send_payload(int fd, const struct buf *p)
 {
-	struct buf	p, w;
+	struct buf	w;
+
+	buf_init(&w);
+	ipc_encode(&w, MSG_D_RESULT, 0, 0, p->data, p->len);
+	assert_int_equal(write(fd, w.data, w.len), (ssize_t)w.len);
+	buf_free(&w);
+}
+
+/* MSG_D_RESULT for a job of one recipient (index 0). */
+static void
+send_result(int fd, uint64_t job, uint32_t status, uint32_t code,
+    const char *enh, const char *text, uint32_t flags)
+{
+	struct buf	p;
 
 	buf_init(&p);
-	buf_init(&w);
 	ipc_put_u64(&p, job);
 	ipc_put_u32(&p, 1);
 	ipc_put_u32(&p, 0);
-	ipc_put_u32(&p, DRES_SENT);
-	ipc_put_u32(&p, 250);
-	ipc_put_str(&p, "2.0.0");
-	ipc_put_str(&p, "mx.remote.example[192.0.2.1]:25");
-	ipc_put_str(&p, "250 2.0.0 ok");
-	ipc_encode(&w, MSG_D_RESULT, 0, 0, p.data, p.len);
-	assert_int_equal(write(fd, w.data, w.len), (ssize_t)w.len);
+	ipc_put_u32(&p, status);
+	ipc_put_u32(&p, code);
+	ipc_put_str(&p, enh);
+	ipc_put_str(&p, code != 0 ? "mx.remote.example[192.0.2.1]:25" : "");
+	ipc_put_str(&p, text);
+	ipc_put_u32(&p, flags);
+	send_payload(fd, &p);
 	buf_free(&p);
-	buf_free(&w);
+}
+
+static void
+send_sent(int fd, uint64_t job)
+{
+	send_result(fd, job, DRES_SENT, 250, "2.0.0", "250 2.0.0 ok", 0);
+}
+
+/* A refused connection: deferred, host-level. */
+static void
+send_refused(int fd, uint64_t job)
+{
+	send_result(fd, job, DRES_DEFERRED, 0, "4.4.1",
+	    "connect to mx.remote.example[192.0.2.1]:25: Connection refused",
+	    DRESF_HOST);
+}
+
+static void
+new_sched(struct fixture *fx, const char *text, struct config *cfg,
+    struct event_loop **loop, struct queue_sched **qs,
+    struct queue_commit *qc, struct ipc_chan **ch, int sv[2])
+{
+	char	err[256];
+
+	config_init(cfg);
+	if (config_parse(cfg, "t", text, strlen(text), err,
+	    sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	*loop = event_loop_new();
+	*qs = queue_sched_new(cfg, *loop, fx->spoolfd, qc);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	*ch = ipc_chan_new(*loop, sv[0], "delivery", dlv_dispatch,
+	    dlv_closed, *qs);
+	queue_sched_set_delivery(*qs, *ch);
+}
+
+static void
+free_sched(struct config *cfg, struct event_loop *loop,
+    struct queue_sched *qs, struct ipc_chan *ch, int sv[2])
+{
+	queue_sched_set_delivery(qs, NULL);
+	ipc_chan_free(ch);
+	close(sv[1]);
+	queue_sched_free(qs);
+	event_loop_free(loop);
+	config_free(cfg);
+}
+
+/* The envelope of id as the spool has it. */
+static void
+read_env(struct fixture *fx, const char *id, struct envelope *env)
+{
+	char	why[256];
+
+	if (queue_fs_read_envelope(fx->spoolfd, id, env, why,
+	    sizeof(why)) == -1)
+		fail_msg("read_envelope %s: %s", id, why);
 }
 
 static void
@@ -328,13 +366,291 @@ test_domain_limit_and_result(void **state)
 	config_free(&cfg);
 }
 
+/* A malformed result (no flags field, a bad status, garbage) defers its
+ * job: the slot is free, the recipient stays pending, nothing dies; a
+ * late good result for that job is ignored. */
+static void
+test_malformed_result(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2, got;
+	struct buf		 p;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE];
+	int			 sv[2];
+
+	new_sched(fx, "listen 127.0.0.1 25\nmax-deliveries-per-domain 1\n"
+	    "retry-initial 1h\n", &cfg, &loop, &qs, NULL, &ch, sv);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 1);
+	assert_string_equal(qids[0], ID1);
+	/* A status out of range, with everything else in place. */
+	send_result(sv[1], jobs[0], 99, 250, "2.0.0", "250 ok", 0);
+	run_loop(loop, 100);
+	/* Deferred: the slot went to the second message. */
+	assert_int_equal(read_jobs(sv[1], jobs + 1, qids + 1, 3), 1);
+	assert_string_equal(qids[1], ID2);
+	/* Short (the flags field is missing), and then garbage. */
+	buf_init(&p);
+	ipc_put_u64(&p, jobs[1]);
+	ipc_put_u32(&p, 1);
+	send_payload(sv[1], &p);
+	buf_reset(&p);
+	ipc_put_u32(&p, 7);
+	send_payload(sv[1], &p);
+	buf_free(&p);
+	run_loop(loop, 100);
+	/* The late good answer of the first job changes nothing. */
+	send_sent(sv[1], jobs[0]);
+	run_loop(loop, 100);
+	read_env(fx, ID1, &got);
+	assert_int_equal(got.rcpts[0].state, RCPT_PENDING);
+	assert_int_equal(got.attempts, 0);
+	envelope_free(&got);
+	read_env(fx, ID2, &got);
+	assert_int_equal(got.rcpts[0].state, RCPT_PENDING);
+	envelope_free(&got);
+	/* Both wait for retry-initial: nothing due now. */
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 0);
+
+	free_sched(&cfg, loop, qs, ch, sv);
+	envelope_free(&env1);
+	envelope_free(&env2);
+}
+
+#define ID3	"E000000000000103"
+#define ID4	"E000000000000104"
+
+/* Three host-level failures in a row back the destination off: a new
+ * message for it is not handed out; a recipient's own 4xx does not count;
+ * flush clears the backoff. */
+static void
+test_dest_backoff(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env[4];
+	uint64_t		 jobs[8];
+	char			 qids[8][QUEUE_ID_SIZE];
+	const char		*ids[4] = { ID1, ID2, ID3, ID4 };
+	int			 sv[2], i;
+
+	new_sched(fx, "listen 127.0.0.1 25\nretry-initial 1h\n"
+	    "delay-warning 0\n",
+	    &cfg, &loop, &qs, NULL, &ch, sv);
+	for (i = 0; i < 3; i++) {
+		put_message(fx, &env[i], ids[i], 1700000100 + i, r, e, 1);
+		env[i].next_attempt = 0;
+		queue_sched_add(qs, &env[i]);
+	}
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 3);
+	/* A 4xx to the recipient and two refused connections: two in a
+	 * row, below the threshold. */
+	send_result(sv[1], jobs[0], DRES_DEFERRED, 451, "4.7.1",
+	    "451 4.7.1 later", 0);
+	send_refused(sv[1], jobs[1]);
+	send_refused(sv[1], jobs[2]);
+	run_loop(loop, 100);
+	put_message(fx, &env[3], ID4, 1700000400, r, e, 1);
+	env[3].next_attempt = 0;
+	queue_sched_add(qs, &env[3]);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 1);
+	assert_string_equal(qids[0], ID4);
+	/* The third in a row: backed off for retry-initial. */
+	send_refused(sv[1], jobs[0]);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 0);
+	/* Made due again (as a restart or a reload could), ID4 still
+	 * waits: its destination is backed off. */
+	envelope_free(&env[3]);
+	put_message(fx, &env[3], ID4, 1700000400, r, e, 1);
+	env[3].next_attempt = 0;
+	queue_sched_add(qs, &env[3]);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 0);
+	/* flush: every message goes, the destination is tried again. */
+	assert_int_equal(queue_sched_flush(qs), 4);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 4);
+	/* A success: the next failure does not back it off at once. */
+	send_sent(sv[1], jobs[0]);
+	send_refused(sv[1], jobs[1]);
+	send_refused(sv[1], jobs[2]);
+	send_refused(sv[1], jobs[3]);
+	run_loop(loop, 100);
+	assert_int_equal(queue_sched_flush(qs), 3);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 8), 3);
+
+	free_sched(&cfg, loop, qs, ch, sv);
+	for (i = 0; i < 4; i++)
+		envelope_free(&env[i]);
+}
+
+/* Runs the loop and hands finished commits to the scheduler until n
+ * came back (at most 5 s). */
+static void
+commits(struct event_loop *loop, struct queue_commit *qc,
+    struct queue_sched *qs, int n)
+{
+	struct queue_job	*j, *next;
+	int			 i, got = 0;
+
+	for (i = 0; i < 100 && got < n; i++) {
+		run_loop(loop, 50);
+		for (j = queue_commit_done(qc); j != NULL; j = next) {
+			next = j->next;
+			assert_int_equal(j->failed, 0);
+			assert_int_equal(queue_sched_commit_done(qs, j), 1);
+			got++;
+		}
+	}
+	assert_int_equal(got, n);
+}
+
+/* The one message in the queue besides the ids given: its id into out. */
+static int
+other_message(struct fixture *fx, const char *a, const char *b, char *out)
+{
+	char	cmd[256], line[64];
+	FILE	*f;
+	int	n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ls %s/queue/*/ | sed -n 's/\\.env$//p'",
+	    fx->spool);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, a) == 0 || strcmp(line, b) == 0)
+			continue;
+		(void)strlcpy(out, line, QUEUE_ID_SIZE);
+		n++;
+	}
+	pclose(f);
+	return n;
+}
+
+/* A deferral past delay-warning: one warning to the sender, "warned" in
+ * the envelope, none at the next deferral; none for the null sender. */
+static void
+test_delay_warning(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct queue_commit	*qc;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2, got;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE], wid[QUEUE_ID_SIZE];
+	char			 path[256], text[8192];
+	FILE			*f;
+	size_t			 len;
+	int			 sv[2];
+
+	qc = queue_commit_new(fx->spoolfd);
+	new_sched(fx, "listen 127.0.0.1 25\nhostname mx.local.test\n"
+	    "retry-initial 1h\ndelay-warning 1m\n", &cfg, &loop, &qs, qc,
+	    &ch, sv);
+	/* Arrived long ago: the warning is due at the first deferral. */
+	put_message(fx, &env1, ID1, (uint64_t)time(NULL) - 3600, r, e, 1);
+	put_message(fx, &env2, ID2, (uint64_t)time(NULL) - 3600, r, e, 1);
+	free(env2.sender);
+	env2.sender = strdup("");
+	if (queue_fs_write_envelope(fx->spoolfd, &env2, path,
+	    sizeof(path)) == -1)
+		fail_msg("write_envelope: %s", path);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 2);
+	send_result(sv[1], strcmp(qids[0], ID1) == 0 ? jobs[0] : jobs[1],
+	    DRES_DEFERRED, 451, "4.7.1", "451 4.7.1 greylisted", 0);
+	send_result(sv[1], strcmp(qids[0], ID1) == 0 ? jobs[1] : jobs[0],
+	    DRES_DEFERRED, 451, "4.7.1", "451 4.7.1 greylisted", 0);
+	commits(loop, qc, qs, 1);
+	read_env(fx, ID1, &got);
+	assert_true(got.warned != 0);
+	envelope_free(&got);
+	read_env(fx, ID2, &got);
+	assert_true(got.warned != 0);	/* due, but nobody to tell */
+	envelope_free(&got);
+	/* Exactly one new message: the warning, from <> to alice. */
+	assert_int_equal(other_message(fx, ID1, ID2, wid), 1);
+	read_env(fx, wid, &got);
+	assert_string_equal(got.sender, "");
+	assert_int_equal(got.nrcpt, 1);
+	assert_string_equal(got.rcpts[0].addr, "alice@example.org");
+	envelope_free(&got);
+	queue_fs_path(path, QFS_QUEUE, wid, "msg");
+	snprintf(text, sizeof(text), "%s/%s", fx->spool, path);
+	f = fopen(text, "r");
+	assert_non_null(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	assert_non_null(strstr(text, "Action: delayed\r\n"));
+	assert_non_null(strstr(text, "Status: 4.7.1\r\n"));
+	assert_non_null(strstr(text, "Will-Retry-Until: "));
+	assert_non_null(strstr(text, "Final-Recipient: rfc822; "
+	    "bob@remote.example"));
+	assert_non_null(strstr(text, "451 4.7.1 greylisted"));
+	/* The next deferral of ID1: no second warning. */
+	assert_int_equal(queue_sched_flush(qs), 3);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 3);
+	for (len = 0; len < 3; len++)
+		if (strcmp(qids[len], ID1) == 0)
+			send_result(sv[1], jobs[len], DRES_DEFERRED, 451,
+			    "4.7.1", "451 4.7.1 greylisted", 0);
+	run_loop(loop, 200);
+	assert_null(queue_commit_done(qc));
+	assert_int_equal(other_message(fx, ID1, ID2, wid), 1);
+
+	free_sched(&cfg, loop, qs, ch, sv);
+	queue_commit_stop(qc);
+	while (queue_commit_done(qc) != NULL)
+		;
+	queue_commit_free(qc);
+	envelope_free(&env1);
+	envelope_free(&env2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_and_flush, setup,
+		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_result, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_dest_backoff, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_delay_warning, setup,
 		    teardown),
 	};
 

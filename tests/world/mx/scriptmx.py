@@ -35,6 +35,7 @@ ROLES = (
     "reject-rcpt-5xx", "reject-data-4xx", "reject-data-5xx",
     "reject-datacmd-4xx", "reject-datacmd-5xx",
     "tempfail-once", "drop", "drop-greeting", "submission", "no8bitmime",
+    "slow",
 )
 
 MAX_SIZE = 10240000          # advertised SIZE
@@ -45,6 +46,7 @@ DATA_TIMEOUT = 120
 HANDSHAKE_TIMEOUT = 20
 MAX_COMMANDS = 10000         # per connection, to bound a runaway client
 TRANSCRIPT_MAX = 400         # client lines kept per connection
+SLOW_DATA = 1.5              # role slow: seconds before the 354 to DATA
 
 INJECTED = b"250-injected plaintext before the TLS handshake\r\n" \
            b"250 AUTH PLAIN LOGIN\r\n"
@@ -567,6 +569,8 @@ class Session:
             await self.reply("DATA", "554 5.7.1 Transaction failed at DATA (scripted)")
             self.reset_tx()
             return
+        if self.role == "slow":
+            await asyncio.sleep(SLOW_DATA)
         await self.reply("DATA", "354 End data with <CR><LF>.<CR><LF>")
         body = bytearray()
         bare_lf = False
@@ -620,6 +624,7 @@ class Session:
         tx["file"] = self.srv.recorder.write_message(
             bytes(body), dict(meta, accepted=True))
         await self.reply("DATA", "250 2.0.0 Ok: queued as %s" % tx["file"])
+        tx["replied"] = now()
         self.reset_tx()
 
 

@@ -71,7 +71,8 @@ ROLES="valid:1 wrongname:2 expired:3 cnonly:4 nostarttls:5 starttls454:6
 brokenhandshake:7 inject:8 tls11:9 reject-mail-4xx:10 reject-mail-5xx:11
 reject-rcpt-4xx:12 reject-rcpt-5xx:13 reject-data-4xx:14 reject-data-5xx:15
 reject-datacmd-4xx:16 reject-datacmd-5xx:17 tempfail-once:18 drop:19
-drop-greeting:20 submission:21 postfix:22 opensmtpd:23 opensmtpd-tls:24"
+drop-greeting:20 submission:21 postfix:22 opensmtpd:23 opensmtpd-tls:24
+slow:25"
 V6="valid postfix opensmtpd"
 
 for rn in $ROLES; do
@@ -127,7 +128,7 @@ ehlo_has() {
 for r in valid wrongname expired cnonly starttls454 brokenhandshake inject \
     tls11 reject-mail-4xx reject-mail-5xx reject-rcpt-4xx reject-rcpt-5xx \
     reject-data-4xx reject-data-5xx reject-datacmd-4xx reject-datacmd-5xx \
-    tempfail-once drop submission postfix opensmtpd-tls; do
+    tempfail-once drop submission postfix opensmtpd-tls slow; do
 	ehlo_has "$(addr "$r")" 25 STARTTLS yes
 done
 for r in nostarttls opensmtpd; do
@@ -297,6 +298,10 @@ expect "$(probe tempfail-once --starttls)" "RCPT 451"
 expect "$(probe tempfail-once --starttls)" "RCPT 250" "END 250"
 expect "$(probe tempfail-once --starttls)" "END 250"
 expect "$(probe drop --starttls)" "DATA 354" "CLOSED after END"
+t1=$(date +%s.%N)
+expect "$(probe slow --starttls)" "DATA 354" "END 250"
+awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a >= 1.5) }' && ok ||
+    bad "slow: the 354 came before 1.5 s had passed"
 expect "$(probe drop-greeting)" "GREETING 220" "CLOSED after EHLO"
 n=$("$HERE/mx-records" "$(rec drop)" | python3 -c '
 import json, sys
