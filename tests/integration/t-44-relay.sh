@@ -28,27 +28,7 @@ world_start_strictmail "$conf" "$log"
 printf 'Subject: t-44\r\nMessage-ID: <t44@relay.test>\r\n\r\nrelayed\r\n' > "$T_DIR/body"
 
 send() {	# send FROM TO[,TO] -> prints the queue id
-	local out
-	out=$(world_send "$1" "$2" "$T_DIR/body")
-	case $out in
-	"250 "*) echo "${out#250 }" ;;
-	*) t_fail "strictmail accepts mail from $1 for $2" "$out" ;;
-	esac
-}
-
-# mx_json HOST PYTHON-EXPR: EXPR with c = the connection records of HOST.
-mx_json() {
-	world_mx_refresh "$1"
-	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF'
-import json, sys
-c = []
-try:
-    with open(sys.argv[1]) as f:
-        c = [json.loads(l) for l in f if l.strip()]
-except FileNotFoundError:
-    pass
-print(eval(sys.argv[2]))
-EOF
+	world_send_qid "$1" "$2" "$T_DIR/body"
 }
 
 # wait_conns HOST N: the MX has recorded N connections (written at their end).
@@ -96,15 +76,15 @@ world_wait_mx_messages smtp.relay.test 2 30 ||
     t_fail "both recipients reach the relay" "$(world_mx_messages smtp.relay.test) messages"
 world_wait_log "$log" "$q1: removed" 20 || t_fail "$q1 removed once relayed" "no line"
 wait_conns smtp.relay.test 2 || t_fail "the relay recorded its connections" "$(world_mx_connections smtp.relay.test)"
-got=$(mx_json smtp.relay.test '[(c0["port"], c0["mode"], c0["tls"], c0["auth"], c0["sni"], [a["mech"] for a in c0.get("auth_attempts", [])]) for c0 in c]')
+got=$(world_mx_json smtp.relay.test '[(c0["port"], c0["mode"], c0["tls"], c0["auth"], c0["sni"], [a["mech"] for a in c0.get("auth_attempts", [])]) for c0 in c]')
 [ "$got" = "[(587, 'submission', True, 'relayuser', 'smtp.relay.test', ['PLAIN']), (587, 'submission', True, 'relayuser', 'smtp.relay.test', ['PLAIN'])]" ] ||
     t_fail "two connections on 587 with TLS, SNI the relay's name, one AUTH PLAIN each as relayuser" "$got"
-got=$(mx_json smtp.relay.test 'sorted((t["from"], tuple(t["to"]), t["tls"], t["auth"]) for c0 in c for t in c0.get("transactions", []))')
+got=$(world_mx_json smtp.relay.test 'sorted((t["from"], tuple(t["to"]), t["tls"], t["auth"]) for c0 in c for t in c0.get("transactions", []))')
 [ "$got" = "[('alice@src.example', ('u1@one.relay.test',), True, 'relayuser'), ('alice@src.example', ('u2@two.relay.test',), True, 'relayuser')]" ] ||
     t_fail "one authenticated TLS transaction per domain at the relay" "$got"
 # AUTH came after STARTTLS and the second EHLO, and before MAIL.
-got=$(mx_json smtp.relay.test 'all([x.split(" ")[0] for x in c0["commands"]][:5] == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL"] for c0 in c)')
-[ "$got" = True ] || t_fail "EHLO, STARTTLS, EHLO, AUTH, MAIL in that order" "$(mx_json smtp.relay.test '[c0["commands"][:5] for c0 in c]')"
+got=$(world_mx_json smtp.relay.test 'all([x.split(" ")[0] for x in c0["commands"]][:5] == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL"] for c0 in c)')
+[ "$got" = True ] || t_fail "EHLO, STARTTLS, EHLO, AUTH, MAIL in that order" "$(world_mx_json smtp.relay.test '[c0["commands"][:5] for c0 in c]')"
 grep -q relayed "$(world_mx_dir smtp.relay.test)"/messages/1.eml || t_fail "the body arrives" "none"
 world_assert_log "$log" "$q1: to=<u1@one.relay.test> relay=smtp.relay.test\[fd00::4:1\]:587 tls=TLSv1.2/[^ ]+/verified status=sent"
 world_assert_log "$log" "$q1: to=<u2@two.relay.test> relay=smtp.relay.test\[fd00::4:1\]:587 tls=TLSv1.2/[^ ]+/verified status=sent"
@@ -118,7 +98,7 @@ q2=$(send alice@src.example u3@one.relay.test)
 world_wait_mx_messages smtp.relay.test 3 30 || t_fail "the message reaches the relay on 465" "none"
 world_wait_log "$log" "$q2: removed" 20 || t_fail "$q2 removed" "no line"
 wait_conns smtp.relay.test 3 || t_fail "the relay recorded the 465 connection" "none"
-got=$(mx_json smtp.relay.test '[(c0["mode"], c0["tls"], c0["starttls"], c0["auth"], [t["to"] for t in c0.get("transactions", [])]) for c0 in c if c0["port"] == 465]')
+got=$(world_mx_json smtp.relay.test '[(c0["mode"], c0["tls"], c0["starttls"], c0["auth"], [t["to"] for t in c0.get("transactions", [])]) for c0 in c if c0["port"] == 465]')
 [ "$got" = "[('smtps', True, False, 'relayuser', [['u3@one.relay.test']])]" ] ||
     t_fail "one implicit-TLS connection on 465 with AUTH and the transaction" "$got"
 world_assert_log "$log" "$q2: to=<u3@one.relay.test> relay=smtp.relay.test\[fd00::4:1\]:465 tls=TLSv1.2/[^ ]+/verified status=sent"
@@ -132,10 +112,10 @@ q3=$(send alice@src.example u4@two.relay.test)
 world_wait_log "$log" "$q3: to=<u4@two.relay.test> relay=wrongname.relay.test\[127.0.4.2\]:587 .*status=deferred reply=\"name mismatch: wanted wrongname.relay.test, certificate has" 20 ||
     t_fail "the relay with another name's certificate defers with name mismatch" "$(grep "$q3: to=" "$log" | tail -n 1)"
 wait_conns bad.relay.test 1 || t_fail "strictmail connected to the wrong relay" "no connection"
-got=$(mx_json bad.relay.test '[(c0["auth"], c0.get("auth_attempts", []), len(c0.get("transactions", [])), any(x.startswith("AUTH") for x in c0.get("commands", []))) for c0 in c if c0["port"] == 587][:1]')
+got=$(world_mx_json bad.relay.test '[(c0["auth"], c0.get("auth_attempts", []), len(c0.get("transactions", [])), any(x.startswith("AUTH") for x in c0.get("commands", []))) for c0 in c if c0["port"] == 587][:1]')
 [ "$got" = "[(None, [], 0, False)]" ] ||
     t_fail "no AUTH and no transaction at the relay with the wrong certificate" "$got"
-got=$(mx_json bad.relay.test 'sum(len(c0.get("transactions", [])) + len(c0.get("auth_attempts", [])) for c0 in c)')
+got=$(world_mx_json bad.relay.test 'sum(len(c0.get("transactions", [])) + len(c0.get("auth_attempts", [])) for c0 in c)')
 [ "$got" = 0 ] || t_fail "no AUTH or MAIL in any connection to the wrong relay" "$got"
 [ "$(world_queue_count "$spool")" = 1 ] || t_fail "the deferred message stays queued" "$(world_queue_count "$spool")"
 n=$(world_mx_messages smtp.relay.test)
@@ -152,7 +132,7 @@ q4=$(send carol@self.relay.test u5@one.relay.test)
 q5=$(send dave@elsewhere.example u6@one.relay.test)
 world_wait_log "$log" "$q4: removed" 20 || t_fail "$q4 relayed" "$(grep "$q4: to=" "$log" | tail -n 1)"
 world_wait_log "$log" "$q5: removed" 20 || t_fail "$q5 relayed" "$(grep "$q5: to=" "$log" | tail -n 1)"
-got=$(mx_json smtp.relay.test 'sorted((t["to"][0], t["from"]) for c0 in c for t in c0.get("transactions", []) if t["to"][0] in ("u5@one.relay.test", "u6@one.relay.test"))')
+got=$(world_mx_json smtp.relay.test 'sorted((t["to"][0], t["from"]) for c0 in c for t in c0.get("transactions", []) if t["to"][0] in ("u5@one.relay.test", "u6@one.relay.test"))')
 [ "$got" = "[('u5@one.relay.test', 'carol@example.net'), ('u6@one.relay.test', 'dave@elsewhere.example')]" ] ||
     t_fail "MAIL FROM carol@example.net (masqueraded), dave unchanged" "$got"
 say "4: masquerade-sender rewrites a local sender's domain, not another's: ok"
@@ -170,17 +150,17 @@ printf 'relayuser wrong-Secret-8\n' > "$auth"
 chmod 600 "$auth"
 log=$T_DIR/restart.log
 world_start_strictmail "$conf" "$log"
-nauth=$(mx_json smtp.relay.test 'len(c)')
-ntx=$(mx_json smtp.relay.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+nauth=$(world_mx_json smtp.relay.test 'len(c)')
+ntx=$(world_mx_json smtp.relay.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 q6=$(send alice@src.example u7@two.relay.test)
 world_wait_log "$log" "$q6: to=<u7@two.relay.test> relay=smtp.relay.test\[[^]]+\]:587 tls=TLSv1.2/[^ ]+/verified .*status=deferred reply=\"authentication failed: 535 5.7.8" 20 ||
     t_fail "a wrong password defers with authentication failed: 535" "$(grep "$q6: to=" "$log" | tail -n 1)"
 world_wait_log "$log" "$q6: to=<u7@two.relay.test> .*attempts=2 status=deferred reply=\"authentication failed: 535 5.7.8" 20 ||
     t_fail "retried and deferred again, never bounced" "$(grep "$q6: to=" "$log" | tail -n 1)"
 wait_conns smtp.relay.test $((nauth + 1)) || t_fail "the relay recorded the failed AUTH" "none"
-got=$(mx_json smtp.relay.test "[(a['user'], a['ok']) for c0 in c[$nauth:] for a in c0.get('auth_attempts', [])][:1]")
+got=$(world_mx_json smtp.relay.test "[(a['user'], a['ok']) for c0 in c[$nauth:] for a in c0.get('auth_attempts', [])][:1]")
 [ "$got" = "[('relayuser', False)]" ] || t_fail "the relay saw a failed AUTH as relayuser" "$got"
-got=$(mx_json smtp.relay.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+got=$(world_mx_json smtp.relay.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 [ "$got" = "$ntx" ] || t_fail "no transaction after the failed AUTH" "$got, was $ntx"
 world_assert_no_log "$log" "$q6: .*status=(bounced|sent)" "the message is neither bounced nor sent"
 world_assert_no_log "$log" "$q6: bounce" "no bounce for a failed AUTH"
