@@ -110,11 +110,14 @@ struct config {
 	unsigned	 smtp_port;		/* port delivery connects to: 25 */
 	char		**tls_policy_domains;	/* tls-policy, lower case */
 	unsigned	*tls_policy_levels;	/* enum config_tls_level */
+	char		**tls_policy_names;	/* secure: "NAME NAME", or "" */
 	size_t		 ntls_policy;
 	unsigned	 max_deliveries;	/* in flight overall: 20 */
 	unsigned	 max_deliveries_per_domain; /* default 5 */
 	uint64_t	 retry_initial;		/* seconds, default 5 min */
 	uint64_t	 retry_max;		/* seconds, default 1 h */
+	uint64_t	 smtp_reuse_idle;	/* seconds idle, default 5; 0: no reuse */
+	unsigned	 smtp_reuse_max;	/* messages per connection: 100 */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
@@ -176,6 +179,10 @@ int config_is_local_domain(const struct config *cfg, const char *domain);
 enum config_tls_level config_tls_level_of(const struct config *cfg,
     const char *domain);
 const char *config_tls_level_name(enum config_tls_level lv);
+/* The names of "tls-policy DOMAIN secure NAME...", blank-separated, or ""
+ * (then `secure` checks the recipient domain). */
+const char *config_tls_names_of(const struct config *cfg,
+    const char *domain);
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
 /* 1 if a and b are one client for max-sessions-per-client: the same IPv4
  * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the
