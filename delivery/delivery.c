@@ -353,7 +353,8 @@ dlv_conn_reuse_failed(struct dlv_conn *cn)
 {
 	struct dlv_job	*j = cn->job;
 
-	if (!cn->reused || cn->c.mail_ok || cn->c.state == SMTPC_READY)
+	if (!cn->reused || cn->c.mail_ok || cn->c.state == SMTPC_READY ||
+	    cn->closing)		/* our own QUIT after the message */
 		return 0;
 	log_info("%s: reused connection to %s failed before MAIL (%s): a new "
 	    "connection", j->qid, cn->relay, cn->c.fail.reason[0] != '\0' ?
@@ -661,6 +662,16 @@ dlv_conn_content(struct dlv_conn *cn)
 	return 0;
 }
 
+/* 1 when the session, READY after its message, is to be kept idle. */
+static int
+dlv_conn_keep(const struct dlv_conn *cn)
+{
+	const struct config	*cfg = cn->d->cfg;
+
+	return cfg->smtp_reuse_idle > 0 && cn->nmsg < cfg->smtp_reuse_max &&
+	    cn->c.state == SMTPC_READY;
+}
+
 /* Acts on cn->act until the session waits for the network. */
 static void
 dlv_conn_step(struct dlv_conn *cn)
@@ -682,11 +693,16 @@ dlv_conn_step(struct dlv_conn *cn)
 				dlv_conn_mail(cn);
 				continue;
 			}
-			/* The message is done: its outcomes go, and the
-			 * connection is kept idle or ends with QUIT. */
-			(void)dlv_conn_flush(cn);
-			dlv_conn_done(cn, 0);
-			return;
+			/* The message is done.  Kept for another: its
+			 * outcomes go now.  Else QUIT first, as ever. */
+			if (!cn->closing && dlv_conn_keep(cn)) {
+				(void)dlv_conn_flush(cn);
+				dlv_conn_done(cn, 0);
+				return;
+			}
+			cn->act = smtpc_quit(&cn->c, &cn->out);
+			cn->closing = 1;
+			continue;
 		case SMTPC_A_CONTENT:
 			if (cn->out.len < DLV_OUT_HIGH &&
 			    dlv_conn_content(cn) == 0)
@@ -1092,8 +1108,9 @@ dlv_idle_io(struct dlv_conn *cn, int events)
 /*
  * The job is done with its session.  A session back at READY after its
  * message stays idle for smtp-reuse-idle (at most max-deliveries of them:
- * the oldest goes first), unless reuse is off or it carried
- * smtp-reuse-max messages: then QUIT.  Anything else is closed.
+ * the oldest goes first); dlv_conn_step sent QUIT (and waited for its
+ * reply) when reuse is off or the session carried smtp-reuse-max
+ * messages.  Anything else is closed.
  */
 static void
 dlv_conn_release(struct dlv_conn *cn)
@@ -1116,8 +1133,7 @@ dlv_conn_release(struct dlv_conn *cn)
 	cn->own = DLV_OWN_QUIT;
 	cn->next = d->detached;
 	d->detached = cn;
-	if (d->cfg->smtp_reuse_idle == 0 ||
-	    cn->nmsg >= d->cfg->smtp_reuse_max) {
+	if (!dlv_conn_keep(cn)) {
 		dlv_idle_quit(cn);
 		return;
 	}
