@@ -178,5 +178,31 @@ got=$(mx_json mx.inj.tls.test '[(c0.get("injected"), c0.get("plaintext_after_sta
 world_assert_no_log "$log" "injected" "the injected bytes are never taken for a reply"
 say "5: verify: TLS 1.1 only deferred; injected plaintext ignored, delivered over TLS: ok"
 
+# ---- 6: smtp-reuse-max (reloaded) ends a connection with QUIT after its
+# last message; an idle connection gets QUIT at shutdown
+echo "smtp-reuse-max 2" >> "$T_DIR/c"
+kill -HUP "$SM_PID"
+world_wait_log "$log" "reload: .*done" 10 || t_fail "the reload" "no line"
+nc=$(mx_json mx.valid.tls.test 'len(c)')
+for i in 3 4 5; do
+	q=$(send "r$i@reuse.tls.test")
+	world_wait_log "$log" "$q: to=<r$i@reuse.tls.test> .*status=sent" 20 ||
+	    t_fail "r$i delivered" "$(grep "$q: to=" "$log" | tail -n 1)"
+	eval "q$i=\$q"
+done
+world_assert_log "$log" "$q3: to=<r3@reuse.tls.test> .*status=sent .*conn=new"
+world_assert_log "$log" "$q4: to=<r4@reuse.tls.test> .*status=sent .*conn=reused"
+world_assert_log "$log" "$q5: to=<r5@reuse.tls.test> .*status=sent .*conn=new" "a new connection after smtp-reuse-max messages"
+t0=$(date +%s)
 sm_stop "$SM_PID" || t_fail "strictmaild stops" "it had to be killed"
+[ $(($(date +%s) - t0)) -lt 5 ] || t_fail "a prompt stop with an idle connection open" "$(($(date +%s) - t0)) s"
+mx_wait_conns mx.valid.tls.test $((nc + 2)) 20 ||
+    t_fail "both new connections to mx.valid end" "$(mx_json mx.valid.tls.test 'len(c)') records"
+got=$(mx_json mx.valid.tls.test "[([t['to'] for t in c0.get('transactions', [])], c0.get('closed_by'), bool(c0.get('tls'))) for c0 in c[$nc:]]")
+[ "$got" = "[([['r3@reuse.tls.test'], ['r4@reuse.tls.test']], 'quit', True), ([['r5@reuse.tls.test']], 'quit', True)]" ] ||
+    t_fail "two messages on the first connection, then QUIT; the idle one got QUIT at shutdown" "$got"
+got=$(mx_json mx.valid.tls.test "round(c[-1]['end'] - c[-1]['start'])")
+[ "$got" -lt 6 ] || t_fail "the last connection ended by the shutdown, before smtp-reuse-idle (6s)" "${got}s"
+say "6: smtp-reuse-max ends a connection after its messages; QUIT at shutdown: ok"
+
 t_pass
