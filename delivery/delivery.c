@@ -889,6 +889,21 @@ dlv_connect(const struct mxwalk_target *t, unsigned port)
 	return fd;
 }
 
+/* Out of the list of connections no job has. */
+static void
+dlv_detached_unlink(struct dlv_conn *cn)
+{
+	struct dlv_conn	**pp;
+
+	for (pp = &cn->d->detached; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	}
+	cn->next = NULL;
+}
+
 /* The job's recipients not done yet become the session's message. */
 static void
 dlv_conn_rcpts(struct dlv_conn *cn, struct dlv_job *j)
@@ -938,20 +953,14 @@ dlv_conn_reuse(struct dlv_job *j)
 	struct dlv		*d = j->d;
 	struct conncache_need	 need;
 	const char		*names[DLV_MAX_NAMES];
-	struct dlv_conn		*cn, **pp;
+	struct dlv_conn		*cn;
 
 	if (d->cfg->smtp_reuse_idle == 0)
 		return 0;
 	dlv_job_need(j, &need, names, DLV_MAX_NAMES);
 	if ((cn = conncache_take(&d->idle, &need)) == NULL)
 		return 0;
-	for (pp = &d->detached; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == cn) {
-			*pp = cn->next;
-			break;
-		}
-	}
-	cn->next = NULL;
+	dlv_detached_unlink(cn);
 	if (cn->timer != NULL) {
 		event_timer_cancel(d->loop, cn->timer);
 		cn->timer = NULL;
@@ -1019,17 +1028,9 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 static void
 dlv_detached_free(struct dlv_conn *cn)
 {
-	struct dlv	 *d = cn->d;
-	struct dlv_conn	**pp;
-
 	if (cn->own == DLV_OWN_IDLE)
-		(void)conncache_remove(&d->idle, cn);
-	for (pp = &d->detached; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == cn) {
-			*pp = cn->next;
-			break;
-		}
-	}
+		(void)conncache_remove(&cn->d->idle, cn);
+	dlv_detached_unlink(cn);
 	dlv_conn_free(cn);
 }
 

@@ -178,7 +178,64 @@ got=$(mx_json mx.inj.tls.test '[(c0.get("injected"), c0.get("plaintext_after_sta
 world_assert_no_log "$log" "injected" "the injected bytes are never taken for a reply"
 say "5: verify: TLS 1.1 only deferred; injected plaintext ignored, delivered over TLS: ok"
 
-# ---- 6: smtp-reuse-max (reloaded) ends a connection with QUIT after its
+# ---- 6: the MX goes away under idle and reused connections
+idlemx=mx.idle.tls.test
+mx_pid() { tail -n 1 "$W_DIR/mx/$idlemx.pids"; }
+mx_restart() {	# a new MX process with the same records
+	world_exec "$W_HOME/mx/mx-start" valid "$idlemx" 127.0.3.9 \
+	    "$(world_mx_dir "$idlemx")" "$W_DIR/pki" > "$T_DIR/mx.pid" 2>"$T_DIR/mx.err" ||
+	    t_fail "mx-start $idlemx again" "$(cat "$T_DIR/mx.err")"
+	cat "$T_DIR/mx.pid" >> "$W_DIR/mx/$idlemx.pids"
+	echo "mx:$idlemx $(cat "$T_DIR/mx.pid")" >> "$W_DIR/pids"	# world down stops it
+}
+# established connections to the MX's port 25, seen from strictmail's side
+clients() { world_exec ss -Htn state established "( dst 127.0.3.9 and dport = :25 )" | wc -l; }
+qa=$(send x1@idle.tls.test)
+world_wait_log "$log" "$qa: to=<x1@idle.tls.test> .*status=sent .*conn=new" 20 ||
+    t_fail "x1 delivered on a new connection" "$(grep "$qa: to=" "$log" | tail -n 1)"
+[ "$(clients)" = 1 ] || t_fail "one idle connection to $idlemx" "$(clients)"
+"$W_HOME/mx/mx-stop" "$(mx_pid)" >/dev/null 2>&1 || t_fail "mx-stop $idlemx" "failed"
+for i in $(seq 1 50); do [ "$(clients)" = 0 ] && break; sleep 0.1; done
+[ "$(clients)" = 0 ] || t_fail "strictmail drops the idle connection the server closed" "$(clients) left"
+mx_restart
+qb=$(send x2@idle.tls.test)
+world_wait_log "$log" "$qb: to=<x2@idle.tls.test> .*status=sent .*conn=new" 20 ||
+    t_fail "after the server closed the idle connection, a new one delivers" "$(grep "$qb: to=" "$log" | tail -n 1)"
+world_assert_no_log "$log" "$qb: to=<x2@idle.tls.test> .*status=deferred" "no deferral for the dropped idle connection"
+# Now the MX is frozen while x2's connection is idle: x3 goes out on it
+# (its commands wait unread at the MX), then the MX dies: the reused
+# connection failed before MAIL, so x3 goes to a new connection at once
+# (refused now: deferred, conn=new), never deferred on the reused one.
+kill -STOP "$(mx_pid)"
+qc=$(send x3@idle.tls.test)
+for i in $(seq 1 100); do
+	world_exec ss -Htn state established "( src 127.0.3.9 and sport = :25 )" |
+	    awk '$1 > 0 { f = 1 } END { exit !f }' && break
+	sleep 0.1
+done
+[ "$i" -lt 100 ] || { kill -CONT "$(mx_pid)"; t_fail "x3's commands sent on the reused connection" "nothing unread at the MX"; }
+kill -KILL "$(mx_pid)"
+world_wait_log "$log" "$qc: reused connection to $idlemx\[127.0.3.9\]:25 failed before MAIL" 20 ||
+    t_fail "the failure of the reused connection logged" "$(grep "$qc" "$log" | tail -n 3 | tr '\n' '|')"
+world_wait_log "$log" "$qc: to=<x3@idle.tls.test> relay=$idlemx\[127.0.3.9\]:25 tls=none status=deferred reply=\"connect to [^\"]*refused.* conn=new" 20 ||
+    t_fail "x3 tried on a new connection (refused: deferred)" "$(grep "$qc: to=" "$log" | tail -n 1)"
+world_assert_no_log "$log" "$qc: to=<x3@idle.tls.test> .*conn=reused" "x3 never deferred on the reused connection"
+mx_restart
+out=$("$(dirname "$SM_BIN")/strictmailctl" -s "$T_DIR/run/control.sock" flush 2>&1) ||
+    t_fail "strictmailctl flush" "$out"
+world_wait_log "$log" "$qc: to=<x3@idle.tls.test> .*status=sent .*conn=new" 20 ||
+    t_fail "x3 delivered after the flush" "$(grep "$qc: to=" "$log" | tail -n 1)"
+world_wait_mx_messages "$idlemx" 3 20 || t_fail "three messages at $idlemx" "$(world_mx_messages "$idlemx")"
+got=$("$PY" - "$(world_mx_dir "$idlemx")" <<'EOF2'
+import glob, json, sys
+print(sorted(t for f in glob.glob(sys.argv[1] + "/messages/*.json") for t in json.load(open(f))["to"]))
+EOF2
+)
+[ "$got" = "['x1@idle.tls.test', 'x2@idle.tls.test', 'x3@idle.tls.test']" ] ||
+    t_fail "each message once at $idlemx" "$got"
+say "6: an idle connection the server closed is dropped; a reused one that fails before MAIL goes to a new connection: ok"
+
+# ---- 7: smtp-reuse-max (reloaded) ends a connection with QUIT after its
 # last message; an idle connection gets QUIT at shutdown
 echo "smtp-reuse-max 2" >> "$T_DIR/c"
 kill -HUP "$SM_PID"
@@ -203,6 +260,6 @@ got=$(mx_json mx.valid.tls.test "[([t['to'] for t in c0.get('transactions', [])]
     t_fail "two messages on the first connection, then QUIT; the idle one got QUIT at shutdown" "$got"
 got=$(mx_json mx.valid.tls.test "round(c[-1]['end'] - c[-1]['start'])")
 [ "$got" -lt 6 ] || t_fail "the last connection ended by the shutdown, before smtp-reuse-idle (6s)" "${got}s"
-say "6: smtp-reuse-max ends a connection after its messages; QUIT at shutdown: ok"
+say "7: smtp-reuse-max ends a connection after its messages; QUIT at shutdown: ok"
 
 t_pass
