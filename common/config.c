@@ -163,7 +163,8 @@ static const struct config_keyword config_keywords[] = {
 	    NULL },
 	{ "smtp-port", 1, 1, 0, config_set_count, F(smtp_port), 1, 65535,
 	    "a port from 1 to 65535" },
-	{ "tls-policy", 2, 2, 1, config_set_tls_policy, 0, 0, 0, NULL },
+	{ "tls-policy", 2, CONFIG_MAX_VALUES, 1, config_set_tls_policy, 0, 0,
+	    0, NULL },
 	{ "max-deliveries", 1, 1, 0, config_set_count, F(max_deliveries),
 	    1, 10000, "a number from 1 to 10000" },
 	{ "max-deliveries-per-domain", 1, 1, 0, config_set_count,
@@ -201,6 +202,11 @@ static const struct config_keyword config_keywords[] = {
 	    F(masquerade_sender), 0, 0, NULL },
 	{ "delay-warning", 1, 1, 0, config_set_duration, F(delay_warning),
 	    0, 30 * DAY, "a duration from 0 (none) to 30d" },
+	/* Connection reuse (delivery/conncache.h). */
+	{ "smtp-reuse-idle", 1, 1, 0, config_set_duration, F(smtp_reuse_idle),
+	    0, 3600, "a duration from 0s to 1h" },
+	{ "smtp-reuse-max", 1, 1, 0, config_set_count, F(smtp_reuse_max),
+	    1, 100000, "a number from 1 to 100000" },
 };
 
 #undef F
@@ -651,7 +657,8 @@ config_tls_level_name(enum config_tls_level lv)
 }
 
 static void
-config_add_tls_policy(struct config *cfg, const char *domain, unsigned lv)
+config_add_tls_policy(struct config *cfg, const char *domain, unsigned lv,
+    const char *names)
 {
 	size_t	n = cfg->ntls_policy, i;
 
@@ -659,6 +666,9 @@ config_add_tls_policy(struct config *cfg, const char *domain, unsigned lv)
 	    n + 1, sizeof(*cfg->tls_policy_domains));
 	cfg->tls_policy_levels = xreallocarray(cfg->tls_policy_levels,
 	    n + 1, sizeof(*cfg->tls_policy_levels));
+	cfg->tls_policy_names = xreallocarray(cfg->tls_policy_names,
+	    n + 1, sizeof(*cfg->tls_policy_names));
+	cfg->tls_policy_names[n] = xstrdup(names != NULL ? names : "");
 	cfg->tls_policy_domains[n] = xstrdup(domain);
 	for (i = 0; cfg->tls_policy_domains[n][i] != '\0'; i++)
 		cfg->tls_policy_domains[n][i] = (char)tolower(
@@ -667,14 +677,31 @@ config_add_tls_policy(struct config *cfg, const char *domain, unsigned lv)
 	cfg->ntls_policy = n + 1;
 }
 
-/* tls-policy DOMAIN LEVEL */
+/* The names of "tls-policy DOMAIN secure NAME...", blank-separated, into
+ * b; -1 when one is not a domain name. */
+static int
+config_tls_policy_names(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac, struct buf *b)
+{
+	int	i;
+
+	for (i = 2; i < ac; i++) {
+		if (!config_domain_ok(av[i]))
+			return config_error(p, "%s: bad name '%s'", kw->name,
+			    av[i]);
+		buf_printf(b, "%s%s", i > 2 ? " " : "", av[i]);
+	}
+	return 0;
+}
+
+/* tls-policy DOMAIN LEVEL, or tls-policy DOMAIN secure NAME... */
 static int
 config_set_tls_policy(struct config_parser *p,
     const struct config_keyword *kw, char **av, int ac)
 {
-	size_t	lv, i;
+	struct buf	names;
+	size_t		lv, i;
 
-	(void)ac;
 	if (!config_domain_ok(av[0]))
 		return config_error(p, "%s: bad domain '%s'", kw->name, av[0]);
 	for (lv = 0; lv < sizeof(config_tls_levels) /
@@ -691,8 +718,29 @@ config_set_tls_policy(struct config_parser *p,
 	if (p->cfg->ntls_policy >= CONFIG_MAX_ITEMS)
 		return config_error(p, "%s: more than %d domains", kw->name,
 		    CONFIG_MAX_ITEMS);
-	config_add_tls_policy(p->cfg, av[0], (unsigned)lv);
+	if (ac > 2 && lv != CONFIG_TLS_SECURE)
+		return config_error(p, "%s: names after the level are for "
+		    "secure only", kw->name);
+	buf_init(&names);
+	if (config_tls_policy_names(p, kw, av, ac, &names) == -1) {
+		buf_free(&names);
+		return -1;
+	}
+	config_add_tls_policy(p->cfg, av[0], (unsigned)lv,
+	    names.len > 0 ? names.data : "");
+	buf_free(&names);
 	return 0;
+}
+
+const char *
+config_tls_names_of(const struct config *cfg, const char *domain)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->ntls_policy; i++)
+		if (strcasecmp(cfg->tls_policy_domains[i], domain) == 0)
+			return cfg->tls_policy_names[i];
+	return "";
 }
 
 enum config_tls_level
@@ -1071,6 +1119,8 @@ config_init(struct config *cfg)
 	cfg->smtp_timeout_data = 180;
 	cfg->smtp_timeout_final = 600;
 	cfg->delay_warning = 4 * 3600;
+	cfg->smtp_reuse_idle = 5;
+	cfg->smtp_reuse_max = 100;
 }
 
 /*
@@ -1139,12 +1189,16 @@ config_free_tls_policy(struct config *cfg)
 {
 	size_t	i;
 
-	for (i = 0; i < cfg->ntls_policy; i++)
+	for (i = 0; i < cfg->ntls_policy; i++) {
 		free(cfg->tls_policy_domains[i]);
+		free(cfg->tls_policy_names[i]);
+	}
 	free(cfg->tls_policy_domains);
 	free(cfg->tls_policy_levels);
+	free(cfg->tls_policy_names);
 	cfg->tls_policy_domains = NULL;
 	cfg->tls_policy_levels = NULL;
+	cfg->tls_policy_names = NULL;
 	cfg->ntls_policy = 0;
 }
 
@@ -1427,7 +1481,7 @@ config_copy_lists(struct config *dst, const struct config *src)
 	config_free_tls_policy(dst);
 	for (i = 0; i < src->ntls_policy; i++)
 		config_add_tls_policy(dst, src->tls_policy_domains[i],
-		    src->tls_policy_levels[i]);
+		    src->tls_policy_levels[i], src->tls_policy_names[i]);
 }
 
 void
@@ -1468,6 +1522,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->nrelay_nets = 0;
 	dst->tls_policy_domains = NULL;
 	dst->tls_policy_levels = NULL;
+	dst->tls_policy_names = NULL;
 	dst->ntls_policy = 0;
 	config_copy_lists(dst, src);
 }
@@ -1591,6 +1646,8 @@ static const struct {
 	R(smtp_timeout_final, uint64_t),
 	R(relay_port, unsigned),
 	R(delay_warning, uint64_t),
+	R(smtp_reuse_idle, uint64_t),
+	R(smtp_reuse_max, unsigned),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \
@@ -1692,6 +1749,7 @@ config_settings_put(struct buf *b, const struct config *cfg)
 	for (i = 0; i < cfg->ntls_policy; i++) {
 		ipc_put_str(b, cfg->tls_policy_domains[i]);
 		ipc_put_u32(b, cfg->tls_policy_levels[i]);
+		ipc_put_str(b, cfg->tls_policy_names[i]);
 	}
 	ipc_put_str(b, cfg->relay_host != NULL ? cfg->relay_host : "");
 	ipc_put_str(b, cfg->origin != NULL ? cfg->origin : "");
@@ -1723,7 +1781,7 @@ static int
 config_settings_get_policy(struct ipc_msg *m, struct config *cfg)
 {
 	uint32_t	n, i, lv;
-	char		dom[256];
+	char		dom[256], names[CONFIG_LINE_MAX];
 
 	n = ipc_get_u32(m);
 	if (!ipc_failed(m) && n > CONFIG_MAX_ITEMS)
@@ -1732,11 +1790,12 @@ config_settings_get_policy(struct ipc_msg *m, struct config *cfg)
 	for (i = 0; i < n && !ipc_failed(m); i++) {
 		ipc_get_str(m, dom, sizeof(dom));
 		lv = ipc_get_u32(m);
+		ipc_get_str(m, names, sizeof(names));
 		if (!ipc_failed(m) && (!config_domain_ok(dom) ||
 		    lv > CONFIG_TLS_SECURE))
 			ipc_violation(m, "bad tls-policy");
 		if (!ipc_failed(m))
-			config_add_tls_policy(cfg, dom, lv);
+			config_add_tls_policy(cfg, dom, lv, names);
 	}
 	return ipc_failed(m) ? -1 : 0;
 }

@@ -119,6 +119,7 @@ struct config {
 	unsigned	 smtp_port;		/* port delivery connects to: 25 */
 	char		**tls_policy_domains;	/* tls-policy, lower case */
 	unsigned	*tls_policy_levels;	/* enum config_tls_level */
+	char		**tls_policy_names;	/* secure: "NAME NAME", or "" */
 	size_t		 ntls_policy;
 	unsigned	 max_deliveries;	/* in flight overall: 20 */
 	unsigned	 max_deliveries_per_domain; /* default 5 */
@@ -146,6 +147,8 @@ struct config {
 	char		*masquerade_sender;	/* NULL = none */
 	uint64_t	 delay_warning;		/* seconds, default 4 h; 0: no
 						 * delay warnings */
+	uint64_t	 smtp_reuse_idle;	/* seconds idle, default 5; 0: no reuse */
+	unsigned	 smtp_reuse_max;	/* messages per connection: 100 */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
@@ -213,6 +216,10 @@ const char *config_tls_level_name(enum config_tls_level lv);
 const char *config_origin(const struct config *cfg);
 /* The port of relay-host that means implicit TLS (RFC 8314). */
 #define CONFIG_RELAY_PORT_TLS	465
+/* The names of "tls-policy DOMAIN secure NAME...", blank-separated, or ""
+ * (then `secure` checks the recipient domain). */
+const char *config_tls_names_of(const struct config *cfg,
+    const char *domain);
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
 /* 1 if a and b are one client for max-sessions-per-client: the same IPv4
  * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the

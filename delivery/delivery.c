@@ -28,6 +28,7 @@
 #include "common/proto.h"
 #include "common/tls.h"
 #include "common/util.h"
+#include "delivery/conncache.h"
 #include "delivery/delivery.h"
 #include "delivery/mxwalk.h"
 #include "delivery/relay.h"
@@ -40,6 +41,8 @@
 #define DLV_MAX_ADDRS		20
 #define DLV_TEXT_MAX		600
 #define DLV_RELAY_MAX		320
+#define DLV_MAX_NAMES		32	/* names of tls-policy ... secure */
+#define DLV_QUIT_WAIT		10	/* seconds for the reply to QUIT */
 
 struct dlv;
 struct dlv_job;
@@ -75,8 +78,19 @@ enum dlv_phase {
 	DLV_HANDSHAKE,
 };
 
+/* Who has the connection: a job, or nobody (idle for reuse, or QUIT
+ * sent and the reply awaited). */
+enum dlv_own {
+	DLV_OWN_JOB = 0,
+	DLV_OWN_IDLE,
+	DLV_OWN_QUIT,
+};
+
 struct dlv_conn {
-	struct dlv_job		*job;
+	struct dlv		*d;
+	struct dlv_job		*job;		/* NULL unless DLV_OWN_JOB */
+	enum dlv_own		 own;
+	struct dlv_conn		*next;		/* d->detached, unless a job's */
 	int			 fd;
 	enum dlv_phase		 phase;
 	struct tls_conn		*tls;
@@ -97,6 +111,10 @@ struct dlv_conn {
 	char			 relay[DLV_RELAY_MAX];
 	char			 tlsinfo[160];
 	int			 closing;
+	/* What reuse depends on (conncache.h). */
+	struct conncache_key	 key;
+	int			 reused;	/* taken from the idle ones */
+	unsigned		 nmsg;		/* messages given on it */
 };
 
 struct dlv_job {
@@ -124,6 +142,10 @@ struct dlv_job {
 	int			 have_targets;
 	size_t			 ti;
 	struct dlv_conn		*conn;
+	int			 fresh;		/* next connection: a new one */
+	char			*secnames;	/* tls-policy secure NAME...: */
+	const char		*namev[DLV_MAX_NAMES];	/* split */
+	size_t			 nnames;
 	uint64_t		 started;
 	int			 relay;		/* through relay-host */
 };
@@ -141,12 +163,17 @@ struct dlv {
 	struct dns_addr		*self;
 	size_t			 nself;
 	const char		*names[2];
+	struct conncache	 idle;		/* idle connections */
+	struct dlv_conn		*detached;	/* idle and quitting ones */
 	char			 buf[DLV_CHUNK];
 };
 
 static void dlv_job_next_target(struct dlv_job *j);
 static void dlv_conn_step(struct dlv_conn *cn);
 static void dlv_conn_start(struct dlv_job *j, int plaintext);
+static void dlv_conn_release(struct dlv_conn *cn);
+static void dlv_idle_io(struct dlv_conn *cn, int events);
+static void dlv_idle_quit(struct dlv_conn *cn);
 
 static uint32_t
 dlv_rand(void *arg)
@@ -189,9 +216,10 @@ dlv_status_name(uint32_t st)
 	}
 }
 
+/* conn: "new" or "reused" when a connection was made, else NULL. */
 static void
 dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
-    const char *tlsinfo)
+    const char *tlsinfo, const char *conn)
 {
 	struct buf	b;
 
@@ -203,6 +231,8 @@ dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
 	    tlsinfo : "none");
 	buf_printf(&b, " status=%s", dlv_status_name(r->status));
 	logfmt_field(&b, "reply", r->text);
+	if (conn != NULL)
+		buf_printf(&b, " conn=%s", conn);
 	log_info("%s", b.data);
 	buf_free(&b);
 }
@@ -237,6 +267,7 @@ dlv_job_free(struct dlv_job *j)
 	free(j->sender);
 	free(j->domain);
 	free(j->envid);
+	free(j->secnames);
 	if (j->fd != -1)
 		close(j->fd);
 	free(j);
@@ -292,7 +323,7 @@ dlv_job_all(struct dlv_job *j, uint32_t status, uint32_t code,
 			continue;
 		dlv_rcpt_set(&j->rcpts[i], status, code, enh, relay, text);
 		j->rcpts[i].done = 1;
-		dlv_log_attempt(j, &j->rcpts[i], NULL);
+		dlv_log_attempt(j, &j->rcpts[i], NULL, NULL);
 	}
 	dlv_job_finish(j);
 }
@@ -302,7 +333,7 @@ dlv_job_all(struct dlv_job *j, uint32_t status, uint32_t code,
 static void
 dlv_conn_free(struct dlv_conn *cn)
 {
-	struct dlv	*d = cn->job->d;
+	struct dlv	*d = cn->d;
 
 	if (cn->timer != NULL)
 		event_timer_cancel(d->loop, cn->timer);
@@ -320,8 +351,31 @@ dlv_conn_free(struct dlv_conn *cn)
 	free(cn);
 }
 
-/* The session ended: recipients get their outcome from it, or stay for
- * the next address when the host failed. */
+/*
+ * A reused connection that failed before its MAIL was accepted (the
+ * server closed it, 421, a lost connection): nothing was decided for
+ * this message there, so the same target gets a new connection.
+ */
+static int
+dlv_conn_reuse_failed(struct dlv_conn *cn)
+{
+	struct dlv_job	*j = cn->job;
+
+	if (!cn->reused || cn->c.mail_ok || cn->c.state == SMTPC_READY ||
+	    cn->closing)		/* our own QUIT after the message */
+		return 0;
+	log_info("%s: reused connection to %s failed before MAIL (%s): a new "
+	    "connection", j->qid, cn->relay, cn->c.fail.reason[0] != '\0' ?
+	    cn->c.fail.reason : "closed");
+	j->conn = NULL;
+	dlv_conn_free(cn);
+	j->fresh = 1;
+	dlv_conn_start(j, 0);
+	return 1;
+}
+
+/* The session ended, or is idle after the message: recipients get their
+ * outcome from it, or stay for the next address when the host failed. */
 static void
 dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 {
@@ -330,6 +384,9 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 	struct dlv_rcpt		*r;
 	size_t			 i, left = 0;
 	int			 more = j->ti + 1 < j->targets.ntargets;
+
+	if (dlv_conn_reuse_failed(cn))
+		return;
 
 	if (cn->msg_given && cn->msg.unannounced_8bit)
 		log_info("%s: 8-bit content sent unchanged to %s, which does "
@@ -350,7 +407,8 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 			    o->enh[0] != '\0' ? o->enh : "4.4.1", cn->relay,
 			    o->reason[0] != '\0' ? o->reason :
 			    "connection failed");
-		dlv_log_attempt(j, r, cn->tlsinfo);
+		dlv_log_attempt(j, r, cn->tlsinfo, cn->reused ? "reused" :
+		    "new");
 		r->host = r->status == DRES_DEFERRED && o->host;
 		if (r->status == DRES_DEFERRED && (o->host || o->status ==
 		    SMTPC_PENDING) && (more || retry_plain))
@@ -359,7 +417,7 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 			r->done = 1;
 	}
 	j->conn = NULL;
-	dlv_conn_free(cn);
+	dlv_conn_release(cn);
 	if (left == 0) {
 		dlv_job_finish(j);
 		return;
@@ -394,14 +452,19 @@ dlv_conn_timeout(void *arg)
 }
 
 static void
-dlv_conn_timer(struct dlv_conn *cn, unsigned seconds)
+dlv_conn_timer_cb(struct dlv_conn *cn, uint64_t ms, event_timer_cb cb)
 {
-	struct dlv	*d = cn->job->d;
+	struct dlv	*d = cn->d;
 
 	if (cn->timer != NULL)
 		event_timer_cancel(d->loop, cn->timer);
-	cn->timer = event_timer_add(d->loop, (uint64_t)seconds * 1000,
-	    dlv_conn_timeout, cn);
+	cn->timer = event_timer_add(d->loop, ms, cb, cn);
+}
+
+static void
+dlv_conn_timer(struct dlv_conn *cn, unsigned seconds)
+{
+	dlv_conn_timer_cb(cn, (uint64_t)seconds * 1000, dlv_conn_timeout);
 }
 
 /* Writes what can be written; -1 when the connection failed. */
@@ -447,6 +510,29 @@ dlv_conn_flush(struct dlv_conn *cn)
 	return 0;
 }
 
+/* The names a certificate must match at this target: the MX host at
+ * verify; at secure the configured names, else the recipient domain.
+ * Returns how many (0 below verify). */
+static size_t
+dlv_job_wanted(const struct dlv_job *j, const char **v, size_t max)
+{
+	size_t	i;
+
+	if (j->level < CONFIG_TLS_VERIFY || max == 0)
+		return 0;
+	if (j->level == CONFIG_TLS_VERIFY) {
+		v[0] = j->targets.targets[j->ti].host;
+		return 1;
+	}
+	if (j->nnames == 0) {
+		v[0] = j->domain;
+		return 1;
+	}
+	for (i = 0; i < j->nnames && i < max; i++)
+		v[i] = j->namev[i];
+	return i;
+}
+
 /* After the handshake: the chain against the level's names. */
 static int
 dlv_conn_verify(struct dlv_conn *cn, char *why, size_t whylen)
@@ -454,7 +540,8 @@ dlv_conn_verify(struct dlv_conn *cn, char *why, size_t whylen)
 	struct dlv_job		*j = cn->job;
 	struct tls_chain	 chain;
 	struct tls_verdict	 v;
-	const char		*name;
+	const char		*names[DLV_MAX_NAMES];
+	size_t			 n;
 
 	if (j->level < CONFIG_TLS_VERIFY)
 		return 0;
@@ -468,14 +555,14 @@ dlv_conn_verify(struct dlv_conn *cn, char *why, size_t whylen)
 		(void)bsnprintf(why, whylen, "untrusted chain: no certificate");
 		return -1;
 	}
-	name = j->level == CONFIG_TLS_SECURE ? j->domain :
-	    j->targets.targets[j->ti].host;
-	(void)tls_verify_chain(&chain, &name, 1, time(NULL), j->d->trust, &v);
+	n = dlv_job_wanted(j, names, DLV_MAX_NAMES);
+	(void)tls_verify_chain(&chain, names, n, time(NULL), j->d->trust, &v);
 	tls_chain_free(&chain);
 	if (v.code != TLS_VERIFY_OK) {
 		(void)strlcpy(why, v.reason, whylen);
 		return -1;
 	}
+	(void)strlcpy(cn->key.verified, v.name, sizeof(cn->key.verified));
 	return 0;
 }
 
@@ -485,6 +572,8 @@ dlv_conn_tlsinfo(struct dlv_conn *cn, int verified)
 	(void)bsnprintf(cn->tlsinfo, sizeof(cn->tlsinfo), "%s/%s/%s",
 	    tls_version(cn->tls), tls_cipher(cn->tls),
 	    verified ? "verified" : "unverified");
+	cn->key.tls = verified ? CONNCACHE_TLS_VERIFIED :
+	    CONNCACHE_TLS_ENCRYPTED;
 }
 
 /*
@@ -517,7 +606,7 @@ dlv_conn_implicit_done(struct dlv_conn *cn, int rc)
 static void
 dlv_conn_handshake(struct dlv_conn *cn)
 {
-	struct dlv	*d = cn->job->d;
+	struct dlv	*d = cn->d;
 	char		 why[TLS_REASON_MAX + 64];
 	int		 rc;
 
@@ -555,7 +644,7 @@ dlv_conn_handshake(struct dlv_conn *cn)
 static void
 dlv_conn_starttls(struct dlv_conn *cn)
 {
-	struct dlv	*d = cn->job->d;
+	struct dlv	*d = cn->d;
 
 	smtpc_rparser_reset(&cn->rp);
 	buf_reset(&cn->out);
@@ -583,6 +672,7 @@ dlv_conn_mail(struct dlv_conn *cn)
 	cn->msg.rcpts = cn->rc;
 	cn->msg.nrcpt = cn->nrc;
 	cn->msg_given = 1;
+	cn->nmsg++;
 	cn->content_off = 0;
 	cn->act = smtpc_mail(&cn->c, &cn->msg, &cn->out);
 }
@@ -612,11 +702,21 @@ dlv_conn_content(struct dlv_conn *cn)
 	return 0;
 }
 
+/* 1 when the session, READY after its message, is to be kept idle. */
+static int
+dlv_conn_keep(const struct dlv_conn *cn)
+{
+	const struct config	*cfg = cn->d->cfg;
+
+	return cfg->smtp_reuse_idle > 0 && cn->nmsg < cfg->smtp_reuse_max &&
+	    cn->c.state == SMTPC_READY;
+}
+
 /* Acts on cn->act until the session waits for the network. */
 static void
 dlv_conn_step(struct dlv_conn *cn)
 {
-	struct dlv	*d = cn->job->d;
+	struct dlv	*d = cn->d;
 	int		 ev;
 
 	for (;;) {
@@ -632,6 +732,13 @@ dlv_conn_step(struct dlv_conn *cn)
 			if (!cn->msg_given) {
 				dlv_conn_mail(cn);
 				continue;
+			}
+			/* The message is done.  Kept for another: its
+			 * outcomes go now.  Else QUIT first, as ever. */
+			if (!cn->closing && dlv_conn_keep(cn)) {
+				(void)dlv_conn_flush(cn);
+				dlv_conn_done(cn, 0);
+				return;
 			}
 			cn->act = smtpc_quit(&cn->c, &cn->out);
 			cn->closing = 1;
@@ -759,6 +866,10 @@ dlv_conn_io(int fd, int events, void *arg)
 	struct dlv_conn	*cn = arg;
 
 	(void)fd;
+	if (cn->own != DLV_OWN_JOB) {
+		dlv_idle_io(cn, events);
+		return;
+	}
 	switch (cn->phase) {
 	case DLV_CONNECTING:
 		dlv_conn_connected(cn);
@@ -880,19 +991,108 @@ dlv_relay_settings(struct dlv *d, struct smtpc_settings *set, unsigned *port)
 	set->auth_pass = d->auth.pass;
 }
 
-/* A session to target ti for the recipients not done; plaintext after a
- * failed handshake at `may`. */
+/* Out of the list of connections no job has. */
+static void
+dlv_detached_unlink(struct dlv_conn *cn)
+{
+	struct dlv_conn	**pp;
+
+	for (pp = &cn->d->detached; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	}
+	cn->next = NULL;
+}
+
+/* The job's recipients not done yet become the session's message. */
+static void
+dlv_conn_rcpts(struct dlv_conn *cn, struct dlv_job *j)
+{
+	size_t	i;
+
+	cn->rc = xcalloc(j->n, sizeof(*cn->rc));
+	cn->rmap = xcalloc(j->n, sizeof(*cn->rmap));
+	cn->nrc = 0;
+	for (i = 0; i < j->n; i++) {
+		if (j->rcpts[i].done)
+			continue;
+		cn->rc[cn->nrc].addr = j->rcpts[i].addr;
+		cn->rc[cn->nrc].notify = j->rcpts[i].notify;
+		cn->rc[cn->nrc].orcpt = j->rcpts[i].orcpt;
+		cn->rmap[cn->nrc++] = i;
+	}
+	cn->msg_given = 0;
+	cn->job = j;
+	cn->own = DLV_OWN_JOB;
+	j->conn = cn;
+}
+
+/* What this job needs of a connection to target ti (conncache.h). */
+static void
+dlv_job_need(const struct dlv_job *j, struct conncache_need *n,
+    const char **names, size_t max)
+{
+	const struct mxwalk_target *t = &j->targets.targets[j->ti];
+
+	memset(n, 0, sizeof(*n));
+	n->host = t->host;
+	n->addr = t->addr;
+	n->port = j->relay ? j->d->cfg->relay_port : j->d->cfg->smtp_port;
+	n->level = j->level >= CONFIG_TLS_VERIFY ? CONNCACHE_NEED_VERIFIED :
+	    j->level == CONFIG_TLS_ENCRYPT ? CONNCACHE_NEED_ENCRYPTED :
+	    CONNCACHE_NEED_ANY;
+	n->nnames = dlv_job_wanted(j, names, max);
+	n->names = names;
+}
+
+/* An idle connection to target ti that meets the job's level: the job
+ * takes it (1), or there is none (0). */
+static int
+dlv_conn_reuse(struct dlv_job *j)
+{
+	struct dlv		*d = j->d;
+	struct conncache_need	 need;
+	const char		*names[DLV_MAX_NAMES];
+	struct dlv_conn		*cn;
+
+	if (d->cfg->smtp_reuse_idle == 0)
+		return 0;
+	dlv_job_need(j, &need, names, DLV_MAX_NAMES);
+	if ((cn = conncache_take(&d->idle, &need)) == NULL)
+		return 0;
+	dlv_detached_unlink(cn);
+	if (cn->timer != NULL) {
+		event_timer_cancel(d->loop, cn->timer);
+		cn->timer = NULL;
+	}
+	dlv_conn_rcpts(cn, j);
+	cn->reused = 1;
+	log_debug("%s: reusing the connection to %s (message %u on it)",
+	    j->qid, cn->relay, cn->nmsg + 1);
+	cn->act = SMTPC_A_READY;
+	dlv_conn_step(cn);
+	return 1;
+}
+
+/* A session to target ti for the recipients not done: an idle one that
+ * fits, else a new connection; plaintext (and always new) after a failed
+ * handshake at `may`. */
 static void
 dlv_conn_start(struct dlv_job *j, int plaintext)
 {
 	struct dlv		*d = j->d;
 	const struct mxwalk_target *t = &j->targets.targets[j->ti];
 	struct dlv_conn		*cn;
-	size_t			 i;
 	unsigned		 port = d->cfg->smtp_port;
+	int			 fresh = j->fresh;
 
+	j->fresh = 0;
+	if (!plaintext && !fresh && dlv_conn_reuse(j))
+		return;
 	cn = xcalloc(1, sizeof(*cn));
-	cn->job = j;
+	cn->d = d;
 	cn->fd = -1;
 	cn->plaintext = plaintext;
 	buf_init(&cn->out);
@@ -904,17 +1104,11 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	smtpc_init(&cn->c, &cn->set);
 	smtpc_rparser_init(&cn->rp);
 	dlv_relay_name(t, port, cn->relay, sizeof(cn->relay));
-	cn->rc = xcalloc(j->n, sizeof(*cn->rc));
-	cn->rmap = xcalloc(j->n, sizeof(*cn->rmap));
-	for (i = 0; i < j->n; i++) {
-		if (j->rcpts[i].done)
-			continue;
-		cn->rc[cn->nrc].addr = j->rcpts[i].addr;
-		cn->rc[cn->nrc].notify = j->rcpts[i].notify;
-		cn->rc[cn->nrc].orcpt = j->rcpts[i].orcpt;
-		cn->rmap[cn->nrc++] = i;
-	}
-	j->conn = cn;
+	(void)strlcpy(cn->key.host, t->host, sizeof(cn->key.host));
+	cn->key.addr = t->addr;
+	cn->key.port = port;
+	cn->key.tls = CONNCACHE_TLS_NONE;
+	dlv_conn_rcpts(cn, j);
 	cn->phase = DLV_CONNECTING;
 	if ((cn->fd = dlv_connect(t, port, d->cfg)) == -1 ||
 	    event_add(d->loop, cn->fd, EV_WRITE, dlv_conn_io, cn) == -1) {
@@ -930,6 +1124,164 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 		return;
 	}
 	dlv_conn_timer(cn, (unsigned)d->cfg->smtp_timeout_connect);
+}
+
+/* ---- idle connections ---- */
+
+/* A connection no job has any more goes for good. */
+static void
+dlv_detached_free(struct dlv_conn *cn)
+{
+	if (cn->own == DLV_OWN_IDLE)
+		(void)conncache_remove(&cn->d->idle, cn);
+	dlv_detached_unlink(cn);
+	dlv_conn_free(cn);
+}
+
+static void
+dlv_idle_timeout(void *arg)
+{
+	struct dlv_conn	*cn = arg;
+
+	cn->timer = NULL;
+	if (cn->own == DLV_OWN_IDLE) {
+		log_debug("%s: idle for %llus: QUIT", cn->relay,
+		    (unsigned long long)cn->d->cfg->smtp_reuse_idle);
+		dlv_idle_quit(cn);
+		return;
+	}
+	dlv_detached_free(cn);
+}
+
+/* QUIT on a connection no job has; its reply (or anything) ends it. */
+static void
+dlv_idle_quit(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->d;
+	unsigned	 t;
+
+	if (cn->own == DLV_OWN_IDLE)
+		(void)conncache_remove(&d->idle, cn);
+	cn->own = DLV_OWN_QUIT;
+	cn->act = smtpc_quit(&cn->c, &cn->out);
+	if (dlv_conn_flush(cn) == -1) {
+		dlv_detached_free(cn);
+		return;
+	}
+	(void)event_mod(d->loop, cn->fd, EV_READ |
+	    (cn->out.len > 0 ? EV_WRITE : 0));
+	t = smtpc_timeout(&cn->c);
+	dlv_conn_timer_cb(cn, (uint64_t)(t > DLV_QUIT_WAIT ? DLV_QUIT_WAIT :
+	    t) * 1000, dlv_idle_timeout);
+}
+
+/*
+ * Input on a connection no job has.  Idle: the server closed it, said
+ * 421 or something else unasked: it is dropped quietly (the next message
+ * makes a new one).  After QUIT: the reply, or the close, ends it.
+ */
+static void
+dlv_idle_io(struct dlv_conn *cn, int events)
+{
+	char	 buf[512];
+	ssize_t	 n;
+
+	if ((events & EV_WRITE) != 0 && cn->out.len > 0) {
+		if (dlv_conn_flush(cn) == -1) {
+			dlv_detached_free(cn);
+			return;
+		}
+		if (cn->out.len == 0)
+			(void)event_mod(cn->d->loop, cn->fd, EV_READ);
+	}
+	if ((events & (EV_READ | EV_ERROR)) == 0)
+		return;
+	if (cn->tls != NULL)
+		n = tls_read(cn->tls, buf, sizeof(buf));
+	else
+		n = read(cn->fd, buf, sizeof(buf));
+	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE ||
+	    (cn->tls == NULL && n == -1 && (errno == EAGAIN ||
+	    errno == EWOULDBLOCK || errno == EINTR)))
+		return;
+	if (cn->own == DLV_OWN_IDLE)
+		log_debug("%s: idle connection %s: dropped", cn->relay,
+		    n > 0 ? "spoken to by the server" : "closed by the server");
+	dlv_detached_free(cn);
+}
+
+/*
+ * The job is done with its session.  A session back at READY after its
+ * message stays idle for smtp-reuse-idle (at most max-deliveries of them:
+ * the oldest goes first); dlv_conn_step sent QUIT (and waited for its
+ * reply) when reuse is off or the session carried smtp-reuse-max
+ * messages.  Anything else is closed.
+ */
+static void
+dlv_conn_release(struct dlv_conn *cn)
+{
+	struct dlv	*d = cn->d;
+	void		*old;
+
+	free(cn->rc);
+	free(cn->rmap);
+	cn->rc = NULL;
+	cn->rmap = NULL;
+	cn->nrc = 0;
+	cn->job = NULL;
+	cn->reused = 0;
+	if (cn->fd == -1 || cn->c.state != SMTPC_READY || !cn->msg_given) {
+		dlv_conn_free(cn);
+		return;
+	}
+	cn->msg_given = 0;
+	cn->own = DLV_OWN_QUIT;
+	cn->next = d->detached;
+	d->detached = cn;
+	if (!dlv_conn_keep(cn)) {
+		dlv_idle_quit(cn);
+		return;
+	}
+	while (conncache_count(&d->idle) >= d->cfg->max_deliveries &&
+	    (old = conncache_oldest(&d->idle)) != NULL)
+		dlv_idle_quit(old);
+	cn->own = DLV_OWN_IDLE;
+	conncache_put(&d->idle, &cn->key, cn);
+	(void)event_mod(d->loop, cn->fd, EV_READ);
+	dlv_conn_timer_cb(cn, d->cfg->smtp_reuse_idle * 1000,
+	    dlv_idle_timeout);
+	log_debug("%s: idle, kept %llus for another message", cn->relay,
+	    (unsigned long long)d->cfg->smtp_reuse_idle);
+}
+
+/* Reload: an idle connection was opened under the old settings (relay
+ * host, credentials, tls-policy), so none is reused after it: QUIT. */
+static void
+dlv_idle_quit_all(struct dlv *d)
+{
+	struct dlv_conn	*cn, *next;
+
+	for (cn = d->detached; cn != NULL; cn = next) {
+		next = cn->next;
+		if (cn->own == DLV_OWN_IDLE)
+			dlv_idle_quit(cn);
+	}
+}
+
+/* Shutdown: QUIT on each idle connection (without waiting), then close. */
+static void
+dlv_idle_close_all(struct dlv *d)
+{
+	struct dlv_conn	*cn;
+
+	while ((cn = d->detached) != NULL) {
+		if (cn->own == DLV_OWN_IDLE) {
+			cn->act = smtpc_quit(&cn->c, &cn->out);
+			(void)dlv_conn_flush(cn);
+		}
+		dlv_detached_free(cn);
+	}
+	conncache_free(&d->idle);
 }
 
 /* The next address, or the job ends with what it has. */
@@ -1213,6 +1565,20 @@ dlv_job_sender(struct dlv_job *j)
 	j->sender = s;
 }
 
+/* The names of "tls-policy DOMAIN secure NAME...", split. */
+static void
+dlv_job_names(struct dlv_job *j)
+{
+	char	*p, *save = NULL;
+
+	if (j->level != CONFIG_TLS_SECURE)
+		return;
+	j->secnames = xstrdup(config_tls_names_of(j->d->cfg, j->domain));
+	for (p = strtok_r(j->secnames, " ", &save); p != NULL &&
+	    j->nnames < DLV_MAX_NAMES; p = strtok_r(NULL, " ", &save))
+		j->namev[j->nnames++] = p;
+}
+
 static void
 dlv_job_start(struct dlv *d, struct ipc_msg *m)
 {
@@ -1228,6 +1594,7 @@ dlv_job_start(struct dlv *d, struct ipc_msg *m)
 	 * consulted. */
 	j->level = j->relay ? CONFIG_TLS_VERIFY :
 	    config_tls_level_of(d->cfg, j->domain);
+	dlv_job_names(j);
 	if (j->fd == -1) {
 		dlv_job_all(j, DRES_DEFERRED, 0, "4.3.0", "",
 		    "local error: the content descriptor was lost");
@@ -1283,6 +1650,7 @@ dlv_reload(struct dlv *d, struct ipc_msg *m)
 	}
 	config_free(d->cfg);
 	*d->cfg = next;
+	dlv_idle_quit_all(d);
 	log_info("reload: %zu tls-policy lines, relay-host %s", d->cfg->ntls_policy,
 	    d->cfg->relay_host != NULL ? d->cfg->relay_host : "none");
 }
@@ -1391,6 +1759,7 @@ dlv_drop(struct dlv *d, const struct sm_user *u)
 static void
 dlv_teardown(struct dlv *d)
 {
+	dlv_idle_close_all(d);
 	while (d->jobs != NULL) {
 		struct dlv_job *j = d->jobs;
 
@@ -1426,6 +1795,7 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	d = xcalloc(1, sizeof(*d));
 	d->cfg = cfg;
 	d->loop = event_loop_new();
+	conncache_init(&d->idle);
 	dlv_before_chroot(d);
 	dlv_drop(d, u);
 	dlv_identity(d);

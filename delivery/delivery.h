@@ -17,7 +17,24 @@
  * `may` a failed handshake is retried once in plaintext on the same
  * address.  A failure of the host or its connection moves on to the next
  * address; a recipient's 4xx is deferred, its 5xx bounced.  One log line
- * per recipient per attempt.
+ * per recipient per attempt; when a connection was used it ends with
+ * conn=new or conn=reused.
+ *
+ * Connection reuse (delivery/conncache.h): a session back at READY after
+ * its message is kept idle for smtp-reuse-idle seconds (0: never; QUIT
+ * once it carried smtp-reuse-max messages), filed under its MX host
+ * name, address, port, TLS level reached and verified name.  A job
+ * first looks for an idle session that meets its own tls-policy at
+ * each target, in MX-walk order, before it connects; RSET is sent when
+ * a transaction was left open.  An idle session that the server closes
+ * or speaks on (421) is dropped quietly; a reused session that fails
+ * before its MAIL is accepted sends the job to the same target again,
+ * on a new connection.  Idle sessions get QUIT when they expire and at
+ * shutdown.  Limits: idle sessions do not count against max-deliveries
+ * (the queue counts jobs, and a job never waits for an idle session, so
+ * nothing can wait on them and deadlock); at most max-deliveries of
+ * them are kept (the oldest gets QUIT to make room), so the process has
+ * at most twice max-deliveries connections open.
  *
  * With relay-host set (delivery/relay.h) every job goes to the relay
  * host instead: no MX query, its A/AAAA (or its address), its port (465:

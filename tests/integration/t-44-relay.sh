@@ -23,7 +23,8 @@ printf '# the relay account\nrelayuser relay-Secret-7\n' > "$auth"
 chmod 600 "$auth"
 sm_config "$conf" "$spool" "hostname self.relay.test" "tls-ca-file $W_CA" \
     "relay-host [smtp.relay.test]:587" "relay-auth-file $auth" \
-    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock"
+    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock" \
+    "smtp-reuse-idle 0"
 world_start_strictmail "$conf" "$log"
 printf 'Subject: t-44\r\nMessage-ID: <t44@relay.test>\r\n\r\nrelayed\r\n' > "$T_DIR/body"
 

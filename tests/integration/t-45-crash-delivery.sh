@@ -19,7 +19,7 @@ spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
 ctl=$(dirname "$SM_BIN")/strictmailctl
 sm_config "$T_DIR/c" "$spool" "hostname self.crash.test" "tls-ca-file $W_CA" \
-    "max-deliveries-per-domain 2" "retry-initial 1s" "retry-max 2s" \
+    "max-deliveries-per-domain 2" "smtp-reuse-idle 0" "retry-initial 1s" "retry-max 2s" \
     "control-socket $T_DIR/run/control.sock"
 world_start_strictmail "$T_DIR/c" "$log"
 from=alice@src.crash.test

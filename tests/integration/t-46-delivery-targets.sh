@@ -22,7 +22,7 @@ log=$T_DIR/strictmaild.log
 ip -n "$T_NS" -6 addr add fd00::6:88/128 dev lo nodad ||
     t_fail "an IPv6 source address in the world" "ip addr add failed"
 sm_config "$T_DIR/c" "$spool" "hostname self.tgt.test" "tls-ca-file $W_CA" \
-    "retry-initial 1s" "retry-max 2s" "control-socket $T_DIR/run/control.sock" \
+    "retry-initial 1s" "retry-max 2s" "smtp-reuse-idle 0" "control-socket $T_DIR/run/control.sock" \
     "smtp-helo-name out.tgt.test" "smtp-bind-address 127.0.6.77" \
     "smtp-bind-address6 fd00::6:88"
 world_start_strictmail "$T_DIR/c" "$log"

@@ -878,7 +878,9 @@ test_reload_take_and_settings(void **state)
 	    "local-domain b.test c.test\ntimeout-session 1h\n"
 	    "queue-lifetime 2d\nmin-free-space 1M\nerror-delay 0\n"
 	    "tls-policy Example.ORG verify\ntls-policy b.example none\n"
-	    "retry-initial 7s\nmax-deliveries 3\n",
+	    "retry-initial 7s\nmax-deliveries 3\n"
+	    "tls-policy s.example secure s.example mx.s.example\n"
+	    "smtp-reuse-idle 0\nsmtp-reuse-max 7\n",
 	    err, sizeof(err)) != 0)
 		fail_msg("unexpected error: %s", err);
 	config_reload_take(&run, &next);
@@ -915,9 +917,16 @@ test_reload_take_and_settings(void **state)
 	assert_true(copy.error_delay == 0);
 	assert_true(copy.retry_initial == 7);
 	assert_int_equal(copy.max_deliveries, 3);
-	assert_int_equal(copy.ntls_policy, 2);
+	assert_int_equal(copy.ntls_policy, 3);
 	assert_int_equal(config_tls_level_of(&copy, "example.org"),
 	    CONFIG_TLS_VERIFY);
+	assert_int_equal(config_tls_level_of(&copy, "S.example"),
+	    CONFIG_TLS_SECURE);
+	assert_string_equal(config_tls_names_of(&copy, "s.example"),
+	    "s.example mx.s.example");
+	assert_string_equal(config_tls_names_of(&copy, "example.org"), "");
+	assert_true(copy.smtp_reuse_idle == 0);
+	assert_int_equal(copy.smtp_reuse_max, 7);
 	assert_int_equal(config_tls_level_of(&copy, "b.example"),
 	    CONFIG_TLS_NONE);
 	assert_int_equal(config_tls_level_of(&copy, "c.example"),
@@ -964,6 +973,13 @@ test_delivery_settings(void **state)
 	    NAME ":3: tls-policy: duplicate domain 'A.example'");
 	expect_error("listen 127.0.0.1 25\ntls-policy -bad- may\n",
 	    NAME ":2: tls-policy: bad domain '-bad-'");
+	expect_error("listen 127.0.0.1 25\ntls-policy a.example verify "
+	    "mx.a.example\n",
+	    NAME ":2: tls-policy: names after the level are for secure only");
+	expect_error("listen 127.0.0.1 25\ntls-policy a.example secure "
+	    "a.example -x-\n", NAME ":2: tls-policy: bad name '-x-'");
+	expect_error("listen 127.0.0.1 25\nsmtp-reuse-max 0\n",
+	    NAME ":2: smtp-reuse-max: '0' is not a number from 1 to 100000");
 	expect_error("listen 127.0.0.1 25\nsmtp-port 0\n",
 	    NAME ":2: smtp-port: '0' is not a port from 1 to 65535");
 }
