@@ -13,7 +13,9 @@
 # in a row back it off (logged), and one delay warning per message
 # (delay-warning 2s) reaches the sender's MX, a correct RFC 3464 "delayed"
 # report, never a second one; the envelope records it.
+# Runs once, privilege-separated, as a real installation restarts.
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 1 ] || t_skip "checked once, with SM_PRIV=1 (restarts as a privilege-separated MTA)"
 world_init crash
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
