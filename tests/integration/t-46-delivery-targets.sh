@@ -7,7 +7,9 @@
 # needs SMTPUTF8 is delivered to Postfix with SMTPUTF8 and bounces (5.6.7)
 # from an MX without it, with no transaction there; the client settings:
 # the EHLO name and the IPv4 and IPv6 source addresses, the address
-# family order and the number of MX hosts tried (both reloaded).
+# family order and the number of MX hosts tried (both reloaded); a bounce
+# that bounces becomes one notice to the postmaster, from the null sender,
+# that never bounces itself.
 # Everything is checked in the MXs' own records as well as in
 # strictmail's log.
 # Runs once, privilege-separated: t-42 covers both modes of the paths
@@ -130,5 +132,27 @@ world_wait_log "$log" "$q7: to=<l@lim.tgt.test> relay=mx.seven.tgt.test\[127.0.6
     t_fail "smtp-max-mx-hosts 2: the second MX takes it" "$(grep "$q7: to=" "$log" | tail -n 1)"
 say "4: EHLO name, source addresses, address order, MX hosts tried: ok"
 
-world_wait_queue_empty "$spool" 10 || t_fail "the queue empty at the end" "$(world_queue_count "$spool") left"
+# ---- 5: a bounce that cannot be delivered: one notice to the postmaster
+q8=$(world_send_qid bob@badsrc.tgt.test r@rej.tgt.test "$T_DIR/b-os")
+world_wait_log "$log" "$q8: bounce [0-9A-F]{16} for 1 recipients" 30 ||
+    t_fail "$q8 bounces" "$(grep "$q8" "$log" | tail -n 2 | tr '\n' '|')"
+qb=$(grep -Eo "$q8: bounce [0-9A-F]{16}" "$log" | head -n 1 | awk '{ print $3 }')
+world_wait_log "$log" "$qb: to=<bob@badsrc.tgt.test> relay=mx.rej.tgt.test\[127.0.6.5\]:25 .*status=bounced reply=\"550 5.1.1" 30 ||
+    t_fail "the bounce $qb is refused by the sender's MX" "$(grep "$qb: to=" "$log" | tail -n 1)"
+world_wait_log "$log" "$qb: bounce [0-9A-F]{16} for 1 recipients" 30 ||
+    t_fail "the refused bounce becomes a postmaster notice" "$(grep "$qb" "$log" | tail -n 2 | tr '\n' '|')"
+qp=$(grep -Eo "$qb: bounce [0-9A-F]{16}" "$log" | head -n 1 | awk '{ print $3 }')
+world_wait_log "$log" "$qb: removed" 20 || t_fail "the refused bounce removed once the notice is queued" "no line"
+env=$(ls "$spool"/queue/*/"$qp".env 2>/dev/null)
+[ -n "$env" ] || t_fail "the postmaster notice $qp queued" "$(ls "$spool"/queue/*/)"
+grep -qx "sender <>" "$env" && grep -Eq "^rcpt pending <postmaster@self.tgt.test>" "$env" ||
+    t_fail "the notice from <> to postmaster@self.tgt.test (a local domain: it stays queued)" "$(cat "$env")"
+got=$(world_mx_json mx.rej.tgt.test '[(t["from"], t["rcpt_tried"]) for c0 in c for t in c0.get("transactions", [])]')
+[ "$got" = "[('bob@badsrc.tgt.test', ['r@rej.tgt.test']), ('', ['bob@badsrc.tgt.test'])]" ] ||
+    t_fail "the refusing MX saw the message and its bounce, nothing for the postmaster" "$got"
+world_assert_no_log "$log" "$qp: to=" "no delivery attempt of the notice to the local postmaster"
+say "5: a bounce that bounces: one postmaster notice, from <>, queued for the local postmaster: ok"
+
+n=$(world_queue_count "$spool")
+[ "$n" = 1 ] || t_fail "only the postmaster notice left in the queue" "$n messages"
 t_pass
