@@ -22,7 +22,6 @@
 
 #include "common/buf.h"
 #include "common/config.h"
-#include "common/digest.h"
 #include "common/event.h"
 #include "common/ipc.h"
 #include "common/log.h"
@@ -34,6 +33,7 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
+#include "queue/queue_report.h"
 #include "queue/queue_sched.h"
 #include "queue/schedule.h"
 
@@ -615,94 +615,6 @@ qs_set_error(struct envelope_rcpt *r, const struct qs_outcome *o)
 
 /* ---- bounces ---- */
 
-/* The host name part of "mx.example.org[192.0.2.1]:25". */
-static void
-qs_relay_host(const char *relay, char *out, size_t size)
-{
-	size_t	n = strcspn(relay, "[");
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(out, relay, n);
-	out[n] = '\0';
-}
-
-/* The bounce's envelope: from <>, to rcpt. */
-static void
-qs_bounce_envelope(struct queue_sched *qs, struct envelope *benv,
-    const char *id, const struct buf *text, const char *dg,
-    const struct dsn_info *info, const char *rcpt, int never)
-{
-	struct envelope_rcpt	*r;
-	uint64_t		 now = qs_now();
-
-	envelope_init(benv);
-	(void)strlcpy(benv->id, id, sizeof(benv->id));
-	benv->arrival = now;
-	benv->size = text->len;
-	(void)strlcpy(benv->digest, dg, sizeof(benv->digest));
-	benv->sender = xstrdup("");
-	benv->helo = xstrdup(qs->cfg->hostname);
-	benv->client = xstrdup("127.0.0.1");
-	benv->protocol = xstrdup("local");
-	benv->attempts = 0;
-	benv->next_attempt = now;
-	benv->expiry = now + qs->cfg->queue_lifetime;
-	if (info->eightbit)
-		benv->body = xstrdup("8BITMIME");
-	benv->smtputf8 = info->smtputf8;
-	r = envelope_add_rcpt(benv, rcpt, RCPT_PENDING);
-	if (never)
-		r->notify = xstrdup("NEVER");
-}
-
-/* Builds the report of dr[0..n) about env into out; the recipient of the
- * report into rcpt, and whether it is a postmaster notice.  0 or -1
- * (logged). */
-static int
-qs_bounce_build(struct queue_sched *qs, const struct envelope *env,
-    const struct dsn_rcpt *dr, size_t n, struct buf *out,
-    struct dsn_info *info, char *rcpt, size_t rcptlen, int *never)
-{
-	struct dsn_report	 rep;
-	char			 path[QUEUE_FS_PATHSIZE], err[512];
-	int			 fd, rc;
-
-	memset(&rep, 0, sizeof(rep));
-	queue_fs_path(path, QFS_QUEUE, env->id, "msg");
-	if ((fd = openat(qs->spoolfd, path, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		log_warn("%s: report: open %s", env->id, path);
-		return -1;
-	}
-	rep.hostname = qs->cfg->hostname;
-	rep.queue_id = env->id;
-	rep.sender = env->sender;
-	rep.envid = env->envid;
-	rep.ret = dsn_ret_value(env->ret);
-	rep.smtputf8 = env->smtputf8;
-	rep.arrival = env->arrival;
-	rep.now = qs_now();
-	rep.rcpts = dr;
-	rep.nrcpt = n;
-	rep.original.fd = fd;
-	rep.max_full = qs->cfg->max_message_size;
-	*never = env->sender[0] == '\0';
-	if (*never) {
-		(void)bsnprintf(rcpt, rcptlen, "postmaster@%s",
-		    qs->cfg->hostname);
-		rc = dsn_build_postmaster(&rep, rcpt, out, info, err,
-		    sizeof(err));
-	} else {
-		(void)strlcpy(rcpt, env->sender, rcptlen);
-		rc = dsn_build(&rep, out, info, err, sizeof(err));
-	}
-	if (rc == -1)
-		log_warnx("%s: cannot build the report: %s", env->id, err);
-	close(fd);
-	return rc;
-}
-
 /*
  * The report about dr[0..n) goes to the commit worker like a received
  * message.  fail[0..n) are the envelope indexes of the recipients that
@@ -716,47 +628,13 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 {
 	struct qs_bounce	*bo;
 	struct queue_job	*job;
-	struct dsn_info		 info;
-	struct buf		 text;
-	struct digest		*dg;
-	char			 id[QUEUE_ID_SIZE], digest[DIGEST_SIZE];
-	char			 rcpt[512], why[256];
-	int			 fd, never;
+	struct queue_report	 rep;
 
-	buf_init(&text);
-	memset(&info, 0, sizeof(info));
-	if (qs_bounce_build(qs, env, dr, n, &text, &info, rcpt,
-	    sizeof(rcpt), &never) == -1) {
-		buf_free(&text);
+	if (queue_report_make(qs->spoolfd, qs->cfg, env, dr, n, qs_now(),
+	    &rep) == -1)
 		return -1;
-	}
-	if ((fd = queue_fs_create(qs->spoolfd, id)) == -1) {
-		log_warn("%s: report: cannot create a message file", env->id);
-		buf_free(&text);
-		return -1;
-	}
-	if (write_all(fd, text.data, text.len) == -1) {
-		log_warn("%s: report: write", env->id);
-		(void)queue_fs_unlink_message(qs->spoolfd, id);
-		close(fd);
-		buf_free(&text);
-		return -1;
-	}
-	dg = digest_new();
-	digest_update(dg, text.data, text.len);
-	digest_final(dg, digest);
 	bo = xcalloc(1, sizeof(*bo));
-	qs_bounce_envelope(qs, &bo->env, id, &text, digest, &info, rcpt,
-	    never);
-	buf_free(&text);
-	if (envelope_check(&bo->env, why, sizeof(why)) == -1) {
-		log_warnx("%s: report envelope: %s", env->id, why);
-		(void)queue_fs_unlink_message(qs->spoolfd, id);
-		close(fd);
-		envelope_free(&bo->env);
-		free(bo);
-		return -1;
-	}
+	bo->env = rep.env;
 	bo->msg = m;
 	(void)strlcpy(bo->qid, env->id, sizeof(bo->qid));
 	bo->n = n;
@@ -765,10 +643,10 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	if (fail != NULL)
 		memcpy(bo->idx, fail, n * sizeof(*bo->idx));
 	job = xcalloc(1, sizeof(*job));
-	(void)strlcpy(job->id, id, sizeof(job->id));
+	(void)strlcpy(job->id, rep.id, sizeof(job->id));
 	buf_init(&job->env);
 	envelope_serialize(&bo->env, &job->env);
-	job->content_fd = fd;
+	job->content_fd = rep.fd;
 	job->arg = bo;
 	bo->job = job;
 	bo->next = qs->bounces;
@@ -801,7 +679,7 @@ qs_fail_submit(struct queue_sched *qs, struct qs_msg *m,
 		dr[i].orcpt = env->rcpts[o->index].orcpt;
 		dr[i].action = DSN_ACTION_FAILED;
 		dr[i].status = o->enh[0] != '\0' ? o->enh : NULL;
-		qs_relay_host(o->relay, hosts[i], sizeof(hosts[i]));
+		queue_report_relay_host(o->relay, hosts[i], sizeof(hosts[i]));
 		dr[i].remote_mta = hosts[i][0] != '\0' ? hosts[i] : NULL;
 		dr[i].remote_reply = o->code != 0 ? o->text : NULL;
 		dr[i].reason = o->code == 0 ? o->text : NULL;
@@ -824,24 +702,6 @@ qs_warn_wanted(const struct envelope *env, const struct envelope_rcpt *r)
 	return r->state == RCPT_PENDING && r->error != NULL &&
 	    dsn_destination(env->sender, dsn_notify_bits(r->notify),
 	    DSN_ACTION_DELAYED) == DSN_DEST_SENDER;
-}
-
-/* The enhanced status of a last error "451 4.7.1 text" into out ("" when
- * it has none of class 4). */
-static void
-qs_error_status(const char *error, char *out, size_t size)
-{
-	size_t	n;
-
-	out[0] = '\0';
-	if (strspn(error, "0123456789") != 3 || error[3] != ' ' ||
-	    error[4] != '4' || error[5] != '.')
-		return;
-	n = strspn(error + 4, "0123456789.");
-	if (n < size && (error[4 + n] == ' ' || error[4 + n] == '\0')) {
-		memcpy(out, error + 4, n);
-		out[n] = '\0';
-	}
 }
 
 /* The recipients of this outcome: envelope index -> outcome + 1. */
@@ -872,12 +732,12 @@ qs_warn_rcpt(const struct envelope *env, const struct envelope_rcpt *r,
 	host[0] = '\0';
 	if (o != NULL) {
 		(void)strlcpy(enh, o->enh, enhlen);
-		qs_relay_host(o->relay, host, hostlen);
+		queue_report_relay_host(o->relay, host, hostlen);
 		dr->last_attempt = qs_now();
 	} else
-		qs_error_status(r->error, enh, enhlen);
+		queue_report_error_status(r->error, enh, enhlen);
 	if (enh[0] == '\0' || enh[0] != '4')
-		qs_error_status(r->error, enh, enhlen);
+		queue_report_error_status(r->error, enh, enhlen);
 	dr->status = enh[0] != '\0' ? enh : NULL;
 	dr->remote_mta = host[0] != '\0' ? host : NULL;
 	if (o != NULL ? o->code != 0 : isdigit((unsigned char)r->error[0]))
