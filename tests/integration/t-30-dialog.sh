@@ -8,7 +8,11 @@
 # with the same settings share one daemon (and its spool).  Prints PASS or
 # FAIL per script, with expected and got; fails if any script failed.
 #   DLG=name   runs only the scripts whose file name contains name.
+# Runs once, unprivileged, with leak detection: the dialogue is the
+# receiver's and does not depend on the mode (t-10, t-11, t-13 and t-31
+# run sessions against the privilege-separated daemon).
 . "$(dirname "$0")/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (the dialogue does not depend on the mode)"
 t_init
 
 dlgdir=$SM_TOP/tests/dialog
