@@ -236,6 +236,10 @@ own_scenarios() {
 	done
 }
 scenarios=${T40_SCENARIOS:-$(own_scenarios)}
+# One CA for all the worlds of this run (tests/world/world: WORLD_PKI_SEED).
+bash "$SM_TOP/tests/pki/mkpki.sh" "$T_DIR/pki-seed" > "$T_DIR/pki-seed.log" 2>&1 ||
+    t_fail "the test PKI" "$(tail -n 3 "$T_DIR/pki-seed.log")"
+export WORLD_PKI_SEED=$T_DIR/pki-seed
 t_all=$(date +%s)
 for s in $scenarios; do
 	check_scenario "$s"
