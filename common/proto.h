@@ -52,7 +52,8 @@ enum msg_type {
 				 * or ""), u32 n, n x { u32 index (the
 				 * rcpt's position in the envelope), str addr
 				 * ("<a@b>"), u32 notify (DSN_NOTIFY_*), str
-				 * orcpt ("" = none) }; fd: the content,
+				 * orcpt ("" = none) }, u64 arrival (seconds
+				 * since the epoch); fd: the content,
 				 * read-only */
 	MSG_D_FLUSH_HOLDS,	/* reserved */
 

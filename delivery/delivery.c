@@ -129,6 +129,7 @@ struct dlv_job {
 	uint32_t		 flags;
 	unsigned		 ret;
 	char			*envid;
+	uint64_t		 arrival;	/* of the message */
 	struct dlv_rcpt		*rcpts;
 	size_t			 n;
 	int			 fd;
@@ -222,6 +223,7 @@ dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
     const char *tlsinfo, const char *conn)
 {
 	struct buf	b;
+	uint64_t	now;
 
 	buf_init(&b);
 	buf_printf(&b, "%s:", j->qid);
@@ -231,6 +233,9 @@ dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
 	    tlsinfo : "none");
 	buf_printf(&b, " status=%s", dlv_status_name(r->status));
 	logfmt_field(&b, "reply", r->text);
+	now = (uint64_t)time(NULL);
+	buf_printf(&b, " delay=%llu", (unsigned long long)(now > j->arrival ?
+	    now - j->arrival : 0));
 	if (conn != NULL)
 		buf_printf(&b, " conn=%s", conn);
 	log_info("%s", b.data);
@@ -1543,6 +1548,7 @@ dlv_job_read(struct dlv *d, struct ipc_msg *m)
 		}
 		j->rcpts[i].orcpt = s;
 	}
+	j->arrival = ipc_get_u64(m);
 	j->fd = ipc_take_fd(m);
 	ipc_end(m);
 	return j;

@@ -343,6 +343,7 @@ qs_put_job(struct queue_sched *qs, const struct envelope *env,
 		n++;
 	}
 	memcpy(b->data + npos, &n, sizeof(n));
+	ipc_put_u64(b, env->arrival);
 	buf_free(&addr);
 }
 

@@ -32,28 +32,7 @@ printf 'Subject: t-43\r\nMessage-ID: <t43@src.tls.test>\r\n\r\nhello\r\n' > "$T_
 from=alice@src.tls.test
 
 send() {	# send TO[,TO] -> prints the queue id
-	local out
-	out=$(world_send "$from" "$1" "$T_DIR/body")
-	case $out in
-	"250 "*) echo "${out#250 }" ;;
-	*) t_fail "strictmail accepts mail for $1" "$out" ;;
-	esac
-}
-
-# mx_json HOST PYTHON-EXPR: evaluates EXPR with c = the list of connection
-# records of HOST.
-mx_json() {
-	world_mx_refresh "$1"
-	"$PY" - "$(world_mx_dir "$1")/connections.jsonl" "$2" <<'EOF2'
-import json, sys
-c = []
-try:
-    with open(sys.argv[1]) as f:
-        c = [json.loads(l) for l in f if l.strip()]
-except FileNotFoundError:
-    pass
-print(eval(sys.argv[2]))
-EOF2
+	world_send_qid "$from" "$1" "$T_DIR/body"
 }
 
 # mx_wait_conns HOST N SECONDS: until HOST has recorded N connections
@@ -61,7 +40,7 @@ EOF2
 mx_wait_conns() {
 	local i
 	for i in $(seq 1 $(($3 * 10))); do
-		[ "$(mx_json "$1" 'len(c)')" -ge "$2" ] && return 0
+		[ "$(world_mx_json "$1" 'len(c)')" -ge "$2" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -79,16 +58,16 @@ world_assert_no_log "$log" "$qv: to=<b@vwr.tls.test> .*conn=reused" "the verify 
 world_assert_no_log "$log" "$qv: to=<b@vwr.tls.test> .*status=sent"
 # Both connections end: the idle may session with QUIT once it expires.
 mx_wait_conns mx.wr.tls.test 2 20 ||
-    t_fail "two connections recorded at mx.wr.tls.test" "$(mx_json mx.wr.tls.test 'len(c)')"
-got=$(mx_json mx.wr.tls.test '[(t["from"], t["to"], t["tls"]) for c0 in c for t in c0.get("transactions", [])]')
+    t_fail "two connections recorded at mx.wr.tls.test" "$(world_mx_json mx.wr.tls.test 'len(c)')"
+got=$(world_mx_json mx.wr.tls.test '[(t["from"], t["to"], t["tls"]) for c0 in c for t in c0.get("transactions", [])]')
 [ "$got" = "[('alice@src.tls.test', ['a@maywr.tls.test'], True)]" ] ||
     t_fail "mx.wr has one TLS transaction, for the may recipient only" "$got"
-got=$(mx_json mx.wr.tls.test '[x for c0 in c for x in c0.get("commands", []) if "vwr.tls.test" in x or x.startswith("RCPT") and "maywr" not in x]')
+got=$(world_mx_json mx.wr.tls.test '[x for c0 in c for x in c0.get("commands", []) if "vwr.tls.test" in x or x.startswith("RCPT") and "maywr" not in x]')
 [ "$got" = "[]" ] || t_fail "no MAIL or RCPT for the verify recipient on any connection" "$got"
-got=$(mx_json mx.wr.tls.test 'sorted((bool(c0.get("transactions")), c0.get("closed_by"), bool(c0.get("tls"))) for c0 in c)')
+got=$(world_mx_json mx.wr.tls.test 'sorted((bool(c0.get("transactions")), c0.get("closed_by"), bool(c0.get("tls"))) for c0 in c)')
 [ "$got" = "[(False, 'client', True), (True, 'quit', True)]" ] ||
     t_fail "the verify connection got no transaction and was closed after the handshake; the may one ended with QUIT" "$got"
-got=$(mx_json mx.wr.tls.test '[c0 for c0 in c if c0.get("transactions")][0]["end"] > [c0 for c0 in c if not c0.get("transactions")][0]["start"]')
+got=$(world_mx_json mx.wr.tls.test '[c0 for c0 in c if c0.get("transactions")][0]["end"] > [c0 for c0 in c if not c0.get("transactions")][0]["start"]')
 [ "$got" = True ] ||
     t_fail "the may session was still open (idle) when the verify connection was made" "$got"
 say "1: a may session on a wrong-name MX is never used for a verify domain: ok"
@@ -102,10 +81,10 @@ world_wait_log "$log" "$q2: to=<r2@reuse.tls.test> relay=mx.valid.tls.test\[[^ ]
     t_fail "the second message on the reused connection" "$(grep "$q2: to=" "$log" | tail -n 1)"
 mx_wait_conns mx.valid.tls.test 1 20 ||
     t_fail "the connection to mx.valid ends (idle expiry)" "none"
-got=$(mx_json mx.valid.tls.test '[([t["to"] for t in c0.get("transactions", [])], c0.get("closed_by"), bool(c0.get("tls"))) for c0 in c]')
+got=$(world_mx_json mx.valid.tls.test '[([t["to"] for t in c0.get("transactions", [])], c0.get("closed_by"), bool(c0.get("tls"))) for c0 in c]')
 [ "$got" = "[([['r1@reuse.tls.test'], ['r2@reuse.tls.test']], 'quit', True)]" ] ||
     t_fail "mx.valid saw one TLS connection with two transactions, ended by QUIT" "$got"
-got=$(mx_json mx.valid.tls.test '[x.split()[0] for x in c[0]["commands"]]')
+got=$(world_mx_json mx.valid.tls.test '[x.split()[0] for x in c[0]["commands"]]')
 [ "$got" = "['EHLO', 'STARTTLS', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'RSET', 'MAIL', 'RCPT', 'DATA', 'QUIT']" ] &&
     : || { case $got in "['EHLO', 'STARTTLS', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'MAIL', 'RCPT', 'DATA', 'QUIT']") ;;
 	*) t_fail "the commands of the reused connection" "$got" ;; esac; }
@@ -119,11 +98,11 @@ world_wait_log "$log" "$qe: to=<e@enc.tls.test> relay=mx.wr2.tls.test\[127.0.3.3
 world_wait_log "$log" "$qn: to=<n@encno.tls.test> relay=mx.nostls.tls.test\[127.0.3.4\]:25 tls=none status=deferred reply=\"no STARTTLS offered" 20 ||
     t_fail "encrypt defers an MX without STARTTLS" "$(grep "$qn: to=" "$log" | tail -n 1)"
 world_wait_mx_messages mx.wr2.tls.test 1 20 || t_fail "the encrypt message at mx.wr2" "none"
-got=$(mx_json mx.wr2.tls.test '[j for j in [__import__("json").load(open(f)) for f in __import__("glob").glob(sys.argv[1].rsplit("/", 1)[0] + "/messages/*.json")]]')
+got=$(world_mx_json mx.wr2.tls.test '[j for j in [__import__("json").load(open(f)) for f in __import__("glob").glob(sys.argv[1].rsplit("/", 1)[0] + "/messages/*.json")]]')
 case $got in *"'to': ['e@enc.tls.test']"*"'tls': True"*|*"'tls': True"*"'to': ['e@enc.tls.test']"*) ;;
 *) t_fail "mx.wr2 got the encrypt message over TLS" "$got" ;; esac
 mx_wait_conns mx.nostls.tls.test 1 20 || t_fail "strictmail connected to mx.nostls" "no record"
-got=$(mx_json mx.nostls.tls.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
+got=$(world_mx_json mx.nostls.tls.test 'sum(len(c0.get("transactions", [])) for c0 in c)')
 [ "$got" = 0 ] || t_fail "no transaction at the MX without STARTTLS at level encrypt" "$got"
 say "3: encrypt: TLS without verification delivers; no STARTTLS defers, no transaction: ok"
 
@@ -139,7 +118,7 @@ world_wait_log "$log" "$qs3: to=<s3@sec3.tls.test> relay=mx.wr2.tls.test\[127.0.
     t_fail "secure: a certificate for a listed name delivers" "$(grep "$qs3: to=" "$log" | tail -n 1)"
 world_assert_no_log "$log" "$qs3: to=<s3@sec3.tls.test> .*conn=reused" "secure never rides the unverified encrypt session"
 mx_wait_conns mx.sec1.tls.test 1 20 || t_fail "strictmail connected to mx.sec1" "no record"
-got=$(mx_json mx.sec1.tls.test '(sum(len(c0.get("transactions", [])) for c0 in c), all(c0.get("tls") for c0 in c))')
+got=$(world_mx_json mx.sec1.tls.test '(sum(len(c0.get("transactions", [])) for c0 in c), all(c0.get("tls") for c0 in c))')
 [ "$got" = "(0, True)" ] || t_fail "no transaction at mx.sec1 (TLS done, then closed)" "$got"
 world_wait_mx_messages sec2.tls.test 1 20 || t_fail "the secure message at sec2.tls.test" "none"
 world_wait_mx_messages mx.wr2.tls.test 2 20 || t_fail "the secure message at mx.wr2" "none"
@@ -166,7 +145,7 @@ qi=$(send i@vinj.tls.test)
 world_wait_log "$log" "$q11: to=<t@v11.tls.test> relay=mx.tls11.tls.test\[127.0.3.7\]:25 tls=none status=deferred reply=\"handshake failed: " 20 ||
     t_fail "verify defers a TLS 1.1-only MX with the handshake's reason" "$(grep "$q11: to=" "$log" | tail -n 1)"
 mx_wait_conns mx.tls11.tls.test 1 20 || t_fail "strictmail connected to mx.tls11" "no record"
-got=$(mx_json mx.tls11.tls.test '[(len(c0.get("transactions", [])), bool(c0.get("tls")), bool(c0.get("starttls")), c0.get("tls_error")) for c0 in c]')
+got=$(world_mx_json mx.tls11.tls.test '[(len(c0.get("transactions", [])), bool(c0.get("tls")), bool(c0.get("starttls")), c0.get("tls_error")) for c0 in c]')
 case $got in
 "[(0, False, True, '"*[Vv][Ee][Rr][Ss][Ii][Oo][Nn]*"')]"|"[(0, False, True, '"*[Pp][Rr][Oo][Tt][Oo][Cc][Oo][Ll]*"')]"|"[(0, False, True, '"*[Cc][Ii][Pp][Hh][Ee][Rr]*"')]") ;;
 *) t_fail "one connection at the TLS 1.1 MX: STARTTLS, no TLS session (a version or cipher failure), no transaction" "$got" ;;
@@ -175,7 +154,7 @@ world_assert_no_log "$log" "$q11: to=<t@v11.tls.test> .*tls=TLSv1\.[01]" "no TLS
 world_wait_log "$log" "$qi: to=<i@vinj.tls.test> relay=mx.inj.tls.test\[127.0.3.8\]:25 tls=TLSv1.2/[^ ]+/verified status=sent" 20 ||
     t_fail "verify delivers through the injecting MX over a verified session" "$(grep "$qi: to=" "$log" | tail -n 1)"
 mx_wait_conns mx.inj.tls.test 1 20 || t_fail "the connection to mx.inj ends" "no record"
-got=$(mx_json mx.inj.tls.test '[(c0.get("injected"), c0.get("plaintext_after_starttls", 0), [x.split()[0] for x in c0["commands"]], [(t["to"], t["tls"]) for t in c0.get("transactions", [])]) for c0 in c]')
+got=$(world_mx_json mx.inj.tls.test '[(c0.get("injected"), c0.get("plaintext_after_starttls", 0), [x.split()[0] for x in c0["commands"]], [(t["to"], t["tls"]) for t in c0.get("transactions", [])]) for c0 in c]')
 [ "$got" = "[(71, 0, ['EHLO', 'STARTTLS', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'QUIT'], [(['i@vinj.tls.test'], True)])]" ] ||
     t_fail "mx.inj: bytes injected, strictmail sent nothing in plaintext after STARTTLS, a new EHLO under TLS, one TLS transaction" "$got"
 world_assert_no_log "$log" "injected" "the injected bytes are never taken for a reply"
@@ -223,7 +202,7 @@ world_wait_log "$log" "$qc: reused connection to $idlemx\[127.0.3.9\]:25 failed 
     t_fail "the failure of the reused connection logged" "$(grep "$qc" "$log" | tail -n 3 | tr '\n' '|')"
 # (The new connection is refused, or reset when it slipped into the dying
 # MX's listen queue.)
-world_wait_log "$log" "$qc: to=<x3@idle.tls.test> relay=$idlemx\[127.0.3.9\]:25 tls=none status=deferred reply=\"(connect to [^\"]*refused|connection error[^\"]*)\" conn=new" 20 ||
+world_wait_log "$log" "$qc: to=<x3@idle.tls.test> relay=$idlemx\[127.0.3.9\]:25 tls=none status=deferred reply=\"(connect to [^\"]*refused|connection error[^\"]*)\" delay=[0-9]+ conn=new" 20 ||
     t_fail "x3 tried on a new connection (refused or reset: deferred)" "$(grep "delivery.*$qc: to=" "$log" | tail -n 1)"
 world_assert_no_log "$log" "$qc: to=<x3@idle.tls.test> .*conn=reused" "x3 never deferred on the reused connection"
 mx_restart
@@ -246,7 +225,7 @@ say "6: an idle connection the server closed is dropped; a reused one that fails
 echo "smtp-reuse-max 2" >> "$T_DIR/c"
 kill -HUP "$SM_PID"
 world_wait_log "$log" "reload: .*done" 10 || t_fail "the reload" "no line"
-nc=$(mx_json mx.valid.tls.test 'len(c)')
+nc=$(world_mx_json mx.valid.tls.test 'len(c)')
 for i in 3 4 5; do
 	q=$(send "r$i@reuse.tls.test")
 	world_wait_log "$log" "$q: to=<r$i@reuse.tls.test> .*status=sent" 20 ||
@@ -260,11 +239,11 @@ t0=$(date +%s)
 sm_stop "$SM_PID" || t_fail "strictmaild stops" "it had to be killed"
 [ $(($(date +%s) - t0)) -lt 5 ] || t_fail "a prompt stop with an idle connection open" "$(($(date +%s) - t0)) s"
 mx_wait_conns mx.valid.tls.test $((nc + 2)) 20 ||
-    t_fail "both new connections to mx.valid end" "$(mx_json mx.valid.tls.test 'len(c)') records"
-got=$(mx_json mx.valid.tls.test "[([t['to'] for t in c0.get('transactions', [])], c0.get('closed_by'), bool(c0.get('tls'))) for c0 in c[$nc:]]")
+    t_fail "both new connections to mx.valid end" "$(world_mx_json mx.valid.tls.test 'len(c)') records"
+got=$(world_mx_json mx.valid.tls.test "[([t['to'] for t in c0.get('transactions', [])], c0.get('closed_by'), bool(c0.get('tls'))) for c0 in c[$nc:]]")
 [ "$got" = "[([['r3@reuse.tls.test'], ['r4@reuse.tls.test']], 'quit', True), ([['r5@reuse.tls.test']], 'quit', True)]" ] ||
     t_fail "two messages on the first connection, then QUIT; the idle one got QUIT at shutdown" "$got"
-got=$(mx_json mx.valid.tls.test "round(c[-1]['end'] - c[-1]['start'])")
+got=$(world_mx_json mx.valid.tls.test "round(c[-1]['end'] - c[-1]['start'])")
 [ "$got" -lt 6 ] || t_fail "the last connection ended by the shutdown, before smtp-reuse-idle (6s)" "${got}s"
 say "7: smtp-reuse-max ends a connection after its messages; QUIT at shutdown: ok"
 
