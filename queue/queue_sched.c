@@ -1285,7 +1285,13 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 	}
 	bidx = xcalloc(n + 1, sizeof(*bidx));
 	nb = qs_apply(qs, &env, o, n, bidx, &warn);
-	if (queue_fs_write_envelope(qs->spoolfd, &env, why,
+	if (nb == 0 && !warn && qs_count_pending(&env) == 0 &&
+	    qs_maybe_remove(qs, m, &env)) {
+		/* Nothing left to do: the removal is the record, and a
+		 * rewrite before it would only cost an fdatasync and a
+		 * folder fsync.  Were it not to go, the envelope is
+		 * rewritten below and the removal tried again. */
+	} else if (queue_fs_write_envelope(qs->spoolfd, &env, why,
 	    sizeof(why)) == -1) {
 		/* The old envelope stays: the recipients go again later. */
 		log_warnx("%s: envelope rewrite failed: %s", qid, why);

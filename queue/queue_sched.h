@@ -18,7 +18,8 @@
  * recipient (or one past its expiry) is marked failed only after its bounce
  * (queue/dsn.h) was committed as a new message through the same commit
  * path as a received one.  A message whose every recipient is delivered or
- * failed is removed.  A content digest mismatch moves the message to hold/.
+ * failed is removed (when a result leaves it so, without rewriting its
+ * envelope first).  A content digest mismatch moves the message to hold/.
  * A result that cannot be read is logged and its job deferred.
  *
  * Delay warning: the first deferral at or after arrival + delay-warning

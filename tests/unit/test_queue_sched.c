@@ -4,9 +4,11 @@
  * pending remote recipient due and says how many (a local one is never
  * counted); max-deliveries-per-domain holds a second job back until the
  * first one's MSG_D_RESULT, which marks the recipient delivered and
- * removes the message; a malformed MSG_D_RESULT defers its job and the
- * queue goes on; three host-level failures in a row back a destination
- * off (a new message for it waits, flush clears it); a deferral after
+ * removes the message (without rewriting its envelope first: that goes
+ * even where the envelope could not be rewritten); a malformed
+ * MSG_D_RESULT defers its job and the queue goes on; three host-level
+ * failures in a row back a destination off (a new message for it waits,
+ * flush clears it); a deferral after
  * delay-warning queues one delay warning (RFC 3464 "delayed") to the
  * sender through the commit worker, marks the envelope "warned", and is
  * not repeated at the next deferral.
@@ -366,6 +368,66 @@ test_domain_limit_and_result(void **state)
 	config_free(&cfg);
 }
 
+/* A result that leaves nothing pending removes the message without
+ * rewriting its envelope first: where ID.env.new cannot be written (a
+ * folder of that name), a delivered message still goes, while a deferred
+ * one keeps its old envelope (its rewrite fails). */
+static void
+test_done_without_rewrite(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	static const char text[] = "listen 127.0.0.1 25\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2, got;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2];
+	size_t			 i, n;
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	queue_fs_path(path, QFS_QUEUE, ID1, "env.new");
+	assert_int_equal(mkdirat(fx->spoolfd, path, 0700), 0);
+	queue_fs_path(path, QFS_QUEUE, ID2, "env.new");
+	assert_int_equal(mkdirat(fx->spoolfd, path, 0700), 0);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	n = read_jobs(sv[1], jobs, qids, 4);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		if (strcmp(qids[i], ID1) == 0)
+			send_sent(sv[1], jobs[i]);
+		else
+			send_refused(sv[1], jobs[i]);
+	}
+	run_loop(loop, 100);
+	queue_fs_path(path, QFS_QUEUE, ID1, "env");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	queue_fs_path(path, QFS_QUEUE, ID1, "msg");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	/* The deferral could not be written: the old envelope stays. */
+	read_env(fx, ID2, &got);
+	assert_int_equal(got.attempts, 0);
+	assert_int_equal(got.rcpts[0].state, RCPT_PENDING);
+	assert_null(got.rcpts[0].error);
+	envelope_free(&got);
+
+	envelope_free(&env1);
+	envelope_free(&env2);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
 /* A malformed result (no flags field, a bad status, garbage) defers its
  * job: the slot is free, the recipient stays pending, nothing dies; a
  * late good result for that job is ignored. */
@@ -646,6 +708,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_result, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_dest_backoff, setup,
