@@ -235,18 +235,40 @@ median() {
 	printf '%s\n' "$all" | sort -n | sed -n "$(( (n + 1) / 2 ))p"
 }
 
+# ns_cpu: "COMMAND TICKS" for each command name of the namespace's
+# processes (user + system time, summed over processes of that name).
+ns_cpu() {
+	local p
+	for p in $(ip netns pids "$NS" 2>/dev/null); do
+		[ -r "/proc/$p/stat" ] || continue
+		sed 's/^[0-9]* (\(.*\)) /\1 /' "/proc/$p/stat" 2>/dev/null |
+		    awk '{ print $1, $13 + $14 }'
+	done | awk '{ t[$1] += $2 } END { for (c in t) print c, t[c] }' | sort
+}
+
+# cpu_used BEFORE-FILE: the CPU seconds each long-lived process of the
+# namespace used since BEFORE-FILE (ns_cpu) was taken, most first.
+cpu_used() {
+	ns_cpu | awk -v hz="$(getconf CLK_TCK)" 'NR == FNR { b[$1] = $2; next }
+	    { d = ($2 - b[$1]) / hz; if (d >= 0.05) printf "%s %.1f\n", $1, d }' "$1" - |
+	    sort -k2,2nr | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $1, $2 }'
+}
+
 # repeat_relay NAME ADDR RCPT QUEUED: REPEAT runs; sets E2E[NAME] and
-# ACC[NAME] to the medians.
+# ACC[NAME] to the medians, and says where the CPU time went.
 declare -A E2E ACC
 repeat_relay() {
-	local name=$1 i r
+	local name=$1 i r t0
 	shift
 	: > "$D/runs"
+	ns_cpu > "$D/cpu.before"
+	t0=$(date +%s%N)
 	for i in $(seq 1 "$REPEAT"); do
 		r=$(run_relay "$@" "$MSGS")
 		say "  $name run $i: $r (msg/s end to end, msg/s acceptance only, sink sessions that ended)"
 		echo "$r" >> "$D/runs"
 	done
+	say "  CPU time over these runs ($(awk -v n=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", n / 1e9 }') s, $(nproc) cores; smtp-source not counted): $(cpu_used "$D/cpu.before")"
 	E2E[$name]=$(awk '{ print $1 }' "$D/runs" | median)
 	ACC[$name]=$(awk '{ print ($2 == "" ? "-" : $2) }' "$D/runs" | median)
 }
