@@ -8,7 +8,9 @@
  * commit; first attempt at once).  A job is one message x one recipient
  * domain (every pending recipient of that domain), handed to the delivery
  * process as MSG_D_JOB with a read-only descriptor of the content, within
- * max-deliveries in flight overall and max-deliveries-per-domain.
+ * max-deliveries in flight overall and max-deliveries-per-domain; a due
+ * message that would wait for a slot (none overall, or none for the one
+ * domain of its recipients) is passed over without reading its envelope.
  * Recipients of a local domain are not handed out (local delivery is not
  * built yet): they stay pending and never wake the scheduler.
  *
