@@ -32,7 +32,7 @@ BA      = build-asan
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-.PHONY: all asan run test test-unit test-integration bench fuzz install clean
+.PHONY: all asan run test test-unit test-integration bench bench-relay fuzz install clean
 
 all: $(B)/strictmaild $(B)/strictmailctl
 
@@ -84,6 +84,12 @@ test-integration: asan
 
 bench: deps all
 	bash tests/bench/bench.sh
+	if [ "$${BENCH_RELAY:-1}" != 0 ]; then bash tests/bench/relay.sh; fi
+
+# Relaying through strictmail to a fast sink, beside chasquid
+# (tests/bench/relay.sh); BENCH_RELAY=0 leaves it out of make bench.
+bench-relay: deps all
+	bash tests/bench/relay.sh
 
 # Fuzz targets (libFuzzer): the sources they need compiled again with
 # clang and -fsanitize=fuzzer-no-link,address,undefined into build-fuzz/.

@@ -54,6 +54,9 @@ struct qs_msg {
 	unsigned	 npending;	/* pending remote recipients */
 	uint64_t	 dest_until;	/* a destination of it is backed off
 					 * until then; 0: none */
+	struct qs_dom	*dom1;		/* the one domain of its pending
+					 * remote recipients; NULL: several,
+					 * or not known */
 };
 
 struct qs_dom {
@@ -257,6 +260,30 @@ qs_dom_get(struct queue_sched *qs, const char *name)
 	return d;
 }
 
+/* Remembers the one domain of env's pending remote recipients in m (NULL
+ * when they have several), so that a message whose domain has no free
+ * slot is passed over without reading its envelope. */
+static void
+qs_msg_domains(struct queue_sched *qs, struct qs_msg *m,
+    const struct envelope *env)
+{
+	char	dom[256], first[256] = "";
+	size_t	i;
+
+	m->dom1 = NULL;
+	for (i = 0; i < env->nrcpt; i++) {
+		if (!qs_remote(qs, &env->rcpts[i]))
+			continue;
+		qs_domain(env->rcpts[i].addr, dom, sizeof(dom));
+		if (first[0] == '\0')
+			(void)strlcpy(first, dom, sizeof(first));
+		else if (strcmp(first, dom) != 0)
+			return;
+	}
+	if (first[0] != '\0')
+		m->dom1 = qs_dom_get(qs, first);
+}
+
 void
 queue_sched_add(struct queue_sched *qs, const struct envelope *env)
 {
@@ -274,6 +301,7 @@ queue_sched_add(struct queue_sched *qs, const struct envelope *env)
 	m->arrival = env->arrival;
 	m->next_attempt = env->next_attempt;
 	m->npending = qs_count_remote(qs, env);
+	qs_msg_domains(qs, m, env);
 	qs_arm(qs);
 }
 
@@ -435,6 +463,7 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 		return 1;
 	}
 	m->npending = qs_count_remote(qs, &env);
+	qs_msg_domains(qs, m, &env);
 	n = qs_job_domains(qs, &env, doms, QS_MAX_DOMAINS);
 	n = qs_dest_filter(qs, doms, n, qs_now(), &m->dest_until);
 	if (n == 0) {
@@ -512,6 +541,17 @@ qs_run(void *arg)
 		next = m->next;
 		if (m->jobs > 0 || m->npending == 0 || qs_msg_due(m) > now)
 			continue;
+		/* Without a free slot it would wait: its envelope is not
+		 * read (a long queue would be read at every result). */
+		if (qs->inflight >= qs->cfg->max_deliveries) {
+			qs->blocked = 1;
+			break;
+		}
+		if (m->dom1 != NULL && m->dom1->inflight >=
+		    qs->cfg->max_deliveries_per_domain) {
+			qs->blocked = 1;
+			continue;
+		}
 		if (!qs_dispatch(qs, m))
 			qs->blocked = 1;
 	}
@@ -1146,7 +1186,13 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 	}
 	bidx = xcalloc(n + 1, sizeof(*bidx));
 	nb = qs_apply(qs, &env, o, n, bidx, &warn);
-	if (queue_fs_write_envelope(qs->spoolfd, &env, why,
+	if (nb == 0 && !warn && qs_count_pending(&env) == 0 &&
+	    qs_maybe_remove(qs, m, &env)) {
+		/* Nothing left to do: the removal is the record, and a
+		 * rewrite before it would only cost an fdatasync and a
+		 * folder fsync.  Were it not to go, the envelope is
+		 * rewritten below and the removal tried again. */
+	} else if (queue_fs_write_envelope(qs->spoolfd, &env, why,
 	    sizeof(why)) == -1) {
 		/* The old envelope stays: the recipients go again later. */
 		log_warnx("%s: envelope rewrite failed: %s", qid, why);

@@ -8,7 +8,9 @@
  * commit; first attempt at once).  A job is one message x one recipient
  * domain (every pending recipient of that domain), handed to the delivery
  * process as MSG_D_JOB with a read-only descriptor of the content, within
- * max-deliveries in flight overall and max-deliveries-per-domain.
+ * max-deliveries in flight overall and max-deliveries-per-domain; a due
+ * message that would wait for a slot (none overall, or none for the one
+ * domain of its recipients) is passed over without reading its envelope.
  * Recipients of a local domain are not handed out (local delivery is not
  * built yet): they stay pending and never wake the scheduler.
  *
@@ -18,7 +20,8 @@
  * recipient (or one past its expiry) is marked failed only after its bounce
  * (queue/dsn.h) was committed as a new message through the same commit
  * path as a received one.  A message whose every recipient is delivered or
- * failed is removed.  A content digest mismatch moves the message to hold/.
+ * failed is removed (when a result leaves it so, without rewriting its
+ * envelope first).  A content digest mismatch moves the message to hold/.
  * A result that cannot be read is logged and its job deferred.
  *
  * Delay warning: the first deferral at or after arrival + delay-warning

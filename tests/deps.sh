@@ -26,6 +26,7 @@
 #      postfix    ROOT/usr/sbin/postfix ...  the postfix MX role, make bench's
 #                                            peer, smtp-source for make bench
 #      nginx      ROOT/usr/sbin/nginx        the world's HTTPS policy hosts
+#      chasquid   ROOT/usr/bin/chasquid      make bench-relay's peer
 #    Library packages a tree needs that are not installed are unpacked
 #    into it too; ROOT/libpath lists the folders (relative to ROOT) that
 #    hold shared libraries, for LD_LIBRARY_PATH (postfix's own
@@ -47,7 +48,7 @@ TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
 libclang-rt-14-dev"
 
-PRIVATE="opensmtpd postfix nginx"
+PRIVATE="opensmtpd postfix nginx chasquid"
 
 # The host's servers whose state is recorded before and after.
 HOST_SERVERS="postfix nginx exim4-daemon-light exim4-daemon-heavy opensmtpd
@@ -93,6 +94,7 @@ binaries() {
 	postfix) echo usr/sbin/postfix usr/sbin/postconf usr/sbin/smtp-source \
 	    usr/lib/postfix/sbin/master usr/lib/postfix/sbin/smtpd ;;
 	nginx) echo usr/sbin/nginx ;;
+	chasquid) echo usr/bin/chasquid ;;
 	esac
 }
 
@@ -105,6 +107,9 @@ runs() {	# NAME ROOT LIBPATH
 	    LD_LIBRARY_PATH=$3 "$2/usr/sbin/smtp-source" 2>&1 | grep -q 'usage:.*smtp-source' ;;
 	nginx) LD_LIBRARY_PATH=$3 "$2/usr/sbin/nginx" -v 2>&1 |
 	    grep -qx "nginx version: nginx/$(cat "$2/.upstream")" ;;
+	# "chasquid 1.11-2+b2 (source date: ...)": the Debian version.
+	chasquid) "$2/usr/bin/chasquid" -version 2>&1 |
+	    grep -q "^chasquid $(cat "$2/.version") " ;;
 	esac
 }
 

@@ -3,10 +3,12 @@
  * socketpair for the delivery process: queue_sched_flush makes every
  * pending remote recipient due and says how many (a local one is never
  * counted); max-deliveries-per-domain holds a second job back until the
- * first one's MSG_D_RESULT, which marks the recipient delivered and
- * removes the message; a malformed MSG_D_RESULT defers its job and the
- * queue goes on; three host-level failures in a row back a destination
- * off (a new message for it waits, flush clears it); a deferral after
+ * first one's MSG_D_RESULT (without reading its envelope meanwhile), which
+ * marks the recipient delivered and removes the message (without rewriting its envelope first: that goes
+ * even where the envelope could not be rewritten); a malformed
+ * MSG_D_RESULT defers its job and the queue goes on; three host-level
+ * failures in a row back a destination off (a new message for it waits,
+ * flush clears it); a deferral after
  * delay-warning queues one delay warning (RFC 3464 "delayed") to the
  * sender through the commit worker, marks the envelope "warned", and is
  * not repeated at the next deferral.
@@ -126,6 +128,7 @@ put_message(struct fixture *fx, struct envelope *env, const char *id,
 
 #define ID1	"E000000000000101"
 #define ID2	"E000000000000102"
+#define ID3	"E000000000000103"
 
 static void
 test_flush(void **state)
@@ -366,6 +369,126 @@ test_domain_limit_and_result(void **state)
 	config_free(&cfg);
 }
 
+/* A due message whose domain has no free slot is passed over without
+ * reading its envelope: here it cannot be read meanwhile (reading it
+ * would drop it from the schedule), and it still goes once the slot is
+ * free and the envelope is back. */
+static void
+test_wait_without_read(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const r3[] = { "carol@other.example" };
+	static const char *const e[] = { NULL };
+	static const char text[] = "listen 127.0.0.1 25\n"
+	    "max-deliveries-per-domain 1\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2, env3;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE], why[256];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2], fd;
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 1);
+	assert_string_equal(qids[0], ID1);
+	/* ID2's envelope unreadable while a third message, for another
+	 * domain, makes the scheduler run. */
+	queue_fs_path(path, QFS_QUEUE, ID2, "env");
+	fd = openat(fx->spoolfd, path, O_WRONLY | O_TRUNC);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, "garbage\n", 8), 8);
+	close(fd);
+	put_message(fx, &env3, ID3, 1700000300, r3, e, 1);
+	env3.next_attempt = 0;
+	queue_sched_add(qs, &env3);
+	/* A blocked scheduler looks again a second later. */
+	run_loop(loop, 1500);
+	assert_int_equal(read_jobs(sv[1], &jobs[1], &qids[1], 3), 1);
+	assert_string_equal(qids[1], ID3);
+	if (queue_fs_write_envelope(fx->spoolfd, &env2, why,
+	    sizeof(why)) == -1)
+		fail_msg("write_envelope: %s", why);
+	send_sent(sv[1], jobs[0]);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], &jobs[2], &qids[2], 2), 1);
+	assert_string_equal(qids[2], ID2);
+
+	envelope_free(&env1);
+	envelope_free(&env2);
+	envelope_free(&env3);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
+/* A result that leaves nothing pending removes the message without
+ * rewriting its envelope first: where ID.env.new cannot be written (a
+ * folder of that name), a delivered message still goes, while a deferred
+ * one keeps its old envelope (its rewrite fails). */
+static void
+test_done_without_rewrite(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const e[] = { NULL };
+	static const char text[] = "listen 127.0.0.1 25\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, env2, got;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2];
+	size_t			 i, n;
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	queue_fs_path(path, QFS_QUEUE, ID1, "env.new");
+	assert_int_equal(mkdirat(fx->spoolfd, path, 0700), 0);
+	queue_fs_path(path, QFS_QUEUE, ID2, "env.new");
+	assert_int_equal(mkdirat(fx->spoolfd, path, 0700), 0);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	n = read_jobs(sv[1], jobs, qids, 4);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		if (strcmp(qids[i], ID1) == 0)
+			send_sent(sv[1], jobs[i]);
+		else
+			send_refused(sv[1], jobs[i]);
+	}
+	run_loop(loop, 100);
+	queue_fs_path(path, QFS_QUEUE, ID1, "env");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	queue_fs_path(path, QFS_QUEUE, ID1, "msg");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	/* The deferral could not be written: the old envelope stays. */
+	read_env(fx, ID2, &got);
+	assert_int_equal(got.attempts, 0);
+	assert_int_equal(got.rcpts[0].state, RCPT_PENDING);
+	assert_null(got.rcpts[0].error);
+	envelope_free(&got);
+
+	envelope_free(&env1);
+	envelope_free(&env2);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
 /* A malformed result (no flags field, a bad status, garbage) defers its
  * job: the slot is free, the recipient stays pending, nothing dies; a
  * late good result for that job is ignored. */
@@ -429,7 +552,6 @@ test_malformed_result(void **state)
 	envelope_free(&env2);
 }
 
-#define ID3	"E000000000000103"
 #define ID4	"E000000000000104"
 
 /* Three host-level failures in a row back the destination off: a new
@@ -646,6 +768,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_without_read,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_result, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_dest_backoff, setup,
