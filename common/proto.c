@@ -1,9 +1,33 @@
 /*
  * proto.c - names of the message types of proto.h, for log lines and for
- * the protocol-violation messages of ipc.c.  Unknown numbers get a fixed
+ * the protocol-violation messages of ipc.c, and the DSN NOTIFY keywords.  Unknown numbers get a fixed
  * name; the caller prints the number when it matters.
  */
+#include <string.h>
+#include <strings.h>
+
 #include "proto.h"
+
+unsigned
+proto_notify_bit(const char *s, size_t len)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 bit;
+	} words[] = {
+		{ "NEVER", DSN_NOTIFY_NEVER },
+		{ "SUCCESS", DSN_NOTIFY_SUCCESS },
+		{ "FAILURE", DSN_NOTIFY_FAILURE },
+		{ "DELAY", DSN_NOTIFY_DELAY },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i].name) == len &&
+		    strncasecmp(s, words[i].name, len) == 0)
+			return words[i].bit;
+	return 0;
+}
 
 const char *
 proto_msg_name(unsigned type)

@@ -8,6 +8,8 @@
 #ifndef SM_PROTO_H
 #define SM_PROTO_H
 
+#include <stddef.h>
+
 enum msg_type {
 	MSG_NONE = 0,
 
@@ -172,5 +174,8 @@ enum lookup_result {
 };
 
 const char *proto_msg_name(unsigned type);
+/* The DSN_NOTIFY_* bit of the NOTIFY keyword s[0..len) (any case), or 0
+ * for another word. */
+unsigned proto_notify_bit(const char *s, size_t len);
 
 #endif

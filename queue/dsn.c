@@ -70,24 +70,12 @@ dsn_destination(const char *sender, unsigned notify, enum dsn_action action)
 unsigned
 dsn_notify_bits(const char *list)
 {
-	static const struct {
-		const char	*name;
-		unsigned	 bit;
-	} words[] = {
-		{ "NEVER", DSN_NOTIFY_NEVER },
-		{ "SUCCESS", DSN_NOTIFY_SUCCESS },
-		{ "FAILURE", DSN_NOTIFY_FAILURE },
-		{ "DELAY", DSN_NOTIFY_DELAY },
-	};
 	unsigned	bits = 0;
-	size_t		n, i;
+	size_t		n;
 
 	while (list != NULL && *list != '\0') {
 		n = strcspn(list, ",");
-		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-			if (strlen(words[i].name) == n &&
-			    strncasecmp(list, words[i].name, n) == 0)
-				bits |= words[i].bit;
+		bits |= proto_notify_bit(list, n);
 		list += n;
 		if (*list == ',')
 			list++;

@@ -618,29 +618,17 @@ smtp_parse_printable(const char *s, size_t len)
 int
 smtp_parse_notify(const char *value, unsigned *flags)
 {
-	static const struct {
-		const char	*name;
-		unsigned	 bit;
-	} words[] = {
-		{ "NEVER", DSN_NOTIFY_NEVER },
-		{ "SUCCESS", DSN_NOTIFY_SUCCESS },
-		{ "FAILURE", DSN_NOTIFY_FAILURE },
-		{ "DELAY", DSN_NOTIFY_DELAY },
-	};
 	const char	*s = value;
-	size_t		 n, i;
+	unsigned	 bit;
+	size_t		 n;
 
 	*flags = 0;
 	for (;;) {
 		n = strcspn(s, ",");
-		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-			if (strlen(words[i].name) == n &&
-			    strncasecmp(s, words[i].name, n) == 0)
-				break;
-		if (i == sizeof(words) / sizeof(words[0]) ||
-		    (*flags & words[i].bit))
+		bit = proto_notify_bit(s, n);
+		if (bit == 0 || (*flags & bit))
 			return -1;
-		*flags |= words[i].bit;
+		*flags |= bit;
 		if (s[n] == '\0')
 			break;
 		s += n + 1;
