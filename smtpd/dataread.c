@@ -72,29 +72,42 @@ dataread_out(struct dataread *dr, const char *p, size_t n, struct buf *out)
 		buf_add(out, p, n);
 }
 
-/* Follows the start of a header line: "Received" [WSP] ":". */
-static void
-dataread_match(struct dataread *dr, const char *p, size_t n)
+/*
+ * Follows WORD [WSP] ":" at the start of a header line, in any case and
+ * over the pieces of the line: *pos is the position in word, -1 once the
+ * line cannot match.  The offset in p just after the colon, or -1.
+ */
+static long
+dataread_name(int *pos, const char *word, int wlen, const char *p, size_t n)
 {
 	size_t	i;
 	int	c;
 
-	for (i = 0; i < n && dr->match >= 0; i++) {
+	for (i = 0; i < n && *pos >= 0; i++) {
 		c = (unsigned char)p[i];
 		if (c >= 'A' && c <= 'Z')
 			c += 'a' - 'A';
-		if (dr->match < DATAREAD_WORDLEN)
-			dr->match = c == DATAREAD_WORD[dr->match] ?
-			    dr->match + 1 : -1;
+		if (*pos < wlen)
+			*pos = c == word[*pos] ? *pos + 1 : -1;
 		else if (c == ':') {
-			dr->match = -1;
-			dr->nreceived++;
-			if (dr->max_received != 0 &&
-			    dr->nreceived >= dr->max_received)
-				dr->flags |= DATAREAD_LOOP;
+			*pos = -1;
+			return (long)(i + 1);
 		} else if (c != ' ' && c != '\t')
-			dr->match = -1;
+			*pos = -1;
 	}
+	return -1;
+}
+
+/* Counts the Received: fields. */
+static void
+dataread_match(struct dataread *dr, const char *p, size_t n)
+{
+	if (dataread_name(&dr->match, DATAREAD_WORD, DATAREAD_WORDLEN, p,
+	    n) < 0)
+		return;
+	dr->nreceived++;
+	if (dr->max_received != 0 && dr->nreceived >= dr->max_received)
+		dr->flags |= DATAREAD_LOOP;
 }
 
 /* Keeps octets of the Message-ID's value, its leading blanks dropped. */
@@ -117,8 +130,7 @@ dataread_idkeep(struct dataread *dr, const char *p, size_t n)
 static void
 dataread_idmatch(struct dataread *dr, const char *p, size_t n)
 {
-	size_t	i;
-	int	c;
+	long	off;
 
 	if (dr->idstate == DR_ID_EOL)
 		dr->idstate = (p[0] == ' ' || p[0] == '\t') ? DR_ID_VALUE :
@@ -129,19 +141,11 @@ dataread_idmatch(struct dataread *dr, const char *p, size_t n)
 		dataread_idkeep(dr, p, n);
 		return;
 	}
-	for (i = 0; i < n && dr->idmatch >= 0; i++) {
-		c = (unsigned char)p[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (dr->idmatch < DATAREAD_IDWORDLEN)
-			dr->idmatch = c == DATAREAD_IDWORD[dr->idmatch] ?
-			    dr->idmatch + 1 : -1;
-		else if (c == ':') {
-			dr->idmatch = -1;
-			dr->idstate = DR_ID_VALUE;
-			dataread_idkeep(dr, p + i + 1, n - i - 1);
-		} else if (c != ' ' && c != '\t')
-			dr->idmatch = -1;
+	off = dataread_name(&dr->idmatch, DATAREAD_IDWORD, DATAREAD_IDWORDLEN,
+	    p, n);
+	if (off >= 0) {
+		dr->idstate = DR_ID_VALUE;
+		dataread_idkeep(dr, p + off, n - (size_t)off);
 	}
 }
 
