@@ -42,7 +42,7 @@ struct policy_case {
 };
 
 static const struct policy_case policy_cases[] = {
-	/* Rule 13: line endings, blank lines, byte order mark. */
+	/* rule 13: line endings, blank lines, byte order mark. */
 	{ "rule 13: LF", GOOD, 0, STS_MODE_ENFORCE, 86400, 1,
 	    { "mx1.example.com" }, NULL, "mx1.example.com", 1 },
 	{ "rule 13: CRLF",
@@ -89,7 +89,7 @@ static const struct policy_case policy_cases[] = {
 	{ "rule 13: line numbers count blank lines and endings",
 	    "\r\n\nversion: STSv1\n\nmax_age: -1\n", -1, 0, 0, 0, { NULL },
 	    "line 5: max_age \"-1\" is not 1 to 10 digits", NULL, 0 },
-	/* Rule 14: key: value. */
+	/* rule 14: key: value. */
 	{ "rule 14: no space after the colon",
 	    "version:STSv1\nmode:enforce\nmx:mx1.example.com\nmax_age:60\n",
 	    0, STS_MODE_ENFORCE, 60, 1, { "mx1.example.com" }, NULL, NULL,
@@ -114,7 +114,7 @@ static const struct policy_case policy_cases[] = {
 	    "line 2: no colon", NULL, 0 },
 	{ "rule 14: an empty key", HEAD ": x\n" MX1 AGE, -1, 0, 0, 0,
 	    { NULL }, "line 3: empty key", NULL, 0 },
-	/* Rule 15: values. */
+	/* rule 15: values. */
 	{ "rule 15: version other than STSv1", "version: STSv2\nmode: none\n"
 	    AGE, -1, 0, 0, 0, { NULL }, "line 1: version \"STSv2\"", NULL,
 	    0 },
@@ -162,7 +162,7 @@ static const struct policy_case policy_cases[] = {
 	    -1, 0, 0, 0, { NULL }, "max_age \"86 400\"", NULL, 0 },
 	{ "rule 15: max_age with a unit", HEAD MX1 "max_age: 1d\n", -1, 0, 0,
 	    0, { NULL }, "max_age \"1d\"", NULL, 0 },
-	/* Rule 16: the first occurrence wins; mx adds. */
+	/* rule 16: the first occurrence wins; mx adds. */
 	{ "rule 16: the first mode wins",
 	    "version: STSv1\nmode: testing\nmode: enforce\n" MX1 AGE, 0,
 	    STS_MODE_TESTING, 86400, 1, { "mx1.example.com" }, NULL, NULL,
@@ -188,7 +188,7 @@ static const struct policy_case policy_cases[] = {
 	    "line 3: empty mx", NULL, 0 },
 	{ "rule 16: an mx of spaces only", HEAD "mx:  \t\n" AGE, -1, 0, 0, 0,
 	    { NULL }, "empty mx", NULL, 0 },
-	/* Rule 17: required fields. */
+	/* rule 17: required fields. */
 	{ "rule 17: version missing", "mode: enforce\n" MX1 AGE, -1, 0, 0, 0,
 	    { NULL }, "version missing", NULL, 0 },
 	{ "rule 17: mode missing", "version: STSv1\n" MX1 AGE, -1, 0, 0, 0,
@@ -208,7 +208,7 @@ static const struct policy_case policy_cases[] = {
 	    "no mx in enforce mode", NULL, 0 },
 	{ "rule 17: testing without mx", "version: STSv1\nmode: testing\n"
 	    AGE, -1, 0, 0, 0, { NULL }, "no mx in testing mode", NULL, 0 },
-	/* Rule 18: mx values that never match, kept as published. */
+	/* rule 18: mx values that never match, kept as published. */
 	{ "rule 18: an IPv4 mx never matches", HEAD "mx: 192.0.2.1\n" AGE, 0,
 	    STS_MODE_ENFORCE, 86400, 1, { "192.0.2.1" }, NULL, "192.0.2.1",
 	    0 },
@@ -269,7 +269,7 @@ test_policy_table(void **state)
 	}
 }
 
-/* Rule 9 (the parser's side): 64 KiB is read, one byte more is not. */
+/* rule 9 (the parser's side): 64 KiB is read, one byte more is not. */
 static void
 test_policy_body_max(void **state)
 {
@@ -294,7 +294,7 @@ test_policy_body_max(void **state)
 	free(body);
 }
 
-/* Rule 16: STS_MX_MAX mx lines are kept; one more is invalid. */
+/* rule 16: STS_MX_MAX mx lines are kept; one more is invalid. */
 static void
 test_policy_mx_max(void **state)
 {
@@ -320,7 +320,7 @@ test_policy_mx_max(void **state)
 	assert_int_equal(p.nmx, 0);
 }
 
-/* Rule 13: a NUL never cuts a value short: the line is invalid. */
+/* rule 13: a NUL never cuts a value short: the line is invalid. */
 static void
 test_policy_nul(void **state)
 {
@@ -447,7 +447,7 @@ test_match_table(void **state)
 	}
 }
 
-/* Rule 18: at most 253 bytes (a trailing dot not counted). */
+/* rule 18: at most 253 bytes (a trailing dot not counted). */
 static void
 test_match_length(void **state)
 {

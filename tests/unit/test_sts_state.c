@@ -124,7 +124,7 @@ static const struct decide_case decide_cases[] = {
 	    T0 + 10, STS_USE_CACHED },
 	{ "rule 28: one second before expiry: the cache", K_POLICY,
 	    STS_DNS_FOUND, "id1", T0 + AGE - 1, STS_USE_CACHED },
-	/* Rule 28: past expiry counts as nothing cached. */
+	/* rule 28: past expiry counts as nothing cached. */
 	{ "rule 28: at expiry, same id: fetch again", K_POLICY,
 	    STS_DNS_FOUND, "id1", T0 + AGE, STS_FETCH },
 	{ "rule 28: past expiry, TXT gone: no policy", K_POLICY,
@@ -137,7 +137,7 @@ static const struct decide_case decide_cases[] = {
 	    T0, STS_FETCH },
 	{ "rule 15: max_age 0, DNS failure: nothing usable", K_AGE0,
 	    STS_DNS_UNKNOWN, NULL, T0, STS_NO_POLICY_WARN },
-	/* Rule 12: the backoff after a failed fetch, per id. */
+	/* rule 12: the backoff after a failed fetch, per id. */
 	{ "rule 12: failed id within the backoff: no fetch, warned", K_ERROR,
 	    STS_DNS_FOUND, "id2", T0 + BACKOFF - 1, STS_NO_POLICY_WARN },
 	{ "rule 12: failed id at the end of the backoff: fetch", K_ERROR,
@@ -206,7 +206,7 @@ test_decide_table(void **state)
 	}
 }
 
-/* Rule 26: a fetched policy is kept whole, with its times. */
+/* rule 26: a fetched policy is kept whole, with its times. */
 static void
 test_fetch_ok(void **state)
 {
@@ -239,7 +239,7 @@ test_fetch_ok(void **state)
 	sts_entry_free(&e);	/* twice is harmless */
 }
 
-/* Rules 12 and 29: a failed fetch with nothing cached. */
+/* rule 12, rule 29: a failed fetch with nothing cached. */
 static void
 test_fetch_fail_uncached(void **state)
 {
@@ -271,7 +271,7 @@ test_fetch_fail_uncached(void **state)
 	sts_entry_free(&e);
 }
 
-/* Rule 28: the fetch of a new id fails: the cached policy stays. */
+/* rule 28: the fetch of a new id fails: the cached policy stays. */
 static void
 test_fetch_fail_keeps_policy(void **state)
 {
@@ -291,7 +291,7 @@ test_fetch_fail_keeps_policy(void **state)
 	sts_entry_free(&e);
 }
 
-/* Rule 26: a new id's policy replaces the old one. */
+/* rule 26: a new id's policy replaces the old one. */
 static void
 test_new_policy_replaces(void **state)
 {
@@ -311,7 +311,7 @@ test_new_policy_replaces(void **state)
 	sts_entry_free(&e);
 }
 
-/* Rule 30: a fetched mode none replaces enforce at once. */
+/* rule 30: a fetched mode none replaces enforce at once. */
 static void
 test_none_replaces_enforce(void **state)
 {
@@ -337,7 +337,7 @@ test_none_replaces_enforce(void **state)
 	sts_entry_free(&e);
 }
 
-/* Rule 26: a copy is deep. */
+/* rule 26: a copy is deep. */
 static void
 test_entry_copy(void **state)
 {
@@ -413,7 +413,7 @@ test_plan_refresh(void **state)
 	assert_true(sts_plan_refresh(&e, T0, &set, 0) == 0);
 }
 
-/* Rule 31: every jitter plans the refresh before the expiry. */
+/* rule 31: every jitter plans the refresh before the expiry. */
 static void
 test_plan_before_expiry(void **state)
 {
@@ -492,7 +492,7 @@ test_due_table(void **state)
 	}
 }
 
-/* Rule 31: a refresh that fetches the same policy plans the next one. */
+/* rule 31: a refresh that fetches the same policy plans the next one. */
 static void
 test_refresh_cycle(void **state)
 {

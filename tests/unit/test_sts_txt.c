@@ -183,7 +183,7 @@ test_txt_table(void **state)
 	}
 }
 
-/* Rule 3: records hold any bytes; a NUL ends nothing and is a bad byte. */
+/* rule 3: records hold any bytes; a NUL ends nothing and is a bad byte. */
 static void
 test_txt_nul(void **state)
 {
