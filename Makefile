@@ -113,6 +113,9 @@ FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
 # MTA-STS: the TXT record and policy parsers (sts/).
 FUZZ_TARGETS += fuzz_sts_txt fuzz_sts_policy
 FUZZ_SRCS    += sts/sts_txt.c sts/sts_policy.c
+# MTA-STS: the cache record (sts_record.c parses its policy text again).
+FUZZ_TARGETS += fuzz_sts_record
+FUZZ_SRCS    += sts/sts_record.c sts/sts_state.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
