@@ -1109,23 +1109,10 @@ dlv_connect(const struct mxwalk_target *t, unsigned port,
     const struct config *cfg)
 {
 	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	socklen_t		 len;
 	int			 fd;
 
-	memset(&ss, 0, sizeof(ss));
-	if (t->addr.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		sin->sin_addr = t->addr.u.v4;
-		len = sizeof(*sin);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		sin6->sin6_addr = t->addr.u.v6;
-		len = sizeof(*sin6);
-	}
+	len = dns_addr_sockaddr(&t->addr, port, &ss);
 	fd = socket(t->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1)
