@@ -2375,6 +2375,7 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
     int control_fd, const struct sm_user *u)
 {
 	struct dlv	*d;
+	int		 chrooted;
 
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -2383,8 +2384,9 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	d->loop = event_loop_new();
 	conncache_init(&d->idle);
 	dlv_before_chroot(d);
+	chrooted = u != NULL && privsep_is_root();
 	dlv_drop(d, u);
-	dlv_sts_start(d, u != NULL && privsep_is_root());
+	dlv_sts_start(d, chrooted);
 	dlv_identity(d);
 	if (event_signal(d->loop, SIGTERM, dlv_sigterm, d) == -1)
 		fatal("event_signal");
