@@ -600,7 +600,7 @@ static void
 sts_txt_decide(struct sts_dom *d)
 {
 	struct sts	*s = d->s;
-	char		 why[200];
+	char		 why[200], t[40];
 	enum sts_action	 act;
 
 	act = sts_decide(d->have_entry ? &d->e : NULL, d->dns, d->id,
@@ -610,8 +610,16 @@ sts_txt_decide(struct sts_dom *d)
 		sts_fetch_begin(d);
 		return;
 	case STS_NO_POLICY_WARN:
-		(void)bsnprintf(d->warn, sizeof(d->warn), "%s", why[0] != '\0' ?
-		    why : d->dnswhy);
+		if (d->dns == STS_DNS_FOUND && d->have_entry &&
+		    strcmp(d->e.error_id, d->id) == 0) {
+			/* Rule 12: the failure of this id, not a new try. */
+			sts_iso(d->e.backoff_until, t, sizeof(t));
+			(void)bsnprintf(d->warn, sizeof(d->warn), "TXT id %s "
+			    "found, policy fetch failed: %s (not tried again "
+			    "before %s)", d->id, d->e.last_error, t);
+		} else
+			(void)bsnprintf(d->warn, sizeof(d->warn), "%s",
+			    why[0] != '\0' ? why : d->dnswhy);
 		log_warnx("mta-sts: %s: %s; delivering as with no policy",
 		    d->domain, d->warn);
 		break;
