@@ -32,7 +32,7 @@ BA      = build-asan
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 
-.PHONY: all asan run test test-unit test-integration bench bench-relay fuzz install clean
+.PHONY: all asan run test test-unit test-integration bench bench-relay bench-sts fuzz install clean
 
 all: $(B)/strictmaild $(B)/strictmailctl $(B)/tests/tools/sts-fetch-probe
 
@@ -90,11 +90,17 @@ test-integration: asan
 bench: deps all
 	bash tests/bench/bench.sh
 	if [ "$${BENCH_RELAY:-1}" != 0 ]; then bash tests/bench/relay.sh; fi
+	if [ "$${BENCH_STS:-1}" != 0 ]; then bash tests/bench/sts.sh; fi
 
 # Relaying through strictmail to a fast sink, beside chasquid
 # (tests/bench/relay.sh); BENCH_RELAY=0 leaves it out of make bench.
 bench-relay: deps all
 	bash tests/bench/relay.sh
+
+# Delivery to 200 MTA-STS enforce domains with a cold and a warm policy
+# cache (tests/bench/sts.sh); BENCH_STS=0 leaves it out of make bench.
+bench-sts: deps all
+	bash tests/bench/sts.sh
 
 # Fuzz targets (libFuzzer): the sources they need compiled again with
 # clang and -fsanitize=fuzzer-no-link,address,undefined into build-fuzz/.

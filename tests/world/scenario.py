@@ -31,7 +31,9 @@ STUB_ADDR = "127.0.0.54"
 WELL_KNOWN = "/.well-known/mta-sts.txt"
 MOVED = "/moved/mta-sts.txt"
 CERT_VARIANTS = ("valid", "wrongname", "expired", "notyetvalid", "cnonly",
-                 "selfsigned", "wildcard")
+                 "selfsigned", "wildcard", "shared")
+# cert=shared: one leaf for all such policy hosts, its SANs their names.
+SHARED_CERT = "policy-hosts-shared"
 STUB_MODES = ("servfail", "refused", "nxdomain", "timeout", "truncated",
               "wrongid", "comploop", "bigtxt", "answer")
 HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)"
@@ -419,6 +421,8 @@ def nginx_conf(scn, state):
 
 
 def cert_base(p):
+    if p["cert"] == "shared":
+        return SHARED_CERT
     return p["host"] if p["cert"] == "valid" else "%s.%s" % (p["host"], p["cert"])
 
 

@@ -39,8 +39,8 @@ ROLE_EHLO = {"nostarttls": "withheld", "opensmtpd": "withheld", "drop-greeting":
 ROLE_CERT = {"valid": "0", "postfix": "0", "submission": "0",
              "wrongname": "62", "expired": "10", "cnonly": "cnonly"}
 # What openssl reports for a policy host's certificate variant.
-CERT_VERIFY = {"valid": "0", "wildcard": "0", "wrongname": "62", "expired": "10",
-               "notyetvalid": "9", "selfsigned": "18", "cnonly": "cnonly"}
+CERT_VERIFY = {"valid": "0", "wildcard": "0", "shared": "0", "wrongname": "62",
+               "expired": "10", "notyetvalid": "9", "selfsigned": "18", "cnonly": "cnonly"}
 
 
 def result(ok, what, expected="", got=""):
@@ -260,7 +260,7 @@ def check_policies(plan, state, ca):
         if p["body_file"]:
             with open(p["body_file"], "rb") as f:
                 body = f.read()
-        good_cert = p["cert"] in ("valid", "wildcard")
+        good_cert = p["cert"] in ("valid", "wildcard", "shared")
         for addr in p["addrs"]:
             check_cert("policy host", addr, 443, host, ca, CERT_VERIFY[p["cert"]])
             what = "GET %s at %s" % (url, addr)
