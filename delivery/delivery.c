@@ -2314,8 +2314,8 @@ dlv_sts_start(struct dlv *d, int chrooted)
 	char			err[512];
 
 	buf_init(&dir);
-	if (chrooted)
-		buf_addstr(&dir, "/");
+	if (chrooted)		/* the working folder is the chroot's root */
+		buf_addstr(&dir, ".");
 	else
 		buf_printf(&dir, "%s%sdelivery", d->cfg->spool,
 		    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");

@@ -85,7 +85,10 @@ sts_cache_env(struct sts_cache *c)
 		return rc;
 	c->env = env;
 	env->set_errcall(env, sts_cache_errcall);
-	if ((rc = env->set_lg_dir(env, STS_CACHE_LOGDIR)) != 0 ||
+	/* Its temporary files in the cache folder: in a chroot there is no
+	 * /var/tmp or /tmp to find (it would say so at every open). */
+	if ((rc = env->set_tmp_dir(env, c->dir)) != 0 ||
+	    (rc = env->set_lg_dir(env, STS_CACHE_LOGDIR)) != 0 ||
 	    (rc = env->set_lg_max(env, STS_CACHE_LOG_MAX)) != 0 ||
 	    (rc = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
 		return rc;
