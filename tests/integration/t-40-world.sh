@@ -226,13 +226,23 @@ trap 't40_cleanup 2>/dev/null' EXIT
 trap 't40_cleanup 2>/dev/null; exit 130' INT
 trap 't40_cleanup 2>/dev/null; exit 143' TERM
 
-# A scenario that another test brings up (world_init NAME) is exercised
-# there: only the others are brought up here.
+# A scenario that another test brings up or switches to ("world_init
+# NAME", "world_switch NAME", or listed on a "# scenarios: NAME..." line
+# of a test that makes the name) is exercised there: only the others are
+# brought up here.
+used_scenarios() {
+	local f
+	for f in "$SM_TOP"/tests/integration/t-*.sh; do
+		[ "${f##*/}" = t-40-world.sh ] && continue
+		awk '$1 == "world_init" || $1 == "world_switch" { print $2 }
+		    $1 == "#" && $2 == "scenarios:" { for (i = 3; i <= NF; i++) print $i }' "$f"
+	done | sort -u
+}
 own_scenarios() {
-	local s
+	local s used
+	used=$(used_scenarios)
 	for s in $(cd "$W_HOME/scenarios" && ls -- *.scn | sed 's/\.scn$//'); do
-		grep -lx "world_init $s" "$SM_TOP"/tests/integration/t-*.sh |
-		    grep -qv '/t-40-world\.sh$' || echo "$s"
+		printf '%s\n' "$used" | grep -qx -- "$s" || echo "$s"
 	done
 }
 scenarios=${T40_SCENARIOS:-$(own_scenarios)}

@@ -9,7 +9,11 @@
 # access log shows what was asked for: exactly one request per fetch
 # that reached HTTP, none at all where the certificate failed during the
 # handshake, and never the target of a redirect.
+# The probe does not depend on SM_PRIV: it runs once.
+# scenarios: sts-policy-redirect sts-policy-status sts-policy-bad-type
+# scenarios: sts-policy-too-large sts-policy-slow sts-policy-syntax sts-bad-cert
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "the fetcher does not depend on SM_PRIV: checked once, with SM_PRIV=0"
 world_init sts-enforce
 probe=$(dirname "$SM_BIN")/tests/tools/sts-fetch-probe
 [ -x "$probe" ] || t_fail "the probe at $probe" "none (make all / make asan)"

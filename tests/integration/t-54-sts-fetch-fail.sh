@@ -12,7 +12,10 @@
 #   - "strictmailctl sts show" records the failed id and the reason, and
 #     that it holds no policy (rule 32);
 #   - a second message within mta-sts-backoff makes no request (rule 12).
+# Runs once, privileged: the cache in the delivery process's chroot
+# (t-55 runs unprivileged, with leak detection).
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 1 ] || t_skip "checked once, with SM_PRIV=1 (the cache inside the chroot)"
 world_init sts-fetch-fail
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log

@@ -10,7 +10,12 @@
 #     verified", and mx1's records show it over TLS, never in plaintext;
 #   - "strictmailctl sts show" keeps the old id and records the new id's
 #     failure and reason.
+# Runs once, unprivileged (t-54 runs the cache in the chroot).
+# scenarios: sts-enforce-next-redirect sts-enforce-next-404 sts-enforce-next-html
+# scenarios: sts-enforce-next-notype sts-enforce-next-big sts-enforce-next-chunked
+# scenarios: sts-enforce-next-slow sts-enforce-next-cnonly
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (leak detection; t-54 runs privileged)"
 world_init sts-enforce
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log
