@@ -79,6 +79,12 @@ case_fail chunked.fail.test chunked1 "body larger than 65536 bytes"
 case_fail slow.fail.test slow1 "timeout after 4 s"
 # ---- rule 6: the policy host's certificate names it only in its CN
 case_fail cnonly.fail.test cnonly1 "certificate: name mismatch"
+# sts check shows the same failure step by step (rules 6, 32).
+check=$(ctl sts check cnonly.fail.test) || t_fail "sts check cnonly.fail.test" "$check"
+printf '%s\n' "$check" | grep -q '^fetch: policy host certificate: name mismatch: wanted mta-sts.cnonly.fail.test' ||
+    t_fail "sts check shows the CN-only certificate's failure" "$check"
+printf '%s\n' "$check" | grep -qx 'verdict: no valid policy: delivery as for a domain without MTA-STS' ||
+    t_fail "sts check's verdict: no valid policy" "$check"
 
 # ---- rule 12: within the back-off the same id is not fetched again
 q=$(world_send_qid "a@src.fail.test" "v@notfound.fail.test" "$T_DIR/body")

@@ -58,6 +58,29 @@ mx1_has u0@enforce.test
 [ "$(requests "$wk")" = 1 ] || t_fail "one fetch of the policy" "$(requests "$wk")"
 say "enforce policy $old fetched and cached: ok"
 
+# ---- strictmailctl sts check: live, step by step, through the daemon;
+# the cache untouched, no mail at the MX (rule 32)
+before=$(ctl sts show enforce.test)
+nreq=$(requests)
+check=$(ctl sts check enforce.test) || t_fail "sts check enforce.test" "$check"
+for want in "txt: id $old" "fetch: policy host certificate: verified" \
+    "fetch: HTTP status 200" 'fetch: media type "text/plain"' \
+    "policy: version STSv1, mode enforce, max_age 86400" \
+    "policy: mx mx1.enforce.test" \
+    "mx: mx1.enforce.test (preference 10): in the policy" \
+    "verdict: enforce: delivery possible"; do
+	printf '%s\n' "$check" | grep -qxF -- "$want" ||
+	    t_fail "sts check prints '$want'" "$check"
+done
+printf '%s\n' "$check" | grep -Eqx 'mx: mx1.enforce.test: STARTTLS offered, TLSv1.2/[^ ]+, certificate: verified' ||
+    t_fail "sts check shows mx1's TLS and certificate" "$check"
+[ "$(requests)" = $((nreq + 1)) ] || t_fail "sts check fetched the policy once" "$(requests)"
+[ "$(ctl sts show enforce.test)" = "$before" ] ||
+    t_fail "sts check leaves the cache as it was" "$(ctl sts show enforce.test)"
+got=$(world_mx_json mx1.enforce.test "len([t for c0 in c for t in c0.get('transactions', [])])")
+[ "$got" = 1 ] || t_fail "sts check sent no mail to mx1" "$got"
+say "sts check: each step shown, one fetch, cache untouched, no mail: ok"
+
 # next SCENARIO NEWID REASON-REGEX N
 next() {
 	local scn=$1 id=$2 why=$3 k=$4 before q n i show
