@@ -467,6 +467,10 @@ dlv_sts_session_end(struct dlv_conn *cn)
 	} else if (j->sts == DLV_STS_TESTING && cn->msg_given &&
 	    j->sts_fail == NULL)
 		j->sts_fail = "starttls-not-supported";
+	else if (j->sts == DLV_STS_ENFORCE && j->sts_fail == NULL)
+		/* The listed MX was not reached (connect, greeting, EHLO):
+		 * tried like an unreachable one, nothing sent (rule 20). */
+		j->sts_fail = "no-mx-reachable";
 }
 
 /* The session ended, or is idle after the message: recipients get their

@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "sts/sts_state.h"
 
-#define STATE_REFRESH_MIN	60	/* never plan a refresh sooner */
+#define STATE_REFRESH_MIN	60	/* jitter never plans sooner than this */
 #define STATE_JITTER_MAX	65535u
 
 void
@@ -200,8 +200,11 @@ sts_plan_refresh(const struct sts_entry *e, uint64_t now,
 	if (jitter > STATE_JITTER_MAX)
 		jitter = STATE_JITTER_MAX;
 	cut = span / 4 * jitter / STATE_JITTER_MAX;
+	/* A short max_age: half of it, without jitter, so that the refresh
+	 * still comes before the expiry (rule 31); at least a second. */
 	if (span - cut < STATE_REFRESH_MIN)
-		return now + STATE_REFRESH_MIN;
+		return now + (span < STATE_REFRESH_MIN ? (span > 0 ? span : 1) :
+		    STATE_REFRESH_MIN);
 	return now + span - cut;
 }
 

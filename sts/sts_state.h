@@ -108,8 +108,10 @@ void sts_after_fetch(struct sts_entry *e, const char *id,
 /*
  * Rule 31: when to refresh a held policy in the background: before it
  * expires and at most set->refresh after now: now + min(set->refresh,
- * max_age / 2) less up to a quarter of that chosen by jitter (0..65535),
- * and never before now + 60.  0 when e holds no policy.
+ * max_age / 2) less up to a quarter of that chosen by jitter (0..65535);
+ * jitter never brings it below now + 60, and a span shorter than that
+ * is taken whole (at least a second), so that a short max_age is still
+ * refreshed before it expires.  0 when e holds no policy.
  */
 uint64_t sts_plan_refresh(const struct sts_entry *e, uint64_t now,
     const struct sts_settings *set, unsigned jitter);

@@ -381,9 +381,13 @@ static const struct plan_case plan_cases[] = {
 	    DAY / 2 },
 	{ "rule 31: half of max_age less a quarter", ENFORCE, 65535,
 	    DAY / 2 - DAY / 8 },
-	{ "rule 31: max_age 0: not before a minute", AGE0, 0, 60 },
-	{ "rule 31: max_age 100: not before a minute",
-	    "version: STSv1\nmode: none\nmax_age: 100\n", 0, 60 },
+	{ "rule 31: max_age 0: a second", AGE0, 0, 1 },
+	{ "rule 31: max_age 100: half of it, before the expiry",
+	    "version: STSv1\nmode: none\nmax_age: 100\n", 65535, 50 },
+	{ "rule 31: max_age 20: half of it, before the expiry",
+	    "version: STSv1\nmode: none\nmax_age: 20\n", 65535, 10 },
+	{ "rule 31: max_age 130: jitter not below a minute",
+	    "version: STSv1\nmode: none\nmax_age: 130\n", 65535, 60 },
 	{ "rule 31: max_age 31557601 (cut): a day", "version: STSv1\n"
 	    "mode: none\nmax_age: 31557601\n", 0, DAY },
 };
