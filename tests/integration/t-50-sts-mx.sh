@@ -61,7 +61,7 @@ deferred_by() {
 	world_assert_no_log "$log" "$q: to=<$r> .*status=(sent|bounced)" "rule 22: $r neither sent nor bounced"
 	sts_queued "$spool" "$q" || t_fail "rule 22: $q still queued (a temporary failure)" "gone"
 	out=$(sts_ctl queue)
-	grep -qF "MTA-STS enforce: " <<<"$out" && grep -qF -- "$text" <<<"$out" ||
+	grep -F "MTA-STS enforce: " <<<"$out" | grep -qF -- "$text" ||
 	    t_fail "the queue shows 'MTA-STS enforce: ...$text' for $q" "$(tr '\n' '|' <<<"$out")"
 	sts_mx_wait_conns "$mx" 1 20 || t_fail "strictmail tried $mx" "no connection recorded"
 	sts_assert_no_mail "$mx" "rule 21: nothing for $r at $mx"

@@ -345,6 +345,10 @@ STS_SOCK=
 
 sts_world() {
 	t_stop_pids
+	# One CA for the worlds of a test (the first one's): faster ups.
+	if [ -z "${WORLD_PKI_SEED:-}" ] && [ -f "$W_DIR/pki/ca.pem" ]; then
+		cp -a "$W_DIR/pki" "$T_DIR/pki-seed" && export WORLD_PKI_SEED=$T_DIR/pki-seed
+	fi
 	if [ -n "$W_NAME" ] && [ -d "${W_DIR:-/nonexistent}" ]; then
 		WORLD_KEEP=$SM_KEEP "$W_CMD" down "$W_NAME" >/dev/null 2>&1 ||
 		    t_fail "world down $W_NAME" "an error"
