@@ -319,7 +319,7 @@ world_assert_no_log() {
 #                                 world of SCENARIO up in its place
 #   sts_ctl ARGS...               strictmailctl on $STS_SOCK (default
 #                                 $T_DIR/run/control.sock); output and status
-#   sts_rcpt_line LOG QID RCPT    the last delivery line of RCPT in QID
+#   sts_rcpt_line LOG QID RCPT    the last lines (up to 3) of RCPT in QID
 #   sts_wait_rcpt LOG QID RCPT REGEX [SECONDS] [WHAT]   waits until a
 #                                 delivery line of RCPT in QID matches
 #                                 REGEX; fails the test (WHAT) if none does
@@ -361,7 +361,7 @@ sts_ctl() {
 }
 
 sts_rcpt_line() {
-	grep -F -- "$2: to=<$3>" "$1" 2>/dev/null | tail -n 1
+	grep -F -- "$2: to=<$3>" "$1" 2>/dev/null | tail -n 3 | tr '\n' '|'
 }
 
 sts_wait_rcpt() {
