@@ -34,7 +34,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .PHONY: all asan run test test-unit test-integration bench bench-relay fuzz install clean
 
-all: $(B)/strictmaild $(B)/strictmailctl
+all: $(B)/strictmaild $(B)/strictmailctl $(B)/tests/tools/sts-fetch-probe
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -55,10 +55,15 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libstrictmail.a $(HDRS)
 
 unit-bins: $(UNIT_SRCS:%.c=$(B)/%)
 
+# Test tools run by integration tests (sts-fetch-probe: t-51).
+$(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a $(LIBS)
+
 # The sanitizer build: same sources, its own folder.
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins
+	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins $(BA)/tests/tools/sts-fetch-probe
 
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,
@@ -105,6 +110,12 @@ FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
                 smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
                 tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c \
                 ctl/ctl_proto.c
+# MTA-STS: the TXT record and policy parsers (sts/).
+FUZZ_TARGETS += fuzz_sts_txt fuzz_sts_policy
+FUZZ_SRCS    += sts/sts_txt.c sts/sts_policy.c
+# MTA-STS: the cache record (sts_record.c parses its policy text again).
+FUZZ_TARGETS += fuzz_sts_record
+FUZZ_SRCS    += sts/sts_record.c sts/sts_state.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined

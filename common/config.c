@@ -98,6 +98,8 @@ static int config_set_relay_host(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_domain(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_sts_disable(struct config_parser *,
+    const struct config_keyword *, char **, int);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -207,6 +209,21 @@ static const struct config_keyword config_keywords[] = {
 	    0, 3600, "a duration from 0s to 1h" },
 	{ "smtp-reuse-max", 1, 1, 0, config_set_count, F(smtp_reuse_max),
 	    1, 100000, "a number from 1 to 100000" },
+	/* MTA-STS (sts/). */
+	{ "mta-sts-disable", 1, CONFIG_MAX_VALUES, 1, config_set_sts_disable,
+	    0, 0, 0, NULL },
+	{ "mta-sts-fetch-timeout", 1, 1, 0, config_set_duration,
+	    F(sts_fetch_timeout), 1, 600, "a duration from 1s to 10m" },
+	{ "mta-sts-refresh-timeout", 1, 1, 0, config_set_duration,
+	    F(sts_refresh_timeout), 1, 600, "a duration from 1s to 10m" },
+	{ "mta-sts-backoff", 1, 1, 0, config_set_duration, F(sts_backoff),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "mta-sts-refresh", 1, 1, 0, config_set_duration, F(sts_refresh),
+	    10, 7 * DAY, "a duration from 10s to 7d" },
+	{ "mta-sts-cleanup-age", 1, 1, 0, config_set_duration,
+	    F(sts_cleanup_age), 60, 3650 * DAY, "a duration from 1m to 3650d" },
+	{ "mta-sts-ca-file", 1, 1, 0, config_set_path, F(sts_ca_file), 0, 0,
+	    NULL },
 };
 
 #undef F
@@ -321,6 +338,44 @@ config_add_domain(struct config *cfg, const char *domain)
 	    cfg->nlocal_domains + 1, sizeof(*cfg->local_domains));
 	cfg->local_domains[cfg->nlocal_domains] = str_lower(xstrdup(domain));
 	cfg->nlocal_domains++;
+}
+
+static void
+config_add_sts_disabled(struct config *cfg, const char *domain)
+{
+	cfg->sts_disabled = xreallocarray(cfg->sts_disabled,
+	    cfg->nsts_disabled + 1, sizeof(*cfg->sts_disabled));
+	cfg->sts_disabled[cfg->nsts_disabled] = str_lower(xstrdup(domain));
+	cfg->nsts_disabled++;
+}
+
+static void
+config_free_sts_disabled(struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nsts_disabled; i++)
+		free(cfg->sts_disabled[i]);
+	free(cfg->sts_disabled);
+	cfg->sts_disabled = NULL;
+	cfg->nsts_disabled = 0;
+}
+
+int
+config_sts_disabled(const struct config *cfg, const char *domain)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nsts_disabled; i++)
+		if (strcasecmp(cfg->sts_disabled[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+config_sts_ca_file(const struct config *cfg)
+{
+	return cfg->sts_ca_file != NULL ? cfg->sts_ca_file : cfg->tls_ca_file;
 }
 
 static void
@@ -442,6 +497,28 @@ config_set_domains(struct config_parser *p, const struct config_keyword *kw,
 			return config_error(p, "%s: more than %d domains",
 			    kw->name, CONFIG_MAX_ITEMS);
 		config_add_domain(p->cfg, av[i]);
+	}
+	return 0;
+}
+
+/* mta-sts-disable DOMAIN...: one by one, never a pattern (rule 33). */
+static int
+config_set_sts_disable(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac)
+{
+	int	i;
+
+	for (i = 0; i < ac; i++) {
+		if (!config_domain_ok(av[i]) || strchr(av[i], '*') != NULL)
+			return config_error(p, "%s: bad domain '%s'", kw->name,
+			    av[i]);
+		if (config_sts_disabled(p->cfg, av[i]))
+			return config_error(p, "%s: duplicate domain '%s'",
+			    kw->name, av[i]);
+		if (p->cfg->nsts_disabled >= CONFIG_MAX_ITEMS)
+			return config_error(p, "%s: more than %d domains",
+			    kw->name, CONFIG_MAX_ITEMS);
+		config_add_sts_disabled(p->cfg, av[i]);
 	}
 	return 0;
 }
@@ -1121,6 +1198,11 @@ config_init(struct config *cfg)
 	cfg->delay_warning = 4 * 3600;
 	cfg->smtp_reuse_idle = 5;
 	cfg->smtp_reuse_max = 100;
+	cfg->sts_fetch_timeout = 60;
+	cfg->sts_refresh_timeout = 30;
+	cfg->sts_backoff = 300;
+	cfg->sts_refresh = DAY;
+	cfg->sts_cleanup_age = 180 * DAY;
 }
 
 /*
@@ -1233,6 +1315,8 @@ config_free(struct config *cfg)
 	free(cfg->relay_auth_file);
 	free(cfg->origin);
 	free(cfg->masquerade_sender);
+	config_free_sts_disabled(cfg);
+	free(cfg->sts_ca_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1511,6 +1595,11 @@ config_copy(struct config *dst, const struct config *src)
 	dst->relay_auth_file = config_strdup_or_null(src->relay_auth_file);
 	dst->origin = config_strdup_or_null(src->origin);
 	dst->masquerade_sender = config_strdup_or_null(src->masquerade_sender);
+	dst->sts_ca_file = config_strdup_or_null(src->sts_ca_file);
+	dst->sts_disabled = NULL;
+	dst->nsts_disabled = 0;
+	for (i = 0; i < src->nsts_disabled; i++)
+		config_add_sts_disabled(dst, src->sts_disabled[i]);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -1594,6 +1683,8 @@ config_restart_needed(const struct config *run, const struct config *next,
 		{ "max-sessions", run->max_sessions != next->max_sessions },
 		{ "relay-auth-file", config_str_differs(run->relay_auth_file,
 		    next->relay_auth_file) },
+		{ "mta-sts-ca-file", config_str_differs(run->sts_ca_file,
+		    next->sts_ca_file) },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },
 	};
@@ -1648,6 +1739,11 @@ static const struct {
 	R(delay_warning, uint64_t),
 	R(smtp_reuse_idle, uint64_t),
 	R(smtp_reuse_max, unsigned),
+	R(sts_fetch_timeout, uint64_t),
+	R(sts_refresh_timeout, uint64_t),
+	R(sts_backoff, uint64_t),
+	R(sts_refresh, uint64_t),
+	R(sts_cleanup_age, uint64_t),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \
@@ -1714,6 +1810,9 @@ config_reload_take(struct config *run, const struct config *next)
 		run->tls_key = xstrdup(next->tls_key);
 	}
 	config_relay_take(run, next);
+	config_free_sts_disabled(run);
+	for (i = 0; i < next->nsts_disabled; i++)
+		config_add_sts_disabled(run, next->sts_disabled[i]);
 }
 
 /*
@@ -1724,6 +1823,7 @@ config_reload_take(struct config *run, const struct config *next)
  *   u32 n (CONFIG_NRELOAD_NUMBERS), n x u64 (config_reload_numbers order)
  *   u32 n, n x { str domain, u32 level }   tls-policy
  *   str relay-host, str origin, str masquerade-sender ("" = not set)
+ *   u32 n, n x str domain                  mta-sts-disable
  */
 void
 config_settings_put(struct buf *b, const struct config *cfg)
@@ -1755,6 +1855,29 @@ config_settings_put(struct buf *b, const struct config *cfg)
 	ipc_put_str(b, cfg->origin != NULL ? cfg->origin : "");
 	ipc_put_str(b, cfg->masquerade_sender != NULL ?
 	    cfg->masquerade_sender : "");
+	ipc_put_u32(b, (uint32_t)cfg->nsts_disabled);
+	for (i = 0; i < cfg->nsts_disabled; i++)
+		ipc_put_str(b, cfg->sts_disabled[i]);
+}
+
+static int
+config_settings_get_sts(struct ipc_msg *m, struct config *cfg)
+{
+	uint32_t	n, i;
+	char		dom[256];
+
+	n = ipc_get_u32(m);
+	if (!ipc_failed(m) && n > CONFIG_MAX_ITEMS)
+		ipc_violation(m, "bad number of mta-sts-disable domains");
+	config_free_sts_disabled(cfg);
+	for (i = 0; i < n && !ipc_failed(m); i++) {
+		ipc_get_str(m, dom, sizeof(dom));
+		if (!ipc_failed(m) && !config_domain_ok(dom))
+			ipc_violation(m, "bad mta-sts-disable domain");
+		if (!ipc_failed(m))
+			config_add_sts_disabled(cfg, dom);
+	}
+	return ipc_failed(m) ? -1 : 0;
 }
 
 /* One string of the relay settings into *field; "" = not set. */
@@ -1883,7 +2006,7 @@ config_settings_get(struct ipc_msg *m, struct config *cfg)
 	config_settings_get_opt(m, &cfg->relay_host, 1);
 	config_settings_get_opt(m, &cfg->origin, 0);
 	config_settings_get_opt(m, &cfg->masquerade_sender, 0);
-	if (ipc_failed(m))
+	if (ipc_failed(m) || config_settings_get_sts(m, cfg) == -1)
 		return -1;
 	return ipc_end(m);
 }

@@ -150,6 +150,16 @@ struct config {
 	uint64_t	 smtp_reuse_idle;	/* seconds idle, default 5; 0: no reuse */
 	unsigned	 smtp_reuse_max;	/* messages per connection: 100 */
 
+	/* MTA-STS (sts/, ../shared/spec/mta-sts.md rule 33). */
+	char		**sts_disabled;		/* mta-sts-disable, lower case */
+	size_t		 nsts_disabled;
+	uint64_t	 sts_fetch_timeout;	/* on the delivery path: 60 s */
+	uint64_t	 sts_refresh_timeout;	/* background refresh: 30 s */
+	uint64_t	 sts_backoff;		/* after a failed fetch: 5 min */
+	uint64_t	 sts_refresh;		/* between refreshes: 1 d */
+	uint64_t	 sts_cleanup_age;	/* unused entries: 180 d */
+	char		*sts_ca_file;		/* NULL: tls_ca_file */
+
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
 };
@@ -221,6 +231,11 @@ const char *config_origin(const struct config *cfg);
 const char *config_tls_names_of(const struct config *cfg,
     const char *domain);
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
+/* 1 when "mta-sts-disable" names domain (lower case, A-labels). */
+int config_sts_disabled(const struct config *cfg, const char *domain);
+/* The CA file for MTA-STS policy hosts: mta-sts-ca-file, else
+ * tls-ca-file. */
+const char *config_sts_ca_file(const struct config *cfg);
 /* 1 if a and b are one client for max-sessions-per-client: the same IPv4
  * address (an IPv4-mapped one counts as IPv4), or IPv6 addresses in the
  * same /64. */

@@ -532,3 +532,23 @@ dns_type_str(enum dns_type type)
 	}
 	return "?";
 }
+
+socklen_t
+dns_addr_sockaddr(const struct dns_addr *a, unsigned port,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sin->sin_addr = a->u.v4;
+		return sizeof(*sin);
+	}
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons((uint16_t)port);
+	sin6->sin6_addr = a->u.v6;
+	return sizeof(*sin6);
+}

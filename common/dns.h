@@ -16,6 +16,7 @@
 #define SM_DNS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 
 struct event_loop;
@@ -131,6 +132,12 @@ void dns_cancel(struct dns *dns, struct dns_req *req);
 
 /* Queries started and not yet called back or cancelled. */
 size_t dns_pending(const struct dns *dns);
+
+/* The socket address of a with port (network order made here); its
+ * length. */
+struct sockaddr_storage;
+socklen_t dns_addr_sockaddr(const struct dns_addr *a, unsigned port,
+    struct sockaddr_storage *ss);
 
 /* "NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL", "REFUSED", "timeout",
  * "error": for log lines and reasons. */

@@ -59,6 +59,8 @@ proto_msg_name(unsigned type)
 	case MSG_C_END:		return "MSG_C_END";
 	case MSG_C_USER_NAME:	return "MSG_C_USER_NAME";
 	case MSG_C_ERROR:	return "MSG_C_ERROR";
+	case MSG_C_STS:		return "MSG_C_STS";
+	case MSG_C_TEXT:	return "MSG_C_TEXT";
 	}
 	return "MSG_UNKNOWN";
 }

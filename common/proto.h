@@ -90,6 +90,11 @@ enum msg_type {
 	MSG_C_RELOAD,		/* (empty): what SIGHUP does -> MSG_C_END
 				 * (u32 0 done, 1 failed) */
 	MSG_C_USER,		/* u32 uid -> MSG_C_USER_NAME */
+	/* control -> delivery */
+	MSG_C_STS,		/* str verb ("list", "show", "refresh",
+				 * "flush", "check"), str domain ("" = none)
+				 * -> MSG_C_TEXT..., MSG_C_END (u32 0 done,
+				 * 1 failed) */
 
 	/* queue -> control */
 	MSG_C_ITEM = 550,	/* str qid, u64 size, u64 arrival, str sender
@@ -102,6 +107,8 @@ enum msg_type {
 	MSG_C_USER_NAME,	/* str name of the uid ("" = no such user) */
 	/* queue, parent -> control */
 	MSG_C_ERROR,		/* str text: the request failed */
+	/* delivery -> control */
+	MSG_C_TEXT,		/* str line: one line of an sts answer */
 };
 
 /*

@@ -826,6 +826,25 @@ tls_trust_load(const char *path, char *err, size_t errlen)
 	return a;
 }
 
+uint8_t *
+tls_pem_load(const char *path, size_t *len, char *err, size_t errlen)
+{
+	const char	*why = NULL;
+	uint8_t		*pem = NULL;
+	int		 fd;
+
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		why = strerror(errno);
+	else {
+		pem = tls_read_fd(fd, len, &why);
+		close(fd);
+	}
+	if (pem == NULL)
+		(void)bsnprintf(err, errlen, "CA file %s: %s", path, why);
+	return pem;
+}
+
 size_t
 tls_trust_count(const struct tls_trust *a)
 {

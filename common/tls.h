@@ -148,6 +148,11 @@ struct tls_trust *tls_trust_new(const uint8_t *pem, size_t len,
 /* The same from a file (read before chroot): "CA file PATH: No such file
  * or directory", "CA file PATH: no certificate in it", ... */
 struct tls_trust *tls_trust_load(const char *path, char *err, size_t errlen);
+/* The bytes of a PEM file (malloc'd, NUL added after len), for what
+ * takes a bundle from memory (libcurl's CAINFO_BLOB); NULL with
+ * "CA file PATH: reason" in err. */
+uint8_t *tls_pem_load(const char *path, size_t *len, char *err,
+    size_t errlen);
 size_t tls_trust_count(const struct tls_trust *a);
 size_t tls_trust_skipped(const struct tls_trust *a);
 void tls_trust_free(struct tls_trust *a);

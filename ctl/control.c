@@ -54,6 +54,7 @@ struct control {
 	struct event_loop	*loop;
 	struct ipc_chan		*parent;
 	struct ipc_chan		*queue;
+	struct ipc_chan		*delivery;	/* sts-* requests */
 	int			 listen_fd;
 	struct control_conn	*conns;
 	unsigned		 nconns;
@@ -61,6 +62,7 @@ struct control {
 };
 
 static void control_conn_event(int fd, int events, void *arg);
+static void control_request_sts(struct control_conn *c);
 
 /* ---- connections ---- */
 
@@ -244,7 +246,46 @@ control_request(struct control_conn *c, const char *line)
 	case CTL_RELOAD:
 		ipc_send(c->ctl->parent, MSG_C_RELOAD, c->id, -1, NULL, 0);
 		break;
+	case CTL_STS_LIST:
+	case CTL_STS_SHOW:
+	case CTL_STS_REFRESH:
+	case CTL_STS_FLUSH:
+	case CTL_STS_CHECK:
+		control_request_sts(c);
+		break;
 	}
+}
+
+/* Longest wait for an sts-refresh or sts-check answer: a fetch. */
+#define CONTROL_STS_TIMEOUT_MS	(180 * 1000)
+
+/* sts-*: to the delivery process, which holds the MTA-STS cache. */
+static void
+control_request_sts(struct control_conn *c)
+{
+	static const char *const verbs[] = {
+		[CTL_STS_LIST] = "list", [CTL_STS_SHOW] = "show",
+		[CTL_STS_REFRESH] = "refresh", [CTL_STS_FLUSH] = "flush",
+		[CTL_STS_CHECK] = "check",
+	};
+	struct control	*ctl = c->ctl;
+	struct buf	 b;
+
+	if (ctl->delivery == NULL) {
+		control_conn_error(c, "the delivery process is not running");
+		return;
+	}
+	if (c->req.cmd == CTL_STS_REFRESH || c->req.cmd == CTL_STS_CHECK) {
+		if (c->timer != NULL)
+			event_timer_cancel(ctl->loop, c->timer);
+		c->timer = event_timer_add(ctl->loop, CONTROL_STS_TIMEOUT_MS,
+		    control_conn_timeout, c);
+	}
+	buf_init(&b);
+	ipc_put_str(&b, verbs[c->req.cmd]);
+	ipc_put_str(&b, c->req.arg);
+	ipc_send_buf(ctl->delivery, MSG_C_STS, c->id, -1, &b);
+	buf_free(&b);
 }
 
 /* Reads until the request line is complete. */
@@ -422,10 +463,33 @@ control_end(struct control_conn *c, struct ipc_msg *m)
 			return;
 		}
 		break;
+	case CTL_STS_LIST:
+	case CTL_STS_SHOW:
+	case CTL_STS_REFRESH:
+	case CTL_STS_FLUSH:
+	case CTL_STS_CHECK:
+		if (count != 0) {
+			control_conn_error(c, "sts request failed");
+			return;
+		}
+		break;
 	case CTL_QUEUE:
 		break;
 	}
 	control_conn_ok(c);
+}
+
+/* MSG_C_TEXT: one line of an sts answer. */
+static void
+control_text(struct control_conn *c, struct ipc_msg *m)
+{
+	char	text[1024];
+
+	ipc_get_str(m, text, sizeof(text));
+	if (ipc_end(m) == -1)
+		return;
+	ctl_proto_put_text(&c->out, text);
+	control_conn_write(c);
 }
 
 static void
@@ -465,7 +529,8 @@ control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		return;
 	if (m->type != MSG_C_ITEM && m->type != MSG_C_END &&
 	    m->type != MSG_C_ERROR && !(ch == ctl->parent &&
-	    m->type == MSG_C_USER_NAME)) {
+	    m->type == MSG_C_USER_NAME) && !(ch == ctl->delivery &&
+	    m->type == MSG_C_TEXT)) {
 		ipc_bad_type(m);
 		return;
 	}
@@ -486,6 +551,9 @@ control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case MSG_C_USER_NAME:
 		control_user_name(c, m);
 		break;
+	case MSG_C_TEXT:
+		control_text(c, m);
+		break;
 	}
 }
 
@@ -497,6 +565,9 @@ control_closed(struct ipc_chan *ch, void *arg)
 	if (ch == ctl->parent) {
 		log_info("parent went away: exiting");
 		ctl->parent = NULL;
+	} else if (ch == ctl->delivery) {
+		log_warnx("delivery channel closed: exiting");
+		ctl->delivery = NULL;
 	} else {
 		log_warnx("queue channel closed: exiting");
 		ctl->queue = NULL;
@@ -518,7 +589,8 @@ control_sigterm(int signo, void *arg)
 /* ---- the process ---- */
 
 static void
-control_setup(struct control *ctl, int parent_fd, int queue_fd)
+control_setup(struct control *ctl, int parent_fd, int queue_fd,
+    int delivery_fd)
 {
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -534,6 +606,8 @@ control_setup(struct control *ctl, int parent_fd, int queue_fd)
 	ctl->parent = ipc_chan_new(ctl->loop, parent_fd, "parent",
 	    control_dispatch, control_closed, ctl);
 	ctl->queue = ipc_chan_new(ctl->loop, queue_fd, "queue",
+	    control_dispatch, control_closed, ctl);
+	ctl->delivery = ipc_chan_new(ctl->loop, delivery_fd, "delivery",
 	    control_dispatch, control_closed, ctl);
 	ipc_send(ctl->parent, MSG_P_READY, 0, -1, NULL, 0);
 }
@@ -551,12 +625,14 @@ control_teardown(struct control *ctl)
 	}
 	if (ctl->queue != NULL)
 		ipc_chan_free(ctl->queue);
+	if (ctl->delivery != NULL)
+		ipc_chan_free(ctl->delivery);
 	event_loop_free(ctl->loop);
 }
 
 int
-control_main(struct config *cfg, int parent_fd, int queue_fd, int listen_fd,
-    const struct sm_user *u)
+control_main(struct config *cfg, int parent_fd, int queue_fd,
+    int delivery_fd, int listen_fd, const struct sm_user *u)
 {
 	struct control	ctl;
 	int		rc;
@@ -570,7 +646,7 @@ control_main(struct config *cfg, int parent_fd, int queue_fd, int listen_fd,
 		    cfg->empty_dir);
 	} else
 		log_info("running unprivileged: no chroot, no user change");
-	control_setup(&ctl, parent_fd, queue_fd);
+	control_setup(&ctl, parent_fd, queue_fd, delivery_fd);
 	log_info("ready: %s", cfg->control_socket);
 	rc = event_loop_run(ctl.loop);
 	control_teardown(&ctl);

@@ -19,9 +19,10 @@ struct sm_user;
 /* A connection must send its request, and take its answer, in this time. */
 #define CONTROL_TIMEOUT_MS	30000
 
-/* Runs the control process on the listening socket listen_fd; u NULL =
- * unprivileged.  Returns the process exit status. */
+/* Runs the control process on the listening socket listen_fd, with
+ * channels to the parent, the queue and the delivery process (sts-*
+ * requests); u NULL = unprivileged.  Returns the process exit status. */
 int control_main(struct config *cfg, int parent_fd, int queue_fd,
-    int listen_fd, const struct sm_user *u);
+    int delivery_fd, int listen_fd, const struct sm_user *u);
 
 #endif

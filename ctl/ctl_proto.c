@@ -14,6 +14,11 @@ static const char *const ctl_proto_names[] = {
 	[CTL_SHOW] = "show",
 	[CTL_FLUSH] = "flush",
 	[CTL_RELOAD] = "reload",
+	[CTL_STS_LIST] = "sts-list",
+	[CTL_STS_SHOW] = "sts-show",
+	[CTL_STS_REFRESH] = "sts-refresh",
+	[CTL_STS_FLUSH] = "sts-flush",
+	[CTL_STS_CHECK] = "sts-check",
 };
 #define CTL_PROTO_NCMD	(sizeof(ctl_proto_names) / sizeof(ctl_proto_names[0]))
 
@@ -28,7 +33,15 @@ ctl_proto_cmd_name(enum ctl_cmd cmd)
 int
 ctl_proto_needs_root(enum ctl_cmd cmd)
 {
-	return cmd == CTL_FLUSH || cmd == CTL_RELOAD;
+	return cmd == CTL_FLUSH || cmd == CTL_RELOAD ||
+	    cmd == CTL_STS_REFRESH || cmd == CTL_STS_FLUSH ||
+	    cmd == CTL_STS_CHECK;
+}
+
+int
+ctl_proto_is_sts(enum ctl_cmd cmd)
+{
+	return cmd >= CTL_STS_LIST && cmd <= CTL_STS_CHECK;
 }
 
 /* Splits s at single spaces into at most max words (in place). */
@@ -78,13 +91,17 @@ ctl_proto_cmd(const char *word, enum ctl_cmd *cmd)
 	return -1;
 }
 
-/* The argument of the command: show takes one, the others none. */
+/* The argument of the command: show and sts-show, -refresh and -check
+ * take one, sts-flush one or none, the others none. */
 static int
 ctl_proto_args(struct ctl_request *req, char **w, int n, char *err,
     size_t errlen)
 {
-	int	want = req->cmd == CTL_SHOW ? 1 : 0;
+	int	want = req->cmd == CTL_SHOW || req->cmd == CTL_STS_SHOW ||
+		    req->cmd == CTL_STS_REFRESH || req->cmd == CTL_STS_CHECK;
 
+	if (req->cmd == CTL_STS_FLUSH)
+		want = n - 3 == 1;
 	if (n - 3 != want) {
 		(void)bsnprintf(err, errlen, "%s takes %s", ctl_proto_cmd_name(
 		    req->cmd), want ? "one argument" : "no argument");
@@ -240,6 +257,14 @@ ctl_proto_put_fact(struct buf *out, const char *key, const char *value)
 }
 
 void
+ctl_proto_put_text(struct buf *out, const char *text)
+{
+	buf_addstr(out, "text ");
+	ctl_proto_put_field(out, text);
+	buf_addch(out, '\n');
+}
+
+void
 ctl_proto_put_flushed(struct buf *out, uint32_t n)
 {
 	buf_printf(out, "flushed %u\n", n);
@@ -300,6 +325,11 @@ ctl_proto_parse_words(char **w, int n, struct ctl_reply *r)
 		r->f[0] = w[1];
 		r->f[1] = w[2];
 		return ctl_proto_decode_all(&w[1], 2);
+	}
+	if (strcmp(w[0], "text") == 0 && n == 2) {
+		r->type = CTL_R_TEXT;
+		r->f[0] = w[1];
+		return ctl_proto_decode_all(&w[1], 1);
 	}
 	if (strcmp(w[0], "flushed") == 0 && n == 2) {
 		r->type = CTL_R_FLUSHED;

@@ -4,12 +4,16 @@
  *
  * One request per connection.  The client sends one line,
  *   strictmail-ctl <version> <command> [argument]
- * with command "queue", "show" (argument: a queue ID), "flush" or
- * "reload".  The server answers with lines (LF-terminated):
+ * with command "queue", "show" (argument: a queue ID), "flush",
+ * "reload", or one of the MTA-STS cache's: "sts-list", "sts-show",
+ * "sts-refresh", "sts-check" (argument: a domain) and "sts-flush"
+ * (a domain, or none for all).  The server answers with lines
+ * (LF-terminated):
  *   message <id> <size> <arrival> <sender>    one per queued message
  *   rcpt <address> <state> <last error>       its recipients, after it
  *   fact <key> <value>                        "show" only: envelope facts
  *   flushed <n>                               "flush": recipients made due
+ *   text <line>                               sts-*: one line of output
  * and a last line "ok" or "error <text>" (the text as it is, to the end
  * of the line).  Every field but the error text is encoded so that it
  * holds no space or control byte: bytes up to 0x20, 0x7F and '%' become
@@ -28,14 +32,22 @@ struct buf;
 #define CTL_PROTO_MAGIC		"strictmail-ctl"
 #define CTL_PROTO_VERSION	1
 #define CTL_LINE_MAX		1024	/* bytes of a request line, with LF */
-#define CTL_ARG_MAX		64	/* bytes of the argument, with NUL */
+#define CTL_ARG_MAX		256	/* bytes of the argument, with NUL */
 
 enum ctl_cmd {
 	CTL_QUEUE = 1,
 	CTL_SHOW,
 	CTL_FLUSH,
 	CTL_RELOAD,
+	CTL_STS_LIST,
+	CTL_STS_SHOW,
+	CTL_STS_REFRESH,
+	CTL_STS_FLUSH,
+	CTL_STS_CHECK,
 };
+
+/* 1 for the sts-* commands (answered by the delivery process). */
+int ctl_proto_is_sts(enum ctl_cmd cmd);
 
 struct ctl_request {
 	enum ctl_cmd	cmd;
@@ -44,7 +56,8 @@ struct ctl_request {
 
 /* The command's word in a request ("queue", "show", ...). */
 const char *ctl_proto_cmd_name(enum ctl_cmd cmd);
-/* 1 if only root may run it (flush, reload). */
+/* 1 if only root may run it (flush, reload, sts-refresh, sts-flush,
+ * sts-check). */
 int ctl_proto_needs_root(enum ctl_cmd cmd);
 
 /*
@@ -70,6 +83,7 @@ void ctl_proto_put_rcpt(struct buf *out, const char *addr, const char *state,
     const char *error);
 void ctl_proto_put_fact(struct buf *out, const char *key, const char *value);
 void ctl_proto_put_flushed(struct buf *out, uint32_t n);
+void ctl_proto_put_text(struct buf *out, const char *text);
 void ctl_proto_put_ok(struct buf *out);
 /* Control bytes of text become '?'. */
 void ctl_proto_put_error(struct buf *out, const char *text);
@@ -79,6 +93,7 @@ enum ctl_reply_type {
 	CTL_R_RCPT,		/* f[0] address, f[1] state, f[2] last error */
 	CTL_R_FACT,		/* f[0] key, f[1] value */
 	CTL_R_FLUSHED,		/* num */
+	CTL_R_TEXT,		/* f[0] the line */
 	CTL_R_OK,
 	CTL_R_ERROR,		/* f[0] the text */
 };

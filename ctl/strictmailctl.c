@@ -23,7 +23,7 @@
 #include "ctl/ctl_proto.h"
 
 #define CTL_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
-#define CTL_TIMEOUT_S		60
+#define CTL_TIMEOUT_S		200	/* sts check may wait for a fetch */
 #define CTL_REPLY_MAX		(64 * 1024 * 1024)
 
 struct ctl_rcpt {
@@ -47,6 +47,8 @@ struct ctl_result {
 	struct ctl_message	*msgs;
 	size_t			 nmsgs;
 	uint64_t		 flushed;
+	char			**texts;	/* sts-*: the lines */
+	size_t			 ntexts;
 	char			*error;		/* NULL after "ok" */
 };
 
@@ -61,7 +63,13 @@ ctl_usage(void)
 	    "  queue [--json]           the queued messages (as mailq)\n"
 	    "  queue show ID [--json]   one message's envelope\n"
 	    "  flush                    retry every deferred recipient now\n"
-	    "  reload                   read the configuration again\n");
+	    "  reload                   read the configuration again\n"
+	    "  sts list                 the MTA-STS policy cache\n"
+	    "  sts show DOMAIN          one domain's cached policy and state\n"
+	    "  sts refresh DOMAIN       fetch the domain's policy now\n"
+	    "  sts flush [DOMAIN]       remove one domain, or all, from the "
+	    "cache\n"
+	    "  sts check DOMAIN         fetch and check live, step by step\n");
 	exit(EX_USAGE);
 }
 
@@ -204,6 +212,11 @@ ctl_take(struct ctl_result *res, struct ctl_reply *r, const char *line)
 		break;
 	case CTL_R_FLUSHED:
 		res->flushed = r->num;
+		break;
+	case CTL_R_TEXT:
+		res->texts = xreallocarray(res->texts, res->ntexts + 1,
+		    sizeof(*res->texts));
+		res->texts[res->ntexts++] = xstrdup(r->f[0]);
 		break;
 	case CTL_R_OK:
 	case CTL_R_ERROR:
@@ -431,6 +444,14 @@ ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json)
 	case CTL_RELOAD:
 		printf("reload: done\n");
 		break;
+	case CTL_STS_LIST:
+	case CTL_STS_SHOW:
+	case CTL_STS_REFRESH:
+	case CTL_STS_FLUSH:
+	case CTL_STS_CHECK:
+		for (i = 0; i < res->ntexts; i++)
+			printf("%s\n", res->texts[i]);
+		break;
 	}
 }
 
@@ -455,11 +476,42 @@ ctl_result_free(struct ctl_result *res)
 		free(m->sender);
 	}
 	free(res->msgs);
+	for (i = 0; i < res->ntexts; i++)
+		free(res->texts[i]);
+	free(res->texts);
 	free(res->error);
 	memset(res, 0, sizeof(*res));
 }
 
 /* ---- arguments ---- */
+
+/* sts list | show D | refresh D | flush [D] | check D */
+static enum ctl_cmd
+ctl_command_sts(int n, char **w, const char **arg)
+{
+	static const struct {
+		const char	*word;
+		enum ctl_cmd	 cmd;
+		int		 min, max;	/* domains */
+	} t[] = {
+		{ "list", CTL_STS_LIST, 0, 0 },
+		{ "show", CTL_STS_SHOW, 1, 1 },
+		{ "refresh", CTL_STS_REFRESH, 1, 1 },
+		{ "flush", CTL_STS_FLUSH, 0, 1 },
+		{ "check", CTL_STS_CHECK, 1, 1 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (strcmp(w[0], t[i].word) != 0 || n - 1 < t[i].min ||
+		    n - 1 > t[i].max)
+			continue;
+		if (n == 2)
+			*arg = w[1];
+		return t[i].cmd;
+	}
+	ctl_usage();
+}
 
 /* The command and its argument from the words after the options. */
 static enum ctl_cmd
@@ -487,10 +539,13 @@ ctl_command(int ac, char **av, const char **arg, int *json)
 		cmd = CTL_FLUSH;
 	else if (strcmp(w[0], "reload") == 0 && n == 1 && !*json)
 		cmd = CTL_RELOAD;
+	else if (strcmp(w[0], "sts") == 0 && n >= 2 && !*json)
+		cmd = ctl_command_sts(n - 1, w + 1, arg);
 	else
 		ctl_usage();
 	if (*arg != NULL && strlen(*arg) >= CTL_ARG_MAX) {
-		fprintf(stderr, "strictmailctl: no such message: %s\n", *arg);
+		fprintf(stderr, "strictmailctl: %s: %s\n", ctl_proto_is_sts(cmd) ?
+		    "not a domain" : "no such message", *arg);
 		exit(1);
 	}
 	return cmd;
@@ -558,6 +613,8 @@ main(int argc, char **argv)
 	buf_free(&in);
 	rc = 0;
 	if (res.error != NULL) {
+		if (ctl_proto_is_sts(cmd))	/* what it found, then why */
+			ctl_print(cmd, &res, json);
 		fprintf(stderr, "strictmailctl: %s%s%s\n",
 		    cmd == CTL_SHOW ? arg : "", cmd == CTL_SHOW ? ": " : "",
 		    res.error);

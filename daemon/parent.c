@@ -98,6 +98,7 @@ struct parent {
 	int			 ctlfd;		/* the control socket, listening */
 	int			 ctl_bound;	/* its path is ours to remove */
 	int			 qd[2];		/* [0] queue's, [1] delivery's */
+	int			 cd[2];		/* [0] control's, [1] delivery's */
 	int			 logp[2];	/* children's log pipe; [0] the
 						 * relay's, [1] the children's */
 	int			 lockfd;	/* the spool lock, held */
@@ -161,6 +162,7 @@ parent_setup(struct parent *p, struct config *cfg,
 	p->sq[0] = p->sq[1] = p->sl[0] = p->sl[1] = -1;
 	p->cq[0] = p->cq[1] = p->ctlfd = -1;
 	p->qd[0] = p->qd[1] = -1;
+	p->cd[0] = p->cd[1] = -1;
 	p->logp[0] = p->logp[1] = -1;
 	p->lockfd = -1;
 	p->pid = getpid();
@@ -743,7 +745,8 @@ parent_socketpairs(struct parent *p)
 			return EX_OSERR;
 	if (parent_socketpair(p->sq) == -1 || parent_socketpair(p->sl) == -1 ||
 	    parent_socketpair(p->cq) == -1 ||
-	    parent_socketpair(p->qd) == -1 || parent_log_pipe(p) == -1)
+	    parent_socketpair(p->qd) == -1 || parent_socketpair(p->cd) == -1 ||
+	    parent_log_pipe(p) == -1)
 		return EX_OSERR;
 	return 0;
 }
@@ -773,6 +776,8 @@ parent_close_child_ends(struct parent *p)
 	parent_close_fd(&p->ctlfd);
 	parent_close_fd(&p->qd[0]);
 	parent_close_fd(&p->qd[1]);
+	parent_close_fd(&p->cd[0]);
+	parent_close_fd(&p->cd[1]);
 	parent_close_fd(&p->logp[1]);
 	parent_close_listeners(p);
 }
@@ -810,7 +815,7 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 	int		*keep;
 	size_t		 n = 0, i;
 
-	keep = xcalloc(5 + cfg->nlisteners, sizeof(*keep));
+	keep = xcalloc(6 + cfg->nlisteners, sizeof(*keep));
 	keep[n++] = p->child[which].sp[1];
 	keep[n++] = p->logp[1];
 	if (which == PROC_QUEUE) {
@@ -821,10 +826,12 @@ parent_child_fds(struct parent *p, enum parent_proc which)
 		keep[n++] = p->sl[1];
 	else if (which == PROC_CONTROL) {
 		keep[n++] = p->cq[0];
+		keep[n++] = p->cd[0];
 		keep[n++] = p->ctlfd;
-	} else if (which == PROC_DELIVERY)
+	} else if (which == PROC_DELIVERY) {
 		keep[n++] = p->qd[1];
-	else {
+		keep[n++] = p->cd[1];
+	} else {
 		keep[n++] = p->sq[0];
 		keep[n++] = p->sl[0];
 		for (i = 0; i < cfg->nlisteners; i++)
@@ -887,10 +894,11 @@ parent_child_run(struct parent *p, enum parent_proc which)
 		rc = smtpd_main(p->cfg, fd, p->sq[0], p->sl[0], u);
 		break;
 	case PROC_CONTROL:
-		rc = control_main(p->cfg, fd, p->cq[0], p->ctlfd, u);
+		rc = control_main(p->cfg, fd, p->cq[0], p->cd[0], p->ctlfd,
+		    u);
 		break;
 	case PROC_DELIVERY:
-		rc = delivery_main(p->cfg, fd, p->qd[1], u);
+		rc = delivery_main(p->cfg, fd, p->qd[1], p->cd[1], u);
 		break;
 	case PROC_COUNT:
 		break;

@@ -34,6 +34,9 @@
 #include "delivery/relay.h"
 #include "delivery/smtpc.h"
 #include "delivery/smtpc_reply.h"
+#include "delivery/stsprobe.h"
+#include "sts/sts.h"
+#include "sts/sts_fetch.h"
 
 #define DLV_CHUNK		(64 * 1024)	/* content read per piece */
 #define DLV_OUT_HIGH		(256 * 1024)	/* output held at most */
@@ -46,6 +49,17 @@
 
 struct dlv;
 struct dlv_job;
+struct dlv_check;
+
+/* What MTA-STS says for a job (the log's sts= field). */
+enum dlv_sts {
+	DLV_STS_NONE,		/* no policy */
+	DLV_STS_MODE_NONE,	/* a policy of mode none */
+	DLV_STS_TESTING,
+	DLV_STS_ENFORCE,
+	DLV_STS_DISABLED,	/* mta-sts-disable */
+	DLV_STS_RELAY,		/* relay-host: not evaluated */
+};
 
 struct dlv_rcpt {
 	uint32_t	 index;
@@ -149,6 +163,18 @@ struct dlv_job {
 	size_t			 nnames;
 	uint64_t		 started;
 	int			 relay;		/* through relay-host */
+	/* MTA-STS: the answer (sts.h), asked while the MX query runs. */
+	struct sts_req		*stsreq;
+	int			 sts_ready, mx_ready;
+	enum dlv_sts		 sts;
+	struct sts_policy	 sts_pol;
+	char			 sts_id[STS_ID_MAX + 1];
+	int			 sts_fallback;
+	char			 sts_warn[STS_ERROR_MAX];
+	/* Of the current attempt: a failure code (TLSRPT's words), or
+	 * the checks passed. */
+	const char		*sts_fail;
+	int			 sts_verified;
 };
 
 struct dlv {
@@ -166,6 +192,12 @@ struct dlv {
 	const char		*names[2];
 	struct conncache	 idle;		/* idle connections */
 	struct dlv_conn		*detached;	/* idle and quitting ones */
+	struct ipc_chan		*control;	/* strictmailctl sts */
+	struct dlv_check	*checks;	/* sts check: the MX steps */
+	struct sts		*sts;
+	uint8_t			*sts_ca;	/* mta-sts-ca-file, PEM */
+	size_t			 sts_calen;
+	struct tls_trust	*sts_trust;
 	char			 buf[DLV_CHUNK];
 };
 
@@ -217,6 +249,34 @@ dlv_status_name(uint32_t st)
 	}
 }
 
+/* The sts= fields of a delivery line. */
+static void
+dlv_sts_log(struct buf *b, const struct dlv_job *j)
+{
+	static const char *const names[] = {
+		[DLV_STS_NONE] = "none", [DLV_STS_MODE_NONE] = "none",
+		[DLV_STS_TESTING] = "testing", [DLV_STS_ENFORCE] = "enforce",
+		[DLV_STS_DISABLED] = "disabled-by-config",
+		[DLV_STS_RELAY] = "relayhost",
+	};
+
+	buf_printf(b, " sts=%s", names[j->sts]);
+	if (j->sts == DLV_STS_NONE && j->sts_warn[0] != '\0')
+		logfmt_field(b, "warn", j->sts_warn);
+	if (j->sts != DLV_STS_MODE_NONE && j->sts != DLV_STS_TESTING &&
+	    j->sts != DLV_STS_ENFORCE)
+		return;
+	buf_printf(b, " id=%s", j->sts_id);
+	if (j->sts_fallback)
+		buf_printf(b, " policy=cached-fallback");
+	if (j->sts == DLV_STS_MODE_NONE)
+		return;
+	if (j->sts_fail != NULL)
+		buf_printf(b, " failure=%s", j->sts_fail);
+	else if (j->sts_verified)
+		buf_printf(b, " verified");
+}
+
 /* conn: "new" or "reused" when a connection was made, else NULL. */
 static void
 dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
@@ -238,6 +298,7 @@ dlv_log_attempt(const struct dlv_job *j, const struct dlv_rcpt *r,
 	    now - j->arrival : 0));
 	if (conn != NULL)
 		buf_printf(&b, " conn=%s", conn);
+	dlv_sts_log(&b, j);
 	log_info("%s", b.data);
 	buf_free(&b);
 }
@@ -260,6 +321,9 @@ dlv_job_free(struct dlv_job *j)
 	}
 	if (j->mxreq != NULL)
 		dns_cancel(j->d->dns, j->mxreq);
+	if (j->stsreq != NULL)
+		sts_cancel(j->d->sts, j->stsreq);
+	sts_policy_free(&j->sts_pol);
 	if (j->have_targets)
 		mxwalk_targets_free(&j->targets);
 	if (j->have_hosts)
@@ -379,6 +443,32 @@ dlv_conn_reuse_failed(struct dlv_conn *cn)
 	return 1;
 }
 
+/* MTA-STS after a session: STARTTLS missing or refused (rule 21), or a
+ * testing domain's mail sent in plaintext (rule 23). */
+static void
+dlv_sts_session_end(struct dlv_conn *cn)
+{
+	struct dlv_job	*j = cn->job;
+	char		 why[sizeof(cn->c.fail.reason)];
+
+	if ((j->sts != DLV_STS_ENFORCE && j->sts != DLV_STS_TESTING) ||
+	    cn->tls != NULL || cn->reused || (j->sts_fail != NULL &&
+	    strcmp(j->sts_fail, "mx-not-in-policy") != 0))
+		return;
+	if (strncmp(cn->c.fail.reason, "no STARTTLS offered", 19) == 0 ||
+	    strncmp(cn->c.fail.reason, "STARTTLS refused", 16) == 0) {
+		j->sts_fail = "starttls-not-supported";
+		if (j->sts != DLV_STS_ENFORCE)
+			return;
+		(void)bsnprintf(why, sizeof(why), "MTA-STS enforce: %s: %s",
+		    j->targets.targets[j->ti].host, cn->c.fail.reason);
+		(void)strlcpy(cn->c.fail.reason, why,
+		    sizeof(cn->c.fail.reason));
+	} else if (j->sts == DLV_STS_TESTING && cn->msg_given &&
+	    j->sts_fail == NULL)
+		j->sts_fail = "starttls-not-supported";
+}
+
 /* The session ended, or is idle after the message: recipients get their
  * outcome from it, or stay for the next address when the host failed. */
 static void
@@ -392,6 +482,7 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 
 	if (dlv_conn_reuse_failed(cn))
 		return;
+	dlv_sts_session_end(cn);
 
 	if (cn->msg_given && cn->msg.unannounced_8bit)
 		log_info("%s: 8-bit content sent unchanged to %s, which does "
@@ -538,36 +629,101 @@ dlv_job_wanted(const struct dlv_job *j, const char **v, size_t max)
 	return i;
 }
 
-/* After the handshake: the chain against the level's names. */
+/* The chain of the session against names; the verdict's code. */
+static enum tls_verify_code
+dlv_conn_check(struct dlv_conn *cn, const char *const *names, size_t n,
+    struct tls_verdict *v)
+{
+	struct dlv		*d = cn->d;
+	struct tls_chain	 chain;
+
+	memset(v, 0, sizeof(*v));
+	v->code = TLS_VERIFY_UNTRUSTED;
+	if (d->trust == NULL) {
+		(void)bsnprintf(v->reason, sizeof(v->reason), "untrusted "
+		    "chain: %s", d->trust_err);
+		return v->code;
+	}
+	memset(&chain, 0, sizeof(chain));
+	if (tls_conn_peer_chain(cn->tls, &chain) == -1) {
+		(void)bsnprintf(v->reason, sizeof(v->reason), "untrusted "
+		    "chain: no certificate");
+		return v->code;
+	}
+	(void)tls_verify_chain(&chain, names, n, time(NULL), d->trust, v);
+	tls_chain_free(&chain);
+	return v->code;
+}
+
+/* TLSRPT's word for a verdict (RFC 8460 4.3). */
+static const char *
+dlv_sts_code(enum tls_verify_code c)
+{
+	switch (c) {
+	case TLS_VERIFY_OK:
+		return NULL;
+	case TLS_VERIFY_EXPIRED:
+	case TLS_VERIFY_NOT_YET_VALID:
+		return "certificate-expired";
+	case TLS_VERIFY_NAME_MISMATCH:
+		return "certificate-host-mismatch";
+	case TLS_VERIFY_UNTRUSTED:
+		break;
+	}
+	return "certificate-not-trusted";
+}
+
+/* The deferral text of an enforce failure of the certificate. */
+static void
+dlv_sts_cert_why(const char *host, const struct tls_verdict *v, char *why,
+    size_t whylen)
+{
+	if (v->code == TLS_VERIFY_EXPIRED)
+		(void)bsnprintf(why, whylen, "MTA-STS enforce: certificate for "
+		    "%s has expired (%s)", host, v->reason);
+	else
+		(void)bsnprintf(why, whylen, "MTA-STS enforce: certificate for "
+		    "%s: %s", host, v->reason);
+}
+
+/*
+ * After the handshake: the chain against the level's names.  Testing
+ * (rule 23): the MX name is checked too, a failure only logged.
+ */
 static int
 dlv_conn_verify(struct dlv_conn *cn, char *why, size_t whylen)
 {
 	struct dlv_job		*j = cn->job;
-	struct tls_chain	 chain;
 	struct tls_verdict	 v;
 	const char		*names[DLV_MAX_NAMES];
+	const char		*host = j->targets.targets[j->ti].host;
 	size_t			 n;
 
-	if (j->level < CONFIG_TLS_VERIFY)
+	if (j->level < CONFIG_TLS_VERIFY) {
+		if (j->sts == DLV_STS_TESTING) {
+			names[0] = host;
+			if (dlv_conn_check(cn, names, 1, &v) != TLS_VERIFY_OK) {
+				j->sts_fail = dlv_sts_code(v.code);
+				log_warnx("%s: MTA-STS testing: %s: %s "
+				    "(delivered anyway)", j->qid, host,
+				    v.reason);
+			} else if (j->sts_fail == NULL)
+				j->sts_verified = 1;
+		}
 		return 0;
-	if (j->d->trust == NULL) {
-		(void)bsnprintf(why, whylen, "untrusted chain: %s",
-		    j->d->trust_err);
-		return -1;
-	}
-	memset(&chain, 0, sizeof(chain));
-	if (tls_conn_peer_chain(cn->tls, &chain) == -1) {
-		(void)bsnprintf(why, whylen, "untrusted chain: no certificate");
-		return -1;
 	}
 	n = dlv_job_wanted(j, names, DLV_MAX_NAMES);
-	(void)tls_verify_chain(&chain, names, n, time(NULL), j->d->trust, &v);
-	tls_chain_free(&chain);
-	if (v.code != TLS_VERIFY_OK) {
-		(void)strlcpy(why, v.reason, whylen);
+	if (dlv_conn_check(cn, names, n, &v) != TLS_VERIFY_OK) {
+		if (j->sts == DLV_STS_ENFORCE) {
+			j->sts_fail = dlv_sts_code(v.code);
+			dlv_sts_cert_why(host, &v, why, whylen);
+		} else
+			(void)strlcpy(why, v.reason, whylen);
 		return -1;
 	}
 	(void)strlcpy(cn->key.verified, v.name, sizeof(cn->key.verified));
+	if (j->sts_fail == NULL)
+		j->sts_verified = 1;
 	return 0;
 }
 
@@ -608,6 +764,23 @@ dlv_conn_implicit_done(struct dlv_conn *cn, int rc)
 	dlv_conn_step(cn);
 }
 
+/* A failed STARTTLS handshake: its reason, for MTA-STS named so. */
+static void
+dlv_sts_handshake_failed(struct dlv_conn *cn, char *why, size_t whylen)
+{
+	struct dlv_job	*j = cn->job;
+
+	if (j->sts == DLV_STS_ENFORCE || j->sts == DLV_STS_TESTING)
+		j->sts_fail = "validation-failure";
+	if (j->sts == DLV_STS_ENFORCE)
+		(void)bsnprintf(why, whylen, "MTA-STS enforce: %s: TLS "
+		    "handshake failed: %s", j->targets.targets[j->ti].host,
+		    tls_error(cn->tls));
+	else
+		(void)bsnprintf(why, whylen, "handshake failed: %s",
+		    tls_error(cn->tls));
+}
+
 static void
 dlv_conn_handshake(struct dlv_conn *cn)
 {
@@ -627,8 +800,7 @@ dlv_conn_handshake(struct dlv_conn *cn)
 		return;
 	}
 	if (rc != 0) {
-		(void)bsnprintf(why, sizeof(why), "handshake failed: %s",
-		    tls_error(cn->tls));
+		dlv_sts_handshake_failed(cn, why, sizeof(why));
 		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
 		/* `may`: once more on this address, in plaintext. */
 		dlv_conn_done(cn, cn->job->level == CONFIG_TLS_MAY &&
@@ -937,23 +1109,10 @@ dlv_connect(const struct mxwalk_target *t, unsigned port,
     const struct config *cfg)
 {
 	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	socklen_t		 len;
 	int			 fd;
 
-	memset(&ss, 0, sizeof(ss));
-	if (t->addr.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		sin->sin_addr = t->addr.u.v4;
-		len = sizeof(*sin);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		sin6->sin6_addr = t->addr.u.v6;
-		len = sizeof(*sin6);
-	}
+	len = dns_addr_sockaddr(&t->addr, port, &ss);
 	fd = socket(t->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1)
@@ -1084,6 +1243,22 @@ dlv_conn_reuse(struct dlv_job *j)
 /* A session to target ti for the recipients not done: an idle one that
  * fits, else a new connection; plaintext (and always new) after a failed
  * handshake at `may`. */
+/* A new attempt at the current target: testing notes an MX that the
+ * policy does not list (enforce never gets here with one, rule 20). */
+static void
+dlv_sts_attempt(struct dlv_job *j)
+{
+	j->sts_fail = NULL;
+	j->sts_verified = 0;
+	if (j->sts == DLV_STS_TESTING && !sts_policy_match(&j->sts_pol,
+	    j->targets.targets[j->ti].host)) {
+		j->sts_fail = "mx-not-in-policy";
+		log_warnx("%s: MTA-STS testing: %s is not in the policy "
+		    "(delivery goes on)", j->qid,
+		    j->targets.targets[j->ti].host);
+	}
+}
+
 static void
 dlv_conn_start(struct dlv_job *j, int plaintext)
 {
@@ -1094,8 +1269,14 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 	int			 fresh = j->fresh;
 
 	j->fresh = 0;
-	if (!plaintext && !fresh && dlv_conn_reuse(j))
+	if (!plaintext)		/* a plaintext retry keeps what TLS did */
+		dlv_sts_attempt(j);
+	if (!plaintext && !fresh && dlv_conn_reuse(j)) {
+		if (j->conn->key.tls == CONNCACHE_TLS_VERIFIED &&
+		    j->sts_fail == NULL)
+			j->sts_verified = 1;
 		return;
+	}
 	cn = xcalloc(1, sizeof(*cn));
 	cn->d = d;
 	cn->fd = -1;
@@ -1438,6 +1619,61 @@ dlv_job_addr_queries(struct dlv_job *j)
 	}
 }
 
+/*
+ * Rule 20: in enforce, an MX host that no pattern of the policy matches
+ * is skipped (never resolved, never connected to).  0, or -1 when none
+ * is left (the job is deferred).
+ */
+static int
+dlv_sts_filter(struct dlv_job *j)
+{
+	struct buf	b;
+	size_t		i, k = 0, nskip = 0;
+
+	buf_init(&b);
+	for (i = 0; i < j->hosts.nhosts; i++) {
+		if (sts_policy_match(&j->sts_pol, j->hosts.hosts[i].name)) {
+			j->hosts.hosts[k++] = j->hosts.hosts[i];
+			continue;
+		}
+		log_info("%s: MTA-STS enforce: %s is not in the policy of %s: "
+		    "skipped", j->qid, j->hosts.hosts[i].name, j->domain);
+		buf_printf(&b, "%s%s", nskip++ ? ", " : "",
+		    j->hosts.hosts[i].name);
+		free(j->hosts.hosts[i].name);
+	}
+	j->hosts.nhosts = k;
+	if (k == 0) {
+		char	text[DLV_TEXT_MAX];
+
+		(void)bsnprintf(text, sizeof(text), "MTA-STS enforce: %s %s "
+		    "not in the policy", b.data, nskip > 1 ? "are" : "is");
+		j->sts_fail = "mx-not-in-policy";
+		dlv_job_all(j, DRES_DEFERRED, 0, "4.7.5", "", text);
+	}
+	buf_free(&b);
+	return k == 0 ? -1 : 0;
+}
+
+/* MX hosts and MTA-STS both known: the walk goes on. */
+static void
+dlv_job_hosts_go(struct dlv_job *j)
+{
+	if (j->hosts.verdict == MXWALK_DEFER) {
+		dlv_job_all(j, DRES_DEFERRED, 0, j->hosts.status, "",
+		    j->hosts.text);
+		return;
+	}
+	if (j->hosts.verdict == MXWALK_FAIL) {
+		dlv_job_all(j, DRES_BOUNCED, 0, j->hosts.status, "",
+		    j->hosts.text);
+		return;
+	}
+	if (j->sts == DLV_STS_ENFORCE && dlv_sts_filter(j) == -1)
+		return;
+	dlv_job_addr_queries(j);
+}
+
 static void
 dlv_mx_cb(const struct dns_result *res, void *arg)
 {
@@ -1451,17 +1687,39 @@ dlv_mx_cb(const struct dns_result *res, void *arg)
 	(void)mxwalk_hosts(j->domain, res->status, res->mx, res->n, &id,
 	    &set, dlv_rand, NULL, &j->hosts);
 	j->have_hosts = 1;
-	if (j->hosts.verdict == MXWALK_DEFER) {
-		dlv_job_all(j, DRES_DEFERRED, 0, j->hosts.status, "",
-		    j->hosts.text);
-		return;
+	j->mx_ready = 1;
+	if (j->sts_ready)
+		dlv_job_hosts_go(j);
+}
+
+/*
+ * The policy (sts.h).  enforce (rule 21): at least level verify against
+ * the MX name; a stricter tls-policy (secure) stays (rule 33).
+ */
+static void
+dlv_sts_cb(const struct sts_answer *a, void *arg)
+{
+	struct dlv_job	*j = arg;
+
+	j->stsreq = NULL;
+	j->sts_ready = 1;
+	(void)strlcpy(j->sts_warn, a->warn, sizeof(j->sts_warn));
+	if (a->has_policy) {
+		(void)strlcpy(j->sts_id, a->id, sizeof(j->sts_id));
+		j->sts_fallback = a->fallback;
+		sts_policy_copy(&j->sts_pol, a->pol);
+		j->sts = a->apply == STS_APPLY_ENFORCE ? DLV_STS_ENFORCE :
+		    a->apply == STS_APPLY_TESTING ? DLV_STS_TESTING :
+		    DLV_STS_MODE_NONE;
 	}
-	if (j->hosts.verdict == MXWALK_FAIL) {
-		dlv_job_all(j, DRES_BOUNCED, 0, j->hosts.status, "",
-		    j->hosts.text);
-		return;
-	}
-	dlv_job_addr_queries(j);
+	if (j->sts == DLV_STS_ENFORCE && j->level < CONFIG_TLS_VERIFY)
+		j->level = CONFIG_TLS_VERIFY;
+	log_debug("%s: MTA-STS for %s: %s%s%s, tls level %s", j->qid,
+	    j->domain, a->has_policy ? sts_mode_str(a->pol->mode) :
+	    "no policy", a->has_policy ? " id " : "", a->id,
+	    config_tls_level_name(j->level));
+	if (j->mx_ready)
+		dlv_job_hosts_go(j);
 }
 
 /* ---- relay-host: no MX lookup ---- */
@@ -1596,6 +1854,7 @@ dlv_job_start(struct dlv *d, struct ipc_msg *m)
 	d->jobs = j;
 	j->started = now_ms();
 	j->relay = d->cfg->relay_host != NULL;
+	j->sts = j->relay ? DLV_STS_RELAY : DLV_STS_NONE;
 	/* Through the relay host: verify its name; tls-policy is not
 	 * consulted. */
 	j->level = j->relay ? CONFIG_TLS_VERIFY :
@@ -1629,6 +1888,12 @@ dlv_job_start(struct dlv *d, struct ipc_msg *m)
 	log_debug("%s: job %llu: %zu recipients at %s, tls-policy %s", j->qid,
 	    (unsigned long long)j->id, j->n, j->domain,
 	    config_tls_level_name(j->level));
+	/* Rule 33: off only for the domains named one by one. */
+	if (config_sts_disabled(d->cfg, j->domain)) {
+		j->sts = DLV_STS_DISABLED;
+		j->sts_ready = 1;
+	} else
+		j->stsreq = sts_get(d->sts, j->domain, dlv_sts_cb, j);
 	j->mxreq = dns_query(d->dns, j->domain, DNS_T_MX, dlv_mx_cb, j);
 }
 
@@ -1645,6 +1910,261 @@ dlv_queue_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 }
 
 static void
+dlv_sts_config(const struct config *cfg, struct sts_config *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->set.backoff = cfg->sts_backoff;
+	sc->set.refresh = cfg->sts_refresh;
+	sc->set.cleanup_age = cfg->sts_cleanup_age;
+	sc->fetch_timeout = (unsigned)cfg->sts_fetch_timeout;
+	sc->refresh_timeout = (unsigned)cfg->sts_refresh_timeout;
+}
+
+/* ---- strictmailctl sts (through the control process) ---- */
+
+static void
+dlv_ctl_line(uint64_t req, const char *line, void *ctx)
+{
+	struct dlv	*d = ctx;
+	struct buf	 b;
+
+	if (d->control == NULL)
+		return;
+	buf_init(&b);
+	ipc_put_str(&b, line);
+	ipc_send_buf(d->control, MSG_C_TEXT, (uint32_t)req, -1, &b);
+	buf_free(&b);
+}
+
+static void
+dlv_ctl_done(uint64_t req, int ok, void *ctx)
+{
+	struct dlv	*d = ctx;
+	struct buf	 b;
+
+	if (d->control == NULL)
+		return;
+	buf_init(&b);
+	ipc_put_u32(&b, ok ? 0 : 1);
+	ipc_send_buf(d->control, MSG_C_END, (uint32_t)req, -1, &b);
+	buf_free(&b);
+}
+
+/*
+ * "strictmailctl sts check": after the policy steps (sts.c), each MX of
+ * the domain in preference order: in the policy or not, and what an
+ * enforce delivery would find there (stsprobe.h).  No mail is sent.
+ */
+struct dlv_check {
+	struct dlv		*d;
+	struct dlv_check	*next;
+	uint64_t		 req;
+	char			 domain[256];
+	struct sts_policy	 pol;
+	int			 have_pol;
+	struct dns_req		*q;
+	char			**hosts;
+	unsigned		*prefs;
+	size_t			 n, i;
+	size_t			 passed;
+	struct stsprobe		*probe;
+};
+
+static void dlv_check_next(struct dlv_check *c);
+
+static void
+dlv_check_free(struct dlv_check *c)
+{
+	struct dlv_check	**pp;
+	size_t			  i;
+
+	for (pp = &c->d->checks; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (c->q != NULL)
+		dns_cancel(c->d->dns, c->q);
+	if (c->probe != NULL)
+		stsprobe_cancel(c->probe);
+	for (i = 0; i < c->n; i++)
+		free(c->hosts[i]);
+	free(c->hosts);
+	free(c->prefs);
+	sts_policy_free(&c->pol);
+	free(c);
+}
+
+static void
+dlv_check_end(struct dlv_check *c)
+{
+	if (!c->have_pol)
+		dlv_ctl_line(c->req, "verdict: no valid policy: delivery as "
+		    "for a domain without MTA-STS", c->d);
+	else if (c->pol.mode != STS_MODE_ENFORCE)
+		dlv_ctl_line(c->req, c->pol.mode == STS_MODE_TESTING ?
+		    "verdict: testing: failures are logged, mail is "
+		    "delivered" : "verdict: mode none: no MTA-STS checks",
+		    c->d);
+	else if (c->passed > 0)
+		dlv_ctl_line(c->req, "verdict: enforce: delivery possible",
+		    c->d);
+	else
+		dlv_ctl_line(c->req, "verdict: enforce: no MX passes: mail "
+		    "would be deferred", c->d);
+	dlv_ctl_done(c->req, 1, c->d);
+	dlv_check_free(c);
+}
+
+static void
+dlv_check_probed(const struct stsprobe_result *r, void *arg)
+{
+	struct dlv_check	*c = arg;
+	char			 line[TLS_REASON_MAX + 400];
+
+	c->probe = NULL;
+	if (r->handshake && r->code == TLS_VERIFY_OK)
+		c->passed++;
+	(void)bsnprintf(line, sizeof(line), "mx: %s: STARTTLS %s, %s, "
+	    "certificate: %s", c->hosts[c->i], r->starttls ? "offered" :
+	    r->connected ? "not offered" : "-", r->handshake ? r->tls :
+	    "no TLS", r->text);
+	dlv_ctl_line(c->req, line, c->d);
+	c->i++;
+	dlv_check_next(c);
+}
+
+static void
+dlv_check_addr(const struct dns_result *res, void *arg)
+{
+	struct dlv_check	*c = arg;
+	struct dlv		*d = c->d;
+	char			 line[400];
+
+	c->q = NULL;
+	if (res->n == 0 && res->type == DNS_T_A) {
+		c->q = dns_query(d->dns, c->hosts[c->i], DNS_T_AAAA,
+		    dlv_check_addr, c);
+		return;
+	}
+	if (res->n == 0) {
+		(void)bsnprintf(line, sizeof(line), "mx: %s: no address",
+		    c->hosts[c->i]);
+		dlv_ctl_line(c->req, line, d);
+		c->i++;
+		dlv_check_next(c);
+		return;
+	}
+	c->probe = stsprobe_start(d->loop, d->strict, d->trust,
+	    c->hosts[c->i], &res->addr[0], d->cfg->smtp_port,
+	    d->cfg->smtp_helo_name != NULL ? d->cfg->smtp_helo_name :
+	    d->cfg->hostname, (unsigned)d->cfg->smtp_timeout_connect +
+	    (unsigned)d->cfg->smtp_timeout_command, dlv_check_probed, c);
+}
+
+static void
+dlv_check_next(struct dlv_check *c)
+{
+	char	line[400];
+	int	in;
+
+	if (c->i >= c->n) {
+		dlv_check_end(c);
+		return;
+	}
+	in = !c->have_pol || sts_policy_match(&c->pol, c->hosts[c->i]);
+	(void)bsnprintf(line, sizeof(line), "mx: %s (preference %u): %s",
+	    c->hosts[c->i], c->prefs[c->i], !c->have_pol ? "no policy" : in ?
+	    "in the policy" : c->pol.mode == STS_MODE_ENFORCE ? "NOT in the "
+	    "policy: skipped, never connected to" : "NOT in the policy");
+	dlv_ctl_line(c->req, line, c->d);
+	if (!in && c->pol.mode == STS_MODE_ENFORCE) {
+		c->i++;
+		dlv_check_next(c);
+		return;
+	}
+	c->q = dns_query(c->d->dns, c->hosts[c->i], DNS_T_A, dlv_check_addr,
+	    c);
+}
+
+static void
+dlv_check_add(struct dlv_check *c, const char *host, unsigned pref)
+{
+	size_t	i = c->n;
+
+	c->hosts = xreallocarray(c->hosts, c->n + 1, sizeof(*c->hosts));
+	c->prefs = xreallocarray(c->prefs, c->n + 1, sizeof(*c->prefs));
+	/* In preference order (insertion: MX lists are short). */
+	while (i > 0 && c->prefs[i - 1] > pref) {
+		c->hosts[i] = c->hosts[i - 1];
+		c->prefs[i] = c->prefs[i - 1];
+		i--;
+	}
+	c->hosts[i] = str_lower(xstrdup(host));
+	c->prefs[i] = pref;
+	c->n++;
+}
+
+static void
+dlv_check_mx_cb(const struct dns_result *res, void *arg)
+{
+	struct dlv_check	*c = arg;
+	char			 line[400];
+	size_t			 i;
+
+	c->q = NULL;
+	(void)bsnprintf(line, sizeof(line), "mx: %s MX: %s, %zu records",
+	    c->domain, dns_status_str(res->status), res->n);
+	dlv_ctl_line(c->req, line, c->d);
+	for (i = 0; i < res->n; i++)
+		if (res->mx[i].host[0] != '\0')
+			dlv_check_add(c, res->mx[i].host, res->mx[i].pref);
+	if (res->status == DNS_NODATA)	/* the domain itself */
+		dlv_check_add(c, c->domain, 0);
+	dlv_check_next(c);
+}
+
+static void
+dlv_check_mx(uint64_t req, const char *domain, const struct sts_policy *pol,
+    void *ctx)
+{
+	struct dlv		*d = ctx;
+	struct dlv_check	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->req = req;
+	(void)strlcpy(c->domain, domain, sizeof(c->domain));
+	if (pol != NULL) {
+		sts_policy_copy(&c->pol, pol);
+		c->have_pol = 1;
+	}
+	c->next = d->checks;
+	d->checks = c;
+	c->q = dns_query(d->dns, domain, DNS_T_MX, dlv_check_mx_cb, c);
+}
+
+static void
+dlv_control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	struct dlv	*d = arg;
+	char		 verb[16], domain[256];
+
+	(void)ch;
+	if (m->type != MSG_C_STS) {
+		ipc_bad_type(m);
+		return;
+	}
+	ipc_get_str(m, verb, sizeof(verb));
+	ipc_get_str(m, domain, sizeof(domain));
+	if (ipc_no_fd(m) == -1 || ipc_end(m) == -1)
+		return;
+	log_info("control: sts %s%s%s", verb, domain[0] != '\0' ? " " : "",
+	    domain);
+	sts_ctl(d->sts, m->session, verb, domain);
+}
+
+static void
 dlv_reload(struct dlv *d, struct ipc_msg *m)
 {
 	struct config	next;
@@ -1657,6 +2177,12 @@ dlv_reload(struct dlv *d, struct ipc_msg *m)
 	config_free(d->cfg);
 	*d->cfg = next;
 	dlv_idle_quit_all(d);
+	if (d->sts != NULL) {
+		struct sts_config sc;
+
+		dlv_sts_config(d->cfg, &sc);
+		sts_configure(d->sts, &sc);
+	}
 	log_info("reload: %zu tls-policy lines, relay-host %s", d->cfg->ntls_policy,
 	    d->cfg->relay_host != NULL ? d->cfg->relay_host : "none");
 }
@@ -1678,6 +2204,8 @@ dlv_chan_closed(struct ipc_chan *ch, void *arg)
 
 	if (ch == d->queue)
 		d->queue = NULL;
+	else if (ch == d->control)
+		d->control = NULL;
 	else
 		d->parent = NULL;
 	ipc_chan_free(ch);
@@ -1738,6 +2266,16 @@ dlv_before_chroot(struct dlv *d)
 	}
 	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
 	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
+	/* MTA-STS: the CA bundle of policy hosts, in memory for libcurl. */
+	if (sts_fetch_global_init(err, sizeof(err)) == -1)
+		fatalx("mta-sts: %s", err);
+	d->sts_ca = tls_pem_load(config_sts_ca_file(d->cfg), &d->sts_calen,
+	    err, sizeof(err));
+	if (d->sts_ca != NULL)
+		d->sts_trust = tls_trust_new(d->sts_ca, d->sts_calen, "CA file",
+		    err, sizeof(err));
+	if (d->sts_trust == NULL)
+		log_warnx("mta-sts: %s: every policy fetch will fail", err);
 	/* As root, like the CA file: the credentials stay in this process. */
 	if (d->cfg->relay_auth_file != NULL &&
 	    relay_auth_load(d->cfg->relay_auth_file, &d->auth, err,
@@ -1762,6 +2300,40 @@ dlv_drop(struct dlv *d, const struct sm_user *u)
 	buf_free(&b);
 }
 
+/*
+ * The MTA-STS cache lives in this process's state folder: the chroot,
+ * or <spool>/delivery when running unprivileged.  Without it there is no
+ * MTA-STS, and strictmail does not run without MTA-STS.
+ */
+static void
+dlv_sts_start(struct dlv *d, int chrooted)
+{
+	struct sts_config	sc;
+	struct sts_ctl_sink	sink;
+	struct buf		dir;
+	char			err[512];
+
+	buf_init(&dir);
+	if (chrooted)
+		buf_addstr(&dir, "/");
+	else
+		buf_printf(&dir, "%s%sdelivery", d->cfg->spool,
+		    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");
+	dlv_sts_config(d->cfg, &sc);
+	d->sts = sts_new(d->loop, d->dns, dir.data, d->sts_trust != NULL ?
+	    (const char *)d->sts_ca : NULL, d->sts_trust != NULL ?
+	    d->sts_calen : 0, d->sts_trust, &sc, err, sizeof(err));
+	if (d->sts == NULL)
+		fatalx("mta-sts: %s", err);
+	buf_free(&dir);
+	memset(&sink, 0, sizeof(sink));
+	sink.line = dlv_ctl_line;
+	sink.done = dlv_ctl_done;
+	sink.check_mx = dlv_check_mx;
+	sink.ctx = d;
+	sts_set_ctl_sink(d->sts, &sink);
+}
+
 static void
 dlv_teardown(struct dlv *d)
 {
@@ -1780,6 +2352,13 @@ dlv_teardown(struct dlv *d)
 	}
 	if (d->parent != NULL)
 		ipc_chan_free(d->parent);
+	if (d->control != NULL)
+		ipc_chan_free(d->control);
+	while (d->checks != NULL)
+		dlv_check_free(d->checks);
+	sts_free(d->sts);
+	tls_trust_free(d->sts_trust);
+	free(d->sts_ca);
 	dns_free(d->dns);
 	tls_client_conf_unref(d->compat);
 	tls_client_conf_unref(d->strict);
@@ -1787,14 +2366,16 @@ dlv_teardown(struct dlv *d)
 	relay_auth_free(&d->auth);
 	free(d->self);
 	event_loop_free(d->loop);
+	sts_fetch_global_cleanup();
 	tls_cleanup();
 }
 
 int
 delivery_main(struct config *cfg, int parent_fd, int queue_fd,
-    const struct sm_user *u)
+    int control_fd, const struct sm_user *u)
 {
 	struct dlv	*d;
+	int		 chrooted;
 
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -1803,7 +2384,9 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	d->loop = event_loop_new();
 	conncache_init(&d->idle);
 	dlv_before_chroot(d);
+	chrooted = u != NULL && privsep_is_root();
 	dlv_drop(d, u);
+	dlv_sts_start(d, chrooted);
 	dlv_identity(d);
 	if (event_signal(d->loop, SIGTERM, dlv_sigterm, d) == -1)
 		fatal("event_signal");
@@ -1811,6 +2394,8 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	    dlv_parent_dispatch, dlv_chan_closed, d);
 	d->queue = ipc_chan_new(d->loop, queue_fd, "queue",
 	    dlv_queue_dispatch, dlv_chan_closed, d);
+	d->control = ipc_chan_new(d->loop, control_fd, "control",
+	    dlv_control_dispatch, dlv_chan_closed, d);
 	ipc_send(d->parent, MSG_P_READY, 0, -1, NULL, 0);
 	log_info("ready");
 	if (event_loop_run(d->loop) == -1)

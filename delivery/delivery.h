@@ -36,6 +36,20 @@
  * them are kept (the oldest gets QUIT to make room), so the process has
  * at most twice max-deliveries connections open.
  *
+ * MTA-STS (sts/sts.h, ../shared/spec/mta-sts.md): while the MX query
+ * runs, the domain's policy is asked for (unless mta-sts-disable names
+ * the domain); the job waits for both, other jobs do not.  enforce:
+ * MX hosts the policy does not list are dropped before their addresses
+ * are looked up (every host dropped: deferred, "MTA-STS enforce: HOST is
+ * not in the policy"); the level becomes at least verify (a secure line
+ * stays); failures of STARTTLS, the handshake or the certificate defer
+ * with a reason that starts "MTA-STS enforce: ".  testing: the same
+ * checks, failures logged, mail delivered at the tls-policy level.
+ * Each delivery line ends with sts=STATE (see strictmail.conf(5)).
+ * strictmailctl's sts requests come from the control process on their
+ * own channel and are answered here (sts check probes MXs with
+ * delivery/stsprobe.h).
+ *
  * With relay-host set (delivery/relay.h) every job goes to the relay
  * host instead: no MX query, its A/AAAA (or its address), its port (465:
  * implicit TLS, else STARTTLS), level verify against its name whatever
@@ -55,8 +69,9 @@
 struct config;
 struct sm_user;
 
-/* Runs the process; returns its exit status. */
+/* Runs the process (control_fd: the control process's sts-* requests);
+ * returns its exit status. */
 int delivery_main(struct config *cfg, int parent_fd, int queue_fd,
-    const struct sm_user *u);
+    int control_fd, const struct sm_user *u);
 
 #endif

@@ -48,7 +48,11 @@ struct sts_policy {
  *  - every key but mx: the first occurrence wins (later ones are not
  *    even checked); each mx line adds one pattern (empty value: invalid);
  *  - version, mode and max_age are required; at least one mx unless the
- *    mode is none.
+ *    mode is none;
+ *  - a NUL byte in a line that is not blank makes the policy invalid (a
+ *    value is never cut short at it); a CR not right before an LF is an
+ *    ordinary byte (so a value ending in one is not "enforce" nor a host
+ *    name).
  * 0 with p filled (release with sts_policy_free), or -1 with p empty and
  * why saying what is wrong, for logs and "strictmailctl sts show"
  * ("line 3: max_age \"-1\" is not 1 to 10 digits", "mode missing",
@@ -59,6 +63,10 @@ int sts_policy_parse(const char *body, size_t len, struct sts_policy *p,
 void sts_policy_free(struct sts_policy *p);
 /* A deep copy (dst is overwritten, not freed first). */
 void sts_policy_copy(struct sts_policy *dst, const struct sts_policy *src);
+
+/* The len bytes at src for a message: bytes outside printable ASCII,
+ * '"' and '\\' become '?'; cut with "..." when they do not fit. */
+void sts_printable(char *dst, size_t size, const void *src, size_t len);
 
 /* "enforce", "testing", "none". */
 const char *sts_mode_str(enum sts_mode m);

@@ -42,7 +42,9 @@ struct sts_entry {
 };
 
 void sts_entry_init(struct sts_entry *e, const char *domain);
-void sts_entry_free(struct sts_entry *e);	/* raw and pol; e stays usable */
+/* Frees raw and pol and clears has_policy and id; the domain, times and
+ * error stay, and e stays usable. */
+void sts_entry_free(struct sts_entry *e);
 void sts_entry_copy(struct sts_entry *dst, const struct sts_entry *src);
 
 /* Rule 28: 1 when e holds a policy whose expiry is after now. */
@@ -114,12 +116,14 @@ uint64_t sts_plan_refresh(const struct sts_entry *e, uint64_t now,
 
 /* Rule 31: 1 when e is due for a background refresh at now (holds a
  * policy, used within cleanup_age, next_refresh reached and not in the
- * backoff). */
+ * backoff).  An entry never used yet (last_use 0) counts as used when it
+ * was fetched (or, with no policy, at its last error); "within
+ * cleanup_age" means less than cleanup_age seconds ago. */
 int sts_refresh_due(const struct sts_entry *e, uint64_t now,
     const struct sts_settings *set);
 
-/* Rule 31: 1 when e is to be dropped (unused for cleanup_age; or no
- * policy held and the error older than cleanup_age). */
+/* Rule 31: 1 when e is to be dropped (unused for cleanup_age or more,
+ * last_use 0 read as above; or no policy held and the error that old). */
 int sts_expired_entry(const struct sts_entry *e, uint64_t now,
     const struct sts_settings *set);
 

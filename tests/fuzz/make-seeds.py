@@ -207,6 +207,49 @@ CTL = {
 }
 
 
+# fuzz_sts_record: a mode byte, then (even) a cache record in the form of
+# sts/sts_record.c, or (odd) times, a domain length, domain, id NUL and a
+# policy text (see fuzz_sts_record.c).
+def sts_record(domain, policy=None, mode=2, max_age=86400, mx=(),
+               fetched=1700000000, error_id=b'', last_error=b''):
+    r = b'STS\x01' + bytes([1 if policy else 0])
+    r += bytes([len(domain)]) + domain
+    if policy:
+        pid = b'20240101'
+        r += bytes([len(pid)]) + pid + struct.pack('>I', len(policy)) + policy
+        r += bytes([mode]) + struct.pack('>I', max_age) + bytes([len(mx)])
+        for m in mx:
+            r += struct.pack('>H', len(m)) + m
+        expires = fetched + max_age
+    else:
+        r += b'\x00'
+        fetched = expires = 0
+    r += struct.pack('>QQQQ', fetched, expires, fetched + 5, fetched + 3600)
+    r += bytes([len(error_id)]) + error_id + struct.pack('>Q', 1700000100)
+    r += struct.pack('>H', len(last_error)) + last_error
+    return r + struct.pack('>Q', 1700000400 if error_id else 0)
+
+
+STS_POLICY = (b'version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\n'
+              b'mx: *.example.net\r\nmax_age: 86400\r\n')
+STS_RECORD = {
+    'enforce': b'\x00' + sts_record(b'example.com', STS_POLICY, 2, 86400,
+                                    (b'mx1.example.com', b'*.example.net')),
+    'enforce-error': b'\x00' + sts_record(
+        b'example.com', STS_POLICY, 2, 86400,
+        (b'mx1.example.com', b'*.example.net'), error_id=b'new2',
+        last_error=b'HTTP status 404'),
+    'none': b'\x00' + sts_record(b'none.example', b'version: STSv1\nmode: none\n'
+                                 b'max_age: 0\n', 0, 0),
+    'no-policy': b'\x00' + sts_record(b'fail.example', error_id=b'abc',
+                                      last_error=b'connect: refused'),
+    'build-enforce': b'\x01' + struct.pack('>QQ', 1700000000 << 16, 1700000005)
+                     + bytes([10]) + b'example.org' + b'id1\x00' + STS_POLICY,
+    'build-bad': b'\x01' + struct.pack('>QQ', 1 << 20, 7) + bytes([3])
+                 + b'a.bc' + b'x\x00' + b'version: STSv2\n',
+}
+
+
 def write_all(out, target, items):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
@@ -232,6 +275,7 @@ def main():
     write_all(out, 'fuzz_config', CONFIG)
     write_all(out, 'fuzz_ipc', {k: bytes([fl]) + v for k, (fl, v) in IPC.items()})
     write_all(out, 'fuzz_ctl', CTL)
+    write_all(out, 'fuzz_sts_record', STS_RECORD)
     return 0
 
 

@@ -76,9 +76,31 @@ test_request_parse(void **state)
 	parse_bad("strictmail-ctl 1 queue x", "queue takes no argument");
 	parse_bad("strictmail-ctl 1 flush now", "flush takes no argument");
 	parse_bad("strictmail-ctl 1 show a b", "show takes one argument");
-	parse_bad("strictmail-ctl 1 show "
-	    "0123456789012345678901234567890123456789012345678901234567890123",
-	    "argument too long");
+	memset(longline, 'a', sizeof(longline));
+	memcpy(longline, "strictmail-ctl 1 sts-show ", 26);
+	longline[26 + CTL_ARG_MAX] = '\0';	/* one byte too many */
+	parse_bad(longline, "argument too long");
+	longline[26 + CTL_ARG_MAX - 1] = '\0';
+	parse_ok(longline, CTL_STS_SHOW, longline + 26);
+	parse_ok("strictmail-ctl 1 sts-list", CTL_STS_LIST, "");
+	parse_ok("strictmail-ctl 1 sts-show enforce.test", CTL_STS_SHOW,
+	    "enforce.test");
+	parse_ok("strictmail-ctl 1 sts-refresh a.test", CTL_STS_REFRESH,
+	    "a.test");
+	parse_ok("strictmail-ctl 1 sts-check a.test", CTL_STS_CHECK,
+	    "a.test");
+	parse_ok("strictmail-ctl 1 sts-flush", CTL_STS_FLUSH, "");
+	parse_ok("strictmail-ctl 1 sts-flush a.test", CTL_STS_FLUSH,
+	    "a.test");
+	parse_bad("strictmail-ctl 1 sts-flush a.test b.test",
+	    "sts-flush takes no argument");
+	parse_bad("strictmail-ctl 1 sts-show", "sts-show takes one argument");
+	parse_bad("strictmail-ctl 1 sts-list a.test",
+	    "sts-list takes no argument");
+	assert_true(ctl_proto_is_sts(CTL_STS_CHECK));
+	assert_false(ctl_proto_is_sts(CTL_RELOAD));
+	assert_true(ctl_proto_needs_root(CTL_STS_FLUSH));
+	assert_false(ctl_proto_needs_root(CTL_STS_SHOW));
 	parse_bad("strictmail-ctl  1 queue", "malformed request");
 	parse_bad("strictmail-ctl 1 queue ", "malformed request");
 	parse_bad(" strictmail-ctl 1 queue", "malformed request");
@@ -196,7 +218,7 @@ parse_lines(struct buf *b, struct ctl_reply *r, int max)
 static void
 test_reply_roundtrip(void **state)
 {
-	struct ctl_reply	r[8];
+	struct ctl_reply	r[9];
 	struct buf		b;
 
 	(void)state;
@@ -211,7 +233,10 @@ test_reply_roundtrip(void **state)
 	ctl_proto_put_flushed(&b, 42);
 	ctl_proto_put_error(&b, "no such\r\nmessage");
 	ctl_proto_put_ok(&b);
-	assert_int_equal(parse_lines(&b, r, 8), 8);
+	ctl_proto_put_text(&b, "mx: mx1.enforce.test (preference 10)");
+	assert_int_equal(parse_lines(&b, r, 9), 9);
+	assert_int_equal(r[8].type, CTL_R_TEXT);
+	assert_string_equal(r[8].f[0], "mx: mx1.enforce.test (preference 10)");
 	assert_int_equal(r[0].type, CTL_R_MESSAGE);
 	assert_string_equal(r[0].f[0], "6619B010E3297000");
 	assert_int_equal(r[0].num, 1687);
@@ -244,6 +269,7 @@ test_reply_bad(void **state)
 		"message a 1 2 s x", "message a x 2 s", "message a 1 -2 s",
 		"message a 1 2 %zz", "rcpt a b", "rcpt a b c d", "fact k",
 		"flushed", "flushed x", "flushed 4294967296", "rcpt  a b c",
+		"text", "text a b", "text %zz",
 	};
 	struct ctl_reply	r;
 	char			line[64];

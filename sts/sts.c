@@ -1,0 +1,968 @@
+/*
+ * sts.c - MTA-STS for the delivery process (sts.h): one lookup per
+ * domain at a time, shared by every delivery that asks; the background
+ * refresh and cleanup of the cache; strictmailctl's sts requests.
+ */
+#include <sys/random.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <idn2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/dns.h"
+#include "common/event.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "sts/sts.h"
+#include "sts/sts_cache.h"
+#include "sts/sts_fetch.h"
+#include "sts/sts_txt.h"
+
+#define STS_ADDRS_MAX	16
+#define STS_LAST_USE_STEP	3600	/* last use written at most hourly */
+#define STS_SCAN_MAX	60000		/* ms between refresh scans, at most */
+#define STS_SCAN_MIN	1000
+#define STS_REFRESH_BATCH	8	/* background refreshes at once */
+
+enum sts_kind {
+	STS_K_DELIVERY,		/* a delivery asks: sts_get */
+	STS_K_REFRESH,		/* background refresh of a cached policy */
+	STS_K_CTL_REFRESH,	/* strictmailctl sts refresh */
+	STS_K_CTL_CHECK,	/* strictmailctl sts check: no cache */
+};
+
+struct sts_dom;
+
+struct sts_req {
+	struct sts_dom	*dom;
+	struct sts_req	*next;
+	sts_cb		 cb;
+	void		*arg;
+};
+
+struct sts_dom {
+	struct sts		*s;
+	struct sts_dom		*next;
+	enum sts_kind		 kind;
+	uint64_t		 ctlreq;
+	char			 domain[STS_DOMAIN_MAX + 1];	/* A-labels */
+	char			 host[STS_DOMAIN_MAX + 16];	/* mta-sts.D */
+	int			 literal;	/* no policy possible */
+	struct sts_req		*waiters;
+	struct dns_req		*txtq, *q4, *q6;
+	enum sts_dns		 dns;
+	char			 id[STS_ID_MAX + 1];
+	char			 dnswhy[160];
+	struct dns_addr		 addrs[STS_ADDRS_MAX];
+	size_t			 naddrs;
+	int			 apending;
+	enum dns_status		 st4, st6;
+	struct sts_fetch	*fetch;
+	struct event_timer	*later;		/* an answer without I/O */
+	struct sts_entry	 e;
+	int			 have_entry;	/* e came from the cache */
+	int			 fetched_ok;
+	char			 warn[STS_ERROR_MAX];
+};
+
+struct sts {
+	struct event_loop	*loop;
+	struct dns		*dns;
+	struct sts_cache	*cache;
+	struct sts_fetcher	*fetcher;
+	struct sts_config	 conf;
+	struct sts_dom		*doms;
+	struct event_timer	*scan;
+	struct sts_ctl_sink	 sink;
+	uint64_t		 rnd;
+};
+
+static void sts_dom_finish(struct sts_dom *d);
+static void sts_scan_arm(struct sts *s);
+
+static uint64_t
+sts_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static unsigned
+sts_jitter(struct sts *s)
+{
+	/* xorshift64: spreading refreshes needs no secret. */
+	s->rnd ^= s->rnd << 13;
+	s->rnd ^= s->rnd >> 7;
+	s->rnd ^= s->rnd << 17;
+	return (unsigned)(s->rnd & 0xffff);
+}
+
+static void
+sts_iso(uint64_t t, char *out, size_t len)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL) {
+		(void)strlcpy(out, "-", len);
+		return;
+	}
+	(void)strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+sts_domain_alabel(const char *domain, char *out, size_t outlen)
+{
+	char	*a = NULL;
+	size_t	 n;
+	int	 rc;
+
+	if (domain[0] == '[' || domain[0] == '\0')
+		return -1;	/* rule 1: never for an address literal */
+	rc = idn2_lookup_u8((const uint8_t *)domain, (uint8_t **)&a,
+	    IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK || a == NULL) {
+		free(a);
+		return -1;
+	}
+	n = strlen(a);
+	if (n > 0 && a[n - 1] == '.')
+		a[--n] = '\0';
+	if (n == 0 || n >= outlen) {
+		free(a);
+		return -1;
+	}
+	(void)strlcpy(out, a, outlen);
+	free(a);
+	str_lower(out);
+	return 0;
+}
+
+/* ---- the domains being looked up ---- */
+
+static struct sts_dom *
+sts_dom_new(struct sts *s, enum sts_kind kind, const char *alabel)
+{
+	struct sts_dom	*d;
+
+	d = xcalloc(1, sizeof(*d));
+	d->s = s;
+	d->kind = kind;
+	(void)strlcpy(d->domain, alabel, sizeof(d->domain));
+	(void)bsnprintf(d->host, sizeof(d->host), "mta-sts.%s", alabel);
+	sts_entry_init(&d->e, alabel);
+	d->next = s->doms;
+	s->doms = d;
+	return d;
+}
+
+static struct sts_dom *
+sts_dom_find(struct sts *s, enum sts_kind kind, const char *alabel)
+{
+	struct sts_dom	*d;
+
+	for (d = s->doms; d != NULL; d = d->next)
+		if (d->kind == kind && strcmp(d->domain, alabel) == 0)
+			return d;
+	return NULL;
+}
+
+/* Is a lookup of any kind running for the domain (refresh scan)? */
+static int
+sts_dom_busy(struct sts *s, const char *alabel)
+{
+	struct sts_dom	*d;
+
+	for (d = s->doms; d != NULL; d = d->next)
+		if (strcmp(d->domain, alabel) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+sts_dom_free(struct sts_dom *d)
+{
+	struct sts	*s = d->s;
+	struct sts_dom	**pp;
+
+	for (pp = &s->doms; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	if (d->txtq != NULL)
+		dns_cancel(s->dns, d->txtq);
+	if (d->q4 != NULL)
+		dns_cancel(s->dns, d->q4);
+	if (d->q6 != NULL)
+		dns_cancel(s->dns, d->q6);
+	if (d->fetch != NULL)
+		sts_fetch_cancel(s->fetcher, d->fetch);
+	if (d->later != NULL)
+		event_timer_cancel(s->loop, d->later);
+	while (d->waiters != NULL) {
+		struct sts_req *r = d->waiters;
+
+		d->waiters = r->next;
+		free(r);
+	}
+	sts_entry_free(&d->e);
+	free(d);
+}
+
+/* ---- the sink of the operator's requests ---- */
+
+static void
+sts_say(struct sts *s, uint64_t req, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+sts_say(struct sts *s, uint64_t req, const char *fmt, ...)
+{
+	char	line[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (s->sink.line != NULL)
+		s->sink.line(req, line, s->sink.ctx);
+}
+
+static void
+sts_done(struct sts *s, uint64_t req, int ok)
+{
+	if (s->sink.done != NULL)
+		s->sink.done(req, ok, s->sink.ctx);
+}
+
+/* ---- answers ---- */
+
+static void
+sts_answer_fill(struct sts_dom *d, struct sts_answer *a)
+{
+	uint64_t	now = sts_now();
+
+	memset(a, 0, sizeof(*a));
+	a->domain = d->domain;
+	(void)strlcpy(a->warn, d->warn, sizeof(a->warn));
+	if (d->literal || !sts_entry_usable(&d->e, now))
+		return;
+	a->has_policy = 1;
+	(void)strlcpy(a->id, d->e.id, sizeof(a->id));
+	a->pol = &d->e.pol;
+	a->apply = d->e.pol.mode == STS_MODE_ENFORCE ? STS_APPLY_ENFORCE :
+	    d->e.pol.mode == STS_MODE_TESTING ? STS_APPLY_TESTING :
+	    STS_APPLY_NONE;
+	/* The cached policy although DNS did not confirm its id (rule 28). */
+	a->fallback = !d->fetched_ok && !(d->dns == STS_DNS_FOUND &&
+	    strcmp(d->id, d->e.id) == 0);
+}
+
+/* The last use, written at most hourly (a write is a sync). */
+static void
+sts_touch(struct sts_dom *d)
+{
+	uint64_t	now = sts_now();
+
+	if (!d->have_entry || d->e.last_use + STS_LAST_USE_STEP > now)
+		return;
+	d->e.last_use = now;
+	(void)sts_cache_put(d->s->cache, &d->e);
+}
+
+static void
+sts_answer_waiters(struct sts_dom *d)
+{
+	struct sts_answer	a;
+
+	sts_touch(d);
+	sts_answer_fill(d, &a);
+	while (d->waiters != NULL) {
+		struct sts_req *r = d->waiters;
+
+		d->waiters = r->next;
+		r->cb(&a, r->arg);
+		free(r);
+	}
+}
+
+static void
+sts_later_cb(void *arg)
+{
+	struct sts_dom	*d = arg;
+
+	d->later = NULL;
+	sts_dom_finish(d);
+}
+
+/* ---- show ---- */
+
+static void
+sts_show_lines(struct sts *s, uint64_t req, const struct sts_entry *e)
+{
+	char	t[40];
+	size_t	i;
+
+	sts_say(s, req, "domain: %s", e->domain);
+	sts_say(s, req, "policy: %s", e->has_policy ? "yes" : "no");
+	if (e->has_policy) {
+		sts_say(s, req, "id: %s", e->id);
+		sts_say(s, req, "mode: %s", sts_mode_str(e->pol.mode));
+		sts_say(s, req, "max_age: %u", (unsigned)e->pol.max_age);
+		for (i = 0; i < e->pol.nmx; i++)
+			sts_say(s, req, "mx: %s", e->pol.mx[i]);
+		sts_iso(e->fetched, t, sizeof(t));
+		sts_say(s, req, "fetched: %s", t);
+		sts_iso(e->expires, t, sizeof(t));
+		sts_say(s, req, "expires: %s%s", t, e->expires <= sts_now() ?
+		    " (expired)" : "");
+		sts_iso(e->next_refresh, t, sizeof(t));
+		sts_say(s, req, "next-refresh: %s", t);
+	}
+	if (e->last_use != 0) {
+		sts_iso(e->last_use, t, sizeof(t));
+		sts_say(s, req, "last-use: %s", t);
+	}
+	if (e->last_error[0] != '\0') {
+		sts_say(s, req, "error-id: %s", e->error_id);
+		sts_iso(e->error_time, t, sizeof(t));
+		sts_say(s, req, "error-time: %s", t);
+		sts_say(s, req, "last-error: %s", e->last_error);
+		sts_iso(e->backoff_until, t, sizeof(t));
+		sts_say(s, req, "backoff-until: %s", t);
+	}
+}
+
+static void
+sts_show(struct sts *s, uint64_t req, const char *alabel)
+{
+	struct sts_entry	e;
+	int			rc;
+
+	sts_entry_init(&e, alabel);
+	rc = sts_cache_get(s->cache, alabel, &e);
+	if (rc == 1)
+		sts_show_lines(s, req, &e);
+	else
+		sts_say(s, req, "no cache entry for %s", alabel);
+	sts_entry_free(&e);
+	sts_done(s, req, rc == 1);
+}
+
+/* The end of a lookup of any kind. */
+static void
+sts_dom_finish(struct sts_dom *d)
+{
+	struct sts	*s = d->s;
+
+	switch (d->kind) {
+	case STS_K_DELIVERY:
+		sts_answer_waiters(d);
+		break;
+	case STS_K_REFRESH:
+		break;
+	case STS_K_CTL_REFRESH:
+		if (d->warn[0] != '\0')
+			sts_say(s, d->ctlreq, "warning: %s", d->warn);
+		sts_show(s, d->ctlreq, d->domain);
+		break;
+	case STS_K_CTL_CHECK:
+		if (s->sink.check_mx != NULL)
+			s->sink.check_mx(d->ctlreq, d->domain, d->fetched_ok ?
+			    &d->e.pol : NULL, s->sink.ctx);
+		else
+			sts_done(s, d->ctlreq, d->fetched_ok);
+		break;
+	}
+	sts_dom_free(d);
+}
+
+/* ---- the fetch ---- */
+
+static void
+sts_fetch_failed(struct sts_dom *d, const char *error)
+{
+	struct sts	*s = d->s;
+	uint64_t	 now = sts_now();
+	char		 t[40];
+
+	if (d->kind == STS_K_CTL_CHECK) {
+		sts_say(s, d->ctlreq, "fetch: failed: %s", error);
+		sts_dom_finish(d);
+		return;
+	}
+	sts_after_fetch(&d->e, d->id, NULL, NULL, 0, error, now,
+	    &s->conf.set, sts_jitter(s));
+	(void)sts_cache_put(s->cache, &d->e);
+	if (sts_entry_usable(&d->e, now)) {
+		sts_iso(d->e.expires, t, sizeof(t));
+		log_warnx("mta-sts: %s: policy fetch for id %s failed: %s; "
+		    "keeping the cached policy id %s (mode %s, expires %s)",
+		    d->domain, d->id, error, d->e.id,
+		    sts_mode_str(d->e.pol.mode), t);
+	} else {
+		/* Rule 29: as if there were no policy, said loudly. */
+		(void)bsnprintf(d->warn, sizeof(d->warn), "TXT id %s found, "
+		    "policy fetch failed: %s", d->id, error);
+		log_warnx("mta-sts: %s: %s; delivering as with no policy",
+		    d->domain, d->warn);
+	}
+	sts_dom_finish(d);
+}
+
+static void
+sts_check_fetch_lines(struct sts_dom *d, const struct sts_fetch_result *r)
+{
+	struct sts	*s = d->s;
+
+	sts_say(s, d->ctlreq, "fetch: https://%s/.well-known/mta-sts.txt "
+	    "from %s", d->host, r->addr[0] != '\0' ? r->addr : "-");
+	sts_say(s, d->ctlreq, "fetch: policy host certificate: %s",
+	    r->cert[0] != '\0' ? r->cert : "(no handshake)");
+	sts_say(s, d->ctlreq, "fetch: HTTP status %ld", r->status);
+	sts_say(s, d->ctlreq, "fetch: media type \"%s\"", r->content_type);
+	if (r->ok)
+		sts_say(s, d->ctlreq, "fetch: %zu bytes", r->len);
+}
+
+static void
+sts_fetched(const struct sts_fetch_result *r, void *arg)
+{
+	struct sts_dom		*d = arg;
+	struct sts		*s = d->s;
+	struct sts_policy	 pol;
+	char			 why[256], err[300];
+	size_t			 i;
+
+	d->fetch = NULL;
+	if (d->kind == STS_K_CTL_CHECK)
+		sts_check_fetch_lines(d, r);
+	if (!r->ok) {
+		sts_fetch_failed(d, r->error);
+		return;
+	}
+	if (sts_policy_parse(r->body, r->len, &pol, why, sizeof(why)) == -1) {
+		/* Rule 17: an invalid policy is a failed fetch. */
+		(void)bsnprintf(err, sizeof(err), "invalid policy: %s", why);
+		sts_fetch_failed(d, err);
+		return;
+	}
+	d->fetched_ok = 1;
+	if (d->kind == STS_K_CTL_CHECK) {
+		sts_say(s, d->ctlreq, "policy: version STSv1, mode %s, "
+		    "max_age %u", sts_mode_str(pol.mode), (unsigned)pol.max_age);
+		for (i = 0; i < pol.nmx; i++)
+			sts_say(s, d->ctlreq, "policy: mx %s", pol.mx[i]);
+		sts_policy_copy(&d->e.pol, &pol);
+		sts_policy_free(&pol);
+		sts_dom_finish(d);
+		return;
+	}
+	sts_after_fetch(&d->e, d->id, &pol, r->body, r->len, NULL,
+	    sts_now(), &s->conf.set, sts_jitter(s));
+	if (d->e.last_use == 0 && d->kind == STS_K_DELIVERY)
+		d->e.last_use = sts_now();
+	d->have_entry = 1;
+	(void)sts_cache_put(s->cache, &d->e);
+	log_info("mta-sts: %s: policy id %s fetched: mode %s, max_age %u, "
+	    "%zu mx", d->domain, d->id, sts_mode_str(pol.mode),
+	    (unsigned)pol.max_age, pol.nmx);
+	sts_policy_free(&pol);
+	sts_dom_finish(d);
+}
+
+static void
+sts_fetch_go(struct sts_dom *d)
+{
+	struct sts	*s = d->s;
+	char		 err[200];
+	unsigned	 timeout;
+
+	if (d->naddrs == 0) {
+		(void)bsnprintf(err, sizeof(err), "%s: no address (A %s, "
+		    "AAAA %s)", d->host, dns_status_str(d->st4),
+		    dns_status_str(d->st6));
+		sts_fetch_failed(d, err);
+		return;
+	}
+	if (s->fetcher == NULL) {
+		sts_fetch_failed(d, "no CA bundle for policy hosts (see "
+		    "mta-sts-ca-file)");
+		return;
+	}
+	timeout = d->kind == STS_K_DELIVERY || d->kind == STS_K_CTL_CHECK ?
+	    s->conf.fetch_timeout : s->conf.refresh_timeout;
+	if (d->kind == STS_K_CTL_REFRESH)
+		timeout = s->conf.fetch_timeout;
+	d->fetch = sts_fetch_start(s->fetcher, d->domain, d->addrs, d->naddrs,
+	    timeout, sts_fetched, d);
+}
+
+static void
+sts_addr_cb(const struct dns_result *res, void *arg)
+{
+	struct sts_dom	*d = arg;
+	size_t		 i;
+
+	if (res->type == DNS_T_A) {
+		d->q4 = NULL;
+		d->st4 = res->status;
+	} else {
+		d->q6 = NULL;
+		d->st6 = res->status;
+	}
+	for (i = 0; i < res->n && d->naddrs < STS_ADDRS_MAX; i++)
+		d->addrs[d->naddrs++] = res->addr[i];
+	if (--d->apending > 0)
+		return;
+	if (d->kind == STS_K_CTL_CHECK)
+		sts_say(d->s, d->ctlreq, "policy host: %s: %zu addresses "
+		    "(A %s, AAAA %s)", d->host, d->naddrs,
+		    dns_status_str(d->st4), dns_status_str(d->st6));
+	sts_fetch_go(d);
+}
+
+/* Rule 11: the policy host's addresses come from strictmail's resolver. */
+static void
+sts_fetch_begin(struct sts_dom *d)
+{
+	struct sts	*s = d->s;
+
+	d->apending = 2;
+	d->q4 = dns_query(s->dns, d->host, DNS_T_A, sts_addr_cb, d);
+	d->q6 = dns_query(s->dns, d->host, DNS_T_AAAA, sts_addr_cb, d);
+}
+
+/* ---- the TXT record ---- */
+
+static void
+sts_txt_classify(struct sts_dom *d, const struct dns_result *res)
+{
+	struct sts_txt_rec	 recs[32];
+	size_t			 i, n;
+	enum sts_txt_status	 st;
+
+	d->id[0] = '\0';
+	switch (res->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		d->dns = STS_DNS_ABSENT;
+		(void)bsnprintf(d->dnswhy, sizeof(d->dnswhy), "TXT %s",
+		    dns_status_str(res->status));
+		return;
+	default:
+		/* Rule 5: SERVFAIL, timeout, any failure: unknown. */
+		d->dns = STS_DNS_UNKNOWN;
+		(void)bsnprintf(d->dnswhy, sizeof(d->dnswhy), "TXT lookup "
+		    "failed: %s", dns_status_str(res->status));
+		return;
+	}
+	n = res->n < 32 ? res->n : 32;
+	for (i = 0; i < n; i++) {
+		recs[i].data = res->txt[i].data;
+		recs[i].len = res->txt[i].len;
+	}
+	st = sts_txt_parse(recs, n, d->id, d->dnswhy, sizeof(d->dnswhy));
+	d->dns = st == STS_TXT_OK ? STS_DNS_FOUND : st == STS_TXT_NONE ?
+	    STS_DNS_ABSENT : STS_DNS_INVALID;
+}
+
+static void
+sts_check_txt_lines(struct sts_dom *d, const struct dns_result *res)
+{
+	struct sts	*s = d->s;
+	size_t		 i;
+
+	sts_say(s, d->ctlreq, "txt: _mta-sts.%s: %s, %zu records",
+	    d->domain, dns_status_str(res->status), res->n);
+	for (i = 0; i < res->n; i++)
+		sts_say(s, d->ctlreq, "txt: record %zu: \"%.*s\"", i + 1,
+		    (int)(res->txt[i].len > 200 ? 200 : res->txt[i].len),
+		    res->txt[i].data);
+	if (d->dns == STS_DNS_FOUND)
+		sts_say(s, d->ctlreq, "txt: id %s", d->id);
+	else
+		sts_say(s, d->ctlreq, "txt: no policy: %s", d->dnswhy);
+}
+
+/* A delivery's lookup after the TXT answer: rule 28's decision. */
+static void
+sts_txt_decide(struct sts_dom *d)
+{
+	struct sts	*s = d->s;
+	char		 why[200];
+	enum sts_action	 act;
+
+	act = sts_decide(d->have_entry ? &d->e : NULL, d->dns, d->id,
+	    sts_now(), &s->conf.set, why, sizeof(why));
+	switch (act) {
+	case STS_FETCH:
+		sts_fetch_begin(d);
+		return;
+	case STS_NO_POLICY_WARN:
+		(void)bsnprintf(d->warn, sizeof(d->warn), "%s", why[0] != '\0' ?
+		    why : d->dnswhy);
+		log_warnx("mta-sts: %s: %s; delivering as with no policy",
+		    d->domain, d->warn);
+		break;
+	case STS_USE_CACHED:
+	case STS_NO_POLICY:
+		break;
+	}
+	sts_dom_finish(d);
+}
+
+static void
+sts_txt_cb(const struct dns_result *res, void *arg)
+{
+	struct sts_dom	*d = arg;
+
+	d->txtq = NULL;
+	sts_txt_classify(d, res);
+	switch (d->kind) {
+	case STS_K_DELIVERY:
+		sts_txt_decide(d);
+		return;
+	case STS_K_CTL_CHECK:
+		sts_check_txt_lines(d, res);
+		if (d->dns != STS_DNS_FOUND) {
+			sts_dom_finish(d);
+			return;
+		}
+		break;
+	case STS_K_REFRESH:
+	case STS_K_CTL_REFRESH:
+		/* A refresh fetches the policy again under the id DNS
+		 * gives, or the cached one when DNS gives none. */
+		if (d->dns != STS_DNS_FOUND) {
+			if (!d->have_entry || !d->e.has_policy) {
+				(void)bsnprintf(d->warn, sizeof(d->warn),
+				    "nothing to refresh: %s", d->dnswhy);
+				sts_dom_finish(d);
+				return;
+			}
+			(void)strlcpy(d->id, d->e.id, sizeof(d->id));
+		}
+		break;
+	}
+	sts_fetch_begin(d);
+}
+
+static void
+sts_txt_begin(struct sts_dom *d)
+{
+	char	name[STS_DOMAIN_MAX + 16];
+
+	/* Rule 1: _mta-sts. + the A-label form, never a parent. */
+	(void)bsnprintf(name, sizeof(name), "_mta-sts.%s", d->domain);
+	d->txtq = dns_query(d->s->dns, name, DNS_T_TXT, sts_txt_cb, d);
+}
+
+static void
+sts_dom_load(struct sts_dom *d)
+{
+	if (sts_cache_get(d->s->cache, d->domain, &d->e) == 1)
+		d->have_entry = 1;
+	else
+		sts_entry_init(&d->e, d->domain);
+}
+
+/* ---- sts_get ---- */
+
+struct sts_req *
+sts_get(struct sts *s, const char *domain, sts_cb cb, void *arg)
+{
+	struct sts_req	*r;
+	struct sts_dom	*d;
+	char		 alabel[STS_DOMAIN_MAX + 1];
+	int		 literal;
+
+	literal = sts_domain_alabel(domain, alabel, sizeof(alabel)) == -1;
+	if (literal)
+		(void)strlcpy(alabel, domain, sizeof(alabel));
+	r = xcalloc(1, sizeof(*r));
+	r->cb = cb;
+	r->arg = arg;
+	if ((d = sts_dom_find(s, STS_K_DELIVERY, alabel)) == NULL) {
+		d = sts_dom_new(s, STS_K_DELIVERY, alabel);
+		if (literal) {
+			d->literal = 1;
+			d->later = event_timer_add(s->loop, 0, sts_later_cb, d);
+		} else {
+			sts_dom_load(d);
+			sts_txt_begin(d);
+		}
+	}
+	r->dom = d;
+	r->next = d->waiters;
+	d->waiters = r;
+	return r;
+}
+
+void
+sts_cancel(struct sts *s, struct sts_req *r)
+{
+	struct sts_req	**pp;
+
+	(void)s;
+	for (pp = &r->dom->waiters; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	free(r);
+}
+
+/* ---- background refresh and cleanup (rule 31) ---- */
+
+struct sts_scan {
+	struct sts	*s;
+	uint64_t	 now;
+	char		 (*due)[STS_DOMAIN_MAX + 1];
+	size_t		 ndue;
+	char		 (*drop)[STS_DOMAIN_MAX + 1];
+	size_t		 ndrop;
+};
+
+static int
+sts_scan_one(const struct sts_entry *e, void *arg)
+{
+	struct sts_scan	*sc = arg;
+
+	if (sts_expired_entry(e, sc->now, &sc->s->conf.set)) {
+		sc->drop = xreallocarray(sc->drop, sc->ndrop + 1,
+		    sizeof(*sc->drop));
+		(void)strlcpy(sc->drop[sc->ndrop++], e->domain,
+		    STS_DOMAIN_MAX + 1);
+	} else if (sc->ndue < STS_REFRESH_BATCH &&
+	    sts_refresh_due(e, sc->now, &sc->s->conf.set) &&
+	    !sts_dom_busy(sc->s, e->domain)) {
+		sc->due = xreallocarray(sc->due, sc->ndue + 1,
+		    sizeof(*sc->due));
+		(void)strlcpy(sc->due[sc->ndue++], e->domain,
+		    STS_DOMAIN_MAX + 1);
+	}
+	return 0;
+}
+
+static void
+sts_scan_cb(void *arg)
+{
+	struct sts	*s = arg;
+	struct sts_scan	 sc;
+	struct sts_dom	*d;
+	size_t		 i;
+
+	s->scan = NULL;
+	memset(&sc, 0, sizeof(sc));
+	sc.s = s;
+	sc.now = sts_now();
+	(void)sts_cache_each(s->cache, sts_scan_one, &sc);
+	for (i = 0; i < sc.ndrop; i++) {
+		log_info("mta-sts: %s: cache entry unused since more than "
+		    "%llu s: dropped", sc.drop[i],
+		    (unsigned long long)s->conf.set.cleanup_age);
+		(void)sts_cache_del(s->cache, sc.drop[i]);
+	}
+	for (i = 0; i < sc.ndue; i++) {
+		d = sts_dom_new(s, STS_K_REFRESH, sc.due[i]);
+		sts_dom_load(d);
+		log_debug("mta-sts: %s: background refresh", d->domain);
+		sts_txt_begin(d);
+	}
+	free(sc.due);
+	free(sc.drop);
+	sts_scan_arm(s);
+}
+
+static void
+sts_scan_arm(struct sts *s)
+{
+	uint64_t	ms;
+
+	ms = s->conf.set.refresh * 1000 / 10;
+	if (ms > STS_SCAN_MAX)
+		ms = STS_SCAN_MAX;
+	if (ms < STS_SCAN_MIN)
+		ms = STS_SCAN_MIN;
+	if (s->scan != NULL)
+		event_timer_cancel(s->loop, s->scan);
+	s->scan = event_timer_add(s->loop, ms, sts_scan_cb, s);
+}
+
+/* ---- the operator's requests ---- */
+
+struct sts_listctx {
+	struct sts	*s;
+	uint64_t	 req;
+};
+
+static int
+sts_list_one(const struct sts_entry *e, void *arg)
+{
+	struct sts_listctx	*lc = arg;
+	char			 t[40];
+
+	sts_iso(e->expires, t, sizeof(t));
+	sts_say(lc->s, lc->req, "%s %s id=%s expires=%s error=\"%s\"", e->domain,
+	    e->has_policy ? sts_mode_str(e->pol.mode) : "no-policy",
+	    e->has_policy ? e->id : "-", e->has_policy ? t : "-",
+	    e->last_error);
+	return 0;
+}
+
+struct sts_flush {
+	char	(*names)[STS_DOMAIN_MAX + 1];
+	size_t	 n;
+};
+
+static int
+sts_flush_one(const struct sts_entry *e, void *arg)
+{
+	struct sts_flush	*f = arg;
+
+	f->names = xreallocarray(f->names, f->n + 1, sizeof(*f->names));
+	(void)strlcpy(f->names[f->n++], e->domain, STS_DOMAIN_MAX + 1);
+	return 0;
+}
+
+static void
+sts_ctl_flush(struct sts *s, uint64_t req, const char *alabel)
+{
+	struct sts_flush	f;
+	size_t			i, n = 0;
+
+	if (alabel != NULL) {
+		n = sts_cache_del(s->cache, alabel) == 1;
+	} else {
+		memset(&f, 0, sizeof(f));
+		(void)sts_cache_each(s->cache, sts_flush_one, &f);
+		for (i = 0; i < f.n; i++)
+			n += sts_cache_del(s->cache, f.names[i]) == 1;
+		free(f.names);
+	}
+	log_info("mta-sts: cache: %zu entries removed by strictmailctl", n);
+	sts_say(s, req, "removed %zu", n);
+	sts_done(s, req, 1);
+}
+
+static void
+sts_ctl_lookup(struct sts *s, uint64_t req, enum sts_kind kind,
+    const char *alabel)
+{
+	struct sts_dom	*d;
+
+	d = sts_dom_new(s, kind, alabel);
+	d->ctlreq = req;
+	if (kind == STS_K_CTL_REFRESH)
+		sts_dom_load(d);
+	sts_txt_begin(d);
+}
+
+void
+sts_ctl(struct sts *s, uint64_t req, const char *verb, const char *domain)
+{
+	char			 alabel[STS_DOMAIN_MAX + 1];
+	struct sts_listctx	 lc;
+	int			 n;
+
+	if (domain != NULL && domain[0] != '\0' &&
+	    sts_domain_alabel(domain, alabel, sizeof(alabel)) == -1) {
+		sts_say(s, req, "%s: not a domain name with an MTA-STS policy",
+		    domain);
+		sts_done(s, req, 0);
+		return;
+	}
+	if (domain != NULL && domain[0] == '\0')
+		domain = NULL;
+	if (strcmp(verb, "list") == 0) {
+		lc.req = req;
+		lc.s = s;
+		n = sts_cache_each(s->cache, sts_list_one, &lc);
+		sts_done(s, req, n >= 0);
+	} else if (strcmp(verb, "flush") == 0) {
+		sts_ctl_flush(s, req, domain != NULL ? alabel : NULL);
+	} else if (domain == NULL) {
+		sts_say(s, req, "sts %s: a domain is needed", verb);
+		sts_done(s, req, 0);
+	} else if (strcmp(verb, "show") == 0) {
+		sts_show(s, req, alabel);
+	} else if (strcmp(verb, "refresh") == 0) {
+		sts_ctl_lookup(s, req, STS_K_CTL_REFRESH, alabel);
+	} else if (strcmp(verb, "check") == 0) {
+		sts_ctl_lookup(s, req, STS_K_CTL_CHECK, alabel);
+	} else {
+		sts_say(s, req, "sts %s: unknown request", verb);
+		sts_done(s, req, 0);
+	}
+}
+
+void
+sts_set_ctl_sink(struct sts *s, const struct sts_ctl_sink *sink)
+{
+	s->sink = *sink;
+}
+
+/* ---- the whole ---- */
+
+struct sts *
+sts_new(struct event_loop *loop, struct dns *dns, const char *cache_dir,
+    const char *ca, size_t calen, const struct tls_trust *anchors,
+    const struct sts_config *conf, char *err, size_t errlen)
+{
+	struct sts	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->dns = dns;
+	s->conf = *conf;
+	if (getrandom(&s->rnd, sizeof(s->rnd), 0) != sizeof(s->rnd) ||
+	    s->rnd == 0)
+		s->rnd = (uint64_t)time(NULL) | 1;
+	if ((s->cache = sts_cache_open(cache_dir, err, errlen)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	/* Without a CA bundle every fetch fails (said at each one); a
+	 * cached policy still applies. */
+	if (ca != NULL && (s->fetcher = sts_fetcher_new(loop, ca, calen,
+	    anchors, err, errlen)) == NULL) {
+		sts_cache_close(s->cache);
+		free(s);
+		return NULL;
+	}
+	sts_scan_arm(s);
+	return s;
+}
+
+void
+sts_configure(struct sts *s, const struct sts_config *conf)
+{
+	s->conf = *conf;
+	sts_scan_arm(s);
+}
+
+void
+sts_free(struct sts *s)
+{
+	if (s == NULL)
+		return;
+	while (s->doms != NULL)
+		sts_dom_free(s->doms);
+	if (s->scan != NULL)
+		event_timer_cancel(s->loop, s->scan);
+	if (s->fetcher != NULL)
+		sts_fetcher_free(s->fetcher);
+	sts_cache_close(s->cache);
+	free(s);
+}
