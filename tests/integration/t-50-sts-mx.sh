@@ -199,7 +199,7 @@ warned() {
 	world_wait_at_least 40 $# world_mx_messages "$mx" ||
 	    t_fail "rule $rule: delivered as if there were no policy" "$(world_mx_messages "$mx") of $# at $mx"
 	for a in "$@"; do
-		sts_wait_rcpt "$log" "${qs[$i]}" "${a#*:}" "tls=none status=sent .*sts=none warn=\"[^\"]+\"" 20 \
+		sts_wait_rcpt "$log" "${qs[$i]}" "${a#*:}" "tls=none status=sent .*sts=none warn=(\"[^\"]+\"|[^ ]+)" 20 \
 		    "rule $rule: ${a%%:*}: delivered, sts=none with a warning"
 		i=$((i + 1))
 	done

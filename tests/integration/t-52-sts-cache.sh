@@ -26,14 +26,15 @@ sts_config "$conf" "$spool" "queue-lifetime 1h"
 world_start_strictmail "$conf" "$log"
 printf 'Subject: t-52\r\nMessage-ID: <t52@src.sts.test>\r\n\r\nhello\r\n' > "$T_DIR/body"
 from=alice@src.sts.test
-wk=/.well-known/mta-sts.txt
 
 send() {	# send TO -> the queue id
 	world_send_qid "$from" "$1" "$T_DIR/body"
 }
 
+# Every request counts: the URI nginx logs for an error status with a body
+# is that of its internal error page.
 fetches() {
-	world_http_count mta-sts.cache.test "$wk"
+	world_http_count mta-sts.cache.test
 }
 
 # delivered QID RCPT HOST TLS STS-REGEX WHAT: RCPT sent to HOST (logged
@@ -152,7 +153,7 @@ world_start_strictmail "$conf" "$log"
 out=$(sts_ctl sts show cache.test) ||
     t_fail "rule 27: after a SIGKILL right after a fetch, the cache is readable" "$(tr '\n' '|' <<<"$out")"
 grep -Eqx "id: cache(1|3)" <<<"$out" || t_fail "rule 27: the entry is the old or the new one" "$(tr '\n' '|' <<<"$out")"
-world_assert_no_log "$log" "(corrupt|DB_RUNRECOVERY|panic|run database recovery)" "rule 27: no damaged cache after the SIGKILL"
+world_assert_no_log "$log" "(sts|cache\.db).*(corrupt|DB_RUNRECOVERY|panic|moved aside)" "rule 27: no damaged cache after the SIGKILL"
 world_wait_mx_messages mx3.cache.test 1 40 || t_fail "rule 28: the new policy (mx3) is used" "no message at mx3"
 q=$(send m11@cache.test)
 delivered "$q" m11@cache.test mx3.cache.test True "sts=enforce id=cache3 verified" \
@@ -231,7 +232,7 @@ world_wait_log "$log" "cache\.test.*refresh|refresh.*cache\.test" 10 ||
     t_fail "rule 31: the failed refresh logged as a warning" "no line"
 while [ $(($(date +%s) - tr)) -le 22 ]; do sleep 0.5; done
 q=$(send m15@cache.test)
-delivered "$q" m15@cache.test mx1.cache.test False 'sts=none warn="[^"]+"' \
+delivered "$q" m15@cache.test mx1.cache.test False 'sts=none warn=("[^"]+"|[^ ]+)' \
     "rules 28, 29: past max_age and no new policy: delivered as if there were none, warned"
 say "9: refreshed before expiry; past max_age with a failed fetch: no policy (rules 28, 29, 31): ok"
 

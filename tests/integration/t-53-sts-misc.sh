@@ -125,7 +125,8 @@ q=$(send "u@bücher.test")
 unset SMTEST_MAIL_OPTS
 world_wait_mx_messages mx1.xn--bcher-kva.test 1 60 ||
     t_fail "rules 1, 19: the U-label domain is delivered to its listed MX (A-labels)" "none"
-sts_wait_rcpt "$log" "$q" "u@bücher.test" "relay=mx1\.xn--bcher-kva\.test\[127\.0\.1\.1\]:25 tls=TLSv1\.2/[^ ]+/verified status=sent .*sts=enforce id=idn1 verified" 20 \
+# (strictmail's receiver keeps the domain in its A-label form)
+sts_wait_rcpt "$log" "$q" "u@(bücher|xn--bcher-kva)\.test" "relay=mx1\.xn--bcher-kva\.test\[127\.0\.1\.1\]:25 tls=TLSv1\.2/[^ ]+/verified status=sent .*sts=enforce id=idn1 verified" 20 \
     "rules 1, 19: delivered under the policy of the A-label form"
 [ "$(world_dns_queries _mta-sts.xn--bcher-kva.test TXT)" -ge 1 ] ||
     t_fail "rule 1: the TXT query is for _mta-sts.xn--bcher-kva.test" "none; $(grep -c 'query\[TXT\]' "$W_DIR/dns/dnsmasq.log") TXT queries"
