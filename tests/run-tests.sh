@@ -4,7 +4,8 @@
 # the latter twice: unprivileged (-u, leak detection on) and
 # privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
 # after chroot and setuid).  Prints the time each layer took and one
-# closing line "N passed, N failed, N skipped".
+# closing line "N passed, N failed, N skipped".  The unit layer also runs
+# tests/check-rules.sh (every MTA-STS rule cited by a test).
 # The fuzz layer runs each libFuzzer target for 10 seconds (FUZZ_SECONDS; "make fuzz" runs longer).
 #   tests/run-tests.sh [unit|integration|fuzz] [TEST-NAME-PATTERN]
 set -u
@@ -45,6 +46,15 @@ run_unit() {
 			printf 'FAIL unit/%s\n' "$name"; sed 's/^/    /' "build-asan/$name.log" | tail -40
 		fi
 	done
+	# Every rule of the MTA-STS specification has a test citing it.
+	if [ -z "$pattern" ] || [[ check-rules == *$pattern* ]]; then
+		if bash tests/check-rules.sh > build-asan/check-rules.log 2>&1; then
+			pass=$((pass + 1)); printf 'PASS unit/check-rules\n'
+		else
+			fail=$((fail + 1)); failed_names+=("unit/check-rules")
+			printf 'FAIL unit/check-rules\n'; grep -v '^rule ' build-asan/check-rules.log | sed 's/^/    /'
+		fi
+	fi
 	note "unit tests took $(( $(date +%s) - t0 ))s"
 }
 

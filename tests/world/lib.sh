@@ -32,6 +32,7 @@
 #   world_mx_json HOST PYEXPR     prints the Python expression PYEXPR, with
 #                                 c = the MX's connection records (a list)
 #   world_wait_mx_messages HOST N [SECONDS]
+#   world_wait_at_least SECONDS N CMD...   until CMD prints at least N
 #   world_http_count [NAME] HOST [URI]   requests a policy host answered
 #   world_dns_queries NAME [TYPE] queries dnsmasq got for NAME
 #   world_wait_log LOG REGEX [SECONDS]
@@ -62,7 +63,7 @@ world_need_postfix() {
 }
 
 world_init() {
-	local scn=$1 p out
+	local scn=$1
 	[ "$(id -u)" -eq 0 ] || t_skip "needs root (network namespaces)"
 	t_need ip dnsmasq dig curl openssl python3
 	t_need_private nginx usr/sbin/nginx
@@ -74,6 +75,16 @@ world_init() {
 	chmod 0755 "$T_DIR"
 	export T_FAILFILE=$T_DIR/failure
 	export T_NAME
+	world_up "$scn"
+	if [ "$SM_PRIV" = 1 ]; then
+		sm_users || t_fail "the strictmail system users" "useradd failure"
+	fi
+}
+
+# world_up SCENARIO: brings the world of SCENARIO up as this test's world
+# (W_NAME, W_DIR, W_NS, T_NS).
+world_up() {
+	local scn=$1 out
 	W_NAME="$scn-$$"
 	if ! out=$("$W_CMD" up "$scn" "$W_NAME" 2>&1); then
 		printf '%s\n' "$out" | tail -n 30
@@ -85,9 +96,6 @@ world_init() {
 	. "$W_DIR/world.env"
 	W_DIR=$W_STATE
 	T_NS=$W_NS
-	if [ "$SM_PRIV" = 1 ]; then
-		sm_users || t_fail "the strictmail system users" "useradd failure"
-	fi
 }
 
 # world_cleanup: strictmail first (SIGTERM, then SIGKILL to its group),
@@ -230,14 +238,21 @@ print(n)
 EOF
 }
 
-# world_wait_mx_messages HOST N [SECONDS]: 1 if fewer than N arrived.
-world_wait_mx_messages() {
-	local host=$1 want=$2 secs=${3:-30} i
+# world_wait_at_least SECONDS N CMD...: until CMD prints a number >= N;
+# 1 if it never did.
+world_wait_at_least() {
+	local secs=$1 want=$2 i
+	shift 2
 	for i in $(seq 1 $((secs * 10))); do
-		[ "$(world_mx_messages "$host")" -ge "$want" ] && return 0
+		[ "$("$@")" -ge "$want" ] && return 0
 		sleep 0.1
 	done
-	[ "$(world_mx_messages "$host")" -ge "$want" ]
+	[ "$("$@")" -ge "$want" ]
+}
+
+# world_wait_mx_messages HOST N [SECONDS]: 1 if fewer than N arrived.
+world_wait_mx_messages() {
+	world_wait_at_least "${3:-30}" "$2" world_mx_messages "$1"
 }
 
 # ---------------------------------------------------------------- HTTPS, DNS
@@ -289,4 +304,161 @@ world_assert_no_log() {
 	local hit
 	hit=$(grep -E -m 1 -- "$2" "$1" 2>/dev/null)
 	[ -z "$hit" ] || t_fail "${3:-no line matching /$2/ in $(basename "$1")}" "$hit"
+}
+
+# ---------------------------------------------------------------- MTA-STS
+#
+# Helpers of the MTA-STS world tests (t-50, t-52, t-53).  The delivery log
+# line of a recipient ends with the policy state: sts=enforce id=ID
+# verified | failure=CODE, sts=testing ..., sts=none [id=ID] [warn="..."],
+# sts=disabled-by-config, sts=relayhost (policy=cached-fallback after id=
+# when a cached policy stood in for DNS or a failed fetch).
+#
+#   sts_config FILE SPOOL [LINE...]   a configuration for these tests
+#   sts_world SCENARIO            strictmail stopped, this world down, the
+#                                 world of SCENARIO up in its place
+#   sts_ctl ARGS...               strictmailctl on $STS_SOCK (default
+#                                 $T_DIR/run/control.sock); output and status
+#   sts_rcpt_line LOG QID RCPT    the last lines (up to 3) of RCPT in QID
+#   sts_wait_rcpt LOG QID RCPT REGEX [SECONDS] [WHAT]   waits until a
+#                                 delivery line of RCPT in QID matches
+#                                 REGEX; fails the test (WHAT) if none does
+#   sts_mx_wait_conns HOST N [SECONDS]   until HOST recorded N connections
+#   sts_assert_untouched HOST WHAT   HOST recorded no TCP connection at all
+#   sts_assert_no_mail HOST WHAT  HOST saw no MAIL command (no transaction,
+#                                 neither in plaintext nor over TLS)
+#   sts_assert_tls_only HOST WHAT every connection to HOST asked for
+#                                 STARTTLS (none was plaintext only)
+#   sts_mx_deliveries HOST        "[(to, tls, tls_version), ...]" of HOST's
+#                                 transactions
+#   sts_queued SPOOL QID          0 if QID is still in the queue
+#   sts_decoy_policy HOST ADDR BODYFILE   an HTTPS server for HOST (a
+#                                 certificate from the world's CA) at ADDR
+#                                 serving BODYFILE, and /etc/netns/<ns>/hosts
+#                                 naming ADDR for HOST (rule 11 tests); its
+#                                 requests go to $T_DIR/decoy.log.  Start
+#                                 strictmail after it (the hosts file is
+#                                 bind-mounted when a process enters the
+#                                 namespace).
+
+STS_SOCK=
+
+sts_world() {
+	t_stop_pids
+	# One CA for the worlds of a test (the first one's): faster ups.
+	if [ -z "${WORLD_PKI_SEED:-}" ] && [ -f "$W_DIR/pki/ca.pem" ]; then
+		cp -a "$W_DIR/pki" "$T_DIR/pki-seed" && export WORLD_PKI_SEED=$T_DIR/pki-seed
+	fi
+	if [ -n "$W_NAME" ] && [ -d "${W_DIR:-/nonexistent}" ]; then
+		WORLD_KEEP=$SM_KEEP "$W_CMD" down "$W_NAME" >/dev/null 2>&1 ||
+		    t_fail "world down $W_NAME" "an error"
+	fi
+	world_up "$1"
+}
+
+sts_ctl() {
+	"$(dirname "$SM_BIN")/strictmailctl" -s "${STS_SOCK:-$T_DIR/run/control.sock}" "$@" 2>&1
+}
+
+sts_rcpt_line() {
+	grep -F -- "$2: to=<$3>" "$1" 2>/dev/null | tail -n 3 | tr '\n' '|'
+}
+
+sts_wait_rcpt() {
+	local log=$1 qid=$2 rcpt=$3 re=$4 secs=${5:-30} what=${6:-}
+	world_wait_log "$log" "$qid: to=<$rcpt> .*$re" "$secs" && return 0
+	t_fail "${what:-a delivery line of $rcpt ($qid) matching /$re/}" \
+	    "$(sts_rcpt_line "$log" "$qid" "$rcpt")"
+}
+
+sts_mx_wait_conns() {
+	world_wait_at_least "${3:-20}" "$2" world_mx_connections "$1"
+}
+
+sts_assert_untouched() {
+	local n
+	n=$(world_mx_connections "$1")
+	[ "$n" = 0 ] || t_fail "$2 (no TCP connection to $1)" "$n connections"
+	# A connection still open has no record yet: none may exist either.
+	n=$(world_exec ss -Htn state connected 2>/dev/null |
+	    awk -v a="$(awk -F'\t' -v h="$1" '$1 == h { print $3 }' "$W_DIR/mxhosts.tsv")" '
+	    BEGIN { split(a, l, ",") } { for (i in l) if (index($0, l[i] ":25")) n++ } END { print n + 0 }')
+	[ "$n" = 0 ] || t_fail "$2 (no open connection at $1)" "$n open"
+}
+
+sts_assert_no_mail() {
+	local got
+	got=$(world_mx_json "$1" '[x for c0 in c for x in c0.get("commands", []) if x.upper().startswith(("MAIL", "RCPT", "DATA"))] + [t["from"] for c0 in c for t in c0.get("transactions", [])]')
+	[ "$got" = "[]" ] || t_fail "$2 (no MAIL, RCPT or DATA at $1)" "$got"
+}
+
+sts_assert_tls_only() {
+	local got
+	got=$(world_mx_json "$1" '[c0.get("id") for c0 in c if not c0.get("starttls") and "STARTTLS" not in [x.split()[0].upper() for x in c0.get("commands", []) if x.strip()]]')
+	[ "$got" = "[]" ] || t_fail "$2 (every connection to $1 asked for STARTTLS)" "connections without: $got"
+}
+
+sts_mx_deliveries() {
+	world_mx_json "$1" '[(t["to"], bool(t.get("tls")), t.get("tls_version")) for c0 in c for t in c0.get("transactions", []) if t.get("accepted", True) and t.get("to")]'
+}
+
+sts_queued() {
+	ls "$1"/queue/*/"$2".env >/dev/null 2>&1
+}
+
+sts_decoy_policy() {
+	local host=$1 addr=$2 body=$3 i
+	bash "$SM_TOP/tests/pki/mkpki.sh" issue "$W_DIR/pki" "decoy-$host" "DNS:$host" \
+	    > "$T_DIR/decoy-pki.log" 2>&1 || t_fail "a decoy certificate for $host" "$(tail -n 3 "$T_DIR/decoy-pki.log")"
+	ip -n "$W_NS" addr add "$addr/32" dev lo 2>/dev/null
+	cat > "$T_DIR/decoy.py" <<'PYEOF'
+import http.server, ssl, sys
+cert, key, addr, body, log = sys.argv[1:6]
+data = open(body, "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(log, "a") as f:
+            f.write("%s %s\n" % (self.headers.get("Host"), self.path))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer((addr, 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PYEOF
+	: > "$T_DIR/decoy.log"
+	world_exec "$PY" "$T_DIR/decoy.py" "$W_DIR/pki/decoy-$host.pem" \
+	    "$W_DIR/pki/decoy-$host.key" "$addr" "$body" "$T_DIR/decoy.log" \
+	    > "$T_DIR/decoy.err" 2>&1 &
+	T_HELPERS="$T_HELPERS $!"
+	for i in $(seq 1 50); do
+		world_exec ss -Hltn "( sport = :443 )" | grep -qF "$addr:443" && break
+		sleep 0.1
+	done
+	world_exec ss -Hltn "( sport = :443 )" | grep -qF "$addr:443" ||
+	    t_fail "the decoy policy host at $addr:443" "$(cat "$T_DIR/decoy.err")"
+	printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$host" > "/etc/netns/$W_NS/hosts"
+}
+
+# sts_config FILE SPOOL [LINE...]: sm_config with the world's CA, short
+# MTA-STS settings (fetch time-out 5 s, back-off 8 s), no retry within
+# the test (1 h), no connection reuse and the control socket
+# $T_DIR/run/control.sock; a LINE whose keyword is one of these replaces it.
+sts_config() {
+	local f=$1 spool=$2 d e given defs=()
+	shift 2
+	for d in "hostname self.sts.test" "tls-ca-file $W_CA" "mta-sts-fetch-timeout 5s" \
+	    "mta-sts-backoff 8s" "retry-initial 1h" "retry-max 1h" "smtp-reuse-idle 0" \
+	    "control-socket $T_DIR/run/control.sock"; do
+		given=0
+		for e in "$@"; do [ "${e%% *}" = "${d%% *}" ] && given=1; done
+		[ "$given" = 1 ] || defs+=("$d")
+	done
+	sm_config "$f" "$spool" "${defs[@]}" "$@"
 }

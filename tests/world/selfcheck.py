@@ -37,7 +37,8 @@ ROLE_EHLO = {"nostarttls": "withheld", "opensmtpd": "withheld", "drop-greeting":
 # Roles whose certificate is checked with openssl s_client -starttls smtp:
 # the verify result expected (0 = verifies for the MX's name).
 ROLE_CERT = {"valid": "0", "postfix": "0", "submission": "0",
-             "wrongname": "62", "expired": "10", "cnonly": "cnonly"}
+             "wrongname": "62", "expired": "10", "cnonly": "cnonly",
+             "selfsigned": "18"}
 # What openssl reports for a policy host's certificate variant.
 CERT_VERIFY = {"valid": "0", "wildcard": "0", "shared": "0", "wrongname": "62",
                "expired": "10", "notyetvalid": "9", "selfsigned": "18", "cnonly": "cnonly"}

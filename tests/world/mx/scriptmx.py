@@ -29,7 +29,8 @@ import sys
 import time
 
 ROLES = (
-    "valid", "wrongname", "expired", "cnonly", "nostarttls", "starttls454",
+    "valid", "wrongname", "expired", "cnonly", "selfsigned", "nostarttls",
+    "starttls454",
     "brokenhandshake", "inject", "tls11",
     "reject-mail-4xx", "reject-mail-5xx", "reject-rcpt-4xx",
     "reject-rcpt-5xx", "reject-data-4xx", "reject-data-5xx",
