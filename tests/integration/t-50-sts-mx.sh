@@ -109,7 +109,7 @@ say "sts-no-starttls: deferred, no MAIL at the MX (rules 21, 22): ok"
 # ---- sts-mx-tls-failures (rules 21, 22, 25)
 start sts-mx-tls-failures
 declare -A code=([wrongname]=certificate-host-mismatch [expired]=certificate-expired
-    [cnonly]=certificate-host-mismatch [s454]=validation-failure
+    [cnonly]=certificate-host-mismatch [s454]=starttls-not-supported
     [broken]=validation-failure [tls11]=validation-failure)
 declare -A text=([wrongname]=mx.wrongname.mxtls.test [expired]="certificate for mx.expired.mxtls.test has expired"
     [cnonly]=mx.cnonly.mxtls.test [s454]=mx.s454.mxtls.test [broken]=mx.broken.mxtls.test
