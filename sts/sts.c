@@ -81,12 +81,14 @@ struct sts {
 	struct sts_config	 conf;
 	struct sts_dom		*doms;
 	struct event_timer	*scan;
+	uint64_t		 scan_at;	/* when it fires (seconds) */
 	struct sts_ctl_sink	 sink;
 	uint64_t		 rnd;
 };
 
 static void sts_dom_finish(struct sts_dom *d);
-static void sts_scan_arm(struct sts *s);
+static void sts_scan_arm(struct sts *s, uint64_t next);
+static void sts_scan_sooner(struct sts *s, uint64_t when);
 
 static uint64_t
 sts_now(void)
@@ -402,11 +404,14 @@ sts_fetch_failed(struct sts_dom *d, const char *error)
 	sts_after_fetch(&d->e, d->id, NULL, NULL, 0, error, now,
 	    &s->conf.set, sts_jitter(s));
 	(void)sts_cache_put(s->cache, &d->e);
+	if (d->e.has_policy)	/* a refresh again after the back-off */
+		sts_scan_sooner(s, d->e.backoff_until);
 	if (sts_entry_usable(&d->e, now)) {
 		sts_iso(d->e.expires, t, sizeof(t));
-		log_warnx("mta-sts: %s: policy fetch for id %s failed: %s; "
+		log_warnx("mta-sts: %s: %s for id %s failed: %s; "
 		    "keeping the cached policy id %s (mode %s, expires %s)",
-		    d->domain, d->id, error, d->e.id,
+		    d->domain, d->kind == STS_K_REFRESH ? "background refresh" :
+		    "policy fetch", d->id, error, d->e.id,
 		    sts_mode_str(d->e.pol.mode), t);
 	} else {
 		/* Rule 29: as if there were no policy, said loudly. */
@@ -472,6 +477,7 @@ sts_fetched(const struct sts_fetch_result *r, void *arg)
 		d->e.last_use = sts_now();
 	d->have_entry = 1;
 	(void)sts_cache_put(s->cache, &d->e);
+	sts_scan_sooner(s, d->e.next_refresh);
 	log_info("mta-sts: %s: policy id %s fetched: mode %s, max_age %u, "
 	    "%zu mx", d->domain, d->id, sts_mode_str(pol.mode),
 	    (unsigned)pol.max_age, pol.nmx);
@@ -736,6 +742,7 @@ sts_cancel(struct sts *s, struct sts_req *r)
 struct sts_scan {
 	struct sts	*s;
 	uint64_t	 now;
+	uint64_t	 next;		/* the earliest refresh still to come */
 	char		 (*due)[STS_DOMAIN_MAX + 1];
 	size_t		 ndue;
 	char		 (*drop)[STS_DOMAIN_MAX + 1];
@@ -752,6 +759,13 @@ sts_scan_one(const struct sts_entry *e, void *arg)
 		    sizeof(*sc->drop));
 		(void)strlcpy(sc->drop[sc->ndrop++], e->domain,
 		    STS_DOMAIN_MAX + 1);
+	} else if (e->has_policy && !sts_refresh_due(e, sc->now,
+	    &sc->s->conf.set)) {
+		uint64_t t = e->next_refresh > e->backoff_until ?
+		    e->next_refresh : e->backoff_until;
+
+		if (t > sc->now && (sc->next == 0 || t < sc->next))
+			sc->next = t;
 	} else if (sc->ndue < STS_REFRESH_BATCH &&
 	    sts_refresh_due(e, sc->now, &sc->s->conf.set) &&
 	    !sts_dom_busy(sc->s, e->domain)) {
@@ -790,22 +804,38 @@ sts_scan_cb(void *arg)
 	}
 	free(sc.due);
 	free(sc.drop);
-	sts_scan_arm(s);
+	sts_scan_arm(s, sc.next);
 }
 
+/*
+ * The next scan: at the earliest planned refresh (next, seconds; 0 =
+ * none known), and at least every tenth of mta-sts-refresh (at most a
+ * minute apart: new entries, cleanup).
+ */
 static void
-sts_scan_arm(struct sts *s)
+sts_scan_arm(struct sts *s, uint64_t next)
 {
-	uint64_t	ms;
+	uint64_t	ms, now = sts_now();
 
 	ms = s->conf.set.refresh * 1000 / 10;
 	if (ms > STS_SCAN_MAX)
 		ms = STS_SCAN_MAX;
+	if (next != 0 && (next <= now ? 0 : (next - now) * 1000) < ms)
+		ms = next <= now ? 0 : (next - now) * 1000;
 	if (ms < STS_SCAN_MIN)
 		ms = STS_SCAN_MIN;
 	if (s->scan != NULL)
 		event_timer_cancel(s->loop, s->scan);
 	s->scan = event_timer_add(s->loop, ms, sts_scan_cb, s);
+	s->scan_at = now + ms / 1000;
+}
+
+/* A refresh planned before the next scan moves the scan. */
+static void
+sts_scan_sooner(struct sts *s, uint64_t when)
+{
+	if (when != 0 && when < s->scan_at)
+		sts_scan_arm(s, when);
 }
 
 /* ---- the operator's requests ---- */
@@ -949,7 +979,7 @@ sts_new(struct event_loop *loop, struct dns *dns, const char *cache_dir,
 		free(s);
 		return NULL;
 	}
-	sts_scan_arm(s);
+	sts_scan_arm(s, 0);
 	return s;
 }
 
@@ -957,7 +987,7 @@ void
 sts_configure(struct sts *s, const struct sts_config *conf)
 {
 	s->conf = *conf;
-	sts_scan_arm(s);
+	sts_scan_arm(s, 0);
 }
 
 void

@@ -227,14 +227,16 @@ trap 't40_cleanup 2>/dev/null; exit 130' INT
 trap 't40_cleanup 2>/dev/null; exit 143' TERM
 
 # A scenario that another test brings up or switches to ("world_init
-# NAME", "world_switch NAME", or listed on a "# scenarios: NAME..." line
+# NAME", "world_switch NAME", "sts_world NAME", or listed on a
+# "# scenarios: NAME..." line
 # of a test that makes the name) is exercised there: only the others are
 # brought up here.
 used_scenarios() {
 	local f
 	for f in "$SM_TOP"/tests/integration/t-*.sh; do
 		[ "${f##*/}" = t-40-world.sh ] && continue
-		awk '$1 == "world_init" || $1 == "world_switch" { print $2 }
+		awk '$1 == "world_init" || $1 == "world_switch" ||
+		    $1 == "sts_world" { print $2 }
 		    $1 == "#" && $2 == "scenarios:" { for (i = 3; i <= NF; i++) print $i }' "$f"
 	done | sort -u
 }

@@ -29,7 +29,14 @@
 #   sts-txt-cname        the TXT record behind a CNAME (rule 4)
 #   sts-mx-reuse         a may session never carries an enforce domain's
 #                        mail (rule 21)
+# Runs once, unprivileged (leak detection); the checks do not depend on
+# the mode (t-53 and t-54 run privileged).
+# scenarios: sts-enforce sts-no-starttls sts-mx-tls-failures sts-mx-selfsigned
+# scenarios: sts-mx-mismatch sts-mx-unreachable sts-wildcard sts-testing
+# scenarios: sts-none sts-policy-unreachable sts-txt-servfail sts-txt-cname
+# scenarios: sts-mx-reuse
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-53 and t-54 run privileged)"
 world_init sts-enforce
 printf 'Subject: t-50\r\nMessage-ID: <t50@src.sts.test>\r\n\r\nhello\r\n' > "$T_DIR/body"
 from=alice@src.sts.test

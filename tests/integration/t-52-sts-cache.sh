@@ -18,7 +18,10 @@
 #   policy past its max_age whose fetch fails counts as none (rules 28,
 #   29); a policy is refreshed in the background before it expires, a
 #   failed refresh warned (rule 31).
+# Runs once, unprivileged (leak detection); t-54 runs the cache in the
+# delivery process's chroot.
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-54 runs the cache privileged)"
 world_init sts-cache
 spool=$T_DIR/spool
 log=$T_DIR/strictmaild.log

@@ -13,7 +13,9 @@
 #   relay host   MTA-STS is not evaluated (sts=relayhost, no TXT query)
 #   rules 1, 19  a U-label recipient domain: TXT at _mta-sts. of its
 #                A-label form, MX patterns matched in A-labels
+# Runs once, privileged (the other MTA-STS world tests run unprivileged).
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 1 ] || t_skip "checked once, with SM_PRIV=1"
 world_init sts-enforce
 world_need_postfix
 printf 'Subject: t-53\r\nMessage-ID: <t53@src.sts.test>\r\n\r\nhello\r\n' > "$T_DIR/body"
