@@ -13,6 +13,10 @@
  *   FAILSYNC_FUNCS  the functions that are counted and may fail, a comma
  *                   separated subset of syncfs,fsync,fdatasync (default
  *                   syncfs); the others pass through untouched
+ *   FAILSYNC_COMM   set: only the calls of a process whose name (prctl
+ *                   PR_GET_NAME, e.g. "sm-queue") is this are counted,
+ *                   fail or wait; the other processes pass through (the
+ *                   delivery process syncs its MTA-STS cache)
  *   FAILSYNC_QUIET  set: no note for a failed or delayed call
  *   FAILSYNC_DELAY_MS  every counted call that does not fail waits this
  *                   long before it calls the real function (a slow disk),
@@ -36,6 +40,8 @@
  * can chroot or change users, and the note is one write(2).
  */
 #define _GNU_SOURCE
+#include <sys/prctl.h>
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +61,7 @@ static sync_fn		fs_real[FS_N];
 static int		fs_counted[FS_N];
 static unsigned long	fs_from, fs_count, fs_delay_ms;
 static int		fs_quiet;
+static char		fs_comm[17];	/* FAILSYNC_COMM, "" = every process */
 static atomic_ulong	fs_calls;
 
 static unsigned long
@@ -96,6 +103,9 @@ fs_init(void)
 	fs_count = fs_env_ulong("FAILSYNC_COUNT", 1);
 	fs_delay_ms = fs_env_ulong("FAILSYNC_DELAY_MS", 0);
 	fs_quiet = getenv("FAILSYNC_QUIET") != NULL;
+	if (getenv("FAILSYNC_COMM") != NULL)
+		(void)snprintf(fs_comm, sizeof(fs_comm), "%s",
+		    getenv("FAILSYNC_COMM"));
 	if ((funcs = getenv("FAILSYNC_FUNCS")) == NULL || *funcs == '\0')
 		funcs = "syncfs";
 	for (i = 0; i < FS_N; i++) {
@@ -143,6 +153,18 @@ fs_delay(int which, unsigned long n)
 		;
 }
 
+/* 1 when this process's calls are counted (FAILSYNC_COMM). */
+static int
+fs_this_process(void)
+{
+	char	name[17] = "";
+
+	if (fs_comm[0] == '\0')
+		return 1;
+	(void)prctl(PR_GET_NAME, name, 0, 0, 0);
+	return strcmp(name, fs_comm) == 0;
+}
+
 static int
 fs_call(int which, int fd)
 {
@@ -150,7 +172,7 @@ fs_call(int which, int fd)
 	char		note[128];
 	int		len;
 
-	if (fs_counted[which]) {
+	if (fs_counted[which] && fs_this_process()) {
 		n = atomic_fetch_add(&fs_calls, 1) + 1;
 		if (fs_from != 0 && n >= fs_from && n - fs_from < fs_count) {
 			if (!fs_quiet) {

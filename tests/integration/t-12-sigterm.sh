@@ -144,7 +144,7 @@ sm_config "$conf3" "$spool" "shutdown-timeout 30s"
 SM_BIN_CHECKED=$SM_BIN
 SM_BIN=$PLAIN
 sm_start "$conf3" "$log3" env LD_PRELOAD="$T_DIR/failsync.so" \
-    FAILSYNC_FUNCS=syncfs,fsync,fdatasync FAILSYNC_DELAY_MS=3000
+    FAILSYNC_FUNCS=syncfs,fsync,fdatasync FAILSYNC_DELAY_MS=3000 FAILSYNC_COMM=sm-queue
 SM_BIN=$SM_BIN_CHECKED
 sm_wait_ready "$log3" "$SM_PID" 90 ||
     t_fail "strictmaild (plain build, slow syncs) ready within 90 s" \

@@ -161,7 +161,7 @@ log2=$T_DIR/daemon2.log
 SM_BIN_CHECKED=$SM_BIN
 SM_BIN=$PLAIN
 sm_start "$conf" "$log2" env LD_PRELOAD="$T_DIR/failsync.so" \
-    FAILSYNC_FUNCS=syncfs,fsync,fdatasync FAILSYNC_DELAY_MS=3000
+    FAILSYNC_FUNCS=syncfs,fsync,fdatasync FAILSYNC_DELAY_MS=3000 FAILSYNC_COMM=sm-queue
 SM_BIN=$SM_BIN_CHECKED
 sm_wait_ready "$log2" "$SM_PID" 90 ||
     t_fail "strictmaild (plain build, slow syncs) ready within 90 s" \

@@ -47,7 +47,7 @@ phase() {
 	SM_BIN=$PLAIN
 	sm_start "$conf" "$log" env LD_PRELOAD="$T_DIR/failsync.so" \
 	    FAILSYNC_FROM="$from" FAILSYNC_COUNT="$count" \
-	    FAILSYNC_FUNCS=fsync,fdatasync
+	    FAILSYNC_FUNCS=fsync,fdatasync FAILSYNC_COMM=sm-queue
 	SM_BIN=$SM_BIN_CHECKED
 	sm_wait_ready "$log" "$SM_PID" 30 ||
 	    t_fail "strictmaild (plain build, preload) ready within 30 s (phase $n)" \
