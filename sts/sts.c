@@ -285,6 +285,8 @@ sts_answer_waiters(struct sts_dom *d)
 {
 	struct sts_answer	a;
 
+	if (d->waiters == NULL)	/* a refresh alone is no use (rule 31) */
+		return;
 	sts_touch(d);
 	sts_answer_fill(d, &a);
 	while (d->waiters != NULL) {
@@ -370,6 +372,8 @@ sts_dom_finish(struct sts_dom *d)
 		sts_answer_waiters(d);
 		break;
 	case STS_K_REFRESH:
+		/* Deliveries that came while it ran wait for it. */
+		sts_answer_waiters(d);
 		break;
 	case STS_K_CTL_REFRESH:
 		if (d->warn[0] != '\0')
@@ -707,7 +711,11 @@ sts_get(struct sts *s, const char *domain, sts_cb cb, void *arg)
 	r = xcalloc(1, sizeof(*r));
 	r->cb = cb;
 	r->arg = arg;
-	if ((d = sts_dom_find(s, STS_K_DELIVERY, alabel)) == NULL) {
+	/* A delivery lookup or a background refresh already running for
+	 * the domain answers this request too: one fetch, never two. */
+	if ((d = sts_dom_find(s, STS_K_DELIVERY, alabel)) == NULL)
+		d = sts_dom_find(s, STS_K_REFRESH, alabel);
+	if (d == NULL) {
 		d = sts_dom_new(s, STS_K_DELIVERY, alabel);
 		if (literal) {
 			d->literal = 1;

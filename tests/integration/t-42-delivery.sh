@@ -11,7 +11,11 @@
 # the exact reason and no MAIL transaction there; a deferred message goes
 # at once after strictmailctl flush.  Everything is checked
 # in the MXs' own records as well as in strictmail's log.
+# Runs once, unprivileged (leak detection over delivery, bounces and
+# retries); t-44, t-45, t-46, t-53 and t-54 run delivery privileged, in
+# its chroot.
 . "$(dirname "$0")/../world/lib.sh"
+[ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-44, t-45, t-46, t-53, t-54 deliver privileged)"
 world_init delivery
 world_need_postfix
 spool=$T_DIR/spool

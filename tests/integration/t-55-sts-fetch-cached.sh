@@ -2,18 +2,21 @@
 # t-55-sts-fetch-cached: an enforce policy is cached (scenario
 # sts-enforce), then the TXT record announces a new id whose fetch fails
 # in each way t-54 shows ('world switch' to sts-enforce-next-redirect,
-# -404, -html, -notype, -big, -chunked, -slow, -cnonly; their bodies are
-# enforce policies listing no real MX).  Each time (rule 28):
+# -404, -html, -notype, -big, -chunked, -slow, -cnonly, -500; their
+# bodies are enforce policies listing no real MX).  Each time (rule 28):
 #   - exactly one request for the new id (none for the redirect target);
 #   - the cached policy stays in force: the message goes to mx1 over
 #     verified TLS, logged "sts=enforce id=<old id> policy=cached-fallback
 #     verified", and mx1's records show it over TLS, never in plaintext;
 #   - "strictmailctl sts show" keeps the old id and records the new id's
 #     failure and reason.
+# Then the TXT record removed, and answering SERVFAIL: still enforced from
+# the cache, nothing fetched (rules 5, 28).
 # Runs once, unprivileged (t-54 runs the cache in the chroot).
 # scenarios: sts-enforce-next-redirect sts-enforce-next-404 sts-enforce-next-html
 # scenarios: sts-enforce-next-notype sts-enforce-next-big sts-enforce-next-chunked
-# scenarios: sts-enforce-next-slow sts-enforce-next-cnonly
+# scenarios: sts-enforce-next-slow sts-enforce-next-cnonly sts-enforce-next-500
+# scenarios: sts-enforce-next-notxt sts-enforce-next-servfail
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (leak detection; t-54 runs privileged)"
 world_init sts-enforce
@@ -120,4 +123,21 @@ next big nextbig "body larger than 65536 bytes" 5
 next chunked nextchunked "body larger than 65536 bytes" 6
 next slow nextslow "timeout after 4 s" 7
 next cnonly nextcnonly "certificate: name mismatch" 8
+next 500 20240602T000000 "HTTP status 500" 9
+
+# nodns SCENARIO N: the TXT record gone, or SERVFAIL: the cached policy,
+# no fetch (rules 5, 28).
+nodns() {
+	local scn=$1 k=$2 before q
+	before=$(requests)
+	world_switch "sts-enforce-next-$scn"
+	q=$(world_send_qid a@src.other.test "u$k@enforce.test" "$T_DIR/body")
+	world_wait_log "$log" "$q: to=<u$k@enforce.test> relay=mx1.enforce.test\[[^ ]+\]:25 tls=TLSv1.2/[^ ]+/verified status=sent .*sts=enforce id=$old policy=cached-fallback verified" 30 ||
+	    t_fail "$scn: the cached policy $old still enforced" "$(grep "$q: to=" "$log" | tail -n 1)"
+	mx1_has "u$k@enforce.test"
+	[ "$(requests)" = "$before" ] || t_fail "$scn: no fetch" "$(( $(requests) - before )) requests"
+	say "$scn: no usable TXT answer, $old still enforced, nothing fetched: ok"
+}
+nodns notxt 10
+nodns servfail 11
 t_pass
