@@ -6,7 +6,7 @@
 # after chroot and setuid).  Prints the time each layer took and one
 # closing line "N passed, N failed, N skipped".  The unit layer also runs
 # tests/check-rules.sh (every MTA-STS rule cited by a test).
-# The fuzz layer runs each libFuzzer target for 5 seconds (FUZZ_SECONDS; "make fuzz" runs longer).
+# The fuzz layer runs each libFuzzer target for 3 seconds (FUZZ_SECONDS; "make fuzz" runs longer).
 #   tests/run-tests.sh [unit|integration|fuzz] [TEST-NAME-PATTERN]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,12 +95,12 @@ run_integration() {
 	note "integration tests took $(( $(date +%s) - t0 ))s"
 }
 
-# Each fuzz target for FUZZ_SECONDS (5) from its seed corpus, after its
+# Each fuzz target for FUZZ_SECONDS (3) from its seed corpus, after its
 # reproducers in tests/fuzz/crashes/ (tests/fuzz/run.sh).
 run_fuzz() {
 	local t0 line t targets=()
 	t0=$(date +%s)
-	note "fuzz targets (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-5}s each from the seed corpus)"
+	note "fuzz targets (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-3}s each from the seed corpus)"
 	if ! command -v clang >/dev/null 2>&1; then
 		echo "clang is not installed: fuzz targets skipped"
 		skip=$((skip + 1))
@@ -124,7 +124,7 @@ run_fuzz() {
 		"PASS "*) pass=$((pass + 1)) ;;
 		"FAIL "*) fail=$((fail + 1)); t=${line#FAIL }; failed_names+=("${t%%:*}") ;;
 		esac
-	done < <(bash tests/fuzz/run.sh "${FUZZ_SECONDS:-5}" "${targets[@]}" 2>&1)
+	done < <(bash tests/fuzz/run.sh "${FUZZ_SECONDS:-3}" "${targets[@]}" 2>&1)
 	note "fuzz targets took $(( $(date +%s) - t0 ))s"
 }
 

@@ -210,14 +210,14 @@ out=$(sts_ctl sts flush)
 [ "$out" = "removed 0" ] || t_fail "rule 32: sts flush (all) on an empty cache" "$out"
 say "8: sts flush removes one domain or all (rule 32): ok"
 
-# ---- 9: a policy past its max_age (20) whose fetch now fails counts as
+# ---- 9: a policy past its max_age (12) whose fetch now fails counts as
 # no policy (rules 28, 29)
 world_switch sts-cache-next-short
 nf=$(fetches)
 q=$(send m14@cache.test)
 t0=$(date +%s)
-enforced "$q" m14@cache.test cache5 "" "the max_age 20 policy is enforced"
-fetches_now $((nf + 1)) "one fetch of the max_age 20 policy"
+enforced "$q" m14@cache.test cache5 "" "the max_age 12 policy is enforced"
+fetches_now $((nf + 1)) "one fetch of the max_age 12 policy"
 world_switch sts-cache-next-short500
 # Until the policy has expired: a background refresh may have renewed it
 # once before the switch was complete; the next ones fail (500).
@@ -226,7 +226,7 @@ for i in $(seq 1 120); do
 	sleep 0.5
 done
 sts_ctl sts show cache.test | grep -q '^expires: .*(expired)$' ||
-    t_fail "the max_age 20 policy expires once its refreshes fail" "$(sts_ctl sts show cache.test | tr '\n' '|')"
+    t_fail "the max_age 12 policy expires once its refreshes fail" "$(sts_ctl sts show cache.test | tr '\n' '|')"
 q=$(send m15@cache.test)
 delivered "$q" m15@cache.test mx1.cache.test False 'sts=none warn=("[^"]+"|[^ ]+)' \
     "rules 28, 29: past max_age and no new policy: delivered as if there were none, warned"
@@ -234,20 +234,20 @@ mx1n=$(world_mx_connections mx1.cache.test)
 say "9: past max_age with a failed fetch: no policy (rules 28, 29): ok"
 
 # ---- 10: rule 31: a cached policy is refreshed in the background before
-# it expires (max_age 20, no delivery meanwhile), and a failed refresh is
+# it expires (max_age 12, no delivery meanwhile), and a failed refresh is
 # logged as a warning
 world_switch sts-cache-next-short
 nf=$(fetches)
 sleep 9		# past the back-off of the failed fetch of step 9
 q=$(send m16@cache.test)
-enforced "$q" m16@cache.test cache5 "" "the max_age 20 policy is enforced again"
+enforced "$q" m16@cache.test cache5 "" "the max_age 12 policy is enforced again"
 # One fetch: the delivery's, or a background refresh's once the back-off
 # was over (the policy is still in use), never both.
-fetches_now $((nf + 1)) "one fetch of the max_age 20 policy"
+fetches_now $((nf + 1)) "one fetch of the max_age 12 policy"
 t0=$(date +%s)
 while [ "$(fetches)" -le $((nf + 1)) ] && [ $(($(date +%s) - t0)) -lt 20 ]; do sleep 0.2; done
 [ "$(fetches)" -gt $((nf + 1)) ] ||
-    t_fail "rule 31: a background refresh before the policy expires (max_age 20)" "none within 20 s"
+    t_fail "rule 31: a background refresh before the policy expires (max_age 12)" "none within 20 s"
 world_switch sts-cache-next-short500
 world_wait_log "$log" "cache\.test.*refresh|refresh.*cache\.test" 20 ||
     t_fail "rule 31: a failed refresh logged as a warning" "no line"
