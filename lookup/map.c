@@ -30,6 +30,16 @@ struct map_writer {
 	char	*tmp;		/* path.tmp.PID */
 };
 
+/* Berkeley DB's own messages: the error code says enough, and stderr
+ * is not ours to write to. */
+static void
+map_db_quiet(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	(void)env;
+	(void)prefix;
+	(void)msg;
+}
+
 /* ---- reading ---- */
 
 struct map *
@@ -44,6 +54,7 @@ map_open(const char *path, char *err, size_t errlen)
 		(void)bsnprintf(err, errlen, "%s: %s", path, db_strerror(rc));
 		return NULL;
 	}
+	db->set_errcall(db, map_db_quiet);
 	if ((rc = db->open(db, NULL, path, NULL, DB_HASH, DB_RDONLY, 0)) !=
 	    0 || (rc = db->fd(db, &fd)) != 0 ||
 	    (fstat(fd, &st) == -1 && (rc = errno) != 0)) {
@@ -144,6 +155,7 @@ map_create(const char *path, char *err, size_t errlen)
 	(void)bsnprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
 	(void)unlink(w->tmp);	/* left by a dead process of this pid */
 	if ((rc = db_create(&w->db, NULL, 0)) == 0 &&
+	    (w->db->set_errcall(w->db, map_db_quiet), 1) &&
 	    (rc = w->db->open(w->db, NULL, w->tmp, NULL, DB_HASH,
 	    DB_CREATE | DB_EXCL, 0644)) == 0)
 		return w;
