@@ -122,6 +122,9 @@ FUZZ_SRCS    += sts/sts_txt.c sts/sts_policy.c
 # MTA-STS: the cache record (sts_record.c parses its policy text again).
 FUZZ_TARGETS += fuzz_sts_record
 FUZZ_SRCS    += sts/sts_record.c sts/sts_state.c
+# Local delivery: the aliases and virtual map source parser (lookup/).
+FUZZ_TARGETS += fuzz_aliases
+FUZZ_SRCS    += lookup/aliases.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined

@@ -21,10 +21,12 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl/ctl_proto.h"
+#include "lookup/map.h"
 
 #define CTL_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
 #define CTL_TIMEOUT_S		200	/* sts check may wait for a fetch */
 #define CTL_REPLY_MAX		(64 * 1024 * 1024)
+#define CTL_DEFAULT_ALIASES	"/etc/aliases"
 
 struct ctl_rcpt {
 	char	*addr;
@@ -69,7 +71,10 @@ ctl_usage(void)
 	    "  sts refresh DOMAIN       fetch the domain's policy now\n"
 	    "  sts flush [DOMAIN]       remove one domain, or all, from the "
 	    "cache\n"
-	    "  sts check DOMAIN         fetch and check live, step by step\n");
+	    "  sts check DOMAIN         fetch and check live, step by step\n"
+	    "  newaliases [-f aliases]  compile the aliases into aliases.db "
+	    "(also as newaliases)\n"
+	    "  makemap FILE             compile a virtual map into FILE.db\n");
 	exit(EX_USAGE);
 }
 
@@ -551,6 +556,84 @@ ctl_command(int ac, char **av, const char **arg, int *json)
 	return cmd;
 }
 
+/* ---- local commands: the maps (they need no running strictmaild) ---- */
+
+/*
+ * The aliases source of the configuration (its "aliases" keyword).
+ * To wire: return cfg.aliases once common/config.h has the keyword; until
+ * then the default.
+ */
+static char *
+ctl_aliases_path(const char *conf)
+{
+	struct config	 cfg;
+	char		 err[1024], *path;
+
+	if (conf == NULL && access(CTL_DEFAULT_CONF, R_OK) == -1)
+		return xstrdup(CTL_DEFAULT_ALIASES);
+	config_init(&cfg);
+	if (config_load(&cfg, conf != NULL ? conf : CTL_DEFAULT_CONF, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "strictmailctl: %s\n", err);
+		exit(EX_CONFIG);
+	}
+	path = xstrdup(CTL_DEFAULT_ALIASES);	/* to wire: cfg.aliases */
+	config_free(&cfg);
+	return path;
+}
+
+/* Compiles src into src.db: "SRC.db: N entries", or the error, exit 1. */
+static int
+ctl_compile(const char *me, const char *src, enum aliases_format fmt)
+{
+	char	err[1024];
+	size_t	n;
+
+	if (map_compile(src, fmt, &n, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", me, err);
+		return 1;
+	}
+	printf("%s.db: %zu entr%s\n", src, n, n == 1 ? "y" : "ies");
+	return fflush(stdout) != 0 ? EX_IOERR : 0;
+}
+
+/* newaliases [-f FILE] (av[0] is "newaliases"). */
+static int
+ctl_newaliases(int ac, char **av, const char *conf)
+{
+	char	*src = NULL;
+	int	 ch, rc;
+
+	optind = 1;
+	while ((ch = getopt(ac, av, "f:")) != -1) {
+		if (ch != 'f')
+			ctl_usage();
+		free(src);
+		src = xstrdup(optarg);
+	}
+	if (optind != ac)
+		ctl_usage();
+	if (src == NULL)
+		src = ctl_aliases_path(conf);
+	rc = ctl_compile("newaliases", src, ALIASES_ALIASES);
+	free(src);
+	return rc;
+}
+
+/* The commands that run here; -1 when av is not one of them. */
+static int
+ctl_local(int ac, char **av, const char *conf)
+{
+	if (ac >= 1 && strcmp(av[0], "newaliases") == 0)
+		return ctl_newaliases(ac, av, conf);
+	if (ac >= 1 && strcmp(av[0], "makemap") == 0) {
+		if (ac != 2)
+			ctl_usage();
+		return ctl_compile("makemap", av[1], ALIASES_VIRTUAL);
+	}
+	return -1;
+}
+
 /* Takes every "--json" out of argv (getopt would refuse it); the new argc. */
 static int
 ctl_take_json(int argc, char **argv, int *json)
@@ -580,6 +663,8 @@ main(int argc, char **argv)
 	log_init("strictmailctl", 1, 0);
 	me = basename(argv[0]);
 	mailq = strcmp(me, "mailq") == 0;
+	if (strcmp(me, "newaliases") == 0)
+		return ctl_newaliases(argc, argv, NULL);
 	argc = ctl_take_json(argc, argv, &json);
 	while ((ch = getopt(argc, argv, "+f:s:")) != -1) {
 		switch (ch) {
@@ -595,6 +680,8 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (!mailq && (rc = ctl_local(argc, argv, conf)) != -1)
+		return rc;
 	if (mailq) {
 		char	*q[2] = { "queue", NULL };
 

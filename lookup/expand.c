@@ -112,11 +112,9 @@ expand_add(struct expand_run *r, enum expand_kind kind, const char *user,
 
 	for (i = 0; i < res->ntargets; i++) {
 		t = &res->targets[i];
-		if (t->kind == kind && strcmp(t->user, user) == 0 &&
-		    strcmp(t->value, value) == 0) {
-			t->flags &= flags;	/* NOFORWARD only if both */
+		if (t->kind == kind && t->flags == flags &&
+		    strcmp(t->user, user) == 0 && strcmp(t->value, value) == 0)
 			return 0;
-		}
 	}
 	if (res->ntargets == EXPAND_TARGETS_MAX)
 		return expand_stop(r, EXPAND_TEMPFAIL, "alias expansion over "

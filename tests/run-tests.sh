@@ -113,7 +113,7 @@ run_fuzz() {
 	fi
 	for t in fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
 	    fuzz_smtpc_reply fuzz_ctl fuzz_sts_txt fuzz_sts_policy \
-	    fuzz_sts_record; do
+	    fuzz_sts_record fuzz_aliases; do
 		[ -n "$pattern" ] && [[ $t != *$pattern* ]] && continue
 		targets+=("$t")
 	done

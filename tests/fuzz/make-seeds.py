@@ -249,6 +249,18 @@ STS_RECORD = {
                  + b'a.bc' + b'x\x00' + b'version: STSv2\n',
 }
 
+# fuzz_aliases: one format byte (0 aliases, 1 virtual), then a source.
+ALIASES = {
+    'aliases-basic': b'\x00# sample\npostmaster: root\nroot: alice\n',
+    'aliases-kinds': b'\x00staff: alice, \\bob, /var/log/staff,\n'
+                     b'  "|/usr/bin/filter -x a,b", :include:/etc/mail/list,\n'
+                     b'\tcarol@Example.ORG, "john smith"@example.org\n',
+    'aliases-errors': b'\x00a: b\nA: c\nd ../../etc/passwd\n  e: "|x\n',
+    'aliases-crlf': b'\x00a: b\r\n\r\n# c\r\nd: |cmd\r\n',
+    'virtual-basic': b'\x01info@v.example alice, bob@remote.example\n'
+                     b'@v.example: carol\nx+y@v.example\t\\dave\n',
+}
+
 
 def write_all(out, target, items):
     d = os.path.join(out, target)
@@ -276,6 +288,7 @@ def main():
     write_all(out, 'fuzz_ipc', {k: bytes([fl]) + v for k, (fl, v) in IPC.items()})
     write_all(out, 'fuzz_ctl', CTL)
     write_all(out, 'fuzz_sts_record', STS_RECORD)
+    write_all(out, 'fuzz_aliases', ALIASES)
     return 0
 
 
