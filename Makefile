@@ -166,6 +166,7 @@ install: all $(B)/strictmaild.service
 	install -m 0755 $(B)/strictmaild $(DESTDIR)$(SBINDIR)/strictmaild
 	install -m 0755 $(B)/strictmailctl $(DESTDIR)$(SBINDIR)/strictmailctl
 	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/mailq
+	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/newaliases
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
 	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
 	    ctl/strictmailctl.8:man8; do \

@@ -15,6 +15,10 @@
 #    capability, chrooted into <spool>/empty.
 #  - After a stop the socket is gone and strictmailctl says strictmaild is
 #    not running.
+#  - newaliases -f and makemap (no daemon needed): "FILE.db: N entries",
+#    a Berkeley DB hash file of mode 644; a relative path target and a
+#    1 MB line are errors naming FILE:LINE (exit 1) that leave the old map
+#    as it was; run as "newaliases" (argv[0]) too.
 . "$(dirname "$0")/lib.sh"
 t_init
 
@@ -206,4 +210,42 @@ sm_stop "$SM_PID" 30 || t_fail "exit after SIGTERM within 30 s" "still running"
 out=$("$CTL" -s "$sock" queue 2>&1) && t_fail "queue fails without strictmaild" "exit 0"
 [ "$out" = "strictmailctl: strictmaild is not running (no control socket at $sock)" ] ||
     t_fail "the not-running message" "$out"
+
+# ---- the map commands: they run here, without strictmaild
+maps=$T_DIR/maps
+mkdir -p "$maps"
+printf '# test\nPostmaster: root\nstaff: alice,\n  "|/usr/bin/x -y", /var/log/s\n' > "$maps/aliases"
+out=$("$CTL" newaliases -f "$maps/aliases" 2>&1) || t_fail "newaliases -f exits 0" "$out"
+[ "$out" = "$maps/aliases.db: 2 entries" ] || t_fail "'$maps/aliases.db: 2 entries'" "$out"
+[ "$(stat -c %a "$maps/aliases.db")" = 644 ] || t_fail "aliases.db mode 644" "$(stat -c %a "$maps/aliases.db")"
+# Berkeley DB's hash magic (0x00061561) in the first page
+magic=$(od -An -tx4 -j12 -N4 "$maps/aliases.db" | tr -d ' ')
+[ "$magic" = 00061561 ] || t_fail "a Berkeley DB hash file" "magic $magic"
+sum=$(md5sum < "$maps/aliases.db")
+# errors name FILE:LINE, exit 1, and leave the old map as it was
+printf 'a: b\nbad: ../../etc/passwd\n' > "$maps/aliases"
+out=$("$CTL" newaliases -f "$maps/aliases" 2>&1) && t_fail "a relative target refused" "exit 0: $out"
+[ "$out" = "newaliases: $maps/aliases:2: a file target must be an absolute path" ] ||
+    t_fail "the error naming the line" "$out"
+head -c 1048576 /dev/zero | tr '\0' x | { printf 'a: b\nbig: '; cat; printf '\n'; } > "$maps/aliases"
+out=$("$CTL" newaliases -f "$maps/aliases" 2>&1); rc=$?
+[ "$rc" = 1 ] && [ "$out" = "newaliases: $maps/aliases:2: line longer than 65536 bytes" ] ||
+    t_fail "a 1 MB line: exit 1 and its line named" "exit $rc: $out"
+[ "$(md5sum < "$maps/aliases.db")" = "$sum" ] || t_fail "the old aliases.db untouched" "changed"
+[ "$(ls "$maps")" = "$(printf 'aliases\naliases.db')" ] || t_fail "no temporary left" "$(ls "$maps" | tr '\n' ' ')"
+# run as newaliases (argv[0])
+ln -s "$CTL" "$T_DIR/newaliases"
+printf 'a: b\nc: d, e\n' > "$maps/aliases"
+out=$("$T_DIR/newaliases" -f "$maps/aliases" 2>&1) || t_fail "newaliases (argv[0]) exits 0" "$out"
+[ "$out" = "$maps/aliases.db: 2 entries" ] || t_fail "newaliases as argv[0]" "$out"
+# makemap: the virtual format
+printf 'info@v.example alice, bob@remote.example\n@v.example: carol\n' > "$maps/virtual"
+out=$("$CTL" makemap "$maps/virtual" 2>&1) || t_fail "makemap exits 0" "$out"
+[ "$out" = "$maps/virtual.db: 2 entries" ] || t_fail "'$maps/virtual.db: 2 entries'" "$out"
+printf 'info alice\n' > "$maps/virtual"
+out=$("$CTL" makemap "$maps/virtual" 2>&1) && t_fail "a virtual key without a domain refused" "$out"
+[ "$out" = "makemap: $maps/virtual:1: a virtual key is user@domain or @domain" ] ||
+    t_fail "the makemap error" "$out"
+out=$("$CTL" makemap 2>&1) && t_fail "makemap without a file: usage" "exit 0"
+say "newaliases and makemap: ok"
 t_pass
