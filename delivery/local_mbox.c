@@ -83,22 +83,27 @@ local_mbox_open(struct local_mbox *mb, struct local_result *res)
 {
 	struct stat	st;
 	int		flags = O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-			    O_CLOEXEC;
+			    O_CLOEXEC, try;
 
 	mb->created = 0;
 	if (lstat(mb->path, &st) == 0 && local_mbox_refuse(mb, &st, res) == -1)
 		return -1;
-	mb->readable = 1;
-	mb->fd = open(mb->path, flags | O_RDWR);
-	if (mb->fd == -1 && errno == EACCES) {
-		mb->readable = 0;
-		mb->fd = open(mb->path, flags | O_WRONLY);
-	}
-	if (mb->fd == -1 && errno == ENOENT) {
+	for (try = 0; try < LOCAL_MBOX_TRIES; try++) {
+		mb->readable = 1;
+		mb->fd = open(mb->path, flags | O_RDWR);
+		if (mb->fd == -1 && errno == EACCES) {
+			mb->readable = 0;
+			mb->fd = open(mb->path, flags | O_WRONLY);
+		}
+		if (mb->fd != -1 || errno != ENOENT)
+			break;
+		/* Missing: create it, unless another delivery just did. */
 		mb->readable = 1;
 		mb->fd = open(mb->path, flags | O_RDWR | O_CREAT | O_EXCL,
 		    0600);
 		mb->created = mb->fd != -1;
+		if (mb->fd != -1 || errno != EEXIST)
+			break;
 	}
 	if (mb->fd == -1)
 		return local_mbox_open_error(mb, errno, res);
