@@ -123,9 +123,7 @@ slurp(const char *path, size_t *len)
 	close(fd);
 	if (len != NULL)
 		*len = b.len;
-	if (b.data == NULL)
-		return xstrdup("");
-	return b.data;
+	return b.cap > 0 ? b.data : xstrdup("");
 }
 
 static void
