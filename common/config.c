@@ -100,6 +100,16 @@ static int config_set_domain(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_sts_disable(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_virtual(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_delimiter(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_mailbox(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_lmtp(struct config_parser *,
+    const struct config_keyword *, char **, int);
+static int config_set_relative(struct config_parser *,
+    const struct config_keyword *, char **, int);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -224,6 +234,28 @@ static const struct config_keyword config_keywords[] = {
 	    F(sts_cleanup_age), 60, 3650 * DAY, "a duration from 1m to 3650d" },
 	{ "mta-sts-ca-file", 1, 1, 0, config_set_path, F(sts_ca_file), 0, 0,
 	    NULL },
+	/* Local delivery. */
+	{ "aliases", 1, 1, 0, config_set_path, F(aliases), 0, 0, NULL },
+	{ "virtual-map", 1, 1, 0, config_set_path, F(virtual_map), 0, 0,
+	    NULL },
+	{ "virtual-domain", 1, CONFIG_MAX_VALUES, 1, config_set_virtual, 0, 0,
+	    0, NULL },
+	{ "recipient-delimiter", 1, 1, 0, config_set_delimiter,
+	    F(recipient_delimiter), 0, 0, NULL },
+	{ "root-alias", 1, 1, 0, config_set_string, F(root_alias), 0, 0,
+	    NULL },
+	{ "alias-user", 1, 1, 0, config_set_user, F(alias_user), 0, 0, NULL },
+	{ "mailbox", 1, 1, 0, config_set_mailbox, F(mailbox), 0, 0, NULL },
+	{ "mbox-dir", 1, 1, 0, config_set_path, F(mbox_dir), 0, 0, NULL },
+	{ "maildir", 1, 1, 0, config_set_relative, F(maildir), 0, 0, NULL },
+	{ "lmtp-socket", 1, 1, 0, config_set_lmtp, F(lmtp_socket), 0, 0,
+	    NULL },
+	{ "command-timeout", 1, 1, 0, config_set_duration, F(command_timeout),
+	    1, DAY, "a duration from 1s to 1d" },
+	{ "local-delivery-timeout", 1, 1, 0, config_set_duration,
+	    F(local_timeout), 1, DAY, "a duration from 1s to 1d" },
+	{ "max-local-deliveries", 1, 1, 0, config_set_count,
+	    F(max_local_deliveries), 1, 1000, "a number from 1 to 1000" },
 };
 
 #undef F
@@ -361,6 +393,53 @@ config_free_sts_disabled(struct config *cfg)
 	cfg->nsts_disabled = 0;
 }
 
+static void
+config_add_virtual(struct config *cfg, const char *domain)
+{
+	cfg->virtual_domains = xreallocarray(cfg->virtual_domains,
+	    cfg->nvirtual_domains + 1, sizeof(*cfg->virtual_domains));
+	cfg->virtual_domains[cfg->nvirtual_domains] =
+	    str_lower(xstrdup(domain));
+	cfg->nvirtual_domains++;
+}
+
+static void
+config_free_virtual(struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nvirtual_domains; i++)
+		free(cfg->virtual_domains[i]);
+	free(cfg->virtual_domains);
+	cfg->virtual_domains = NULL;
+	cfg->nvirtual_domains = 0;
+}
+
+int
+config_is_virtual_domain(const struct config *cfg, const char *domain)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nvirtual_domains; i++)
+		if (strcasecmp(cfg->virtual_domains[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if the virtual-domain lists of a and b differ. */
+static int
+config_virtual_differ(const struct config *a, const struct config *b)
+{
+	size_t	i;
+
+	if (a->nvirtual_domains != b->nvirtual_domains)
+		return 1;
+	for (i = 0; i < a->nvirtual_domains; i++)
+		if (strcmp(a->virtual_domains[i], b->virtual_domains[i]) != 0)
+			return 1;
+	return 0;
+}
+
 int
 config_sts_disabled(const struct config *cfg, const char *domain)
 {
@@ -370,6 +449,14 @@ config_sts_disabled(const struct config *cfg, const char *domain)
 		if (strcasecmp(cfg->sts_disabled[i], domain) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+config_map_db(const char *src, char *buf, size_t size)
+{
+	if (bsnprintf(buf, size, "%s.db", src) == -1)
+		return NULL;
+	return buf;
 }
 
 const char *
@@ -497,6 +584,31 @@ config_set_domains(struct config_parser *p, const struct config_keyword *kw,
 			return config_error(p, "%s: more than %d domains",
 			    kw->name, CONFIG_MAX_ITEMS);
 		config_add_domain(p->cfg, av[i]);
+	}
+	return 0;
+}
+
+/* virtual-domain DOMAIN...: never also a local-domain. */
+static int
+config_set_virtual(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	int	i;
+
+	for (i = 0; i < ac; i++) {
+		if (!config_domain_ok(av[i]) || strchr(av[i], '*') != NULL)
+			return config_error(p, "%s: bad domain '%s'", kw->name,
+			    av[i]);
+		if (config_is_virtual_domain(p->cfg, av[i]))
+			return config_error(p, "%s: duplicate domain '%s'",
+			    kw->name, av[i]);
+		if (config_is_local_domain(p->cfg, av[i]))
+			return config_error(p, "%s: '%s' is a local-domain "
+			    "too", kw->name, av[i]);
+		if (p->cfg->nvirtual_domains >= CONFIG_MAX_ITEMS)
+			return config_error(p, "%s: more than %d domains",
+			    kw->name, CONFIG_MAX_ITEMS);
+		config_add_virtual(p->cfg, av[i]);
 	}
 	return 0;
 }
@@ -674,6 +786,113 @@ config_set_string(struct config_parser *p, const struct config_keyword *kw,
 	char	**field = config_field(p->cfg, kw->off);
 
 	(void)ac;
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
+/* recipient-delimiter C: one of + - = _ ~, or "none". */
+static int
+config_set_delimiter(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	if (strcmp(av[0], "none") != 0 &&
+	    (strlen(av[0]) != 1 || strchr("+-=_~", av[0][0]) == NULL))
+		return config_error(p, "%s: '%s' is not one of + - = _ ~ "
+		    "or none", kw->name, av[0]);
+	free(*field);
+	*field = xstrdup(strcmp(av[0], "none") == 0 ? "" : av[0]);
+	return 0;
+}
+
+static const char *const config_mailboxes[] = { "mbox", "maildir", "lmtp" };
+
+const char *
+config_mailbox_name(unsigned kind)
+{
+	if (kind >= sizeof(config_mailboxes) / sizeof(config_mailboxes[0]))
+		return "?";
+	return config_mailboxes[kind];
+}
+
+/* mailbox mbox|maildir|lmtp */
+static int
+config_set_mailbox(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	unsigned	*field = config_field(p->cfg, kw->off);
+	unsigned	 i;
+
+	(void)ac;
+	for (i = 0; i < sizeof(config_mailboxes) / sizeof(config_mailboxes[0]);
+	    i++) {
+		if (strcmp(av[0], config_mailboxes[i]) == 0) {
+			*field = i;
+			return 0;
+		}
+	}
+	return config_error(p, "%s: '%s' is not mbox, maildir or lmtp",
+	    kw->name, av[0]);
+}
+
+/* lmtp-socket unix:/PATH | ADDRESS:PORT (numeric; IPv6 in brackets). */
+static int
+config_set_lmtp(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char		**field = config_field(p->cfg, kw->off);
+	const char	 *v = av[0], *colon;
+	char		  host[64];
+	unsigned char	  bin[16];
+	uint64_t	  port;
+	size_t		  hl;
+	int		  ok;
+
+	(void)ac;
+	if (strncmp(v, "unix:", 5) == 0)
+		ok = v[5] == '/' && strlen(v + 5) <
+		    sizeof(((struct sockaddr_un *)NULL)->sun_path);
+	else if ((colon = strrchr(v, ':')) == NULL)
+		ok = 0;
+	else {
+		hl = (size_t)(colon - v);
+		if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
+			v++;
+			hl -= 2;
+		}
+		ok = hl < sizeof(host) &&
+		    parse_u64(colon + 1, 1, 65535, &port) == 0;
+		if (ok) {
+			memcpy(host, v, hl);
+			host[hl] = '\0';
+			ok = inet_pton(AF_INET, host, bin) == 1 ||
+			    inet_pton(AF_INET6, host, bin) == 1;
+		}
+	}
+	if (!ok)
+		return config_error(p, "%s: '%s' is not unix:/PATH or "
+		    "ADDRESS:PORT", kw->name, av[0]);
+	free(*field);
+	*field = xstrdup(av[0]);
+	return 0;
+}
+
+/* maildir NAME: a path under the user's home, never leaving it. */
+static int
+config_set_relative(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	char	**field = config_field(p->cfg, kw->off);
+
+	(void)ac;
+	if (av[0][0] == '/' || strcmp(av[0], "..") == 0 ||
+	    strncmp(av[0], "../", 3) == 0 || strstr(av[0], "/../") != NULL ||
+	    strlen(av[0]) >= 256)
+		return config_error(p, "%s: '%s' is not a path under the home "
+		    "folder", kw->name, av[0]);
 	free(*field);
 	*field = xstrdup(av[0]);
 	return 0;
@@ -1203,6 +1422,14 @@ config_init(struct config *cfg)
 	cfg->sts_backoff = 300;
 	cfg->sts_refresh = DAY;
 	cfg->sts_cleanup_age = 180 * DAY;
+	cfg->aliases = xstrdup("/etc/aliases");
+	cfg->recipient_delimiter = xstrdup("+");
+	cfg->alias_user = xstrdup("nobody");
+	cfg->mbox_dir = xstrdup("/var/mail");
+	cfg->maildir = xstrdup("Maildir");
+	cfg->command_timeout = 300;
+	cfg->local_timeout = 600;
+	cfg->max_local_deliveries = 10;
 }
 
 /*
@@ -1317,6 +1544,15 @@ config_free(struct config *cfg)
 	free(cfg->masquerade_sender);
 	config_free_sts_disabled(cfg);
 	free(cfg->sts_ca_file);
+	free(cfg->aliases);
+	free(cfg->virtual_map);
+	config_free_virtual(cfg);
+	free(cfg->recipient_delimiter);
+	free(cfg->root_alias);
+	free(cfg->alias_user);
+	free(cfg->mbox_dir);
+	free(cfg->maildir);
+	free(cfg->lmtp_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1596,6 +1832,19 @@ config_copy(struct config *dst, const struct config *src)
 	dst->origin = config_strdup_or_null(src->origin);
 	dst->masquerade_sender = config_strdup_or_null(src->masquerade_sender);
 	dst->sts_ca_file = config_strdup_or_null(src->sts_ca_file);
+	dst->aliases = config_strdup_or_null(src->aliases);
+	dst->virtual_domains = NULL;
+	dst->nvirtual_domains = 0;
+	for (i = 0; i < src->nvirtual_domains; i++)
+		config_add_virtual(dst, src->virtual_domains[i]);
+	dst->virtual_map = config_strdup_or_null(src->virtual_map);
+	dst->recipient_delimiter =
+	    config_strdup_or_null(src->recipient_delimiter);
+	dst->root_alias = config_strdup_or_null(src->root_alias);
+	dst->alias_user = config_strdup_or_null(src->alias_user);
+	dst->mbox_dir = config_strdup_or_null(src->mbox_dir);
+	dst->maildir = config_strdup_or_null(src->maildir);
+	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
 	for (i = 0; i < src->nsts_disabled; i++)
@@ -1687,6 +1936,22 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->sts_ca_file) },
 		{ "tls-certificate", (run->tls_cert == NULL) !=
 		    (next->tls_cert == NULL) },
+		{ "aliases", config_str_differs(run->aliases, next->aliases) },
+		{ "virtual-map", config_str_differs(run->virtual_map,
+		    next->virtual_map) },
+		{ "virtual-domain", config_virtual_differ(run, next) },
+		{ "recipient-delimiter", config_str_differs(
+		    run->recipient_delimiter, next->recipient_delimiter) },
+		{ "root-alias", config_str_differs(run->root_alias,
+		    next->root_alias) },
+		{ "alias-user", config_str_differs(run->alias_user,
+		    next->alias_user) },
+		{ "mailbox", run->mailbox != next->mailbox },
+		{ "mbox-dir", config_str_differs(run->mbox_dir,
+		    next->mbox_dir) },
+		{ "maildir", config_str_differs(run->maildir, next->maildir) },
+		{ "lmtp-socket", config_str_differs(run->lmtp_socket,
+		    next->lmtp_socket) },
 	};
 	size_t	i;
 	int	n = 0;
@@ -1744,6 +2009,9 @@ static const struct {
 	R(sts_backoff, uint64_t),
 	R(sts_refresh, uint64_t),
 	R(sts_cleanup_age, uint64_t),
+	R(command_timeout, uint64_t),
+	R(local_timeout, uint64_t),
+	R(max_local_deliveries, unsigned),
 };
 #undef R
 #define CONFIG_NRELOAD_NUMBERS \

@@ -65,8 +65,15 @@ enum config_family {
 	CONFIG_FAMILY_ANY,		/* both in one random order */
 };
 
+/* mailbox: where a local user's mail goes (delivery/local.h). */
+enum config_mailbox {
+	CONFIG_MAILBOX_MBOX = 0,	/* <mbox-dir>/USER, default */
+	CONFIG_MAILBOX_MAILDIR,		/* ~USER/<maildir>/ */
+	CONFIG_MAILBOX_LMTP,		/* handed to lmtp-socket */
+};
+
 /* Room for the line of every keyword (config_where). */
-#define CONFIG_KEYWORDS_MAX	64
+#define CONFIG_KEYWORDS_MAX	128
 /* Where strictmaild listens for strictmailctl(8) by default. */
 #define CONFIG_CONTROL_SOCKET	"/run/strictmail/control.sock"
 
@@ -160,6 +167,25 @@ struct config {
 	uint64_t	 sts_cleanup_age;	/* unused entries: 180 d */
 	char		*sts_ca_file;		/* NULL: tls_ca_file */
 
+	/* Local delivery (lookup/, delivery/local.h); a change needs a
+	 * restart, except the numbers. */
+	char		*aliases;		/* source; compiled into
+						 * <aliases>.db: /etc/aliases */
+	char		*virtual_map;		/* source (.db beside): NULL */
+	char		**virtual_domains;	/* virtual-domain, lower case */
+	size_t		 nvirtual_domains;
+	char		*recipient_delimiter;	/* "+"; "" = none */
+	char		*root_alias;		/* root's mail: NULL = none */
+	char		*alias_user;		/* runs pipes and files of the
+						 * aliases: nobody */
+	unsigned	 mailbox;		/* enum config_mailbox */
+	char		*mbox_dir;		/* /var/mail */
+	char		*maildir;		/* Maildir, under the home */
+	char		*lmtp_socket;		/* unix:/path or addr:port */
+	uint64_t	 command_timeout;	/* a pipe target: 5 min */
+	uint64_t	 local_timeout;		/* one local delivery: 10 min */
+	unsigned	 max_local_deliveries;	/* at once: 10 */
+
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
 };
@@ -216,6 +242,9 @@ int config_settings_get(struct ipc_msg *m, struct config *cfg);
 int netmask_parse(const char *s, struct netmask *nm);
 int netmask_match(const struct netmask *nm, const struct sockaddr *sa);
 int config_is_local_domain(const struct config *cfg, const char *domain);
+/* 1 when "virtual-domain" names domain: its addresses are all in the
+ * virtual map (lookup/expand.h). */
+int config_is_virtual_domain(const struct config *cfg, const char *domain);
 /* The tls-policy level of a recipient domain (lower case): its own
  * tls-policy line, else `may`. */
 enum config_tls_level config_tls_level_of(const struct config *cfg,
@@ -233,6 +262,11 @@ const char *config_tls_names_of(const struct config *cfg,
 int config_may_relay(const struct config *cfg, const struct sockaddr *sa);
 /* 1 when "mta-sts-disable" names domain (lower case, A-labels). */
 int config_sts_disabled(const struct config *cfg, const char *domain);
+/* The compiled form of a map source: "<src>.db" into buf (NULL if it
+ * does not fit). */
+const char *config_map_db(const char *src, char *buf, size_t size);
+/* The name of a mailbox kind: "mbox", "maildir", "lmtp". */
+const char *config_mailbox_name(unsigned kind);
 /* The CA file for MTA-STS policy hosts: mta-sts-ca-file, else
  * tls-ca-file. */
 const char *config_sts_ca_file(const struct config *cfg);

@@ -44,6 +44,11 @@ proto_msg_name(unsigned type)
 	case MSG_Q_SPACE:	return "MSG_Q_SPACE";
 	case MSG_L_RCPT:	return "MSG_L_RCPT";
 	case MSG_L_RCPT_RESULT:	return "MSG_L_RCPT_RESULT";
+	case MSG_L_EXPAND:	return "MSG_L_EXPAND";
+	case MSG_L_REOPEN:	return "MSG_L_REOPEN";
+	case MSG_L_EXPAND_RESULT: return "MSG_L_EXPAND_RESULT";
+	case MSG_LD_JOB:	return "MSG_LD_JOB";
+	case MSG_LD_RESULT:	return "MSG_LD_RESULT";
 	case MSG_P_TLS_CONF:	return "MSG_P_TLS_CONF";
 	case MSG_P_SETTINGS:	return "MSG_P_SETTINGS";
 	case MSG_P_READY:	return "MSG_P_READY";

@@ -32,8 +32,17 @@ enum msg_type {
 
 	/* smtpd -> lookup */
 	MSG_L_RCPT = 200,	/* str local part (as given), str domain (lower case) */
+	/* parent -> lookup (session: the parent's request id) */
+	MSG_L_EXPAND = 210,	/* str address (lower-case domain): expand a
+				 * local or virtual recipient for delivery */
+	MSG_L_REOPEN,		/* (empty): open the maps again */
 	/* lookup -> smtpd */
 	MSG_L_RCPT_RESULT = 250, /* u32 result (enum lookup_result) */
+	/* lookup -> parent */
+	MSG_L_EXPAND_RESULT = 260, /* u32 status (enum expand_status), str
+				 * reason, u32 n, n x { u32 kind (enum
+				 * expand_kind), str user, str value, u32
+				 * flags (EXPAND_F_*) } (lookup/expand.h) */
 
 	/* parent -> smtpd */
 	MSG_P_TLS_CONF = 300,	/* data certificate chain (PEM), data key (PEM):
@@ -58,6 +67,12 @@ enum msg_type {
 				 * since the epoch); fd: the content,
 				 * read-only */
 	MSG_D_FLUSH_HOLDS,	/* reserved */
+
+	/* queue -> parent (session 0): local and virtual domains */
+	MSG_LD_JOB = 420,	/* as MSG_D_JOB, fd: the content, read-only */
+	/* parent -> queue (session 0) */
+	MSG_LD_RESULT = 470,	/* as MSG_D_RESULT (relay "local", "mbox",
+				 * "maildir", "pipe", "file" or "lmtp") */
 
 	/* delivery -> queue (session 0) */
 	MSG_D_RESULT = 450,	/* u64 job, u32 n, n x { u32 index, u32
@@ -178,6 +193,7 @@ enum lookup_result {
 	LOOKUP_FOUND = 1,	/* a local mailbox exists */
 	LOOKUP_NOTFOUND,	/* 550 5.1.1 */
 	LOOKUP_TEMPFAIL,	/* 451 4.3.0 */
+	LOOKUP_LOOP,		/* an alias loop: 550 5.4.6 */
 };
 
 const char *proto_msg_name(unsigned type);

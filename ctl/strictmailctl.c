@@ -558,11 +558,8 @@ ctl_command(int ac, char **av, const char **arg, int *json)
 
 /* ---- local commands: the maps (they need no running strictmaild) ---- */
 
-/*
- * The aliases source of the configuration (its "aliases" keyword).
- * To wire: return cfg.aliases once common/config.h has the keyword; until
- * then the default.
- */
+/* The aliases source of the configuration (its "aliases" keyword); the
+ * default when there is no configuration file. */
 static char *
 ctl_aliases_path(const char *conf)
 {
@@ -577,7 +574,8 @@ ctl_aliases_path(const char *conf)
 		fprintf(stderr, "strictmailctl: %s\n", err);
 		exit(EX_CONFIG);
 	}
-	path = xstrdup(CTL_DEFAULT_ALIASES);	/* to wire: cfg.aliases */
+	path = xstrdup(cfg.aliases != NULL ? cfg.aliases :
+	    CTL_DEFAULT_ALIASES);
 	config_free(&cfg);
 	return path;
 }

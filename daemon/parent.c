@@ -43,6 +43,7 @@
 #include "common/tls.h"
 #include "common/util.h"
 #include "ctl/control.h"
+#include "daemon/local.h"
 #include "daemon/parent.h"
 #include "delivery/delivery.h"
 #include "delivery/relay.h"
@@ -112,6 +113,7 @@ struct parent {
 	uint64_t		 stop_start;	/* now_ms() at the stop */
 	struct buf		 tls_cert;	/* read, checked, not sent yet */
 	struct buf		 tls_key;	/* zeroed once sent */
+	struct local		*local;		/* local deliveries */
 };
 
 /* Signals the parent handles through its event loop. */
@@ -473,6 +475,10 @@ parent_reload_send(struct parent *p, const struct config *run, char *err,
 			ipc_send_buf(p->child[to[i]].chan, MSG_P_SETTINGS, 0,
 			    -1, &payload);
 	buf_free(&payload);
+	/* The lookup process opens its maps again. */
+	if (p->child[PROC_LOOKUP].chan != NULL)
+		ipc_send(p->child[PROC_LOOKUP].chan, MSG_L_REOPEN, 0, -1,
+		    NULL, 0);
 	return 0;
 }
 
@@ -1120,6 +1126,8 @@ parent_stop(struct parent *p, int status)
 		return;
 	p->stopping = 1;
 	p->stop_start = now_ms();
+	if (p->local != NULL)
+		local_stop(p->local);
 	p->kill_timer = event_timer_add(p->loop,
 	    p->cfg->shutdown_timeout * 1000, parent_kill_timeout, p);
 	parent_stop_step(p);
@@ -1186,8 +1194,11 @@ parent_reap(struct parent *p)
 	int			 st, unexpected;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if ((c = parent_child_by_pid(p, pid)) == NULL)
+		if ((c = parent_child_by_pid(p, pid)) == NULL) {
+			if (p->local != NULL)
+				(void)local_reaped(p->local, pid, st);
 			continue;
+		}
 		unexpected = !p->stopping;
 		parent_log_exit(p, c, st);
 		c->pid = -1;
@@ -1337,8 +1348,17 @@ static void
 parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct parent_child	*c = arg;
+	struct parent		*p = c->parent;
 
 	(void)ch;
+	if (c == &p->child[PROC_QUEUE] && m->type == MSG_LD_JOB) {
+		local_job(p->local, m);
+		return;
+	}
+	if (c == &p->child[PROC_LOOKUP] && m->type == MSG_L_EXPAND_RESULT) {
+		local_expand_result(p->local, m);
+		return;
+	}
 	if (ipc_no_fd(m) == -1)
 		return;
 	if (parent_control_dispatch(c, m))
@@ -1365,6 +1385,10 @@ parent_chan_closed(struct ipc_chan *ch, void *arg)
 	log_debug("channel to %s closed", c->name);
 	ipc_chan_free(ch);
 	c->chan = NULL;
+	if (c == &c->parent->child[PROC_QUEUE])
+		local_set_queue(c->parent->local, NULL);
+	else if (c == &c->parent->child[PROC_LOOKUP])
+		local_set_lookup(c->parent->local, NULL);
 }
 
 /* The children's log pipe is readable: pass their lines on. */
@@ -1408,6 +1432,9 @@ parent_loop_setup(struct parent *p)
 		ipc_chan_set_violation(c->chan, parent_chan_violation);
 		c->sp[0] = -1;		/* the channel owns it now */
 	}
+	p->local = local_new(p->cfg, p->loop, privsep_is_root());
+	local_set_queue(p->local, p->child[PROC_QUEUE].chan);
+	local_set_lookup(p->local, p->child[PROC_LOOKUP].chan);
 	return 0;
 }
 
@@ -1452,6 +1479,8 @@ parent_cleanup(struct parent *p)
 	if (p->kill_timer != NULL)
 		event_timer_cancel(p->loop, p->kill_timer);
 	p->kill_timer = NULL;
+	local_free(p->local);
+	p->local = NULL;
 	event_loop_free(p->loop);
 	p->loop = NULL;
 	log_relay_end();		/* what the children wrote last */

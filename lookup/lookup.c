@@ -1,12 +1,22 @@
 /*
- * lookup.c - the lookup process: does a local mailbox exist?
+ * lookup.c - the lookup process: does a local recipient exist, and where
+ * does its mail go?
  *
- * Now a mailbox is a user of the system's user database, looked up with
- * getpwnam_r on the lower-cased local part.  A local part that could not
- * be a user name is refused without a lookup.  "Not found" and "could not
- * look" are kept apart: the second is a temporary failure (451), never a
- * reason to refuse mail.  It runs unprivileged but not chrooted, since the
- * user database (and NSS) live in the real file system.
+ * A recipient of a local or virtual domain is expanded (lookup/expand.h)
+ * through the compiled virtual map, the compiled aliases and the
+ * system's user database (getpwnam_r on the lower-cased name; a name that
+ * could not be a user name is not looked up).  smtpd asks at RCPT time
+ * (MSG_L_RCPT: exists or not), the parent at delivery time (MSG_L_EXPAND:
+ * the targets).  "Not found" and "could not look" are kept apart: the
+ * second is a temporary failure (451), never a reason to refuse mail.
+ *
+ * The maps are opened at start and opened again when their file was
+ * replaced (newaliases and makemap rename a new file over the old one:
+ * checked before each request) or when the parent says so
+ * (MSG_L_REOPEN).  A map that is missing is logged and counts as empty.
+ * The process runs unprivileged but not chrooted, since the user
+ * database (and NSS), the maps and :include: files live in the real file
+ * system.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -24,16 +34,28 @@
 #include "common/privsep.h"
 #include "common/proto.h"
 #include "common/util.h"
+#include "lookup/expand.h"
 #include "lookup/lookup.h"
+#include "lookup/map.h"
 
 #define LOOKUP_NAME_MAX		32	/* useradd's limit */
 #define LOOKUP_LOCAL_MAX	256	/* longer than any local part */
 #define LOOKUP_PWBUF_MAX	(1024 * 1024)
 
+/* One compiled map: its path, the open handle (NULL when missing). */
+struct lookup_map {
+	char		 path[1024];	/* "" = not configured */
+	struct map	*map;
+	int		 warned;	/* its absence was logged */
+};
+
 struct lookup {
+	struct config		*cfg;
 	struct event_loop	*loop;
 	struct ipc_chan		*parent;
 	struct ipc_chan		*smtpd;
+	struct lookup_map	 aliases;
+	struct lookup_map	 virtual;
 };
 
 /*
@@ -97,8 +119,158 @@ lookup_local_user(const char *localpart)
 	return LOOKUP_TEMPFAIL;
 }
 
+/* ---- maps ---- */
+
 static void
-lookup_rcpt(struct ipc_chan *ch, struct ipc_msg *m)
+lookup_map_init(struct lookup_map *lm, const char *src)
+{
+	memset(lm, 0, sizeof(*lm));
+	if (src != NULL && config_map_db(src, lm->path, sizeof(lm->path)) ==
+	    NULL)
+		lm->path[0] = '\0';
+}
+
+/* Opens lm again when it was replaced, or when force is set. */
+static void
+lookup_map_refresh(struct lookup_map *lm, int force)
+{
+	char	err[1024];
+
+	if (lm->path[0] == '\0')
+		return;
+	if (lm->map != NULL && !force && !map_changed(lm->map))
+		return;
+	if (lm->map != NULL) {
+		map_close(lm->map);
+		lm->map = NULL;
+		log_info("map %s changed: opened again", lm->path);
+	}
+	if ((lm->map = map_open(lm->path, err, sizeof(err))) != NULL) {
+		lm->warned = 0;
+		return;
+	}
+	if (!lm->warned)
+		log_warnx("map %s: %s: it counts as empty until it is built "
+		    "(strictmailctl newaliases, strictmailctl makemap)",
+		    lm->path, err);
+	lm->warned = 1;
+}
+
+static void
+lookup_maps_refresh(struct lookup *lk, int force)
+{
+	lookup_map_refresh(&lk->aliases, force);
+	lookup_map_refresh(&lk->virtual, force);
+}
+
+/* ---- expansion ---- */
+
+static int
+lookup_cb_local(void *arg, const char *domain)
+{
+	return config_is_local_domain(((struct lookup *)arg)->cfg, domain);
+}
+
+static int
+lookup_cb_virtual(void *arg, const char *domain)
+{
+	return config_is_virtual_domain(((struct lookup *)arg)->cfg, domain);
+}
+
+static enum expand_user
+lookup_cb_user(void *arg, const char *user)
+{
+	(void)arg;
+	switch (lookup_local_user(user)) {
+	case LOOKUP_FOUND:
+		return EXPAND_USER_FOUND;
+	case LOOKUP_NOTFOUND:
+		return EXPAND_USER_NOTFOUND;
+	default:
+		return EXPAND_USER_TEMPFAIL;
+	}
+}
+
+static void
+lookup_expand_config(struct lookup *lk, struct expand_config *ec)
+{
+	struct config	*cfg = lk->cfg;
+
+	lookup_maps_refresh(lk, 0);
+	memset(ec, 0, sizeof(*ec));
+	ec->aliases = lk->aliases.map;
+	ec->virtual = lk->virtual.map;
+	ec->local_domain = config_origin(cfg);
+	ec->delimiter = cfg->recipient_delimiter != NULL ?
+	    cfg->recipient_delimiter : "";
+	ec->root_alias = cfg->root_alias != NULL ? cfg->root_alias : "";
+	ec->alias_user = cfg->alias_user;
+	ec->is_local_domain = lookup_cb_local;
+	ec->is_virtual_domain = lookup_cb_virtual;
+	ec->user_exists = lookup_cb_user;
+	ec->arg = lk;
+}
+
+/* MSG_L_EXPAND from the parent: the targets of one recipient. */
+static void
+lookup_expand(struct lookup *lk, struct ipc_msg *m)
+{
+	struct expand_config	 ec;
+	struct expand_result	 res;
+	char			 addr[LOOKUP_LOCAL_MAX * 2 + 2];
+	char			 ea[LOGFMT_SIZE(sizeof(addr))];
+	struct buf		 b;
+	size_t			 i;
+
+	ipc_get_str(m, addr, sizeof(addr));
+	if (ipc_end(m) == -1)
+		return;
+	lookup_expand_config(lk, &ec);
+	(void)expand_address(&ec, addr, &res);
+	log_debug("expand %s: %s, %zu targets", logfmt_value(ea, sizeof(ea),
+	    addr), expand_status_str(res.status), res.ntargets);
+	buf_init(&b);
+	ipc_put_u32(&b, (uint32_t)res.status);
+	ipc_put_str(&b, res.status == EXPAND_OK ? "" : res.reason);
+	ipc_put_u32(&b, (uint32_t)(res.status == EXPAND_OK ?
+	    res.ntargets : 0));
+	for (i = 0; res.status == EXPAND_OK && i < res.ntargets; i++) {
+		ipc_put_u32(&b, (uint32_t)res.targets[i].kind);
+		ipc_put_str(&b, res.targets[i].user);
+		ipc_put_str(&b, res.targets[i].value);
+		ipc_put_u32(&b, (uint32_t)res.targets[i].flags);
+	}
+	expand_result_free(&res);
+	ipc_send_buf(lk->parent, MSG_L_EXPAND_RESULT, m->session, -1, &b);
+	buf_free(&b);
+}
+
+/* RCPT time: whether local@domain exists. */
+static int
+lookup_exists(struct lookup *lk, const char *local, const char *domain)
+{
+	struct expand_config	ec;
+	char			addr[LOOKUP_LOCAL_MAX * 2 + 2], why[512];
+
+	if (bsnprintf(addr, sizeof(addr), "%s@%s", local, domain) == -1)
+		return LOOKUP_NOTFOUND;
+	lookup_expand_config(lk, &ec);
+	switch (expand_rcpt(&ec, addr, why, sizeof(why))) {
+	case EXPAND_OK:
+		return LOOKUP_FOUND;
+	case EXPAND_NOTFOUND:
+		return LOOKUP_NOTFOUND;
+	case EXPAND_LOOP:
+		log_warnx("recipient %s: %s", addr, why);
+		return LOOKUP_LOOP;
+	default:
+		log_warnx("recipient %s: %s", addr, why);
+		return LOOKUP_TEMPFAIL;
+	}
+}
+
+static void
+lookup_rcpt(struct lookup *lk, struct ipc_chan *ch, struct ipc_msg *m)
 {
 	char		local[LOOKUP_LOCAL_MAX + 1];
 	char		domain[LOOKUP_LOCAL_MAX + 1];
@@ -110,7 +282,7 @@ lookup_rcpt(struct ipc_chan *ch, struct ipc_msg *m)
 	ipc_get_str(m, local, sizeof(local));
 	ipc_get_str(m, domain, sizeof(domain));
 	ipc_end(m);
-	result = lookup_local_user(local);
+	result = lookup_exists(lk, local, domain);
 	log_debug("rcpt lookup: request %u local=%s domain=%s result=%d",
 	    m->session, logfmt_value(el, sizeof(el), local),
 	    logfmt_value(ed, sizeof(ed), domain), result);
@@ -123,18 +295,29 @@ lookup_rcpt(struct ipc_chan *ch, struct ipc_msg *m)
 static void
 lookup_smtpd_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
-	(void)arg;
 	if (m->type != MSG_L_RCPT)
 		ipc_bad_type(m);
-	lookup_rcpt(ch, m);
+	lookup_rcpt(arg, ch, m);
 }
 
 static void
 lookup_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
+	struct lookup	*lk = arg;
+
 	(void)ch;
-	(void)arg;
-	ipc_bad_type(m);
+	switch (m->type) {
+	case MSG_L_EXPAND:
+		lookup_expand(lk, m);
+		break;
+	case MSG_L_REOPEN:
+		if (ipc_end(m) == 0)
+			lookup_maps_refresh(lk, 1);
+		break;
+	default:
+		ipc_bad_type(m);
+		break;
+	}
 }
 
 /* The parent or the receiver went away: nothing left to answer. */
@@ -163,14 +346,17 @@ lookup_main(struct config *cfg, int parent_fd, int smtpd_fd,
 {
 	struct lookup	lk;
 
-	(void)cfg;
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	memset(&lk, 0, sizeof(lk));
+	lk.cfg = cfg;
+	lookup_map_init(&lk.aliases, cfg->aliases);
+	lookup_map_init(&lk.virtual, cfg->virtual_map);
 	if (u != NULL)
 		privsep_drop(u, NULL);
 	else
 		log_info("running unprivileged: no chroot, no user change");
-	memset(&lk, 0, sizeof(lk));
+	lookup_maps_refresh(&lk, 1);
 	lk.loop = event_loop_new();
 	lk.parent = ipc_chan_new(lk.loop, parent_fd, "parent",
 	    lookup_parent_dispatch, lookup_chan_closed, &lk);
@@ -185,6 +371,10 @@ lookup_main(struct config *cfg, int parent_fd, int smtpd_fd,
 	(void)ipc_chan_flush(lk.smtpd);
 	ipc_chan_free(lk.parent);
 	ipc_chan_free(lk.smtpd);
+	if (lk.aliases.map != NULL)
+		map_close(lk.aliases.map);
+	if (lk.virtual.map != NULL)
+		map_close(lk.virtual.map);
 	event_loop_free(lk.loop);
 	endpwent();
 	return 0;

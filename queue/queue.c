@@ -800,6 +800,7 @@ queue_reload(struct queue *q, struct ipc_msg *m)
 	q->cfg->delay_warning = next.delay_warning;
 	q->cfg->max_deliveries = next.max_deliveries;
 	q->cfg->max_deliveries_per_domain = next.max_deliveries_per_domain;
+	q->cfg->max_local_deliveries = next.max_local_deliveries;
 	if (next.max_message_size > q->cfg->max_message_size)
 		q->cfg->max_message_size = next.max_message_size;
 	if (next.max_recipients > q->cfg->max_recipients)
@@ -814,10 +815,15 @@ queue_reload(struct queue *q, struct ipc_msg *m)
 static void
 queue_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
+	struct queue	*q = arg;
+
 	(void)ch;
 	if (m->type == MSG_P_SETTINGS)
-		queue_reload(arg, m);
-	else
+		queue_reload(q, m);
+	else if (m->type == MSG_LD_RESULT) {
+		(void)ipc_no_fd(m);
+		queue_sched_result(q->sched, m);
+	} else
 		ipc_bad_type(m);
 }
 
@@ -872,6 +878,7 @@ queue_parent_closed(struct ipc_chan *ch, void *arg)
 
 	ipc_chan_free(ch);
 	q->parent = NULL;
+	queue_sched_set_local(q->sched, NULL);
 	queue_shutdown(q, "parent went away");
 }
 
@@ -933,6 +940,7 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	}
 	q->parent = ipc_chan_new(q->loop, parent_fd, "parent",
 	    queue_parent_dispatch, queue_parent_closed, q);
+	queue_sched_set_local(q->sched, q->parent);
 	q->smtpd = ipc_chan_new(q->loop, smtpd_fd, "smtpd",
 	    queue_smtpd_dispatch, queue_smtpd_closed, q);
 	queue_ctl_start(q->loop, q->cfg, q->spoolfd, ctl_fd);	/* MSG_C_* */

@@ -51,7 +51,8 @@ struct qs_msg {
 	uint64_t	 arrival;
 	uint64_t	 next_attempt;
 	unsigned	 jobs;		/* jobs and bounces out */
-	unsigned	 npending;	/* pending remote recipients */
+	unsigned	 npending;	/* pending recipients with a
+					 * domain (remote or local) */
 	uint64_t	 dest_until;	/* a destination of it is backed off
 					 * until then; 0: none */
 	struct qs_dom	*dom1;		/* the one domain of its pending
@@ -62,6 +63,8 @@ struct qs_msg {
 struct qs_dom {
 	struct qs_dom		*next;
 	char			*name;
+	int			 local;		/* a local or virtual domain:
+						 * its jobs go to the parent */
 	unsigned		 inflight;
 	struct schedule_dest	 bo;		/* its backoff */
 };
@@ -94,11 +97,13 @@ struct queue_sched {
 	int			 spoolfd;
 	struct queue_commit	*commit;
 	struct ipc_chan		*dlv;
+	struct ipc_chan		*local;		/* the parent: local jobs */
 	struct qs_msg		*msgs;
 	struct qs_dom		*doms;
 	struct qs_job		*jobs;
 	struct qs_bounce	*bounces;
-	unsigned		 inflight;
+	unsigned		 inflight;	/* remote jobs out */
+	unsigned		 linflight;	/* local jobs out */
 	uint64_t		 next_job;
 	struct event_timer	*timer;
 	uint64_t		 timer_at;
@@ -167,26 +172,36 @@ qs_domain(const char *addr, char *dom, size_t size)
 			dom[i] = (char)(dom[i] - 'A' + 'a');
 }
 
-/* 1 if r is pending and for a domain the delivery process handles. */
+/* 1 if r is pending and has a domain: a job of the delivery process
+ * (remote) or of the parent (local and virtual domains) takes it. */
 static int
-qs_remote(const struct queue_sched *qs, const struct envelope_rcpt *r)
+qs_routed(const struct queue_sched *qs, const struct envelope_rcpt *r)
 {
 	char	dom[256];
 
+	(void)qs;
 	if (r->state != RCPT_PENDING)
 		return 0;
 	qs_domain(r->addr, dom, sizeof(dom));
-	return dom[0] != '\0' && !config_is_local_domain(qs->cfg, dom);
+	return dom[0] != '\0';
+}
+
+/* 1 if dom (lower case) is delivered here: local or virtual. */
+static int
+qs_is_local(const struct queue_sched *qs, const char *dom)
+{
+	return config_is_local_domain(qs->cfg, dom) ||
+	    config_is_virtual_domain(qs->cfg, dom);
 }
 
 static unsigned
-qs_count_remote(const struct queue_sched *qs, const struct envelope *env)
+qs_count_routed(const struct queue_sched *qs, const struct envelope *env)
 {
 	unsigned	n = 0;
 	size_t		i;
 
 	for (i = 0; i < env->nrcpt; i++)
-		n += (unsigned)qs_remote(qs, &env->rcpts[i]);
+		n += (unsigned)qs_routed(qs, &env->rcpts[i]);
 	return n;
 }
 
@@ -255,6 +270,7 @@ qs_dom_get(struct queue_sched *qs, const char *name)
 		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->name = xstrdup(name);
+	d->local = qs_is_local(qs, name);
 	d->next = qs->doms;
 	qs->doms = d;
 	return d;
@@ -272,7 +288,7 @@ qs_msg_domains(struct queue_sched *qs, struct qs_msg *m,
 
 	m->dom1 = NULL;
 	for (i = 0; i < env->nrcpt; i++) {
-		if (!qs_remote(qs, &env->rcpts[i]))
+		if (!qs_routed(qs, &env->rcpts[i]))
 			continue;
 		qs_domain(env->rcpts[i].addr, dom, sizeof(dom));
 		if (first[0] == '\0')
@@ -300,7 +316,7 @@ queue_sched_add(struct queue_sched *qs, const struct envelope *env)
 	}
 	m->arrival = env->arrival;
 	m->next_attempt = env->next_attempt;
-	m->npending = qs_count_remote(qs, env);
+	m->npending = qs_count_routed(qs, env);
 	qs_msg_domains(qs, m, env);
 	qs_arm(qs);
 }
@@ -317,7 +333,7 @@ qs_job_domains(const struct queue_sched *qs, const struct envelope *env,
 	size_t	i, k, n = 0;
 
 	for (i = 0; i < env->nrcpt && n < max; i++) {
-		if (!qs_remote(qs, &env->rcpts[i]))
+		if (!qs_routed(qs, &env->rcpts[i]))
 			continue;
 		qs_domain(env->rcpts[i].addr, dom, sizeof(dom));
 		for (k = 0; k < n; k++)
@@ -356,7 +372,7 @@ qs_put_job(struct queue_sched *qs, const struct envelope *env,
 	npos = b->len;
 	ipc_put_u32(b, 0);
 	for (i = 0; i < env->nrcpt; i++) {
-		if (!qs_remote(qs, &env->rcpts[i]))
+		if (!qs_routed(qs, &env->rcpts[i]))
 			continue;
 		qs_domain(env->rcpts[i].addr, rdom, sizeof(rdom));
 		if (strcmp(rdom, dom) != 0)
@@ -392,30 +408,49 @@ qs_send_job(struct queue_sched *qs, struct qs_msg *m,
 	qs->jobs = j;
 	j->dom->inflight++;
 	m->jobs++;
-	qs->inflight++;
+	if (j->dom->local)
+		qs->linflight++;
+	else
+		qs->inflight++;
 	buf_init(&b);
 	qs_put_job(qs, env, dom, j->id, &b);
-	ipc_send_buf(qs->dlv, MSG_D_JOB, 0, fd, &b);
+	if (j->dom->local)
+		ipc_send_buf(qs->local, MSG_LD_JOB, 0, fd, &b);
+	else
+		ipc_send_buf(qs->dlv, MSG_D_JOB, 0, fd, &b);
 	buf_free(&b);
-	log_debug("%s: job %llu for %s", m->id, (unsigned long long)j->id,
-	    dom);
+	log_debug("%s: %s job %llu for %s", m->id, j->dom->local ? "local" :
+	    "remote", (unsigned long long)j->id, dom);
 }
 
-/* 1 if every domain has a free slot, overall and per domain. */
+/* 1 if every domain has a free slot, overall and per domain: remote
+ * ones within max-deliveries and max-deliveries-per-domain, local ones
+ * within max-local-deliveries; and a channel to take the job. */
 static int
 qs_slots(struct queue_sched *qs, char doms[][256], size_t n)
 {
 	struct qs_dom	*d;
-	size_t		 i;
+	size_t		 i, nr = 0, nl = 0;
 
-	if (qs->inflight > 0 && qs->inflight + n > qs->cfg->max_deliveries)
-		return 0;
 	for (i = 0; i < n; i++) {
-		d = qs_dom_find(qs, doms[i]);
-		if (d != NULL &&
+		d = qs_dom_get(qs, doms[i]);
+		if (d->local) {
+			nl++;
+			if (qs->local == NULL)
+				return 0;
+			continue;
+		}
+		nr++;
+		if (qs->dlv == NULL ||
 		    d->inflight >= qs->cfg->max_deliveries_per_domain)
 			return 0;
 	}
+	if (nr > 0 && qs->inflight > 0 &&
+	    qs->inflight + nr > qs->cfg->max_deliveries)
+		return 0;
+	if (nl > 0 && qs->linflight > 0 &&
+	    qs->linflight + nl > qs->cfg->max_local_deliveries)
+		return 0;
 	return 1;
 }
 
@@ -462,7 +497,7 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 		qs_msg_forget(qs, m);
 		return 1;
 	}
-	m->npending = qs_count_remote(qs, &env);
+	m->npending = qs_count_routed(qs, &env);
 	qs_msg_domains(qs, m, &env);
 	n = qs_job_domains(qs, &env, doms, QS_MAX_DOMAINS);
 	n = qs_dest_filter(qs, doms, n, qs_now(), &m->dest_until);
@@ -491,6 +526,17 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 	return 1;
 }
 
+/* The slots of a job that is over. */
+static void
+qs_job_slot_free(struct queue_sched *qs, const struct qs_job *j)
+{
+	j->dom->inflight--;
+	if (j->dom->local)
+		qs->linflight--;
+	else
+		qs->inflight--;
+}
+
 /* A job taken off the list without a usable outcome (past its deadline,
  * or a malformed result): its slot is free and its message is deferred
  * without a word in the envelope, so its recipients go again on the
@@ -498,8 +544,7 @@ qs_dispatch(struct queue_sched *qs, struct qs_msg *m)
 static void
 qs_job_lost(struct queue_sched *qs, struct qs_job *j, uint64_t now)
 {
-	j->dom->inflight--;
-	qs->inflight--;
+	qs_job_slot_free(qs, j);
 	if (j->msg != NULL) {
 		j->msg->jobs--;
 		j->msg->next_attempt = now + qs->cfg->retry_initial;
@@ -526,6 +571,26 @@ qs_expire_jobs(struct queue_sched *qs, uint64_t now)
 	}
 }
 
+/* 1 if no job of any kind can go out now. */
+static int
+qs_full(const struct queue_sched *qs)
+{
+	return (qs->dlv == NULL || qs->inflight >= qs->cfg->max_deliveries) &&
+	    (qs->local == NULL ||
+	    qs->linflight >= qs->cfg->max_local_deliveries);
+}
+
+/* 1 if no job for d can go out now. */
+static int
+qs_dom_full(const struct queue_sched *qs, const struct qs_dom *d)
+{
+	if (d->local)
+		return qs->local == NULL ||
+		    qs->linflight >= qs->cfg->max_local_deliveries;
+	return qs->dlv == NULL || qs->inflight >= qs->cfg->max_deliveries ||
+	    d->inflight >= qs->cfg->max_deliveries_per_domain;
+}
+
 static void
 qs_run(void *arg)
 {
@@ -536,19 +601,17 @@ qs_run(void *arg)
 	qs->timer = NULL;
 	qs->blocked = 0;
 	qs_expire_jobs(qs, now);
-	for (m = qs->msgs; m != NULL && qs->dlv != NULL && !qs->stopped;
-	    m = next) {
+	for (m = qs->msgs; m != NULL && !qs->stopped; m = next) {
 		next = m->next;
 		if (m->jobs > 0 || m->npending == 0 || qs_msg_due(m) > now)
 			continue;
 		/* Without a free slot it would wait: its envelope is not
 		 * read (a long queue would be read at every result). */
-		if (qs->inflight >= qs->cfg->max_deliveries) {
+		if (qs_full(qs)) {
 			qs->blocked = 1;
 			break;
 		}
-		if (m->dom1 != NULL && m->dom1->inflight >=
-		    qs->cfg->max_deliveries_per_domain) {
+		if (m->dom1 != NULL && qs_dom_full(qs, m->dom1)) {
 			qs->blocked = 1;
 			continue;
 		}
@@ -598,6 +661,9 @@ struct qs_outcome {
 	char		 enh[16];
 	char		*relay;
 	char		*text;
+	char		**fwd;		/* MSG_LD_RESULT: addresses it is
+					 * forwarded to once delivered */
+	size_t		 nfwd;
 };
 
 /* "550 5.1.1 text" or our own text alone, one clean line. */
@@ -943,7 +1009,7 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 				    bo->qid, why);
 			else if (!qs_maybe_remove(qs, bo->msg, &env) &&
 			    bo->msg != NULL)
-				bo->msg->npending = qs_count_remote(qs, &env);
+				bo->msg->npending = qs_count_routed(qs, &env);
 			envelope_free(&env);
 		}
 	}
@@ -976,9 +1042,14 @@ qs_outcomes_free(struct qs_outcome *o, size_t n)
 {
 	size_t	i;
 
+	size_t	k;
+
 	for (i = 0; i < n; i++) {
 		free(o[i].relay);
 		free(o[i].text);
+		for (k = 0; k < o[i].nfwd; k++)
+			free(o[i].fwd[k]);
+		free(o[i].fwd);
 	}
 	free(o);
 }
@@ -998,6 +1069,37 @@ qs_read_outcome(struct ipc_msg *m, struct qs_outcome *o, int *badstatus)
 	    (st = ipc_msg_get_strdup(m, &o->text)) != IPC_OK)
 		return st;
 	*badstatus = o->status > DRES_HOLD;
+	return IPC_OK;
+}
+
+/* MSG_LD_RESULT's tail: u32 n, n x { u32 index, str address }, each
+ * address kept with the outcome of its recipient. */
+static enum ipc_status
+qs_read_forwards(struct ipc_msg *m, struct qs_outcome *o, size_t n)
+{
+	enum ipc_status	 st;
+	uint32_t	 nf, i, index;
+	char		*addr;
+	size_t		 k;
+
+	if ((st = ipc_msg_get_u32(m, &nf)) != IPC_OK)
+		return st;
+	if (nf > ENVELOPE_MAX_RCPT)
+		return IPC_ERR_SHORT;
+	for (i = 0; i < nf; i++) {
+		if ((st = ipc_msg_get_u32(m, &index)) != IPC_OK ||
+		    (st = ipc_msg_get_strdup(m, &addr)) != IPC_OK)
+			return st;
+		for (k = 0; k < n && o[k].index != index; k++)
+			;
+		if (k == n) {
+			free(addr);
+			return IPC_ERR_SHORT;
+		}
+		o[k].fwd = xreallocarray(o[k].fwd, o[k].nfwd + 1,
+		    sizeof(*o[k].fwd));
+		o[k].fwd[o[k].nfwd++] = addr;
+	}
 	return IPC_OK;
 }
 
@@ -1038,6 +1140,8 @@ qs_read_result(struct ipc_msg *m, uint64_t *jobid, struct qs_outcome **op,
 		goto out;
 	}
 	if (i < n || (st = ipc_msg_get_u32(m, flags)) != IPC_OK ||
+	    (m->type == MSG_LD_RESULT &&
+	    (st = qs_read_forwards(m, o, n)) != IPC_OK) ||
 	    (st = ipc_msg_end(m)) != IPC_OK)
 		goto fail;
 	*op = o;
@@ -1081,6 +1185,67 @@ qs_expire(struct qs_outcome *o)
 
 /* Applies the outcomes to env; the indexes of the ones to bounce go to
  * bidx (returns how many); *warn says whether a delay warning is due. */
+/* ORCPT of a forwarded recipient: its original's, else the original
+ * address as "rfc822;" xtext (RFC 3461 4.2). */
+static char *
+qs_forward_orcpt(const struct envelope_rcpt *orig)
+{
+	struct buf	 b;
+	const char	*s;
+	char		*out;
+
+	if (orig->orcpt != NULL)
+		return xstrdup(orig->orcpt);
+	buf_init(&b);
+	buf_addstr(&b, "rfc822;");
+	for (s = orig->addr; *s != '\0'; s++) {
+		if (*s < '!' || *s > '~' || *s == '+' || *s == '=')
+			buf_printf(&b, "+%02X", (unsigned)(unsigned char)*s);
+		else
+			buf_add(&b, s, 1);
+	}
+	out = xstrdup(b.data);
+	buf_free(&b);
+	return out;
+}
+
+/*
+ * A local recipient delivered by forwarding (an alias, the virtual map or
+ * a .forward gave remote addresses): each address becomes a new pending
+ * recipient of the same message, with the original's NOTIFY and ORCPT,
+ * unless the envelope has it already or is full.
+ */
+static void
+qs_forward(struct envelope *env, size_t idx, const struct qs_outcome *o)
+{
+	struct envelope_rcpt	*r;
+	char			*notify, *orcpt;
+	size_t			 k, i;
+
+	for (k = 0; k < o->nfwd; k++) {
+		for (i = 0; i < env->nrcpt; i++)
+			if (strcasecmp(env->rcpts[i].addr, o->fwd[k]) == 0)
+				break;
+		if (i < env->nrcpt || !envelope_value_ok(o->fwd[k]) ||
+		    strchr(o->fwd[k], '@') == NULL)
+			continue;
+		if (env->nrcpt >= ENVELOPE_MAX_RCPT) {
+			log_warnx("%s: forwarding of %s to %s: the envelope "
+			    "is full", env->id, env->rcpts[idx].addr,
+			    o->fwd[k]);
+			continue;
+		}
+		notify = env->rcpts[idx].notify != NULL ?
+		    xstrdup(env->rcpts[idx].notify) : NULL;
+		orcpt = qs_forward_orcpt(&env->rcpts[idx]);
+		r = envelope_add_rcpt(env, o->fwd[k], RCPT_PENDING);
+		r->notify = notify;
+		r->orcpt = orcpt;
+		log_info("%s: forwarded: orig_to=<%s> to=<%s>", env->id,
+		    env->rcpts[idx].addr, o->fwd[k]);
+	}
+}
+
 static size_t
 qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
     size_t n, uint32_t *bidx, int *warn)
@@ -1136,6 +1301,10 @@ qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
 			break;
 		}
 	}
+	for (i = 0; i < n; i++)
+		if (o[i].status == DRES_SENT && o[i].nfwd > 0 &&
+		    o[i].index < env->nrcpt)
+			qs_forward(env, o[i].index, &o[i]);
 	*warn = deferred && !expired && qs_warn_due(qs, env, now);
 	return nb;
 }
@@ -1208,7 +1377,7 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 		qs_result_done(qs, m, &env, o, bidx, nb);
 	}
 	if (m != NULL && qs_msg_find(qs, qid) == m)
-		m->npending = qs_count_remote(qs, &env);
+		m->npending = qs_count_routed(qs, &env);
 	free(bidx);
 	envelope_free(&env);
 }
@@ -1305,9 +1474,9 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 		qs_outcomes_free(o, n);
 		return;
 	}
-	j->dom->inflight--;
-	qs->inflight--;
-	qs_dest_result(qs, j->dom, o, n, flags);
+	qs_job_slot_free(qs, j);
+	if (!j->dom->local)
+		qs_dest_result(qs, j->dom, o, n, flags);
 	msg = j->msg;
 	free(j);
 	if (msg == NULL) {
@@ -1341,25 +1510,44 @@ queue_sched_new(struct config *cfg, struct event_loop *loop, int spoolfd,
 	return qs;
 }
 
-void
-queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch)
+/* The jobs of one kind (local or remote) are not coming back: they are
+ * forgotten, and their messages go again on the schedule. */
+static void
+qs_jobs_drop(struct queue_sched *qs, int local)
 {
-	struct qs_job	*j;
+	struct qs_job	**pp, *j;
 
-	qs->dlv = ch;
-	if (ch != NULL) {
-		qs_arm(qs);
-		return;
-	}
-	/* Gone: what it had is not coming back. */
-	while ((j = qs->jobs) != NULL) {
-		qs->jobs = j->next;
-		j->dom->inflight--;
-		qs->inflight--;
+	for (pp = &qs->jobs; (j = *pp) != NULL; ) {
+		if (j->dom->local != local) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		qs_job_slot_free(qs, j);
 		if (j->msg != NULL)
 			j->msg->jobs--;
 		free(j);
 	}
+}
+
+void
+queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch)
+{
+	qs->dlv = ch;
+	if (ch != NULL)
+		qs_arm(qs);
+	else
+		qs_jobs_drop(qs, 0);
+}
+
+void
+queue_sched_set_local(struct queue_sched *qs, struct ipc_chan *ch)
+{
+	qs->local = ch;
+	if (ch != NULL)
+		qs_arm(qs);
+	else
+		qs_jobs_drop(qs, 1);
 }
 
 void

@@ -11,8 +11,11 @@
  * max-deliveries in flight overall and max-deliveries-per-domain; a due
  * message that would wait for a slot (none overall, or none for the one
  * domain of its recipients) is passed over without reading its envelope.
- * Recipients of a local domain are not handed out (local delivery is not
- * built yet): they stay pending and never wake the scheduler.
+ * Recipients of a local domain (local-domain) or a virtual one
+ * (virtual-domain) go the same way to the root parent instead, as
+ * MSG_LD_JOB (local delivery: daemon/local.h), within
+ * max-local-deliveries; their outcomes come back as MSG_LD_RESULT, read
+ * like MSG_D_RESULT.  Destination backoff is for remote domains only.
  *
  * On MSG_D_RESULT each recipient's outcome is written back to the envelope
  * by the commit rule (queue/INTERNALS): ID.env.new written and
@@ -61,12 +64,15 @@ struct queue_sched *queue_sched_new(struct config *cfg,
 void queue_sched_free(struct queue_sched *qs);
 /* The channel to the delivery process (NULL: none, or it went away). */
 void queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch);
+/* The channel that takes local jobs (MSG_LD_JOB): the parent. */
+void queue_sched_set_local(struct queue_sched *qs, struct ipc_chan *ch);
 /* A message found by recovery or just committed: env is read, not kept. */
 void queue_sched_add(struct queue_sched *qs, const struct envelope *env);
 /* A job from the commit worker that the scheduler submitted (a bounce):
  * 1 if it was one of the scheduler's (and it is freed), 0 if not. */
 int queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job);
-/* MSG_D_RESULT from the delivery process. */
+/* MSG_D_RESULT from the delivery process, MSG_LD_RESULT from the
+ * parent. */
 void queue_sched_result(struct queue_sched *qs, struct ipc_msg *m);
 /* Stop handing out jobs (shutdown). */
 void queue_sched_stop(struct queue_sched *qs);

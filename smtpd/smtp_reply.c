@@ -114,6 +114,8 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	    "Must issue a STARTTLS command first" },
 	{ SMTP_R_USER_UNKNOWN,	550, "5.1.1", S,
 	    "<%s>: Recipient address rejected: User unknown" },
+	{ SMTP_R_ALIAS_LOOP,	550, "5.4.6", S,
+	    "<%s>: Recipient address rejected: Alias loop" },
 	{ SMTP_R_RELAY_DENIED,	550, "5.7.1", S, "<%s>: Relay access denied" },
 	{ SMTP_R_DATA_BARE,	550, "5.5.2", N,
 	    "Error: bare CR or LF in message, message refused" },
@@ -241,6 +243,7 @@ smtp_reply_lookup(int result)
 	case LOOKUP_FOUND:	return SMTP_R_RCPT_OK;
 	case LOOKUP_NOTFOUND:	return SMTP_R_USER_UNKNOWN;
 	case LOOKUP_TEMPFAIL:	return SMTP_R_LOOKUP_TEMP;
+	case LOOKUP_LOOP:	return SMTP_R_ALIAS_LOOP;
 	}
 	return SMTP_R_COUNT;
 }

@@ -108,6 +108,7 @@ enum smtp_reply_id {
 	SMTP_R_TLS_IN_MAIL,
 	SMTP_R_NEED_STARTTLS,
 	SMTP_R_USER_UNKNOWN,	/* address */
+	SMTP_R_ALIAS_LOOP,	/* address */
 	SMTP_R_RELAY_DENIED,	/* address */
 	SMTP_R_DATA_BARE,
 	SMTP_R_SIZE_EXCEEDED,

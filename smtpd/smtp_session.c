@@ -670,8 +670,8 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 	char	addr[SMTP_PATH_MAX + 1];
 	int	local;
 
-	local = !p->literal && config_is_local_domain(s->cfg,
-	    p->adomain);
+	local = !p->literal && (config_is_local_domain(s->cfg,
+	    p->adomain) || config_is_virtual_domain(s->cfg, p->adomain));
 	if (!s->relay && (!local || strpbrk(p->plain, "%!@") != NULL))
 		return smtp_relay_denied(p, r);
 	if (!bsnprintf(addr, sizeof(addr), "%s@%s", p->local, p->adomain)) {

@@ -1389,7 +1389,7 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		ipc_bad_type(m);
 	result = ipc_get_u32(m);
 	ipc_end(m);
-	if (result < LOOKUP_FOUND || result > LOOKUP_TEMPFAIL)
+	if (result < LOOKUP_FOUND || result > LOOKUP_LOOP)
 		fatalx("%s: message %s: bad result %u", ipc_chan_peer(m->chan),
 		    proto_msg_name(m->type), result);
 	c = smtpd_find(sd, m, SMTP_A_LOOKUP, NULL, &late);

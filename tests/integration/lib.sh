@@ -250,7 +250,8 @@ sm_config() {
 		echo "# strictmail test configuration ($T_NAME)"
 		for d in "hostname mx.test" "spool $spool" "listen 127.0.0.1 25 smtp" \
 		    "min-free-space 0" "shutdown-timeout 10s" \
-		    "control-socket $T_DIR/control.sock"; do
+		    "control-socket $T_DIR/control.sock" \
+		    "aliases $T_DIR/aliases" "mbox-dir $T_DIR/mail"; do
 			k=${d%% *}
 			given=0
 			for e in "$@"; do [ "${e%% *}" = "$k" ] && given=1; done

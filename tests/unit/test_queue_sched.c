@@ -1,8 +1,10 @@
 /*
  * test_queue_sched.c - the scheduler of the queue process with a
  * socketpair for the delivery process: queue_sched_flush makes every
- * pending remote recipient due and says how many (a local one is never
- * counted); max-deliveries-per-domain holds a second job back until the
+ * pending recipient due and says how many (local ones too); a local
+ * recipient goes to the parent's channel as MSG_LD_JOB, and a result
+ * that forwards it adds the new address as a pending recipient that goes
+ * to the delivery process; max-deliveries-per-domain holds a second job back until the
  * first one's MSG_D_RESULT (without reading its envelope meanwhile), which
  * marks the recipient delivered and removes the message (without rewriting its envelope first: that goes
  * even where the envelope could not be rewritten); a malformed
@@ -157,8 +159,9 @@ test_flush(void **state)
 	put_message(fx, &env1, ID1, 1700000100, r1, e1, 2);
 	queue_sched_add(qs, &env2);
 	queue_sched_add(qs, &env1);
-	/* Two remote recipients made due; the local one is not. */
-	assert_int_equal(queue_sched_flush(qs), 2);
+	/* Every pending recipient is made due, the local one too (its jobs
+	 * go to the parent). */
+	assert_int_equal(queue_sched_flush(qs), 3);
 
 	envelope_free(&env1);
 	envelope_free(&env2);
@@ -307,6 +310,137 @@ read_env(struct fixture *fx, const char *id, struct envelope *env)
 	if (queue_fs_read_envelope(fx->spoolfd, id, env, why,
 	    sizeof(why)) == -1)
 		fail_msg("read_envelope %s: %s", id, why);
+}
+
+/* One message on fd of type want: its job id, qid and first recipient. */
+static int
+read_one_job(int fd, uint32_t want, uint64_t *job, char *qid, char *rcpt,
+    size_t rcptsize)
+{
+	static uint8_t	 in[65536];
+	struct ipc_msg	 m;
+	char		 s[512];
+	uint64_t	 u64;
+	uint32_t	 u32;
+	size_t		 used;
+	ssize_t		 r;
+
+	r = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+	if (r <= 0)
+		return 0;
+	assert_int_equal(ipc_decode(in, (size_t)r, &m, &used), IPC_OK);
+	assert_int_equal(used, (size_t)r);
+	assert_int_equal(m.type, want);
+	assert_int_equal(ipc_msg_get_u64(&m, job), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, qid, QUEUE_ID_SIZE), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, s, sizeof(s)), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, s, sizeof(s)), IPC_OK);
+	assert_int_equal(ipc_msg_get_u64(&m, &u64), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, s, sizeof(s)), IPC_OK);
+	assert_int_equal(ipc_msg_get_u32(&m, &u32), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, s, sizeof(s)), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, s, sizeof(s)), IPC_OK);
+	assert_int_equal(ipc_msg_get_u32(&m, &u32), IPC_OK);
+	assert_int_equal(u32, 1);
+	assert_int_equal(ipc_msg_get_u32(&m, &u32), IPC_OK);
+	assert_int_equal(ipc_msg_get_str(&m, rcpt, rcptsize), IPC_OK);
+	if (m.fd != -1)
+		close(m.fd);
+	return 1;
+}
+
+/* The parent's channel: what queue.c does with MSG_LD_RESULT. */
+static void
+local_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
+{
+	(void)ch;
+	assert_int_equal(m->type, MSG_LD_RESULT);
+	queue_sched_result(arg, m);
+}
+
+static void
+test_local_job_forward(void **state)
+{
+	static const char *const r[] = { "bob@remote.example",
+	    "carol@local.test" };
+	static const char *const e[] = { NULL, NULL };
+	static const char text[] = "listen 127.0.0.1 25\n"
+	    "hostname mx.local.test\nlocal-domain local.test\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch, *lch;
+	struct envelope		 env, got;
+	struct buf		 p, w;
+	uint64_t		 job, ljob;
+	char			 qid[QUEUE_ID_SIZE], rcpt[512];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2], lv[2];
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, lv), 0);
+	lch = ipc_chan_new(loop, lv[0], "parent", local_dispatch, dlv_closed,
+	    qs);
+	queue_sched_set_local(qs, lch);
+	put_message(fx, &env, ID1, 1700000100, r, e, 2);
+	env.next_attempt = 0;
+	if (queue_fs_write_envelope(fx->spoolfd, &env, path,
+	    sizeof(path)) == -1)
+		fail_msg("write_envelope: %s", path);
+	queue_sched_add(qs, &env);
+	run_loop(loop, 100);
+	/* The remote recipient to the delivery process, the local one to
+	 * the parent. */
+	assert_int_equal(read_one_job(sv[1], MSG_D_JOB, &job, qid, rcpt,
+	    sizeof(rcpt)), 1);
+	assert_string_equal(rcpt, "<bob@remote.example>");
+	assert_int_equal(read_one_job(lv[1], MSG_LD_JOB, &ljob, qid, rcpt,
+	    sizeof(rcpt)), 1);
+	assert_string_equal(qid, ID1);
+	assert_string_equal(rcpt, "<carol@local.test>");
+	/* carol is delivered and forwarded to dave@far.example. */
+	buf_init(&p);
+	ipc_put_u64(&p, ljob);
+	ipc_put_u32(&p, 1);
+	ipc_put_u32(&p, 1);
+	ipc_put_u32(&p, DRES_SENT);
+	ipc_put_u32(&p, 0);
+	ipc_put_str(&p, "2.0.0");
+	ipc_put_str(&p, "mbox");
+	ipc_put_str(&p, "delivered");
+	ipc_put_u32(&p, 0);
+	ipc_put_u32(&p, 1);
+	ipc_put_u32(&p, 1);
+	ipc_put_str(&p, "dave@far.example");
+	buf_init(&w);
+	ipc_encode(&w, MSG_LD_RESULT, 0, 0, p.data, p.len);
+	assert_int_equal(write(lv[1], w.data, w.len), (ssize_t)w.len);
+	buf_free(&w);
+	buf_free(&p);
+	run_loop(loop, 100);
+	read_env(fx, ID1, &got);
+	assert_int_equal(got.nrcpt, 3);
+	assert_int_equal(got.rcpts[1].state, RCPT_DELIVERED);
+	assert_string_equal(got.rcpts[2].addr, "dave@far.example");
+	assert_int_equal(got.rcpts[2].state, RCPT_PENDING);
+	assert_string_equal(got.rcpts[2].orcpt, "rfc822;carol@local.test");
+	envelope_free(&got);
+	/* The new recipient goes to the delivery process once the message's
+	 * first round is over (one round of jobs per message at a time). */
+	run_loop(loop, 50);
+	assert_int_equal(read_one_job(sv[1], MSG_D_JOB, &job, qid, rcpt,
+	    sizeof(rcpt)), 0);
+	send_sent(sv[1], job);
+	run_loop(loop, 100);
+	assert_int_equal(read_one_job(sv[1], MSG_D_JOB, &job, qid, rcpt,
+	    sizeof(rcpt)), 1);
+	assert_string_equal(rcpt, "<dave@far.example>");
+	queue_sched_set_local(qs, NULL);
+	ipc_chan_free(lch);
+	close(lv[1]);
+	envelope_free(&env);
+	free_sched(&cfg, loop, qs, ch, sv);
 }
 
 static void
@@ -765,6 +899,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_local_job_forward,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),

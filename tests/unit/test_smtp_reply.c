@@ -279,8 +279,10 @@ test_map_lookup(void **state)
 	    SMTP_RC_PERMANENT);
 	expect_reply(smtp_reply_lookup(LOOKUP_TEMPFAIL), 451, "4.3.0",
 	    SMTP_RC_TEMPORARY);
+	expect_reply(smtp_reply_lookup(LOOKUP_LOOP), 550, "5.4.6",
+	    SMTP_RC_PERMANENT);
 	assert_int_equal(smtp_reply_lookup(0), SMTP_R_COUNT);
-	assert_int_equal(smtp_reply_lookup(LOOKUP_TEMPFAIL + 1), SMTP_R_COUNT);
+	assert_int_equal(smtp_reply_lookup(LOOKUP_LOOP + 1), SMTP_R_COUNT);
 }
 
 static void
