@@ -16,11 +16,16 @@
  * their RCPTs (RFC 2033 4.2), QUIT.  Commands are sent one at a time.
  *
  * The content goes as it is: the client adds no Return-Path: or
- * Delivered-To: line.  The LMTP server writes those (Dovecot's lmtp adds
- * Return-Path: <sender>, Delivered-To: <the RCPT address> and its own
- * Received: line "from LHLO-NAME by HOST with LMTP id ... (envelope-from
- * <sender>) for <rcpt>; DATE"); a client that added them too would make
- * a message carry each twice.
+ * Delivered-To: line (one copy of the content serves every recipient of
+ * the transaction).  The LMTP server writes them.  Dovecot's lmtp (2.3)
+ * adds Return-Path: <sender> and its own Received: line "from LHLO-NAME
+ * by HOST with LMTP id ID (envelope-from <sender>); DATE" always, but
+ * Delivered-To: <the RCPT address> and "for <rcpt>" in that Received:
+ * line only when the transaction has exactly one accepted recipient (its
+ * setting lmtp_hdr_delivery_address is "none" for a message with
+ * several).  A
+ * caller that wants Delivered-To: in every copy (loop detection by a
+ * later hop) calls lmtp_deliver once per recipient (n = 1).
  *
  * Outcomes: a 2xx reply -> LOCAL_OK, 4xx -> LOCAL_TEMP, 5xx -> LOCAL_PERM,
  * with the server's enhanced status code (or X.0.0 when it gives none)
