@@ -123,11 +123,13 @@ dovecot_start() {
 	# The master leads its own process group (setsid; no fork: a
 	# background job is no group leader), unshare execs in place, and sh
 	# execs dovecot after the mount: $! is the master.
+	# shellcheck disable=SC2016
 	${T_NS:+ip netns exec "$T_NS"} setsid unshare -m --propagation private \
 	    sh -c 'mount -t overlay -o ro,lowerdir="$1/usr":/usr sm-dovecot /usr &&
 	    exec /usr/sbin/dovecot -F -c "$2"' sh "$root" "$d/dovecot.conf" \
 	    >> "$d/dovecot.log" 2>&1 < /dev/null &
 	DOVECOT_PID=$!
+	# shellcheck disable=SC2034
 	DOVECOT_DIR=$d
 	DOVECOT_SOCK=$d/lmtp.sock
 	DOVECOT_LOG=$d/dovecot.log
@@ -187,13 +189,13 @@ mailx_read_mbox() {
 	    { echo "no $root/usr/bin/bsd-mailx: run sh tests/deps.sh as root" >&2; return 1; }
 	[ -f "$f" ] || { echo "mailx_read_mbox: no file $f" >&2; return 1; }
 	lp=$(priv_libpath bsd-mailx)
-	cmds='x\n'
+	cmds='x'
 	if [ -n "$n" ]; then
-		cmds="p $n\\nx\\n"
+		cmds=$(printf 'p %s\nx' "$n")
 		flags=-nN
 	fi
 	# shellcheck disable=SC2016
-	printf "$cmds" | unshare -m --propagation private sh -c \
+	printf '%s\n' "$cmds" | unshare -m --propagation private sh -c \
 	    'mount -t tmpfs -o size=16m,mode=1777 sm-mailx /tmp &&
 	    exec env -i PATH=/usr/bin:/bin HOME=/tmp MAIL=/dev/fd/3 TMPDIR=/tmp \
 	    LD_LIBRARY_PATH="$1" "$2" '"$flags"' -f /dev/fd/3' sh "$lp" "$root/usr/bin/bsd-mailx" \

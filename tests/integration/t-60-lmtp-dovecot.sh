@@ -77,7 +77,7 @@ m=$T_DIR/dovecot/mail
 # check_copy FILE USER RCPT: Dovecot's header fields (Delivered-To: RCPT
 # and "for <RCPT>" when RCPT is given), then the content exactly as sent.
 check_copy() {
-	local f=$1 u=$2 rcpt=$3 uid added w n h
+	local f=$1 u=$2 rcpt=$3 uid added w n
 	uid=$(awk -F: -v u="$u" '$1 == u { print $3 }' "$T_DIR/dovecot/users")
 	[ "$(stat -c %u "$f")" = "$uid" ] || t_fail "$u's message owned by $u's uid $uid" "$(stat -c %u "$f")"
 	head -n 1 "$f" | grep -qx 'Return-Path: <sender@ext.test>' ||
@@ -128,7 +128,7 @@ out=$(ip netns exec "$T_NS" setpriv --reuid=nobody --regid=nogroup --clear-group
     alice@local.test 2>&1) || t_fail "lmtp-send to run" "exit $?: $out"
 echo "$out" | grep -Eqx 'alice@local\.test ok 2\.0\.0 250 2\.0\.0 <alice@local\.test> [^ ]+ Saved' ||
     t_fail "alice: ok 2.0.0 ... Saved" "$out"
-second=$(ls "$m/alice/new" | grep -vxF "$first")
+second=$(find "$m/alice/new" -type f ! -name "$first" -printf '%f\n')
 [ "$(echo "$second" | grep -c .)" = 1 ] || t_fail "a second message for alice" "$(ls "$m/alice/new")"
 check_copy "$m/alice/new/$second" alice alice@local.test
 [ "$(ls "$m/bob/new" | wc -l)" = 1 ] || t_fail "still one message for bob" "$(ls "$m/bob/new")"

@@ -587,6 +587,80 @@ test_no_server(void **state)
 	(void)close(lm.fd);
 }
 
+/* A refused greeting or LHLO is the server's setup: TEMP for all; a
+ * reply that is no reply is a protocol error. */
+static void
+test_refused_setup(void **state)
+{
+	static const struct step greet554[] = {
+		{ NULL, "554 5.3.2 not now\r\n" }, QUIT, END };
+	static const struct step lhlo500[] = {
+		GREET, { "LHLO mx.test", "500 5.5.1 what\r\n" }, QUIT, END };
+	static const struct step garbage[] = {
+		GREET, LHLO,
+		{ "MAIL FROM:<s@ext.test>", "hello there\r\n" }, END };
+	const struct step	*scripts[] = { greet554, lhlo500, garbage };
+	const char		*want[] = { "greeting refused: 554 5.3.2 not now",
+				    "LHLO refused: 500 5.5.1 what",
+				    "protocol error" };
+	const char		*enh[] = { "4.4.0", "4.4.0", "4.5.0" };
+	const char		*rcpts[] = { "alice", "bob" };
+	struct local_result	 res[2];
+	struct local_msg	 lm;
+	struct server		 srv;
+	char			 wire[4096];
+	size_t			 i;
+
+	(void)state;
+	msg_make(&lm, BODY, "s@ext.test");
+	for (i = 0; i < 3; i++) {
+		srv_start(&srv, scripts[i], 0);
+		assert_int_equal(lmtp_deliver(srv.spec, &lm, rcpts, 2, 5, res), 0);
+		(void)srv_finish(&srv, wire, sizeof(wire), 0);
+		check(&res[0], LOCAL_TEMP, enh[i], want[i]);
+		check(&res[1], LOCAL_TEMP, enh[i], want[i]);
+		assert_null(strstr(wire, "RCPT"));
+	}
+	(void)close(lm.fd);
+}
+
+/* Addresses of the server that are refused before any connection. */
+static void
+test_bad_specs(void **state)
+{
+	const char		*bad[] = { "", "unix:", "unix:relative", "::1:24",
+				    "[::1]", "[::1]:0", "127.0.0.1:65536",
+				    "127.0.0.1", "localhost:x", "[127.0.0.1]:24",
+				    "mail.example.org:24" };
+	static const struct step greet[] = { GREET, END };
+	const char		*rcpts[] = { "alice" };
+	struct local_result	 res[1];
+	struct local_msg	 lm;
+	struct server		 srv;
+	char			 wire[4096];
+	size_t			 i;
+
+	(void)state;
+	msg_make(&lm, BODY, "s@ext.test");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(lmtp_deliver(bad[i], &lm, rcpts, 1, 5, res), 0);
+		check(&res[0], LOCAL_TEMP, "4.3.5", "bad server address");
+	}
+	/* Well-formed, nobody listening (port 9 of loopback, [::1]). */
+	assert_int_equal(lmtp_deliver("127.0.0.1:9", &lm, rcpts, 1, 5, res), 0);
+	check(&res[0], LOCAL_TEMP, "4.4.1", "connect to 127.0.0.1:9");
+	assert_int_equal(lmtp_deliver("[::1]:9", &lm, rcpts, 1, 5, res), 0);
+	check(&res[0], LOCAL_TEMP, "4.4.1", "connect to [::1]:9");
+	/* A host name that would break the LHLO line: nothing is sent. */
+	lm.hostname = "mx.test\r\nMAIL FROM:<x>";
+	srv_start(&srv, greet, 0);
+	assert_int_equal(lmtp_deliver(srv.spec, &lm, rcpts, 1, 5, res), 0);
+	assert_int_equal(srv_finish(&srv, wire, sizeof(wire), 0), 0);
+	assert_string_equal(wire, "");
+	check(&res[0], LOCAL_TEMP, "4.3.5", "host name not usable in LHLO");
+	(void)close(lm.fd);
+}
+
 int
 main(void)
 {
@@ -603,6 +677,8 @@ main(void)
 		cmocka_unit_test(test_close_after_first_reply),
 		cmocka_unit_test(test_no_answer),
 		cmocka_unit_test(test_no_server),
+		cmocka_unit_test(test_refused_setup),
+		cmocka_unit_test(test_bad_specs),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
