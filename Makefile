@@ -35,7 +35,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 .PHONY: all asan run test test-unit test-integration bench bench-relay bench-sts fuzz install clean
 
 all: $(B)/strictmaild $(B)/strictmailctl $(B)/tests/tools/sts-fetch-probe \
-     $(B)/tests/tools/local-deliver
+     $(B)/tests/tools/local-deliver $(B)/tests/tools/lmtp-send
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -57,7 +57,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libstrictmail.a $(HDRS)
 unit-bins: $(UNIT_SRCS:%.c=$(B)/%)
 
 # Test tools run by integration tests (sts-fetch-probe: t-51;
-# local-deliver: one local delivery agent from the command line).
+# local-deliver: one local delivery agent from the command line;
+# lmtp-send: t-60).
 $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a $(LIBS)
@@ -66,7 +67,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins $(BA)/tests/tools/sts-fetch-probe \
-	    $(BA)/tests/tools/local-deliver
+	    $(BA)/tests/tools/local-deliver $(BA)/tests/tools/lmtp-send
 
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,

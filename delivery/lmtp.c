@@ -389,8 +389,9 @@ lmtp_hello(struct lmtp_conn *c, const char *hostname,
 		    smtpc_reply_summary(r, sum, sizeof(sum)));
 		return -1;
 	}
-	if (!bsnprintf(line, sizeof(line), "LHLO %s", hostname)) {
-		lmtp_fail(c, "4.3.5", "host name too long", NULL);
+	if (!lmtp_addr_ok(hostname) || !bsnprintf(line, sizeof(line),
+	    "LHLO %s", hostname)) {
+		lmtp_fail(c, "4.3.5", "host name not usable in LHLO", NULL);
 		return -1;
 	}
 	if (lmtp_command(c, line, "LHLO", r) < 0)

@@ -35,7 +35,9 @@
  * or LHLO (the server's setup, not the message), a lost connection, a
  * timeout, a protocol error and a failure to read the content are
  * LOCAL_TEMP for every recipient not yet answered (4.4.1 no connection,
- * 4.4.2 lost or timed out, 4.5.0 protocol error, 4.3.0 local error).
+ * 4.4.0 greeting or LHLO refused, 4.4.2 lost or timed out, 4.5.0
+ * protocol error, 4.3.5 a bad server address or LHLO name, 4.3.0 a local
+ * error).
  */
 #ifndef SM_LMTP_H
 #define SM_LMTP_H
@@ -52,8 +54,8 @@
  * timeout: seconds for each wait for the server (connecting, each write,
  * each reply); 0 means 300.  results[i] receives the outcome of rcpts[i];
  * every one is set.  Returns the number of recipients delivered
- * (LOCAL_OK).  An address or sender with a control octet or an angle
- * bracket in it is LOCAL_PERM 5.1.3 / 5.1.7 without being sent.
+ * (LOCAL_OK).  A recipient or sender with a space, a control octet or an
+ * angle bracket in it is LOCAL_PERM 5.1.3 / 5.1.7 without being sent.
  */
 int lmtp_deliver(const char *spec, const struct local_msg *lm,
     const char *const *rcpts, size_t n, unsigned timeout,

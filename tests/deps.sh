@@ -27,6 +27,13 @@
 #                                            peer, smtp-source for make bench
 #      nginx      ROOT/usr/sbin/nginx        the world's HTTPS policy hosts
 #      chasquid   ROOT/usr/bin/chasquid      make bench-relay's peer
+#      dovecot-core ROOT/usr/sbin/dovecot    local delivery's LMTP server
+#                 (with dovecot-lmtpd in the same tree: EXTRA below)
+#      bsd-mailx  ROOT/usr/bin/bsd-mailx     mail(1), to read delivered mbox
+#                                            files
+#    dovecot-core ships a service (dovecot.service, an init script), and
+#    bsd-mailx depends on default-mta | mail-transport-agent: on a host
+#    without an MTA apt would install exim4 with it.  Both are unpacked.
 #    Library packages a tree needs that are not installed are unpacked
 #    into it too; ROOT/libpath lists the folders (relative to ROOT) that
 #    hold shared libraries, for LD_LIBRARY_PATH (postfix's own
@@ -48,7 +55,7 @@ TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
 libclang-rt-14-dev"
 
-PRIVATE="opensmtpd postfix nginx chasquid"
+PRIVATE="opensmtpd postfix nginx chasquid dovecot-core bsd-mailx"
 
 # The host's servers whose state is recorded before and after.
 HOST_SERVERS="postfix nginx exim4-daemon-light exim4-daemon-heavy opensmtpd
@@ -87,6 +94,14 @@ candidate() {
 	    sed -n 's/^ *Candidate: *//p' | grep -v '^(none)$' | head -n 1
 }
 
+# extra NAME: the packages unpacked into NAME's tree beside NAME (the same
+# version: they depend on NAME (= version)).
+extra() {
+	case $1 in
+	dovecot-core) echo dovecot-lmtpd ;;
+	esac
+}
+
 # What each tree must hold, and how it shows that it runs.
 binaries() {
 	case $1 in
@@ -95,6 +110,9 @@ binaries() {
 	    usr/lib/postfix/sbin/master usr/lib/postfix/sbin/smtpd ;;
 	nginx) echo usr/sbin/nginx ;;
 	chasquid) echo usr/bin/chasquid ;;
+	dovecot-core) echo usr/sbin/dovecot usr/bin/doveconf usr/lib/dovecot/lmtp \
+	    usr/lib/dovecot/auth usr/lib/dovecot/config usr/lib/dovecot/log ;;
+	bsd-mailx) echo usr/bin/bsd-mailx ;;
 	esac
 }
 
@@ -110,6 +128,13 @@ runs() {	# NAME ROOT LIBPATH
 	# "chasquid 1.11-2+b2 (source date: ...)": the Debian version.
 	chasquid) "$2/usr/bin/chasquid" -version 2>&1 |
 	    grep -q "^chasquid $(cat "$2/.version") " ;;
+	# "2.3.19.1 (9b53102964)"; the Debian upstream is "2.3.19.1+dfsg1".
+	dovecot-core) LD_LIBRARY_PATH=$3 "$2/usr/sbin/dovecot" --version 2>/dev/null |
+	    grep -q "^$(sed 's/+.*//' "$2/.upstream") " ;;
+	# "Mail version 8.1.2 ...", then "FILE": 0 messages for an empty mbox.
+	bsd-mailx) mb=$(mktemp) && HOME=/nonexistent MAIL=$mb LD_LIBRARY_PATH=$3 \
+	    "$2/usr/bin/bsd-mailx" -n -f "$mb" < /dev/null 2>&1 | grep -q '": 0 messages$'
+	    r=$?; rm -f "$mb"; return $r ;;
 	esac
 }
 
@@ -185,6 +210,12 @@ unpack() {
 	mkdir -p "$tmp"
 	deb=$(fetch "$name" "$want")
 	dpkg -x "$deb" "$tmp"
+	todo=$(lib_deps "$deb")
+	for x in $(extra "$name"); do
+		xd=$(fetch "$x" "$want")
+		dpkg -x "$xd" "$tmp"
+		todo="$todo $(lib_deps "$xd")"
+	done
 	for b in $(binaries "$name"); do
 		[ -x "$tmp/$b" ] || die "no $b in $deb"
 	done
@@ -194,7 +225,7 @@ unpack() {
 
 	# Library packages that are not installed: unpacked into the tree,
 	# and theirs in turn (bounded), until ldd finds everything.
-	todo=$(lib_deps "$deb") done_libs=""
+	done_libs=""
 	for _ in 1 2 3 4 5 6; do
 		next=""
 		for p in $todo; do
