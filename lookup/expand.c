@@ -234,7 +234,9 @@ expand_mailbox(struct expand_run *r, const char *user, const char *addr,
 	char	what[512];
 	int	u;
 
-	if (strcmp(user, "root") == 0)
+	/* RFC 5321 4.5.1: postmaster always exists; without an alias it is
+	 * root's mail, as the usual "postmaster: root" alias says. */
+	if (strcmp(user, "root") == 0 || strcmp(user, "postmaster") == 0)
 		return expand_root(r);
 	if ((u = expand_user(r, user)) == -1)
 		return -1;

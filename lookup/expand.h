@@ -11,6 +11,7 @@
  * targets and EXPAND_STEPS_MAX lookups; duplicate targets are merged.
  * root is never a mailbox: it follows its alias, then root_alias, else it
  * is an EXP_ERROR target flagged EXPAND_F_TEMP (deferred, nothing lost).
+ * postmaster without an alias is root (RFC 5321 4.5.1).
  */
 #ifndef SM_EXPAND_H
 #define SM_EXPAND_H

@@ -224,8 +224,11 @@ def check_one(trace, q, ack, groups, pre_groups):
         return ['%s: no write to %s.env in the trace' % (q, q)]
     if not w_msg:
         return ['%s: no write to %s.msg in the trace' % (q, q)]
-    env_ren, env_dst = ren_env[-1]
-    msg_ren, msg_dst = ren_msg[-1]
+    # The first renames are the commit; a later one before the 250 is a
+    # rewrite of the envelope by an early delivery attempt (local
+    # delivery can defer a recipient before the 250 reaches the client).
+    env_ren, env_dst = ren_env[0]
+    msg_ren, msg_dst = ren_msg[0]
     env_dir = QUEUE_DST_RE.search(env_dst).group(1)
     msg_dir = QUEUE_DST_RE.search(msg_dst).group(1)
     for c in w_msg + w_env:

@@ -399,6 +399,8 @@ test_root(void **state)
 	/* root-alias */
 	w->c.root_alias = "bob@remote.example";
 	want(w, "root@mx.test", "R::bob@remote.example");
+	/* postmaster with no alias is root's (RFC 5321 4.5.1) */
+	want(w, "postmaster@mx.test", "R::bob@remote.example");
 	want(w, "Root+x@mx.test", "R::bob@remote.example");
 	/* an alias of root wins over root-alias */
 	w->c.aliases = withroot;
