@@ -367,8 +367,9 @@ dlv_conn_reuse_failed(struct dlv_conn *cn)
 	return 1;
 }
 
-/* MTA-STS after a session: STARTTLS missing or refused (rule 21), or a
- * testing domain's mail sent in plaintext (rule 23). */
+/* MTA-STS after a session: STARTTLS missing or refused (the client's
+ * failure stage; rule 21), or a testing domain's mail sent in plaintext
+ * (rule 23). */
 static void
 dlv_sts_session_end(struct dlv_conn *cn)
 {
@@ -379,8 +380,8 @@ dlv_sts_session_end(struct dlv_conn *cn)
 	    cn->tls != NULL || cn->reused || (j->sts_fail != NULL &&
 	    strcmp(j->sts_fail, "mx-not-in-policy") != 0))
 		return;
-	if (strncmp(cn->c.fail.reason, "no STARTTLS offered", 19) == 0 ||
-	    strncmp(cn->c.fail.reason, "STARTTLS refused", 16) == 0) {
+	if (cn->c.fail.stage == SMTPC_FAIL_STARTTLS_MISSING ||
+	    cn->c.fail.stage == SMTPC_FAIL_STARTTLS_REFUSED) {
 		j->sts_fail = "starttls-not-supported";
 		if (j->sts != DLV_STS_ENFORCE)
 			return;
@@ -680,6 +681,8 @@ dlv_conn_implicit_done(struct dlv_conn *cn, int rc)
 	if (rc != 0 || dlv_conn_verify(cn, why, sizeof(why)) == -1) {
 		dlv_conn_tlsinfo(cn, 0);
 		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.stage = rc != 0 ? SMTPC_FAIL_TLS_HANDSHAKE :
+		    SMTPC_FAIL_CERT;
 		cn->c.fail.host = 1;
 		(void)strlcpy(cn->c.fail.enh, "4.7.5", sizeof(cn->c.fail.enh));
 		(void)strlcpy(cn->c.fail.reason, why,
@@ -729,7 +732,8 @@ dlv_conn_handshake(struct dlv_conn *cn)
 	}
 	if (rc != 0) {
 		dlv_sts_handshake_failed(cn, why, sizeof(why));
-		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_TLS_HANDSHAKE, why,
+		    &cn->out);
 		/* `may`: once more on this address, in plaintext. */
 		dlv_conn_done(cn, cn->job->level == CONFIG_TLS_MAY &&
 		    !cn->plaintext);
@@ -737,12 +741,12 @@ dlv_conn_handshake(struct dlv_conn *cn)
 	}
 	if (dlv_conn_verify(cn, why, sizeof(why)) == -1) {
 		dlv_conn_tlsinfo(cn, 0);
-		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_CERT, why, &cn->out);
 		dlv_conn_done(cn, 0);
 		return;
 	}
 	dlv_conn_tlsinfo(cn, cn->job->level >= CONFIG_TLS_VERIFY);
-	cn->act = smtpc_tls_done(&cn->c, 1, NULL, &cn->out);
+	cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_NONE, NULL, &cn->out);
 	dlv_conn_step(cn);
 }
 
