@@ -363,34 +363,39 @@ config_user_ok(const char *s)
 	return 1;
 }
 
+/*
+ * Lists of domains, lower case (local-domains, mta-sts-disable): an
+ * array of strings and its length, as struct config holds them.
+ */
 static void
-config_add_domain(struct config *cfg, const char *domain)
+config_list_add(char ***v, size_t *n, const char *domain)
 {
-	cfg->local_domains = xreallocarray(cfg->local_domains,
-	    cfg->nlocal_domains + 1, sizeof(*cfg->local_domains));
-	cfg->local_domains[cfg->nlocal_domains] = str_lower(xstrdup(domain));
-	cfg->nlocal_domains++;
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[*n] = str_lower(xstrdup(domain));
+	(*n)++;
 }
 
 static void
-config_add_sts_disabled(struct config *cfg, const char *domain)
-{
-	cfg->sts_disabled = xreallocarray(cfg->sts_disabled,
-	    cfg->nsts_disabled + 1, sizeof(*cfg->sts_disabled));
-	cfg->sts_disabled[cfg->nsts_disabled] = str_lower(xstrdup(domain));
-	cfg->nsts_disabled++;
-}
-
-static void
-config_free_sts_disabled(struct config *cfg)
+config_list_free(char ***v, size_t *n)
 {
 	size_t	i;
 
-	for (i = 0; i < cfg->nsts_disabled; i++)
-		free(cfg->sts_disabled[i]);
-	free(cfg->sts_disabled);
-	cfg->sts_disabled = NULL;
-	cfg->nsts_disabled = 0;
+	for (i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+/* *v (emptied first) becomes a copy of src. */
+static void
+config_list_copy(char ***v, size_t *n, char *const *src, size_t nsrc)
+{
+	size_t	i;
+
+	config_list_free(v, n);
+	for (i = 0; i < nsrc; i++)
+		config_list_add(v, n, src[i]);
 }
 
 static void
@@ -583,7 +588,8 @@ config_set_domains(struct config_parser *p, const struct config_keyword *kw,
 		if (p->cfg->nlocal_domains >= CONFIG_MAX_ITEMS)
 			return config_error(p, "%s: more than %d domains",
 			    kw->name, CONFIG_MAX_ITEMS);
-		config_add_domain(p->cfg, av[i]);
+		config_list_add(&p->cfg->local_domains,
+		    &p->cfg->nlocal_domains, av[i]);
 	}
 	return 0;
 }
@@ -630,7 +636,8 @@ config_set_sts_disable(struct config_parser *p,
 		if (p->cfg->nsts_disabled >= CONFIG_MAX_ITEMS)
 			return config_error(p, "%s: more than %d domains",
 			    kw->name, CONFIG_MAX_ITEMS);
-		config_add_sts_disabled(p->cfg, av[i]);
+		config_list_add(&p->cfg->sts_disabled,
+		    &p->cfg->nsts_disabled, av[i]);
 	}
 	return 0;
 }
@@ -1471,9 +1478,11 @@ config_finish(struct config *cfg)
 	if (cfg->hostname[0] == '\0')
 		config_default_hostname(cfg->hostname, sizeof(cfg->hostname));
 	if (cfg->nlocal_domains == 0) {
-		config_add_domain(cfg, cfg->hostname);
+		config_list_add(&cfg->local_domains, &cfg->nlocal_domains,
+		    cfg->hostname);
 		if (strcasecmp(cfg->hostname, "localhost") != 0)
-			config_add_domain(cfg, "localhost");
+			config_list_add(&cfg->local_domains,
+			    &cfg->nlocal_domains, "localhost");
 	}
 	if (cfg->nrelay_nets == 0) {
 		for (i = 0; i < sizeof(defnets) / sizeof(defnets[0]); i++) {
@@ -1514,17 +1523,13 @@ config_free_tls_policy(struct config *cfg)
 void
 config_free(struct config *cfg)
 {
-	size_t	i;
-
 	free(cfg->path);
 	free(cfg->spool);
 	free(cfg->empty_dir);
 	free(cfg->listeners);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
-	for (i = 0; i < cfg->nlocal_domains; i++)
-		free(cfg->local_domains[i]);
-	free(cfg->local_domains);
+	config_list_free(&cfg->local_domains, &cfg->nlocal_domains);
 	free(cfg->relay_nets);
 	free(cfg->user_smtpd);
 	free(cfg->user_queue);
@@ -1542,7 +1547,7 @@ config_free(struct config *cfg)
 	free(cfg->relay_auth_file);
 	free(cfg->origin);
 	free(cfg->masquerade_sender);
-	config_free_sts_disabled(cfg);
+	config_list_free(&cfg->sts_disabled, &cfg->nsts_disabled);
 	free(cfg->sts_ca_file);
 	free(cfg->aliases);
 	free(cfg->virtual_map);
@@ -1784,15 +1789,9 @@ config_copy_lists(struct config *dst, const struct config *src)
 {
 	size_t	i;
 
-	for (i = 0; i < dst->nlocal_domains; i++)
-		free(dst->local_domains[i]);
-	free(dst->local_domains);
+	config_list_copy(&dst->local_domains, &dst->nlocal_domains,
+	    src->local_domains, src->nlocal_domains);
 	free(dst->relay_nets);
-	dst->local_domains = xcalloc(src->nlocal_domains + 1,
-	    sizeof(*dst->local_domains));
-	for (i = 0; i < src->nlocal_domains; i++)
-		dst->local_domains[i] = xstrdup(src->local_domains[i]);
-	dst->nlocal_domains = src->nlocal_domains;
 	dst->relay_nets = xcalloc(src->nrelay_nets + 1,
 	    sizeof(*dst->relay_nets));
 	memcpy(dst->relay_nets, src->relay_nets,
@@ -1847,8 +1846,8 @@ config_copy(struct config *dst, const struct config *src)
 	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
-	for (i = 0; i < src->nsts_disabled; i++)
-		config_add_sts_disabled(dst, src->sts_disabled[i]);
+	config_list_copy(&dst->sts_disabled, &dst->nsts_disabled,
+	    src->sts_disabled, src->nsts_disabled);
 	dst->listeners = xcalloc(src->nlisteners + 1, sizeof(*dst->listeners));
 	memcpy(dst->listeners, src->listeners,
 	    src->nlisteners * sizeof(*dst->listeners));
@@ -2078,9 +2077,8 @@ config_reload_take(struct config *run, const struct config *next)
 		run->tls_key = xstrdup(next->tls_key);
 	}
 	config_relay_take(run, next);
-	config_free_sts_disabled(run);
-	for (i = 0; i < next->nsts_disabled; i++)
-		config_add_sts_disabled(run, next->sts_disabled[i]);
+	config_list_copy(&run->sts_disabled, &run->nsts_disabled,
+	    next->sts_disabled, next->nsts_disabled);
 }
 
 /*
@@ -2093,15 +2091,24 @@ config_reload_take(struct config *run, const struct config *next)
  *   str relay-host, str origin, str masquerade-sender ("" = not set)
  *   u32 n, n x str domain                  mta-sts-disable
  */
+/* u32 n, n x str */
+static void
+config_list_put(struct buf *b, char *const *v, size_t n)
+{
+	size_t	i;
+
+	ipc_put_u32(b, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		ipc_put_str(b, v[i]);
+}
+
 void
 config_settings_put(struct buf *b, const struct config *cfg)
 {
 	size_t	i;
 
 	ipc_put_str(b, cfg->hostname);
-	ipc_put_u32(b, (uint32_t)cfg->nlocal_domains);
-	for (i = 0; i < cfg->nlocal_domains; i++)
-		ipc_put_str(b, cfg->local_domains[i]);
+	config_list_put(b, cfg->local_domains, cfg->nlocal_domains);
 	ipc_put_u32(b, (uint32_t)cfg->nrelay_nets);
 	for (i = 0; i < cfg->nrelay_nets; i++) {
 		const struct netmask *nm = &cfg->relay_nets[i];
@@ -2123,27 +2130,35 @@ config_settings_put(struct buf *b, const struct config *cfg)
 	ipc_put_str(b, cfg->origin != NULL ? cfg->origin : "");
 	ipc_put_str(b, cfg->masquerade_sender != NULL ?
 	    cfg->masquerade_sender : "");
-	ipc_put_u32(b, (uint32_t)cfg->nsts_disabled);
-	for (i = 0; i < cfg->nsts_disabled; i++)
-		ipc_put_str(b, cfg->sts_disabled[i]);
+	config_list_put(b, cfg->sts_disabled, cfg->nsts_disabled);
 }
 
+/*
+ * A list of config_list_put into *v (emptied first), each a valid
+ * domain, min to CONFIG_MAX_ITEMS of them; what names the list in a
+ * violation.  -1 when m is broken.
+ */
 static int
-config_settings_get_sts(struct ipc_msg *m, struct config *cfg)
+config_list_get(struct ipc_msg *m, char ***v, size_t *nv, uint32_t min,
+    const char *what)
 {
 	uint32_t	n, i;
-	char		dom[256];
+	char		dom[256], why[96];
 
 	n = ipc_get_u32(m);
-	if (!ipc_failed(m) && n > CONFIG_MAX_ITEMS)
-		ipc_violation(m, "bad number of mta-sts-disable domains");
-	config_free_sts_disabled(cfg);
+	if (!ipc_failed(m) && (n < min || n > CONFIG_MAX_ITEMS)) {
+		(void)bsnprintf(why, sizeof(why), "bad number of %ss", what);
+		ipc_violation(m, why);
+	}
+	config_list_free(v, nv);
 	for (i = 0; i < n && !ipc_failed(m); i++) {
 		ipc_get_str(m, dom, sizeof(dom));
-		if (!ipc_failed(m) && !config_domain_ok(dom))
-			ipc_violation(m, "bad mta-sts-disable domain");
+		if (!ipc_failed(m) && !config_domain_ok(dom)) {
+			(void)bsnprintf(why, sizeof(why), "bad %s", what);
+			ipc_violation(m, why);
+		}
 		if (!ipc_failed(m))
-			config_add_sts_disabled(cfg, dom);
+			config_list_add(v, nv, dom);
 	}
 	return ipc_failed(m) ? -1 : 0;
 }
@@ -2192,30 +2207,6 @@ config_settings_get_policy(struct ipc_msg *m, struct config *cfg)
 }
 
 static int
-config_settings_get_domains(struct ipc_msg *m, struct config *cfg)
-{
-	uint32_t	n, i;
-	char		dom[256];
-
-	n = ipc_get_u32(m);
-	if (n == 0 || n > CONFIG_MAX_ITEMS) {
-		ipc_violation(m, "bad number of local domains");
-		return -1;
-	}
-	for (i = 0; i < cfg->nlocal_domains; i++)
-		free(cfg->local_domains[i]);
-	cfg->nlocal_domains = 0;
-	for (i = 0; i < n && !ipc_failed(m); i++) {
-		ipc_get_str(m, dom, sizeof(dom));
-		if (!ipc_failed(m) && !config_domain_ok(dom))
-			ipc_violation(m, "bad local domain");
-		if (!ipc_failed(m))
-			config_add_domain(cfg, dom);
-	}
-	return ipc_failed(m) ? -1 : 0;
-}
-
-static int
 config_settings_get_nets(struct ipc_msg *m, struct config *cfg)
 {
 	struct netmask	 nm;
@@ -2258,7 +2249,8 @@ config_settings_get(struct ipc_msg *m, struct config *cfg)
 	ipc_get_str(m, host, sizeof(host));
 	if (!ipc_failed(m) && !config_domain_ok(host))
 		ipc_violation(m, "bad hostname");
-	if (ipc_failed(m) || config_settings_get_domains(m, cfg) == -1 ||
+	if (ipc_failed(m) || config_list_get(m, &cfg->local_domains,
+	    &cfg->nlocal_domains, 1, "local domain") == -1 ||
 	    config_settings_get_nets(m, cfg) == -1)
 		return -1;
 	(void)strlcpy(cfg->hostname, host, sizeof(cfg->hostname));
@@ -2274,7 +2266,8 @@ config_settings_get(struct ipc_msg *m, struct config *cfg)
 	config_settings_get_opt(m, &cfg->relay_host, 1);
 	config_settings_get_opt(m, &cfg->origin, 0);
 	config_settings_get_opt(m, &cfg->masquerade_sender, 0);
-	if (ipc_failed(m) || config_settings_get_sts(m, cfg) == -1)
+	if (ipc_failed(m) || config_list_get(m, &cfg->sts_disabled,
+	    &cfg->nsts_disabled, 0, "mta-sts-disable domain") == -1)
 		return -1;
 	return ipc_end(m);
 }

@@ -1,6 +1,8 @@
 /*
  * delivery.c - the delivery process (delivery.h): jobs from the queue,
  * DNS, connections, SMTP client sessions, outcomes back to the queue.
+ * Sessions kept between jobs are in dlv_idle.c, strictmailctl's sts
+ * requests in stscheck.c; delivery_int.h is what they share.
  */
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -30,26 +32,20 @@
 #include "common/util.h"
 #include "delivery/conncache.h"
 #include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
 #include "delivery/mxwalk.h"
 #include "delivery/relay.h"
 #include "delivery/smtpc.h"
 #include "delivery/smtpc_reply.h"
-#include "delivery/stsprobe.h"
+#include "delivery/stscheck.h"
 #include "sts/sts.h"
 #include "sts/sts_fetch.h"
 
-#define DLV_CHUNK		(64 * 1024)	/* content read per piece */
 #define DLV_OUT_HIGH		(256 * 1024)	/* output held at most */
 #define DLV_READ		(16 * 1024)
 #define DLV_MAX_ADDRS		20
 #define DLV_TEXT_MAX		600
-#define DLV_RELAY_MAX		320
 #define DLV_MAX_NAMES		32	/* names of tls-policy ... secure */
-#define DLV_QUIT_WAIT		10	/* seconds for the reply to QUIT */
-
-struct dlv;
-struct dlv_job;
-struct dlv_check;
 
 /* What MTA-STS says for a job (the log's sts= field). */
 enum dlv_sts {
@@ -84,51 +80,6 @@ struct dlv_addrq {
 	enum dns_status		 st4, st6;
 	struct dns_addr		*a4, *a6;
 	size_t			 n4, n6;
-};
-
-enum dlv_phase {
-	DLV_CONNECTING,
-	DLV_SESSION,
-	DLV_HANDSHAKE,
-};
-
-/* Who has the connection: a job, or nobody (idle for reuse, or QUIT
- * sent and the reply awaited). */
-enum dlv_own {
-	DLV_OWN_JOB = 0,
-	DLV_OWN_IDLE,
-	DLV_OWN_QUIT,
-};
-
-struct dlv_conn {
-	struct dlv		*d;
-	struct dlv_job		*job;		/* NULL unless DLV_OWN_JOB */
-	enum dlv_own		 own;
-	struct dlv_conn		*next;		/* d->detached, unless a job's */
-	int			 fd;
-	enum dlv_phase		 phase;
-	struct tls_conn		*tls;
-	size_t			 tls_wlen;	/* a tls_write to repeat */
-	int			 plaintext;	/* `may` retry without TLS */
-	struct smtpc		 c;
-	struct smtpc_settings	 set;
-	struct smtpc_rparser	 rp;
-	struct buf		 out;
-	enum smtpc_action	 act;
-	struct smtpc_msg	 msg;
-	struct smtpc_rcpt	*rc;
-	size_t			*rmap;		/* rc[i] is job->rcpts[rmap[i]] */
-	size_t			 nrc;
-	int			 msg_given;
-	uint64_t		 content_off;
-	struct event_timer	*timer;
-	char			 relay[DLV_RELAY_MAX];
-	char			 tlsinfo[160];
-	int			 closing;
-	/* What reuse depends on (conncache.h). */
-	struct conncache_key	 key;
-	int			 reused;	/* taken from the idle ones */
-	unsigned		 nmsg;		/* messages given on it */
 };
 
 struct dlv_job {
@@ -177,36 +128,9 @@ struct dlv_job {
 	int			 sts_verified;
 };
 
-struct dlv {
-	struct config		*cfg;
-	struct event_loop	*loop;
-	struct dns		*dns;
-	struct tls_trust	*trust;
-	char			 trust_err[256];
-	struct tls_client_conf	*compat, *strict;
-	struct relay_auth	 auth;		/* relay-auth-file */
-	struct ipc_chan		*parent, *queue;
-	struct dlv_job		*jobs;
-	struct dns_addr		*self;
-	size_t			 nself;
-	const char		*names[2];
-	struct conncache	 idle;		/* idle connections */
-	struct dlv_conn		*detached;	/* idle and quitting ones */
-	struct ipc_chan		*control;	/* strictmailctl sts */
-	struct dlv_check	*checks;	/* sts check: the MX steps */
-	struct sts		*sts;
-	uint8_t			*sts_ca;	/* mta-sts-ca-file, PEM */
-	size_t			 sts_calen;
-	struct tls_trust	*sts_trust;
-	char			 buf[DLV_CHUNK];
-};
-
 static void dlv_job_next_target(struct dlv_job *j);
 static void dlv_conn_step(struct dlv_conn *cn);
 static void dlv_conn_start(struct dlv_job *j, int plaintext);
-static void dlv_conn_release(struct dlv_conn *cn);
-static void dlv_idle_io(struct dlv_conn *cn, int events);
-static void dlv_idle_quit(struct dlv_conn *cn);
 
 static uint32_t
 dlv_rand(void *arg)
@@ -399,7 +323,7 @@ dlv_job_all(struct dlv_job *j, uint32_t status, uint32_t code,
 
 /* ---- connections ---- */
 
-static void
+void
 dlv_conn_free(struct dlv_conn *cn)
 {
 	struct dlv	*d = cn->d;
@@ -443,8 +367,9 @@ dlv_conn_reuse_failed(struct dlv_conn *cn)
 	return 1;
 }
 
-/* MTA-STS after a session: STARTTLS missing or refused (rule 21), or a
- * testing domain's mail sent in plaintext (rule 23). */
+/* MTA-STS after a session: STARTTLS missing or refused (the client's
+ * failure stage; rule 21), or a testing domain's mail sent in plaintext
+ * (rule 23). */
 static void
 dlv_sts_session_end(struct dlv_conn *cn)
 {
@@ -455,8 +380,8 @@ dlv_sts_session_end(struct dlv_conn *cn)
 	    cn->tls != NULL || cn->reused || (j->sts_fail != NULL &&
 	    strcmp(j->sts_fail, "mx-not-in-policy") != 0))
 		return;
-	if (strncmp(cn->c.fail.reason, "no STARTTLS offered", 19) == 0 ||
-	    strncmp(cn->c.fail.reason, "STARTTLS refused", 16) == 0) {
+	if (cn->c.fail.stage == SMTPC_FAIL_STARTTLS_MISSING ||
+	    cn->c.fail.stage == SMTPC_FAIL_STARTTLS_REFUSED) {
 		j->sts_fail = "starttls-not-supported";
 		if (j->sts != DLV_STS_ENFORCE)
 			return;
@@ -517,7 +442,7 @@ dlv_conn_done(struct dlv_conn *cn, int retry_plain)
 			r->done = 1;
 	}
 	j->conn = NULL;
-	dlv_conn_release(cn);
+	dlv_idle_release(cn);
 	if (left == 0) {
 		dlv_job_finish(j);
 		return;
@@ -551,7 +476,7 @@ dlv_conn_timeout(void *arg)
 	dlv_conn_done(cn, 0);
 }
 
-static void
+void
 dlv_conn_timer_cb(struct dlv_conn *cn, uint64_t ms, event_timer_cb cb)
 {
 	struct dlv	*d = cn->d;
@@ -568,7 +493,7 @@ dlv_conn_timer(struct dlv_conn *cn, unsigned seconds)
 }
 
 /* Writes what can be written; -1 when the connection failed. */
-static int
+int
 dlv_conn_flush(struct dlv_conn *cn)
 {
 	ssize_t	n;
@@ -756,6 +681,8 @@ dlv_conn_implicit_done(struct dlv_conn *cn, int rc)
 	if (rc != 0 || dlv_conn_verify(cn, why, sizeof(why)) == -1) {
 		dlv_conn_tlsinfo(cn, 0);
 		cn->c.fail.status = SMTPC_TEMPFAIL;
+		cn->c.fail.stage = rc != 0 ? SMTPC_FAIL_TLS_HANDSHAKE :
+		    SMTPC_FAIL_CERT;
 		cn->c.fail.host = 1;
 		(void)strlcpy(cn->c.fail.enh, "4.7.5", sizeof(cn->c.fail.enh));
 		(void)strlcpy(cn->c.fail.reason, why,
@@ -805,7 +732,8 @@ dlv_conn_handshake(struct dlv_conn *cn)
 	}
 	if (rc != 0) {
 		dlv_sts_handshake_failed(cn, why, sizeof(why));
-		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_TLS_HANDSHAKE, why,
+		    &cn->out);
 		/* `may`: once more on this address, in plaintext. */
 		dlv_conn_done(cn, cn->job->level == CONFIG_TLS_MAY &&
 		    !cn->plaintext);
@@ -813,12 +741,12 @@ dlv_conn_handshake(struct dlv_conn *cn)
 	}
 	if (dlv_conn_verify(cn, why, sizeof(why)) == -1) {
 		dlv_conn_tlsinfo(cn, 0);
-		cn->act = smtpc_tls_done(&cn->c, 0, why, &cn->out);
+		cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_CERT, why, &cn->out);
 		dlv_conn_done(cn, 0);
 		return;
 	}
 	dlv_conn_tlsinfo(cn, cn->job->level >= CONFIG_TLS_VERIFY);
-	cn->act = smtpc_tls_done(&cn->c, 1, NULL, &cn->out);
+	cn->act = smtpc_tls_done(&cn->c, SMTPC_FAIL_NONE, NULL, &cn->out);
 	dlv_conn_step(cn);
 }
 
@@ -883,16 +811,6 @@ dlv_conn_content(struct dlv_conn *cn)
 	return 0;
 }
 
-/* 1 when the session, READY after its message, is to be kept idle. */
-static int
-dlv_conn_keep(const struct dlv_conn *cn)
-{
-	const struct config	*cfg = cn->d->cfg;
-
-	return cfg->smtp_reuse_idle > 0 && cn->nmsg < cfg->smtp_reuse_max &&
-	    cn->c.state == SMTPC_READY;
-}
-
 /* Acts on cn->act until the session waits for the network. */
 static void
 dlv_conn_step(struct dlv_conn *cn)
@@ -916,7 +834,7 @@ dlv_conn_step(struct dlv_conn *cn)
 			}
 			/* The message is done.  Kept for another: its
 			 * outcomes go now.  Else QUIT first, as ever. */
-			if (!cn->closing && dlv_conn_keep(cn)) {
+			if (!cn->closing && dlv_idle_keep(cn)) {
 				(void)dlv_conn_flush(cn);
 				dlv_conn_done(cn, 0);
 				return;
@@ -1159,21 +1077,6 @@ dlv_relay_settings(struct dlv *d, struct smtpc_settings *set, unsigned *port)
 	set->auth_pass = d->auth.pass;
 }
 
-/* Out of the list of connections no job has. */
-static void
-dlv_detached_unlink(struct dlv_conn *cn)
-{
-	struct dlv_conn	**pp;
-
-	for (pp = &cn->d->detached; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == cn) {
-			*pp = cn->next;
-			break;
-		}
-	}
-	cn->next = NULL;
-}
-
 /* The job's recipients not done yet become the session's message. */
 static void
 dlv_conn_rcpts(struct dlv_conn *cn, struct dlv_job *j)
@@ -1228,13 +1131,8 @@ dlv_conn_reuse(struct dlv_job *j)
 	if (d->cfg->smtp_reuse_idle == 0)
 		return 0;
 	dlv_job_need(j, &need, names, DLV_MAX_NAMES);
-	if ((cn = conncache_take(&d->idle, &need)) == NULL)
+	if ((cn = dlv_idle_take(d, &need)) == NULL)
 		return 0;
-	dlv_detached_unlink(cn);
-	if (cn->timer != NULL) {
-		event_timer_cancel(d->loop, cn->timer);
-		cn->timer = NULL;
-	}
 	dlv_conn_rcpts(cn, j);
 	cn->reused = 1;
 	log_debug("%s: reusing the connection to %s (message %u on it)",
@@ -1314,164 +1212,6 @@ dlv_conn_start(struct dlv_job *j, int plaintext)
 		return;
 	}
 	dlv_conn_timer(cn, (unsigned)d->cfg->smtp_timeout_connect);
-}
-
-/* ---- idle connections ---- */
-
-/* A connection no job has any more goes for good. */
-static void
-dlv_detached_free(struct dlv_conn *cn)
-{
-	if (cn->own == DLV_OWN_IDLE)
-		(void)conncache_remove(&cn->d->idle, cn);
-	dlv_detached_unlink(cn);
-	dlv_conn_free(cn);
-}
-
-static void
-dlv_idle_timeout(void *arg)
-{
-	struct dlv_conn	*cn = arg;
-
-	cn->timer = NULL;
-	if (cn->own == DLV_OWN_IDLE) {
-		log_debug("%s: idle for %llus: QUIT", cn->relay,
-		    (unsigned long long)cn->d->cfg->smtp_reuse_idle);
-		dlv_idle_quit(cn);
-		return;
-	}
-	dlv_detached_free(cn);
-}
-
-/* QUIT on a connection no job has; its reply (or anything) ends it. */
-static void
-dlv_idle_quit(struct dlv_conn *cn)
-{
-	struct dlv	*d = cn->d;
-	unsigned	 t;
-
-	if (cn->own == DLV_OWN_IDLE)
-		(void)conncache_remove(&d->idle, cn);
-	cn->own = DLV_OWN_QUIT;
-	cn->act = smtpc_quit(&cn->c, &cn->out);
-	if (dlv_conn_flush(cn) == -1) {
-		dlv_detached_free(cn);
-		return;
-	}
-	(void)event_mod(d->loop, cn->fd, EV_READ |
-	    (cn->out.len > 0 ? EV_WRITE : 0));
-	t = smtpc_timeout(&cn->c);
-	dlv_conn_timer_cb(cn, (uint64_t)(t > DLV_QUIT_WAIT ? DLV_QUIT_WAIT :
-	    t) * 1000, dlv_idle_timeout);
-}
-
-/*
- * Input on a connection no job has.  Idle: the server closed it, said
- * 421 or something else unasked: it is dropped quietly (the next message
- * makes a new one).  After QUIT: the reply, or the close, ends it.
- */
-static void
-dlv_idle_io(struct dlv_conn *cn, int events)
-{
-	char	 buf[512];
-	ssize_t	 n;
-
-	if ((events & EV_WRITE) != 0 && cn->out.len > 0) {
-		if (dlv_conn_flush(cn) == -1) {
-			dlv_detached_free(cn);
-			return;
-		}
-		if (cn->out.len == 0)
-			(void)event_mod(cn->d->loop, cn->fd, EV_READ);
-	}
-	if ((events & (EV_READ | EV_ERROR)) == 0)
-		return;
-	if (cn->tls != NULL)
-		n = tls_read(cn->tls, buf, sizeof(buf));
-	else
-		n = read(cn->fd, buf, sizeof(buf));
-	if (n == TLS_WANT_READ || n == TLS_WANT_WRITE ||
-	    (cn->tls == NULL && n == -1 && (errno == EAGAIN ||
-	    errno == EWOULDBLOCK || errno == EINTR)))
-		return;
-	if (cn->own == DLV_OWN_IDLE)
-		log_debug("%s: idle connection %s: dropped", cn->relay,
-		    n > 0 ? "spoken to by the server" : "closed by the server");
-	dlv_detached_free(cn);
-}
-
-/*
- * The job is done with its session.  A session back at READY after its
- * message stays idle for smtp-reuse-idle (at most max-deliveries of them:
- * the oldest goes first); dlv_conn_step sent QUIT (and waited for its
- * reply) when reuse is off or the session carried smtp-reuse-max
- * messages.  Anything else is closed.
- */
-static void
-dlv_conn_release(struct dlv_conn *cn)
-{
-	struct dlv	*d = cn->d;
-	void		*old;
-
-	free(cn->rc);
-	free(cn->rmap);
-	cn->rc = NULL;
-	cn->rmap = NULL;
-	cn->nrc = 0;
-	cn->job = NULL;
-	cn->reused = 0;
-	if (cn->fd == -1 || cn->c.state != SMTPC_READY || !cn->msg_given) {
-		dlv_conn_free(cn);
-		return;
-	}
-	cn->msg_given = 0;
-	cn->own = DLV_OWN_QUIT;
-	cn->next = d->detached;
-	d->detached = cn;
-	if (!dlv_conn_keep(cn)) {
-		dlv_idle_quit(cn);
-		return;
-	}
-	while (conncache_count(&d->idle) >= d->cfg->max_deliveries &&
-	    (old = conncache_oldest(&d->idle)) != NULL)
-		dlv_idle_quit(old);
-	cn->own = DLV_OWN_IDLE;
-	conncache_put(&d->idle, &cn->key, cn);
-	(void)event_mod(d->loop, cn->fd, EV_READ);
-	dlv_conn_timer_cb(cn, d->cfg->smtp_reuse_idle * 1000,
-	    dlv_idle_timeout);
-	log_debug("%s: idle, kept %llus for another message", cn->relay,
-	    (unsigned long long)d->cfg->smtp_reuse_idle);
-}
-
-/* Reload: an idle connection was opened under the old settings (relay
- * host, credentials, tls-policy), so none is reused after it: QUIT. */
-static void
-dlv_idle_quit_all(struct dlv *d)
-{
-	struct dlv_conn	*cn, *next;
-
-	for (cn = d->detached; cn != NULL; cn = next) {
-		next = cn->next;
-		if (cn->own == DLV_OWN_IDLE)
-			dlv_idle_quit(cn);
-	}
-}
-
-/* Shutdown: QUIT on each idle connection (without waiting), then close. */
-static void
-dlv_idle_close_all(struct dlv *d)
-{
-	struct dlv_conn	*cn;
-
-	while ((cn = d->detached) != NULL) {
-		if (cn->own == DLV_OWN_IDLE) {
-			cn->act = smtpc_quit(&cn->c, &cn->out);
-			(void)dlv_conn_flush(cn);
-		}
-		dlv_detached_free(cn);
-	}
-	conncache_free(&d->idle);
 }
 
 /* The next address, or the job ends with what it has. */
@@ -1924,250 +1664,6 @@ dlv_sts_config(const struct config *cfg, struct sts_config *sc)
 	sc->refresh_timeout = (unsigned)cfg->sts_refresh_timeout;
 }
 
-/* ---- strictmailctl sts (through the control process) ---- */
-
-static void
-dlv_ctl_line(uint64_t req, const char *line, void *ctx)
-{
-	struct dlv	*d = ctx;
-	struct buf	 b;
-
-	if (d->control == NULL)
-		return;
-	buf_init(&b);
-	ipc_put_str(&b, line);
-	ipc_send_buf(d->control, MSG_C_TEXT, (uint32_t)req, -1, &b);
-	buf_free(&b);
-}
-
-static void
-dlv_ctl_done(uint64_t req, int ok, void *ctx)
-{
-	struct dlv	*d = ctx;
-	struct buf	 b;
-
-	if (d->control == NULL)
-		return;
-	buf_init(&b);
-	ipc_put_u32(&b, ok ? 0 : 1);
-	ipc_send_buf(d->control, MSG_C_END, (uint32_t)req, -1, &b);
-	buf_free(&b);
-}
-
-/*
- * "strictmailctl sts check": after the policy steps (sts.c), each MX of
- * the domain in preference order: in the policy or not, and what an
- * enforce delivery would find there (stsprobe.h).  No mail is sent.
- */
-struct dlv_check {
-	struct dlv		*d;
-	struct dlv_check	*next;
-	uint64_t		 req;
-	char			 domain[256];
-	struct sts_policy	 pol;
-	int			 have_pol;
-	struct dns_req		*q;
-	char			**hosts;
-	unsigned		*prefs;
-	size_t			 n, i;
-	size_t			 passed;
-	struct stsprobe		*probe;
-};
-
-static void dlv_check_next(struct dlv_check *c);
-
-static void
-dlv_check_free(struct dlv_check *c)
-{
-	struct dlv_check	**pp;
-	size_t			  i;
-
-	for (pp = &c->d->checks; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	if (c->q != NULL)
-		dns_cancel(c->d->dns, c->q);
-	if (c->probe != NULL)
-		stsprobe_cancel(c->probe);
-	for (i = 0; i < c->n; i++)
-		free(c->hosts[i]);
-	free(c->hosts);
-	free(c->prefs);
-	sts_policy_free(&c->pol);
-	free(c);
-}
-
-static void
-dlv_check_end(struct dlv_check *c)
-{
-	if (!c->have_pol)
-		dlv_ctl_line(c->req, "verdict: no valid policy: delivery as "
-		    "for a domain without MTA-STS", c->d);
-	else if (c->pol.mode != STS_MODE_ENFORCE)
-		dlv_ctl_line(c->req, c->pol.mode == STS_MODE_TESTING ?
-		    "verdict: testing: failures are logged, mail is "
-		    "delivered" : "verdict: mode none: no MTA-STS checks",
-		    c->d);
-	else if (c->passed > 0)
-		dlv_ctl_line(c->req, "verdict: enforce: delivery possible",
-		    c->d);
-	else
-		dlv_ctl_line(c->req, "verdict: enforce: no MX passes: mail "
-		    "would be deferred", c->d);
-	dlv_ctl_done(c->req, 1, c->d);
-	dlv_check_free(c);
-}
-
-static void
-dlv_check_probed(const struct stsprobe_result *r, void *arg)
-{
-	struct dlv_check	*c = arg;
-	char			 line[TLS_REASON_MAX + 400];
-
-	c->probe = NULL;
-	if (r->handshake && r->code == TLS_VERIFY_OK)
-		c->passed++;
-	(void)bsnprintf(line, sizeof(line), "mx: %s: STARTTLS %s, %s, "
-	    "certificate: %s", c->hosts[c->i], r->starttls ? "offered" :
-	    r->connected ? "not offered" : "-", r->handshake ? r->tls :
-	    "no TLS", r->text);
-	dlv_ctl_line(c->req, line, c->d);
-	c->i++;
-	dlv_check_next(c);
-}
-
-static void
-dlv_check_addr(const struct dns_result *res, void *arg)
-{
-	struct dlv_check	*c = arg;
-	struct dlv		*d = c->d;
-	char			 line[400];
-
-	c->q = NULL;
-	if (res->n == 0 && res->type == DNS_T_A) {
-		c->q = dns_query(d->dns, c->hosts[c->i], DNS_T_AAAA,
-		    dlv_check_addr, c);
-		return;
-	}
-	if (res->n == 0) {
-		(void)bsnprintf(line, sizeof(line), "mx: %s: no address",
-		    c->hosts[c->i]);
-		dlv_ctl_line(c->req, line, d);
-		c->i++;
-		dlv_check_next(c);
-		return;
-	}
-	c->probe = stsprobe_start(d->loop, d->strict, d->trust,
-	    c->hosts[c->i], &res->addr[0], d->cfg->smtp_port,
-	    d->cfg->smtp_helo_name != NULL ? d->cfg->smtp_helo_name :
-	    d->cfg->hostname, (unsigned)d->cfg->smtp_timeout_connect +
-	    (unsigned)d->cfg->smtp_timeout_command, dlv_check_probed, c);
-}
-
-static void
-dlv_check_next(struct dlv_check *c)
-{
-	char	line[400];
-	int	in;
-
-	if (c->i >= c->n) {
-		dlv_check_end(c);
-		return;
-	}
-	in = !c->have_pol || sts_policy_match(&c->pol, c->hosts[c->i]);
-	(void)bsnprintf(line, sizeof(line), "mx: %s (preference %u): %s",
-	    c->hosts[c->i], c->prefs[c->i], !c->have_pol ? "no policy" : in ?
-	    "in the policy" : c->pol.mode == STS_MODE_ENFORCE ? "NOT in the "
-	    "policy: skipped, never connected to" : "NOT in the policy");
-	dlv_ctl_line(c->req, line, c->d);
-	if (!in && c->pol.mode == STS_MODE_ENFORCE) {
-		c->i++;
-		dlv_check_next(c);
-		return;
-	}
-	c->q = dns_query(c->d->dns, c->hosts[c->i], DNS_T_A, dlv_check_addr,
-	    c);
-}
-
-static void
-dlv_check_add(struct dlv_check *c, const char *host, unsigned pref)
-{
-	size_t	i = c->n;
-
-	c->hosts = xreallocarray(c->hosts, c->n + 1, sizeof(*c->hosts));
-	c->prefs = xreallocarray(c->prefs, c->n + 1, sizeof(*c->prefs));
-	/* In preference order (insertion: MX lists are short). */
-	while (i > 0 && c->prefs[i - 1] > pref) {
-		c->hosts[i] = c->hosts[i - 1];
-		c->prefs[i] = c->prefs[i - 1];
-		i--;
-	}
-	c->hosts[i] = str_lower(xstrdup(host));
-	c->prefs[i] = pref;
-	c->n++;
-}
-
-static void
-dlv_check_mx_cb(const struct dns_result *res, void *arg)
-{
-	struct dlv_check	*c = arg;
-	char			 line[400];
-	size_t			 i;
-
-	c->q = NULL;
-	(void)bsnprintf(line, sizeof(line), "mx: %s MX: %s, %zu records",
-	    c->domain, dns_status_str(res->status), res->n);
-	dlv_ctl_line(c->req, line, c->d);
-	for (i = 0; i < res->n; i++)
-		if (res->mx[i].host[0] != '\0')
-			dlv_check_add(c, res->mx[i].host, res->mx[i].pref);
-	if (res->status == DNS_NODATA)	/* the domain itself */
-		dlv_check_add(c, c->domain, 0);
-	dlv_check_next(c);
-}
-
-static void
-dlv_check_mx(uint64_t req, const char *domain, const struct sts_policy *pol,
-    void *ctx)
-{
-	struct dlv		*d = ctx;
-	struct dlv_check	*c;
-
-	c = xcalloc(1, sizeof(*c));
-	c->d = d;
-	c->req = req;
-	(void)strlcpy(c->domain, domain, sizeof(c->domain));
-	if (pol != NULL) {
-		sts_policy_copy(&c->pol, pol);
-		c->have_pol = 1;
-	}
-	c->next = d->checks;
-	d->checks = c;
-	c->q = dns_query(d->dns, domain, DNS_T_MX, dlv_check_mx_cb, c);
-}
-
-static void
-dlv_control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
-{
-	struct dlv	*d = arg;
-	char		 verb[16], domain[256];
-
-	(void)ch;
-	if (m->type != MSG_C_STS) {
-		ipc_bad_type(m);
-		return;
-	}
-	ipc_get_str(m, verb, sizeof(verb));
-	ipc_get_str(m, domain, sizeof(domain));
-	if (ipc_no_fd(m) == -1 || ipc_end(m) == -1)
-		return;
-	log_info("control: sts %s%s%s", verb, domain[0] != '\0' ? " " : "",
-	    domain);
-	sts_ctl(d->sts, m->session, verb, domain);
-}
-
 static void
 dlv_reload(struct dlv *d, struct ipc_msg *m)
 {
@@ -2313,7 +1809,6 @@ static void
 dlv_sts_start(struct dlv *d, int chrooted)
 {
 	struct sts_config	sc;
-	struct sts_ctl_sink	sink;
 	struct buf		dir;
 	char			err[512];
 
@@ -2330,12 +1825,7 @@ dlv_sts_start(struct dlv *d, int chrooted)
 	if (d->sts == NULL)
 		fatalx("mta-sts: %s", err);
 	buf_free(&dir);
-	memset(&sink, 0, sizeof(sink));
-	sink.line = dlv_ctl_line;
-	sink.done = dlv_ctl_done;
-	sink.check_mx = dlv_check_mx;
-	sink.ctx = d;
-	sts_set_ctl_sink(d->sts, &sink);
+	stscheck_attach(d);
 }
 
 static void
@@ -2358,8 +1848,7 @@ dlv_teardown(struct dlv *d)
 		ipc_chan_free(d->parent);
 	if (d->control != NULL)
 		ipc_chan_free(d->control);
-	while (d->checks != NULL)
-		dlv_check_free(d->checks);
+	stscheck_free_all(d);
 	sts_free(d->sts);
 	tls_trust_free(d->sts_trust);
 	free(d->sts_ca);
@@ -2399,7 +1888,7 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	d->queue = ipc_chan_new(d->loop, queue_fd, "queue",
 	    dlv_queue_dispatch, dlv_chan_closed, d);
 	d->control = ipc_chan_new(d->loop, control_fd, "control",
-	    dlv_control_dispatch, dlv_chan_closed, d);
+	    stscheck_dispatch, dlv_chan_closed, d);
 	ipc_send(d->parent, MSG_P_READY, 0, -1, NULL, 0);
 	log_info("ready");
 	if (event_loop_run(d->loop) == -1)

@@ -47,8 +47,8 @@
  * checks, failures logged, mail delivered at the tls-policy level.
  * Each delivery line ends with sts=STATE (see strictmail.conf(5)).
  * strictmailctl's sts requests come from the control process on their
- * own channel and are answered here (sts check probes MXs with
- * delivery/stsprobe.h).
+ * own channel and are answered here (delivery/stscheck.h; sts check
+ * probes MXs with delivery/stsprobe.h).
  *
  * With relay-host set (delivery/relay.h) every job goes to the relay
  * host instead: no MX query, its A/AAAA (or its address), its port (465:

@@ -204,6 +204,7 @@ smtpc_outcome_set(struct smtpc_outcome *o, enum smtpc_status st, int host,
     int code, const char *enh, const char *reason)
 {
 	o->status = st;
+	o->stage = SMTPC_FAIL_NONE;
 	o->host = host;
 	o->code = code;
 	(void)strlcpy(o->enh, enh, sizeof(o->enh));
@@ -241,6 +242,7 @@ smtpc_outcome_reply(struct smtpc_outcome *o, const struct smtpc_reply *r,
 		st = SMTPC_TEMPFAIL;
 	cls = smtpc_status_class(st);
 	o->status = st;
+	o->stage = SMTPC_FAIL_NONE;
 	o->host = host;
 	o->code = r->code;
 	if (r->enh[0] != '\0' && r->enh[0] == (char)('0' + cls))
@@ -308,15 +310,25 @@ smtpc_end(struct smtpc *c, const struct smtpc_outcome *o, int quit,
 	return SMTPC_A_CLOSE;
 }
 
+/* A failure of the host decided here at stage: temporary. */
+static enum smtpc_action
+smtpc_end_stage(struct smtpc *c, enum smtpc_fail_stage stage, int code,
+    const char *enh, const char *reason, int quit, struct buf *out)
+{
+	struct smtpc_outcome	o;
+
+	smtpc_outcome_set(&o, SMTPC_TEMPFAIL, 1, code, enh, reason);
+	o.stage = stage;
+	return smtpc_end(c, &o, quit, out);
+}
+
 /* A failure of the host decided here: temporary. */
 static enum smtpc_action
 smtpc_end_local(struct smtpc *c, int code, const char *enh,
     const char *reason, int quit, struct buf *out)
 {
-	struct smtpc_outcome	o;
-
-	smtpc_outcome_set(&o, SMTPC_TEMPFAIL, 1, code, enh, reason);
-	return smtpc_end(c, &o, quit, out);
+	return smtpc_end_stage(c, SMTPC_FAIL_NONE, code, enh, reason, quit,
+	    out);
 }
 
 /* A failure of the host said by its reply. */
@@ -546,7 +558,8 @@ smtpc_tls_step(struct smtpc *c, struct buf *out)
 	}
 	if (c->set->tls == SMTPC_TLS_MAY)
 		return smtpc_auth_step(c, out);
-	return smtpc_end_local(c, 0, "4.7.4", "no STARTTLS offered", 1, out);
+	return smtpc_end_stage(c, SMTPC_FAIL_STARTTLS_MISSING, 0, "4.7.4",
+	    "no STARTTLS offered", 1, out);
 }
 
 static enum smtpc_action
@@ -605,19 +618,24 @@ smtpc_on_starttls(struct smtpc *c, const struct smtpc_reply *r,
 		}
 		(void)smtpc_reply_summary(r, sum, sizeof(sum));
 		(void)bsnprintf(why, sizeof(why), "STARTTLS refused: %s", sum);
-		return smtpc_end_local(c, r->code, "4.7.4", why, 1, out);
+		return smtpc_end_stage(c, SMTPC_FAIL_STARTTLS_REFUSED, r->code,
+		    "4.7.4", why, 1, out);
 	}
 	return smtpc_unexpected(c, r, SMTPC_CMD_STARTTLS, out);
 }
 
 enum smtpc_action
-smtpc_tls_done(struct smtpc *c, int ok, const char *reason, struct buf *out)
+smtpc_tls_done(struct smtpc *c, enum smtpc_fail_stage fail,
+    const char *reason, struct buf *out)
 {
 	if (c->state != SMTPC_TLS)
 		fatalx("smtpc_tls_done: in state %s",
 		    smtpc_state_name(c->state));
-	if (!ok)
-		return smtpc_end_local(c, 0, "4.7.5", reason, 0, out);
+	if (fail != SMTPC_FAIL_NONE && fail != SMTPC_FAIL_TLS_HANDSHAKE &&
+	    fail != SMTPC_FAIL_CERT)
+		fatalx("smtpc_tls_done: stage %d", (int)fail);
+	if (fail != SMTPC_FAIL_NONE)
+		return smtpc_end_stage(c, fail, 0, "4.7.5", reason, 0, out);
 	c->tls = 1;
 	return smtpc_ehlo(c, out);
 }

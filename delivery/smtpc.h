@@ -85,8 +85,25 @@ enum smtpc_status {
 
 #define SMTPC_REASON_MAX	SMTPC_SUMMARY_MAX
 
+/*
+ * Where a session failed, for the driver to classify without reading
+ * the reason (MTA-STS's failure codes): set with the outcome where the
+ * failure is decided.  SMTPC_FAIL_NONE: not failed, or at a step with
+ * no stage of its own (see reason).
+ */
+enum smtpc_fail_stage {
+	SMTPC_FAIL_NONE = 0,
+	SMTPC_FAIL_STARTTLS_MISSING,	/* TLS required, STARTTLS not offered
+					 * (or HELO: no extensions) */
+	SMTPC_FAIL_STARTTLS_REFUSED,	/* STARTTLS got 4xx or 5xx */
+	SMTPC_FAIL_TLS_HANDSHAKE,	/* the driver's handshake failed */
+	SMTPC_FAIL_CERT,		/* the driver's certificate check
+					 * failed after the handshake */
+};
+
 struct smtpc_outcome {
 	enum smtpc_status	 status;
+	enum smtpc_fail_stage	 stage;
 	int			 host;		/* the host or connection
 						 * failed, not the message */
 	int			 code;		/* the server's reply code;
@@ -244,14 +261,16 @@ enum smtpc_action smtpc_abort(struct smtpc *c, const char *reason,
     int protocol, struct buf *out);
 
 /*
- * The handshake after SMTPC_A_STARTTLS ended: ok, or failed with reason
- * ("handshake failed: ...", "untrusted chain", "name mismatch: ...").
- * Success forgets every capability and sends EHLO again.  Failure ends
- * the session (SMTPC_A_CLOSE, temporary, "host"); at level `may` the
- * driver may connect again in plaintext (level none for that attempt).
+ * The handshake after SMTPC_A_STARTTLS ended: fail SMTPC_FAIL_NONE when
+ * it succeeded, else SMTPC_FAIL_TLS_HANDSHAKE or SMTPC_FAIL_CERT with
+ * reason ("handshake failed: ...", "untrusted chain", "name mismatch:
+ * ..."), which c->fail.stage then says.  Success forgets every
+ * capability and sends EHLO again.  Failure ends the session
+ * (SMTPC_A_CLOSE, temporary, "host"); at level `may` the driver may
+ * connect again in plaintext (level none for that attempt).
  */
-enum smtpc_action smtpc_tls_done(struct smtpc *c, int ok, const char *reason,
-    struct buf *out);
+enum smtpc_action smtpc_tls_done(struct smtpc *c, enum smtpc_fail_stage fail,
+    const char *reason, struct buf *out);
 
 /*
  * A message for the idle session (after SMTPC_A_READY).  Outcomes are

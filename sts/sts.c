@@ -1,7 +1,8 @@
 /*
  * sts.c - MTA-STS for the delivery process (sts.h): one lookup per
  * domain at a time, shared by every delivery that asks; the background
- * refresh and cleanup of the cache; strictmailctl's sts requests.
+ * refresh and cleanup of the cache.  strictmailctl's sts requests are in
+ * sts_ctl.c; sts_int.h is what the two share.
  */
 #include <sys/random.h>
 
@@ -9,8 +10,6 @@
 #include <arpa/inet.h>
 
 #include <idn2.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,73 +23,19 @@
 #include "sts/sts.h"
 #include "sts/sts_cache.h"
 #include "sts/sts_fetch.h"
+#include "sts/sts_int.h"
 #include "sts/sts_txt.h"
 
-#define STS_ADDRS_MAX	16
 #define STS_LAST_USE_STEP	3600	/* last use written at most hourly */
 #define STS_SCAN_MAX	60000		/* ms between refresh scans, at most */
 #define STS_SCAN_MIN	1000
 #define STS_REFRESH_BATCH	8	/* background refreshes at once */
 
-enum sts_kind {
-	STS_K_DELIVERY,		/* a delivery asks: sts_get */
-	STS_K_REFRESH,		/* background refresh of a cached policy */
-	STS_K_CTL_REFRESH,	/* strictmailctl sts refresh */
-	STS_K_CTL_CHECK,	/* strictmailctl sts check: no cache */
-};
-
-struct sts_dom;
-
-struct sts_req {
-	struct sts_dom	*dom;
-	struct sts_req	*next;
-	sts_cb		 cb;
-	void		*arg;
-};
-
-struct sts_dom {
-	struct sts		*s;
-	struct sts_dom		*next;
-	enum sts_kind		 kind;
-	uint64_t		 ctlreq;
-	char			 domain[STS_DOMAIN_MAX + 1];	/* A-labels */
-	char			 host[STS_DOMAIN_MAX + 16];	/* mta-sts.D */
-	int			 literal;	/* no policy possible */
-	struct sts_req		*waiters;
-	struct dns_req		*txtq, *q4, *q6;
-	enum sts_dns		 dns;
-	char			 id[STS_ID_MAX + 1];
-	char			 dnswhy[160];
-	struct dns_addr		 addrs[STS_ADDRS_MAX];
-	size_t			 naddrs;
-	int			 apending;
-	enum dns_status		 st4, st6;
-	struct sts_fetch	*fetch;
-	struct event_timer	*later;		/* an answer without I/O */
-	struct sts_entry	 e;
-	int			 have_entry;	/* e came from the cache */
-	int			 fetched_ok;
-	char			 warn[STS_ERROR_MAX];
-};
-
-struct sts {
-	struct event_loop	*loop;
-	struct dns		*dns;
-	struct sts_cache	*cache;
-	struct sts_fetcher	*fetcher;
-	struct sts_config	 conf;
-	struct sts_dom		*doms;
-	struct event_timer	*scan;
-	uint64_t		 scan_at;	/* when it fires (seconds) */
-	struct sts_ctl_sink	 sink;
-	uint64_t		 rnd;
-};
-
 static void sts_dom_finish(struct sts_dom *d);
 static void sts_scan_arm(struct sts *s, uint64_t next);
 static void sts_scan_sooner(struct sts *s, uint64_t when);
 
-static uint64_t
+uint64_t
 sts_now(void)
 {
 	return (uint64_t)time(NULL);
@@ -106,7 +51,7 @@ sts_jitter(struct sts *s)
 	return (unsigned)(s->rnd & 0xffff);
 }
 
-static void
+void
 sts_iso(uint64_t t, char *out, size_t len)
 {
 	time_t		tt = (time_t)t;
@@ -149,7 +94,7 @@ sts_domain_alabel(const char *domain, char *out, size_t outlen)
 
 /* ---- the domains being looked up ---- */
 
-static struct sts_dom *
+struct sts_dom *
 sts_dom_new(struct sts *s, enum sts_kind kind, const char *alabel)
 {
 	struct sts_dom	*d;
@@ -219,32 +164,6 @@ sts_dom_free(struct sts_dom *d)
 	free(d);
 }
 
-/* ---- the sink of the operator's requests ---- */
-
-static void
-sts_say(struct sts *s, uint64_t req, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-sts_say(struct sts *s, uint64_t req, const char *fmt, ...)
-{
-	char	line[1024];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (s->sink.line != NULL)
-		s->sink.line(req, line, s->sink.ctx);
-}
-
-static void
-sts_done(struct sts *s, uint64_t req, int ok)
-{
-	if (s->sink.done != NULL)
-		s->sink.done(req, ok, s->sink.ctx);
-}
-
 /* ---- answers ---- */
 
 static void
@@ -307,60 +226,6 @@ sts_later_cb(void *arg)
 	sts_dom_finish(d);
 }
 
-/* ---- show ---- */
-
-static void
-sts_show_lines(struct sts *s, uint64_t req, const struct sts_entry *e)
-{
-	char	t[40];
-	size_t	i;
-
-	sts_say(s, req, "domain: %s", e->domain);
-	sts_say(s, req, "policy: %s", e->has_policy ? "yes" : "no");
-	if (e->has_policy) {
-		sts_say(s, req, "id: %s", e->id);
-		sts_say(s, req, "mode: %s", sts_mode_str(e->pol.mode));
-		sts_say(s, req, "max_age: %u", (unsigned)e->pol.max_age);
-		for (i = 0; i < e->pol.nmx; i++)
-			sts_say(s, req, "mx: %s", e->pol.mx[i]);
-		sts_iso(e->fetched, t, sizeof(t));
-		sts_say(s, req, "fetched: %s", t);
-		sts_iso(e->expires, t, sizeof(t));
-		sts_say(s, req, "expires: %s%s", t, e->expires <= sts_now() ?
-		    " (expired)" : "");
-		sts_iso(e->next_refresh, t, sizeof(t));
-		sts_say(s, req, "next-refresh: %s", t);
-	}
-	if (e->last_use != 0) {
-		sts_iso(e->last_use, t, sizeof(t));
-		sts_say(s, req, "last-use: %s", t);
-	}
-	if (e->last_error[0] != '\0') {
-		sts_say(s, req, "error-id: %s", e->error_id);
-		sts_iso(e->error_time, t, sizeof(t));
-		sts_say(s, req, "error-time: %s", t);
-		sts_say(s, req, "last-error: %s", e->last_error);
-		sts_iso(e->backoff_until, t, sizeof(t));
-		sts_say(s, req, "backoff-until: %s", t);
-	}
-}
-
-static void
-sts_show(struct sts *s, uint64_t req, const char *alabel)
-{
-	struct sts_entry	e;
-	int			rc;
-
-	sts_entry_init(&e, alabel);
-	rc = sts_cache_get(s->cache, alabel, &e);
-	if (rc == 1)
-		sts_show_lines(s, req, &e);
-	else
-		sts_say(s, req, "no cache entry for %s", alabel);
-	sts_entry_free(&e);
-	sts_done(s, req, rc == 1);
-}
-
 /* The end of a lookup of any kind. */
 static void
 sts_dom_finish(struct sts_dom *d)
@@ -377,15 +242,15 @@ sts_dom_finish(struct sts_dom *d)
 		break;
 	case STS_K_CTL_REFRESH:
 		if (d->warn[0] != '\0')
-			sts_say(s, d->ctlreq, "warning: %s", d->warn);
-		sts_show(s, d->ctlreq, d->domain);
+			sts_ctl_say(s, d->ctlreq, "warning: %s", d->warn);
+		sts_ctl_show(s, d->ctlreq, d->domain);
 		break;
 	case STS_K_CTL_CHECK:
 		if (s->sink.check_mx != NULL)
 			s->sink.check_mx(d->ctlreq, d->domain, d->fetched_ok ?
 			    &d->e.pol : NULL, s->sink.ctx);
 		else
-			sts_done(s, d->ctlreq, d->fetched_ok);
+			sts_ctl_done(s, d->ctlreq, d->fetched_ok);
 		break;
 	}
 	sts_dom_free(d);
@@ -401,7 +266,7 @@ sts_fetch_failed(struct sts_dom *d, const char *error)
 	char		 t[40];
 
 	if (d->kind == STS_K_CTL_CHECK) {
-		sts_say(s, d->ctlreq, "fetch: failed: %s", error);
+		sts_ctl_say(s, d->ctlreq, "fetch: failed: %s", error);
 		sts_dom_finish(d);
 		return;
 	}
@@ -428,21 +293,6 @@ sts_fetch_failed(struct sts_dom *d, const char *error)
 }
 
 static void
-sts_check_fetch_lines(struct sts_dom *d, const struct sts_fetch_result *r)
-{
-	struct sts	*s = d->s;
-
-	sts_say(s, d->ctlreq, "fetch: https://%s/.well-known/mta-sts.txt "
-	    "from %s", d->host, r->addr[0] != '\0' ? r->addr : "-");
-	sts_say(s, d->ctlreq, "fetch: policy host certificate: %s",
-	    r->cert[0] != '\0' ? r->cert : "(no handshake)");
-	sts_say(s, d->ctlreq, "fetch: HTTP status %ld", r->status);
-	sts_say(s, d->ctlreq, "fetch: media type \"%s\"", r->content_type);
-	if (r->ok)
-		sts_say(s, d->ctlreq, "fetch: %zu bytes", r->len);
-}
-
-static void
 sts_fetched(const struct sts_fetch_result *r, void *arg)
 {
 	struct sts_dom		*d = arg;
@@ -453,7 +303,7 @@ sts_fetched(const struct sts_fetch_result *r, void *arg)
 
 	d->fetch = NULL;
 	if (d->kind == STS_K_CTL_CHECK)
-		sts_check_fetch_lines(d, r);
+		sts_ctl_fetch_lines(d, r);
 	if (!r->ok) {
 		sts_fetch_failed(d, r->error);
 		return;
@@ -466,10 +316,11 @@ sts_fetched(const struct sts_fetch_result *r, void *arg)
 	}
 	d->fetched_ok = 1;
 	if (d->kind == STS_K_CTL_CHECK) {
-		sts_say(s, d->ctlreq, "policy: version STSv1, mode %s, "
-		    "max_age %u", sts_mode_str(pol.mode), (unsigned)pol.max_age);
+		sts_ctl_say(s, d->ctlreq, "policy: version STSv1, mode %s, "
+		    "max_age %u", sts_mode_str(pol.mode),
+		    (unsigned)pol.max_age);
 		for (i = 0; i < pol.nmx; i++)
-			sts_say(s, d->ctlreq, "policy: mx %s", pol.mx[i]);
+			sts_ctl_say(s, d->ctlreq, "policy: mx %s", pol.mx[i]);
 		sts_policy_copy(&d->e.pol, &pol);
 		sts_policy_free(&pol);
 		sts_dom_finish(d);
@@ -534,7 +385,7 @@ sts_addr_cb(const struct dns_result *res, void *arg)
 	if (--d->apending > 0)
 		return;
 	if (d->kind == STS_K_CTL_CHECK)
-		sts_say(d->s, d->ctlreq, "policy host: %s: %zu addresses "
+		sts_ctl_say(d->s, d->ctlreq, "policy host: %s: %zu addresses "
 		    "(A %s, AAAA %s)", d->host, d->naddrs,
 		    dns_status_str(d->st4), dns_status_str(d->st6));
 	sts_fetch_go(d);
@@ -587,24 +438,6 @@ sts_txt_classify(struct sts_dom *d, const struct dns_result *res)
 	    STS_DNS_ABSENT : STS_DNS_INVALID;
 }
 
-static void
-sts_check_txt_lines(struct sts_dom *d, const struct dns_result *res)
-{
-	struct sts	*s = d->s;
-	size_t		 i;
-
-	sts_say(s, d->ctlreq, "txt: _mta-sts.%s: %s, %zu records",
-	    d->domain, dns_status_str(res->status), res->n);
-	for (i = 0; i < res->n; i++)
-		sts_say(s, d->ctlreq, "txt: record %zu: \"%.*s\"", i + 1,
-		    (int)(res->txt[i].len > 200 ? 200 : res->txt[i].len),
-		    res->txt[i].data);
-	if (d->dns == STS_DNS_FOUND)
-		sts_say(s, d->ctlreq, "txt: id %s", d->id);
-	else
-		sts_say(s, d->ctlreq, "txt: no policy: %s", d->dnswhy);
-}
-
 /* A delivery's lookup after the TXT answer: rule 28's decision. */
 static void
 sts_txt_decide(struct sts_dom *d)
@@ -652,7 +485,7 @@ sts_txt_cb(const struct dns_result *res, void *arg)
 		sts_txt_decide(d);
 		return;
 	case STS_K_CTL_CHECK:
-		sts_check_txt_lines(d, res);
+		sts_ctl_txt_lines(d, res);
 		if (d->dns != STS_DNS_FOUND) {
 			sts_dom_finish(d);
 			return;
@@ -676,7 +509,7 @@ sts_txt_cb(const struct dns_result *res, void *arg)
 	sts_fetch_begin(d);
 }
 
-static void
+void
 sts_txt_begin(struct sts_dom *d)
 {
 	char	name[STS_DOMAIN_MAX + 16];
@@ -686,7 +519,7 @@ sts_txt_begin(struct sts_dom *d)
 	d->txtq = dns_query(d->s->dns, name, DNS_T_TXT, sts_txt_cb, d);
 }
 
-static void
+void
 sts_dom_load(struct sts_dom *d)
 {
 	if (sts_cache_get(d->s->cache, d->domain, &d->e) == 1)
@@ -844,119 +677,6 @@ sts_scan_sooner(struct sts *s, uint64_t when)
 {
 	if (when != 0 && when < s->scan_at)
 		sts_scan_arm(s, when);
-}
-
-/* ---- the operator's requests ---- */
-
-struct sts_listctx {
-	struct sts	*s;
-	uint64_t	 req;
-};
-
-static int
-sts_list_one(const struct sts_entry *e, void *arg)
-{
-	struct sts_listctx	*lc = arg;
-	char			 t[40];
-
-	sts_iso(e->expires, t, sizeof(t));
-	sts_say(lc->s, lc->req, "%s %s id=%s expires=%s error=\"%s\"", e->domain,
-	    e->has_policy ? sts_mode_str(e->pol.mode) : "no-policy",
-	    e->has_policy ? e->id : "-", e->has_policy ? t : "-",
-	    e->last_error);
-	return 0;
-}
-
-struct sts_flush {
-	char	(*names)[STS_DOMAIN_MAX + 1];
-	size_t	 n;
-};
-
-static int
-sts_flush_one(const struct sts_entry *e, void *arg)
-{
-	struct sts_flush	*f = arg;
-
-	f->names = xreallocarray(f->names, f->n + 1, sizeof(*f->names));
-	(void)strlcpy(f->names[f->n++], e->domain, STS_DOMAIN_MAX + 1);
-	return 0;
-}
-
-static void
-sts_ctl_flush(struct sts *s, uint64_t req, const char *alabel)
-{
-	struct sts_flush	f;
-	size_t			i, n = 0;
-
-	if (alabel != NULL) {
-		n = sts_cache_del(s->cache, alabel) == 1;
-	} else {
-		memset(&f, 0, sizeof(f));
-		(void)sts_cache_each(s->cache, sts_flush_one, &f);
-		for (i = 0; i < f.n; i++)
-			n += sts_cache_del(s->cache, f.names[i]) == 1;
-		free(f.names);
-	}
-	log_info("mta-sts: cache: %zu entries removed by strictmailctl", n);
-	sts_say(s, req, "removed %zu", n);
-	sts_done(s, req, 1);
-}
-
-static void
-sts_ctl_lookup(struct sts *s, uint64_t req, enum sts_kind kind,
-    const char *alabel)
-{
-	struct sts_dom	*d;
-
-	d = sts_dom_new(s, kind, alabel);
-	d->ctlreq = req;
-	if (kind == STS_K_CTL_REFRESH)
-		sts_dom_load(d);
-	sts_txt_begin(d);
-}
-
-void
-sts_ctl(struct sts *s, uint64_t req, const char *verb, const char *domain)
-{
-	char			 alabel[STS_DOMAIN_MAX + 1];
-	struct sts_listctx	 lc;
-	int			 n;
-
-	if (domain != NULL && domain[0] != '\0' &&
-	    sts_domain_alabel(domain, alabel, sizeof(alabel)) == -1) {
-		sts_say(s, req, "%s: not a domain name with an MTA-STS policy",
-		    domain);
-		sts_done(s, req, 0);
-		return;
-	}
-	if (domain != NULL && domain[0] == '\0')
-		domain = NULL;
-	if (strcmp(verb, "list") == 0) {
-		lc.req = req;
-		lc.s = s;
-		n = sts_cache_each(s->cache, sts_list_one, &lc);
-		sts_done(s, req, n >= 0);
-	} else if (strcmp(verb, "flush") == 0) {
-		sts_ctl_flush(s, req, domain != NULL ? alabel : NULL);
-	} else if (domain == NULL) {
-		sts_say(s, req, "sts %s: a domain is needed", verb);
-		sts_done(s, req, 0);
-	} else if (strcmp(verb, "show") == 0) {
-		sts_show(s, req, alabel);
-	} else if (strcmp(verb, "refresh") == 0) {
-		sts_ctl_lookup(s, req, STS_K_CTL_REFRESH, alabel);
-	} else if (strcmp(verb, "check") == 0) {
-		sts_ctl_lookup(s, req, STS_K_CTL_CHECK, alabel);
-	} else {
-		sts_say(s, req, "sts %s: unknown request", verb);
-		sts_done(s, req, 0);
-	}
-}
-
-void
-sts_set_ctl_sink(struct sts *s, const struct sts_ctl_sink *sink)
-{
-	s->sink = *sink;
 }
 
 /* ---- the whole ---- */

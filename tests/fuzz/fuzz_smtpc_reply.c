@@ -221,7 +221,8 @@ fuzz_act(struct fuzz *f, enum smtpc_action a)
 			return 0;
 		case SMTPC_A_STARTTLS:
 			smtpc_rparser_reset(&f->p);
-			a = smtpc_tls_done(&f->c, !(f->env & ENV_TLSFAIL),
+			a = smtpc_tls_done(&f->c, (f->env & ENV_TLSFAIL) ?
+			    SMTPC_FAIL_TLS_HANDSHAKE : SMTPC_FAIL_NONE,
 			    "handshake failed: fuzz", &f->out);
 			break;
 		case SMTPC_A_READY:

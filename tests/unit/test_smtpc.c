@@ -585,8 +585,8 @@ test_starttls_offered(void **state)
 		    SMTPC_A_STARTTLS);
 		assert_int_equal(d.c.state, SMTPC_TLS);
 		assert_int_equal(smtpc_timeout(&d.c), 18);
-		assert_int_equal(smtpc_tls_done(&d.c, 1, NULL, &d.out),
-		    SMTPC_A_WAIT);
+		assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_NONE, NULL,
+		    &d.out), SMTPC_A_WAIT);
 		dlg_sent(&d, EHLO_CMD);
 		assert_true(d.c.tls);
 		assert_int_equal(dlg_server(&d, "250-mx.example.org\r\n"
@@ -643,6 +643,7 @@ test_starttls_not_offered(void **state)
 		assert_true(d.c.fail.host);
 		assert_string_equal(d.c.fail.enh, "4.7.4");
 		assert_string_equal(d.c.fail.reason, "no STARTTLS offered");
+		assert_int_equal(d.c.fail.stage, SMTPC_FAIL_STARTTLS_MISSING);
 		dlg_free(&d);
 
 		/* After HELO there is no STARTTLS either. */
@@ -651,6 +652,7 @@ test_starttls_not_offered(void **state)
 		assert_int_equal(dlg_server(&d, "502 no\r\n"), SMTPC_A_WAIT);
 		assert_int_equal(dlg_server(&d, "250 hi\r\n"), SMTPC_A_CLOSE);
 		assert_string_equal(d.c.fail.reason, "no STARTTLS offered");
+		assert_int_equal(d.c.fail.stage, SMTPC_FAIL_STARTTLS_MISSING);
 		dlg_free(&d);
 	}
 }
@@ -688,6 +690,7 @@ test_starttls_refused(void **state)
 		assert_int_equal(d.c.fail.code, 454);
 		assert_string_equal(d.c.fail.reason, "STARTTLS refused: 454 "
 		    "4.7.0 TLS not available due to temporary reason");
+		assert_int_equal(d.c.fail.stage, SMTPC_FAIL_STARTTLS_REFUSED);
 		dlg_free(&d);
 	}
 }
@@ -700,16 +703,75 @@ test_handshake_failed(void **state)
 	(void)state;
 	dlg_to_starttls(&d, SMTPC_TLS_VERIFY, "250 STARTTLS\r\n");
 	assert_int_equal(dlg_server(&d, "220 go\r\n"), SMTPC_A_STARTTLS);
-	assert_int_equal(smtpc_tls_done(&d.c, 0, "name mismatch: wanted "
-	    "mx.example.org, certificate has other.example", &d.out),
-	    SMTPC_A_CLOSE);
+	assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_CERT, "name "
+	    "mismatch: wanted mx.example.org, certificate has other.example",
+	    &d.out), SMTPC_A_CLOSE);
 	/* Nothing in plaintext after a failed handshake. */
 	dlg_sent(&d, "");
 	assert_int_equal(d.c.fail.status, SMTPC_TEMPFAIL);
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_CERT);
 	assert_true(d.c.fail.host);
 	assert_string_equal(d.c.fail.enh, "4.7.5");
 	assert_string_equal(d.c.fail.reason, "name mismatch: wanted "
 	    "mx.example.org, certificate has other.example");
+	dlg_free(&d);
+
+	dlg_to_starttls(&d, SMTPC_TLS_ENCRYPT, "250 STARTTLS\r\n");
+	assert_int_equal(dlg_server(&d, "220 go\r\n"), SMTPC_A_STARTTLS);
+	assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_TLS_HANDSHAKE,
+	    "handshake failed: no shared cipher", &d.out), SMTPC_A_CLOSE);
+	dlg_sent(&d, "");
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_TLS_HANDSHAKE);
+	assert_string_equal(d.c.fail.reason, "handshake failed: no shared "
+	    "cipher");
+	dlg_free(&d);
+}
+
+/*
+ * The failure stage is that of the step that failed, and only there: a
+ * reason that looks like a STARTTLS failure (the server's own words)
+ * gives no STARTTLS stage, and neither does a session that went well.
+ */
+static void
+test_fail_stage(void **state)
+{
+	struct dlg	d;
+
+	(void)state;
+	/* EHLO refused in STARTTLS words: not a STARTTLS stage. */
+	dlg_init(&d, SMTPC_TLS_VERIFY);
+	dlg_connect(&d);
+	assert_int_equal(dlg_server(&d, "421 no STARTTLS offered here\r\n"),
+	    SMTPC_A_CLOSE);
+	assert_int_equal(d.c.fail.status, SMTPC_TEMPFAIL);
+	assert_string_equal(d.c.fail.reason, "421 no STARTTLS offered here");
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_NONE);
+	dlg_free(&d);
+
+	/* HELO refused so: not a STARTTLS stage either. */
+	dlg_init(&d, SMTPC_TLS_VERIFY);
+	dlg_connect(&d);
+	assert_int_equal(dlg_server(&d, "502 no\r\n"), SMTPC_A_WAIT);
+	assert_int_equal(dlg_server(&d, "421 STARTTLS refused\r\n"),
+	    SMTPC_A_CLOSE);
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_NONE);
+	dlg_free(&d);
+
+	/* A lost connection after the handshake. */
+	dlg_to_starttls(&d, SMTPC_TLS_VERIFY, "250 STARTTLS\r\n");
+	assert_int_equal(dlg_server(&d, "220 go\r\n"), SMTPC_A_STARTTLS);
+	assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_NONE, NULL, &d.out),
+	    SMTPC_A_WAIT);
+	assert_int_equal(smtpc_abort(&d.c, "connection closed by the server",
+	    0, &d.out), SMTPC_A_CLOSE);
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_NONE);
+	dlg_free(&d);
+
+	/* `may`: STARTTLS refused, plaintext goes on: no failure. */
+	dlg_to_starttls(&d, SMTPC_TLS_MAY, "250 STARTTLS\r\n");
+	assert_int_equal(dlg_server(&d, "454 4.7.0 no\r\n"), SMTPC_A_READY);
+	assert_int_equal(d.c.fail.status, SMTPC_PENDING);
+	assert_int_equal(d.c.fail.stage, SMTPC_FAIL_NONE);
 	dlg_free(&d);
 }
 
@@ -726,7 +788,8 @@ test_caps_forgotten_after_tls(void **state)
 	assert_int_equal(dlg_server(&d, "220 go\r\n"), SMTPC_A_STARTTLS);
 	assert_int_equal(d.c.caps.flags, 0);
 	assert_int_equal(d.c.caps.size, 0);
-	assert_int_equal(smtpc_tls_done(&d.c, 1, NULL, &d.out), SMTPC_A_WAIT);
+	assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_NONE, NULL, &d.out),
+	    SMTPC_A_WAIT);
 	dlg_sent(&d, EHLO_CMD);
 	assert_int_equal(dlg_server(&d, "250-mx.example.org\r\n"
 	    "250 8BITMIME\r\n"), SMTPC_A_READY);
@@ -750,7 +813,8 @@ test_caps_forgotten_after_tls(void **state)
 	/* The capabilities after TLS count: SIZE, learnt only then. */
 	dlg_to_starttls(&d, SMTPC_TLS_MAY, "250 STARTTLS\r\n");
 	assert_int_equal(dlg_server(&d, "220 go\r\n"), SMTPC_A_STARTTLS);
-	assert_int_equal(smtpc_tls_done(&d.c, 1, NULL, &d.out), SMTPC_A_WAIT);
+	assert_int_equal(smtpc_tls_done(&d.c, SMTPC_FAIL_NONE, NULL, &d.out),
+	    SMTPC_A_WAIT);
 	buf_reset(&d.out);
 	assert_int_equal(dlg_server(&d, "250-mx\r\n250 SIZE 100\r\n"),
 	    SMTPC_A_READY);
@@ -1142,7 +1206,8 @@ dlg_auth_ehlo(struct dlg *d, const char *ext)
 	d->set.auth_user = AUTH_USER;
 	d->set.auth_pass = AUTH_PASS;
 	assert_int_equal(dlg_server(d, "220 go\r\n"), SMTPC_A_STARTTLS);
-	assert_int_equal(smtpc_tls_done(&d->c, 1, NULL, &d->out),
+	assert_int_equal(smtpc_tls_done(&d->c, SMTPC_FAIL_NONE, NULL,
+	    &d->out),
 	    SMTPC_A_WAIT);
 	dlg_sent(d, EHLO_CMD);
 	(void)snprintf(reply, sizeof(reply), "250-mx.example.org\r\n%s", ext);
@@ -1354,6 +1419,7 @@ main(void)
 		cmocka_unit_test(test_starttls_not_offered),
 		cmocka_unit_test(test_starttls_refused),
 		cmocka_unit_test(test_handshake_failed),
+		cmocka_unit_test(test_fail_stage),
 		cmocka_unit_test(test_caps_forgotten_after_tls),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_bdat_pipelined_refusal),
