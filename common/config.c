@@ -364,7 +364,8 @@ config_user_ok(const char *s)
 }
 
 /*
- * Lists of domains, lower case (local-domains, mta-sts-disable): an
+ * Lists of domains, lower case (local-domain, virtual-domain,
+ * mta-sts-disable): an
  * array of strings and its length, as struct config holds them.
  */
 static void
@@ -396,28 +397,6 @@ config_list_copy(char ***v, size_t *n, char *const *src, size_t nsrc)
 	config_list_free(v, n);
 	for (i = 0; i < nsrc; i++)
 		config_list_add(v, n, src[i]);
-}
-
-static void
-config_add_virtual(struct config *cfg, const char *domain)
-{
-	cfg->virtual_domains = xreallocarray(cfg->virtual_domains,
-	    cfg->nvirtual_domains + 1, sizeof(*cfg->virtual_domains));
-	cfg->virtual_domains[cfg->nvirtual_domains] =
-	    str_lower(xstrdup(domain));
-	cfg->nvirtual_domains++;
-}
-
-static void
-config_free_virtual(struct config *cfg)
-{
-	size_t	i;
-
-	for (i = 0; i < cfg->nvirtual_domains; i++)
-		free(cfg->virtual_domains[i]);
-	free(cfg->virtual_domains);
-	cfg->virtual_domains = NULL;
-	cfg->nvirtual_domains = 0;
 }
 
 int
@@ -614,7 +593,8 @@ config_set_virtual(struct config_parser *p, const struct config_keyword *kw,
 		if (p->cfg->nvirtual_domains >= CONFIG_MAX_ITEMS)
 			return config_error(p, "%s: more than %d domains",
 			    kw->name, CONFIG_MAX_ITEMS);
-		config_add_virtual(p->cfg, av[i]);
+		config_list_add(&p->cfg->virtual_domains,
+		    &p->cfg->nvirtual_domains, av[i]);
 	}
 	return 0;
 }
@@ -1551,7 +1531,7 @@ config_free(struct config *cfg)
 	free(cfg->sts_ca_file);
 	free(cfg->aliases);
 	free(cfg->virtual_map);
-	config_free_virtual(cfg);
+	config_list_free(&cfg->virtual_domains, &cfg->nvirtual_domains);
 	free(cfg->recipient_delimiter);
 	free(cfg->root_alias);
 	free(cfg->alias_user);
@@ -1834,8 +1814,8 @@ config_copy(struct config *dst, const struct config *src)
 	dst->aliases = config_strdup_or_null(src->aliases);
 	dst->virtual_domains = NULL;
 	dst->nvirtual_domains = 0;
-	for (i = 0; i < src->nvirtual_domains; i++)
-		config_add_virtual(dst, src->virtual_domains[i]);
+	config_list_copy(&dst->virtual_domains, &dst->nvirtual_domains,
+	    src->virtual_domains, src->nvirtual_domains);
 	dst->virtual_map = config_strdup_or_null(src->virtual_map);
 	dst->recipient_delimiter =
 	    config_strdup_or_null(src->recipient_delimiter);

@@ -37,6 +37,9 @@ int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
 /* write() until done, retrying EINTR; -1 with errno on error. */
 int write_all(int fd, const void *buf, size_t len);
+/* Reads until size bytes or the end of the file (EINTR retried): the
+ * count read, or -1 with errno. */
+ssize_t read_full(int fd, void *buf, size_t size);
 /* Lower-case ASCII in place; returns s. */
 char *str_lower(char *s);
 /* Milliseconds of CLOCK_MONOTONIC. */

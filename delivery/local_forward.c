@@ -114,25 +114,6 @@ local_forward_unsafe(const struct stat *st, uid_t uid)
 	return NULL;
 }
 
-/* Reads the whole file into text; its length, or -1 with errno. */
-static ssize_t
-local_forward_slurp(int fd, char *text, size_t size)
-{
-	size_t	len = 0;
-	ssize_t	n;
-
-	while (len < size) {
-		n = read(fd, text + len, size - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
 
 /* Opens and checks: the descriptor, -1 to ignore (f->why) or for a
  * missing file (why empty), -2 for a temporary error (res set). */
@@ -197,7 +178,7 @@ local_forward_read(const char *home, uid_t uid, char ***targets,
 		return -1;
 	if (fd >= 0) {
 		text = xmalloc(LOCAL_FORWARD_MAX + 1);
-		len = local_forward_slurp(fd, text, LOCAL_FORWARD_MAX + 1);
+		len = read_full(fd, text, LOCAL_FORWARD_MAX + 1);
 		close(fd);
 		if (len == -1) {
 			local_result_set(res, LOCAL_TEMP, "4.3.0",
