@@ -106,10 +106,15 @@ static int config_set_delimiter(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_mailbox(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_mailbox_user(struct config_parser *,
+    const struct config_keyword *, char **, int);
 static int config_set_lmtp(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_relative(struct config_parser *,
     const struct config_keyword *, char **, int);
+
+/* The mailbox kinds, in enum config_mailbox order. */
+static const char *const config_mailboxes[] = { "mbox", "maildir", "lmtp" };
 
 #define F(field)	offsetof(struct config, field)
 
@@ -246,6 +251,7 @@ static const struct config_keyword config_keywords[] = {
 	    NULL },
 	{ "alias-user", 1, 1, 0, config_set_user, F(alias_user), 0, 0, NULL },
 	{ "mailbox", 1, 1, 0, config_set_mailbox, F(mailbox), 0, 0, NULL },
+	{ "mailbox-user", 2, 2, 1, config_set_mailbox_user, 0, 0, 0, NULL },
 	{ "mbox-dir", 1, 1, 0, config_set_path, F(mbox_dir), 0, 0, NULL },
 	{ "maildir", 1, 1, 0, config_set_relative, F(maildir), 0, 0, NULL },
 	{ "lmtp-socket", 1, 1, 0, config_set_lmtp, F(lmtp_socket), 0, 0,
@@ -410,18 +416,45 @@ config_is_virtual_domain(const struct config *cfg, const char *domain)
 	return 0;
 }
 
-/* 1 if the virtual-domain lists of a and b differ. */
+/* 1 if two lists differ. */
 static int
-config_virtual_differ(const struct config *a, const struct config *b)
+config_list_differ(char *const *a, size_t na, char *const *b, size_t nb)
 {
 	size_t	i;
 
-	if (a->nvirtual_domains != b->nvirtual_domains)
+	if (na != nb)
 		return 1;
-	for (i = 0; i < a->nvirtual_domains; i++)
-		if (strcmp(a->virtual_domains[i], b->virtual_domains[i]) != 0)
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
 			return 1;
 	return 0;
+}
+
+static unsigned
+config_mailbox_named(const char *name)
+{
+	unsigned	i;
+
+	for (i = 0; i < sizeof(config_mailboxes) / sizeof(config_mailboxes[0]);
+	    i++)
+		if (strcmp(name, config_mailboxes[i]) == 0)
+			return i;
+	return CONFIG_MAILBOX_MBOX;
+}
+
+/* mailbox-user entries are "USER KIND" (kind a config_mailboxes name). */
+unsigned
+config_mailbox_of(const struct config *cfg, const char *user)
+{
+	size_t	i, len = strlen(user);
+
+	for (i = 0; i < cfg->nmailbox_users; i++) {
+		if (strncmp(cfg->mailbox_users[i], user, len) == 0 &&
+		    cfg->mailbox_users[i][len] == ' ')
+			return config_mailbox_named(
+			    cfg->mailbox_users[i] + len + 1);
+	}
+	return cfg->mailbox;
 }
 
 int
@@ -795,7 +828,6 @@ config_set_delimiter(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
-static const char *const config_mailboxes[] = { "mbox", "maildir", "lmtp" };
 
 const char *
 config_mailbox_name(unsigned kind)
@@ -805,24 +837,60 @@ config_mailbox_name(unsigned kind)
 	return config_mailboxes[kind];
 }
 
+/* The kind named s into *kind; -1 (with the error) if s names none. */
+static int
+config_mailbox_kind(struct config_parser *p, const struct config_keyword *kw,
+    const char *s, unsigned *kind)
+{
+	unsigned	i;
+
+	for (i = 0; i < sizeof(config_mailboxes) / sizeof(config_mailboxes[0]);
+	    i++) {
+		if (strcmp(s, config_mailboxes[i]) == 0) {
+			*kind = i;
+			return 0;
+		}
+	}
+	return config_error(p, "%s: '%s' is not mbox, maildir or lmtp",
+	    kw->name, s);
+}
+
 /* mailbox mbox|maildir|lmtp */
 static int
 config_set_mailbox(struct config_parser *p, const struct config_keyword *kw,
     char **av, int ac)
 {
-	unsigned	*field = config_field(p->cfg, kw->off);
-	unsigned	 i;
+	(void)ac;
+	return config_mailbox_kind(p, kw, av[0],
+	    config_field(p->cfg, kw->off));
+}
+
+/* mailbox-user USER mbox|maildir|lmtp: one user's own mailbox kind. */
+static int
+config_set_mailbox_user(struct config_parser *p,
+    const struct config_keyword *kw, char **av, int ac)
+{
+	struct buf	b;
+	unsigned	kind = 0, i;
+	size_t		len = strlen(av[0]);
 
 	(void)ac;
-	for (i = 0; i < sizeof(config_mailboxes) / sizeof(config_mailboxes[0]);
-	    i++) {
-		if (strcmp(av[0], config_mailboxes[i]) == 0) {
-			*field = i;
-			return 0;
-		}
-	}
-	return config_error(p, "%s: '%s' is not mbox, maildir or lmtp",
-	    kw->name, av[0]);
+	if (!config_user_ok(av[0]))
+		return config_error(p, "%s: bad user name '%s'", kw->name,
+		    av[0]);
+	if (config_mailbox_kind(p, kw, av[1], &kind) == -1)
+		return -1;
+	for (i = 0; i < p->cfg->nmailbox_users; i++)
+		if (strncmp(p->cfg->mailbox_users[i], av[0], len) == 0 &&
+		    p->cfg->mailbox_users[i][len] == ' ')
+			return config_error(p, "%s: duplicate user '%s'",
+			    kw->name, av[0]);
+	buf_init(&b);
+	buf_printf(&b, "%s %s", av[0], config_mailbox_name(kind));
+	config_list_add(&p->cfg->mailbox_users, &p->cfg->nmailbox_users,
+	    b.data);
+	buf_free(&b);
+	return 0;
 }
 
 /* lmtp-socket unix:/PATH | ADDRESS:PORT (numeric; IPv6 in brackets). */
@@ -1532,6 +1600,7 @@ config_free(struct config *cfg)
 	free(cfg->aliases);
 	free(cfg->virtual_map);
 	config_list_free(&cfg->virtual_domains, &cfg->nvirtual_domains);
+	config_list_free(&cfg->mailbox_users, &cfg->nmailbox_users);
 	free(cfg->recipient_delimiter);
 	free(cfg->root_alias);
 	free(cfg->alias_user);
@@ -1816,6 +1885,10 @@ config_copy(struct config *dst, const struct config *src)
 	dst->nvirtual_domains = 0;
 	config_list_copy(&dst->virtual_domains, &dst->nvirtual_domains,
 	    src->virtual_domains, src->nvirtual_domains);
+	dst->mailbox_users = NULL;
+	dst->nmailbox_users = 0;
+	config_list_copy(&dst->mailbox_users, &dst->nmailbox_users,
+	    src->mailbox_users, src->nmailbox_users);
 	dst->virtual_map = config_strdup_or_null(src->virtual_map);
 	dst->recipient_delimiter =
 	    config_strdup_or_null(src->recipient_delimiter);
@@ -1918,7 +1991,12 @@ config_restart_needed(const struct config *run, const struct config *next,
 		{ "aliases", config_str_differs(run->aliases, next->aliases) },
 		{ "virtual-map", config_str_differs(run->virtual_map,
 		    next->virtual_map) },
-		{ "virtual-domain", config_virtual_differ(run, next) },
+		{ "virtual-domain", config_list_differ(run->virtual_domains,
+		    run->nvirtual_domains, next->virtual_domains,
+		    next->nvirtual_domains) },
+		{ "mailbox-user", config_list_differ(run->mailbox_users,
+		    run->nmailbox_users, next->mailbox_users,
+		    next->nmailbox_users) },
 		{ "recipient-delimiter", config_str_differs(
 		    run->recipient_delimiter, next->recipient_delimiter) },
 		{ "root-alias", config_str_differs(run->root_alias,

@@ -179,6 +179,8 @@ struct config {
 	char		*alias_user;		/* runs pipes and files of the
 						 * aliases: nobody */
 	unsigned	 mailbox;		/* enum config_mailbox */
+	char		**mailbox_users;	/* mailbox-user: "USER KIND" */
+	size_t		 nmailbox_users;
 	char		*mbox_dir;		/* /var/mail */
 	char		*maildir;		/* Maildir, under the home */
 	char		*lmtp_socket;		/* unix:/path or addr:port */
@@ -265,6 +267,9 @@ int config_sts_disabled(const struct config *cfg, const char *domain);
 /* The compiled form of a map source: "<src>.db" into buf (NULL if it
  * does not fit). */
 const char *config_map_db(const char *src, char *buf, size_t size);
+/* The mailbox kind of a local user: its mailbox-user line, else
+ * mailbox. */
+unsigned config_mailbox_of(const struct config *cfg, const char *user);
 /* The name of a mailbox kind: "mbox", "maildir", "lmtp". */
 const char *config_mailbox_name(unsigned kind);
 /* The CA file for MTA-STS policy hosts: mta-sts-ca-file, else

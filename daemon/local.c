@@ -554,8 +554,9 @@ ld_mailbox(struct ld_job *j, size_t ri, const struct expand_target *x)
 	struct ld_task	*t;
 	struct passwd	 pw;
 	char		 path[1024], pwbuf[LD_PWBUF], why[512];
+	unsigned	 kind = config_mailbox_of(cfg, x->user);
 
-	if (cfg->mailbox == CONFIG_MAILBOX_LMTP) {
+	if (kind == CONFIG_MAILBOX_LMTP) {
 		if (cfg->lmtp_socket == NULL) {
 			ld_rcpt_fail(&j->r[ri], LOCAL_TEMP, "4.3.5",
 			    "mailbox lmtp without lmtp-socket");
@@ -567,7 +568,7 @@ ld_mailbox(struct ld_job *j, size_t ri, const struct expand_target *x)
 		ld_task_add_rcpt(j->lmtp, ri, x->value);
 		return;
 	}
-	if (cfg->mailbox == CONFIG_MAILBOX_MAILDIR) {
+	if (kind == CONFIG_MAILBOX_MAILDIR) {
 		if (ld_user(x->user, &pw, pwbuf, sizeof(pwbuf), why,
 		    sizeof(why)) == -1) {
 			ld_rcpt_fail(&j->r[ri], LOCAL_TEMP, "4.3.0", why);

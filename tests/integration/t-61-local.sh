@@ -12,11 +12,14 @@
 #     catch-all;
 #   - an alias to a remote address becomes a new pending recipient of the
 #     same message ("forwarded" logged, the local one delivered);
-#   - Maildir (mailbox maildir) after a restart: one file in new/.
+#   - Maildir for one user (mailbox-user) after a restart: one file in
+#     new/; another user keeps the mbox;
+#   - mail(1) (bsd-mailx) reads the mbox strictmail wrote.
 # What must not happen is checked too: no file written as root, nothing
 # in a mailbox of a recipient that was refused, no copy for the ignored
 # .forward's pipe.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-dovecot.sh"
 t_init
 
 ctl=$SM_TOP/build-asan/strictmailctl
@@ -222,15 +225,29 @@ grep -qx "rcpt-orcpt rfc822;ext@mx.test" "$envf" ||
 [ "$(count "$T_DIR/mail/$U1" ext)" = 1 ] || t_fail "ext's local copy in $U1's mbox" "$(count "$T_DIR/mail/$U1" ext)"
 say "alias to a remote address: a new pending recipient of $QID, with ORCPT; the local target delivered"
 
+# mail(1) reads U1's mbox: every message strictmail put there.
+want=$(grep -c '^From ' "$T_DIR/mail/$U1")
+mailx_read_mbox "$T_DIR/mail/$U1" > "$T_DIR/mailx.out" 2>&1 ||
+    t_fail "mail -f $U1's mbox to work" "$(head -n 3 "$T_DIR/mailx.out")"
+grep -q "\"$T_DIR/mail/$U1\": $want messages" "$T_DIR/mailx.out" ||
+    t_fail "mail to list $want messages in $U1's mbox" "$(head -n 2 "$T_DIR/mailx.out")"
+for s in plain1 team tagged rootmail vinfo ext; do
+	grep -q " $s\$" "$T_DIR/mailx.out" || t_fail "mail lists the message '$s'" "$(cat "$T_DIR/mailx.out")"
+done
+mailx_read_mbox "$T_DIR/mail/$U1" 1 > "$T_DIR/mailx1.out" 2>&1
+grep -qx "Delivered-To: $U1@mx.test" "$T_DIR/mailx1.out" ||
+    t_fail "mail shows message 1 with its Delivered-To" "$(head -n 8 "$T_DIR/mailx1.out")"
+say "mail(1) reads $U1's mbox: $want messages, each subject listed"
+
 # Nothing written as root in the mail folders.
 bad=$(find "$T_DIR/mail" "$T_DIR/home" "$T_DIR/out" -user root ! -type d 2>/dev/null | head -n 3)
 [ -z "$bad" ] || t_fail "no file written as root" "$bad"
 
 sm_stop "$SM_PID" || t_fail "a clean stop" "had to kill it"
 
-# Maildir.
+# Maildir for one user (mailbox-user), mbox for the others.
 sm_config "$conf" "$spool" "aliases $T_DIR/aliases" "mbox-dir $T_DIR/mail" \
-    "mailbox maildir" "retry-initial 1h"
+    "mailbox-user $U1 maildir" "retry-initial 1h"
 sm_start_ready "$conf" "$log"
 send "$U1@mx.test" md1
 delivered "$QID"
@@ -244,6 +261,12 @@ head -n 2 "$f" | grep -qx 'Return-Path: <sender@example.org>' ||
 grep -q "^Subject: md1" "$f" || t_fail "the message in $f" "$(head -c 300 "$f")"
 [ -z "$(ls "$md/tmp")" ] || t_fail "$md/tmp empty" "$(ls "$md/tmp")"
 say "Maildir: one file in new/, owned by $U1, tmp/ empty"
+[ "$(count "$T_DIR/mail/$U1" md1)" = 0 ] || t_fail "md1 not in $U1's mbox" "it is there"
+send "$U3@mx.test" mb3
+delivered "$QID"
+[ "$(count "$T_DIR/mail/$U3" mb3)" = 1 ] || t_fail "$U3 (no mailbox-user line) still gets an mbox" "$(count "$T_DIR/mail/$U3" mb3)"
+[ ! -e "$T_DIR/home/$U3/Maildir" ] || t_fail "no Maildir for $U3" "one was made"
+say "mailbox-user: $U1 gets a Maildir, $U3 keeps its mbox"
 
 sm_stop "$SM_PID" || t_fail "a clean stop" "had to kill it"
 t_pass
