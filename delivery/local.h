@@ -119,8 +119,10 @@ enum local_status local_pipe_deliver(const struct local_msg *lm,
  * Reads home/.forward for the user uid: opened O_NOFOLLOW|O_NONBLOCK; it
  * must be a regular file owned by uid or root, neither group- nor
  * world-writable, at most LOCAL_FORWARD_MAX bytes, no NUL.  Its lines hold
- * targets as in aliases(5): comma-separated, "quoted" ones may hold commas
- * and blanks, a line whose first non-blank is '#' is a comment.  Returns 0
+ * targets as in aliases(5) (lookup/aliases.h's aliases_split; no
+ * :include:, no continuation lines), a line whose first non-blank is '#'
+ * is a comment.  Each target comes back as "\\user", "/file",
+ * "|command", a name or an address.  Returns 0
  * with the targets (*targets NULL when there are none; free them with
  * local_forward_free) and res->status LOCAL_OK; res->text is "" or, when
  * the file was ignored (symbolic link, unsafe, too large, bad syntax,

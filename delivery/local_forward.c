@@ -4,7 +4,7 @@
  * root), not writable by group or others, not larger than
  * LOCAL_FORWARD_MAX.  A file that breaks a rule is ignored with the reason
  * (mail goes to the mailbox); only an error that may pass is temporary.
- * The targets are split here with the quoting of aliases(5).
+ * The targets are split as aliases(5) targets are (lookup/aliases.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "delivery/local.h"
+#include "lookup/aliases.h"
 
 struct local_forward {
 	char		  path[4096];
@@ -23,57 +24,60 @@ struct local_forward {
 	char		  why[200];	/* set: the file is ignored */
 };
 
+/* One target of a line, in the form local_child.c reads: "\\user",
+ * "/file", "|command", or a name or an address. */
 static void
-local_forward_add(struct local_forward *f, const char *p, size_t len)
+local_forward_add(struct local_forward *f, const struct aliases_target *t)
 {
-	while (len > 0 && (*p == ' ' || *p == '\t')) {
-		p++;
-		len--;
-	}
-	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-		len--;
-	if (len == 0)
-		return;
+	struct buf	b;
+
 	if (f->n == LOCAL_FORWARD_TARGETS) {
 		bsnprintf(f->why, sizeof(f->why), "more than %d targets",
 		    LOCAL_FORWARD_TARGETS);
 		return;
 	}
+	buf_init(&b);
+	switch (t->kind) {
+	case ALIAS_T_MAILBOX:
+		buf_printf(&b, "\\%s", t->value);
+		break;
+	case ALIAS_T_PIPE:
+		buf_printf(&b, "|%s", t->value);
+		break;
+	case ALIAS_T_INCLUDE:
+		bsnprintf(f->why, sizeof(f->why), "an :include: is not "
+		    "followed from a .forward");
+		buf_free(&b);
+		return;
+	default:
+		buf_addstr(&b, t->value);
+		break;
+	}
 	f->targets = xreallocarray(f->targets, f->n + 1, sizeof(char *));
-	f->targets[f->n++] = xstrndup(p, len);
+	f->targets[f->n++] = xstrdup(b.data);
+	buf_free(&b);
 }
 
-/*
- * One line: targets separated by commas; "..." keeps commas and blanks
- * (the quotes go, \" and \\ inside are a quote and a backslash).
- */
+/* One line: targets as in aliases(5) (lookup/aliases.h's splitter). */
 static void
 local_forward_line(struct local_forward *f, const char *line, size_t len,
     unsigned int lineno)
 {
-	struct buf	t;
-	size_t		i;
-	int		quoted = 0;
+	struct aliases_target	*t = NULL;
+	char			*s, err[160];
+	size_t			 n = 0, i;
 
-	buf_init(&t);
-	for (i = 0; i < len && f->why[0] == '\0'; i++) {
-		if (quoted && line[i] == '\\' && i + 1 < len &&
-		    (line[i + 1] == '"' || line[i + 1] == '\\'))
-			buf_addch(&t, line[++i]);
-		else if (line[i] == '"')
-			quoted = !quoted;
-		else if (line[i] == ',' && !quoted) {
-			local_forward_add(f, t.data, t.len);
-			buf_reset(&t);
-		} else
-			buf_addch(&t, line[i]);
-	}
-	if (quoted && f->why[0] == '\0')
-		bsnprintf(f->why, sizeof(f->why), "line %u: unbalanced quote",
-		    lineno);
-	else if (f->why[0] == '\0')
-		local_forward_add(f, t.data, t.len);
-	buf_free(&t);
+	/* A comma that ends a line ends nothing here (no continuation). */
+	while (len > 0 && (line[len - 1] == ',' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
+		len--;
+	s = xstrndup(line, len);
+	if (aliases_split(s, &t, &n, err, sizeof(err)) == -1)
+		bsnprintf(f->why, sizeof(f->why), "line %u: %s", lineno, err);
+	for (i = 0; i < n && f->why[0] == '\0'; i++)
+		local_forward_add(f, &t[i]);
+	aliases_targets_free(t, n);
+	free(s);
 }
 
 static void

@@ -467,13 +467,19 @@ test_forward_missing_and_normal(void **state)
 	    "\n"
 	    "   # indented comment\n"
 	    "  carol  ,\n"
-	    "|/usr/bin/vacation -a x\n"
-	    ":include:/etc/list", 0644);
+	    "|/usr/bin/vacation -a x", 0644);
 	got = fwd_read(&f, getuid(), &res);
 	assert_string_equal(got, "alice@example.org|\\bob|"
 	    "|/usr/bin/procmail -f-|/var/mail/x, y|carol|"
-	    "|/usr/bin/vacation -a x|:include:/etc/list");
+	    "|/usr/bin/vacation -a x");
 	assert_string_equal(res.text, "");
+	free(got);
+	/* an :include: is not followed from a .forward: the file is
+	 * ignored (the mail goes to the mailbox) */
+	write_file(f.path, "carol\n:include:/etc/list\n", 0644);
+	got = fwd_read(&f, getuid(), &res);
+	assert_string_equal(got, "");
+	assert_non_null(strstr(res.text, "an :include: is not followed"));
 	free(got);
 }
 
@@ -506,7 +512,7 @@ test_forward_unsafe(void **state)
 	unlink(f.path);
 
 	write_file(f.path, "alice@example.org\n\"|/bin/cat\n", 0644);
-	assert_ignored(&f, getuid(), "line 2: unbalanced quote");
+	assert_ignored(&f, getuid(), "line 2: bad quoting");
 
 	/* 64 KiB is fine, one byte more is not. */
 	big = xmalloc(LOCAL_FORWARD_MAX + 2);
