@@ -55,5 +55,9 @@ if [ "$(id -u)" -eq 0 ] && [ "$unpriv" = 0 ]; then
 	sh "$(dirname "$0")/mkusers.sh"
 fi
 run_local_owners "$unpriv"
+# The mbox-dir of the local run: every local user may create a mailbox
+# there (sticky, as /tmp), since deliveries run as the recipient.
+mkdir -p "$dir/mail"
+chmod 1777 "$dir/mail"
 echo "run-local: strictmail on 127.0.0.1:2525, configuration $dir/strictmail.conf; Ctrl-C stops it"
 exec "$bin" -d -f "$dir/strictmail.conf" "$@"
