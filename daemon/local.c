@@ -240,6 +240,18 @@ ld_rcpt_forward(struct ld_rcpt *r, const char *addr)
 	r->fwd[r->nfwd++] = xstrdup(addr);
 }
 
+/* The code of a server's reply that a result quotes ("550 5.1.1 ..."
+ * from an LMTP server), else 0: our own words. */
+static uint32_t
+ld_reply_code(const char *text)
+{
+	if (text[0] < '2' || text[0] > '5' || text[1] < '0' || text[1] > '9' ||
+	    text[2] < '0' || text[2] > '9' || text[3] != ' ')
+		return 0;
+	return (uint32_t)((text[0] - '0') * 100 + (text[1] - '0') * 10 +
+	    (text[2] - '0'));
+}
+
 /*
  * MSG_LD_RESULT: the MSG_D_RESULT layout, then the forwarded addresses:
  * u32 n, n x { u32 index, str address }.
@@ -261,7 +273,7 @@ ld_job_answer(struct ld_job *j)
 		    res->status == LOCAL_TEMP ? DRES_DEFERRED : DRES_BOUNCED;
 		ipc_put_u32(&b, j->r[i].index);
 		ipc_put_u32(&b, status);
-		ipc_put_u32(&b, 0);
+		ipc_put_u32(&b, ld_reply_code(res->text));
 		ipc_put_str(&b, res->enh[0] != '\0' ? res->enh :
 		    res->status == LOCAL_OK ? "2.0.0" :
 		    res->status == LOCAL_TEMP ? "4.0.0" : "5.0.0");

@@ -22,6 +22,13 @@ queue_report_relay_host(const char *relay, char *out, size_t size)
 {
 	size_t	n = strcspn(relay, "[");
 
+	/* Only "host[address]:port" names a remote MTA; a local delivery's
+	 * relay ("mbox", "lmtp", ...) names none. */
+	if (relay[n] == '\0') {
+		out[0] = '\0';
+		return;
+	}
+
 	if (n >= size)
 		n = size - 1;
 	memcpy(out, relay, n);

@@ -190,6 +190,9 @@ dsn=$(grep -l -x 'Return-Path: <>' "$DV/mail/$U2/new"/* 2>/dev/null)
 "$PY" "$T_LIB/dsn_check.py" "$dsn" --rcpt "$U3@mx.test:failed:5.1.1" > "$T_DIR/dsn.out" 2>&1 ||
     t_fail "a correct DSN for $U3 (failed, 5.1.1)" "$(tr '\n' '|' < "$T_DIR/dsn.out")"
 grep -q "User doesn't exist" "$dsn" || t_fail "Dovecot's reply text in the DSN" "$(grep -i diagnostic "$dsn")"
+grep -Eq "^Diagnostic-Code: smtp; ?550 5\.1\.1" "$dsn" ||
+    t_fail "Dovecot's reply as the DSN's Diagnostic-Code: smtp; 550 5.1.1 ..." "$(grep -i '^Diagnostic' "$dsn")"
+! grep -qi "^Remote-MTA:" "$dsn" || t_fail "no Remote-MTA (a local delivery)" "$(grep -i '^Remote-MTA' "$dsn")"
 grep -Eq "Final-Recipient: rfc822; *($U1|second)@" "$dsn" && t_fail "only $U3 in the DSN" "$(grep Final-Recipient "$dsn")"
 [ "$(grep -c 'Connect from local' "$lg")" = 2 ] ||
     t_fail "two LMTP connections in all (t63one, then its DSN)" "$(grep -E 'Connect|saved mail|Disconnect' "$lg")"
