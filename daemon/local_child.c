@@ -209,20 +209,24 @@ lc_forward_target(const struct local_task_spec *t, const struct local_msg *lm,
 	lc_merge(acc, &r);
 }
 
-/* A user's mailbox, through ~/.forward when there is a safe one. */
+/* A user's mailbox, through ~/.forward when there is a safe one.  A
+ * .forward that cannot be read for now defers; one that is ignored
+ * (unsafe) is named in the mailbox's result, for the log. */
 static void
 lc_user(const struct local_task_spec *t, struct local_result *res)
 {
 	struct local_msg	 lm;
-	char			**fw = NULL;
-	size_t			 n = 0, i;
+	char			**fw = NULL, note[sizeof(res->text)];
+	size_t			 n = 0, i, len;
 	int			 mailbox = 0;
 
 	lc_msg(t, t->rcpts[0], &lm);
 	memset(res, 0, sizeof(*res));
 	res->status = LOCAL_OK;
 	if (t->forward && t->home != NULL &&
-	    local_forward_read(t->home, t->uid, &fw, &n, res) == 0 && n > 0) {
+	    local_forward_read(t->home, t->uid, &fw, &n, res) == -1)
+		return;
+	if (n > 0) {
 		for (i = 0; i < n && i < LC_MAX_FORWARD; i++)
 			lc_forward_target(t, &lm, fw[i], &mailbox, res);
 		for (i = 0; i < n; i++)
@@ -233,8 +237,13 @@ lc_user(const struct local_task_spec *t, struct local_result *res)
 			    sizeof(res->text));
 		return;
 	}
+	(void)strlcpy(note, res->text, sizeof(note));
 	res->status = LOCAL_OK;
 	lc_mailbox(t, &lm, res);
+	len = strlen(res->text);
+	if (note[0] != '\0' && len < sizeof(res->text))
+		(void)bsnprintf(res->text + len, sizeof(res->text) - len,
+		    " (%s)", note);
 }
 
 static void
