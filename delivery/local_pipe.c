@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/pidfd.h>
 #include <sysexits.h>
 #include <sys/wait.h>
@@ -36,6 +37,7 @@ struct local_pipe {
 	char		**envp;
 	size_t		 nenv;
 	pid_t		 pid;
+	pid_t		 parent;	/* the delivering process */
 	int		 in, err, pidfd;	/* our ends, -1 when closed */
 	char		 line[LOCAL_PIPE_LINE];
 	size_t		 linelen;
@@ -160,6 +162,11 @@ local_pipe_child(struct local_pipe *lp, int in, int err)
 	int		 null, e;
 
 	setpgid(0, 0);
+	/* A delivery killed (strictmaild stopping, local-delivery-timeout)
+	 * takes its command with it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != lp->parent)
+		_exit(EX_TEMPFAIL);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL);
 	sigemptyset(&none);
@@ -206,6 +213,7 @@ local_pipe_start(struct local_pipe *lp, struct local_result *res)
 	}
 	in[0] = local_pipe_high(in[0]);
 	err[1] = local_pipe_high(err[1]);
+	lp->parent = getpid();
 	lp->pid = in[0] == -1 || err[1] == -1 ? -1 : fork();
 	if (lp->pid == 0)
 		local_pipe_child(lp, in[0], err[1]);

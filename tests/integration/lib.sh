@@ -261,6 +261,16 @@ sm_config() {
 	} > "$f"
 }
 
+# sm_hold_local: prints a directive that keeps mail for root in delivery
+# (its alias becomes a command that waits), for a test that counts the
+# queue's syncs and wants no envelope rewrite of a delivery meanwhile.
+# The command dies with the delivery that runs it (at the daemon's stop).
+sm_hold_local() {
+	printf '#!/bin/sh\nexec sleep 3600\n' > "$T_DIR/hold"
+	chmod 0755 "$T_DIR/hold"
+	echo "root-alias |$T_DIR/hold"
+}
+
 # ---------------------------------------------------------------- daemon
 
 # The option that selects the mode of this run.

@@ -38,7 +38,9 @@ spool=$T_DIR/spool
 conf=$T_DIR/strictmail.conf
 state=$T_DIR/acks
 : > "$state"
-sm_config "$conf" "$spool"
+# Mail for root is held in delivery: no envelope rewrite adds its syncs
+# to the queue's count.
+sm_config "$conf" "$spool" "$(sm_hold_local)"
 
 # phase NUMBER FROM COUNT NMSG: one daemon run of the plain build with the
 # preload; NMSG messages, one at a time.
