@@ -211,6 +211,33 @@ lookup_expand_config(struct lookup *lk, struct expand_config *ec)
 	ec->arg = lk;
 }
 
+/*
+ * A quoted local part as the envelope keeps it ("john.doe"@host) made
+ * plain in place (john.doe@host), as smtpd gives it at RCPT time: the
+ * quotes go and a backslash keeps the character after it.
+ */
+static void
+lookup_unquote(char *addr)
+{
+	char	*plain, *w;
+	char	*r = addr + 1;
+
+	if (addr[0] != '"')
+		return;
+	plain = w = xmalloc(strlen(addr) + 1);
+	while (*r != '\0' && *r != '"') {
+		if (*r == '\\' && r[1] != '\0')
+			r++;
+		*w++ = *r++;
+	}
+	/* Only a quoted local part followed by its domain is changed. */
+	if (*r == '"' && r[1] == '@') {
+		(void)strlcpy(w, r + 1, strlen(r + 1) + 1);
+		(void)strlcpy(addr, plain, strlen(addr) + 1);
+	}
+	free(plain);
+}
+
 /* MSG_L_EXPAND from the parent: the targets of one recipient. */
 static void
 lookup_expand(struct lookup *lk, struct ipc_msg *m)
@@ -225,6 +252,7 @@ lookup_expand(struct lookup *lk, struct ipc_msg *m)
 	ipc_get_str(m, addr, sizeof(addr));
 	if (ipc_end(m) == -1)
 		return;
+	lookup_unquote(addr);
 	lookup_expand_config(lk, &ec);
 	(void)expand_address(&ec, addr, &res);
 	log_debug("expand %s: %s, %zu targets", logfmt_value(ea, sizeof(ea),
