@@ -3,7 +3,9 @@
 # tests (cmocka, with leak detection) and the integration tests, each of
 # the latter twice: unprivileged (-u, leak detection on) and
 # privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
-# after chroot and setuid).  Prints the time each layer took and one
+# after chroot and setuid), INTEGRATION_JOBS (2) at a time (a test with a
+# line "# serial" runs alone; results print in the order of the list).
+# Prints the time each layer took and one
 # closing line "N passed, N failed, N skipped".  The unit layer also runs
 # tests/check-rules.sh (every MTA-STS rule cited by a test).
 # The fuzz layer runs each libFuzzer target for 3 seconds (FUZZ_SECONDS; "make fuzz" runs longer).
@@ -58,29 +60,91 @@ run_unit() {
 	note "unit tests took $(( $(date +%s) - t0 ))s"
 }
 
-run_one_integration() {	# script mode
-	local s=$1 priv=$2 name rc log t0
-	name="$(basename "$s" .sh)/$( [ "$priv" = 1 ] && echo priv || echo unpriv )"
-	log="build-asan/integration-$(basename "$s" .sh)-$priv.log"
-	t0=$(date +%s)
-	if [ "$priv" = 1 ]; then asan=detect_leaks=0; else asan=detect_leaks=1; fi
-	SM_BIN="$top/build-asan/strictmaild" SM_TOP="$top" SM_PRIV=$priv \
-	    ASAN_OPTIONS="$asan:abort_on_error=0" \
-	    timeout -k 10 900 bash "$s" > "$log" 2>&1
-	rc=$?
+# The integration tests run INTEGRATION_JOBS (2) at a time: each test
+# script twice (unprivileged, then privilege-separated), every run a job of
+# its own.  A test file with a line "# serial" (or "# serial: why") runs
+# alone: the runner lets the running jobs end before it starts one of its
+# runs and starts nothing beside it.  Results are printed in the order of
+# the test list, each when every earlier one has been printed.
+int_jobs=${INTEGRATION_JOBS:-2}
+case $int_jobs in ''|*[!0-9]*|0) int_jobs=2 ;; esac
+
+int_names=(); int_logs=(); int_serial=(); int_scripts=(); int_privs=()
+int_dir=
+int_running=()	# job indexes started and not yet collected
+
+# int_add SCRIPT PRIV: one job of the list.
+int_add() {
+	local s=$1 priv=$2 base
+	base=$(basename "$s" .sh)
+	int_scripts+=("$s"); int_privs+=("$priv")
+	int_names+=("$base/$( [ "$priv" = 1 ] && echo priv || echo unpriv )")
+	int_logs+=("build-asan/integration-$base-$priv.log")
+	if grep -Eq '^# serial($|[:[:space:]])' "$s"; then int_serial+=(1); else int_serial+=(0); fi
+}
+
+# int_start I: runs job I in the background; its exit status and time go to
+# $int_dir/I.done when it ends, the PID of its timeout to $int_dir/I.pid.
+int_start() {
+	local i=$1 asan
+	if [ "${int_privs[$i]}" = 1 ]; then asan=detect_leaks=0; else asan=detect_leaks=1; fi
+	(
+		t0=$(date +%s)
+		SM_BIN="$top/build-asan/strictmaild" SM_TOP="$top" SM_PRIV=${int_privs[$i]} \
+		    ASAN_OPTIONS="$asan:abort_on_error=0" \
+		    timeout -k 10 900 bash "${int_scripts[$i]}" > "${int_logs[$i]}" 2>&1 </dev/null &
+		echo "$!" > "$int_dir/$i.pid"
+		wait "$!"
+		rc=$?
+		echo "$rc $(( $(date +%s) - t0 ))" > "$int_dir/$i.tmp" && mv "$int_dir/$i.tmp" "$int_dir/$i.done"
+	) &
+	int_running+=("$i")
+}
+
+# int_report I: the result line of job I (and the tail of its log if it
+# failed), counted.
+int_report() {
+	local i=$1 rc secs name=${int_names[$1]} log=${int_logs[$1]}
+	read -r rc secs < "$int_dir/$i.done"
 	case $rc in
-	0)  pass=$((pass + 1)); printf 'PASS %s (%ss)\n' "$name" "$(( $(date +%s) - t0 ))" ;;
+	0)  pass=$((pass + 1)); printf 'PASS %s (%ss)\n' "$name" "$secs" ;;
 	77) skip=$((skip + 1)); printf 'SKIP %s: %s\n' "$name" "$(grep -m1 -i 'skip' "$log")" ;;
 	*)  fail=$((fail + 1)); failed_names+=("$name")
-	    printf 'FAIL %s (exit %s, %ss)\n' "$name" "$rc" "$(( $(date +%s) - t0 ))"
+	    printf 'FAIL %s (exit %s, %ss)\n' "$name" "$rc" "$secs"
 	    sed 's/^/    /' "$log" | tail -60 ;;
 	esac
 }
 
+# int_may_start I: job I may start now.
+int_may_start() {
+	local j
+	[ "${#int_running[@]}" -eq 0 ] && return 0
+	[ "${int_serial[$1]}" = 1 ] && return 1
+	[ "${#int_running[@]}" -ge "$int_jobs" ] && return 1
+	for j in "${int_running[@]}"; do
+		[ "${int_serial[$j]}" = 1 ] && return 1
+	done
+	return 0
+}
+
+# On SIGINT or SIGTERM: SIGTERM to the running tests (each cleans up), then
+# out.
+int_abort() {
+	local j p
+	for j in "${int_running[@]}"; do
+		p=$(cat "$int_dir/$j.pid" 2>/dev/null)
+		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+	done
+	wait
+	rm -rf "$int_dir"
+	echo "interrupted"
+	exit "$1"
+}
+
 run_integration() {
-	local t0 s
+	local t0 s n i next=0 shown=0 j left
 	t0=$(date +%s)
-	note "integration tests (ASan+UBSan build; each test in its own network namespace)"
+	note "integration tests (ASan+UBSan build; each test in its own network namespace; $int_jobs at a time)"
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "integration tests need root (network namespaces, system users): skipped"
 		skip=$((skip + 1))
@@ -89,9 +153,34 @@ run_integration() {
 	for s in tests/integration/t-*.sh; do
 		[ -f "$s" ] || continue
 		[ -n "$pattern" ] && [[ $s != *$pattern* ]] && continue
-		run_one_integration "$s" 0
-		run_one_integration "$s" 1
+		int_add "$s" 0
+		int_add "$s" 1
 	done
+	n=${#int_names[@]}
+	int_dir=$(mktemp -d "${TMPDIR:-/tmp}/sm-run-tests.XXXXXX") || { echo "mktemp failed"; exit 1; }
+	trap 'int_abort 130' INT
+	trap 'int_abort 143' TERM
+	while [ "$shown" -lt "$n" ]; do
+		while [ "$next" -lt "$n" ] && int_may_start "$next"; do
+			int_start "$next"
+			next=$((next + 1))
+		done
+		# Collect the jobs that ended.
+		left=()
+		for j in "${int_running[@]}"; do
+			[ -f "$int_dir/$j.done" ] || left+=("$j")
+		done
+		int_running=("${left[@]}")
+		# Print, in list order, what has ended.
+		while [ "$shown" -lt "$next" ] && [ -f "$int_dir/$shown.done" ]; do
+			int_report "$shown"
+			shown=$((shown + 1))
+		done
+		[ "$shown" -lt "$n" ] && [ "${#int_running[@]}" -gt 0 ] && sleep 0.1
+	done
+	wait
+	trap - INT TERM
+	rm -rf "$int_dir"
 	note "integration tests took $(( $(date +%s) - t0 ))s"
 }
 

@@ -14,6 +14,10 @@
 #   SM_KEEP  1 = keep $T_DIR (logs, spool) after the test for inspection
 #
 # Exit codes of a test: 0 pass, 1 fail, 77 skipped.
+#
+# tests/run-tests.sh runs tests side by side: every name a test makes
+# outside $T_DIR (namespace, cgroup, world) carries its PID.  A test that
+# cannot run beside another has a line "# serial: why" (run alone).
 
 set -u
 
@@ -148,14 +152,18 @@ t_failsync() {
 	chmod 0755 "$T_DIR/failsync.so"
 }
 
-# Creates the system users of the privilege-separated processes.
+# Creates the system users of the privilege-separated processes.  Tests
+# run side by side may race on /etc/passwd's lock (useradd then fails at
+# once): try again, bounded.
 sm_users() {
-	local u
+	local u i
 	for u in _sm-smtpd _sm-queue _sm-lookup _sm-control _sm-delivery; do
-		getent passwd "$u" >/dev/null && continue
-		useradd --system --no-create-home --home-dir /nonexistent \
-		    --shell /usr/sbin/nologin "$u" 2>/dev/null ||
-		    getent passwd "$u" >/dev/null || return 1
+		for i in $(seq 1 50); do
+			getent passwd "$u" >/dev/null && break
+			useradd --system --no-create-home --home-dir /nonexistent \
+			    --shell /usr/sbin/nologin "$u" 2>/dev/null || sleep 0.1
+		done
+		getent passwd "$u" >/dev/null || return 1
 	done
 }
 

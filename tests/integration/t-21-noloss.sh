@@ -5,6 +5,8 @@
 # child in others.  After each restart every acknowledged message is in the
 # spool with its body intact, every envelope is a message a client sent in
 # full, incoming/ is empty and corrupt/ too.  The driver is noloss.py.
+# serial: load (clients at full speed, SIGKILL rounds within a time budget):
+# beside another test it gets fewer rounds and slows that test down
 . "$(dirname "$0")/lib.sh"
 t_init
 
