@@ -41,6 +41,7 @@ T_HELPERS=""	# other background processes of the test
 T_MOUNTS=""
 T_PIDFILES=""	# files with the PID of a daemon a Python driver started
 T_LOGS=""
+T_USERS=""	# test users t_user_add made: deleted at the end
 T_CLEANED=0
 T_FAILFILE=
 
@@ -167,6 +168,31 @@ sm_users() {
 	done
 }
 
+# t_user_add NAME HOME: a test user (shell /bin/sh, home HOME not
+# created), deleted by t_cleanup.  useradd and userdel are retried while
+# another test holds the passwd lock (tests run two at a time).
+t_user_add() {
+	local i
+	T_USERS="$T_USERS $1"
+	for i in $(seq 1 50); do
+		useradd --no-create-home --home-dir "$2" --shell /bin/sh "$1" \
+		    2>/dev/null && return 0
+		getent passwd "$1" >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+t_users_del() {
+	local u i
+	for u in $T_USERS; do
+		for i in $(seq 1 50); do
+			getent passwd "$u" >/dev/null || break
+			userdel "$u" 2>/dev/null || sleep 0.1
+		done
+	done
+}
+
 # Is process $1 alive (and not a zombie)?
 pid_alive() {
 	local st
@@ -236,6 +262,7 @@ t_cleanup() {
 		done
 	done
 	[ -n "$T_NS" ] && ip netns del "$T_NS" 2>/dev/null
+	t_users_del
 	if [ -n "$T_DIR" ] && [ -d "$T_DIR" ]; then
 		if [ "$SM_KEEP" = 1 ]; then
 			echo "kept $T_DIR"

@@ -41,20 +41,19 @@ NMSG=200 NSESS=10 MAXLD=10
 # Test users (homes under $T_DIR); removed at the end.
 U1=smt62a$$ U2=smt62b$$ U3=smt62c$$ U4=smt62d$$ U5=smt62e$$ U6=smt62f$$ U7=smt62g$$
 USERS="$U1 $U2 $U3 $U4 $U5 $U6 $U7"
-users_cleanup() {
-	local u
-	for u in $USERS; do userdel "$u" >/dev/null 2>&1; done
-}
-trap 'users_cleanup; t_cleanup 2>/dev/null' EXIT
 mkdir -p "$T_DIR/home" "$T_DIR/mail" "$T_DIR/out" "$T_DIR/open"
 chmod 0755 "$T_DIR/home"
 chmod 1777 "$T_DIR/out" "$T_DIR/open"
 for u in $USERS; do
-	useradd --no-create-home --home-dir "$T_DIR/home/$u" --shell /bin/sh \
-	    "$u" || t_fail "useradd $u" "an error"
+	t_user_add "$u" "$T_DIR/home/$u" || t_fail "useradd $u" "an error"
 done
 # U6's home is missing, in a folder where anyone may create one.
-usermod --home "$T_DIR/open/$U6" "$U6" || t_fail "usermod --home for $U6" "an error"
+for i in $(seq 1 50); do	# another test may hold the passwd lock
+	usermod --home "$T_DIR/open/$U6" "$U6" 2>/dev/null && break
+	sleep 0.1
+done
+[ "$(getent passwd "$U6" | cut -d: -f6)" = "$T_DIR/open/$U6" ] ||
+    t_fail "usermod --home for $U6" "an error"
 for u in $U1 $U2 $U3 $U4 $U5 $U7; do
 	mkdir -p "$T_DIR/home/$u"
 	chown "$u:" "$T_DIR/home/$u"

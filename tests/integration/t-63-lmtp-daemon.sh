@@ -38,18 +38,12 @@ ctl=$(dirname "$SM_BIN")/strictmailctl
 
 # Test users with homes under $T_DIR; removed at the end.
 U1=smt63a$$ U2=smt63b$$ U3=smt63c$$
-users_cleanup() {
-	local u
-	for u in $U1 $U2 $U3; do userdel "$u" >/dev/null 2>&1; done
-}
-trap 'users_cleanup; t_cleanup 2>/dev/null' EXIT
 mkdir -p "$T_DIR/home" "$T_DIR/mail"
 chmod 0755 "$T_DIR/home"
 # Writable by anyone: a stray mbox delivery would succeed and be seen.
 chmod 1777 "$T_DIR/mail"
 for u in $U1 $U2 $U3; do
-	useradd --no-create-home --home-dir "$T_DIR/home/$u" --shell /bin/sh \
-	    "$u" || t_fail "useradd $u" "an error"
+	t_user_add "$u" "$T_DIR/home/$u" || t_fail "useradd $u" "an error"
 	mkdir -p "$T_DIR/home/$u"
 	chown "$u:" "$T_DIR/home/$u"
 	chmod 0755 "$T_DIR/home/$u"
