@@ -28,6 +28,8 @@ struct map_writer {
 	DB	*db;
 	char	*path;		/* the final file */
 	char	*tmp;		/* path.tmp.PID */
+	mode_t	 mode;		/* of the final file */
+	gid_t	 gid;		/* ... and its group, (gid_t)-1: ours */
 };
 
 /* Berkeley DB's own messages: the error code says enough, and stderr
@@ -151,13 +153,15 @@ map_create(const char *path, char *err, size_t errlen)
 
 	w = xcalloc(1, sizeof(*w));
 	w->path = xstrdup(path);
+	w->mode = 0644;
+	w->gid = (gid_t)-1;
 	w->tmp = xmalloc(n);
 	(void)bsnprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
 	(void)unlink(w->tmp);	/* left by a dead process of this pid */
 	if ((rc = db_create(&w->db, NULL, 0)) == 0 &&
 	    (w->db->set_errcall(w->db, map_db_quiet), 1) &&
 	    (rc = w->db->open(w->db, NULL, w->tmp, NULL, DB_HASH,
-	    DB_CREATE | DB_EXCL, 0644)) == 0)
+	    DB_CREATE | DB_EXCL, 0600)) == 0)
 		return w;
 	(void)bsnprintf(err, errlen, "%s: %s", w->tmp, db_strerror(rc));
 	if (w->db != NULL)
@@ -165,6 +169,13 @@ map_create(const char *path, char *err, size_t errlen)
 	(void)unlink(w->tmp);
 	map_writer_free(w);
 	return NULL;
+}
+
+void
+map_writer_perms(struct map_writer *w, mode_t mode, gid_t gid)
+{
+	w->mode = mode;
+	w->gid = gid;
 }
 
 int
@@ -217,7 +228,9 @@ map_commit(struct map_writer *w, char *err, size_t errlen)
 		map_abort(w);
 		return -1;
 	}
-	if ((what = "chmod", chmod(w->tmp, 0644) == -1) ||
+	if ((what = "chown", w->gid != (gid_t)-1 &&
+	    chown(w->tmp, (uid_t)-1, w->gid) == -1) ||
+	    (what = "chmod", chmod(w->tmp, w->mode) == -1) ||
 	    (what = "fsync", map_fsync_path(w->tmp, 0) == -1) ||
 	    (what = "rename", rename(w->tmp, w->path) == -1)) {
 		(void)bsnprintf(err, errlen, "%s: %s: %s", w->tmp, what,

@@ -12,6 +12,7 @@
 #ifndef SM_MAP_H
 #define SM_MAP_H
 
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "lookup/aliases.h"
@@ -40,6 +41,9 @@ void map_close(struct map *m);
 
 /* Builds a new map for path (the final .db): NULL with err on an error. */
 struct map_writer *map_create(const char *path, char *err, size_t errlen);
+/* The final file's mode and group ((gid_t)-1: the process's), for a map
+ * of secrets; before map_commit. */
+void map_writer_perms(struct map_writer *w, mode_t mode, gid_t gid);
 /* -1 with err on an error (a duplicate key among them). */
 int map_put(struct map_writer *w, const char *key, const char *value,
     char *err, size_t errlen);
