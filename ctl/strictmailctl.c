@@ -20,7 +20,9 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "ctl/ctl_passwd.h"
 #include "ctl/ctl_proto.h"
+#include "lookup/creds.h"
 #include "lookup/map.h"
 
 #define CTL_DEFAULT_CONF	"/etc/strictmail/strictmail.conf"
@@ -74,7 +76,14 @@ ctl_usage(void)
 	    "  sts check DOMAIN         fetch and check live, step by step\n"
 	    "  newaliases [-f aliases]  compile the aliases into aliases.db "
 	    "(also as newaliases)\n"
-	    "  makemap FILE             compile a virtual map into FILE.db\n");
+	    "  makemap [-t virtual|credentials] FILE\n"
+	    "                           compile a virtual map (default) or "
+	    "the\n"
+	    "                           credentials into FILE.db\n"
+	    "  passwd USER [-f FILE]    set USER's submission password "
+	    "(FILE:\n"
+	    "                           " CTL_PASSWD_DEFAULT ") and compile "
+	    "FILE.db\n");
 	exit(EX_USAGE);
 }
 
@@ -618,17 +627,105 @@ ctl_newaliases(int ac, char **av, const char *conf)
 	return rc;
 }
 
+/* Compiles the credentials src into src.db, as ctl_compile. */
+static int
+ctl_compile_creds(const char *me, const char *src)
+{
+	char	err[1024];
+	size_t	n;
+
+	if (creds_compile(src, &n, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", me, err);
+		return 1;
+	}
+	printf("%s.db: %zu entr%s\n", src, n, n == 1 ? "y" : "ies");
+	return fflush(stdout) != 0 ? EX_IOERR : 0;
+}
+
+/* makemap [-t virtual|credentials] FILE */
+static int
+ctl_makemap(int ac, char **av)
+{
+	const char	*type = "virtual";
+	int		 ch;
+
+	optind = 1;
+	while ((ch = getopt(ac, av, "t:")) != -1) {
+		if (ch != 't')
+			ctl_usage();
+		type = optarg;
+	}
+	if (optind != ac - 1)
+		ctl_usage();
+	if (strcmp(type, "credentials") == 0)
+		return ctl_compile_creds("makemap", av[optind]);
+	if (strcmp(type, "virtual") != 0)
+		ctl_usage();
+	return ctl_compile("makemap", av[optind], ALIASES_VIRTUAL);
+}
+
+/* The compile step of passwd, with the file's lock held. */
+static int
+ctl_passwd_compile(const char *path, void *arg, char *err, size_t errlen)
+{
+	return creds_compile(path, arg, err, errlen);
+}
+
+/* passwd USER [-f FILE] */
+static int
+ctl_passwd(int ac, char **av)
+{
+	const char	*file = CTL_PASSWD_DEFAULT, *user;
+	char		 pw[CREDS_PASSWORD_MAX + 1], err[1024], *hash, *lc;
+	size_t		 n;
+	int		 ch, added, rc;
+
+	optind = 0;	/* glibc: start afresh, options after USER too */
+	while ((ch = getopt(ac, av, "f:")) != -1) {
+		if (ch != 'f')
+			ctl_usage();
+		file = optarg;
+	}
+	if (optind != ac - 1)
+		ctl_usage();
+	user = av[optind];
+	if (!creds_user_ok(user)) {
+		fprintf(stderr, "passwd: %s: not a user name or address\n",
+		    user);
+		return EX_USAGE;
+	}
+	if (ctl_passwd_read(STDIN_FILENO, pw, sizeof(pw), err,
+	    sizeof(err)) == -1 || creds_hash(pw, &hash, err, sizeof(err)) ==
+	    -1) {
+		explicit_bzero(pw, sizeof(pw));
+		fprintf(stderr, "passwd: %s\n", err);
+		return 1;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	rc = ctl_passwd_update(file, user, hash, &added, ctl_passwd_compile,
+	    &n, err, sizeof(err));
+	free(hash);
+	if (rc == -1) {
+		fprintf(stderr, "passwd: %s\n", err);
+		return 1;
+	}
+	lc = str_lower(xstrdup(user));
+	printf("%s: password of %s %s\n%s.db: %zu entr%s\n", file, lc,
+	    added ? "added" : "changed", file, n, n == 1 ? "y" : "ies");
+	free(lc);
+	return fflush(stdout) != 0 ? EX_IOERR : 0;
+}
+
 /* The commands that run here; -1 when av is not one of them. */
 static int
 ctl_local(int ac, char **av, const char *conf)
 {
 	if (ac >= 1 && strcmp(av[0], "newaliases") == 0)
 		return ctl_newaliases(ac, av, conf);
-	if (ac >= 1 && strcmp(av[0], "makemap") == 0) {
-		if (ac != 2)
-			ctl_usage();
-		return ctl_compile("makemap", av[1], ALIASES_VIRTUAL);
-	}
+	if (ac >= 1 && strcmp(av[0], "makemap") == 0)
+		return ctl_makemap(ac, av);
+	if (ac >= 1 && strcmp(av[0], "passwd") == 0)
+		return ctl_passwd(ac, av);
 	return -1;
 }
 
