@@ -35,7 +35,8 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 .PHONY: all asan run test test-unit test-integration bench bench-relay bench-sts fuzz install clean
 
 all: $(B)/strictmaild $(B)/strictmailctl $(B)/tests/tools/sts-fetch-probe \
-     $(B)/tests/tools/local-deliver $(B)/tests/tools/lmtp-send
+     $(B)/tests/tools/local-deliver $(B)/tests/tools/lmtp-send \
+     $(B)/tests/tools/creds-check
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -58,7 +59,7 @@ unit-bins: $(UNIT_SRCS:%.c=$(B)/%)
 
 # Test tools run by integration tests (sts-fetch-probe: t-51;
 # local-deliver: one local delivery agent from the command line;
-# lmtp-send: t-60).
+# lmtp-send: t-60; creds-check: a password against a credentials map, t-39).
 $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a $(LIBS)
@@ -67,7 +68,8 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins $(BA)/tests/tools/sts-fetch-probe \
-	    $(BA)/tests/tools/local-deliver $(BA)/tests/tools/lmtp-send
+	    $(BA)/tests/tools/local-deliver $(BA)/tests/tools/lmtp-send \
+	    $(BA)/tests/tools/creds-check
 
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,
