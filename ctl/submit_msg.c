@@ -410,7 +410,7 @@ canon_check(struct canon *c, const char *line, size_t n)
 		return submit_fail(c->err, c->errlen, EX_DATAERR,
 		    "line %zu: longer than %d bytes", c->lineno,
 		    SUBMIT_LINE_MAX);
-	if (c->hdr.len + c->field.len + c->body.len + n + 4 >
+	if (c->hdr.len + c->field.len + c->body.len + n + 2 >
 	    c->p->max_size)
 		return submit_fail(c->err, c->errlen, EX_DATAERR,
 		    "the message is larger than %zu bytes", c->p->max_size);
