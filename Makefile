@@ -131,6 +131,9 @@ FUZZ_SRCS    += sts/sts_record.c sts/sts_state.c
 # Local delivery: the aliases and virtual map source parser (lookup/).
 FUZZ_TARGETS += fuzz_aliases
 FUZZ_SRCS    += lookup/aliases.c
+# Local submission: the sendmail(8) message canonicalizer (ctl/).
+FUZZ_TARGETS += fuzz_submit_msg
+FUZZ_SRCS    += ctl/submit_msg.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined

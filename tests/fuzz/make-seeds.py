@@ -261,6 +261,20 @@ ALIASES = {
                      b'@v.example: carol\nx+y@v.example\t\\dave\n',
 }
 
+# fuzz_submit_msg: one flags byte (1 -i, 2 -t, 4 a 512-byte limit), then
+# a message as sendmail(8) reads it on standard input.
+SUBMIT = {
+    'plain-lf': b'\x00Subject: hi\n\nhello\n.\nafter the dot\n',
+    'cron-t-oi': b'\x03To: root, "Ops, team" <ops@example.org> (night)\n'
+                 b'Cc: list: a@example.org, <@relay:b@example.org>;\n'
+                 b'Bcc: hidden@example.org,\n\tother@example.org\n'
+                 b'Subject: cron\n\n.\nbody\n',
+    'crlf-complete': b'\x01Date: Wed, 2 Dec 2026 09:14:54 +0000\r\n'
+                     b'Message-ID: <a@b>\r\nFrom: A <a@b>\r\n\r\nno newline',
+    'mixed-bare-cr': b'\x02To: x@y\r\nX: a\rb\n\nbody',
+    'no-header': b'\x04 first line folded?\nnot: after\n\x00',
+}
+
 
 def write_all(out, target, items):
     d = os.path.join(out, target)
@@ -289,6 +303,7 @@ def main():
     write_all(out, 'fuzz_ctl', CTL)
     write_all(out, 'fuzz_sts_record', STS_RECORD)
     write_all(out, 'fuzz_aliases', ALIASES)
+    write_all(out, 'fuzz_submit_msg', SUBMIT)
     return 0
 
 
