@@ -6,10 +6,14 @@
  * no memory until something is added.  A zero-filled struct buf is valid
  * too.  Every size computation is checked; running out of memory is fatal.
  */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "util.h"
@@ -131,4 +135,49 @@ buf_consume(struct buf *b, size_t n)
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
 	b->data[b->len] = '\0';
+}
+
+int
+buf_read_file(struct buf *b, const char *path, size_t max, struct stat *st,
+    char *err, size_t errlen)
+{
+	struct stat	sb;
+	char		chunk[16384];
+	ssize_t		n = 0;
+	int		fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? -2 : -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		if ((n = read(fd, chunk, sizeof(chunk))) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (b->len + (size_t)n > max) {
+			(void)bsnprintf(err, errlen, "%s: larger than %zu bytes",
+			    path, max);
+			close(fd);
+			return -1;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	if (n == -1)
+		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
+	close(fd);
+	if (n == 0 && st != NULL)
+		*st = sb;
+	return n == -1 ? -1 : 0;
 }

@@ -1378,43 +1378,8 @@ config_parse(struct config *cfg, const char *name, const char *text,
 static int
 config_read(const char *path, struct buf *b, char *err, size_t errlen)
 {
-	struct stat	st;
-	char		chunk[8192];
-	ssize_t		n;
-	int		fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		if ((n = read(fd, chunk, sizeof(chunk))) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (b->len + (size_t)n > CONFIG_FILE_MAX) {
-			(void)bsnprintf(err, errlen, "%s: larger than %d "
-			    "bytes", path, CONFIG_FILE_MAX);
-			close(fd);
-			return -1;
-		}
-		buf_add(b, chunk, (size_t)n);
-	}
-	if (n == -1)
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-	close(fd);
-	return n == -1 ? -1 : 0;
+	return buf_read_file(b, path, CONFIG_FILE_MAX, NULL, err, errlen) == 0 ?
+	    0 : -1;
 }
 
 int

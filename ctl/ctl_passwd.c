@@ -286,41 +286,17 @@ static int
 ctl_passwd_load(const char *path, struct buf *b, struct stat *st,
     char *err, size_t errlen)
 {
-	char	chunk[8192];
-	ssize_t	r;
-	int	fd;
+	int	rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 && errno == ENOENT) {
+	if ((rc = buf_read_file(b, path, CREDS_FILE_MAX, st, err,
+	    errlen)) == -2) {
 		memset(st, 0, sizeof(*st));
 		st->st_uid = geteuid();
 		st->st_gid = getegid();
 		st->st_mode = S_IFREG | 0640;
 		return 0;
 	}
-	if (fd == -1 || fstat(fd, st) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 || b->len + (size_t)r > CREDS_FILE_MAX) {
-			(void)bsnprintf(err, errlen, "%s: %s", path, r == -1 ?
-			    strerror(errno) : "larger than 16 MiB");
-			close(fd);
-			return -1;
-		}
-		buf_add(b, chunk, (size_t)r);
-	}
-	close(fd);
-	return 0;
+	return rc;
 }
 
 static int

@@ -701,40 +701,13 @@ int
 aliases_parse_file(const char *path, enum aliases_format fmt,
     aliases_cb cb, void *arg, char *err, size_t errlen)
 {
-	struct buf	 b;
-	struct stat	 st;
-	char		 chunk[65536];
-	ssize_t		 r;
-	int		 fd, rc;
+	struct buf	b;
+	int		rc = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
 	buf_init(&b);
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 || b.len + (size_t)r > ALIASES_FILE_MAX) {
-			(void)bsnprintf(err, errlen, "%s: %s", path, r == -1 ?
-			    strerror(errno) : "larger than 256 MiB");
-			close(fd);
-			buf_free(&b);
-			return -1;
-		}
-		buf_add(&b, chunk, (size_t)r);
-	}
-	close(fd);
-	rc = aliases_parse_buf(path, b.data != NULL ? b.data : "", b.len, fmt,
-	    cb, arg, err, errlen);
+	if (buf_read_file(&b, path, ALIASES_FILE_MAX, NULL, err, errlen) == 0)
+		rc = aliases_parse_buf(path, b.data != NULL ? b.data : "",
+		    b.len, fmt, cb, arg, err, errlen);
 	buf_free(&b);
 	return rc;
 }

@@ -288,36 +288,8 @@ creds_parse_buf(const char *name, const char *data, size_t len,
 static int
 creds_read(const char *path, struct buf *b, char *err, size_t errlen)
 {
-	struct stat	st;
-	char		chunk[8192];
-	ssize_t		r;
-	int		fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		(void)bsnprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		(void)bsnprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 || b->len + (size_t)r > CREDS_FILE_MAX) {
-			(void)bsnprintf(err, errlen, "%s: %s", path, r == -1 ?
-			    strerror(errno) : "larger than 16 MiB");
-			close(fd);
-			return -1;
-		}
-		buf_add(b, chunk, (size_t)r);
-	}
-	close(fd);
-	return 0;
+	return buf_read_file(b, path, CREDS_FILE_MAX, NULL, err, errlen) == 0 ?
+	    0 : -1;
 }
 
 int
