@@ -12,7 +12,7 @@
  *
  * The maps are opened at start and opened again when their file was
  * replaced (newaliases and makemap rename a new file over the old one:
- * checked before each request) or when the parent says so
+ * looked for before a request, at most once a second) or when the parent says so
  * (MSG_L_REOPEN).  A map that is missing is logged and counts as empty.
  * The process runs unprivileged but not chrooted, since the user
  * database (and NSS), the maps and :include: files live in the real file
@@ -56,7 +56,11 @@ struct lookup {
 	struct ipc_chan		*smtpd;
 	struct lookup_map	 aliases;
 	struct lookup_map	 virtual;
+	uint64_t		 checked_ms;	/* last look for rebuilt maps */
 };
+
+/* A rebuilt map is looked for at most this often (a stat per map). */
+#define LOOKUP_MAP_CHECK_MS	1000
 
 /*
  * A plausible user name: 1 to 32 of [a-z0-9_.-], not starting with '-'
@@ -196,7 +200,10 @@ lookup_expand_config(struct lookup *lk, struct expand_config *ec)
 {
 	struct config	*cfg = lk->cfg;
 
-	lookup_maps_refresh(lk, 0);
+	if (now_ms() - lk->checked_ms >= LOOKUP_MAP_CHECK_MS) {
+		lookup_maps_refresh(lk, 0);
+		lk->checked_ms = now_ms();
+	}
 	memset(ec, 0, sizeof(*ec));
 	ec->aliases = lk->aliases.map;
 	ec->virtual = lk->virtual.map;

@@ -12,6 +12,7 @@
 #     catch-all;
 #   - an alias to a remote address becomes a new pending recipient of the
 #     same message ("forwarded" logged, the local one delivered);
+#   - newaliases while the daemon runs: the new alias is taken at once;
 #   - Maildir for one user (mailbox-user) after a restart: one file in
 #     new/; another user keeps the mbox;
 #   - mail(1) (bsd-mailx) reads the mbox strictmail wrote.
@@ -201,6 +202,20 @@ refused "nosuchuser@mx.test" "550"
 refused "nosuch@virt2.test" "550 5.1.1"
 [ ! -e "$T_DIR/mail/nosuchuser" ] || t_fail "no mailbox for a refused recipient" "one exists"
 say "alias loop (550 5.4.6) and unknown users (550) refused at RCPT"
+
+# A rebuilt map is taken without a restart (the lookup process looks for
+# one at most once a second).
+refused "late@mx.test" "550 5.1.1"
+printf 'late: %s\n' "$U1" >> "$T_DIR/aliases"
+"$ctl" newaliases -f "$T_DIR/aliases" > "$T_DIR/newaliases2.out" 2>&1 ||
+    t_fail "newaliases with the running daemon" "$(cat "$T_DIR/newaliases2.out")"
+sleep 1.2
+send "late@mx.test" late
+delivered "$QID"
+[ "$(count "$T_DIR/mail/$U1" late)" = 1 ] || t_fail "the new alias late delivered to $U1" "$(count "$T_DIR/mail/$U1" late)"
+grep -q "map $T_DIR/aliases.db changed: opened again" "$log" ||
+    t_fail "'map ... changed: opened again' logged" "$(grep 'map ' "$log" | tail -n 2 | tr '\n' '|')"
+say "newaliases while running: the new alias is taken without a restart"
 
 send "ext@mx.test" ext
 for i in $(seq 1 100); do
