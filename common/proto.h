@@ -36,6 +36,17 @@ enum msg_type {
 	MSG_L_EXPAND = 210,	/* str address (lower-case domain): expand a
 				 * local or virtual recipient for delivery */
 	MSG_L_REOPEN,		/* (empty): open the maps again */
+	/* smtpd -> lookup (submission AUTH) */
+	MSG_L_AUTH = 220,	/* str user, str password, str client address:
+				 * check against the credentials map; the
+				 * lookup process counts failures per client
+				 * address (slow-down, lock-out) */
+	/* smtpd, parent -> lookup */
+	MSG_L_SENDER,		/* str user (login name or address), str
+				 * envelope sender ("" = null sender): may
+				 * user send as this sender?  With a
+				 * sender-login-map: only senders it lists
+				 * for user; without: user's own address */
 	/* lookup -> smtpd */
 	MSG_L_RCPT_RESULT = 250, /* u32 result (enum lookup_result) */
 	/* lookup -> parent */
@@ -43,6 +54,12 @@ enum msg_type {
 				 * reason, u32 n, n x { u32 kind (enum
 				 * expand_kind), str user, str value, u32
 				 * flags (EXPAND_F_*) } (lookup/expand.h) */
+	/* lookup -> smtpd */
+	MSG_L_AUTH_RESULT = 270, /* u32 result (enum lookup_auth), u32 the
+				 * failures of this client address so far */
+	/* lookup -> smtpd, parent */
+	MSG_L_SENDER_RESULT,	/* u32 0 allowed, 1 refused, 2 temporary
+				 * failure (the map could not be read) */
 
 	/* parent -> smtpd */
 	MSG_P_TLS_CONF = 300,	/* data certificate chain (PEM), data key (PEM):
@@ -83,6 +100,14 @@ enum msg_type {
 				 * every recipient of it */
 
 	/* queue, lookup, smtpd, delivery -> parent */
+	/* queue -> parent (maildrop pickup; session: the queue's id) */
+	MSG_P_WHO = 360,	/* u32 uid (the maildrop file's owner), str
+				 * requested sender (-f; "" none, "<>" null):
+				 * who is this and may they use the sender? */
+	/* parent -> queue */
+	MSG_P_WHO_RESULT = 370,	/* u32 status (0 ok, 1 no such user, 2 sender
+				 * refused, 3 temporary failure), str user
+				 * name, str full name (GECOS up to ',') */
 	MSG_P_READY = 350,	/* (empty), once: startup is done and requests
 				 * are served (queue: spool recovered; smtpd:
 				 * accepting connections) */
