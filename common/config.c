@@ -262,6 +262,9 @@ static const struct config_keyword config_keywords[] = {
 	    F(local_timeout), 1, DAY, "a duration from 1s to 1d" },
 	{ "max-local-deliveries", 1, 1, 0, config_set_count,
 	    F(max_local_deliveries), 1, 1000, "a number from 1 to 1000" },
+	/* Operator commands (ctl/control.c). */
+	{ "admin-group", 1, 1, 0, config_set_user, F(admin_group), 0, 0,
+	    NULL },
 };
 
 #undef F
@@ -1577,6 +1580,7 @@ config_free(struct config *cfg)
 	free(cfg->mbox_dir);
 	free(cfg->maildir);
 	free(cfg->lmtp_socket);
+	free(cfg->admin_group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1867,6 +1871,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->mbox_dir = config_strdup_or_null(src->mbox_dir);
 	dst->maildir = config_strdup_or_null(src->maildir);
 	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
+	dst->admin_group = config_strdup_or_null(src->admin_group);
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
 	config_list_copy(&dst->sts_disabled, &dst->nsts_disabled,

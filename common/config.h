@@ -188,6 +188,11 @@ struct config {
 	uint64_t	 local_timeout;		/* one local delivery: 10 min */
 	unsigned	 max_local_deliveries;	/* at once: 10 */
 
+	/* Operator commands (strictmailctl queue delete|hold|release):
+	 * besides root, the members of this group may run them; NULL =
+	 * none.  Read by the parent; a reload applies it. */
+	char		*admin_group;
+
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
 };

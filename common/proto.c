@@ -65,6 +65,13 @@ proto_msg_name(unsigned type)
 	case MSG_C_USER_NAME:	return "MSG_C_USER_NAME";
 	case MSG_C_ERROR:	return "MSG_C_ERROR";
 	case MSG_C_STS:		return "MSG_C_STS";
+	case MSG_C_DELETE:	return "MSG_C_DELETE";
+	case MSG_C_HOLD:	return "MSG_C_HOLD";
+	case MSG_C_RELEASE:	return "MSG_C_RELEASE";
+	case MSG_C_STATUS:	return "MSG_C_STATUS";
+	case MSG_C_ADMIN:	return "MSG_C_ADMIN";
+	case MSG_C_STAT:	return "MSG_C_STAT";
+	case MSG_C_ADMIN_RESULT: return "MSG_C_ADMIN_RESULT";
 	case MSG_C_TEXT:	return "MSG_C_TEXT";
 	}
 	return "MSG_UNKNOWN";

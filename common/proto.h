@@ -149,6 +149,24 @@ enum msg_type {
 	MSG_C_ERROR,		/* str text: the request failed */
 	/* delivery -> control */
 	MSG_C_TEXT,		/* str line: one line of an sts answer */
+
+	/* Operator commands (strictmailctl queue delete|hold|release,
+	 * status).  control -> queue: */
+	MSG_C_DELETE = 510,	/* str qid, str operator ("uid N (name)", for
+				 * the log) -> MSG_C_END (0) or MSG_C_ERROR */
+	MSG_C_HOLD,		/* as MSG_C_DELETE */
+	MSG_C_RELEASE,		/* as MSG_C_DELETE */
+	MSG_C_STATUS,		/* (empty) -> MSG_C_STAT..., MSG_C_END; also
+				 * control -> parent and parent -> smtpd */
+	/* control -> parent */
+	MSG_C_ADMIN,		/* u32 uid -> MSG_C_ADMIN_RESULT */
+
+	/* queue, parent, smtpd -> control (smtpd's through the parent) */
+	MSG_C_STAT = 570,	/* str key, str value: one line of status */
+	/* parent -> control */
+	MSG_C_ADMIN_RESULT,	/* u32 1 if the uid is root or in admin-group,
+				 * str user name ("" = none), str admin-group
+				 * ("" = none configured) */
 };
 
 /*

@@ -43,6 +43,10 @@ struct control_conn {
 	struct ctl_request	 req;
 	int			 have_req;
 	int			 done;		/* the last line is in out */
+	int			 stage;		/* status: 0 the queue's part,
+						 * 1 the parent's */
+	char			 who[CONTROL_NAME_MAX + 40];
+						/* "uid N (name)" */
 	char			 in[CTL_LINE_MAX];
 	size_t			 inlen;
 	struct buf		 out;
@@ -183,31 +187,59 @@ control_send_queue(struct control_conn *c, const char *user)
 	} else if (c->req.cmd == CTL_QUEUE) {
 		type = MSG_C_LIST;
 		ipc_put_str(&b, user);
-	} else
+	} else if (ctl_proto_needs_admin(c->req.cmd)) {
+		type = c->req.cmd == CTL_DELETE ? MSG_C_DELETE :
+		    c->req.cmd == CTL_HOLD ? MSG_C_HOLD : MSG_C_RELEASE;
+		ipc_put_str(&b, c->req.arg);
+		ipc_put_str(&b, c->who);
+	} else if (c->req.cmd == CTL_STATUS)
+		type = MSG_C_STATUS;
+	else
 		type = MSG_C_FLUSH;
 	ipc_send_buf(ctl->queue, type, c->id, -1, &b);
 	buf_free(&b);
 }
 
-/* list and show: root sees all; anyone else needs their user name,
- * which the parent knows (this process is chrooted). */
+/*
+ * list and show, delete, hold and release: root may do all; anyone else
+ * is asked about at the parent (this process is chrooted and cannot read
+ * the user and group databases): a member of admin-group may do all too,
+ * an ordinary user sees only their own messages (MSG_C_ADMIN_RESULT).
+ */
 static void
 control_request_queue(struct control_conn *c)
 {
 	struct buf	b;
+	char		err[64];
 
 	if (c->req.cmd == CTL_SHOW && !queue_id_valid(c->req.arg)) {
 		control_conn_error(c, "no such message");
 		return;
 	}
+	if (ctl_proto_needs_admin(c->req.cmd) &&
+	    !queue_id_valid(c->req.arg)) {
+		(void)bsnprintf(err, sizeof(err), "no message %.40s",
+		    c->req.arg);
+		control_conn_error(c, err);
+		return;
+	}
 	if (c->uid == 0) {
+		(void)bsnprintf(c->who, sizeof(c->who), "uid 0 (root)");
 		control_send_queue(c, "");
 		return;
 	}
 	buf_init(&b);
 	ipc_put_u32(&b, (uint32_t)c->uid);
-	ipc_send_buf(c->ctl->parent, MSG_C_USER, c->id, -1, &b);
+	ipc_send_buf(c->ctl->parent, MSG_C_ADMIN, c->id, -1, &b);
 	buf_free(&b);
+}
+
+/* status: the queue's counters first, then the parent's part. */
+static void
+control_request_status(struct control_conn *c)
+{
+	c->stage = 0;
+	control_send_queue(c, "");
 }
 
 static void
@@ -238,7 +270,13 @@ control_request(struct control_conn *c, const char *line)
 	switch (c->req.cmd) {
 	case CTL_QUEUE:
 	case CTL_SHOW:
+	case CTL_DELETE:
+	case CTL_HOLD:
+	case CTL_RELEASE:
 		control_request_queue(c);
+		break;
+	case CTL_STATUS:
+		control_request_status(c);
 		break;
 	case CTL_FLUSH:
 		control_send_queue(c, "");
@@ -473,10 +511,70 @@ control_end(struct control_conn *c, struct ipc_msg *m)
 			return;
 		}
 		break;
+	case CTL_STATUS:
+		if (c->stage == 0) {	/* the queue's part came */
+			c->stage = 1;
+			ipc_send(c->ctl->parent, MSG_C_STATUS, c->id, -1,
+			    NULL, 0);
+			return;
+		}
+		break;
 	case CTL_QUEUE:
+	case CTL_DELETE:
+	case CTL_HOLD:
+	case CTL_RELEASE:
 		break;
 	}
 	control_conn_ok(c);
+}
+
+/* MSG_C_STAT: one line of a status answer. */
+static void
+control_stat(struct control_conn *c, struct ipc_msg *m)
+{
+	char	key[128], value[256];
+
+	ipc_get_str(m, key, sizeof(key));
+	ipc_get_str(m, value, sizeof(value));
+	if (ipc_end(m) == -1)
+		return;
+	ctl_proto_put_stat(&c->out, key, value);
+}
+
+/* MSG_C_ADMIN_RESULT: may the client do it?  Then on to the queue. */
+static void
+control_admin(struct control_conn *c, struct ipc_msg *m)
+{
+	char		name[CONTROL_NAME_MAX], group[CONTROL_NAME_MAX];
+	char		err[CONTROL_NAME_MAX + 100];
+	uint32_t	admin = ipc_get_u32(m);
+
+	ipc_get_str(m, name, sizeof(name));
+	ipc_get_str(m, group, sizeof(group));
+	if (ipc_end(m) == -1)
+		return;
+	(void)bsnprintf(c->who, sizeof(c->who), "uid %lu (%s)",
+	    (unsigned long)c->uid, name[0] != '\0' ? name : "no name");
+	if (ctl_proto_needs_admin(c->req.cmd) && !admin) {
+		log_notice("control: %s pid %ld: %s %s refused: not root%s%s",
+		    c->who, (long)c->pid, ctl_proto_cmd_name(c->req.cmd),
+		    c->req.arg, group[0] != '\0' ? " nor in group " : "",
+		    group);
+		(void)bsnprintf(err, sizeof(err), "permission denied: only "
+		    "root%s%s may %s messages", group[0] != '\0' ?
+		    " or group " : "", group, ctl_proto_cmd_name(c->req.cmd));
+		control_conn_error(c, err);
+		return;
+	}
+	if (admin) {
+		control_send_queue(c, "");
+		return;
+	}
+	if (name[0] == '\0') {
+		control_conn_error(c, "your uid has no user name");
+		return;
+	}
+	control_send_queue(c, name);
 }
 
 /* MSG_C_TEXT: one line of an sts answer. */
@@ -528,8 +626,9 @@ control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	if (ipc_no_fd(m) == -1)
 		return;
 	if (m->type != MSG_C_ITEM && m->type != MSG_C_END &&
-	    m->type != MSG_C_ERROR && !(ch == ctl->parent &&
-	    m->type == MSG_C_USER_NAME) && !(ch == ctl->delivery &&
+	    m->type != MSG_C_ERROR && m->type != MSG_C_STAT &&
+	    !(ch == ctl->parent && (m->type == MSG_C_USER_NAME ||
+	    m->type == MSG_C_ADMIN_RESULT)) && !(ch == ctl->delivery &&
 	    m->type == MSG_C_TEXT)) {
 		ipc_bad_type(m);
 		return;
@@ -553,6 +652,12 @@ control_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case MSG_C_TEXT:
 		control_text(c, m);
+		break;
+	case MSG_C_STAT:
+		control_stat(c, m);
+		break;
+	case MSG_C_ADMIN_RESULT:
+		control_admin(c, m);
 		break;
 	}
 }

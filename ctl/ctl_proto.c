@@ -19,6 +19,10 @@ static const char *const ctl_proto_names[] = {
 	[CTL_STS_REFRESH] = "sts-refresh",
 	[CTL_STS_FLUSH] = "sts-flush",
 	[CTL_STS_CHECK] = "sts-check",
+	[CTL_DELETE] = "delete",
+	[CTL_HOLD] = "hold",
+	[CTL_RELEASE] = "release",
+	[CTL_STATUS] = "status",
 };
 #define CTL_PROTO_NCMD	(sizeof(ctl_proto_names) / sizeof(ctl_proto_names[0]))
 
@@ -36,6 +40,12 @@ ctl_proto_needs_root(enum ctl_cmd cmd)
 	return cmd == CTL_FLUSH || cmd == CTL_RELOAD ||
 	    cmd == CTL_STS_REFRESH || cmd == CTL_STS_FLUSH ||
 	    cmd == CTL_STS_CHECK;
+}
+
+int
+ctl_proto_needs_admin(enum ctl_cmd cmd)
+{
+	return cmd == CTL_DELETE || cmd == CTL_HOLD || cmd == CTL_RELEASE;
 }
 
 int
@@ -91,14 +101,16 @@ ctl_proto_cmd(const char *word, enum ctl_cmd *cmd)
 	return -1;
 }
 
-/* The argument of the command: show and sts-show, -refresh and -check
- * take one, sts-flush one or none, the others none. */
+/* The argument of the command: show, delete, hold, release and
+ * sts-show, -refresh and -check take one, sts-flush one or none, the
+ * others none. */
 static int
 ctl_proto_args(struct ctl_request *req, char **w, int n, char *err,
     size_t errlen)
 {
 	int	want = req->cmd == CTL_SHOW || req->cmd == CTL_STS_SHOW ||
-		    req->cmd == CTL_STS_REFRESH || req->cmd == CTL_STS_CHECK;
+		    req->cmd == CTL_STS_REFRESH || req->cmd == CTL_STS_CHECK ||
+	    ctl_proto_needs_admin(req->cmd);
 
 	if (req->cmd == CTL_STS_FLUSH)
 		want = n - 3 == 1;
@@ -137,7 +149,8 @@ ctl_proto_parse_request(const char *line, struct ctl_request *req,
 	/* One spelling per version: "01" is not "1". */
 	if (parse_u64(w[1], 0, UINT32_MAX, &v) == -1 ||
 	    (w[1][0] == '0' && w[1][1] != '\0') || v != CTL_PROTO_VERSION) {
-		(void)bsnprintf(err, errlen, "unsupported protocol version");
+		(void)bsnprintf(err, errlen, "unsupported protocol version: "
+		    "strictmaild speaks %d", CTL_PROTO_VERSION);
 		return -1;
 	}
 	if (n < 3) {
@@ -265,6 +278,16 @@ ctl_proto_put_text(struct buf *out, const char *text)
 }
 
 void
+ctl_proto_put_stat(struct buf *out, const char *key, const char *value)
+{
+	buf_addstr(out, "stat ");
+	ctl_proto_put_field(out, key);
+	buf_addch(out, ' ');
+	ctl_proto_put_field(out, value);
+	buf_addch(out, '\n');
+}
+
+void
 ctl_proto_put_flushed(struct buf *out, uint32_t n)
 {
 	buf_printf(out, "flushed %u\n", n);
@@ -322,6 +345,12 @@ ctl_proto_parse_words(char **w, int n, struct ctl_reply *r)
 	}
 	if (strcmp(w[0], "fact") == 0 && n == 3) {
 		r->type = CTL_R_FACT;
+		r->f[0] = w[1];
+		r->f[1] = w[2];
+		return ctl_proto_decode_all(&w[1], 2);
+	}
+	if (strcmp(w[0], "stat") == 0 && n == 3) {
+		r->type = CTL_R_STAT;
 		r->f[0] = w[1];
 		r->f[1] = w[2];
 		return ctl_proto_decode_all(&w[1], 2);

@@ -7,19 +7,24 @@
  * with command "queue", "show" (argument: a queue ID), "flush",
  * "reload", or one of the MTA-STS cache's: "sts-list", "sts-show",
  * "sts-refresh", "sts-check" (argument: a domain) and "sts-flush"
- * (a domain, or none for all).  The server answers with lines
+ * (a domain, or none for all); the operator's "delete", "hold",
+ * "release" (argument: a queue ID) and "status".  Commands are only ever
+ * added: an older strictmaild answers a newer one with "error unknown
+ * command 'x'", which strictmailctl reports as such, so the version
+ * stays 1.  The server answers with lines
  * (LF-terminated):
  *   message <id> <size> <arrival> <sender>    one per queued message
  *   rcpt <address> <state> <last error>       its recipients, after it
  *   fact <key> <value>                        "show" only: envelope facts
  *   flushed <n>                               "flush": recipients made due
  *   text <line>                               sts-*: one line of output
+ *   stat <key> <value>                        "status": one fact
  * and a last line "ok" or "error <text>" (the text as it is, to the end
  * of the line).  Every field but the error text is encoded so that it
  * holds no space or control byte: bytes up to 0x20, 0x7F and '%' become
  * %XX; an empty value is "-", and a value "-" is "%2D".  The sender is
  * "" for the null sender.  A different version gets
- * "error unsupported protocol version".
+ * "error unsupported protocol version: strictmaild speaks 1".
  */
 #ifndef SM_CTL_PROTO_H
 #define SM_CTL_PROTO_H
@@ -44,6 +49,10 @@ enum ctl_cmd {
 	CTL_STS_REFRESH,
 	CTL_STS_FLUSH,
 	CTL_STS_CHECK,
+	CTL_DELETE,
+	CTL_HOLD,
+	CTL_RELEASE,
+	CTL_STATUS,
 };
 
 /* 1 for the sts-* commands (answered by the delivery process). */
@@ -59,6 +68,9 @@ const char *ctl_proto_cmd_name(enum ctl_cmd cmd);
 /* 1 if only root may run it (flush, reload, sts-refresh, sts-flush,
  * sts-check). */
 int ctl_proto_needs_root(enum ctl_cmd cmd);
+/* 1 if only root or a member of admin-group may run it (delete, hold,
+ * release). */
+int ctl_proto_needs_admin(enum ctl_cmd cmd);
 
 /*
  * Parses a request line (without its LF; a CR before it is taken off by
@@ -84,6 +96,7 @@ void ctl_proto_put_rcpt(struct buf *out, const char *addr, const char *state,
 void ctl_proto_put_fact(struct buf *out, const char *key, const char *value);
 void ctl_proto_put_flushed(struct buf *out, uint32_t n);
 void ctl_proto_put_text(struct buf *out, const char *text);
+void ctl_proto_put_stat(struct buf *out, const char *key, const char *value);
 void ctl_proto_put_ok(struct buf *out);
 /* Control bytes of text become '?'. */
 void ctl_proto_put_error(struct buf *out, const char *text);
@@ -94,6 +107,7 @@ enum ctl_reply_type {
 	CTL_R_FACT,		/* f[0] key, f[1] value */
 	CTL_R_FLUSHED,		/* num */
 	CTL_R_TEXT,		/* f[0] the line */
+	CTL_R_STAT,		/* f[0] key, f[1] value */
 	CTL_R_OK,
 	CTL_R_ERROR,		/* f[0] the text */
 };

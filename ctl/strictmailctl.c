@@ -53,6 +53,8 @@ struct ctl_result {
 	uint64_t		 flushed;
 	char			**texts;	/* sts-*: the lines */
 	size_t			 ntexts;
+	char			**stats;	/* status: key, value, ... */
+	size_t			 nstats;	/* pairs */
 	char			*error;		/* NULL after "ok" */
 };
 
@@ -66,6 +68,15 @@ ctl_usage(void)
 	    "commands:\n"
 	    "  queue [--json]           the queued messages (as mailq)\n"
 	    "  queue show ID [--json]   one message's envelope\n"
+	    "  queue hold ID            keep the message, never deliver it "
+	    "until released\n"
+	    "  queue release ID         deliver a held message now\n"
+	    "  queue delete ID          remove the message, unsent, no "
+	    "bounce\n"
+	    "                           (hold, release, delete: root or "
+	    "admin-group)\n"
+	    "  status [--json]          processes, uptime, sessions, "
+	    "counters\n"
 	    "  flush                    retry every deferred recipient now\n"
 	    "  reload                   read the configuration again\n"
 	    "  sts list                 the MTA-STS policy cache\n"
@@ -232,6 +243,12 @@ ctl_take(struct ctl_result *res, struct ctl_reply *r, const char *line)
 		    sizeof(*res->texts));
 		res->texts[res->ntexts++] = xstrdup(r->f[0]);
 		break;
+	case CTL_R_STAT:
+		res->stats = xreallocarray(res->stats, 2 * (res->nstats + 1),
+		    sizeof(*res->stats));
+		res->stats[2 * res->nstats] = xstrdup(r->f[0]);
+		res->stats[2 * res->nstats++ + 1] = xstrdup(r->f[1]);
+		break;
 	case CTL_R_OK:
 	case CTL_R_ERROR:
 		break;
@@ -364,14 +381,27 @@ ctl_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-/* Postfix's mailq layout: pending recipients, each under its error. */
+/* 1 if a recipient of m is held. */
+static int
+ctl_held(const struct ctl_message *m)
+{
+	size_t	j;
+
+	for (j = 0; j < m->nrcpt; j++)
+		if (strcmp(m->rcpts[j].state, "held") == 0)
+			return 1;
+	return 0;
+}
+
+/* Postfix's mailq layout: pending recipients, each under its error; a
+ * held message's ID ends in '!'. */
 static void
 ctl_print_queue(const struct ctl_result *res)
 {
 	const struct ctl_message	*m;
 	uint64_t			 bytes = 0;
 	size_t				 i, j;
-	char				 when[64];
+	char				 when[64], id[300];
 
 	if (res->nmsgs == 0) {
 		printf("Mail queue is empty\n");
@@ -383,11 +413,14 @@ ctl_print_queue(const struct ctl_result *res)
 		m = &res->msgs[i];
 		bytes += m->size;
 		ctl_time(m->arrival, when, sizeof(when));
-		printf("%-16s %8llu %-20s %s\n", m->id,
+		(void)bsnprintf(id, sizeof(id), "%s%s", m->id, ctl_held(m) ?
+		    "!" : "");
+		printf("%-16s %8llu %-20s %s\n", id,
 		    (unsigned long long)m->size, when,
 		    m->sender[0] != '\0' ? m->sender : "MAILER-DAEMON");
 		for (j = 0; j < m->nrcpt; j++) {
-			if (strcmp(m->rcpts[j].state, "pending") != 0)
+			if (strcmp(m->rcpts[j].state, "pending") != 0 &&
+			    strcmp(m->rcpts[j].state, "held") != 0)
 				continue;
 			if (m->rcpts[j].error[0] != '\0')
 				printf("%47s(%s)\n", "", m->rcpts[j].error);
@@ -421,8 +454,91 @@ ctl_print_show(const struct ctl_message *m)
 	}
 }
 
+/* status, as text: "process.NAME" keys are the processes, the others
+ * are numbers. */
 static void
-ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json)
+ctl_print_status(const struct ctl_result *res)
+{
+	const char	*k, *v;
+	size_t		 i;
+
+	printf("processes:\n");
+	for (i = 0; i < res->nstats; i++) {
+		k = res->stats[2 * i];
+		v = res->stats[2 * i + 1];
+		if (strncmp(k, "process.", 8) == 0)
+			printf("  %-12s pid %s\n", k + 8,
+			    strcmp(v, "-1") == 0 ? "- (not running)" : v);
+	}
+	for (i = 0; i < res->nstats; i++) {
+		k = res->stats[2 * i];
+		v = res->stats[2 * i + 1];
+		if (strncmp(k, "process.", 8) != 0)
+			printf("%s: %s%s\n", k, v, strcmp(k, "uptime") == 0 ?
+			    " s" : "");
+	}
+}
+
+/* 1 if s is a decimal number that JSON takes as it is. */
+static int
+ctl_json_number_ok(const char *s)
+{
+	size_t	i;
+
+	if (s[0] == '-')
+		s++;
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return i > 0 && i < 20 && (s[0] != '0' || i == 1);
+}
+
+static void
+ctl_json_value(const char *v)
+{
+	if (ctl_json_number_ok(v))
+		printf("%s", v);
+	else
+		ctl_json_str(v);
+}
+
+/* {"processes": [{"name": N, "pid": P}, ...], "uptime": S, ...}; a pid
+ * of -1 is a process that is not running. */
+static void
+ctl_json_status(const struct ctl_result *res)
+{
+	const char	*k;
+	size_t		 i;
+	int		 n = 0;
+
+	printf("{\"processes\": [");
+	for (i = 0; i < res->nstats; i++) {
+		k = res->stats[2 * i];
+		if (strncmp(k, "process.", 8) != 0)
+			continue;
+		printf("%s{\"name\": ", n++ ? ", " : "");
+		ctl_json_str(k + 8);
+		printf(", \"pid\": ");
+		ctl_json_value(res->stats[2 * i + 1]);
+		putchar('}');
+	}
+	putchar(']');
+	for (i = 0; i < res->nstats; i++) {
+		k = res->stats[2 * i];
+		if (strncmp(k, "process.", 8) == 0 ||
+		    strcmp(k, "processes") == 0)
+			continue;
+		printf(", ");
+		ctl_json_str(k);
+		printf(": ");
+		ctl_json_value(res->stats[2 * i + 1]);
+	}
+	printf("}\n");
+}
+
+static void
+ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json,
+    const char *arg)
 {
 	size_t	i;
 
@@ -457,6 +573,21 @@ ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json)
 		break;
 	case CTL_RELOAD:
 		printf("reload: done\n");
+		break;
+	case CTL_DELETE:
+		printf("%s: deleted\n", arg);
+		break;
+	case CTL_HOLD:
+		printf("%s: held\n", arg);
+		break;
+	case CTL_RELEASE:
+		printf("%s: released\n", arg);
+		break;
+	case CTL_STATUS:
+		if (json)
+			ctl_json_status(res);
+		else
+			ctl_print_status(res);
 		break;
 	case CTL_STS_LIST:
 	case CTL_STS_SHOW:
@@ -493,6 +624,9 @@ ctl_result_free(struct ctl_result *res)
 	for (i = 0; i < res->ntexts; i++)
 		free(res->texts[i]);
 	free(res->texts);
+	for (i = 0; i < 2 * res->nstats; i++)
+		free(res->stats[i]);
+	free(res->stats);
 	free(res->error);
 	memset(res, 0, sizeof(*res));
 }
@@ -527,6 +661,43 @@ ctl_command_sts(int n, char **w, const char **arg)
 	ctl_usage();
 }
 
+/* queue delete|hold|release ID: the command, or 0. */
+static enum ctl_cmd
+ctl_command_op(const char *word)
+{
+	if (strcmp(word, "delete") == 0)
+		return CTL_DELETE;
+	if (strcmp(word, "hold") == 0)
+		return CTL_HOLD;
+	if (strcmp(word, "release") == 0)
+		return CTL_RELEASE;
+	return 0;
+}
+
+/* The error line of the answer, on stderr: a daemon of another version
+ * is named as such. */
+static void
+ctl_print_error(enum ctl_cmd cmd, const char *arg, const char *error)
+{
+	char	unknown[128];
+
+	(void)bsnprintf(unknown, sizeof(unknown), "unknown command '%s'",
+	    ctl_proto_cmd_name(cmd));
+	if (strcmp(error, unknown) == 0)
+		fprintf(stderr, "strictmailctl: strictmaild does not know "
+		    "'%s' (older version?)\n", ctl_proto_cmd_name(cmd));
+	else if (strncmp(error, "unsupported protocol version", 28) == 0)
+		fprintf(stderr, "strictmailctl: strictmaild speaks another "
+		    "protocol version: strictmailctl speaks %d, strictmaild "
+		    "%s\n", CTL_PROTO_VERSION, strncmp(error + 28,
+		    ": strictmaild speaks ", 21) == 0 ? error + 49 :
+		    "an older one");
+	else
+		fprintf(stderr, "strictmailctl: %s%s%s\n",
+		    cmd == CTL_SHOW ? arg : "", cmd == CTL_SHOW ? ": " : "",
+		    error);
+}
+
 /* The command and its argument from the words after the options. */
 static enum ctl_cmd
 ctl_command(int ac, char **av, const char **arg, int *json)
@@ -549,7 +720,12 @@ ctl_command(int ac, char **av, const char **arg, int *json)
 	    strcmp(w[1], "show") == 0) {
 		cmd = CTL_SHOW;
 		*arg = w[2];
-	} else if (strcmp(w[0], "flush") == 0 && n == 1 && !*json)
+	} else if (strcmp(w[0], "queue") == 0 && n == 3 && !*json &&
+	    (cmd = ctl_command_op(w[1])) != 0)
+		*arg = w[2];
+	else if (strcmp(w[0], "status") == 0 && n == 1)
+		cmd = CTL_STATUS;
+	else if (strcmp(w[0], "flush") == 0 && n == 1 && !*json)
 		cmd = CTL_FLUSH;
 	else if (strcmp(w[0], "reload") == 0 && n == 1 && !*json)
 		cmd = CTL_RELOAD;
@@ -796,13 +972,11 @@ main(int argc, char **argv)
 	rc = 0;
 	if (res.error != NULL) {
 		if (ctl_proto_is_sts(cmd))	/* what it found, then why */
-			ctl_print(cmd, &res, json);
-		fprintf(stderr, "strictmailctl: %s%s%s\n",
-		    cmd == CTL_SHOW ? arg : "", cmd == CTL_SHOW ? ": " : "",
-		    res.error);
+			ctl_print(cmd, &res, json, arg);
+		ctl_print_error(cmd, arg, res.error);
 		rc = 1;
 	} else
-		ctl_print(cmd, &res, json);
+		ctl_print(cmd, &res, json, arg);
 	ctl_result_free(&res);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = EX_IOERR;

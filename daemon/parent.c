@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1321,13 +1322,138 @@ parent_control_user(struct parent_child *c, struct ipc_msg *m)
 	buf_free(&b);
 }
 
+/* ---- operator commands: who is an admin, status ---- */
+
+/* 1 if the user pw is a member of the group gid (primary or not). */
+static int
+parent_in_group(const struct passwd *pw, gid_t gid)
+{
+	gid_t	*groups;
+	int	 n = 64, i, found = 0;
+
+	if (pw->pw_gid == gid)
+		return 1;
+	groups = xcalloc((size_t)n, sizeof(*groups));
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1 &&
+	    n > 64) {
+		groups = xreallocarray(groups, (size_t)n, sizeof(*groups));
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
+			n = 0;
+	}
+	for (i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	free(groups);
+	return found;
+}
+
+/* MSG_C_ADMIN: is the uid root or a member of admin-group?  The
+ * chrooted control process cannot read the group database. */
+static void
+parent_control_admin(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	const char	*group = p->cfg->admin_group;
+	struct passwd	*pw;
+	struct group	*gr;
+	struct buf	 b;
+	uint32_t	 uid = ipc_get_u32(m), admin;
+
+	if (ipc_end(m) == -1)
+		return;
+	pw = getpwuid((uid_t)uid);
+	admin = uid == 0;
+	if (!admin && pw != NULL && group != NULL &&
+	    (gr = getgrnam(group)) != NULL)
+		admin = parent_in_group(pw, gr->gr_gid);
+	buf_init(&b);
+	ipc_put_u32(&b, admin);
+	ipc_put_str(&b, pw != NULL && strlen(pw->pw_name) < 256 ?
+	    pw->pw_name : "");
+	ipc_put_str(&b, group != NULL ? group : "");
+	ipc_send_buf(c->chan, MSG_C_ADMIN_RESULT, m->session, -1, &b);
+	buf_free(&b);
+}
+
+static void
+parent_stat(struct ipc_chan *ch, uint32_t session, const char *key,
+    const char *value)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, key);
+	ipc_put_str(&b, value);
+	ipc_send_buf(ch, MSG_C_STAT, session, -1, &b);
+	buf_free(&b);
+}
+
+/* MSG_C_STATUS: the processes and the uptime, then smtpd's part (its
+ * open sessions), which smtpd sends here and the parent passes on; the
+ * parent ends the answer itself when smtpd is not there. */
+static void
+parent_control_status(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	char		 key[64], val[32];
+	struct buf	 b;
+	int		 i;
+
+	if (ipc_end(m) == -1)
+		return;
+	(void)bsnprintf(val, sizeof(val), "%ld", (long)p->pid);
+	parent_stat(c->chan, m->session, "process.strictmaild", val);
+	for (i = 0; i < PROC_COUNT; i++) {
+		(void)bsnprintf(key, sizeof(key), "process.%s",
+		    p->child[i].name);
+		(void)bsnprintf(val, sizeof(val), "%ld",
+		    (long)p->child[i].pid);
+		parent_stat(c->chan, m->session, key, val);
+	}
+	(void)bsnprintf(val, sizeof(val), "%llu",
+	    (unsigned long long)((now_ms() - p->start) / 1000));
+	parent_stat(c->chan, m->session, "uptime", val);
+	if (p->child[PROC_SMTPD].chan != NULL && !p->stopping) {
+		ipc_send(p->child[PROC_SMTPD].chan, MSG_C_STATUS, m->session,
+		    -1, NULL, 0);
+		return;
+	}
+	buf_init(&b);
+	ipc_put_u32(&b, 0);
+	ipc_send_buf(c->chan, MSG_C_END, m->session, -1, &b);
+	buf_free(&b);
+}
+
+/* smtpd's MSG_C_STAT and MSG_C_END of a status request: on to the
+ * control process as they are.  1 if m was one. */
+static int
+parent_smtpd_status(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	struct ipc_chan	*ctl = p->child[PROC_CONTROL].chan;
+
+	if (c != &p->child[PROC_SMTPD] || (m->type != MSG_C_STAT &&
+	    m->type != MSG_C_END))
+		return 0;
+	if (ctl != NULL)
+		ipc_send(ctl, m->type, m->session, -1, m->data, m->len);
+	return 1;
+}
+
 /* The control process's requests carry its request id as session. */
 static int
 parent_control_dispatch(struct parent_child *c, struct ipc_msg *m)
 {
+	if (parent_smtpd_status(c->parent, c, m))
+		return 1;
 	if (c != &c->parent->child[PROC_CONTROL])
 		return 0;
 	switch (m->type) {
+	case MSG_C_ADMIN:
+		parent_control_admin(c->parent, c, m);
+		return 1;
+	case MSG_C_STATUS:
+		parent_control_status(c->parent, c, m);
+		return 1;
 	case MSG_C_RELOAD:
 		parent_control_reload(c->parent, c, m);
 		return 1;

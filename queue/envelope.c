@@ -24,7 +24,7 @@
 enum envelope_key {
 	EK_ID, EK_ARRIVAL, EK_SIZE, EK_DIGEST, EK_SENDER, EK_HELO, EK_CLIENT, EK_PROTOCOL,
 	EK_ATTEMPTS, EK_NEXT_ATTEMPT, EK_EXPIRY, EK_RET, EK_ENVID, EK_TLS,
-	EK_BODY, EK_SMTPUTF8, EK_WARNED, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT,
+	EK_BODY, EK_SMTPUTF8, EK_WARNED, EK_HELD, EK_RCPT, EK_RCPT_NOTIFY, EK_RCPT_ORCPT,
 	EK_RCPT_ERROR, EK_END,
 };
 
@@ -56,6 +56,7 @@ static const struct envelope_keyinfo envelope_keys[] = {
 	{ "body",		EK_BODY,	0 },
 	{ "smtputf8",		EK_SMTPUTF8,	0 },
 	{ "warned",		EK_WARNED,	0 },
+	{ "held",		EK_HELD,	0 },
 	{ "rcpt",		EK_RCPT,	EKF_REQUIRED | EKF_REPEAT },
 	{ "rcpt-notify",	EK_RCPT_NOTIFY,	EKF_REPEAT },
 	{ "rcpt-orcpt",		EK_RCPT_ORCPT,	EKF_REPEAT },
@@ -238,7 +239,8 @@ envelope_check(const struct envelope *env, char *err, size_t errlen)
 	    env->attempts > ENVELOPE_MAX_NUMBER ||
 	    env->next_attempt > ENVELOPE_MAX_NUMBER ||
 	    env->expiry > ENVELOPE_MAX_NUMBER ||
-	    env->warned > ENVELOPE_MAX_NUMBER) {
+	    env->warned > ENVELOPE_MAX_NUMBER ||
+	    env->held > ENVELOPE_MAX_NUMBER) {
 		(void)bsnprintf(err, errlen, "number out of range");
 		return -1;
 	}
@@ -295,6 +297,8 @@ envelope_serialize(const struct envelope *env, struct buf *out)
 	if (env->warned != 0)
 		buf_printf(out, "warned %llu\n",
 		    (unsigned long long)env->warned);
+	if (env->held != 0)
+		buf_printf(out, "held %llu\n", (unsigned long long)env->held);
 	for (i = 0; i < env->nrcpt; i++) {
 		r = &env->rcpts[i];
 		buf_printf(out, "rcpt %s <%s>\n",
@@ -490,6 +494,11 @@ envelope_set(struct envelope_parser *p, const struct envelope_keyinfo *ki,
 		return 0;
 	case EK_WARNED:
 		if (parse_u64(v, 1, ENVELOPE_MAX_NUMBER, &env->warned) == -1)
+			return envelope_fail(p, "bad number '%.40s' for '%s'",
+			    v, ki->name);
+		return 0;
+	case EK_HELD:
+		if (parse_u64(v, 1, ENVELOPE_MAX_NUMBER, &env->held) == -1)
 			return envelope_fail(p, "bad number '%.40s' for '%s'",
 			    v, ki->name);
 		return 0;

@@ -33,6 +33,10 @@
  *                            rewrite as the deferral that triggered it,
  *                            before the warning is queued, so a crash can
  *                            lose a warning but never send it twice
+ *   held <seconds>           optional; unix time at which an operator
+ *                            held the message (strictmailctl queue hold):
+ *                            it is never scheduled until released, which
+ *                            removes the key
  *   rcpt <state> <addr>      one or more; state pending, delivered or
  *                            failed; addr in angle brackets
  *   rcpt-notify <list>       optional, for the rcpt line above: DSN NOTIFY
@@ -106,6 +110,7 @@ struct envelope {
 	char			*body;		/* "7BIT", "8BITMIME" or NULL */
 	int			 smtputf8;	/* 1 if the key is there */
 	uint64_t		 warned;	/* 0: no delay warning yet */
+	uint64_t		 held;		/* 0: not held by an operator */
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpt;
 };

@@ -86,6 +86,7 @@ struct queue {
 	int			 stopping;
 	unsigned		 inflight;	/* commits not yet answered */
 	unsigned		 nopen;		/* messages before their commit */
+	uint64_t		 received;	/* committed since start */
 	struct queue_msg	*msgs[QUEUE_ID_NHASH];
 	char			 pipebuf[QUEUE_PIPE_READ];
 };
@@ -676,6 +677,7 @@ queue_commit_finish(struct queue *q, struct queue_job *job)
 		    QFAIL_TEMP);
 	} else {
 		queue_log_committed(qm);
+		q->received++;
 		queue_reply_id(q, MSG_Q_COMMIT_OK, qm->session, qm->id, -1);
 		queue_sched_add(q->sched, qm->env);
 	}
@@ -862,6 +864,40 @@ queue_flush(void *arg)
 	return q->sched != NULL ? queue_sched_flush(q->sched) : 0;
 }
 
+/* The operator's delete, hold and release (queue_ctl.c). */
+static int
+queue_op_hook(void *arg, enum queue_ctl_op op, const char *id,
+    const char *who, char *err, size_t errlen)
+{
+	struct queue	*q = arg;
+
+	if (q->sched == NULL || q->stopping) {
+		(void)bsnprintf(err, errlen, "the queue is shutting down");
+		return -1;
+	}
+	if (op == QUEUE_CTL_DELETE)
+		return queue_sched_delete(q->sched, id, who, err, errlen);
+	if (op == QUEUE_CTL_HOLD)
+		return queue_sched_hold(q->sched, id, who, err, errlen);
+	return queue_sched_release(q->sched, id, who, err, errlen);
+}
+
+/* strictmailctl status: the counters since start. */
+static void
+queue_counts_hook(void *arg, struct queue_ctl_counts *c)
+{
+	struct queue			*q = arg;
+	struct queue_sched_stats	 st;
+
+	memset(&st, 0, sizeof(st));
+	if (q->sched != NULL)
+		queue_sched_stats(q->sched, &st);
+	c->received = q->received;
+	c->delivered = st.delivered;
+	c->deferred = st.deferred;
+	c->bounced = st.bounced;
+}
+
 /* Recovery found a complete message: it is scheduled. */
 static void
 queue_found(const struct envelope *env, void *arg)
@@ -945,6 +981,7 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	    queue_smtpd_dispatch, queue_smtpd_closed, q);
 	queue_ctl_start(q->loop, q->cfg, q->spoolfd, ctl_fd);	/* MSG_C_* */
 	queue_ctl_set_flush(queue_flush, q);
+	queue_ctl_set_ops(queue_op_hook, queue_counts_hook, q);
 	queue_space_check(q);
 	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
 	    queue_space_timer, q);

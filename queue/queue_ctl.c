@@ -31,6 +31,9 @@ struct queue_ctl {
 	int			 spoolfd;
 	queue_ctl_flush_fn	 flush;
 	void			*flush_arg;
+	queue_ctl_op_fn		 op;
+	queue_ctl_counts_fn	 counts;
+	void			*ops_arg;
 };
 
 static struct queue_ctl	queue_ctl;
@@ -159,6 +162,8 @@ queue_ctl_put_facts(struct buf *b, const struct envelope *env)
 	queue_ctl_put_num(b, &n, "attempts", env->attempts);
 	queue_ctl_put_num(b, &n, "next-attempt", env->next_attempt);
 	queue_ctl_put_num(b, &n, "expiry", env->expiry);
+	if (env->held != 0)
+		queue_ctl_put_num(b, &n, "held", env->held);
 	queue_ctl_put_fact(b, &n, "envid", env->envid);
 	queue_ctl_put_fact(b, &n, "ret", env->ret);
 	queue_ctl_put_fact(b, &n, "body", env->body);
@@ -186,7 +191,9 @@ queue_ctl_send_item(const struct envelope *env, uint32_t session,
 	ipc_put_u32(&b, (uint32_t)env->nrcpt);
 	for (i = 0; i < env->nrcpt; i++) {
 		ipc_put_str(&b, env->rcpts[i].addr);
-		ipc_put_str(&b, envelope_rcpt_state_name(env->rcpts[i].state));
+		ipc_put_str(&b, env->held != 0 &&
+		    env->rcpts[i].state == RCPT_PENDING ? "held" :
+		    envelope_rcpt_state_name(env->rcpts[i].state));
 		ipc_put_str(&b, env->rcpts[i].error != NULL ?
 		    env->rcpts[i].error : "");
 	}
@@ -296,6 +303,80 @@ queue_ctl_flush(struct ipc_msg *m)
 }
 
 static void
+queue_ctl_send_error(uint32_t session, const char *text)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, text);
+	ipc_send_buf(queue_ctl.chan, MSG_C_ERROR, session, -1, &b);
+	buf_free(&b);
+}
+
+/* MSG_C_DELETE, MSG_C_HOLD, MSG_C_RELEASE: str qid, str operator. */
+static void
+queue_ctl_op(struct ipc_msg *m)
+{
+	char			id[QUEUE_ID_SIZE + 1], who[QUEUE_CTL_USER_MAX + 40];
+	char			err[512];
+	enum queue_ctl_op	op;
+
+	ipc_get_str(m, id, sizeof(id));
+	ipc_get_str(m, who, sizeof(who));
+	if (ipc_end(m) == -1)
+		return;
+	op = m->type == MSG_C_DELETE ? QUEUE_CTL_DELETE :
+	    m->type == MSG_C_HOLD ? QUEUE_CTL_HOLD : QUEUE_CTL_RELEASE;
+	if (queue_ctl.op == NULL) {
+		queue_ctl_send_error(m->session, "no scheduler");
+		return;
+	}
+	if (!queue_id_valid(id)) {
+		(void)bsnprintf(err, sizeof(err), "no message %s", id);
+		queue_ctl_send_error(m->session, err);
+		return;
+	}
+	if (queue_ctl.op(queue_ctl.ops_arg, op, id, who, err,
+	    sizeof(err)) == -1) {
+		queue_ctl_send_error(m->session, err);
+		return;
+	}
+	queue_ctl_send_end(m->session, 0);
+}
+
+static void
+queue_ctl_stat(uint32_t session, const char *key, uint64_t v)
+{
+	struct buf	b;
+	char		num[32];
+
+	(void)bsnprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	buf_init(&b);
+	ipc_put_str(&b, key);
+	ipc_put_str(&b, num);
+	ipc_send_buf(queue_ctl.chan, MSG_C_STAT, session, -1, &b);
+	buf_free(&b);
+}
+
+/* MSG_C_STATUS: the counters since start. */
+static void
+queue_ctl_status(struct ipc_msg *m)
+{
+	struct queue_ctl_counts	c;
+
+	if (ipc_end(m) == -1)
+		return;
+	memset(&c, 0, sizeof(c));
+	if (queue_ctl.counts != NULL)
+		queue_ctl.counts(queue_ctl.ops_arg, &c);
+	queue_ctl_stat(m->session, "received", c.received);
+	queue_ctl_stat(m->session, "delivered", c.delivered);
+	queue_ctl_stat(m->session, "deferred", c.deferred);
+	queue_ctl_stat(m->session, "bounced", c.bounced);
+	queue_ctl_send_end(m->session, 0);
+}
+
+static void
 queue_ctl_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	(void)ch;
@@ -311,6 +392,14 @@ queue_ctl_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case MSG_C_FLUSH:
 		queue_ctl_flush(m);
+		break;
+	case MSG_C_DELETE:
+	case MSG_C_HOLD:
+	case MSG_C_RELEASE:
+		queue_ctl_op(m);
+		break;
+	case MSG_C_STATUS:
+		queue_ctl_status(m);
 		break;
 	default:
 		ipc_bad_type(m);
@@ -352,4 +441,12 @@ queue_ctl_set_flush(queue_ctl_flush_fn fn, void *arg)
 {
 	queue_ctl.flush = fn;
 	queue_ctl.flush_arg = arg;
+}
+
+void
+queue_ctl_set_ops(queue_ctl_op_fn op, queue_ctl_counts_fn counts, void *arg)
+{
+	queue_ctl.op = op;
+	queue_ctl.counts = counts;
+	queue_ctl.ops_arg = arg;
 }

@@ -2,8 +2,10 @@
  * queue_ctl.h - the queue's side of the control protocol (proto.h,
  * MSG_C_*): it lists and shows the queued messages by reading their
  * envelopes in the spool (the queue process owns it; the control process
- * never sees a spool file), and passes MSG_C_FLUSH to the scheduler
- * through a hook the scheduler registers.
+ * never sees a spool file), and passes MSG_C_FLUSH, the operator's
+ * MSG_C_DELETE, MSG_C_HOLD, MSG_C_RELEASE and MSG_C_STATUS to the
+ * scheduler through hooks the queue registers.  A held message's pending
+ * recipients are listed with the state "held".
  */
 #ifndef SM_QUEUE_CTL_H
 #define SM_QUEUE_CTL_H
@@ -30,6 +32,34 @@ void queue_ctl_stop(void);
  */
 typedef unsigned (*queue_ctl_flush_fn)(void *arg);
 void queue_ctl_set_flush(queue_ctl_flush_fn fn, void *arg);
+
+/*
+ * The operator's commands (queue_sched_hold and friends): fn returns 0,
+ * or -1 with the reply's text in err ("no message ID", ...), which goes
+ * back as MSG_C_ERROR.  who is "uid N (name)", for the log.
+ */
+enum queue_ctl_op {
+	QUEUE_CTL_DELETE,
+	QUEUE_CTL_HOLD,
+	QUEUE_CTL_RELEASE,
+};
+typedef int (*queue_ctl_op_fn)(void *arg, enum queue_ctl_op op,
+    const char *id, const char *who, char *err, size_t errlen);
+
+/* MSG_C_STATUS: what happened since start.  received counts messages
+ * committed (not bounces nor delay warnings); the others recipients
+ * (queue_sched_stats). */
+struct queue_ctl_counts {
+	uint64_t	received;
+	uint64_t	delivered;
+	uint64_t	deferred;
+	uint64_t	bounced;
+};
+typedef void (*queue_ctl_counts_fn)(void *arg, struct queue_ctl_counts *c);
+
+/* Registers both (NULL: MSG_C_ERROR "no scheduler"). */
+void queue_ctl_set_ops(queue_ctl_op_fn op, queue_ctl_counts_fn counts,
+    void *arg);
 
 /*
  * 1 if user (a local user name; "" = root, who sees everything) may see

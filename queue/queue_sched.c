@@ -58,6 +58,7 @@ struct qs_msg {
 	struct qs_dom	*dom1;		/* the one domain of its pending
 					 * remote recipients; NULL: several,
 					 * or not known */
+	int		 held;		/* held by an operator: never due */
 };
 
 struct qs_dom {
@@ -110,6 +111,7 @@ struct queue_sched {
 	int			 blocked;	/* a due message waits for a
 						 * free slot */
 	int			 stopped;
+	struct queue_sched_stats stats;		/* since start */
 };
 
 static void qs_arm(struct queue_sched *qs);
@@ -316,6 +318,7 @@ queue_sched_add(struct queue_sched *qs, const struct envelope *env)
 	}
 	m->arrival = env->arrival;
 	m->next_attempt = env->next_attempt;
+	m->held = env->held != 0;
 	m->npending = qs_count_routed(qs, env);
 	qs_msg_domains(qs, m, env);
 	qs_arm(qs);
@@ -603,7 +606,8 @@ qs_run(void *arg)
 	qs_expire_jobs(qs, now);
 	for (m = qs->msgs; m != NULL && !qs->stopped; m = next) {
 		next = m->next;
-		if (m->jobs > 0 || m->npending == 0 || qs_msg_due(m) > now)
+		if (m->jobs > 0 || m->npending == 0 || m->held ||
+		    qs_msg_due(m) > now)
 			continue;
 		/* Without a free slot it would wait: its envelope is not
 		 * read (a long queue would be read at every result). */
@@ -632,7 +636,8 @@ qs_arm(struct queue_sched *qs)
 	if (qs->stopped)
 		return;
 	for (m = qs->msgs; m != NULL; m = m->next)
-		if (m->jobs == 0 && m->npending > 0 && qs_msg_due(m) < at)
+		if (m->jobs == 0 && m->npending > 0 && !m->held &&
+		    qs_msg_due(m) < at)
 			at = qs_msg_due(m);
 	if (qs->blocked && at != QS_NEVER && at <= now)
 		at = now + 1;
@@ -1279,17 +1284,20 @@ qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
 			qs_expire(&o[i]);
 		switch (o[i].status) {
 		case DRES_SENT:
+			qs->stats.delivered++;
 			r->state = RCPT_DELIVERED;
 			free(r->error);
 			r->error = NULL;
 			qs_log_outcome(env->id, env, r, &o[i], "sent", now);
 			break;
 		case DRES_DEFERRED:
+			qs->stats.deferred++;
 			qs_set_error(r, &o[i]);
 			qs_log_outcome(env->id, env, r, &o[i], "deferred",
 			    now);
 			break;
 		default:
+			qs->stats.bounced++;
 			qs_set_error(r, &o[i]);
 			qs_log_outcome(env->id, env, r, &o[i], "bounced", now);
 			if (dsn_destination(env->sender,
@@ -1601,7 +1609,7 @@ queue_sched_flush(struct queue_sched *qs)
 		schedule_dest_succeeded(&d->bo);
 	for (m = qs->msgs; m != NULL; m = m->next) {
 		m->dest_until = 0;
-		if (m->jobs > 0 || m->npending == 0)
+		if (m->jobs > 0 || m->npending == 0 || m->held)
 			continue;
 		if (m->next_attempt > now)
 			m->next_attempt = now;
@@ -1614,4 +1622,122 @@ queue_sched_flush(struct queue_sched *qs)
 	qs->blocked = 0;
 	qs_arm(qs);
 	return n;
+}
+
+void
+queue_sched_stats(const struct queue_sched *qs, struct queue_sched_stats *st)
+{
+	*st = qs->stats;
+}
+
+/* ---- operator commands: hold, release, delete ---- */
+
+/* The envelope of id, or "no message ID"; a message with a job or a
+ * bounce out is refused ("being delivered"). */
+static int
+qs_op_read(struct queue_sched *qs, const char *id, struct envelope *env,
+    char *err, size_t errlen)
+{
+	struct qs_msg	*m = qs_msg_find(qs, id);
+	char		 why[512];
+
+	if (m != NULL && m->jobs > 0) {
+		(void)bsnprintf(err, errlen, "message %s is being delivered "
+		    "now: try again when the attempt is over", id);
+		return -1;
+	}
+	if (!queue_id_valid(id) || queue_fs_read_envelope(qs->spoolfd, id,
+	    env, why, sizeof(why)) == -1) {
+		(void)bsnprintf(err, errlen, "no message %s", id);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes env by the commit rule; 0, or -1 with err. */
+static int
+qs_op_write(struct queue_sched *qs, const struct envelope *env, char *err,
+    size_t errlen)
+{
+	char	why[512];
+
+	if (queue_fs_write_envelope(qs->spoolfd, env, why,
+	    sizeof(why)) == 0)
+		return 0;
+	log_warnx("%s: envelope rewrite failed: %s", env->id, why);
+	(void)bsnprintf(err, errlen, "%s: cannot write the envelope: %s",
+	    env->id, why);
+	return -1;
+}
+
+int
+queue_sched_hold(struct queue_sched *qs, const char *id, const char *who,
+    char *err, size_t errlen)
+{
+	struct envelope	env;
+	struct qs_msg	*m;
+
+	if (qs_op_read(qs, id, &env, err, errlen) == -1)
+		return -1;
+	if (env.held == 0) {
+		env.held = qs_now();
+		if (qs_op_write(qs, &env, err, errlen) == -1) {
+			envelope_free(&env);
+			return -1;
+		}
+	}
+	if ((m = qs_msg_find(qs, id)) != NULL)
+		m->held = 1;
+	log_info("%s: held by %s", id, who);
+	envelope_free(&env);
+	qs_arm(qs);
+	return 0;
+}
+
+int
+queue_sched_release(struct queue_sched *qs, const char *id, const char *who,
+    char *err, size_t errlen)
+{
+	struct envelope	env;
+
+	if (qs_op_read(qs, id, &env, err, errlen) == -1)
+		return -1;
+	if (env.held == 0) {
+		(void)bsnprintf(err, errlen, "message %s is not held", id);
+		envelope_free(&env);
+		return -1;
+	}
+	env.held = 0;
+	env.next_attempt = qs_now();
+	if (qs_op_write(qs, &env, err, errlen) == -1) {
+		envelope_free(&env);
+		return -1;
+	}
+	log_info("%s: released by %s", id, who);
+	queue_sched_add(qs, &env);
+	envelope_free(&env);
+	return 0;
+}
+
+int
+queue_sched_delete(struct queue_sched *qs, const char *id, const char *who,
+    char *err, size_t errlen)
+{
+	struct envelope	env;
+	struct qs_msg	*m;
+
+	if (qs_op_read(qs, id, &env, err, errlen) == -1)
+		return -1;
+	envelope_free(&env);
+	if (queue_fs_remove_done(qs->spoolfd, id) == -1) {
+		log_warn("%s: delete by %s", id, who);
+		(void)bsnprintf(err, errlen, "%s: cannot remove the message: "
+		    "%s", id, strerror(errno));
+		return -1;
+	}
+	if ((m = qs_msg_find(qs, id)) != NULL)
+		qs_msg_forget(qs, m);
+	log_info("%s: deleted by %s", id, who);
+	qs_arm(qs);
+	return 0;
 }

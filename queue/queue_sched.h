@@ -84,4 +84,36 @@ void queue_sched_stop(struct queue_sched *qs);
  * not already due count too). */
 unsigned queue_sched_flush(struct queue_sched *qs);
 
+/* Recipients' outcomes since start: each delivery, deferral and bounce
+ * of one recipient counts once (a recipient deferred three times counts
+ * three deferrals). */
+struct queue_sched_stats {
+	uint64_t	delivered;
+	uint64_t	deferred;
+	uint64_t	bounced;
+};
+void queue_sched_stats(const struct queue_sched *qs,
+    struct queue_sched_stats *st);
+
+/*
+ * Operator commands, by id; who ("uid 0 (root)") goes to the log line.
+ * Each returns 0, or -1 with the reason in err: "no message ID", or the
+ * message has a delivery (or its bounce) in flight, which is refused
+ * rather than deferred ("being delivered now: try again ...").
+ *
+ * hold: "held" is set in the envelope (commit rule); the message is
+ * never handed out, and flush leaves it, until released.  Holding a held
+ * message is no error.
+ * release: "held" removed and next-attempt set to now (commit rule); the
+ * message is due at once.  A message that is not held is an error.
+ * delete: ID.env removed and its folder fsync'ed, then ID.msg
+ * (queue_fs_remove_done); the scheduler forgets it; nothing is bounced.
+ */
+int queue_sched_hold(struct queue_sched *qs, const char *id, const char *who,
+    char *err, size_t errlen);
+int queue_sched_release(struct queue_sched *qs, const char *id,
+    const char *who, char *err, size_t errlen);
+int queue_sched_delete(struct queue_sched *qs, const char *id,
+    const char *who, char *err, size_t errlen);
+
 #endif

@@ -1401,13 +1401,36 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	smtpd_resume(c, a, &r);
 }
 
+/* MSG_C_STATUS (strictmailctl status, through the parent): the sessions
+ * open now. */
+static void
+smtpd_status(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct buf	b;
+	char		n[32];
+
+	if (ipc_end(m) == -1)
+		return;
+	(void)bsnprintf(n, sizeof(n), "%u", sd->nlive);
+	buf_init(&b);
+	ipc_put_str(&b, "sessions");
+	ipc_put_str(&b, n);
+	ipc_send_buf(sd->parent, MSG_C_STAT, m->session, -1, &b);
+	buf_reset(&b);
+	ipc_put_u32(&b, 0);
+	ipc_send_buf(sd->parent, MSG_C_END, m->session, -1, &b);
+	buf_free(&b);
+}
+
 static void
 smtpd_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct smtpd	*sd = arg;
 
 	(void)ch;
-	if (m->type == MSG_P_SETTINGS)
+	if (m->type == MSG_C_STATUS)
+		smtpd_status(sd, m);
+	else if (m->type == MSG_P_SETTINGS)
 		smtpd_conf_reload(sd, m);
 	else if (m->type == MSG_P_TLS_CONF)
 		smtpd_tls_conf(sd, m);

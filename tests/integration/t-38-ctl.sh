@@ -173,8 +173,8 @@ def ask(line):
         data += b
     s.close()
     return data
-for line, want in ((b'strictmail-ctl 2 queue\n', b'error unsupported protocol version\n'),
-                   (b'strictmail-ctl 0 queue\n', b'error unsupported protocol version\n'),
+for line, want in ((b'strictmail-ctl 2 queue\n', b'error unsupported protocol version: strictmaild speaks 1\n'),
+                   (b'strictmail-ctl 0 queue\n', b'error unsupported protocol version: strictmaild speaks 1\n'),
                    (b'strictmail-ctl 1 frobnicate\n', b"error unknown command 'frobnicate'\n"),
                    (b'GET / HTTP/1.0\n', b'error malformed request\n')):
     got = ask(line)

@@ -4,6 +4,9 @@
  * bytes, length) and round-trip through ctl_proto_put_request; fields
  * encode every space, control byte and '%' and decode back; reply lines
  * round-trip, and malformed ones are refused.
+ * The operator's commands: delete, hold, release take one queue ID,
+ * status none; only the first three need an admin; "stat" lines
+ * round-trip; the version stays 1 (commands are only added).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,9 @@
 
 #include "common/buf.h"
 #include "ctl/ctl_proto.h"
+
+/* The version error names the daemon's version. */
+#define V_ERR	"unsupported protocol version: strictmaild speaks 1"
 
 /* The buffer's text as a C string (it is not NUL-terminated). */
 static char *
@@ -61,14 +67,39 @@ test_request_parse(void **state)
 	    "6619B010E3297000");
 	parse_ok("strictmail-ctl 1 flush", CTL_FLUSH, "");
 	parse_ok("strictmail-ctl 1 reload", CTL_RELOAD, "");
+	parse_ok("strictmail-ctl 1 delete 6619B010E3297000", CTL_DELETE,
+	    "6619B010E3297000");
+	parse_ok("strictmail-ctl 1 hold 6619B010E3297000", CTL_HOLD,
+	    "6619B010E3297000");
+	parse_ok("strictmail-ctl 1 release 6619B010E3297000", CTL_RELEASE,
+	    "6619B010E3297000");
+	parse_ok("strictmail-ctl 1 status", CTL_STATUS, "");
+	parse_bad("strictmail-ctl 1 delete", "delete takes one argument");
+	parse_bad("strictmail-ctl 1 hold", "hold takes one argument");
+	parse_bad("strictmail-ctl 1 release a b",
+	    "release takes one argument");
+	parse_bad("strictmail-ctl 1 status x", "status takes no argument");
+	parse_bad("strictmail-ctl 99 delete 6619B010E3297000", V_ERR);
+	parse_bad("strictmail-ctl 1 Delete 6619B010E3297000",
+	    "unknown command 'Delete'");
+	assert_int_equal(CTL_PROTO_VERSION, 1);
+	assert_true(ctl_proto_needs_admin(CTL_DELETE));
+	assert_true(ctl_proto_needs_admin(CTL_HOLD));
+	assert_true(ctl_proto_needs_admin(CTL_RELEASE));
+	assert_false(ctl_proto_needs_admin(CTL_STATUS));
+	assert_false(ctl_proto_needs_admin(CTL_QUEUE));
+	assert_false(ctl_proto_needs_admin(CTL_FLUSH));
+	assert_false(ctl_proto_needs_root(CTL_STATUS));
+	assert_false(ctl_proto_needs_root(CTL_DELETE));
+	assert_false(ctl_proto_is_sts(CTL_DELETE));
+	assert_false(ctl_proto_is_sts(CTL_STATUS));
 
-	parse_bad("strictmail-ctl 2 queue", "unsupported protocol version");
-	parse_bad("strictmail-ctl 0 queue", "unsupported protocol version");
-	parse_bad("strictmail-ctl 01 flush", "unsupported protocol version");
-	parse_bad("strictmail-ctl x queue", "unsupported protocol version");
-	parse_bad("strictmail-ctl 99999999999 queue",
-	    "unsupported protocol version");
-	parse_bad("strictmail-ctl 2", "unsupported protocol version");
+	parse_bad("strictmail-ctl 2 queue", V_ERR);
+	parse_bad("strictmail-ctl 0 queue", V_ERR);
+	parse_bad("strictmail-ctl 01 flush", V_ERR);
+	parse_bad("strictmail-ctl x queue", V_ERR);
+	parse_bad("strictmail-ctl 99999999999 queue", V_ERR);
+	parse_bad("strictmail-ctl 2", V_ERR);
 	parse_bad("strictmail-ctl 1", "no command");
 	parse_bad("strictmail-ctl 1 frob", "unknown command 'frob'");
 	parse_bad("strictmail-ctl 1 QUEUE", "unknown command 'QUEUE'");
@@ -128,6 +159,13 @@ test_request_roundtrip(void **state)
 		    "strictmail-ctl 1 show 6619B010E3297000\n" },
 		{ CTL_FLUSH, "", "strictmail-ctl 1 flush\n" },
 		{ CTL_RELOAD, NULL, "strictmail-ctl 1 reload\n" },
+		{ CTL_DELETE, "6619B010E3297000",
+		    "strictmail-ctl 1 delete 6619B010E3297000\n" },
+		{ CTL_HOLD, "6619B010E3297000",
+		    "strictmail-ctl 1 hold 6619B010E3297000\n" },
+		{ CTL_RELEASE, "6619B010E3297000",
+		    "strictmail-ctl 1 release 6619B010E3297000\n" },
+		{ CTL_STATUS, NULL, "strictmail-ctl 1 status\n" },
 	};
 	struct buf	b;
 	char		*t;
@@ -218,7 +256,7 @@ parse_lines(struct buf *b, struct ctl_reply *r, int max)
 static void
 test_reply_roundtrip(void **state)
 {
-	struct ctl_reply	r[9];
+	struct ctl_reply	r[11];
 	struct buf		b;
 
 	(void)state;
@@ -234,7 +272,15 @@ test_reply_roundtrip(void **state)
 	ctl_proto_put_error(&b, "no such\r\nmessage");
 	ctl_proto_put_ok(&b);
 	ctl_proto_put_text(&b, "mx: mx1.enforce.test (preference 10)");
-	assert_int_equal(parse_lines(&b, r, 9), 9);
+	ctl_proto_put_stat(&b, "process.queue", "1234");
+	ctl_proto_put_stat(&b, "odd key", "");
+	assert_int_equal(parse_lines(&b, r, 11), 11);
+	assert_int_equal(r[9].type, CTL_R_STAT);
+	assert_string_equal(r[9].f[0], "process.queue");
+	assert_string_equal(r[9].f[1], "1234");
+	assert_int_equal(r[10].type, CTL_R_STAT);
+	assert_string_equal(r[10].f[0], "odd key");
+	assert_string_equal(r[10].f[1], "");
 	assert_int_equal(r[8].type, CTL_R_TEXT);
 	assert_string_equal(r[8].f[0], "mx: mx1.enforce.test (preference 10)");
 	assert_int_equal(r[0].type, CTL_R_MESSAGE);
@@ -269,7 +315,8 @@ test_reply_bad(void **state)
 		"message a 1 2 s x", "message a x 2 s", "message a 1 -2 s",
 		"message a 1 2 %zz", "rcpt a b", "rcpt a b c d", "fact k",
 		"flushed", "flushed x", "flushed 4294967296", "rcpt  a b c",
-		"text", "text a b", "text %zz",
+		"text", "text a b", "text %zz", "stat", "stat k", "stat k v w",
+		"stat k %zz",
 	};
 	struct ctl_reply	r;
 	char			line[64];

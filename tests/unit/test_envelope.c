@@ -175,6 +175,8 @@ assert_same(const struct envelope *a, const struct envelope *b)
 	assert_same_str("ret", a->ret, b->ret);
 	assert_same_str("envid", a->envid, b->envid);
 	assert_same_str("tls", a->tls, b->tls);
+	assert_int_equal(a->warned, b->warned);
+	assert_int_equal(a->held, b->held);
 	assert_int_equal(a->nrcpt, b->nrcpt);
 	for (i = 0; i < a->nrcpt; i++) {
 		assert_same_str("rcpt", a->rcpts[i].addr, b->rcpts[i].addr);
@@ -268,6 +270,31 @@ test_round_trip_odd_values(void **state)
 	    RCPT_PENDING);
 	r->notify = strdup("NEVER");
 	round_trip(&env);
+	envelope_free(&env);
+}
+
+/* An operator's hold: "held SECONDS" written and read back; absent when
+ * 0 (released). */
+static void
+test_round_trip_held(void **state)
+{
+	struct envelope	env;
+	struct buf	b;
+
+	(void)state;
+	fill(&env, "alice@example.org", 2);
+	env.held = 1796168225;
+	round_trip(&env);
+	buf_init(&b);
+	envelope_serialize(&env, &b);
+	assert_non_null(strstr(b.data, "\nheld 1796168225\n"));
+	buf_reset(&b);
+	env.held = 0;
+	round_trip(&env);
+	envelope_serialize(&env, &b);
+	buf_addch(&b, '\0');
+	assert_null(strstr(b.data, "\nheld"));
+	buf_free(&b);
 	envelope_free(&env);
 }
 
@@ -435,6 +462,10 @@ test_reject_values(void **state)
 	    "line 5: bad digest 'sha256:0123'");
 	expect_error_edit("missing digest", 5, NULL, 0, NULL,
 	    "line 13: missing required key 'digest'");
+	expect_error_edit("held zero", 0, NULL, 13, "held 0",
+	    "line 13: bad number '0' for 'held'");
+	expect_error_edit("held empty", 0, NULL, 13, "held",
+	    "line 13: bad number '' for 'held'");
 }
 
 static void
@@ -511,6 +542,7 @@ main(void)
 		cmocka_unit_test(test_round_trip_null_sender),
 		cmocka_unit_test(test_round_trip_many_rcpts),
 		cmocka_unit_test(test_round_trip_odd_values),
+		cmocka_unit_test(test_round_trip_held),
 		cmocka_unit_test(test_check_rejects),
 		cmocka_unit_test(test_reject_keys),
 		cmocka_unit_test(test_reject_structure),

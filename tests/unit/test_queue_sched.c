@@ -14,6 +14,10 @@
  * delay-warning queues one delay warning (RFC 3464 "delayed") to the
  * sender through the commit worker, marks the envelope "warned", and is
  * not repeated at the next deferral.
+ * The operator's hold writes "held" into the envelope and flush leaves
+ * the message; release removes it and makes the message due; delete
+ * removes both files; an unknown ID, a release of a message not held,
+ * are errors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,6 +166,97 @@ test_flush(void **state)
 	/* Every pending recipient is made due, the local one too (its jobs
 	 * go to the parent). */
 	assert_int_equal(queue_sched_flush(qs), 3);
+
+	envelope_free(&env1);
+	envelope_free(&env2);
+	queue_sched_free(qs);
+	event_loop_free(loop);
+	config_free(&cfg);
+}
+
+static void
+op_read_env(struct fixture *fx, const char *id, struct envelope *env)
+{
+	char	why[256];
+
+	if (queue_fs_read_envelope(fx->spoolfd, id, env, why,
+	    sizeof(why)) == -1)
+		fail_msg("read %s: %s", id, why);
+}
+
+static void
+test_operator(void **state)
+{
+	static const char *const r1[] = { "bob@remote.example",
+	    "carol@remote.example" };
+	static const char *const e1[] = { NULL, NULL };
+	static const char *const r2[] = { "dave@other.example" };
+	static const char *const e2[] = { NULL };
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct queue_sched_stats st;
+	struct envelope		 env1, env2, e;
+	struct stat		 sb;
+	char			 err[256], path[QUEUE_FS_PATHSIZE];
+	static const char text[] = "listen 127.0.0.1 25\n"
+	    "hostname mx.local.test\nlocal-domain local.test\n";
+
+	config_init(&cfg);
+	if (config_parse(&cfg, "t", text, sizeof(text) - 1, err,
+	    sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	loop = event_loop_new();
+	qs = queue_sched_new(&cfg, loop, fx->spoolfd, NULL);
+	put_message(fx, &env1, ID1, 1700000100, r1, e1, 2);
+	put_message(fx, &env2, ID2, 1700000200, r2, e2, 1);
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+
+	assert_int_equal(queue_sched_hold(qs, ID1, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	op_read_env(fx, ID1, &e);
+	assert_true(e.held != 0);
+	envelope_free(&e);
+	/* Held: flush leaves it (only ID2's recipient is made due). */
+	assert_int_equal(queue_sched_flush(qs), 1);
+	assert_int_equal(queue_sched_hold(qs, ID1, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	/* Found held at a restart: added again, still left by flush. */
+	op_read_env(fx, ID1, &e);
+	queue_sched_add(qs, &e);
+	envelope_free(&e);
+	assert_int_equal(queue_sched_flush(qs), 1);
+
+	assert_int_equal(queue_sched_release(qs, ID2, "x", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "message " ID2 " is not held");
+	assert_int_equal(queue_sched_release(qs, ID1, "x", err,
+	    sizeof(err)), 0);
+	op_read_env(fx, ID1, &e);
+	assert_int_equal(e.held, 0);
+	assert_true(e.next_attempt <= (uint64_t)time(NULL));
+	envelope_free(&e);
+	assert_int_equal(queue_sched_flush(qs), 3);
+
+	assert_int_equal(queue_sched_delete(qs, ID2, "x", err,
+	    sizeof(err)), 0);
+	queue_fs_path(path, QFS_QUEUE, ID2, "env");
+	assert_int_equal(fstatat(fx->spoolfd, path, &sb, 0), -1);
+	queue_fs_path(path, QFS_QUEUE, ID2, "msg");
+	assert_int_equal(fstatat(fx->spoolfd, path, &sb, 0), -1);
+	assert_int_equal(queue_sched_flush(qs), 2);
+	assert_int_equal(queue_sched_delete(qs, ID2, "x", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "no message " ID2);
+	assert_int_equal(queue_sched_hold(qs, ID3, "x", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "no message " ID3);
+	assert_int_equal(queue_sched_hold(qs, "../x", "x", err,
+	    sizeof(err)), -1);
+	queue_sched_stats(qs, &st);
+	assert_int_equal(st.delivered + st.deferred + st.bounced, 0);
 
 	envelope_free(&env1);
 	envelope_free(&env2);
@@ -904,6 +999,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_without_read,
