@@ -262,6 +262,8 @@ static const struct config_keyword config_keywords[] = {
 	    F(local_timeout), 1, DAY, "a duration from 1s to 1d" },
 	{ "max-local-deliveries", 1, 1, 0, config_set_count,
 	    F(max_local_deliveries), 1, 1000, "a number from 1 to 1000" },
+	/* Local submission: the sendmail(8) front end (ctl/ctl_sendmail.h). */
+	{ "postdrop", 1, 1, 0, config_set_path, F(postdrop), 0, 0, NULL },
 };
 
 #undef F
@@ -1577,6 +1579,7 @@ config_free(struct config *cfg)
 	free(cfg->mbox_dir);
 	free(cfg->maildir);
 	free(cfg->lmtp_socket);
+	free(cfg->postdrop);	/* local submission */
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1867,6 +1870,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->mbox_dir = config_strdup_or_null(src->mbox_dir);
 	dst->maildir = config_strdup_or_null(src->maildir);
 	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
+	dst->postdrop = config_strdup_or_null(src->postdrop);	/* submission */
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
 	config_list_copy(&dst->sts_disabled, &dst->nsts_disabled,

@@ -188,6 +188,11 @@ struct config {
 	uint64_t	 local_timeout;		/* one local delivery: 10 min */
 	unsigned	 max_local_deliveries;	/* at once: 10 */
 
+	/* Local submission, the sendmail(8) front end (ctl/ctl_sendmail.h):
+	 * read by strictmailctl only. */
+	char		*postdrop;		/* the setgid helper; NULL: the
+						 * compiled-in one */
+
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
 };
