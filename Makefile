@@ -190,7 +190,7 @@ install: all $(B)/strictmaild.service
 	$(MAKE) install-postdrop
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
 	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
-	    ctl/strictmailctl.8:man8; do \
+	    ctl/strictmailctl.8:man8 ctl/sendmail.8:man8; do \
 	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
 	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
 	done; rm -f $(B)/man.tmp
