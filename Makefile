@@ -203,7 +203,8 @@ install: all $(B)/strictmaild.service
 
 # The setgid helper, root:MAILDROP_GROUP 2755 (the group is created when
 # missing; a staged install as non-root gets the mode, not the owner).
-# sendmail, mailq and newaliases links in /usr/sbin and /usr/lib only into
+# sendmail links in /usr/sbin and /usr/lib (mailq and newaliases are
+# beside strictmailctl) only into
 # DESTDIR (a package) or with SENDMAIL_LINKS=1, never over a file that is
 # not already a link to strictmailctl (another package's).
 .PHONY: install-postdrop
@@ -213,11 +214,12 @@ install-postdrop: $(B)/strictmail-postdrop
 	    ! getent group $(MAILDROP_GROUP) >/dev/null; then \
 	    groupadd --system $(MAILDROP_GROUP); fi
 	install -m 2755 $(B)/strictmail-postdrop $(DESTDIR)$(SBINDIR)/strictmail-postdrop
-	if [ "$$(id -u)" = 0 ]; then \
+	if [ "$$(id -u)" = 0 ] && getent group $(MAILDROP_GROUP) >/dev/null; then \
 	    chown root:$(MAILDROP_GROUP) $(DESTDIR)$(SBINDIR)/strictmail-postdrop && \
-	    chmod 2755 $(DESTDIR)$(SBINDIR)/strictmail-postdrop; fi
+	    chmod 2755 $(DESTDIR)$(SBINDIR)/strictmail-postdrop; \
+	else echo "strictmail-postdrop: set its group to $(MAILDROP_GROUP) (chown root:$(MAILDROP_GROUP), chmod 2755) when installing"; fi
 	if [ -n "$(DESTDIR)" ] || [ "$(SENDMAIL_LINKS)" = 1 ]; then \
-	    for l in sbin/sendmail lib/sendmail sbin/mailq sbin/newaliases; do \
+	    for l in sbin/sendmail lib/sendmail; do \
 	        t=$(DESTDIR)/usr/$$l; \
 	        if [ -e "$$t" ] || [ -L "$$t" ]; then \
 	            case $$(readlink "$$t") in */strictmailctl|strictmailctl) ;; \
