@@ -22,7 +22,7 @@ LIBS    = -lmbedtls -lmbedx509 -lmbedcrypto -lcares -lcurl -ldb -lidn2 -lpthread
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
            $(wildcard lookup/*.c) $(wildcard delivery/*.c) $(wildcard sts/*.c) \
-           $(filter-out ctl/strictmailctl.c,$(wildcard ctl/*.c)) \
+           $(filter-out ctl/strictmailctl.c ctl/postdrop.c,$(wildcard ctl/*.c)) \
            $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 HDRS     = $(wildcard */*.h)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -34,7 +34,8 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .PHONY: all asan run test test-unit test-integration bench bench-relay bench-sts fuzz install clean
 
-all: $(B)/strictmaild $(B)/strictmailctl $(B)/tests/tools/sts-fetch-probe \
+all: $(B)/strictmaild $(B)/strictmailctl $(B)/strictmail-postdrop \
+     $(B)/tests/tools/sts-fetch-probe \
      $(B)/tests/tools/local-deliver $(B)/tests/tools/lmtp-send \
      $(B)/tests/tools/creds-check
 
@@ -49,6 +50,16 @@ $(B)/strictmaild: $(B)/daemon/main.o $(B)/libstrictmail.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/strictmailctl: $(B)/ctl/strictmailctl.o $(B)/libstrictmail.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Local submission (ctl/ctl_sendmail.h): the paths compiled into sendmail
+# and into the setgid helper strictmail-postdrop (group MAILDROP_GROUP),
+# which takes no path from its caller.
+MAILDROP_GROUP ?= _sm-drop
+SM_PATH_DEFS = -DSM_SYSCONFDIR='"$(SYSCONFDIR)"' -DSM_SBINDIR='"$(SBINDIR)"'
+$(B)/ctl/ctl_sendmail.o $(B)/ctl/postdrop.o: ALL_CFLAGS += $(SM_PATH_DEFS)
+
+$(B)/strictmail-postdrop: $(B)/ctl/postdrop.o $(B)/libstrictmail.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libstrictmail.a $(HDRS)
@@ -67,7 +78,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 # The sanitizer build: same sources, its own folder.
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-	    $(BA)/strictmaild $(BA)/strictmailctl unit-bins $(BA)/tests/tools/sts-fetch-probe \
+	    $(BA)/strictmaild $(BA)/strictmailctl $(BA)/strictmail-postdrop unit-bins $(BA)/tests/tools/sts-fetch-probe \
 	    $(BA)/tests/tools/local-deliver $(BA)/tests/tools/lmtp-send \
 	    $(BA)/tests/tools/creds-check
 
@@ -176,9 +187,10 @@ install: all $(B)/strictmaild.service
 	install -m 0755 $(B)/strictmailctl $(DESTDIR)$(SBINDIR)/strictmailctl
 	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/mailq
 	ln -sf strictmailctl $(DESTDIR)$(SBINDIR)/newaliases
+	$(MAKE) install-postdrop
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
 	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
-	    ctl/strictmailctl.8:man8; do \
+	    ctl/strictmailctl.8:man8 ctl/sendmail.8:man8; do \
 	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
 	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
 	done; rm -f $(B)/man.tmp
@@ -188,6 +200,34 @@ install: all $(B)/strictmaild.service
 	        -e 's|/var/spool/strictmail|$(SPOOLDIR)|g' etc/strictmail.conf | \
 	    install -m 0644 /dev/stdin $(DESTDIR)$(SYSCONFDIR)/strictmail.conf
 	sh etc/install-spool.sh $(B)/strictmaild "$(DESTDIR)$(SPOOLDIR)" $(QUEUE_USER) $(DELIVERY_USER)
+
+# The setgid helper, root:MAILDROP_GROUP 2755 (the group is created when
+# missing; a staged install as non-root gets the mode, not the owner).
+# sendmail links in /usr/sbin and /usr/lib (mailq and newaliases are
+# beside strictmailctl) only into
+# DESTDIR (a package) or with SENDMAIL_LINKS=1, never over a file that is
+# not already a link to strictmailctl (another package's).
+.PHONY: install-postdrop
+install-postdrop: $(B)/strictmail-postdrop
+	install -d $(DESTDIR)$(SBINDIR)
+	if [ "$$(id -u)" = 0 ] && [ -z "$(DESTDIR)" ] && \
+	    ! getent group $(MAILDROP_GROUP) >/dev/null; then \
+	    groupadd --system $(MAILDROP_GROUP); fi
+	install -m 2755 $(B)/strictmail-postdrop $(DESTDIR)$(SBINDIR)/strictmail-postdrop
+	if [ "$$(id -u)" = 0 ] && getent group $(MAILDROP_GROUP) >/dev/null; then \
+	    chown root:$(MAILDROP_GROUP) $(DESTDIR)$(SBINDIR)/strictmail-postdrop && \
+	    chmod 2755 $(DESTDIR)$(SBINDIR)/strictmail-postdrop; \
+	else echo "strictmail-postdrop: set its group to $(MAILDROP_GROUP) (chown root:$(MAILDROP_GROUP), chmod 2755) when installing"; fi
+	if [ -n "$(DESTDIR)" ] || [ "$(SENDMAIL_LINKS)" = 1 ]; then \
+	    for l in sbin/sendmail lib/sendmail; do \
+	        t=$(DESTDIR)/usr/$$l; \
+	        if [ -e "$$t" ] || [ -L "$$t" ]; then \
+	            case $$(readlink "$$t") in */strictmailctl|strictmailctl) ;; \
+	            *) echo "not replacing $$t (not ours)"; continue ;; esac; \
+	        fi; \
+	        install -d $$(dirname "$$t") && ln -sf $(SBINDIR)/strictmailctl "$$t"; \
+	    done; \
+	fi
 
 # build-deps/ holds what tests/deps.sh unpacks (OpenSMTPD for the test
 # world); "make deps" fills it again.

@@ -265,6 +265,8 @@ static const struct config_keyword config_keywords[] = {
 	/* Operator commands (ctl/control.c). */
 	{ "admin-group", 1, 1, 0, config_set_user, F(admin_group), 0, 0,
 	    NULL },
+	/* Local submission: the sendmail(8) front end (ctl/ctl_sendmail.h). */
+	{ "postdrop", 1, 1, 0, config_set_path, F(postdrop), 0, 0, NULL },
 };
 
 #undef F
@@ -1581,6 +1583,7 @@ config_free(struct config *cfg)
 	free(cfg->maildir);
 	free(cfg->lmtp_socket);
 	free(cfg->admin_group);
+	free(cfg->postdrop);	/* local submission */
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1872,6 +1875,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->maildir = config_strdup_or_null(src->maildir);
 	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
 	dst->admin_group = config_strdup_or_null(src->admin_group);
+	dst->postdrop = config_strdup_or_null(src->postdrop);	/* submission */
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
 	config_list_copy(&dst->sts_disabled, &dst->nsts_disabled,

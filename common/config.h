@@ -192,6 +192,10 @@ struct config {
 	 * besides root, the members of this group may run them; NULL =
 	 * none.  Read by the parent; a reload applies it. */
 	char		*admin_group;
+	/* Local submission, the sendmail(8) front end (ctl/ctl_sendmail.h):
+	 * read by strictmailctl only. */
+	char		*postdrop;		/* the setgid helper; NULL: the
+						 * compiled-in one */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */

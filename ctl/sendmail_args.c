@@ -223,6 +223,12 @@ args_valued(struct sendmail_args *a, char c, const char *v, char *err,
 		return args_envid(a, v, err, errlen);
 	case 'o':
 		return args_o(a, v, err, errlen);
+	case 'C':
+		if (args_check_value("the configuration file (-C)", v, 4096,
+		    1, err, errlen) == -1)
+			return -1;
+		a->config = v;
+		return 0;
 	case 'O':
 	case 'L':
 		return 0;	/* ignored */
@@ -276,7 +282,7 @@ args_word(struct sendmail_args *a, int argc, char *const argv[], int *i,
 			a->qarg = p + 1;
 			return 0;
 		}
-		if (strchr("bBfFLNoOrRV", *p) == NULL) {
+		if (strchr("bBCfFLNoOrRV", *p) == NULL) {
 			if (args_flag(a, *p, err, errlen) == -1)
 				return -1;
 			continue;

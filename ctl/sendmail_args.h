@@ -11,7 +11,7 @@
  * gives the default mode: "mailq" lists the queue, "newaliases"
  * rebuilds the aliases, anything else delivers (-bm).
  *
- * Accepted: -bm -bs -bp -bi, -q[arg] (flush; the argument is kept but
+ * Accepted: -bm -bs -bp -bi, -C file (the configuration), -q[arg] (flush; the argument is kept but
  * means nothing here), -t, -i, -oi, -f/-r sender, -F full name, -v,
  * -oem -oee -oep -oeq -oew, -odi -odb -odq, -B 7BIT|8BITMIME,
  * -N never|success,failure,delay, -R full|hdrs, -V envid, -m, -U, -L tag
@@ -71,6 +71,7 @@ struct sendmail_args {
 						   ("" or "<>" given) */
 	const char		*fullname;	/* -F; NULL if not given */
 	const char		*envid;		/* -V; NULL if not given */
+	const char		*config;	/* -C; NULL if not given */
 	const char		*qarg;		/* -q's glued argument or "" */
 	char			 errmode;	/* -oeX: 'p' (default), 'q',
 						   'm', 'w', 'e' */

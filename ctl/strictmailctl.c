@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "ctl/ctl_passwd.h"
 #include "ctl/ctl_proto.h"
+#include "ctl/ctl_sendmail.h"
 #include "lookup/creds.h"
 #include "lookup/map.h"
 
@@ -922,7 +923,7 @@ ctl_take_json(int argc, char **argv, int *json)
 }
 
 int
-main(int argc, char **argv)
+ctl_main(int argc, char **argv)
 {
 	struct ctl_result	 res;
 	struct buf		 in;
@@ -981,4 +982,13 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = EX_IOERR;
 	return rc;
+}
+
+/* Run as sendmail, mailq or newaliases: ctl/ctl_sendmail.h. */
+int
+main(int argc, char **argv)
+{
+	if (argc > 0 && ctl_sendmail_name(argv[0]))
+		return ctl_sendmail_main(argc, argv);
+	return ctl_main(argc, argv);
 }

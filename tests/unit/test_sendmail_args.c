@@ -291,7 +291,7 @@ test_unknown_and_ending(void **state)
 
 	(void)state;
 	parse_bad("sendmail -X /tmp/log x", "unknown option -X");
-	parse_bad("sendmail -C /etc/other.cf x", "unknown option -C");
+	parse_bad("sendmail -A /etc/other.cf x", "unknown option -A");
 	parse_bad("sendmail -tZ", "unknown option -Z");
 	parse_bad("sendmail - x", "a lone '-' is not an option");
 	parse_bad("sendmail --help", "unknown option --");
@@ -306,6 +306,28 @@ test_unknown_and_ending(void **state)
 	parse_bad("sendmail a@b -t", "a recipient may not start with '-': -t");
 	parse_bad("sendmail", "no recipients given");
 	parse_bad("sendmail -i --", "no recipients given");
+}
+
+static void
+test_config_option(void **state)
+{
+	struct sendmail_args	a;
+	struct words		w;
+
+	(void)state;
+	parse_ok("sendmail a@b", &a, &w);
+	assert_null(a.config);
+	parse_ok("sendmail -C /etc/x.conf -t", &a, &w);
+	assert_string_equal(a.config, "/etc/x.conf");
+	assert_int_equal(a.extract_rcpts, 1);
+	parse_ok("mailq -C/tmp/y.conf --json", &a, &w);
+	assert_string_equal(a.config, "/tmp/y.conf");
+	assert_int_equal(a.mode, SENDMAIL_PRINTQ);
+	parse_ok("sendmail -tC /c root", &a, &w);
+	assert_string_equal(a.config, "/c");
+	parse_bad("sendmail -C", "option -C needs a value");
+	parse_bad("sendmail -C -t root",
+	    "the configuration file (-C) may not start with '-'");
 }
 
 static void
@@ -356,6 +378,7 @@ main(void)
 		cmocka_unit_test(test_control_bytes),
 		cmocka_unit_test(test_dsn_options),
 		cmocka_unit_test(test_unknown_and_ending),
+		cmocka_unit_test(test_config_option),
 		cmocka_unit_test(test_limits),
 	};
 
