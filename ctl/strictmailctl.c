@@ -975,7 +975,9 @@ ctl_main(int argc, char **argv)
 		if (ctl_proto_is_sts(cmd))	/* what it found, then why */
 			ctl_print(cmd, &res, json, arg);
 		ctl_print_error(cmd, arg, res.error);
-		rc = 1;
+		rc = strncmp(res.error, "permission denied", 17) == 0 ?
+		    EX_NOPERM : strncmp(res.error, "unsupported protocol", 20)
+		    == 0 ? EX_PROTOCOL : 1;
 	} else
 		ctl_print(cmd, &res, json, arg);
 	ctl_result_free(&res);

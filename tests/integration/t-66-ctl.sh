@@ -134,8 +134,9 @@ ids=$("$PY" -c 'import json,sys; print(" ".join(m["id"] for m in json.load(sys.s
 [ "$ids" = "$q2" ] || t_fail "$usr lists only $q2" "$ids"
 for c in delete hold release; do
 	for q in "$q2" "$q1"; do
-		out=$(as_user "$usr" "$CTL" -s "$sock" queue $c "$q" 2>&1) &&
-		    t_fail "$c $q refused for $usr" "exit 0: $out"
+		out=$(as_user "$usr" "$CTL" -s "$sock" queue $c "$q" 2>&1)
+		rc=$?
+		[ "$rc" = 77 ] || t_fail "$c $q refused for $usr, exit 77 (EX_NOPERM)" "exit $rc: $out"
 		grep -qF "permission denied: only root or group $grp may $c messages" <<<"$out" ||
 		    t_fail "the permission error for $c" "$out"
 	done
