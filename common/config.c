@@ -262,6 +262,9 @@ static const struct config_keyword config_keywords[] = {
 	    F(local_timeout), 1, DAY, "a duration from 1s to 1d" },
 	{ "max-local-deliveries", 1, 1, 0, config_set_count,
 	    F(max_local_deliveries), 1, 1000, "a number from 1 to 1000" },
+	/* Local submission (maildrop pickup). */
+	{ "maildrop-group", 1, 1, 0, config_set_user, F(maildrop_group), 0,
+	    0, NULL },
 };
 
 #undef F
@@ -1426,6 +1429,7 @@ config_init(struct config *cfg)
 	cfg->user_control = xstrdup("_sm-control");
 	cfg->control_socket = xstrdup(CONFIG_CONTROL_SOCKET);
 	cfg->user_delivery = xstrdup("_sm-delivery");
+	cfg->maildrop_group = xstrdup("_sm-drop");	/* maildrop */
 	cfg->tls_ca_file = xstrdup(CONFIG_CA_FILE_DEFAULT);
 	cfg->smtp_port = 25;
 	cfg->max_deliveries = 20;
@@ -1555,6 +1559,7 @@ config_free(struct config *cfg)
 	free(cfg->user_control);
 	free(cfg->control_socket);
 	free(cfg->user_delivery);
+	free(cfg->maildrop_group);	/* maildrop */
 	free(cfg->tls_ca_file);
 	free(cfg->dns_servers);
 	free(cfg->smtp_helo_name);
@@ -1839,6 +1844,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_control = config_strdup_or_null(src->user_control);
 	dst->control_socket = config_strdup_or_null(src->control_socket);
 	dst->user_delivery = config_strdup_or_null(src->user_delivery);
+	dst->maildrop_group = config_strdup_or_null(src->maildrop_group);
 	dst->tls_ca_file = config_strdup_or_null(src->tls_ca_file);
 	dst->dns_servers = config_strdup_or_null(src->dns_servers);
 	dst->smtp_helo_name = config_strdup_or_null(src->smtp_helo_name);
