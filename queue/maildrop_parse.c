@@ -51,6 +51,20 @@ maildrop_val_is(const struct maildrop_line *l, const char *v)
 	return l->vallen == strlen(v) && memcmp(l->val, v, l->vallen) == 0;
 }
 
+/* 1 if the key is one the head may have after its first line. */
+static int
+maildrop_known(const struct maildrop_line *l)
+{
+	static const char *const keys[] = { "sender", "rcpt", "notify",
+	    "ret", "envid", "body", "size", "data" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (maildrop_is(l, keys[i]))
+			return 1;
+	return 0;
+}
+
 /* Splits line[0..len) (no LF) into key and value: one space between. */
 static int
 maildrop_split(const char *line, size_t len, struct maildrop_line *l,
@@ -68,9 +82,12 @@ maildrop_split(const char *line, size_t len, struct maildrop_line *l,
 		l->keylen = len;
 		l->val = NULL;
 		l->vallen = 0;
-		return 0;
+		return l->no > 1 && !maildrop_known(l) ?
+		    maildrop_err(err, errlen, l->no, "unknown line") : 0;
 	}
 	l->keylen = (size_t)(sp - line);
+	if (l->no > 1 && !maildrop_known(l))
+		return maildrop_err(err, errlen, l->no, "unknown line");
 	l->val = sp + 1;
 	l->vallen = len - l->keylen - 1;
 	if (l->keylen == 0 || l->vallen == 0 ||

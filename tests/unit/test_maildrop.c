@@ -116,10 +116,13 @@ test_order(void **state)
 	    "line 4: unexpected line");
 	refused(MAGIC "rcpt c\nenvid a\nenvid b\nsize 1\ndata\n",
 	    "unexpected line");
-	refused(MAGIC "rcpt c\nReceived: evil\nsize 1\ndata\n",
-	    "unexpected line");
+	refused(MAGIC "rcpt c\nReceived: from evil (uid 0)\nsize 1\ndata\n",
+	    "line 3: unknown line");
+	refused(MAGIC "Received: from evil\nrcpt c\nsize 1\ndata\n",
+	    "line 2: unknown line");
 	refused(MAGIC "rcpt c\nfrom root@example.org\nsize 1\ndata\n",
-	    "unexpected line");
+	    "unknown line");
+	refused(MAGIC "rcpt c\nsize 1\nuid 0\ndata\n", "unknown line");
 	refused(MAGIC "rcpt c\nsize 1\ndata x\n", "expected data");
 }
 
