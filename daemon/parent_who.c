@@ -159,7 +159,8 @@ void
 parent_who_request(struct parent_who *w, struct ipc_msg *m)
 {
 	struct passwd	*pw;
-	char		 sender[512], name[WHO_NAME_MAX], gecos[WHO_NAME_MAX];
+	char		 sender[512], name[WHO_NAME_MAX];
+	char		 gecos[WHO_NAME_MAX];
 	uint32_t	 uid;
 
 	uid = ipc_get_u32(m);
