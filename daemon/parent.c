@@ -8,7 +8,8 @@
  * and delivery processes, which drop root themselves.  Then one event
  * loop waits for signals, for each child's MSG_P_READY (the "ready" lines
  * are logged once all are ready) and for the control process's requests
- * (a reload, the name of a uid).  A shutdown stops smtpd first (its
+ * (a reload, the name of a uid) and the queue's (who owns a maildrop
+ * file: parent_who.c).  A shutdown stops smtpd first (its
  * sessions answer 421 and let go of their open messages), then the
  * queue, lookup, control and delivery; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
