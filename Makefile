@@ -145,6 +145,9 @@ FUZZ_SRCS    += lookup/aliases.c
 # Local submission: the sendmail(8) message canonicalizer (ctl/).
 FUZZ_TARGETS += fuzz_submit_msg
 FUZZ_SRCS    += ctl/submit_msg.c
+# Local submission: the maildrop file reader (queue/).
+FUZZ_TARGETS += fuzz_maildrop
+FUZZ_SRCS    += queue/maildrop_parse.c
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(filter-out -Werror,$(WARN)) \
                 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined

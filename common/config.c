@@ -267,6 +267,9 @@ static const struct config_keyword config_keywords[] = {
 	    NULL },
 	/* Local submission: the sendmail(8) front end (ctl/ctl_sendmail.h). */
 	{ "postdrop", 1, 1, 0, config_set_path, F(postdrop), 0, 0, NULL },
+	/* Local submission (maildrop pickup). */
+	{ "maildrop-group", 1, 1, 0, config_set_user, F(maildrop_group), 0,
+	    0, NULL },
 };
 
 #undef F
@@ -1431,6 +1434,7 @@ config_init(struct config *cfg)
 	cfg->user_control = xstrdup("_sm-control");
 	cfg->control_socket = xstrdup(CONFIG_CONTROL_SOCKET);
 	cfg->user_delivery = xstrdup("_sm-delivery");
+	cfg->maildrop_group = xstrdup("_sm-drop");	/* maildrop */
 	cfg->tls_ca_file = xstrdup(CONFIG_CA_FILE_DEFAULT);
 	cfg->smtp_port = 25;
 	cfg->max_deliveries = 20;
@@ -1560,6 +1564,7 @@ config_free(struct config *cfg)
 	free(cfg->user_control);
 	free(cfg->control_socket);
 	free(cfg->user_delivery);
+	free(cfg->maildrop_group);	/* maildrop */
 	free(cfg->tls_ca_file);
 	free(cfg->dns_servers);
 	free(cfg->smtp_helo_name);
@@ -1846,6 +1851,7 @@ config_copy(struct config *dst, const struct config *src)
 	dst->user_control = config_strdup_or_null(src->user_control);
 	dst->control_socket = config_strdup_or_null(src->control_socket);
 	dst->user_delivery = config_strdup_or_null(src->user_delivery);
+	dst->maildrop_group = config_strdup_or_null(src->maildrop_group);
 	dst->tls_ca_file = config_strdup_or_null(src->tls_ca_file);
 	dst->dns_servers = config_strdup_or_null(src->dns_servers);
 	dst->smtp_helo_name = config_strdup_or_null(src->smtp_helo_name);
@@ -1950,6 +1956,9 @@ config_restart_needed(const struct config *run, const struct config *next,
 		    next->control_socket) },
 		{ "user-delivery", config_str_differs(run->user_delivery,
 		    next->user_delivery) },
+		/* Local submission: the spool's maildrop/ group. */
+		{ "maildrop-group", config_str_differs(run->maildrop_group,
+		    next->maildrop_group) },
 		{ "tls-ca-file", config_str_differs(run->tls_ca_file,
 		    next->tls_ca_file) },
 		{ "dns-servers", config_str_differs(run->dns_servers,

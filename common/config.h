@@ -199,6 +199,10 @@ struct config {
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
+
+	/* Local submission (maildrop pickup). */
+	char		*maildrop_group;	/* default _sm-drop: may create
+						 * files in <spool>/maildrop */
 };
 
 void config_init(struct config *cfg);	/* all defaults, no listeners */

@@ -260,7 +260,8 @@ main(int argc, char *argv[])
 	} else if (mo.check)
 		printf("%s: configuration OK\n", mo.conf);
 	else if (mo.table)
-		queue_fs_print_table(cfg.user_queue, cfg.user_delivery);
+		queue_fs_print_table(cfg.user_queue, cfg.user_delivery,
+		    cfg.maildrop_group);
 	else {
 		log_info("starting strictmail %s", SM_VERSION);
 		rc = parent_run(&cfg, &mo.run);

@@ -8,7 +8,8 @@
  * and delivery processes, which drop root themselves.  Then one event
  * loop waits for signals, for each child's MSG_P_READY (the "ready" lines
  * are logged once all are ready) and for the control process's requests
- * (a reload, the name of a uid).  A shutdown stops smtpd first (its
+ * (a reload, the name of a uid) and the queue's (who owns a maildrop
+ * file: parent_who.c).  A shutdown stops smtpd first (its
  * sessions answer 421 and let go of their open messages), then the
  * queue, lookup, control and delivery; a child that dies on its own,
  * or breaks the protocol (the parent survives that), starts the same
@@ -46,6 +47,7 @@
 #include "ctl/control.h"
 #include "daemon/local.h"
 #include "daemon/parent.h"
+#include "daemon/parent_who.h"
 #include "delivery/delivery.h"
 #include "delivery/relay.h"
 #include "daemon/startup.h"
@@ -115,6 +117,8 @@ struct parent {
 	struct buf		 tls_cert;	/* read, checked, not sent yet */
 	struct buf		 tls_key;	/* zeroed once sent */
 	struct local		*local;		/* local deliveries */
+	struct parent_who	*who;		/* maildrop owners (MSG_P_WHO) */
+	gid_t			 dropgid;	/* maildrop-group, privileged */
 };
 
 /* Signals the parent handles through its event loop. */
@@ -173,6 +177,27 @@ parent_setup(struct parent *p, struct config *cfg,
 	buf_init(&p->tls_key);
 }
 
+/* The maildrop-group, which may create files in maildrop/: it must
+ * exist and must not be root's group. */
+static int
+parent_drop_group(struct parent *p)
+{
+	struct group	*gr;
+
+	if ((gr = getgrnam(p->cfg->maildrop_group)) == NULL) {
+		parent_error(p->opts.foreground, "maildrop-group %s: no such "
+		    "group (make install creates it)", p->cfg->maildrop_group);
+		return -1;
+	}
+	if (gr->gr_gid == 0) {
+		parent_error(p->opts.foreground, "maildrop-group %s: is group "
+		    "0", p->cfg->maildrop_group);
+		return -1;
+	}
+	p->dropgid = gr->gr_gid;
+	return 0;
+}
+
 /* Looks the five users up (startup_users: none may be root); a sysexits
  * code or 0. */
 static int
@@ -194,6 +219,8 @@ parent_users(struct parent *p)
 	p->child[PROC_SMTPD].user = u[2];
 	p->child[PROC_CONTROL].user = u[3];
 	p->child[PROC_DELIVERY].user = u[4];
+	if (parent_drop_group(p) == -1)
+		return EX_CONFIG;
 	log_info("privilege separation: smtpd as %s, queue as %s (chroot %s), "
 	    "lookup as %s, control as %s, delivery as %s",
 	    p->child[PROC_SMTPD].user.name, p->child[PROC_QUEUE].user.name,
@@ -237,7 +264,8 @@ parent_spool(struct parent *p)
 
 	if (queue_fs_prepare(p->cfg->spool, p->privileged ?
 	    &p->child[PROC_QUEUE].user : NULL, p->privileged ?
-	    &p->child[PROC_DELIVERY].user : NULL, err, sizeof(err)) == -1 ||
+	    &p->child[PROC_DELIVERY].user : NULL, p->dropgid, err,
+	    sizeof(err)) == -1 ||
 	    startup_empty_dir(p->cfg->empty_dir, p->privileged, err,
 	    sizeof(err)) == -1) {
 		parent_error(p->opts.foreground, "%s", err);
@@ -1465,6 +1493,22 @@ parent_control_dispatch(struct parent_child *c, struct ipc_msg *m)
 	}
 }
 
+/* Maildrop pickup: the queue's MSG_P_WHO and the lookup's answer about
+ * a sender (parent_who.c); their session is a request id. */
+static int
+parent_who_dispatch(struct parent *p, struct parent_child *c,
+    struct ipc_msg *m)
+{
+	if (c == &p->child[PROC_QUEUE] && m->type == MSG_P_WHO)
+		parent_who_request(p->who, m);
+	else if (c == &p->child[PROC_LOOKUP] && m->type ==
+	    MSG_L_SENDER_RESULT)
+		parent_who_sender_result(p->who, m);
+	else
+		return 0;
+	return 1;
+}
+
 /*
  * Every reader here goes through the channel's violation callback: a
  * malformed message closes that channel (ipc.h), and the dispatcher
@@ -1486,6 +1530,8 @@ parent_chan_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		return;
 	}
 	if (ipc_no_fd(m) == -1)
+		return;
+	if (parent_who_dispatch(p, c, m))
 		return;
 	if (parent_control_dispatch(c, m))
 		return;
@@ -1511,10 +1557,13 @@ parent_chan_closed(struct ipc_chan *ch, void *arg)
 	log_debug("channel to %s closed", c->name);
 	ipc_chan_free(ch);
 	c->chan = NULL;
-	if (c == &c->parent->child[PROC_QUEUE])
+	if (c == &c->parent->child[PROC_QUEUE]) {
 		local_set_queue(c->parent->local, NULL);
-	else if (c == &c->parent->child[PROC_LOOKUP])
+		parent_who_set_queue(c->parent->who, NULL);
+	} else if (c == &c->parent->child[PROC_LOOKUP]) {
 		local_set_lookup(c->parent->local, NULL);
+		parent_who_set_lookup(c->parent->who, NULL);
+	}
 }
 
 /* The children's log pipe is readable: pass their lines on. */
@@ -1561,6 +1610,9 @@ parent_loop_setup(struct parent *p)
 	p->local = local_new(p->cfg, p->loop, privsep_is_root());
 	local_set_queue(p->local, p->child[PROC_QUEUE].chan);
 	local_set_lookup(p->local, p->child[PROC_LOOKUP].chan);
+	p->who = parent_who_new(p->cfg);
+	parent_who_set_queue(p->who, p->child[PROC_QUEUE].chan);
+	parent_who_set_lookup(p->who, p->child[PROC_LOOKUP].chan);
 	return 0;
 }
 
@@ -1607,6 +1659,8 @@ parent_cleanup(struct parent *p)
 	p->kill_timer = NULL;
 	local_free(p->local);
 	p->local = NULL;
+	parent_who_free(p->who);
+	p->who = NULL;
 	event_loop_free(p->loop);
 	p->loop = NULL;
 	log_relay_end();		/* what the children wrote last */

@@ -83,6 +83,28 @@ dsn_notify_bits(const char *list)
 	return bits;
 }
 
+char *
+dsn_notify_list(unsigned bits)
+{
+	struct buf	 b;
+	char		*s;
+
+	if (bits == 0)
+		return NULL;
+	buf_init(&b);
+	if (bits & DSN_NOTIFY_NEVER)
+		buf_addstr(&b, ",NEVER");
+	if (bits & DSN_NOTIFY_SUCCESS)
+		buf_addstr(&b, ",SUCCESS");
+	if (bits & DSN_NOTIFY_FAILURE)
+		buf_addstr(&b, ",FAILURE");
+	if (bits & DSN_NOTIFY_DELAY)
+		buf_addstr(&b, ",DELAY");
+	s = xstrdup(b.data + 1);
+	buf_free(&b);
+	return s;
+}
+
 int
 dsn_ret_value(const char *ret)
 {

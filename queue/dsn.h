@@ -160,6 +160,10 @@ enum dsn_dest dsn_destination(const char *sender, unsigned notify,
 /* DSN NOTIFY bits from the envelope's text ("NEVER", "SUCCESS,DELAY"; NULL
  * or "" = 0).  Unknown words are ignored. */
 unsigned dsn_notify_bits(const char *list);
+/* The envelope's text of DSN NOTIFY bits (valid: NEVER alone or any of
+ * the other three): "NEVER", "SUCCESS,DELAY"; NULL for 0.  Freed by the
+ * caller. */
+char *dsn_notify_list(unsigned bits);
 
 /* DSN_RET_FULL, DSN_RET_HDRS or 0 from the envelope's text or NULL. */
 int dsn_ret_value(const char *ret);

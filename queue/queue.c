@@ -17,6 +17,9 @@
  * Limits it enforces whatever the receiver does (proto.h): one message
  * open per session, max-sessions messages open in all, and at most
  * max-message-size plus QUEUE_HEADER_SLACK octets in one message.
+ *
+ * Local submission takes the same commit: queue_pickup.c reads the files
+ * of maildrop/ (with the parent naming their owners, MSG_P_WHO).
  */
 #include <sys/stat.h>
 
@@ -39,12 +42,14 @@
 #include "common/privsep.h"
 #include "common/proto.h"
 #include "common/util.h"
+#include "queue/dsn.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/queue_commit.h"
 #include "queue/queue_ctl.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
+#include "queue/queue_pickup.h"
 #include "queue/queue_sched.h"
 
 #define QUEUE_SPACE_INTERVAL	1000	/* ms between free-space checks */
@@ -80,6 +85,7 @@ struct queue {
 	struct ipc_chan		*delivery;	/* NULL: none or gone */
 	struct queue_commit	*commit;
 	struct queue_sched	*sched;
+	struct queue_pickup	*pickup;	/* maildrop/ */
 	struct event_timer	*space_timer;
 	int			 spoolfd;
 	int			 space_low;	/* -1 before the first check */
@@ -463,26 +469,10 @@ queue_commit_optstr(struct ipc_msg *m)
 static char *
 queue_commit_notify(struct ipc_msg *m, uint32_t bits)
 {
-	struct buf	 b;
-	char		*s;
-
-	if (bits == 0)
-		return NULL;
 	if ((bits & ~(uint32_t)DSN_NOTIFY_ALL) != 0 ||
 	    ((bits & DSN_NOTIFY_NEVER) && bits != DSN_NOTIFY_NEVER))
 		queue_commit_bad(m, "NOTIFY", bits);
-	buf_init(&b);
-	if (bits & DSN_NOTIFY_NEVER)
-		buf_addstr(&b, ",NEVER");
-	if (bits & DSN_NOTIFY_SUCCESS)
-		buf_addstr(&b, ",SUCCESS");
-	if (bits & DSN_NOTIFY_FAILURE)
-		buf_addstr(&b, ",FAILURE");
-	if (bits & DSN_NOTIFY_DELAY)
-		buf_addstr(&b, ",DELAY");
-	s = xstrdup(b.data + 1);
-	buf_free(&b);
-	return s;
+	return dsn_notify_list(bits);
 }
 
 /* The transaction's facts: DSN RET and ENVID, SMTPUTF8, BODY. */
@@ -580,18 +570,7 @@ queue_commit_submit_msg(struct queue *q, struct queue_msg *qm,
 {
 	struct queue_job	*job;
 
-	env->arrival = (uint64_t)time(NULL);
-	env->attempts = 0;
-	env->next_attempt = env->arrival;
-	env->expiry = q->cfg->queue_lifetime > (uint64_t)INT64_MAX -
-	    env->arrival ? (uint64_t)INT64_MAX :
-	    env->arrival + q->cfg->queue_lifetime;
-	job = xcalloc(1, sizeof(*job));
-	(void)strlcpy(job->id, qm->id, sizeof(job->id));
-	buf_init(&job->env);
-	envelope_serialize(env, &job->env);
-	job->content_fd = qm->fd;
-	job->arg = qm;
+	job = queue_job_new(env, q->cfg->queue_lifetime, qm->fd, qm);
 	qm->with_worker = 1;
 	qm->size = env->size;
 	qm->nrcpt = env->nrcpt;
@@ -697,7 +676,8 @@ queue_commit_event(int fd, int events, void *arg)
 	(void)events;
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
 		next = job->next;
-		if (!queue_sched_commit_done(q->sched, job))
+		if (!queue_sched_commit_done(q->sched, job) &&
+		    !queue_pickup_commit_done(q->pickup, job))
 			queue_commit_finish(q, job);
 		n++;
 	}
@@ -772,6 +752,7 @@ queue_shutdown(struct queue *q, const char *why)
 		return;
 	q->stopping = 1;
 	queue_sched_stop(q->sched);
+	queue_pickup_stop(q->pickup);
 	log_info("shutting down (%s), %u commits in progress", why,
 	    q->inflight);
 	if (q->inflight == 0)
@@ -825,6 +806,9 @@ queue_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	else if (m->type == MSG_LD_RESULT) {
 		(void)ipc_no_fd(m);
 		queue_sched_result(q->sched, m);
+	} else if (m->type == MSG_P_WHO_RESULT) {
+		(void)ipc_no_fd(m);
+		queue_pickup_who_result(q->pickup, m);
 	} else
 		ipc_bad_type(m);
 }
@@ -977,6 +961,8 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	q->parent = ipc_chan_new(q->loop, parent_fd, "parent",
 	    queue_parent_dispatch, queue_parent_closed, q);
 	queue_sched_set_local(q->sched, q->parent);
+	q->pickup = queue_pickup_new(q->cfg, q->loop, q->spoolfd, q->commit,
+	    q->sched, q->parent);
 	q->smtpd = ipc_chan_new(q->loop, smtpd_fd, "smtpd",
 	    queue_smtpd_dispatch, queue_smtpd_closed, q);
 	queue_ctl_start(q->loop, q->cfg, q->spoolfd, ctl_fd);	/* MSG_C_* */
@@ -987,6 +973,8 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	    queue_space_timer, q);
 	/* The spool is recovered: the parent may announce the service. */
 	ipc_send(q->parent, MSG_P_READY, 0, -1, NULL, 0);
+	/* Messages waiting in maildrop/ since before the start. */
+	queue_pickup_start(q->pickup);
 }
 
 static void
@@ -998,9 +986,12 @@ queue_teardown(struct queue *q)
 	queue_commit_stop(q->commit);
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {
 		next = job->next;
-		if (!queue_sched_commit_done(q->sched, job))
+		if (!queue_sched_commit_done(q->sched, job) &&
+		    !queue_pickup_commit_done(q->pickup, job))
 			queue_commit_finish(q, job);
 	}
+	queue_pickup_free(q->pickup);
+	q->pickup = NULL;
 	queue_sched_free(q->sched);
 	q->sched = NULL;
 	if (q->delivery != NULL) {

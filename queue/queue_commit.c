@@ -17,10 +17,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "queue/envelope.h"
 #include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 
@@ -324,6 +326,26 @@ queue_commit_free(struct queue_commit *qc)
 	pthread_cond_destroy(&qc->cond);
 	pthread_mutex_destroy(&qc->lock);
 	free(qc);
+}
+
+struct queue_job *
+queue_job_new(struct envelope *env, uint64_t lifetime, int content_fd,
+    void *arg)
+{
+	struct queue_job	*job;
+
+	env->arrival = (uint64_t)time(NULL);
+	env->attempts = 0;
+	env->next_attempt = env->arrival;
+	env->expiry = lifetime > (uint64_t)INT64_MAX - env->arrival ?
+	    (uint64_t)INT64_MAX : env->arrival + lifetime;
+	job = xcalloc(1, sizeof(*job));
+	(void)strlcpy(job->id, env->id, sizeof(job->id));
+	buf_init(&job->env);
+	envelope_serialize(env, &job->env);
+	job->content_fd = content_fd;
+	job->arg = arg;
+	return job;
 }
 
 void

@@ -49,6 +49,13 @@ struct queue_job *queue_commit_done(struct queue_commit *qc);
 void queue_commit_stop(struct queue_commit *qc);
 /* After queue_commit_stop and queue_commit_done. */
 void queue_commit_free(struct queue_commit *qc);
+/* A job for a new message: env's arrival, attempts, next attempt and
+ * expiry (arrival + lifetime) are set to now's, and its text (call
+ * envelope_check first) goes into the job with env->id, the content's
+ * descriptor and arg. */
+struct envelope;
+struct queue_job *queue_job_new(struct envelope *env, uint64_t lifetime,
+    int content_fd, void *arg);
 void queue_job_free(struct queue_job *job);
 
 #endif

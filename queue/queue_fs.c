@@ -39,6 +39,7 @@ const struct spool_entry spool_table[] = {
 	{ "corrupt",	SPOOL_QUEUE,	0700 },
 	{ "hold",	SPOOL_QUEUE,	0700 },
 	{ "delivery",	SPOOL_DELIVERY,	0700 },
+	{ "maildrop",	SPOOL_DROP,	01730 },
 	{ NULL,		SPOOL_ROOT,	0 },
 };
 
@@ -182,19 +183,26 @@ queue_fs_prepare_hashed(int queuefd, const char *spool,
 	return 0;
 }
 
+/* The owners of the four kinds of entry, in enum spool_owner's order. */
+struct queue_fs_owners {
+	struct queue_fs_owner	o[4];
+	int			privileged;
+};
+
 static int
 queue_fs_prepare_entries(int spoolfd, const char *spool,
-    const struct queue_fs_owner *root, const struct queue_fs_owner *queue,
-    const struct queue_fs_owner *dlv, char *err, size_t errlen)
+    const struct queue_fs_owners *ow, char *err, size_t errlen)
 {
 	const struct spool_entry	*e;
 	const struct queue_fs_owner	*o;
 	char				 shown[1024];
+	mode_t				 mode;
 	int				 fd, queuefd = -1, rc = 0;
 
 	for (e = spool_table; e->path != NULL && rc == 0; e++) {
-		o = e->owner == SPOOL_ROOT ? root : e->owner == SPOOL_QUEUE ?
-		    queue : dlv;
+		o = &ow->o[e->owner];
+		mode = e->owner == SPOOL_DROP && !ow->privileged ?
+		    SPOOL_DROP_MODE_UNPRIV : e->mode;
 		if (strcmp(e->path, ".") == 0)
 			continue;
 		if (strcmp(e->path, "queue/XX") == 0) {
@@ -208,7 +216,7 @@ queue_fs_prepare_entries(int spoolfd, const char *spool,
 			    spool);
 			rc = -1;
 		} else if ((fd = queue_fs_ensure(spoolfd, e->path, shown, o,
-		    e->mode, err, errlen)) == -1)
+		    mode, err, errlen)) == -1)
 			rc = -1;
 		else if (strcmp(e->path, "queue") == 0)
 			queuefd = fd;
@@ -220,50 +228,63 @@ queue_fs_prepare_entries(int spoolfd, const char *spool,
 	return rc;
 }
 
+static void
+queue_fs_owner_set(struct queue_fs_owner *o, const struct sm_user *u,
+    uid_t uid, gid_t gid)
+{
+	o->uid = u != NULL ? uid : geteuid();
+	o->gid = u != NULL ? gid : getegid();
+	o->checkgid = u != NULL;
+}
+
 int
 queue_fs_prepare(const char *spool, const struct sm_user *qu,
-    const struct sm_user *du, char *err, size_t errlen)
+    const struct sm_user *du, gid_t dropgid, char *err, size_t errlen)
 {
-	struct queue_fs_owner	root, queue, dlv;
-	int			fd, rc;
+	struct queue_fs_owners	 ow;
+	struct queue_fs_owner	*root = &ow.o[SPOOL_ROOT];
+	int			 fd, rc;
 
-	root.uid = qu != NULL ? 0 : geteuid();
-	root.gid = qu != NULL ? 0 : getegid();
-	root.checkgid = qu != NULL;
-	queue.uid = qu != NULL ? qu->uid : geteuid();
-	queue.gid = qu != NULL ? qu->gid : getegid();
-	queue.checkgid = qu != NULL;
-	dlv.uid = du != NULL ? du->uid : geteuid();
-	dlv.gid = du != NULL ? du->gid : getegid();
-	dlv.checkgid = du != NULL;
-	if ((fd = queue_fs_ensure(AT_FDCWD, spool, spool, &root,
+	ow.privileged = qu != NULL;
+	queue_fs_owner_set(root, qu, 0, 0);
+	queue_fs_owner_set(&ow.o[SPOOL_QUEUE], qu, qu != NULL ? qu->uid : 0,
+	    qu != NULL ? qu->gid : 0);
+	queue_fs_owner_set(&ow.o[SPOOL_DELIVERY], du, du != NULL ? du->uid :
+	    0, du != NULL ? du->gid : 0);
+	queue_fs_owner_set(&ow.o[SPOOL_DROP], qu, qu != NULL ? qu->uid : 0,
+	    dropgid);
+	if ((fd = queue_fs_ensure(AT_FDCWD, spool, spool, root,
 	    spool_table[0].mode, err, errlen)) == -1) {
 		/* The spool itself may be reached through a symbolic link. */
 		fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd == -1)
 			return -1;
-		if (queue_fs_check(fd, spool, &root, spool_table[0].mode, err,
+		if (queue_fs_check(fd, spool, root, spool_table[0].mode, err,
 		    errlen) == -1) {
 			close(fd);
 			return -1;
 		}
 	}
-	rc = queue_fs_prepare_entries(fd, spool, &root, &queue, &dlv, err,
-	    errlen);
+	rc = queue_fs_prepare_entries(fd, spool, &ow, err, errlen);
 	close(fd);
 	return rc;
 }
 
 void
-queue_fs_print_table(const char *queue_user, const char *delivery_user)
+queue_fs_print_table(const char *queue_user, const char *delivery_user,
+    const char *drop_group)
 {
 	const struct spool_entry	*e;
 
-	for (e = spool_table; e->path != NULL; e++)
-		printf("%s %s %04o\n", e->path,
+	for (e = spool_table; e->path != NULL; e++) {
+		printf("%s %s %04o", e->path,
 		    e->owner == SPOOL_ROOT ? "root" :
-		    e->owner == SPOOL_QUEUE ? queue_user : delivery_user,
+		    e->owner == SPOOL_DELIVERY ? delivery_user : queue_user,
 		    (unsigned)e->mode);
+		if (e->owner == SPOOL_DROP)
+			printf(" %s", drop_group);
+		printf("\n");
+	}
 }
 
 /* ---- files of a message ---- */
@@ -383,13 +404,7 @@ queue_fs_free_space(int spoolfd, uint64_t *avail)
 
 /* ---- startup recovery ---- */
 
-struct queue_fs_names {
-	char	**v;
-	size_t	  n;
-};
-
-/* A name fit for a log line: control bytes become '?'. */
-static const char *
+const char *
 queue_fs_shown(const char *name, char *dst, size_t size)
 {
 	size_t	i;
@@ -407,7 +422,7 @@ queue_fs_namecmp(const void *a, const void *b)
 	return strcmp(*(char * const *)a, *(char * const *)b);
 }
 
-static void
+void
 queue_fs_names_free(struct queue_fs_names *nl)
 {
 	size_t	i;
@@ -419,8 +434,7 @@ queue_fs_names_free(struct queue_fs_names *nl)
 	nl->n = 0;
 }
 
-/* Reads the names of spoolfd/dir, sorted; -1 if it cannot be read. */
-static int
+int
 queue_fs_names_read(int spoolfd, const char *dir, struct queue_fs_names *nl)
 {
 	struct dirent	*de;
@@ -431,7 +445,7 @@ queue_fs_names_read(int spoolfd, const char *dir, struct queue_fs_names *nl)
 	nl->n = 0;
 	fd = openat(spoolfd, dir, QUEUE_FS_ODIR);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("recovery: cannot read %s", dir);
+		log_warn("cannot read %s", dir);
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -449,26 +463,40 @@ queue_fs_names_read(int spoolfd, const char *dir, struct queue_fs_names *nl)
 	return 0;
 }
 
-/* Moves dir/name to corrupt/name (or name.N if that exists); never deletes. */
+int
+queue_fs_move_corrupt(int spoolfd, const char *dir, const char *name)
+{
+	char	from[1024], to[1024];
+	int	n;
+
+	if (!bsnprintf(from, sizeof(from), "%s/%s", dir, name)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (n = 0; n < QUEUE_FS_MAXCORRUPT; n++) {
+		if (!(n == 0 ? bsnprintf(to, sizeof(to), "corrupt/%s", name) :
+		    bsnprintf(to, sizeof(to), "corrupt/%s.%d", name, n))) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (queue_fs_rename(spoolfd, from, to) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* Moves dir/name to corrupt/ (queue_fs_move_corrupt), counted. */
 static int
 queue_fs_to_corrupt(int spoolfd, const char *dir, const char *name,
     struct queue_fs_recovery *rec)
 {
-	char	from[1024], to[1024], shown[256];
-	int	n;
+	char	shown[256];
 
-	if (!bsnprintf(from, sizeof(from), "%s/%s", dir, name))
-		return -1;
-	for (n = 0; n < QUEUE_FS_MAXCORRUPT; n++) {
-		if (!(n == 0 ? bsnprintf(to, sizeof(to), "corrupt/%s", name) :
-		    bsnprintf(to, sizeof(to), "corrupt/%s.%d", name, n)))
-			break;
-		if (queue_fs_rename(spoolfd, from, to) == 0) {
-			rec->corrupt++;
-			return 0;
-		}
-		if (errno != EEXIST)
-			break;
+	if (queue_fs_move_corrupt(spoolfd, dir, name) == 0) {
+		rec->corrupt++;
+		return 0;
 	}
 	log_warn("recovery: cannot move %s/%s to corrupt/", dir,
 	    queue_fs_shown(name, shown, sizeof(shown)));

@@ -14,6 +14,11 @@
  *   hold          queue 0700  messages whose content no longer matches its
  *                             digest (never delivered, never deleted)
  *   delivery      delivery 0700  the delivery process's chroot (empty)
+ *   maildrop      queue:DROP 1730  local submission (queue/maildrop.h):
+ *                             the maildrop-group DROP may create files,
+ *                             not list them, not remove another's; the
+ *                             queue picks them up (queue_pickup.h).
+ *                             Unprivileged: the current user's, 0700
  */
 #ifndef SM_QUEUE_FS_H
 #define SM_QUEUE_FS_H
@@ -25,7 +30,10 @@
 struct sm_user;
 struct envelope;
 
-enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE, SPOOL_DELIVERY };
+enum spool_owner { SPOOL_ROOT, SPOOL_QUEUE, SPOOL_DELIVERY,
+    SPOOL_DROP };	/* SPOOL_DROP: the queue user and the drop group */
+
+#define SPOOL_DROP_MODE_UNPRIV	0700	/* maildrop without root */
 
 struct spool_entry {
 	const char		*path;		/* "queue/XX": 256 folders */
@@ -35,15 +43,18 @@ struct spool_entry {
 extern const struct spool_entry spool_table[];	/* ends with path NULL */
 
 /* Run by the parent before it forks: creates what is missing (as root
- * with the owners of the table, queue = qu, delivery = du; unprivileged
- * qu == du == NULL and everything belongs to the current user) and checks
+ * with the owners of the table, queue = qu, delivery = du, the group of
+ * maildrop = dropgid; unprivileged qu == du == NULL, dropgid is ignored
+ * and everything belongs to the current user, maildrop 0700) and checks
  * owners and modes of what exists.  -1 with a message naming the path on
  * any mismatch. */
 int queue_fs_prepare(const char *spool, const struct sm_user *qu,
-    const struct sm_user *du, char *err, size_t errlen);
+    const struct sm_user *du, gid_t dropgid, char *err, size_t errlen);
 /* Prints the table for make install: "path owner mode" lines, where owner
- * is "root", the queue user's or the delivery user's name. */
-void queue_fs_print_table(const char *queue_user, const char *delivery_user);
+ * is "root", the queue user's or the delivery user's name; the maildrop
+ * line has a fourth field, its group (drop_group). */
+void queue_fs_print_table(const char *queue_user, const char *delivery_user,
+    const char *drop_group);
 
 /*
  * Below, spoolfd is an O_DIRECTORY descriptor of the spool and every path
@@ -70,6 +81,21 @@ int queue_fs_rename(int spoolfd, const char *from, const char *to);
 int queue_fs_unlink_message(int spoolfd, const char *id);
 /* Octets available to an unprivileged user on the spool's filesystem. */
 int queue_fs_free_space(int spoolfd, uint64_t *avail);
+
+/* A name fit for a log line: control bytes become '?'. */
+const char *queue_fs_shown(const char *name, char *dst, size_t size);
+/* The names in spoolfd/dir ("." and ".." left out), sorted; -1 (logged)
+ * if it cannot be read.  Free with queue_fs_names_free. */
+struct queue_fs_names {
+	char	**v;
+	size_t	  n;
+};
+int queue_fs_names_read(int spoolfd, const char *dir,
+    struct queue_fs_names *nl);
+void queue_fs_names_free(struct queue_fs_names *nl);
+/* Moves dir/name to corrupt/name (or name.N if that exists, N < 100):
+ * never deletes, never replaces.  0, or -1 with errno. */
+int queue_fs_move_corrupt(int spoolfd, const char *dir, const char *name);
 
 /* What startup recovery did. */
 struct queue_fs_recovery {

@@ -202,7 +202,7 @@ run_fuzz() {
 	fi
 	for t in fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
 	    fuzz_smtpc_reply fuzz_ctl fuzz_sts_txt fuzz_sts_policy \
-	    fuzz_sts_record fuzz_aliases fuzz_submit_msg; do
+	    fuzz_sts_record fuzz_aliases fuzz_submit_msg fuzz_maildrop; do
 		[ -n "$pattern" ] && [[ $t != *$pattern* ]] && continue
 		targets+=("$t")
 	done

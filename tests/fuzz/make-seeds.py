@@ -276,6 +276,19 @@ SUBMIT = {
 }
 
 
+# fuzz_maildrop: a whole maildrop file as a local user can write it.
+MAILDROP = {
+    'good': b'strictmail-maildrop 1\nsender joe@example.org\nrcpt a@example.org\n'
+            b'rcpt bob\nnotify success,delay\nret hdrs\nenvid x+2By\n'
+            b'body 8bitmime\nsize 22\ndata\nSubject: hi\r\n\r\nbody\r\n',
+    'null-sender': b'strictmail-maildrop 1\nsender <>\nrcpt a\nnotify never\n'
+                   b'size 0\ndata\n',
+    'forged': b'strictmail-maildrop 1\nrcpt a\nReceived: from evil\n'
+              b'size 3\ndata\nx\r\n',
+    'bare-lf': b'strictmail-maildrop 1\nrcpt a\nsize 4\ndata\nab\ncd\r\n',
+    'trailing': b'strictmail-maildrop 1\nrcpt a\nsize 2\ndata\n\r\nextra',
+}
+
 def write_all(out, target, items):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
@@ -304,6 +317,7 @@ def main():
     write_all(out, 'fuzz_sts_record', STS_RECORD)
     write_all(out, 'fuzz_aliases', ALIASES)
     write_all(out, 'fuzz_submit_msg', SUBMIT)
+    write_all(out, 'fuzz_maildrop', MAILDROP)
     return 0
 
 

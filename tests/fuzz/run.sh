@@ -17,14 +17,14 @@ if [ "$#" -gt 0 ]; then
 	targets=("$@")
 else
 	targets=(fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc fuzz_smtpc_reply fuzz_ctl
-	    fuzz_sts_txt fuzz_sts_policy fuzz_sts_record fuzz_aliases fuzz_submit_msg)
+	    fuzz_sts_txt fuzz_sts_policy fuzz_sts_record fuzz_aliases fuzz_submit_msg fuzz_maildrop)
 fi
 fz=build-fuzz
 failed=0
 
 max_len() {
 	case $1 in
-	fuzz_session|fuzz_envelope|fuzz_config|fuzz_sts_policy|fuzz_aliases|fuzz_submit_msg) echo 8192 ;;
+	fuzz_session|fuzz_envelope|fuzz_config|fuzz_sts_policy|fuzz_aliases|fuzz_submit_msg|fuzz_maildrop) echo 8192 ;;
 	fuzz_ipc|fuzz_sts_record) echo 4096 ;;
 	*) echo 1024 ;;
 	esac

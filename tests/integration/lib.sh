@@ -166,6 +166,12 @@ sm_users() {
 		done
 		getent passwd "$u" >/dev/null || return 1
 	done
+	# The maildrop-group (local submission).
+	for i in $(seq 1 50); do
+		getent group _sm-drop >/dev/null && break
+		groupadd --system _sm-drop 2>/dev/null || sleep 0.1
+	done
+	getent group _sm-drop >/dev/null
 }
 
 # t_user_add NAME HOME: a test user (shell /bin/sh, home HOME not

@@ -25,7 +25,8 @@ done
     t_fail "usr/sbin/mailq a link to strictmailctl" "$(ls -l "$stage/usr/sbin/mailq" 2>&1)"
 
 # The table printed by the binary against the table in INSTALL.
-"$SM_BIN" -f "$SM_TOP/etc/strictmail.conf" -T | sort > "$T_DIR/table.bin"
+"$SM_BIN" -f "$SM_TOP/etc/strictmail.conf" -T | sort > "$T_DIR/table.full"
+awk '{ print $1, $2, $3 }' "$T_DIR/table.full" > "$T_DIR/table.bin"
 awk '/^    path +owner +mode/ { on = 1; next } on && NF == 0 { exit }
     on { print $1, $2, $3 }' "$SM_TOP/INSTALL" | sort > "$T_DIR/table.doc"
 [ -s "$T_DIR/table.doc" ] || t_fail "INSTALL has the spool table" "no table found"
@@ -34,13 +35,15 @@ diff -u "$T_DIR/table.bin" "$T_DIR/table.doc" > "$T_DIR/table.diff" ||
 say "INSTALL's table equals strictmaild -T: ok"
 
 # What make install laid out against the table.
-while read -r path owner mode; do
+while read -r path owner mode group; do
 	p=${path/XX/7F}
 	d=$spool/$p; [ "$path" = . ] && d=$spool
 	got=$(stat -c '%U %a' "$d" 2>/dev/null)
 	[ "$got" = "$owner ${mode#0}" ] ||
 	    t_fail "$d owned by $owner with mode $mode" "${got:-missing}"
-done < "$T_DIR/table.bin"
+	[ -z "$group" ] || [ "$(stat -c %G "$d")" = "$group" ] ||
+	    t_fail "$d of group $group" "$(stat -c %G "$d")"
+done < "$T_DIR/table.full"
 n=$(find "$spool/queue" -mindepth 1 -maxdepth 1 -type d | wc -l)
 [ "$n" = 256 ] || t_fail "256 hashed queue folders" "$n"
 say "installed spool matches the table: ok"

@@ -59,7 +59,8 @@ setup(void **state)
 	if (mkdtemp(fx->top) == NULL)
 		return -1;
 	snprintf(fx->spool, sizeof(fx->spool), "%s/spool", fx->top);
-	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) == -1) {
+	if (queue_fs_prepare(fx->spool, NULL, NULL, 0, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}

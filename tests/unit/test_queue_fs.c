@@ -91,7 +91,8 @@ prepare_ok(struct fixture *fx)
 {
 	char	err[512] = "";
 
-	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) != 0)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, 0, err,
+	    sizeof(err)) != 0)
 		fail_msg("queue_fs_prepare: %s", err);
 }
 
@@ -101,7 +102,8 @@ expect_prepare_error(struct fixture *fx, const char *rel, const char *what)
 	char	err[512] = "", want[512];
 
 	snprintf(want, sizeof(want), "%s/%s: %s", fx->spool, rel, what);
-	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) != -1)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, 0, err,
+	    sizeof(err)) != -1)
 		fail_msg("expected '%s', queue_fs_prepare succeeded", want);
 	if (strcmp(err, want) != 0)
 		fail_msg("expected '%s', got '%s'", want, err);
@@ -177,8 +179,8 @@ test_prepare_detects_type_and_owner(void **state)
 
 		snprintf(want, sizeof(want), "%s/incoming: owner is root, "
 		    "expected 54321", fx->spool);
-		assert_int_equal(queue_fs_prepare(fx->spool, &qu, &qu, err,
-		    sizeof(err)), -1);
+		assert_int_equal(queue_fs_prepare(fx->spool, &qu, &qu, qu.gid,
+		    err, sizeof(err)), -1);
 		if (strcmp(err, want) != 0)
 			fail_msg("expected '%s', got '%s'", want, err);
 	}
@@ -200,7 +202,7 @@ test_print_table(void **state)
 	assert_true(saved != -1 && fd != -1);
 	dup2(fd, STDOUT_FILENO);
 	close(fd);
-	queue_fs_print_table("_sm-queue", "_sm-delivery");
+	queue_fs_print_table("_sm-queue", "_sm-delivery", "_sm-drop");
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -217,7 +219,8 @@ test_print_table(void **state)
 	    "queue/XX _sm-queue 0700\n"
 	    "corrupt _sm-queue 0700\n"
 	    "hold _sm-queue 0700\n"
-	    "delivery _sm-delivery 0700\n");
+	    "delivery _sm-delivery 0700\n"
+	    "maildrop _sm-queue 1730 _sm-drop\n");
 }
 
 /* ---- recovery ---- */

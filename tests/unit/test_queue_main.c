@@ -117,7 +117,8 @@ setup(void **state)
 	if (mkdtemp(fx->top) == NULL)
 		return -1;
 	snprintf(fx->spool, sizeof(fx->spool), "%s/spool", fx->top);
-	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) == -1)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, 0, err,
+	    sizeof(err)) == -1)
 		return -1;
 	buf_init(&fx->in);
 	fx->parent = fx->smtpd = -1;
@@ -647,7 +648,8 @@ test_privileged(void **state)
 		return;
 	}
 	/* The spool as the parent lays it out for that user. */
-	if (queue_fs_prepare(fx->spool, &u, &u, err, sizeof(err)) == 0)
+	if (queue_fs_prepare(fx->spool, &u, &u, u.gid, err,
+	    sizeof(err)) == 0)
 		fail_msg("a spool of root's was accepted for %s", u.name);
 	snprintf(path, sizeof(path), "%s/incoming", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
@@ -657,13 +659,17 @@ test_privileged(void **state)
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	snprintf(path, sizeof(path), "%s/delivery", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	snprintf(path, sizeof(path), "%s/maildrop", fx->spool);
+	assert_int_equal(chown(path, u.uid, u.gid), 0);
+	assert_int_equal(chmod(path, 01730), 0);
 	snprintf(path, sizeof(path), "%s/queue", fx->spool);
 	assert_int_equal(chown(path, u.uid, u.gid), 0);
 	for (fd = 0; fd < QUEUE_ID_NHASH; fd++) {
 		snprintf(path, sizeof(path), "%s/queue/%02X", fx->spool, fd);
 		assert_int_equal(chown(path, u.uid, u.gid), 0);
 	}
-	if (queue_fs_prepare(fx->spool, &u, &u, err, sizeof(err)) != 0)
+	if (queue_fs_prepare(fx->spool, &u, &u, u.gid, err,
+	    sizeof(err)) != 0)
 		fail_msg("queue_fs_prepare: %s", err);
 	start_queue_as(fx, 1024, &u);
 	expect_space(fx, 0);

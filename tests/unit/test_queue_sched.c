@@ -76,7 +76,8 @@ setup(void **state)
 	if (mkdtemp(fx->top) == NULL)
 		return -1;
 	snprintf(fx->spool, sizeof(fx->spool), "%s/spool", fx->top);
-	if (queue_fs_prepare(fx->spool, NULL, NULL, err, sizeof(err)) == -1)
+	if (queue_fs_prepare(fx->spool, NULL, NULL, 0, err,
+	    sizeof(err)) == -1)
 		fail_msg("queue_fs_prepare: %s", err);
 	fx->spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
 	*state = fx;
