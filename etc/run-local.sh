@@ -24,13 +24,24 @@ run_local_owners() {
 		exit 1
 	fi
 	[ -d "$spool" ] || return 0
-	chown -R 0:0 "$spool"
-	[ "$1" = 1 ] && return 0
+	# Everything becomes root's but the files waiting in maildrop/: their
+	# owner is who submitted them.
+	find "$spool" -path "$spool/maildrop/*" -prune -o -exec chown 0:0 {} +
+	if [ "$1" = 1 ]; then
+		# -u: maildrop/ is the running user's alone.
+		if [ -d "$spool/maildrop" ]; then chmod 0700 "$spool/maildrop"; fi
+		return 0
+	fi
 	# The top entries of the table that are not root's, with everything
-	# in them: incoming, queue (with queue/XX), corrupt.
-	"$bin" -T -f "$dir/strictmail.conf" | while read -r path owner mode; do
+	# in them: incoming, queue (with queue/XX), corrupt; maildrop/ itself
+	# with its group and mode.
+	"$bin" -T -f "$dir/strictmail.conf" | while read -r path owner mode group; do
 		case $owner/$path in root/* | */*/*) continue ;; esac
-		if [ -e "$spool/$path" ]; then
+		[ -e "$spool/$path" ] || continue
+		if [ -n "$group" ]; then
+			chown "$owner:$group" "$spool/$path"
+			chmod "$mode" "$spool/$path"
+		else
 			chown -R "$owner:" "$spool/$path"
 		fi
 	done

@@ -53,7 +53,7 @@ DEPS=$TOP/build-deps
 
 TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
-libclang-rt-14-dev git-email php-cli"
+libclang-rt-14-dev git-email libmailtools-perl php-cli"
 
 PRIVATE="opensmtpd postfix nginx chasquid dovecot-core bsd-mailx"
 

@@ -78,7 +78,7 @@ submit_as() {
 	fi
 	# shellcheck disable=SC2086
 	env=$(printf '%s\n' PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-	    "HOME=$home" "USER=$user" "LOGNAME=$user" "TMPDIR=$home" $SUBMIT_ENV)
+	    "HOME=$home" "USER=$user" "LOGNAME=$user" "TMPDIR=$home" ${SUBMIT_ENV:-})
 	# shellcheck disable=SC2016
 	unshare -m --propagation private sh -c '
 	    mount -t overlay -o ro,lowerdir="$1":/usr sm-submit-usr /usr &&

@@ -20,7 +20,7 @@ t_init
 [ "$SM_PRIV" = 1 ] || t_skip "checked with SM_PRIV=1 only: users submit through the setgid helper into a spool owned by the queue user"
 t_need php
 t_need git
-git send-email -h > /dev/null 2>&1 || [ $? -eq 129 ] ||
+[ -x "$(git --exec-path)/git-send-email" ] ||
     t_fail "git send-email (package git-email) installed" "none: run sh tests/deps.sh as root"
 t_need_private bsd-mailx usr/bin/bsd-mailx
 
@@ -45,10 +45,13 @@ log=$T_DIR/daemon.log
 sm_config "$conf" "$spool" "retry-initial 1h"
 submit_setup "$conf"
 mb=$T_DIR/mail/$U2
+# The spool is laid out by a first start (as make install would).
+sm_start_ready "$conf" "$log"
+sm_stop "$SM_PID" || t_fail "strictmaild to stop" "it did not"
 
 # count SUBJECT: messages with this Subject in U2's mbox.
 count() {
-	grep -c "^Subject: $1\$" "$mb" 2>/dev/null || true
+	grep -cxF "Subject: $1" "$mb" 2>/dev/null || true
 }
 # arrives SUBJECT: it is in U2's mbox within 20 s.
 arrives() {
@@ -128,9 +131,9 @@ submit_as "$U1" sh -c "cd '$repo' && git -c user.name='Ada Lovelace' -c user.ema
     send-email --quiet --confirm=never --sendmail-cmd=/usr/sbin/sendmail \
     --from='Ada Lovelace <$U1@mx.test>' --to='$U2@mx.test' out/*.patch" > "$T_DIR/gitsend.out" 2>&1 ||
     t_fail "git send-email through sendmail" "$(tail -n 5 "$T_DIR/gitsend.out")"
-arrives '\[PATCH\] git-patch-subject'
-sent_by_u1 '\[PATCH\] git-patch-subject'
-message '\[PATCH\] git-patch-subject' | grep -q '^+hello$' || t_fail "the patch in the message" "none"
+arrives '[PATCH] git-patch-subject'
+sent_by_u1 '[PATCH] git-patch-subject'
+message '[PATCH] git-patch-subject' | grep -q '^+hello$' || t_fail "the patch in the message" "none"
 say "git send-email: the patch delivered"
 
 # 5. PHP's mail().
