@@ -72,6 +72,12 @@ enum config_mailbox {
 	CONFIG_MAILBOX_LMTP,		/* handed to lmtp-socket */
 };
 
+/* auth-sender-check: whose envelope senders an authenticated user may use. */
+enum config_auth_sender {
+	CONFIG_AUTH_SENDER_OWN = 0,	/* default: MSG_L_SENDER's rule */
+	CONFIG_AUTH_SENDER_ANY,		/* any sender */
+};
+
 /* Room for the line of every keyword (config_where). */
 #define CONFIG_KEYWORDS_MAX	128
 /* Where strictmaild listens for strictmailctl(8) by default. */
@@ -187,6 +193,18 @@ struct config {
 	uint64_t	 command_timeout;	/* a pipe target: 5 min */
 	uint64_t	 local_timeout;		/* one local delivery: 10 min */
 	unsigned	 max_local_deliveries;	/* at once: 10 */
+
+	/* AUTH on submission (smtpd/, lookup/): a change needs a restart. */
+	char		*credentials;		/* source (.db beside): NULL =
+						 * no AUTH offered */
+	unsigned	 auth_max_failures;	/* per session, then 421: 3 */
+	unsigned	 auth_lockout_failures;	/* per client address: 10 */
+	uint64_t	 auth_lockout_time;	/* seconds: 15 min */
+	uint64_t	 auth_failure_delay;	/* seconds, grows with the
+						 * failures: 2 */
+	char		*sender_login_map;	/* source (.db beside): NULL */
+	unsigned	 auth_sender_check;	/* enum config_auth_sender */
+	unsigned	 received_auth;		/* user in Received: 0 */
 
 	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
 						 * it was first set on, 0 = default */
