@@ -102,7 +102,7 @@ static int
 smtp_action_replies(enum smtp_action a)
 {
 	return a != SMTP_A_LOOKUP && a != SMTP_A_OPEN && a != SMTP_A_COMMIT &&
-	    a != SMTP_A_CHUNK;
+	    a != SMTP_A_CHUNK && a != SMTP_A_AUTH && a != SMTP_A_SENDER;
 }
 
 /* The reply as logged: code, enhanced code, text (lines joined by
