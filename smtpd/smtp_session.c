@@ -1234,6 +1234,8 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	if (bad == 0 && smtp_parse_verb(text, verb, sizeof(verb), &args) == 0)
 		c = smtp_cmd_find(verb);
 	s->cmd = c ? c->verb : NULL;
+	if (c != NULL && c->proceed == smtp_cmd_auth)
+		smtp_auth_log_line(s);
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
 	if (bad)
@@ -1242,8 +1244,6 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 		smtp_reply_set(r, SMTP_R_UNKNOWN_CMD);
 		return smtp_done(s, SMTP_A_REPLY, 1, r);
 	}
-	if (c->proceed == smtp_cmd_auth)
-		smtp_auth_log_line(s);
 	if (c->check(s, r) == -1)
 		return smtp_done(s, SMTP_A_REPLY, 1, r);
 	a = c->proceed(s, args, r);
