@@ -1260,6 +1260,11 @@ smtp_session_line_too_long(struct smtp_session *s, struct smtp_reply *r)
 {
 	smtp_session_expect(s, SMTP_A_REPLY, "a long line");
 	s->cmd = NULL;
+	if (s->auth_step != SMTP_AUTH_NONE) {
+		/* An AUTH response too long: the dialogue is over. */
+		s->auth_step = SMTP_AUTH_NONE;
+		smtp_session_auth_wipe(s);
+	}
 	s->log_linelen = 0;
 	s->log_to[0] = '\0';
 	if (smtp_too_many_errors(s))
