@@ -2293,6 +2293,38 @@ test_auth_max_failures(void **state)
 	cfg.credentials = NULL;
 }
 
+static void
+test_auth_received(void **state)
+{
+	struct smtp_session	s;
+	struct buf		b;
+
+	(void)state;
+	cfg.credentials = xstrdup("/nonexistent/passwd");
+	start_kind(&s, 0, LISTEN_SUBMISSION, 1);
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	expect(&s, "EHLO client.example", 250, "");
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", SMTP_A_AUTH, 0, "");
+	smtp_session_auth_wipe(&s);
+	auth_result(&s, LOOKUP_AUTH_OK, 0, 235, "2.7.0", SMTP_A_REPLY);
+	buf_init(&b);
+	smtp_session_received(&s, 0, &b);
+	buf_addch(&b, '\0');
+	assert_non_null(strstr(b.data, "with ESMTPSA\r\n"));
+	assert_null(strstr(b.data, "authenticated"));
+	cfg.received_auth = 1;
+	buf_reset(&b);
+	smtp_session_received(&s, 0, &b);
+	buf_addch(&b, '\0');
+	assert_non_null(strstr(b.data,
+	    "with ESMTPSA\r\n\t(authenticated as alice)\r\n"));
+	cfg.received_auth = 0;
+	buf_free(&b);
+	smtp_session_free(&s);
+	free(cfg.credentials);
+	cfg.credentials = NULL;
+}
+
 int
 main(void)
 {
@@ -2355,6 +2387,7 @@ main(void)
 		cmocka_unit_test(test_next_id),
 		cmocka_unit_test(test_auth_dialogue),
 		cmocka_unit_test(test_auth_max_failures),
+		cmocka_unit_test(test_auth_received),
 	};
 
 	log_init("test_smtp_session", 1, 0);
