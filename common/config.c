@@ -112,6 +112,8 @@ static int config_set_lmtp(struct config_parser *,
     const struct config_keyword *, char **, int);
 static int config_set_relative(struct config_parser *,
     const struct config_keyword *, char **, int);
+static int config_set_choice(struct config_parser *,
+    const struct config_keyword *, char **, int);
 
 /* The mailbox kinds, in enum config_mailbox order. */
 static const char *const config_mailboxes[] = { "mbox", "maildir", "lmtp" };
@@ -270,6 +272,23 @@ static const struct config_keyword config_keywords[] = {
 	/* Local submission (maildrop pickup). */
 	{ "maildrop-group", 1, 1, 0, config_set_user, F(maildrop_group), 0,
 	    0, NULL },
+	/* AUTH on submission (config_set_choice: range lists the words). */
+	{ "credentials", 1, 1, 0, config_set_path, F(credentials), 0, 0,
+	    NULL },
+	{ "auth-max-failures", 1, 1, 0, config_set_count,
+	    F(auth_max_failures), 1, 100, "a number from 1 to 100" },
+	{ "auth-lockout-failures", 1, 1, 0, config_set_count,
+	    F(auth_lockout_failures), 1, 100000, "a number from 1 to 100000" },
+	{ "auth-lockout-time", 1, 1, 0, config_set_duration,
+	    F(auth_lockout_time), 1, DAY, "a duration from 1s to 1d" },
+	{ "auth-failure-delay", 1, 1, 0, config_set_duration,
+	    F(auth_failure_delay), 0, 60, "a duration from 0s to 1m" },
+	{ "sender-login-map", 1, 1, 0, config_set_path, F(sender_login_map),
+	    0, 0, NULL },
+	{ "auth-sender-check", 1, 1, 0, config_set_choice,
+	    F(auth_sender_check), 0, 0, "own|any" },
+	{ "received-auth", 1, 1, 0, config_set_choice, F(received_auth), 0, 0,
+	    "no|yes" },
 };
 
 #undef F
@@ -966,6 +985,31 @@ config_set_relative(struct config_parser *p, const struct config_keyword *kw,
 	return 0;
 }
 
+/* A word of kw->range ("w0|w1|..."): its position into an unsigned
+ * field (AUTH on submission: auth-sender-check, received-auth). */
+static int
+config_set_choice(struct config_parser *p, const struct config_keyword *kw,
+    char **av, int ac)
+{
+	unsigned	*field = config_field(p->cfg, kw->off);
+	const char	*w = kw->range, *bar;
+	size_t		 len = strlen(av[0]);
+	unsigned	 i;
+
+	(void)ac;
+	for (i = 0; w != NULL; i++) {
+		bar = strchr(w, '|');
+		if ((size_t)(bar != NULL ? bar - w : (long)strlen(w)) == len &&
+		    strncmp(w, av[0], len) == 0) {
+			*field = i;
+			return 0;
+		}
+		w = bar != NULL ? bar + 1 : NULL;
+	}
+	return config_error(p, "%s: '%s' is not one of %s", kw->name, av[0],
+	    kw->range);
+}
+
 static const char *const config_families[] = {
 	"ipv6-first", "ipv4-first", "ipv4-only", "ipv6-only", "any"
 };
@@ -1464,6 +1508,11 @@ config_init(struct config *cfg)
 	cfg->command_timeout = 300;
 	cfg->local_timeout = 600;
 	cfg->max_local_deliveries = 10;
+	/* AUTH on submission. */
+	cfg->auth_max_failures = 3;
+	cfg->auth_lockout_failures = 10;
+	cfg->auth_lockout_time = 900;
+	cfg->auth_failure_delay = 2;
 }
 
 /*
@@ -1589,6 +1638,8 @@ config_free(struct config *cfg)
 	free(cfg->lmtp_socket);
 	free(cfg->admin_group);
 	free(cfg->postdrop);	/* local submission */
+	free(cfg->credentials);
+	free(cfg->sender_login_map);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1882,6 +1933,8 @@ config_copy(struct config *dst, const struct config *src)
 	dst->lmtp_socket = config_strdup_or_null(src->lmtp_socket);
 	dst->admin_group = config_strdup_or_null(src->admin_group);
 	dst->postdrop = config_strdup_or_null(src->postdrop);	/* submission */
+	dst->credentials = config_strdup_or_null(src->credentials);
+	dst->sender_login_map = config_strdup_or_null(src->sender_login_map);
 	dst->sts_disabled = NULL;
 	dst->nsts_disabled = 0;
 	config_list_copy(&dst->sts_disabled, &dst->nsts_disabled,
@@ -1997,6 +2050,22 @@ config_restart_needed(const struct config *run, const struct config *next,
 		{ "maildir", config_str_differs(run->maildir, next->maildir) },
 		{ "lmtp-socket", config_str_differs(run->lmtp_socket,
 		    next->lmtp_socket) },
+		/* AUTH on submission. */
+		{ "credentials", config_str_differs(run->credentials,
+		    next->credentials) },
+		{ "sender-login-map", config_str_differs(run->sender_login_map,
+		    next->sender_login_map) },
+		{ "auth-max-failures", run->auth_max_failures !=
+		    next->auth_max_failures },
+		{ "auth-lockout-failures", run->auth_lockout_failures !=
+		    next->auth_lockout_failures },
+		{ "auth-lockout-time", run->auth_lockout_time !=
+		    next->auth_lockout_time },
+		{ "auth-failure-delay", run->auth_failure_delay !=
+		    next->auth_failure_delay },
+		{ "auth-sender-check", run->auth_sender_check !=
+		    next->auth_sender_check },
+		{ "received-auth", run->received_auth != next->received_auth },
 	};
 	size_t	i;
 	int	n = 0;

@@ -72,6 +72,12 @@ enum config_mailbox {
 	CONFIG_MAILBOX_LMTP,		/* handed to lmtp-socket */
 };
 
+/* auth-sender-check: whose envelope senders an authenticated user may use. */
+enum config_auth_sender {
+	CONFIG_AUTH_SENDER_OWN = 0,	/* default: MSG_L_SENDER's rule */
+	CONFIG_AUTH_SENDER_ANY,		/* any sender */
+};
+
 /* Room for the line of every keyword (config_where). */
 #define CONFIG_KEYWORDS_MAX	128
 /* Where strictmaild listens for strictmailctl(8) by default. */
@@ -196,13 +202,23 @@ struct config {
 	 * read by strictmailctl only. */
 	char		*postdrop;		/* the setgid helper; NULL: the
 						 * compiled-in one */
-
-	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
-						 * it was first set on, 0 = default */
-
+	/* AUTH on submission (smtpd/, lookup/): a change needs a restart. */
+	char		*credentials;		/* source (.db beside): NULL =
+						 * no AUTH offered */
+	unsigned	 auth_max_failures;	/* per session, then 421: 3 */
+	unsigned	 auth_lockout_failures;	/* per client address: 10 */
+	uint64_t	 auth_lockout_time;	/* seconds: 15 min */
+	uint64_t	 auth_failure_delay;	/* seconds, grows with the
+						 * failures: 2 */
+	char		*sender_login_map;	/* source (.db beside): NULL */
+	unsigned	 auth_sender_check;	/* enum config_auth_sender */
+	unsigned	 received_auth;		/* user in Received: 0 */
 	/* Local submission (maildrop pickup). */
 	char		*maildrop_group;	/* default _sm-drop: may create
 						 * files in <spool>/maildrop */
+
+	int		 kwline[CONFIG_KEYWORDS_MAX];	/* per keyword: the line
+						 * it was first set on, 0 = default */
 };
 
 void config_init(struct config *cfg);	/* all defaults, no listeners */

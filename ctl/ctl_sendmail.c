@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,6 +27,8 @@
 #include "ctl/sendmail_args.h"
 #include "ctl/sendmail_smtp.h"
 #include "ctl/submit_msg.h"
+#include "lookup/map.h"
+#include "lookup/sender.h"
 #include "queue/maildrop.h"
 #include "smtpd/smtp_parse.h"
 
@@ -354,6 +357,42 @@ sendmail_env_opts(const struct sendmail *sm, struct maildrop_env *e,
 }
 
 /*
+ * With a sender-login-map, strictmaild takes a -f sender only when the
+ * map lists it for the user, and moves any other file to corrupt/ at
+ * pickup.  When the caller can read the map, say so now instead: 0, or
+ * EX_NOPERM with the reason in why.  A map that cannot be read is left
+ * to the daemon, which decides in any case.
+ */
+static int
+sendmail_sender_allowed(const struct sendmail *sm, const char *sender,
+    char *why, size_t whylen)
+{
+	struct sender_rule	 rule;
+	struct map		*m;
+	char			 path[PATH_MAX], err[512];
+	enum sender_result	 v;
+
+	if (sm->cfg.sender_login_map == NULL || config_map_db(
+	    sm->cfg.sender_login_map, path, sizeof(path)) == NULL)
+		return 0;
+	if ((m = map_open(path, err, sizeof(err))) == NULL)
+		return 0;
+	memset(&rule, 0, sizeof(rule));
+	rule.map = m;
+	rule.delimiter = sm->cfg.recipient_delimiter != NULL ?
+	    sm->cfg.recipient_delimiter : "";
+	rule.hostname = sm->cfg.hostname;
+	v = sender_check(&rule, sm->login, sender, err, sizeof(err));
+	map_close(m);
+	if (v != SENDER_REFUSED)
+		return 0;
+	(void)bsnprintf(why, whylen, "sender %.300s is not allowed for %s "
+	    "(sender-login-map %s)", sender, sm->login,
+	    sm->cfg.sender_login_map);
+	return EX_NOPERM;
+}
+
+/*
  * Canonicalizes in, checks the envelope (sender, rcpts: those given and,
  * with extract, those of the header), builds the file and drops it.
  * 0, or the sysexits code after a message.
@@ -406,6 +445,8 @@ sendmail_submit(const struct sendmail *sm, const char *sender,
 	if (rc == 0 && sender != NULL && sendmail_addr_ok(sender, 1) == -1)
 		rc = EX_USAGE, (void)bsnprintf(why, whylen,
 		    "bad sender address: %.300s", sender);
+	if (rc == 0 && sender != NULL)
+		rc = sendmail_sender_allowed(sm, sender, why, whylen);
 	memset(&e, 0, sizeof(e));
 	e.sender = (char *)(uintptr_t)sender;
 	e.rcpts = all;

@@ -88,10 +88,11 @@ ctl_usage(void)
 	    "  sts check DOMAIN         fetch and check live, step by step\n"
 	    "  newaliases [-f aliases]  compile the aliases into aliases.db "
 	    "(also as newaliases)\n"
-	    "  makemap [-t virtual|credentials] FILE\n"
-	    "                           compile a virtual map (default) or "
+	    "  makemap [-t virtual|credentials|senders] FILE\n"
+	    "                           compile a virtual map (default), "
 	    "the\n"
-	    "                           credentials into FILE.db\n"
+	    "                           credentials or a sender-login-map "
+	    "into FILE.db\n"
 	    "  passwd USER [-f FILE]    set USER's submission password "
 	    "(FILE:\n"
 	    "                           " CTL_PASSWD_DEFAULT ") and compile "
@@ -819,7 +820,7 @@ ctl_compile_creds(const char *me, const char *src)
 	return fflush(stdout) != 0 ? EX_IOERR : 0;
 }
 
-/* makemap [-t virtual|credentials] FILE */
+/* makemap [-t virtual|credentials|senders] FILE */
 static int
 ctl_makemap(int ac, char **av)
 {
@@ -836,7 +837,8 @@ ctl_makemap(int ac, char **av)
 		ctl_usage();
 	if (strcmp(type, "credentials") == 0)
 		return ctl_compile_creds("makemap", av[optind]);
-	if (strcmp(type, "virtual") != 0)
+	/* sender-login-map: the virtual format, users as the values. */
+	if (strcmp(type, "virtual") != 0 && strcmp(type, "senders") != 0)
 		ctl_usage();
 	return ctl_compile("makemap", av[optind], ALIASES_VIRTUAL);
 }

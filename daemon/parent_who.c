@@ -109,8 +109,7 @@ parent_who_set_lookup(struct parent_who *w, struct ipc_chan *lookup)
 static int
 parent_who_has_map(const struct config *cfg)
 {
-	(void)cfg;
-	return 0;
+	return cfg->sender_login_map != NULL;
 }
 
 /* The full name: the GECOS field up to its first comma. */

@@ -10,6 +10,14 @@
  * the targets).  "Not found" and "could not look" are kept apart: the
  * second is a temporary failure (451), never a reason to refuse mail.
  *
+ * Submission AUTH (MSG_L_AUTH) checks a password against the compiled
+ * credentials map (lookup/creds.h) and counts the failures of each
+ * client address (lookup/authfail.h): a locked-out address is answered
+ * LOOKUP_AUTH_LOCKED without a check.  Every failure is logged with the
+ * client address and the user, never the password, which is wiped once
+ * checked; no hash ever leaves this process.  MSG_L_SENDER (from smtpd at
+ * MAIL, from the parent for sendmail -f) applies lookup/sender.h's rule.
+ *
  * The maps are opened at start and opened again when their file was
  * replaced (newaliases and makemap rename a new file over the old one:
  * looked for before a request, at most once a second) or when the parent says so
@@ -34,9 +42,12 @@
 #include "common/privsep.h"
 #include "common/proto.h"
 #include "common/util.h"
+#include "lookup/authfail.h"
+#include "lookup/creds.h"
 #include "lookup/expand.h"
 #include "lookup/lookup.h"
 #include "lookup/map.h"
+#include "lookup/sender.h"
 
 #define LOOKUP_NAME_MAX		32	/* useradd's limit */
 #define LOOKUP_LOCAL_MAX	256	/* longer than any local part */
@@ -56,6 +67,9 @@ struct lookup {
 	struct ipc_chan		*smtpd;
 	struct lookup_map	 aliases;
 	struct lookup_map	 virtual;
+	struct lookup_map	 creds;		/* credentials */
+	struct lookup_map	 senders;	/* sender-login-map */
+	struct authfail		 authfail;
 	uint64_t		 checked_ms;	/* last look for rebuilt maps */
 };
 
@@ -165,6 +179,18 @@ lookup_maps_refresh(struct lookup *lk, int force)
 {
 	lookup_map_refresh(&lk->aliases, force);
 	lookup_map_refresh(&lk->virtual, force);
+	lookup_map_refresh(&lk->creds, force);
+	lookup_map_refresh(&lk->senders, force);
+}
+
+/* The maps are looked at again at most once a LOOKUP_MAP_CHECK_MS. */
+static void
+lookup_maps_check(struct lookup *lk)
+{
+	if (now_ms() - lk->checked_ms >= LOOKUP_MAP_CHECK_MS) {
+		lookup_maps_refresh(lk, 0);
+		lk->checked_ms = now_ms();
+	}
 }
 
 /* ---- expansion ---- */
@@ -200,10 +226,7 @@ lookup_expand_config(struct lookup *lk, struct expand_config *ec)
 {
 	struct config	*cfg = lk->cfg;
 
-	if (now_ms() - lk->checked_ms >= LOOKUP_MAP_CHECK_MS) {
-		lookup_maps_refresh(lk, 0);
-		lk->checked_ms = now_ms();
-	}
+	lookup_maps_check(lk);
 	memset(ec, 0, sizeof(*ec));
 	ec->aliases = lk->aliases.map;
 	ec->virtual = lk->virtual.map;
@@ -327,12 +350,148 @@ lookup_rcpt(struct lookup *lk, struct ipc_chan *ch, struct ipc_msg *m)
 	buf_free(&b);
 }
 
+/* ---- submission: AUTH and the sender rule ---- */
+
+/* The check itself, with the lock-out; *failures as MSG_L_AUTH_RESULT. */
+static enum lookup_auth
+lookup_auth_check(struct lookup *lk, const char *user, const char *password,
+    const char *client, unsigned *failures)
+{
+	char			err[512];
+	enum creds_result	cr;
+	uint64_t		now = now_ms() / 1000;
+
+	*failures = authfail_count(&lk->authfail, client, now);
+	if (authfail_locked(&lk->authfail, client, now))
+		return LOOKUP_AUTH_LOCKED;
+	lookup_maps_check(lk);
+	if (lk->creds.map == NULL) {
+		log_warnx("auth: no credentials map (%s): AUTH fails "
+		    "temporarily", lk->creds.path[0] != '\0' ?
+		    lk->creds.path : "credentials not set");
+		return LOOKUP_AUTH_TEMPFAIL;
+	}
+	cr = creds_check(lk->creds.map, user, password, err, sizeof(err));
+	if (cr == CREDS_TEMPFAIL) {
+		log_warnx("auth: %s: %s", lk->creds.path, err);
+		return LOOKUP_AUTH_TEMPFAIL;
+	}
+	if (cr == CREDS_OK)
+		return LOOKUP_AUTH_OK;
+	*failures = authfail_add(&lk->authfail, client, now);
+	return LOOKUP_AUTH_BAD;
+}
+
+static const char *
+lookup_auth_name(enum lookup_auth r)
+{
+	switch (r) {
+	case LOOKUP_AUTH_OK:
+		return "ok";
+	case LOOKUP_AUTH_BAD:
+		return "failed";
+	case LOOKUP_AUTH_LOCKED:
+		return "locked out";
+	default:
+		return "temporary failure";
+	}
+}
+
+/* MSG_L_AUTH: the password never leaves this function but wiped. */
+static void
+lookup_auth(struct lookup *lk, struct ipc_chan *ch, struct ipc_msg *m)
+{
+	char			user[CREDS_USER_MAX * 2 + 2];
+	char			password[CREDS_PASSWORD_MAX * 2 + 2];
+	char			client[AUTHFAIL_ADDR_MAX];
+	char			eu[LOGFMT_SIZE(sizeof(user))];
+	char			ec[LOGFMT_SIZE(sizeof(client))];
+	enum lookup_auth	r;
+	unsigned		failures;
+	struct buf		b;
+
+	ipc_get_str(m, user, sizeof(user));
+	ipc_get_str(m, password, sizeof(password));
+	ipc_get_str(m, client, sizeof(client));
+	if (ipc_end(m) == -1) {
+		explicit_bzero(password, sizeof(password));
+		return;
+	}
+	r = lookup_auth_check(lk, user, password, client, &failures);
+	explicit_bzero(password, sizeof(password));
+	(void)logfmt_value(eu, sizeof(eu), user);
+	(void)logfmt_value(ec, sizeof(ec), client);
+	if (r == LOOKUP_AUTH_OK)
+		log_info("auth: client=%s user=%s: ok", ec, eu);
+	else
+		log_warnx("auth: client=%s user=%s: %s, failures=%u", ec, eu,
+		    lookup_auth_name(r), failures);
+	buf_init(&b);
+	ipc_put_u32(&b, (uint32_t)r);
+	ipc_put_u32(&b, (uint32_t)failures);
+	ipc_send_buf(ch, MSG_L_AUTH_RESULT, m->session, -1, &b);
+	buf_free(&b);
+}
+
+/* MSG_L_SENDER, from smtpd or the parent: answered on the same channel. */
+static void
+lookup_sender(struct lookup *lk, struct ipc_chan *ch, struct ipc_msg *m)
+{
+	char			user[CREDS_USER_MAX * 2 + 2];
+	char			sender[LOOKUP_LOCAL_MAX * 2 + 2], err[512];
+	char			eu[LOGFMT_SIZE(sizeof(user))];
+	char			es[LOGFMT_SIZE(sizeof(sender))];
+	struct sender_rule	rule;
+	enum sender_result	r;
+	struct buf		b;
+
+	ipc_get_str(m, user, sizeof(user));
+	ipc_get_str(m, sender, sizeof(sender));
+	if (ipc_end(m) == -1)
+		return;
+	lookup_maps_check(lk);
+	memset(&rule, 0, sizeof(rule));
+	rule.map = lk->senders.map;
+	rule.delimiter = lk->cfg->recipient_delimiter != NULL ?
+	    lk->cfg->recipient_delimiter : "";
+	rule.hostname = lk->cfg->hostname;
+	rule.is_local = lookup_cb_local;
+	rule.arg = lk;
+	if (lk->senders.path[0] != '\0' && lk->senders.map == NULL) {
+		r = SENDER_TEMPFAIL;
+		(void)strlcpy(err, "sender-login-map not built", sizeof(err));
+	} else
+		r = sender_check(&rule, user, sender, err, sizeof(err));
+	(void)logfmt_value(eu, sizeof(eu), user);
+	(void)logfmt_value(es, sizeof(es), sender);
+	if (r == SENDER_TEMPFAIL)
+		log_warnx("sender check: user=%s sender=<%s>: %s", eu, es, err);
+	else
+		log_debug("sender check: user=%s sender=<%s>: %s", eu, es,
+		    r == SENDER_OK ? "allowed" : "refused");
+	buf_init(&b);
+	ipc_put_u32(&b, (uint32_t)r);
+	ipc_send_buf(ch, MSG_L_SENDER_RESULT, m->session, -1, &b);
+	buf_free(&b);
+}
+
 static void
 lookup_smtpd_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
-	if (m->type != MSG_L_RCPT)
+	switch (m->type) {
+	case MSG_L_RCPT:
+		lookup_rcpt(arg, ch, m);
+		break;
+	case MSG_L_AUTH:
+		lookup_auth(arg, ch, m);
+		break;
+	case MSG_L_SENDER:
+		lookup_sender(arg, ch, m);
+		break;
+	default:
 		ipc_bad_type(m);
-	lookup_rcpt(arg, ch, m);
+		break;
+	}
 }
 
 static void
@@ -340,7 +499,6 @@ lookup_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct lookup	*lk = arg;
 
-	(void)ch;
 	switch (m->type) {
 	case MSG_L_EXPAND:
 		lookup_expand(lk, m);
@@ -348,6 +506,9 @@ lookup_parent_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	case MSG_L_REOPEN:
 		if (ipc_end(m) == 0)
 			lookup_maps_refresh(lk, 1);
+		break;
+	case MSG_L_SENDER:
+		lookup_sender(lk, ch, m);
 		break;
 	default:
 		ipc_bad_type(m);
@@ -387,6 +548,10 @@ lookup_main(struct config *cfg, int parent_fd, int smtpd_fd,
 	lk.cfg = cfg;
 	lookup_map_init(&lk.aliases, cfg->aliases);
 	lookup_map_init(&lk.virtual, cfg->virtual_map);
+	lookup_map_init(&lk.creds, cfg->credentials);
+	lookup_map_init(&lk.senders, cfg->sender_login_map);
+	authfail_init(&lk.authfail, cfg->auth_lockout_failures,
+	    cfg->auth_lockout_time, 0);
 	if (u != NULL)
 		privsep_drop(u, NULL);
 	else
@@ -410,6 +575,11 @@ lookup_main(struct config *cfg, int parent_fd, int smtpd_fd,
 		map_close(lk.aliases.map);
 	if (lk.virtual.map != NULL)
 		map_close(lk.virtual.map);
+	if (lk.creds.map != NULL)
+		map_close(lk.creds.map);
+	if (lk.senders.map != NULL)
+		map_close(lk.senders.map);
+	authfail_free(&lk.authfail);
 	event_loop_free(lk.loop);
 	endpwent();
 	return 0;

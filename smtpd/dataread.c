@@ -14,12 +14,15 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 #include "smtpd/dataread.h"
 
 #define DATAREAD_WORD		"received"
 #define DATAREAD_WORDLEN	8
 #define DATAREAD_IDWORD		"message-id"
 #define DATAREAD_IDWORDLEN	10
+#define DATAREAD_DATEWORD	"date"
+#define DATAREAD_DATEWORDLEN	4
 
 /* Where the first Message-ID field is. */
 enum dataread_idstate {
@@ -53,6 +56,14 @@ dataread_limits(struct dataread *dr, uint64_t max_line, unsigned max_received)
 {
 	dr->max_line = max_line;
 	dr->max_received = max_received;
+}
+
+void
+dataread_submission(struct dataread *dr, const char *date, const char *msgid)
+{
+	dr->add = 1;
+	(void)strlcpy(dr->add_date, date, sizeof(dr->add_date));
+	(void)strlcpy(dr->add_msgid, msgid, sizeof(dr->add_msgid));
 }
 
 void
@@ -149,12 +160,40 @@ dataread_idmatch(struct dataread *dr, const char *p, size_t n)
 	}
 }
 
+/* A submission's missing fields, at the end of its header section. */
+static void
+dataread_add_fields(struct dataread *dr, struct buf *out)
+{
+	char	line[sizeof(dr->add_msgid) + 32];
+
+	if (!dr->add || !dr->in_header)
+		return;
+	dr->add = 0;
+	if (!dr->has_date) {
+		if (bsnprintf(line, sizeof(line), "Date: %s\r\n",
+		    dr->add_date))
+			dataread_out(dr, line, strlen(line), out);
+	}
+	if (dr->idstate == DR_ID_NONE && dr->add_msgid[0] != '\0') {
+		if (bsnprintf(line, sizeof(line), "Message-ID: %s\r\n",
+		    dr->add_msgid))
+			dataread_out(dr, line, strlen(line), out);
+		(void)strlcpy(dr->msgid, dr->add_msgid, sizeof(dr->msgid));
+		dr->idlen = strlen(dr->msgid);
+		dr->idstate = DR_ID_DONE;
+	}
+}
+
 /* n octets of the current line (never CR LF). */
 static void
 dataread_line(struct dataread *dr, const char *p, size_t n, struct buf *out)
 {
 	if (dr->match >= 0)
 		dataread_match(dr, p, n);
+	if (dr->datematch >= 0 && dr->in_header &&
+	    dataread_name(&dr->datematch, DATAREAD_DATEWORD,
+	    DATAREAD_DATEWORDLEN, p, n) >= 0)
+		dr->has_date = 1;
 	if (dr->in_header && n > 0 && (dr->idstate == DR_ID_VALUE ||
 	    dr->idstate == DR_ID_EOL || (dr->idstate == DR_ID_NONE &&
 	    dr->idmatch >= 0)))
@@ -169,10 +208,13 @@ dataread_line(struct dataread *dr, const char *p, size_t n, struct buf *out)
 static void
 dataread_eol(struct dataread *dr, struct buf *out)
 {
-	if (dr->linelen == 0)
+	if (dr->linelen == 0 && dr->in_header) {
+		dataread_add_fields(dr, out);
 		dr->in_header = 0;
+	}
 	dr->linelen = 0;
 	dr->match = dr->in_header ? 0 : -1;
+	dr->datematch = dr->in_header ? 0 : -1;
 	dr->idmatch = dr->in_header ? 0 : -1;
 	if (dr->idstate == DR_ID_VALUE)
 		dr->idstate = DR_ID_EOL;
@@ -247,6 +289,7 @@ dataread_step(struct dataread *dr, char c, struct buf *out)
 		return c == '\r';
 	case DR_DOTCR:
 		if (c == '\n') {
+			dataread_add_fields(dr, out);
 			dr->done = 1;
 			return 1;
 		}
@@ -280,6 +323,7 @@ dataread_last(struct dataread *dr, struct buf *out)
 		dataread_out(dr, "\r", 1, out);
 	} else if (dr->state == DR_TEXT)
 		dataread_eol(dr, out);
+	dataread_add_fields(dr, out);
 	dr->state = DR_BOL;
 	dr->done = 1;
 }

@@ -18,6 +18,11 @@
  * is kept in msgid for the log: unfolded (a CRLF before a continuation
  * line dropped), without the blanks around it, at most DATAREAD_MSGID_MAX
  * octets (a longer one is cut); "" when there is none.
+ *
+ * A submission (dataread_submission) that lacks a Date: or a Message-ID:
+ * header field gets them at the end of its header section: before the
+ * empty line that ends it, or at the end of a message that is all
+ * header.  msgid is then the one added.
  */
 #ifndef SM_DATAREAD_H
 #define SM_DATAREAD_H
@@ -53,6 +58,12 @@ struct dataread {
 	int		idstate;	/* DR_ID_*: where the Message-ID is */
 	size_t		idlen;
 	char		msgid[DATAREAD_MSGID_MAX + 1];
+	/* Submissions: the fields to add when missing. */
+	int		add;		/* dataread_submission was called */
+	int		datematch;	/* position in "date", -1 = no */
+	int		has_date;
+	char		add_date[64];	/* the Date: value */
+	char		add_msgid[DATAREAD_MSGID_MAX + 1];
 };
 
 /* A reader with a size limit (0 = none) and no other limit. */
@@ -61,6 +72,10 @@ void dataread_init(struct dataread *dr, uint64_t max);
  * header fields that makes a loop; 0 = none.  Before the first feed. */
 void dataread_limits(struct dataread *dr, uint64_t max_line,
     unsigned max_received);
+/* A submission: a missing Date: gets date, a missing Message-ID: gets
+ * msgid (with its angle brackets); before the first feed. */
+void dataread_submission(struct dataread *dr, const char *date,
+    const char *msgid);
 /* Chunked mode (BDAT); before the first feed. */
 void dataread_chunked(struct dataread *dr);
 /*

@@ -39,9 +39,13 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	{ SMTP_R_HELP,		214, "2.0.0", N,
 	    "Commands: EHLO HELO MAIL RCPT "
 	    "DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS" },
+	{ SMTP_R_AUTH_OK,	235, "2.7.0", N, "Authentication successful" },
 	/* Intermediate. */
 	{ SMTP_R_DATA_GO,	354, NULL,    N,
 	    "End data with <CR><LF>.<CR><LF>" },
+	{ SMTP_R_AUTH_GO,	334, NULL,    S, "%s" },
+	{ SMTP_R_AUTH_USERNAME,	334, NULL,    N, "VXNlcm5hbWU6" },
+	{ SMTP_R_AUTH_PASSWORD,	334, NULL,    N, "UGFzc3dvcmQ6" },
 	/* Temporary. */
 	{ SMTP_R_TIMEOUT,	421, "4.4.2", S, "%s Timeout, closing" },
 	{ SMTP_R_DEADLINE,	421, "4.4.2", S,
@@ -66,6 +70,12 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	{ SMTP_R_TOO_MANY_RCPTS, 452, "4.5.3", N,
 	    "Error: too many recipients" },
 	{ SMTP_R_TLS_UNAVAILABLE, 454, "4.7.0", N, "TLS not available" },
+	{ SMTP_R_AUTH_TOO_MANY,	421, "4.7.0", S,
+	    "%s Error: too many authentication failures" },
+	{ SMTP_R_AUTH_TEMP,	454, "4.7.0", N,
+	    "Temporary authentication failure, try again later" },
+	{ SMTP_R_AUTH_LOCKED,	454, "4.7.0", N, "Too many authentication "
+	    "failures from your address, try again later" },
 	/* Permanent. */
 	{ SMTP_R_LINE_TOO_LONG,	500, "5.5.2", N, "Error: line too long" },
 	{ SMTP_R_BARE_LF,	500, "5.5.2", N, "Error: bare LF received" },
@@ -132,6 +142,21 @@ static const struct smtp_reply_entry smtp_replies[] = {
 	{ SMTP_R_PARAM_UNKNOWN,	555, "5.5.4", S, "Unsupported option: %.64s" },
 	{ SMTP_R_PARAM_NEED_EHLO, 555, "5.5.4", S,
 	    "Parameters need EHLO: %.64s" },
+	{ SMTP_R_AUTH_CANCEL,	501, "5.0.0", N, "Authentication aborted" },
+	{ SMTP_R_AUTH_BASE64,	501, "5.5.2", N, "Cannot decode response" },
+	{ SMTP_R_SYNTAX_AUTH,	501, "5.5.4", N,
+	    "Syntax: AUTH mechanism [initial-response]" },
+	{ SMTP_R_AUTH_UNAVAILABLE, 502, "5.5.1", N,
+	    "Error: authentication not enabled" },
+	{ SMTP_R_AUTH_TWICE,	503, "5.5.1", N, "Error: already authenticated" },
+	{ SMTP_R_AUTH_MECH,	504, "5.5.4", N,
+	    "Unrecognized authentication type" },
+	{ SMTP_R_AUTH_FAILED,	535, "5.7.8", N,
+	    "Error: authentication failed" },
+	{ SMTP_R_AUTH_NEED_TLS,	538, "5.7.11", N,
+	    "Encryption required for requested authentication mechanism" },
+	{ SMTP_R_SENDER_NOT_OWNED, 553, "5.7.1", S,
+	    "<%s>: sender not owned by user" },
 };
 
 #undef N

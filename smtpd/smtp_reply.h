@@ -57,8 +57,12 @@ enum smtp_reply_id {
 	SMTP_R_BYE,
 	SMTP_R_VRFY,
 	SMTP_R_HELP,
+	SMTP_R_AUTH_OK,
 	/* Intermediate (3xx). */
 	SMTP_R_DATA_GO,
+	SMTP_R_AUTH_GO,		/* the challenge, "" (AUTH PLAIN) */
+	SMTP_R_AUTH_USERNAME,	/* AUTH LOGIN */
+	SMTP_R_AUTH_PASSWORD,
 	/* Temporary (4xx). */
 	SMTP_R_TIMEOUT,		/* host name */
 	SMTP_R_DEADLINE,	/* host name */
@@ -73,6 +77,9 @@ enum smtp_reply_id {
 	SMTP_R_NOSPACE,
 	SMTP_R_TOO_MANY_RCPTS,
 	SMTP_R_TLS_UNAVAILABLE,
+	SMTP_R_AUTH_TOO_MANY,	/* host name */
+	SMTP_R_AUTH_TEMP,
+	SMTP_R_AUTH_LOCKED,
 	/* Permanent (5xx). */
 	SMTP_R_LINE_TOO_LONG,
 	SMTP_R_BARE_LF,
@@ -118,6 +125,15 @@ enum smtp_reply_id {
 	SMTP_R_DATA_LOOP,
 	SMTP_R_PARAM_UNKNOWN,	/* parameter keyword */
 	SMTP_R_PARAM_NEED_EHLO,	/* parameter keyword */
+	SMTP_R_AUTH_CANCEL,
+	SMTP_R_AUTH_BASE64,
+	SMTP_R_SYNTAX_AUTH,
+	SMTP_R_AUTH_UNAVAILABLE,
+	SMTP_R_AUTH_TWICE,
+	SMTP_R_AUTH_MECH,
+	SMTP_R_AUTH_FAILED,
+	SMTP_R_AUTH_NEED_TLS,
+	SMTP_R_SENDER_NOT_OWNED, /* address */
 	SMTP_R_COUNT		/* not a reply: the number of them, or "none" */
 };
 

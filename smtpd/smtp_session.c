@@ -26,6 +26,8 @@
 #include "common/logfmt.h"
 #include "common/proto.h"
 #include "common/util.h"
+#include "lookup/lookup.h"
+#include "smtpd/sasl.h"
 #include "smtpd/smtp_session.h"
 
 struct smtp_cmd {
@@ -100,7 +102,7 @@ static int
 smtp_action_replies(enum smtp_action a)
 {
 	return a != SMTP_A_LOOKUP && a != SMTP_A_OPEN && a != SMTP_A_COMMIT &&
-	    a != SMTP_A_CHUNK;
+	    a != SMTP_A_CHUNK && a != SMTP_A_AUTH && a != SMTP_A_SENDER;
 }
 
 /* The reply as logged: code, enhanced code, text (lines joined by
@@ -161,6 +163,7 @@ smtp_done(struct smtp_session *s, enum smtp_action a, int logrej,
 
 	s->uncounted = 0;
 	s->probe = 0;
+	s->delay_ms = 0;
 	if (!smtp_action_replies(a))
 		return a;
 	if (r->code >= 400 && !uncounted) {
@@ -293,6 +296,7 @@ void
 smtp_session_free(struct smtp_session *s)
 {
 	smtp_rcpts_free(s);
+	explicit_bzero(s->auth_password, sizeof(s->auth_password));
 }
 
 void
@@ -306,6 +310,8 @@ smtp_session_protocol(const struct smtp_session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->authenticated)
+		return s->tls ? "ESMTPSA" : "ESMTPA";
 	return s->tls ? "ESMTPS" : "ESMTP";
 }
 
@@ -380,8 +386,10 @@ smtp_ehlo_reply(struct smtp_session *s, struct smtp_reply *r)
 
 	smtp_reply_set_str(r, SMTP_R_EHLO, cfg->hostname);
 	smtp_reply_append(r, "\nPIPELINING\nSIZE %" PRIu64 "\n8BITMIME\n"
-	    "ENHANCEDSTATUSCODES\n%sSMTPUTF8\nCHUNKING\nDSN",
-	    cfg->max_message_size, s->tls_offer && !s->tls ? "STARTTLS\n" : "");
+	    "ENHANCEDSTATUSCODES\n%sSMTPUTF8\nCHUNKING\nDSN%s",
+	    cfg->max_message_size, s->tls_offer && !s->tls ? "STARTTLS\n" : "",
+	    smtp_session_auth_offered(s) && !s->authenticated ?
+	    "\nAUTH PLAIN LOGIN" : "");
 }
 
 static enum smtp_action
@@ -593,17 +601,39 @@ smtp_path_error(enum smtp_path_status st, int sender, struct smtp_reply *r)
 
 /* Takes the MAIL parameters into the new transaction. */
 static void
-smtp_mail_keep(struct smtp_session *s, const struct smtp_path *p,
-    const struct smtp_mail_params *mp)
+smtp_mail_keep(struct smtp_session *s, const char *sender, int smtputf8,
+    unsigned body, unsigned ret, const char *envid)
 {
 	smtp_txn_reset(s);
-	(void)strlcpy(s->sender, p->addr, sizeof(s->sender));
+	(void)strlcpy(s->sender, sender, sizeof(s->sender));
 	s->has_sender = 1;
-	s->smtputf8 = mp->smtputf8;
-	s->body = mp->body;
-	s->ret = mp->ret;
-	if (mp->envid != NULL)
-		(void)strlcpy(s->envid, mp->envid, sizeof(s->envid));
+	s->smtputf8 = smtputf8;
+	s->body = body;
+	s->ret = ret;
+	if (envid != NULL)
+		(void)strlcpy(s->envid, envid, sizeof(s->envid));
+}
+
+/*
+ * An authenticated session with auth-sender-check own: the sender is
+ * checked by lookup before MAIL is accepted; the parameters wait here.
+ */
+static enum smtp_action
+smtp_mail_check_sender(struct smtp_session *s, const struct smtp_path *p,
+    const struct smtp_mail_params *mp, struct smtp_reply *r)
+{
+	if (s->stale_lookup) {
+		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, p->addr);
+		return SMTP_A_REPLY;
+	}
+	(void)strlcpy(s->sender_check, p->addr, sizeof(s->sender_check));
+	s->pend_smtputf8 = mp->smtputf8;
+	s->pend_body = mp->body;
+	s->pend_ret = mp->ret;
+	(void)strlcpy(s->pend_envid, mp->envid != NULL ? mp->envid : "",
+	    sizeof(s->pend_envid));
+	s->wait = SMTP_A_SENDER;
+	return SMTP_A_SENDER;
 }
 
 static enum smtp_action
@@ -641,7 +671,10 @@ smtp_cmd_mail(struct smtp_session *s, char *args, struct smtp_reply *r)
 		smtp_path_error(PATH_UTF8, 1, r);
 		return SMTP_A_REPLY;
 	}
-	smtp_mail_keep(s, &p, &mp);
+	if (s->authenticated &&
+	    s->cfg->auth_sender_check == CONFIG_AUTH_SENDER_OWN)
+		return smtp_mail_check_sender(s, &p, &mp, r);
+	smtp_mail_keep(s, p.addr, mp.smtputf8, mp.body, mp.ret, mp.envid);
 	smtp_enter(s, SMTP_MAIL);
 	smtp_reply_set(r, SMTP_R_MAIL_OK);
 	return SMTP_A_REPLY;
@@ -672,7 +705,8 @@ smtp_rcpt_policy(struct smtp_session *s, const struct smtp_path *p,
 
 	local = !p->literal && (config_is_local_domain(s->cfg,
 	    p->adomain) || config_is_virtual_domain(s->cfg, p->adomain));
-	if (!s->relay && (!local || strpbrk(p->plain, "%!@") != NULL))
+	if (!s->relay && !s->authenticated &&
+	    (!local || strpbrk(p->plain, "%!@") != NULL))
 		return smtp_relay_denied(p, r);
 	if (!bsnprintf(addr, sizeof(addr), "%s@%s", p->local, p->adomain)) {
 		smtp_path_error(PATH_TOOLONG, 0, r);
@@ -887,6 +921,152 @@ smtp_cmd_help(struct smtp_session *s, char *args, struct smtp_reply *r)
 	return SMTP_A_REPLY;
 }
 
+/* ---- AUTH (RFC 4954; PLAIN, RFC 4616; LOGIN) ---- */
+
+int
+smtp_session_auth_offered(const struct smtp_session *s)
+{
+	if (s->cfg->credentials == NULL)
+		return 0;
+	return s->kind == LISTEN_TLS ||
+	    (s->kind == LISTEN_SUBMISSION && s->tls);
+}
+
+static int
+smtp_check_auth(struct smtp_session *s, struct smtp_reply *r)
+{
+	if (s->state == SMTP_INIT) {
+		smtp_reply_set(r, SMTP_R_NEED_HELO);
+		return -1;
+	}
+	if (s->state != SMTP_HELO) {
+		smtp_reply_set(r, SMTP_R_TLS_IN_MAIL);
+		return -1;
+	}
+	if (s->authenticated) {
+		smtp_reply_set(r, SMTP_R_AUTH_TWICE);
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtp_session_auth_wipe(struct smtp_session *s)
+{
+	explicit_bzero(s->auth_password, sizeof(s->auth_password));
+	s->secret_line = 0;
+}
+
+/* The user and password are known: ask lookup. */
+static enum smtp_action
+smtp_auth_ask(struct smtp_session *s, struct smtp_reply *r)
+{
+	s->auth_step = SMTP_AUTH_NONE;
+	if (s->stale_lookup) {
+		smtp_session_auth_wipe(s);
+		smtp_reply_set(r, SMTP_R_AUTH_TEMP);
+		return SMTP_A_REPLY;
+	}
+	s->wait = SMTP_A_AUTH;
+	return SMTP_A_AUTH;
+}
+
+/* A response that failed to decode: the dialogue is over. */
+static enum smtp_action
+smtp_auth_refuse(struct smtp_session *s, enum sasl_status st,
+    struct smtp_reply *r)
+{
+	s->auth_step = SMTP_AUTH_NONE;
+	smtp_session_auth_wipe(s);
+	s->secret_line = 1;
+	switch (st) {
+	case SASL_CANCEL:
+		smtp_reply_set(r, SMTP_R_AUTH_CANCEL);
+		break;
+	case SASL_BAD_BASE64:
+		smtp_reply_set(r, SMTP_R_AUTH_BASE64);
+		break;
+	default:
+		/* Malformed credentials are a failed attempt, not a
+		 * syntax error: lookup counts it (an empty user fails). */
+		s->auth_user[0] = '\0';
+		return smtp_auth_ask(s, r);
+	}
+	return SMTP_A_REPLY;
+}
+
+/* A line of the AUTH dialogue (the command's initial response, or one
+ * after a 334). */
+static enum smtp_action
+smtp_auth_response(struct smtp_session *s, const char *text,
+    struct smtp_reply *r)
+{
+	enum sasl_status	st;
+
+	s->secret_line = 1;
+	switch (s->auth_step) {
+	case SMTP_AUTH_PLAIN:
+		st = sasl_plain(text, s->auth_user, sizeof(s->auth_user),
+		    s->auth_password, sizeof(s->auth_password));
+		break;
+	case SMTP_AUTH_LOGIN_USER:
+		st = sasl_login(text, s->auth_user, sizeof(s->auth_user), 1);
+		if (st == SASL_OK) {
+			s->auth_step = SMTP_AUTH_LOGIN_PASS;
+			smtp_reply_set(r, SMTP_R_AUTH_PASSWORD);
+			return SMTP_A_REPLY;
+		}
+		break;
+	case SMTP_AUTH_LOGIN_PASS:
+		st = sasl_login(text, s->auth_password,
+		    sizeof(s->auth_password), 0);
+		break;
+	default:
+		fatalx("session=%s: AUTH response without AUTH", s->sid);
+	}
+	if (st != SASL_OK)
+		return smtp_auth_refuse(s, st, r);
+	return smtp_auth_ask(s, r);
+}
+
+static enum smtp_action
+smtp_cmd_auth(struct smtp_session *s, char *args, struct smtp_reply *r)
+{
+	char	*mech = args, *initial;
+
+	s->secret_line = 1;
+	if (!smtp_session_auth_offered(s)) {
+		if (s->cfg->credentials != NULL &&
+		    s->kind == LISTEN_SUBMISSION && !s->tls)
+			smtp_reply_set(r, SMTP_R_AUTH_NEED_TLS);
+		else
+			smtp_reply_set(r, SMTP_R_AUTH_UNAVAILABLE);
+		return SMTP_A_REPLY;
+	}
+	if ((initial = strchr(args, ' ')) != NULL)
+		*initial++ = '\0';
+	if (*mech == '\0' || (initial != NULL && (*initial == '\0' ||
+	    strchr(initial, ' ') != NULL))) {
+		smtp_reply_set(r, SMTP_R_SYNTAX_AUTH);
+		return SMTP_A_REPLY;
+	}
+	if (strcasecmp(mech, "PLAIN") == 0)
+		s->auth_step = SMTP_AUTH_PLAIN;
+	else if (strcasecmp(mech, "LOGIN") == 0)
+		s->auth_step = SMTP_AUTH_LOGIN_USER;
+	else {
+		smtp_reply_set(r, SMTP_R_AUTH_MECH);
+		return SMTP_A_REPLY;
+	}
+	if (initial != NULL)
+		return smtp_auth_response(s, initial, r);
+	if (s->auth_step == SMTP_AUTH_PLAIN)
+		smtp_reply_set_str(r, SMTP_R_AUTH_GO, "");
+	else
+		smtp_reply_set(r, SMTP_R_AUTH_USERNAME);
+	return SMTP_A_REPLY;
+}
+
 static const struct smtp_cmd smtp_cmds[] = {
 	{ "HELO",	smtp_check_any,	smtp_cmd_helo },
 	{ "EHLO",	smtp_check_any,	smtp_cmd_ehlo },
@@ -900,6 +1080,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY",	smtp_check_any,	smtp_cmd_vrfy },
 	{ "HELP",	smtp_check_any,	smtp_cmd_help },
 	{ "STARTTLS",	smtp_check_starttls,	smtp_cmd_starttls },
+	{ "AUTH",	smtp_check_auth,	smtp_cmd_auth },
 };
 
 static const struct smtp_cmd *
@@ -992,6 +1173,45 @@ smtp_error_limit(struct smtp_session *s, struct smtp_reply *r)
 	return smtp_close(s, SMTP_CLOSE_LIMIT);
 }
 
+/* An AUTH command is logged as "AUTH MECH", without its initial
+ * response; the driver wipes the line. */
+static void
+smtp_auth_log_line(struct smtp_session *s)
+{
+	char	*sp;
+
+	s->secret_line = 1;
+	s->log_line[s->log_linelen] = '\0';
+	if ((sp = memchr(s->log_line, ' ', s->log_linelen)) != NULL &&
+	    (sp = memchr(sp + 1, ' ', s->log_linelen -
+	    (size_t)(sp + 1 - s->log_line))) != NULL)
+		s->log_linelen = (size_t)(sp - s->log_line);
+}
+
+/* A line after a 334: a response, never a command, never logged. */
+static enum smtp_action
+smtp_auth_line(struct smtp_session *s, const char *line, size_t len,
+    struct smtp_reply *r)
+{
+	char			text[SMTP_LINE_MAX + 1];
+	enum smtp_action	a;
+
+	s->cmd = "AUTH";
+	s->log_linelen = 0;
+	s->log_to[0] = '\0';
+	s->secret_line = 1;
+	if (smtp_line_check(line, len, s->cfg->max_command_line, text,
+	    sizeof(text), r) == -1) {
+		s->auth_step = SMTP_AUTH_NONE;
+		smtp_session_auth_wipe(s);
+		s->secret_line = 1;
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	}
+	a = smtp_auth_response(s, text, r);
+	explicit_bzero(text, sizeof(text));
+	return smtp_done(s, a, 1, r);
+}
+
 enum smtp_action
 smtp_session_command(struct smtp_session *s, const char *line, size_t len,
     struct smtp_reply *r)
@@ -999,18 +1219,23 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	char			 text[SMTP_LINE_MAX + 1], verb[SMTP_VERB_MAX];
 	char			*args;
 	const struct smtp_cmd	*c = NULL;
+	enum smtp_action	 a;
 	int			 bad;
 
 	smtp_session_expect(s, SMTP_A_REPLY, "a command");
 	if (s->state == SMTP_DATA || s->state == SMTP_CLOSED)
 		fatalx("session=%s: a command in state %s", s->sid,
 		    smtp_state_name(s->state));
+	if (s->auth_step != SMTP_AUTH_NONE)
+		return smtp_auth_line(s, line, len, r);
 	smtp_log_keep_line(s, line, len);
 	bad = smtp_line_check(line, len, s->cfg->max_command_line, text,
 	    sizeof(text), r);
 	if (bad == 0 && smtp_parse_verb(text, verb, sizeof(verb), &args) == 0)
 		c = smtp_cmd_find(verb);
 	s->cmd = c ? c->verb : NULL;
+	if (c != NULL && c->proceed == smtp_cmd_auth)
+		smtp_auth_log_line(s);
 	if (smtp_too_many_errors(s))
 		return smtp_error_limit(s, r);
 	if (bad)
@@ -1021,7 +1246,13 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len,
 	}
 	if (c->check(s, r) == -1)
 		return smtp_done(s, SMTP_A_REPLY, 1, r);
-	return smtp_done(s, c->proceed(s, args, r), 1, r);
+	a = c->proceed(s, args, r);
+	if (s->secret_line) {
+		/* AUTH's initial response: neither kept nor logged. */
+		explicit_bzero(text, sizeof(text));
+		s->log_linelen = 0;
+	}
+	return smtp_done(s, a, 1, r);
 }
 
 enum smtp_action
@@ -1029,6 +1260,11 @@ smtp_session_line_too_long(struct smtp_session *s, struct smtp_reply *r)
 {
 	smtp_session_expect(s, SMTP_A_REPLY, "a long line");
 	s->cmd = NULL;
+	if (s->auth_step != SMTP_AUTH_NONE) {
+		/* An AUTH response too long: the dialogue is over. */
+		s->auth_step = SMTP_AUTH_NONE;
+		smtp_session_auth_wipe(s);
+	}
 	s->log_linelen = 0;
 	s->log_to[0] = '\0';
 	if (smtp_too_many_errors(s))
@@ -1054,6 +1290,87 @@ smtp_session_lookup_result(struct smtp_session *s, int result,
 		return smtp_rcpt_accept(s, s->lookup_addr, s->lookup_notify,
 		    s->lookup_orcpt, r);
 	smtp_reply_set_str(r, id, s->lookup_addr);
+	return smtp_done(s, SMTP_A_REPLY, 1, r);
+}
+
+/* The delay of a failed AUTH: auth-failure-delay times the failures of
+ * the client address (at most 5 times). */
+static void
+smtp_auth_delay(struct smtp_session *s, unsigned failures)
+{
+	uint64_t	n = failures == 0 ? 1 : failures > 5 ? 5 : failures;
+
+	if (s->cfg->auth_failure_delay == 0)
+		return;
+	s->delay = 1;
+	s->delay_ms = s->cfg->auth_failure_delay * 1000 * n;
+}
+
+enum smtp_action
+smtp_session_auth_result(struct smtp_session *s, int result,
+    unsigned failures, struct smtp_reply *r)
+{
+	enum smtp_action	a;
+
+	smtp_session_expect(s, SMTP_A_AUTH, "an AUTH result");
+	s->wait = SMTP_A_REPLY;
+	s->cmd = "AUTH";
+	smtp_session_auth_wipe(s);
+	switch (result) {
+	case LOOKUP_AUTH_OK:
+		s->authenticated = 1;
+		(void)strlcpy(s->auth_name, s->auth_user, sizeof(s->auth_name));
+		log_info("session=%s client=%s authenticated as %s", s->sid,
+		    s->client, s->auth_name);
+		smtp_reply_set(r, SMTP_R_AUTH_OK);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	case LOOKUP_AUTH_TEMPFAIL:
+		smtp_reply_set(r, SMTP_R_AUTH_TEMP);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	case LOOKUP_AUTH_BAD:
+	case LOOKUP_AUTH_LOCKED:
+		break;
+	default:
+		fatalx("session=%s: AUTH result %d", s->sid, result);
+	}
+	if (++s->auth_failures >= s->cfg->auth_max_failures) {
+		smtp_reply_set_str(r, SMTP_R_AUTH_TOO_MANY, s->cfg->hostname);
+		(void)smtp_done(s, SMTP_A_CLOSE, 1, r);
+		return smtp_close(s, SMTP_CLOSE_LIMIT);
+	}
+	smtp_reply_set(r, result == LOOKUP_AUTH_BAD ? SMTP_R_AUTH_FAILED :
+	    SMTP_R_AUTH_LOCKED);
+	a = smtp_done(s, SMTP_A_REPLY, 1, r);
+	if (result == LOOKUP_AUTH_BAD)
+		smtp_auth_delay(s, failures);
+	return a;
+}
+
+enum smtp_action
+smtp_session_sender_result(struct smtp_session *s, int result,
+    struct smtp_reply *r)
+{
+	smtp_session_expect(s, SMTP_A_SENDER, "a sender check result");
+	s->wait = SMTP_A_REPLY;
+	s->cmd = "MAIL";
+	switch (result) {
+	case 0:
+		smtp_mail_keep(s, s->sender_check, s->pend_smtputf8,
+		    s->pend_body, s->pend_ret, s->pend_envid[0] != '\0' ?
+		    s->pend_envid : NULL);
+		smtp_enter(s, SMTP_MAIL);
+		smtp_reply_set(r, SMTP_R_MAIL_OK);
+		break;
+	case 1:
+		smtp_reply_set_str(r, SMTP_R_SENDER_NOT_OWNED,
+		    s->sender_check);
+		break;
+	case 2:
+		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, s->sender_check);
+		break;
+	default:
+		fatalx("session=%s: sender result %d", s->sid, result);
+	}
 	return smtp_done(s, SMTP_A_REPLY, 1, r);
 }
 
@@ -1256,6 +1573,8 @@ smtp_request_forget(struct smtp_session *s)
 {
 	switch (s->wait) {
 	case SMTP_A_LOOKUP:
+	case SMTP_A_AUTH:
+	case SMTP_A_SENDER:
 		s->stale_lookup = 1;
 		break;
 	case SMTP_A_OPEN:
@@ -1269,7 +1588,7 @@ smtp_request_forget(struct smtp_session *s)
 		return;
 	}
 	log_debug("session=%s %s request given up", s->sid,
-	    s->wait == SMTP_A_LOOKUP ? "lookup" : "queue");
+	    s->stale_lookup ? "lookup" : "queue");
 	s->wait = SMTP_A_REPLY;
 }
 
@@ -1280,10 +1599,21 @@ smtp_session_request_timeout(struct smtp_session *s, struct smtp_reply *r)
 	int			chunked;
 
 	if (wait != SMTP_A_LOOKUP && wait != SMTP_A_OPEN &&
-	    wait != SMTP_A_COMMIT)
+	    wait != SMTP_A_COMMIT && wait != SMTP_A_AUTH &&
+	    wait != SMTP_A_SENDER)
 		fatalx("session=%s: request timeout while not waiting",
 		    s->sid);
 	smtp_request_forget(s);
+	if (wait == SMTP_A_AUTH) {
+		s->cmd = "AUTH";
+		smtp_reply_set(r, SMTP_R_AUTH_TEMP);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	}
+	if (wait == SMTP_A_SENDER) {
+		s->cmd = "MAIL";
+		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, s->sender_check);
+		return smtp_done(s, SMTP_A_REPLY, 1, r);
+	}
 	if (wait == SMTP_A_LOOKUP) {
 		s->cmd = "RCPT";
 		smtp_reply_set_str(r, SMTP_R_LOOKUP_TEMP, s->lookup_addr);
@@ -1309,6 +1639,8 @@ smtp_session_late(struct smtp_session *s, enum smtp_action kind,
 {
 	switch (kind) {
 	case SMTP_A_LOOKUP:
+	case SMTP_A_AUTH:
+	case SMTP_A_SENDER:
 		if (!s->stale_lookup)
 			return 0;
 		s->stale_lookup = 0;
@@ -1328,6 +1660,13 @@ smtp_session_late(struct smtp_session *s, enum smtp_action kind,
 	}
 	s->stale_queue = SMTP_A_REPLY;
 	return 1;
+}
+
+int
+smtp_session_submission(const struct smtp_session *s)
+{
+	return s->authenticated || s->kind == LISTEN_SUBMISSION ||
+	    s->kind == LISTEN_TLS;
 }
 
 int
@@ -1419,7 +1758,8 @@ static void
 smtp_end(struct smtp_session *s, enum smtp_reply_id id,
     enum smtp_close_reason why, struct smtp_reply *r)
 {
-	if (s->wait == SMTP_A_LOOKUP || s->wait == SMTP_A_OPEN)
+	if (s->wait == SMTP_A_LOOKUP || s->wait == SMTP_A_OPEN ||
+	    s->wait == SMTP_A_AUTH || s->wait == SMTP_A_SENDER)
 		smtp_request_forget(s);
 	smtp_reply_set_str(r, id, s->cfg->hostname);
 	(void)smtp_close(s, why);
@@ -1489,6 +1829,8 @@ smtp_session_received(const struct smtp_session *s, time_t now,
 	buf_printf(out, "Received: from %s ([%s%s])\r\n\tby %s (strictmail) "
 	    "with %s", s->helo, strchr(s->client, ':') != NULL ? "IPv6:" : "",
 	    s->client, s->cfg->hostname, smtp_session_protocol(s));
+	if (s->authenticated && s->cfg->received_auth)
+		buf_printf(out, "\r\n\t(authenticated as %s)", s->auth_name);
 	if (s->tls)
 		buf_printf(out, "\r\n\t(%s)\r\n\t", s->tls_info);
 	else

@@ -30,6 +30,7 @@
 #include "common/config.h"
 #include "smtpd/smtp_parse.h"
 #include "smtpd/smtp_reply.h"
+#include "smtpd/sasl.h"
 
 struct buf;
 
@@ -68,6 +69,21 @@ enum smtp_action {
 				 * message, then smtp_session_chunk_done */
 	SMTP_A_SKIP,		/* send the reply, then read and drop
 				 * chunk_size octets (a refused BDAT) */
+	SMTP_A_AUTH,		/* no reply: ask lookup about auth_user and
+				 * auth_password (MSG_L_AUTH), then
+				 * smtp_session_auth_wipe at once, then
+				 * smtp_session_auth_result */
+	SMTP_A_SENDER,		/* no reply: ask lookup whether auth_name may
+				 * use sender_check (MSG_L_SENDER), then
+				 * smtp_session_sender_result */
+};
+
+/* Where an AUTH dialogue is (RFC 4954): the next line is a response. */
+enum smtp_auth_step {
+	SMTP_AUTH_NONE = 0,
+	SMTP_AUTH_PLAIN,	/* 334 sent, the PLAIN response is due */
+	SMTP_AUTH_LOGIN_USER,	/* 334 Username: */
+	SMTP_AUTH_LOGIN_PASS,	/* 334 Password: */
 };
 
 /* Why a session ended, for the disconnect log line. */
@@ -165,6 +181,25 @@ struct smtp_session {
 	uint64_t		 chunk_size;	/* octets of the current BDAT */
 	int			 chunk_last;	/* it said LAST */
 
+	/* AUTH (RFC 4954): offered when credentials is set, on a tls
+	 * listener, and on a submission listener once TLS is on. */
+	enum smtp_auth_step	 auth_step;
+	int			 authenticated;
+	char			 auth_name[SASL_USER_MAX + 1];	/* once done */
+	unsigned		 auth_failures;	/* in this session */
+	char			 auth_user[SASL_USER_MAX + 1];	/* asked */
+	char			 auth_password[SASL_PASSWORD_MAX + 1];
+	int			 secret_line;	/* the line just read held a
+						 * secret: the driver wipes it */
+	uint64_t		 delay_ms;	/* the delayed reply waits this
+						 * long; 0 = error-delay */
+	/* MAIL waiting for the sender check (SMTP_A_SENDER). */
+	char			 sender_check[SMTP_PATH_MAX + 1];
+	int			 pend_smtputf8;
+	unsigned		 pend_body;
+	unsigned		 pend_ret;
+	char			 pend_envid[SMTP_ENVID_MAX + 1];
+
 	/* The recipient waiting for lookup. */
 	char			 lookup_addr[SMTP_PATH_MAX + 1];
 	char			 lookup_local[SMTP_LOCAL_MAX + 1];
@@ -193,6 +228,19 @@ enum smtp_action smtp_session_command(struct smtp_session *s,
     const char *line, size_t len, struct smtp_reply *r);
 enum smtp_action smtp_session_line_too_long(struct smtp_session *s,
     struct smtp_reply *r);
+
+/* 1 if AUTH is offered in the session's present state. */
+int smtp_session_auth_offered(const struct smtp_session *s);
+/* Wipes the password the session asked about (after the MSG_L_AUTH was
+ * built), and the flag that the line held a secret. */
+void smtp_session_auth_wipe(struct smtp_session *s);
+/* MSG_L_AUTH_RESULT: result (enum lookup_auth), the failures of the
+ * client address so far. */
+enum smtp_action smtp_session_auth_result(struct smtp_session *s,
+    int result, unsigned failures, struct smtp_reply *r);
+/* MSG_L_SENDER_RESULT: 0 allowed, 1 refused, 2 temporary failure. */
+enum smtp_action smtp_session_sender_result(struct smtp_session *s,
+    int result, struct smtp_reply *r);
 
 /* Results of the asynchronous steps. */
 enum smtp_action smtp_session_lookup_result(struct smtp_session *s,
@@ -239,6 +287,10 @@ enum smtp_action smtp_session_request_timeout(struct smtp_session *s,
  */
 int smtp_session_late(struct smtp_session *s, enum smtp_action kind,
     const char *qid);
+/* 1 when the message is a submission: the session is authenticated or
+ * came in on a submission or tls listener (missing Date and Message-ID
+ * are added). */
+int smtp_session_submission(const struct smtp_session *s);
 /* 1 while an answer is due: the record must outlive the connection. */
 int smtp_session_busy(const struct smtp_session *s);
 /* Takes the flag that the reply just given is to be delayed (past
@@ -260,10 +312,12 @@ void smtp_sid_format(const struct smtp_server *srv, uint32_t id, char *buf,
 uint32_t smtp_session_next_id(uint32_t *last,
     int (*in_use)(void *, uint32_t), void *arg);
 
-/* "SMTP" (HELO), "ESMTP", or "ESMTPS" (EHLO over TLS). */
+/* "SMTP" (HELO), "ESMTP", or "ESMTPS" (EHLO over TLS), "ESMTPA" or
+ * "ESMTPSA" once authenticated (RFC 3848). */
 const char *smtp_session_protocol(const struct smtp_session *s);
 
-/* The Received header that starts the content file. */
+/* The Received header that starts the content file: with "(authenticated
+ * as USER)" only when received-auth is yes. */
 void smtp_session_received(const struct smtp_session *s, time_t now,
     struct buf *out);
 

@@ -48,6 +48,7 @@
 #include "common/proto.h"
 #include "common/tls.h"
 #include "common/util.h"
+#include "lookup/lookup.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtpd.h"
 #include "smtpd/smtpd_int.h"
@@ -311,6 +312,35 @@ smtpd_send_lookup(struct smtpd_conn *c)
 	buf_free(&b);
 }
 
+/* MSG_L_AUTH: the password is wiped from the message buffer at once
+ * (the session wipes its own copy after this). */
+static void
+smtpd_send_auth(struct smtpd_conn *c)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, c->sess.auth_user);
+	ipc_put_str(&b, c->sess.auth_password);
+	ipc_put_str(&b, c->sess.client);
+	ipc_send_buf(c->sd->lookup, MSG_L_AUTH, c->sess.id, -1, &b);
+	explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+}
+
+/* MSG_L_SENDER: may the authenticated user send as this sender? */
+static void
+smtpd_send_sender(struct smtpd_conn *c)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, c->sess.auth_name);
+	ipc_put_str(&b, c->sess.sender_check);
+	ipc_send_buf(c->sd->lookup, MSG_L_SENDER, c->sess.id, -1, &b);
+	buf_free(&b);
+}
+
 /* MSG_Q_COMMIT, laid out in proto.h. */
 static void
 smtpd_send_commit(struct smtpd_conn *c)
@@ -365,6 +395,12 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 	case SMTP_A_LOOKUP:
 		smtpd_send_lookup(c);
 		break;
+	case SMTP_A_AUTH:
+		smtpd_send_auth(c);
+		break;
+	case SMTP_A_SENDER:
+		smtpd_send_sender(c);
+		break;
 	case SMTP_A_OPEN:
 		ipc_send(c->sd->queue, MSG_Q_OPEN, c->sess.id, -1, NULL, 0);
 		break;
@@ -396,7 +432,10 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		c->skip_left = c->sess.chunk_size;
 		break;
 	}
-	if (a == SMTP_A_LOOKUP || a == SMTP_A_OPEN || a == SMTP_A_COMMIT)
+	if (c->sess.secret_line)
+		smtp_session_auth_wipe(&c->sess);
+	if (a == SMTP_A_LOOKUP || a == SMTP_A_OPEN || a == SMTP_A_COMMIT ||
+	    a == SMTP_A_AUTH || a == SMTP_A_SENDER)
 		smtpd_conn_request_sent(c);
 	if (smtp_session_take_delay(&c->sess))
 		smtpd_conn_delay(c);
@@ -438,6 +477,9 @@ smtpd_conn_command(struct smtpd_conn *c)
 		/* MAIL takes a message descriptor later: is there one? */
 		c->sd->srv.fds_low = smtpd_fd_short(c->sd, 1);
 		a = smtp_session_command(&c->sess, p, len, &r);
+		/* An AUTH line: no copy stays in the input buffer. */
+		if (c->sess.secret_line)
+			explicit_bzero(c->in.data + c->inpos - len, len);
 	} else if (avail >= max) {
 		c->discard = 1;
 		a = smtp_session_line_too_long(&c->sess, &r);
@@ -667,8 +709,8 @@ smtpd_conn_request_timeout(struct smtpd_conn *c, uint64_t limit)
 		    (unsigned long long)cfg->timeout_request);
 	else
 		log_warnx("session=%s: no answer from the %s process within "
-		    "%llu s", c->sess.sid, c->sess.wait == SMTP_A_LOOKUP ?
-		    "lookup" : "queue",
+		    "%llu s", c->sess.sid, c->sess.wait == SMTP_A_OPEN ?
+		    "queue" : "lookup",
 		    (unsigned long long)cfg->timeout_request);
 	a = smtp_session_request_timeout(&c->sess, &r);
 	smtpd_conn_arm_next(c, limit);
@@ -749,7 +791,8 @@ smtpd_conn_delay_over(void *arg)
 static void
 smtpd_conn_delay(struct smtpd_conn *c)
 {
-	uint64_t	ms = c->cfg->error_delay * 1000;
+	uint64_t	ms = c->sess.delay_ms != 0 ? c->sess.delay_ms :
+			    c->cfg->error_delay * 1000;
 
 	if (ms == 0 || c->fd == -1 || c->delaying)
 		return;
@@ -1375,6 +1418,53 @@ smtpd_queue_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 }
 
 static void
+smtpd_lookup_auth(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	uint32_t		 result, failures;
+	enum smtp_action	 a;
+	int			 late;
+
+	result = ipc_get_u32(m);
+	failures = ipc_get_u32(m);
+	ipc_end(m);
+	if (result < LOOKUP_AUTH_OK || result > LOOKUP_AUTH_LOCKED)
+		fatalx("%s: message %s: bad result %u", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), result);
+	c = smtpd_find(sd, m, SMTP_A_AUTH, NULL, &late);
+	if (late) {
+		smtpd_late_done(c);
+		return;
+	}
+	a = smtp_session_auth_result(&c->sess, (int)result, failures, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
+smtpd_lookup_sender(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+	struct smtp_reply	 r;
+	uint32_t		 result;
+	enum smtp_action	 a;
+	int			 late;
+
+	result = ipc_get_u32(m);
+	ipc_end(m);
+	if (result > 2)
+		fatalx("%s: message %s: bad result %u", ipc_chan_peer(m->chan),
+		    proto_msg_name(m->type), result);
+	c = smtpd_find(sd, m, SMTP_A_SENDER, NULL, &late);
+	if (late) {
+		smtpd_late_done(c);
+		return;
+	}
+	a = smtp_session_sender_result(&c->sess, (int)result, &r);
+	smtpd_resume(c, a, &r);
+}
+
+static void
 smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 {
 	struct smtpd		*sd = arg;
@@ -1385,6 +1475,14 @@ smtpd_lookup_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 	int			 late;
 
 	(void)ch;
+	if (m->type == MSG_L_AUTH_RESULT) {
+		smtpd_lookup_auth(sd, m);
+		return;
+	}
+	if (m->type == MSG_L_SENDER_RESULT) {
+		smtpd_lookup_sender(sd, m);
+		return;
+	}
 	if (m->type != MSG_L_RCPT_RESULT)
 		ipc_bad_type(m);
 	result = ipc_get_u32(m);

@@ -10,6 +10,7 @@
  * then asks for the commit.  A client's clock restarts only when it
  * completes a line, so trickling bytes buys no time.
  */
+#include <sys/random.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,42 @@ smtpd_msg_progress(struct smtpd_conn *c)
 	}
 }
 
+/*
+ * A submission gets a Date: and a Message-ID: when it has none
+ * (dataread.h): the date now, the Message-ID <qid.random@hostname>,
+ * unique as the queue id is.
+ */
+static void
+smtpd_msg_submission(struct smtpd_conn *c)
+{
+	static const char *const days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+	};
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+	};
+	char		date[64], msgid[DATAREAD_MSGID_MAX + 1];
+	time_t		now = time(NULL);
+	struct tm	tm;
+	uint32_t	rnd;
+
+	if (!smtp_session_submission(&c->sess))
+		return;
+	if (gmtime_r(&now, &tm) == NULL)
+		fatal("gmtime_r");
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)now_ms();
+	if (!bsnprintf(date, sizeof(date), "%s, %d %s %d %02d:%02d:%02d "
+	    "+0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec))
+		fatalx("smtpd_msg_submission: date too long");
+	if (!bsnprintf(msgid, sizeof(msgid), "<%s.%08x@%s>", c->sess.qid,
+	    (unsigned)rnd, c->cfg->hostname))
+		msgid[0] = '\0';
+	dataread_submission(&c->dr, date, msgid);
+}
+
 void
 smtpd_msg_start(struct smtpd_conn *c, int chunked)
 {
@@ -91,6 +128,7 @@ smtpd_msg_start(struct smtpd_conn *c, int chunked)
 	    cfg->max_received_headers);
 	if (chunked)
 		dataread_chunked(&c->dr);
+	smtpd_msg_submission(c);
 	c->dr_lines = 0;
 	c->last = now_ms();
 	buf_reset(&c->wbuf);

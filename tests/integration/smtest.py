@@ -37,12 +37,14 @@ ENV_MAGIC = 'strictmail-envelope 2'
 def make_body(tag, size=1024):
     """A message in wire form (CRLF, ends with CRLF), unique for tag.
 
-    It holds lines that start with dots, so dot-stuffing and unstuffing
+    It has a Date and a Message-ID, so a submission listener adds none;
+    it holds lines that start with dots, so dot-stuffing and unstuffing
     are exercised, and 8-bit bytes.  size is approximate (lower bound)."""
     head = ('From: <sender@example.org>\r\n'
             'To: <root@localhost>\r\n'
             'Subject: test %s\r\n'
             'Message-ID: <%s@test.invalid>\r\n'
+            'Date: Thu, 1 Jan 2026 00:00:00 +0000\r\n'
             '\r\n' % (tag, tag)).encode()
     lines = [b'first line of ' + tag.encode(),
              b'.a line that starts with one dot',

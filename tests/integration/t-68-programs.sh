@@ -42,7 +42,13 @@ spool=$T_DIR/spool
 conf=$T_DIR/strictmail.conf
 log=$T_DIR/daemon.log
 : > "$T_DIR/aliases"
-sm_config "$conf" "$spool" "retry-initial 1h"
+# -f is restricted by a sender-login-map: U1 may send as its own
+# address and as ada@example.org, nothing else.
+printf '%s %s\n' "$U1@mx.test" "$U1" "ada@example.org" "$U1" > "$T_DIR/senders"
+"$SM_TOP/build-asan/strictmailctl" makemap -t senders "$T_DIR/senders" > "$T_DIR/makemap.out" 2>&1 ||
+    t_fail "makemap -t senders" "$(cat "$T_DIR/makemap.out")"
+chmod 0644 "$T_DIR/senders.db"
+sm_config "$conf" "$spool" "retry-initial 1h" "sender-login-map $T_DIR/senders"
 submit_setup "$conf"
 mb=$T_DIR/mail/$U2
 # The spool is laid out by a first start (as make install would).
@@ -162,6 +168,37 @@ if grep -q other@remote.invalid "$T_DIR/mailq1.out"; then
 	t_fail "$U1's mailq without $U2's message" "$(cat "$T_DIR/mailq1.out")"
 fi
 say "mailq as $U1 lists only $U1's message"
+
+# 6. -f: a sender the map lists for U1 is taken (and is the Return-Path);
+# another one is refused by sendmail at once (exit 77) and, dropped
+# through the helper directly, by the daemon at pickup (corrupt/).
+printf 'Subject: as-ada\n\nx\n' | submit_as "$U1" sendmail -oi -f ada@example.org "$U2@mx.test" \
+    > "$T_DIR/f1.out" 2>&1 || t_fail "sendmail -f ada@example.org as $U1" "$(cat "$T_DIR/f1.out")"
+arrives as-ada
+message as-ada | grep -qx 'Return-Path: <ada@example.org>' ||
+    t_fail "Return-Path <ada@example.org>" "$(message as-ada | grep -i '^Return-Path')"
+grep -Eq "uid=$uid1 user=$U1 from=<ada@example.org>" "$log" ||
+    t_fail "the pickup logged with the real user beside the -f sender" "$(grep 'picked up' "$log" | tail -n 2 | tr '\n' '|')"
+before=$(find "$spool/maildrop" -type f | wc -l)
+printf 'Subject: as-boss\n\nx\n' | submit_as "$U1" sendmail -oi -f boss@example.org "$U2@mx.test" \
+    > "$T_DIR/f2.out" 2>&1
+rc=$?
+[ "$rc" = 77 ] || t_fail "sendmail -f boss@example.org refused with exit 77" "exit $rc: $(cat "$T_DIR/f2.out")"
+grep -q 'not allowed' "$T_DIR/f2.out" || t_fail "a clear refusal" "$(cat "$T_DIR/f2.out")"
+[ "$(find "$spool/maildrop" -type f | wc -l)" = "$before" ] || t_fail "nothing dropped" "a file in maildrop/"
+ncorrupt=$(find "$spool/corrupt" -type f | wc -l)
+printf 'strictmail-maildrop 1\nsender boss@example.org\nrcpt %s@mx.test\nsize 19\ndata\nSubject: forged\r\n\r\n' "$U2" |
+    submit_as "$U1" /usr/sbin/strictmail-postdrop > "$T_DIR/f3.out" 2>&1 ||
+    t_fail "the helper to take the file" "$(cat "$T_DIR/f3.out")"
+for i in $(seq 1 100); do
+	[ "$(find "$spool/corrupt" -type f | wc -l)" -gt "$ncorrupt" ] && break
+	sleep 0.1
+done
+[ "$(find "$spool/corrupt" -type f | wc -l)" -gt "$ncorrupt" ] ||
+    t_fail "the forged sender's file moved to corrupt/" "$(ls "$spool/maildrop" "$spool/corrupt" | tr '\n' ' ')"
+grep -q 'refused: sender boss@example.org not allowed for' "$log" || t_fail "the refusal logged" "$(tail -n 3 "$log" | tr '\n' '|')"
+[ "$(count forged)" = 0 ] || t_fail "the forged message never delivered" "it was"
+say "-f: a listed sender taken, another refused by sendmail (77) and at pickup"
 
 grep -q 'AddressSanitizer' "$log" && t_fail "no sanitizer report" "$(grep -m1 AddressSanitizer "$log")"
 sm_stop "$SM_PID" || t_fail "strictmaild to stop" "it did not"

@@ -701,6 +701,59 @@ test_line_count(void **state)
 	buf_free(&out);
 }
 
+/* A submission: Date and Message-ID added at the end of the header
+ * section when missing, once, never when present. */
+static void
+sub_feed(const char *in, int chunked, struct buf *out, struct dataread *dr)
+{
+	size_t	len = strlen(in), i;
+
+	dataread_init(dr, 0);
+	if (chunked)
+		dataread_chunked(dr);
+	dataread_submission(dr, "Wed, 2 Dec 2026 10:00:00 +0000",
+	    "<id.1@mx.example.org>");
+	buf_reset(out);
+	/* Byte by byte: a split anywhere changes nothing. */
+	for (i = 0; i < len && !dr->done; i++)
+		(void)dataread_feed(dr, in + i, 1, out);
+	if (chunked)
+		dataread_last(dr, out);
+	buf_addch(out, '\0');
+}
+
+static void
+test_submission_fields(void **state)
+{
+	struct dataread	dr;
+	struct buf	out;
+
+	(void)state;
+	buf_init(&out);
+	sub_feed("Subject: x\r\n\r\nbody\r\nDate: no\r\n.\r\n", 0, &out, &dr);
+	assert_string_equal(out.data, "Subject: x\r\n"
+	    "Date: Wed, 2 Dec 2026 10:00:00 +0000\r\n"
+	    "Message-ID: <id.1@mx.example.org>\r\n\r\nbody\r\nDate: no\r\n");
+	assert_string_equal(dr.msgid, "<id.1@mx.example.org>");
+	sub_feed("DATE: x\r\nmessage-id:  <a@b>\r\n\r\nbody\r\n.\r\n", 0,
+	    &out, &dr);
+	assert_string_equal(out.data,
+	    "DATE: x\r\nmessage-id:  <a@b>\r\n\r\nbody\r\n");
+	assert_string_equal(dr.msgid, "<a@b>");
+	/* All header, no body: added at the end. */
+	sub_feed("Subject: x\r\nDate: y\r\n.\r\n", 0, &out, &dr);
+	assert_string_equal(out.data, "Subject: x\r\nDate: y\r\n"
+	    "Message-ID: <id.1@mx.example.org>\r\n");
+	/* BDAT, a last line without CRLF. */
+	sub_feed("Message-Id: <c@d>\r\nSubject: x", 1, &out, &dr);
+	assert_string_equal(out.data, "Message-Id: <c@d>\r\nSubject: x\r\n"
+	    "Date: Wed, 2 Dec 2026 10:00:00 +0000\r\n");
+	/* "Dated:" is not Date:. */
+	sub_feed("Dated: x\r\n\r\n.\r\n", 0, &out, &dr);
+	assert_non_null(strstr(out.data, "\r\nDate: Wed"));
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -715,6 +768,7 @@ main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_combined),
 		cmocka_unit_test(test_byte_exact),
+		cmocka_unit_test(test_submission_fields),
 		cmocka_unit_test(test_line_limit),
 		cmocka_unit_test(test_line_limit_counts_content),
 		cmocka_unit_test(test_received_count),

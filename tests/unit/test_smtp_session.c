@@ -2152,6 +2152,179 @@ test_next_id(void **state)
 	assert_int_equal(smtp_session_next_id(&last, id_in_use, NULL), 5);
 }
 
+
+/* ---- AUTH (RFC 4954) ---- */
+
+static void
+auth_result(struct smtp_session *s, int result, unsigned failures, int code,
+    const char *enh, enum smtp_action want)
+{
+	struct smtp_reply	r;
+	enum smtp_action	a;
+
+	memset(&r, 0, sizeof(r));
+	a = smtp_session_auth_result(s, result, failures, &r);
+	if (a != want || r.code != code || strcmp(r.enh, enh) != 0)
+		fail_msg("AUTH result %d: expected %d %s, got action %d %d %s %s",
+		    result, code, enh, a, r.code, r.enh, r.text);
+}
+
+static int
+ehlo_has_auth(struct smtp_session *s)
+{
+	struct smtp_reply	r;
+
+	(void)cmd(s, "EHLO client.example", &r);
+	assert_int_equal(r.code, 250);
+	return strstr(r.text, "\nAUTH PLAIN LOGIN") != NULL;
+}
+
+static void
+test_auth_dialogue(void **state)
+{
+	struct smtp_session	s;
+	struct smtp_reply	r;
+
+	(void)state;
+	cfg.credentials = xstrdup("/nonexistent/passwd");
+	/* Port 25: never. */
+	start_kind(&s, 0, LISTEN_SMTP, 1);
+	assert_false(ehlo_has_auth(&s));
+	expect(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", 502, "5.5.1");
+	smtp_session_free(&s);
+	/* 587: only after STARTTLS. */
+	start_kind(&s, 0, LISTEN_SUBMISSION, 1);
+	assert_false(ehlo_has_auth(&s));
+	expect(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", 538, "5.7.11");
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	expect(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", 503, "5.5.1");
+	assert_true(ehlo_has_auth(&s));
+	expect(&s, "AUTH CRAM-MD5", 504, "5.5.4");
+	expect(&s, "AUTH PLAIN !!!!", 501, "5.5.2");
+	expect(&s, "AUTH", 501, "5.5.4");
+	/* A new session, with room for the errors below. */
+	cfg.max_errors = 100;
+	smtp_session_free(&s);
+	start_kind(&s, 0, LISTEN_SUBMISSION, 1);
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	expect(&s, "EHLO client.example", 250, "");
+	/* PLAIN with an initial response: lookup is asked. */
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", SMTP_A_AUTH, 0, "");
+	assert_string_equal(s.auth_user, "alice");
+	assert_string_equal(s.auth_password, "secret");
+	assert_true(s.secret_line);
+	smtp_session_auth_wipe(&s);
+	assert_string_equal(s.auth_password, "");
+	auth_result(&s, LOOKUP_AUTH_BAD, 2, 535, "5.7.8", SMTP_A_REPLY);
+	assert_int_equal(smtp_session_take_delay(&s), 1);
+	assert_int_equal(s.delay_ms, 2 * 2000);
+	/* PLAIN after a 334, then "*". */
+	expect_text(&s, "AUTH PLAIN", 334, "", "");
+	expect(&s, "*", 501, "5.0.0");
+	/* LOGIN, step by step; a locked-out address. */
+	expect_text(&s, "AUTH LOGIN", 334, "", "VXNlcm5hbWU6");
+	expect_text(&s, "YWxpY2U=", 334, "", "UGFzc3dvcmQ6");
+	expect_a(&s, "c2VjcmV0", SMTP_A_AUTH, 0, "");
+	assert_string_equal(s.auth_password, "secret");
+	auth_result(&s, LOOKUP_AUTH_LOCKED, 9, 454, "4.7.0", SMTP_A_REPLY);
+	/* The right one. */
+	expect_a(&s, "AUTH LOGIN YWxpY2U=", SMTP_A_REPLY, 334, "");
+	expect_a(&s, "c2VjcmV0", SMTP_A_AUTH, 0, "");
+	auth_result(&s, LOOKUP_AUTH_OK, 0, 235, "2.7.0", SMTP_A_REPLY);
+	assert_true(s.authenticated);
+	assert_string_equal(s.auth_name, "alice");
+	assert_false(ehlo_has_auth(&s));
+	assert_string_equal(smtp_session_protocol(&s), "ESMTPSA");
+	expect(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", 503, "5.5.1");
+	/* MAIL asks about the sender. */
+	expect_a(&s, "MAIL FROM:<bob@example.org> BODY=8BITMIME", SMTP_A_SENDER,
+	    0, "");
+	assert_string_equal(s.sender_check, "bob@example.org");
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(smtp_session_sender_result(&s, 1, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 553);
+	assert_string_equal(r.enh, "5.7.1");
+	assert_int_equal(s.state, SMTP_HELO);
+	expect_a(&s, "MAIL FROM:<alice@example.org> BODY=8BITMIME",
+	    SMTP_A_SENDER, 0, "");
+	assert_int_equal(smtp_session_sender_result(&s, 0, &r), SMTP_A_REPLY);
+	assert_int_equal(r.code, 250);
+	assert_int_equal(s.state, SMTP_MAIL);
+	assert_string_equal(s.sender, "alice@example.org");
+	assert_int_equal(s.body, BODY_8BITMIME);
+	/* Authenticated: relaying is allowed; AUTH in a transaction is not. */
+	expect(&s, "RCPT TO:<someone@remote.example>", 250, "2.1.5");
+	expect(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", 503, "5.5.1");
+	smtp_session_free(&s);
+	cfg.max_errors = 5;
+	free(cfg.credentials);
+	cfg.credentials = NULL;
+}
+
+static void
+test_auth_max_failures(void **state)
+{
+	struct smtp_session	s;
+
+	(void)state;
+	cfg.credentials = xstrdup("/nonexistent/passwd");
+	start_kind(&s, 0, LISTEN_TLS, 1);
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	assert_true(ehlo_has_auth(&s));
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHdyb25n", SMTP_A_AUTH, 0, "");
+	auth_result(&s, LOOKUP_AUTH_BAD, 1, 535, "5.7.8", SMTP_A_REPLY);
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHdyb25n", SMTP_A_AUTH, 0, "");
+	auth_result(&s, LOOKUP_AUTH_TEMPFAIL, 1, 454, "4.7.0", SMTP_A_REPLY);
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHdyb25n", SMTP_A_AUTH, 0, "");
+	auth_result(&s, LOOKUP_AUTH_BAD, 2, 535, "5.7.8", SMTP_A_REPLY);
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHdyb25n", SMTP_A_AUTH, 0, "");
+	auth_result(&s, LOOKUP_AUTH_BAD, 3, 421, "4.7.0", SMTP_A_CLOSE);
+	assert_int_equal(s.state, SMTP_CLOSED);
+	/* Without AUTH a tls listener relays for nobody. */
+	smtp_session_free(&s);
+	start_kind(&s, 0, LISTEN_TLS, 1);
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	expect(&s, "EHLO client.example", 250, "");
+	expect(&s, "MAIL FROM:<x@remote.example>", 250, "2.1.0");
+	expect(&s, "RCPT TO:<someone@remote.example>", 550, "5.7.1");
+	assert_true(smtp_session_submission(&s));
+	smtp_session_free(&s);
+	free(cfg.credentials);
+	cfg.credentials = NULL;
+}
+
+static void
+test_auth_received(void **state)
+{
+	struct smtp_session	s;
+	struct buf		b;
+
+	(void)state;
+	cfg.credentials = xstrdup("/nonexistent/passwd");
+	start_kind(&s, 0, LISTEN_SUBMISSION, 1);
+	smtp_session_tls_done(&s, "TLSv1.3", "X");
+	expect(&s, "EHLO client.example", 250, "");
+	expect_a(&s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", SMTP_A_AUTH, 0, "");
+	smtp_session_auth_wipe(&s);
+	auth_result(&s, LOOKUP_AUTH_OK, 0, 235, "2.7.0", SMTP_A_REPLY);
+	buf_init(&b);
+	smtp_session_received(&s, 0, &b);
+	buf_addch(&b, '\0');
+	assert_non_null(strstr(b.data, "with ESMTPSA\r\n"));
+	assert_null(strstr(b.data, "authenticated"));
+	cfg.received_auth = 1;
+	buf_reset(&b);
+	smtp_session_received(&s, 0, &b);
+	buf_addch(&b, '\0');
+	assert_non_null(strstr(b.data,
+	    "with ESMTPSA\r\n\t(authenticated as alice)\r\n"));
+	cfg.received_auth = 0;
+	buf_free(&b);
+	smtp_session_free(&s);
+	free(cfg.credentials);
+	cfg.credentials = NULL;
+}
+
 int
 main(void)
 {
@@ -2212,6 +2385,9 @@ main(void)
 		cmocka_unit_test(test_request_timeout_commit),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_next_id),
+		cmocka_unit_test(test_auth_dialogue),
+		cmocka_unit_test(test_auth_max_failures),
+		cmocka_unit_test(test_auth_received),
 	};
 
 	log_init("test_smtp_session", 1, 0);
