@@ -60,6 +60,19 @@ bsnprintf(char *buf, size_t size, const char *fmt, ...)
 	return (size_t)n < size;
 }
 
+int
+errorf(int ret, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (errlen > 0) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
 void *
 xmalloc(size_t size)
 {

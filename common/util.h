@@ -18,6 +18,10 @@
 size_t strlcpy(char *dst, const char *src, size_t size);
 size_t strlcat(char *dst, const char *src, size_t size);
 int bsnprintf(char *buf, size_t size, const char *fmt, ...) SM_PRINTF(3, 4);
+/* Formats a reason into err (when errlen > 0, cut to fit) and returns
+ * ret: for "return errorf(-1, err, errlen, ...)". */
+int errorf(int ret, char *err, size_t errlen, const char *fmt, ...)
+    SM_PRINTF(4, 5);
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);

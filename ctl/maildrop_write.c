@@ -9,7 +9,6 @@
 #include <sys/time.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -20,23 +19,6 @@
 #include "queue/maildrop.h"
 
 #define MAILDROP_WRITE_CHUNK	65536
-
-static int
-maildrop_write_fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    SM_PRINTF(4, 5);
-
-static int
-maildrop_write_fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /* The sysexits code of a failed system call's errno. */
 static int
@@ -62,7 +44,7 @@ maildrop_write_errno(const char *what, const char *path, char *err,
 {
 	int	e = errno;
 
-	return maildrop_write_fail(maildrop_write_code(e), err, errlen,
+	return errorf(maildrop_write_code(e), err, errlen,
 	    "%s %s: %s", what, path, strerror(e));
 }
 
@@ -76,14 +58,14 @@ maildrop_write_unique(char *out, size_t outlen, char *err, size_t errlen)
 	size_t		i;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		return maildrop_write_fail(EX_TEMPFAIL, err, errlen,
+		return errorf(EX_TEMPFAIL, err, errlen,
 		    "getrandom: %s", strerror(errno));
 	for (i = 0; i < sizeof(rnd); i++)
 		(void)bsnprintf(hex + 2 * i, 3, "%02x", rnd[i]);
 	(void)gettimeofday(&tv, NULL);
 	if (!bsnprintf(out, outlen, "%lld.%06ld.%ld.%s", (long long)tv.tv_sec,
 	    (long)tv.tv_usec, (long)getpid(), hex))
-		return maildrop_write_fail(EX_SOFTWARE, err, errlen,
+		return errorf(EX_SOFTWARE, err, errlen,
 		    "name too long");
 	return 0;
 }
@@ -103,7 +85,7 @@ maildrop_write_open(struct maildrop_write *w, const char *spool, char *err,
 	if (!bsnprintf(w->tpath, sizeof(w->tpath), "%s/" MAILDROP_WRITE_DIR
 	    "/t%s", spool, u) || !bsnprintf(w->mpath, sizeof(w->mpath),
 	    "%s/" MAILDROP_WRITE_DIR "/m%s", spool, u))
-		return maildrop_write_fail(EX_CANTCREAT, err, errlen,
+		return errorf(EX_CANTCREAT, err, errlen,
 		    "the spool path is too long");
 	old = umask(022);
 	w->fd = open(w->tpath, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
@@ -157,15 +139,15 @@ maildrop_write_copy(struct maildrop_write *w, int fd, uint64_t max,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			return maildrop_write_fail(EX_IOERR, err, errlen,
+			return errorf(EX_IOERR, err, errlen,
 			    "reading the input: %s", strerror(errno));
 		if (n == 0)
 			break;
 		if (!maildrop_write_magic(w->len, chunk, (size_t)n))
-			return maildrop_write_fail(EX_DATAERR, err, errlen,
+			return errorf(EX_DATAERR, err, errlen,
 			    "the input is not a maildrop file");
 		if (w->len + (uint64_t)n > max)
-			return maildrop_write_fail(EX_DATAERR, err, errlen,
+			return errorf(EX_DATAERR, err, errlen,
 			    "the input is larger than %llu bytes",
 			    (unsigned long long)max);
 		if ((rc = maildrop_write_data(w, chunk, (size_t)n, err,
@@ -173,7 +155,7 @@ maildrop_write_copy(struct maildrop_write *w, int fd, uint64_t max,
 			return rc;
 	}
 	if (w->len < mlen)
-		return maildrop_write_fail(EX_DATAERR, err, errlen,
+		return errorf(EX_DATAERR, err, errlen,
 		    "the input is not a maildrop file");
 	return 0;
 }

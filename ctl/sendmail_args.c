@@ -3,26 +3,12 @@
  * sendmail_args.h).  Every refusal names the option or value at fault;
  * nothing here allocates or prints.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "common/util.h"
 #include "ctl/sendmail_args.h"
-
-static int
-args_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 enum sendmail_mode
 sendmail_args_mode_of(const char *argv0)
@@ -49,14 +35,14 @@ args_check_value(const char *what, const char *s, size_t max, int nodash,
 	const unsigned char	*p;
 
 	if (strlen(s) > max)
-		return args_fail(err, errlen, "%s is longer than %zu bytes",
+		return errorf(-1, err, errlen, "%s is longer than %zu bytes",
 		    what, max);
 	for (p = (const unsigned char *)s; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			return args_fail(err, errlen,
+			return errorf(-1, err, errlen,
 			    "%s holds a control character (0x%02x)", what, *p);
 	if (nodash && s[0] == '-')
-		return args_fail(err, errlen, "%s may not start with '-': %s",
+		return errorf(-1, err, errlen, "%s may not start with '-': %s",
 		    what, s);
 	return 0;
 }
@@ -73,7 +59,7 @@ args_mode(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 	else if (strcmp(v, "i") == 0)
 		a->mode = SENDMAIL_NEWALIASES;
 	else
-		return args_fail(err, errlen, "unsupported mode -b%s", v);
+		return errorf(-1, err, errlen, "unsupported mode -b%s", v);
 	return 0;
 }
 
@@ -85,7 +71,7 @@ args_body(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 	else if (strcasecmp(v, "8BITMIME") == 0)
 		a->body = SENDMAIL_BODY_8BITMIME;
 	else
-		return args_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "-B takes 7BIT or 8BITMIME, not '%s'", v);
 	return 0;
 }
@@ -98,7 +84,7 @@ args_ret(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 	else if (strcasecmp(v, "hdrs") == 0)
 		a->ret = SENDMAIL_RET_HDRS;
 	else
-		return args_fail(err, errlen, "-R takes full or hdrs, not '%s'",
+		return errorf(-1, err, errlen, "-R takes full or hdrs, not '%s'",
 		    v);
 	return 0;
 }
@@ -134,7 +120,7 @@ args_notify(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 			e = p + strlen(p);
 		bit = args_notify_word(p, (size_t)(e - p));
 		if (bit == 0 || (set & bit) != 0)
-			return args_fail(err, errlen, "-N takes never or a list "
+			return errorf(-1, err, errlen, "-N takes never or a list "
 			    "of success, failure, delay, not '%s'", v);
 		set |= bit;
 		if (*e == '\0')
@@ -142,7 +128,7 @@ args_notify(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 		p = e + 1;
 	}
 	if ((set & SENDMAIL_NOTIFY_NEVER) && set != SENDMAIL_NOTIFY_NEVER)
-		return args_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "-N never cannot be combined with other values");
 	a->notify = set;
 	return 0;
@@ -158,12 +144,12 @@ args_o(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 	    strchr("pqmwe", v[1]) != NULL)
 		a->errmode = v[1];
 	else if (v[0] == 'e')
-		return args_fail(err, errlen, "unsupported error mode -o%s", v);
+		return errorf(-1, err, errlen, "unsupported error mode -o%s", v);
 	else if (v[0] == 'd' && v[1] != '\0' && v[2] == '\0' &&
 	    strchr("ibq", v[1]) != NULL)
 		a->delivery = v[1];
 	else if (v[0] == 'd')
-		return args_fail(err, errlen, "unsupported delivery mode -o%s",
+		return errorf(-1, err, errlen, "unsupported delivery mode -o%s",
 		    v);
 	return 0;
 }
@@ -188,10 +174,10 @@ args_envid(struct sendmail_args *a, const char *v, char *err, size_t errlen)
 		return -1;
 	for (p = v; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return args_fail(err, errlen, "the envelope id (-V) "
+			return errorf(-1, err, errlen, "the envelope id (-V) "
 			    "must be printable ASCII without spaces");
 	if (*v == '\0')
-		return args_fail(err, errlen, "the envelope id (-V) is empty");
+		return errorf(-1, err, errlen, "the envelope id (-V) is empty");
 	a->envid = v;
 	return 0;
 }
@@ -233,7 +219,7 @@ args_valued(struct sendmail_args *a, char c, const char *v, char *err,
 	case 'L':
 		return 0;	/* ignored */
 	}
-	return args_fail(err, errlen, "unknown option -%c", c);
+	return errorf(-1, err, errlen, "unknown option -%c", c);
 }
 
 /* A flag without a value. */
@@ -255,9 +241,9 @@ args_flag(struct sendmail_args *a, char c, char *err, size_t errlen)
 		return 0;	/* "me too", "initial submission": ignored */
 	}
 	if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
-		return args_fail(err, errlen, "unknown option (byte 0x%02x)",
+		return errorf(-1, err, errlen, "unknown option (byte 0x%02x)",
 		    (unsigned char)c);
-	return args_fail(err, errlen, "unknown option -%c", c);
+	return errorf(-1, err, errlen, "unknown option -%c", c);
 }
 
 /*
@@ -275,7 +261,7 @@ args_word(struct sendmail_args *a, int argc, char *const argv[], int *i,
 		return 0;
 	}
 	if (*p == '\0')
-		return args_fail(err, errlen, "a lone '-' is not an option");
+		return errorf(-1, err, errlen, "a lone '-' is not an option");
 	for (; *p != '\0'; p++) {
 		if (*p == 'q') {
 			a->mode = SENDMAIL_FLUSH;
@@ -290,7 +276,7 @@ args_word(struct sendmail_args *a, int argc, char *const argv[], int *i,
 		if (p[1] != '\0')
 			return args_valued(a, *p, p + 1, err, errlen);
 		if (*i + 1 >= argc)
-			return args_fail(err, errlen, "option -%c needs a value",
+			return errorf(-1, err, errlen, "option -%c needs a value",
 			    *p);
 		*i += 1;
 		return args_valued(a, *p, argv[*i], err, errlen);
@@ -305,14 +291,14 @@ args_rcpts(struct sendmail_args *a, int argc, char *const argv[], int first,
 	int	i;
 
 	if (argc - first > SENDMAIL_RCPT_MAX)
-		return args_fail(err, errlen, "too many recipients (%d, at most "
+		return errorf(-1, err, errlen, "too many recipients (%d, at most "
 		    "%d)", argc - first, SENDMAIL_RCPT_MAX);
 	for (i = first; i < argc; i++) {
 		if (args_check_value("a recipient", argv[i], SENDMAIL_VALUE_MAX,
 		    1, err, errlen) == -1)
 			return -1;
 		if (argv[i][0] == '\0')
-			return args_fail(err, errlen, "an empty recipient");
+			return errorf(-1, err, errlen, "an empty recipient");
 	}
 	a->rcpts = argv + first;
 	a->nrcpts = (size_t)(argc - first);
@@ -324,12 +310,12 @@ static int
 args_final(const struct sendmail_args *a, char *err, size_t errlen)
 {
 	if (a->json && a->mode != SENDMAIL_PRINTQ)
-		return args_fail(err, errlen, "--json is for mailq (-bp) only");
+		return errorf(-1, err, errlen, "--json is for mailq (-bp) only");
 	if (a->mode == SENDMAIL_DELIVER && a->nrcpts == 0 && !a->extract_rcpts)
-		return args_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "no recipients given (name them, or use -t)");
 	if (a->mode != SENDMAIL_DELIVER && a->nrcpts > 0)
-		return args_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "recipients are only for delivery mode (-bm)");
 	return 0;
 }

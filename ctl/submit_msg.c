@@ -4,7 +4,6 @@
  * the header section with Bcc removed, -t recipients, and Date,
  * Message-ID and From added when missing.  Nothing here does I/O.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,23 +39,6 @@ struct canon {
 	size_t				 errlen;
 };
 
-static int
-submit_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    SM_PRINTF(4, 5);
-
-static int
-submit_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* RFC 5322 atext. */
 static int
 submit_atext(unsigned char c)
@@ -88,17 +70,17 @@ alist_push(struct submit_result *r, const char *a, size_t n, char *err,
 	size_t	i;
 
 	if (n > SUBMIT_LINE_MAX)
-		return submit_fail(err, errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, err, errlen,
 		    "an address in To/Cc/Bcc is too long");
 	for (i = 0; i < n; i++)
 		if (submit_ctl((unsigned char)a[i]))
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "an address in To/Cc/Bcc holds a control character");
 	if (a[0] == '-')
-		return submit_fail(err, errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, err, errlen,
 		    "an address in To/Cc/Bcc starts with '-'");
 	if (r->nrcpts >= SUBMIT_RCPT_MAX)
-		return submit_fail(err, errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, err, errlen,
 		    "too many recipients in To/Cc/Bcc (at most %d)",
 		    SUBMIT_RCPT_MAX);
 	r->rcpts = xreallocarray(r->rcpts, r->nrcpts + 1, sizeof(char *));
@@ -121,19 +103,19 @@ alist_element(struct alist *l, struct submit_result *r, char *err,
 		if (n > 0 && a[0] == '@') {	/* source route "@a,@b:" */
 			const char *c = memchr(a, ':', n);
 			if (c == NULL)
-				return submit_fail(err, errlen, EX_DATAERR,
+				return errorf(EX_DATAERR, err, errlen,
 				    "a source route without ':' in To/Cc/Bcc");
 			n -= (size_t)(c + 1 - a);
 			a = c + 1;
 		}
 		if (n == 0)
-			rc = submit_fail(err, errlen, EX_DATAERR,
+			rc = errorf(EX_DATAERR, err, errlen,
 			    "an empty address <> in To/Cc/Bcc");
 		else
 			rc = alist_push(r, a, n, err, errlen);
 	} else if (l->el.len > 0) {
 		if (l->words > 1)
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "a malformed address in To/Cc/Bcc (words without "
 			    "<address>)");
 		rc = alist_push(r, l->el.data, l->el.len, err, errlen);
@@ -205,7 +187,7 @@ alist_byte(struct alist *l, char c, struct submit_result *r, char *err,
 		if (c == '>')
 			l->in_angle = 0;
 		else if (c == '<')
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "a '<' inside <...> in To/Cc/Bcc");
 		else
 			alist_add(l, c);
@@ -214,12 +196,12 @@ alist_byte(struct alist *l, char c, struct submit_result *r, char *err,
 	switch (c) {
 	case '<':
 		if (l->has_angle)
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "two <addresses> in one mailbox in To/Cc/Bcc");
 		l->in_angle = l->has_angle = 1;
 		return 0;
 	case '>':
-		return submit_fail(err, errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, err, errlen,
 		    "a '>' without '<' in To/Cc/Bcc");
 	case ',':
 		return alist_element(l, r, err, errlen);
@@ -228,7 +210,7 @@ alist_byte(struct alist *l, char c, struct submit_result *r, char *err,
 		return alist_element(l, r, err, errlen);
 	case ':':
 		if (l->group || l->has_angle)
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "a misplaced ':' in To/Cc/Bcc");
 		l->group = 1;		/* the phrase was the group's name */
 		buf_reset(&l->el);
@@ -248,7 +230,7 @@ alist_parse(struct alist *l, const char *v, size_t len,
 
 	for (i = 0; i < len; i++) {
 		if (v[i] == '\0')
-			return submit_fail(err, errlen, EX_DATAERR,
+			return errorf(EX_DATAERR, err, errlen,
 			    "a NUL byte in To/Cc/Bcc");
 		if (alist_nested(l, v, &i, len))
 			continue;
@@ -256,7 +238,7 @@ alist_parse(struct alist *l, const char *v, size_t len,
 			return rc;
 	}
 	if (l->quote || l->comment > 0 || l->in_angle)
-		return submit_fail(err, errlen, EX_DATAERR, "an unterminated %s "
+		return errorf(EX_DATAERR, err, errlen, "an unterminated %s "
 		    "in To/Cc/Bcc", l->quote ? "quoted string" :
 		    l->comment > 0 ? "comment" : "<address>");
 	return alist_element(l, r, err, errlen);
@@ -401,18 +383,18 @@ static int
 canon_check(struct canon *c, const char *line, size_t n)
 {
 	if (memchr(line, '\r', n) != NULL)
-		return submit_fail(c->err, c->errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, c->err, c->errlen,
 		    "line %zu: a bare CR (not followed by LF)", c->lineno);
 	if (memchr(line, '\0', n) != NULL)
-		return submit_fail(c->err, c->errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, c->err, c->errlen,
 		    "line %zu: a NUL byte (binary input)", c->lineno);
 	if (n > SUBMIT_LINE_MAX)
-		return submit_fail(c->err, c->errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, c->err, c->errlen,
 		    "line %zu: longer than %d bytes", c->lineno,
 		    SUBMIT_LINE_MAX);
 	if (c->hdr.len + c->field.len + c->body.len + n + 2 >
 	    c->p->max_size)
-		return submit_fail(c->err, c->errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, c->err, c->errlen,
 		    "the message is larger than %zu bytes", c->p->max_size);
 	return 0;
 }
@@ -489,7 +471,7 @@ add_msgid(struct canon *c, struct buf *b)
 		u = uniq;
 	}
 	if (!add_token_ok(u) || !add_token_ok(c->p->hostname))
-		return submit_fail(c->err, c->errlen, EX_USAGE,
+		return errorf(EX_USAGE, c->err, c->errlen,
 		    "the Message-ID's unique part or host name is not a "
 		    "dot-atom");
 	buf_printf(b, "Message-ID: <%s@%s>\r\n", u, c->p->hostname);
@@ -517,20 +499,20 @@ add_from_check(struct canon *c, const char *name, const char *addr)
 	const char	*s;
 
 	if (addr == NULL || *addr == '\0' || strlen(addr) > SUBMIT_LINE_MAX / 2)
-		return submit_fail(c->err, c->errlen, EX_USAGE,
+		return errorf(EX_USAGE, c->err, c->errlen,
 		    "no usable From address");
 	for (s = addr; *s != '\0'; s++)
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
 		    strchr("<>()[],;:\\\"", *s) != NULL)
-			return submit_fail(c->err, c->errlen, EX_USAGE,
+			return errorf(EX_USAGE, c->err, c->errlen,
 			    "the From address holds a character not allowed "
 			    "there");
 	if (strlen(name) > SUBMIT_NAME_MAX)
-		return submit_fail(c->err, c->errlen, EX_USAGE,
+		return errorf(EX_USAGE, c->err, c->errlen,
 		    "the full name is longer than %d bytes", SUBMIT_NAME_MAX);
 	for (s = name; *s != '\0'; s++)
 		if (submit_ctl((unsigned char)*s))
-			return submit_fail(c->err, c->errlen, EX_USAGE,
+			return errorf(EX_USAGE, c->err, c->errlen,
 			    "the full name holds a control character (0x%02x)",
 			    (unsigned char)*s);
 	return 0;
@@ -589,7 +571,7 @@ canon_build(struct canon *c)
 		buf_add(m, "\r\n", 2);
 	buf_add(m, c->body.data, c->body.len);
 	if (m->len > c->p->max_size)
-		return submit_fail(c->err, c->errlen, EX_DATAERR,
+		return errorf(EX_DATAERR, c->err, c->errlen,
 		    "the message is larger than %zu bytes", c->p->max_size);
 	return 0;
 }

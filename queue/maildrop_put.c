@@ -6,29 +6,13 @@
  * is xtext, the recipients number 1 to MAILDROP_RCPT_MAX and the whole
  * head stays under MAILDROP_HEAD_MAX bytes.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 #include "queue/maildrop.h"
-
-static int
-maildrop_put_fail(char *err, size_t errlen, const char *fmt, ...)
-    SM_PRINTF(3, 4);
-
-static int
-maildrop_put_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "smtpd/smtp_parse.h"
 
 /* 1 when c may stand in a head value: 0x21..0xFF but 0x7F. */
 static int
@@ -51,29 +35,15 @@ maildrop_put_addr_ok(const char *a)
 	return 1;
 }
 
-static int
-maildrop_put_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
-}
-
-/* xtext (RFC 3461 4): '!'..'~' but '+' and '=', or "+XX" (upper hex). */
+/* xtext (RFC 3461 4), not empty, at most MAILDROP_ENVID_MAX bytes. */
 static int
 maildrop_put_xtext_ok(const char *s)
 {
+	char	out[MAILDROP_ENVID_MAX + 1];
 	size_t	n = strlen(s);
 
-	if (n == 0 || n > MAILDROP_ENVID_MAX)
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s == '+') {
-			if (!maildrop_put_hex(s[1]) || !maildrop_put_hex(s[2]))
-				return 0;
-			s += 2;
-		} else if (*s < '!' || *s > '~' || *s == '=')
-			return 0;
-	}
-	return 1;
+	return n > 0 && n <= MAILDROP_ENVID_MAX &&
+	    smtp_parse_xtext(s, out, sizeof(out)) >= 0;
 }
 
 static int
@@ -95,28 +65,28 @@ maildrop_put_check(const struct maildrop_env *e, char *err, size_t errlen)
 
 	if (e->sender != NULL && e->sender[0] != '\0' &&
 	    !maildrop_put_addr_ok(e->sender))
-		return maildrop_put_fail(err, errlen, "bad sender address");
+		return errorf(-1, err, errlen, "bad sender address");
 	if (e->nrcpts == 0)
-		return maildrop_put_fail(err, errlen, "no recipient");
+		return errorf(-1, err, errlen, "no recipient");
 	if (e->nrcpts > MAILDROP_RCPT_MAX)
-		return maildrop_put_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "too many recipients (%zu, at most %d)", e->nrcpts,
 		    MAILDROP_RCPT_MAX);
 	for (i = 0; i < e->nrcpts; i++)
 		if (e->rcpts[i] == NULL || !maildrop_put_addr_ok(e->rcpts[i]))
-			return maildrop_put_fail(err, errlen,
+			return errorf(-1, err, errlen,
 			    "bad recipient address (number %zu)", i + 1);
 	if (!maildrop_put_notify_ok(e->notify))
-		return maildrop_put_fail(err, errlen, "bad notify set 0x%x",
+		return errorf(-1, err, errlen, "bad notify set 0x%x",
 		    e->notify);
 	if (e->ret != MAILDROP_RET_UNSET && e->ret != MAILDROP_RET_FULL &&
 	    e->ret != MAILDROP_RET_HDRS)
-		return maildrop_put_fail(err, errlen, "bad ret value");
+		return errorf(-1, err, errlen, "bad ret value");
 	if (e->body != MAILDROP_BODY_UNSET && e->body != MAILDROP_BODY_7BIT &&
 	    e->body != MAILDROP_BODY_8BITMIME)
-		return maildrop_put_fail(err, errlen, "bad body value");
+		return errorf(-1, err, errlen, "bad body value");
 	if (e->envid != NULL && !maildrop_put_xtext_ok(e->envid))
-		return maildrop_put_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "the envelope id is not xtext of 1 to %d bytes",
 		    MAILDROP_ENVID_MAX);
 	return 0;
@@ -173,7 +143,7 @@ maildrop_put(struct buf *out, const struct maildrop_env *e, char *err,
 	buf_printf(&h, "size %llu\ndata\n", (unsigned long long)e->size);
 	if (h.len > MAILDROP_HEAD_MAX) {
 		buf_free(&h);
-		return maildrop_put_fail(err, errlen,
+		return errorf(-1, err, errlen,
 		    "the head is larger than %d bytes", MAILDROP_HEAD_MAX);
 	}
 	buf_add(out, h.data, h.len);
