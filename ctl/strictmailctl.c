@@ -93,6 +93,10 @@ ctl_usage(void)
 	    "the\n"
 	    "                           credentials or a sender-login-map "
 	    "into FILE.db\n"
+	    "  sendmail [ARGS]          sendmail(8): the message on stdin "
+	    "(also as\n"
+	    "                           sendmail; -C FILE for the "
+	    "configuration)\n"
 	    "  passwd USER [-f FILE]    set USER's submission password "
 	    "(FILE:\n"
 	    "                           " CTL_PASSWD_DEFAULT ") and compile "
@@ -939,6 +943,9 @@ ctl_main(int argc, char **argv)
 	mailq = strcmp(me, "mailq") == 0;
 	if (strcmp(me, "newaliases") == 0)
 		return ctl_newaliases(argc, argv, NULL);
+	/* "strictmailctl sendmail ARGS": sendmail(8) without a link. */
+	if (argc >= 2 && strcmp(argv[1], "sendmail") == 0)
+		return ctl_sendmail_main(argc - 1, argv + 1);
 	argc = ctl_take_json(argc, argv, &json);
 	while ((ch = getopt(argc, argv, "+f:s:")) != -1) {
 		switch (ch) {
