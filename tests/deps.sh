@@ -30,10 +30,15 @@
 #      dovecot-core ROOT/usr/sbin/dovecot    local delivery's LMTP server
 #                 (with dovecot-lmtpd in the same tree: EXTRA below)
 #      bsd-mailx  ROOT/usr/bin/bsd-mailx     mail(1), to read delivered mbox
-#                                            files
-#    dovecot-core ships a service (dovecot.service, an init script), and
+#                                            files, and to send through
+#                                            strictmail's sendmail
+#      php8.2-cli ROOT/usr/bin/php8.2        PHP's mail(), through sendmail
+#    dovecot-core ships a service (dovecot.service, an init script),
 #    bsd-mailx depends on default-mta | mail-transport-agent: on a host
-#    without an MTA apt would install exim4 with it.  Both are unpacked.
+#    without an MTA apt would install exim4 with it, and php8.2-cli depends
+#    on php8.2-common, which ships phpsessionclean.service and its timer.
+#    All three are unpacked (PHP without its common files: php -n needs
+#    no php.ini and mail() no extension).
 #    Library packages a tree needs that are not installed are unpacked
 #    into it too; ROOT/libpath lists the folders (relative to ROOT) that
 #    hold shared libraries, for LD_LIBRARY_PATH (postfix's own
@@ -53,9 +58,9 @@ DEPS=$TOP/build-deps
 
 TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
-libclang-rt-14-dev git-email libmailtools-perl php-cli"
+libclang-rt-14-dev git-email libmailtools-perl"
 
-PRIVATE="opensmtpd postfix nginx chasquid dovecot-core bsd-mailx"
+PRIVATE="opensmtpd postfix nginx chasquid dovecot-core bsd-mailx php8.2-cli"
 
 # The host's servers whose state is recorded before and after.
 HOST_SERVERS="postfix nginx exim4-daemon-light exim4-daemon-heavy opensmtpd
@@ -113,6 +118,7 @@ binaries() {
 	dovecot-core) echo usr/sbin/dovecot usr/bin/doveconf usr/lib/dovecot/lmtp \
 	    usr/lib/dovecot/auth usr/lib/dovecot/config usr/lib/dovecot/log ;;
 	bsd-mailx) echo usr/bin/bsd-mailx ;;
+	php8.2-cli) echo usr/bin/php8.2 ;;
 	esac
 }
 
@@ -135,6 +141,9 @@ runs() {	# NAME ROOT LIBPATH
 	bsd-mailx) mb=$(mktemp) && HOME=/nonexistent MAIL=$mb LD_LIBRARY_PATH=$3 \
 	    "$2/usr/bin/bsd-mailx" -n -f "$mb" < /dev/null 2>&1 | grep -q '": 0 messages$'
 	    r=$?; rm -f "$mb"; return $r ;;
+	# "PHP 8.2.36 (cli) ..."; the Debian upstream is "8.2.36".
+	php8.2-cli) LD_LIBRARY_PATH=$3 "$2/usr/bin/php8.2" -n -v 2>/dev/null |
+	    grep -q "^PHP $(cat "$2/.upstream") " ;;
 	esac
 }
 

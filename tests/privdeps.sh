@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # privdeps.sh - how the tests run the programs that tests/deps.sh unpacks
 # privately into build-deps/NAME/ (opensmtpd, postfix, nginx, chasquid,
-# dovecot-core, bsd-mailx: never installed on the host; see tests/deps.sh;
+# dovecot-core, bsd-mailx, php8.2-cli: never installed on the host; see tests/deps.sh;
 # Dovecot and mail(1) are run by tests/integration/lib-dovecot.sh).
 # Sourced by bash scripts.
 # Nothing here fetches or installs: a tree that is missing is reported

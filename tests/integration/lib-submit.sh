@@ -20,7 +20,8 @@
 #       and nowhere else.  Postfix's /usr/sbin/sendmail on the host, if
 #       any, is never written.  The environment is PATH, HOME (USER's home
 #       from passwd), USER, LOGNAME and TMPDIR=HOME (created 0700 if
-#       missing), plus SUBMIT_ENV="NAME=VALUE ..." when set.
+#       missing), LD_LIBRARY_PATH for the extra trees' libraries (as the
+#       overlay shows them), plus SUBMIT_ENV="NAME=VALUE ..." when set.
 #   submit_cleanup
 #       Removes the group if submit_setup created it (t_cleanup does not
 #       know it: call it at the end, or from a trap).
@@ -63,13 +64,17 @@ submit_cleanup() {
 }
 
 submit_as() {
-	local user=$1 lower n home env
+	local user=$1 lower n home env lp="" d
 	shift
 	lower=$T_DIR/sub/usr
 	for n in $SUBMIT_TREES; do
 		[ -d "$(priv_root "$n")/usr" ] ||
 		    t_fail "the private tree of $n" "none: run sh tests/deps.sh as root"
 		lower=$lower:$(priv_root "$n")/usr
+		# The tree's library folders, where the overlay shows them.
+		for d in $(grep '^usr/' "$(priv_root "$n")/libpath" 2>/dev/null); do
+			lp=${lp:+$lp:}/$d
+		done
 	done
 	home=$(getent passwd "$user" | cut -d: -f6)
 	[ -n "$home" ] || t_fail "a passwd entry for $user" "none"
@@ -78,7 +83,8 @@ submit_as() {
 	fi
 	# shellcheck disable=SC2086
 	env=$(printf '%s\n' PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-	    "HOME=$home" "USER=$user" "LOGNAME=$user" "TMPDIR=$home" ${SUBMIT_ENV:-})
+	    "HOME=$home" "USER=$user" "LOGNAME=$user" "TMPDIR=$home" \
+	    ${lp:+"LD_LIBRARY_PATH=$lp"} ${SUBMIT_ENV:-})
 	# shellcheck disable=SC2016
 	unshare -m --propagation private sh -c '
 	    mount -t overlay -o ro,lowerdir="$1":/usr sm-submit-usr /usr &&

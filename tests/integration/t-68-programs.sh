@@ -7,7 +7,7 @@
 #   - mail(1) from bsd-mailx (private tree of tests/deps.sh);
 #   - a cron-style "sendmail -t -oi" with the headers on stdin;
 #   - git send-email with --sendmail-cmd (a real patch from a real repo);
-#   - PHP's mail() (php-cli), with its built-in sendmail_path
+#   - PHP's mail() (php8.2-cli, private tree), with its built-in sendmail_path
 #     "/usr/sbin/sendmail -t -i";
 #   - sendmail while strictmaild is stopped: the message waits in
 #     maildrop/ and is delivered after the start.
@@ -18,7 +18,7 @@
 . "$(dirname "$0")/lib-submit.sh"
 t_init
 [ "$SM_PRIV" = 1 ] || t_skip "checked with SM_PRIV=1 only: users submit through the setgid helper into a spool owned by the queue user"
-t_need php
+t_need_private php8.2-cli usr/bin/php8.2
 t_need git
 [ -x "$(git --exec-path)/git-send-email" ] ||
     t_fail "git send-email (package git-email) installed" "none: run sh tests/deps.sh as root"
@@ -143,7 +143,7 @@ message '[PATCH] git-patch-subject' | grep -q '^+hello$' || t_fail "the patch in
 say "git send-email: the patch delivered"
 
 # 5. PHP's mail().
-submit_as "$U1" php -n -r \
+SUBMIT_TREES=php8.2-cli submit_as "$U1" php8.2 -n -r \
     "exit(mail('$U2@mx.test', 'php-mail', \"sent by PHP\\n.\\nstill PHP\", 'X-Mailer: PHP') ? 0 : 1);" \
     > "$T_DIR/php.out" 2>&1 || t_fail "PHP's mail() to return true" "$(cat "$T_DIR/php.out")"
 arrives php-mail
