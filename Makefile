@@ -130,7 +130,7 @@ FUZZ_TARGETS  = fuzz_session fuzz_address fuzz_envelope fuzz_config fuzz_ipc \
                 fuzz_smtpc_reply fuzz_ctl
 FUZZ_SRCS     = common/buf.c common/util.c common/config.c common/proto.c \
                 common/ipc.c common/event.c common/digest.c queue/envelope.c queue/queue_id.c \
-                smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c \
+                smtpd/smtp_parse.c smtpd/smtp_session.c smtpd/smtp_reply.c smtpd/dataread.c smtpd/sasl.c \
                 tests/fuzz/fuzz_stubs.c common/logfmt.c delivery/smtpc_reply.c delivery/smtpc.c \
                 ctl/ctl_proto.c
 # MTA-STS: the TXT record and policy parsers (sts/).

@@ -3,7 +3,7 @@
 # tests (cmocka, with leak detection) and the integration tests, each of
 # the latter twice: unprivileged (-u, leak detection on) and
 # privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
-# after chroot and setuid), INTEGRATION_JOBS (2) at a time (a test with a
+# after chroot and setuid), INTEGRATION_JOBS (3) at a time (a test with a
 # line "# serial" runs alone; results print in the order of the list).
 # Prints the time each layer took and one
 # closing line "N passed, N failed, N skipped".  The unit layer also runs
@@ -60,14 +60,14 @@ run_unit() {
 	note "unit tests took $(( $(date +%s) - t0 ))s"
 }
 
-# The integration tests run INTEGRATION_JOBS (2) at a time: each test
+# The integration tests run INTEGRATION_JOBS (3) at a time: each test
 # script twice (unprivileged, then privilege-separated), every run a job of
 # its own.  A test file with a line "# serial" (or "# serial: why") runs
 # alone: the runner lets the running jobs end before it starts one of its
 # runs and starts nothing beside it.  Results are printed in the order of
 # the test list, each when every earlier one has been printed.
-int_jobs=${INTEGRATION_JOBS:-2}
-case $int_jobs in ''|*[!0-9]*|0) int_jobs=2 ;; esac
+int_jobs=${INTEGRATION_JOBS:-3}
+case $int_jobs in ''|*[!0-9]*|0) int_jobs=3 ;; esac
 
 int_names=(); int_logs=(); int_serial=(); int_scripts=(); int_privs=()
 int_dir=
