@@ -120,7 +120,9 @@ enum msg_type {
 	/* control -> queue */
 	MSG_C_LIST = 500,	/* str user: "" = every message, else only
 				 * the messages this local user sent (see
-				 * queue_ctl.h) -> MSG_C_ITEM..., MSG_C_END */
+				 * queue_ctl.h) -> MSG_C_ITEM..., MSG_C_END;
+				 * while delivery is paused a MSG_C_STAT
+				 * "delivery" "paused" comes first */
 	MSG_C_SHOW,		/* str qid, str user (as MSG_C_LIST) -> one
 				 * MSG_C_ITEM with the facts, or MSG_C_END
 				 * with count 0 */
@@ -160,6 +162,13 @@ enum msg_type {
 				 * control -> parent and parent -> smtpd */
 	/* control -> parent */
 	MSG_C_ADMIN,		/* u32 uid -> MSG_C_ADMIN_RESULT */
+
+	/* Pause and resume of delivery (strictmailctl pause|resume
+	 * delivery).  control -> queue: */
+	MSG_C_PAUSE = 520,	/* str operator -> MSG_C_STAT "delivery"
+				 * (now), MSG_C_STAT "was" (before), MSG_C_END
+				 * (0) or MSG_C_ERROR */
+	MSG_C_RESUME,		/* as MSG_C_PAUSE */
 
 	/* queue, parent, smtpd -> control (smtpd's through the parent) */
 	MSG_C_STAT = 570,	/* str key, str value: one line of status */

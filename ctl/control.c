@@ -187,6 +187,9 @@ control_send_queue(struct control_conn *c, const char *user)
 	} else if (c->req.cmd == CTL_QUEUE) {
 		type = MSG_C_LIST;
 		ipc_put_str(&b, user);
+	} else if (c->req.cmd == CTL_PAUSE || c->req.cmd == CTL_RESUME) {
+		type = c->req.cmd == CTL_PAUSE ? MSG_C_PAUSE : MSG_C_RESUME;
+		ipc_put_str(&b, c->who);
 	} else if (ctl_proto_needs_admin(c->req.cmd)) {
 		type = c->req.cmd == CTL_DELETE ? MSG_C_DELETE :
 		    c->req.cmd == CTL_HOLD ? MSG_C_HOLD : MSG_C_RELEASE;
@@ -201,7 +204,8 @@ control_send_queue(struct control_conn *c, const char *user)
 }
 
 /*
- * list and show, delete, hold and release: root may do all; anyone else
+ * list and show, delete, hold, release, pause and resume: root may do
+ * all; anyone else
  * is asked about at the parent (this process is chrooted and cannot read
  * the user and group databases): a member of admin-group may do all too,
  * an ordinary user sees only their own messages (MSG_C_ADMIN_RESULT).
@@ -216,7 +220,7 @@ control_request_queue(struct control_conn *c)
 		control_conn_error(c, "no such message");
 		return;
 	}
-	if (ctl_proto_needs_admin(c->req.cmd) &&
+	if (ctl_proto_takes_id(c->req.cmd) && c->req.cmd != CTL_SHOW &&
 	    !queue_id_valid(c->req.arg)) {
 		(void)bsnprintf(err, sizeof(err), "no message %.40s",
 		    c->req.arg);
@@ -273,6 +277,8 @@ control_request(struct control_conn *c, const char *line)
 	case CTL_DELETE:
 	case CTL_HOLD:
 	case CTL_RELEASE:
+	case CTL_PAUSE:
+	case CTL_RESUME:
 		control_request_queue(c);
 		break;
 	case CTL_STATUS:
@@ -523,6 +529,8 @@ control_end(struct control_conn *c, struct ipc_msg *m)
 	case CTL_DELETE:
 	case CTL_HOLD:
 	case CTL_RELEASE:
+	case CTL_PAUSE:
+	case CTL_RESUME:
 		break;
 	}
 	control_conn_ok(c);
@@ -561,8 +569,9 @@ control_admin(struct control_conn *c, struct ipc_msg *m)
 		    c->req.arg, group[0] != '\0' ? " nor in group " : "",
 		    group);
 		(void)bsnprintf(err, sizeof(err), "permission denied: only "
-		    "root%s%s may %s messages", group[0] != '\0' ?
-		    " or group " : "", group, ctl_proto_cmd_name(c->req.cmd));
+		    "root%s%s may %s %s", group[0] != '\0' ? " or group " : "",
+		    group, ctl_proto_cmd_name(c->req.cmd),
+		    ctl_proto_takes_id(c->req.cmd) ? "messages" : "delivery");
 		control_conn_error(c, err);
 		return;
 	}

@@ -23,6 +23,8 @@ static const char *const ctl_proto_names[] = {
 	[CTL_HOLD] = "hold",
 	[CTL_RELEASE] = "release",
 	[CTL_STATUS] = "status",
+	[CTL_PAUSE] = "pause",
+	[CTL_RESUME] = "resume",
 };
 #define CTL_PROTO_NCMD	(sizeof(ctl_proto_names) / sizeof(ctl_proto_names[0]))
 
@@ -45,7 +47,15 @@ ctl_proto_needs_root(enum ctl_cmd cmd)
 int
 ctl_proto_needs_admin(enum ctl_cmd cmd)
 {
-	return cmd == CTL_DELETE || cmd == CTL_HOLD || cmd == CTL_RELEASE;
+	return cmd == CTL_DELETE || cmd == CTL_HOLD || cmd == CTL_RELEASE ||
+	    cmd == CTL_PAUSE || cmd == CTL_RESUME;
+}
+
+int
+ctl_proto_takes_id(enum ctl_cmd cmd)
+{
+	return cmd == CTL_SHOW || cmd == CTL_DELETE || cmd == CTL_HOLD ||
+	    cmd == CTL_RELEASE;
 }
 
 int
@@ -101,9 +111,9 @@ ctl_proto_cmd(const char *word, enum ctl_cmd *cmd)
 	return -1;
 }
 
-/* The argument of the command: show, delete, hold, release and
- * sts-show, -refresh and -check take one, sts-flush one or none, the
- * others none. */
+/* The argument of the command: show, delete, hold, release, pause,
+ * resume and sts-show, -refresh and -check take one, sts-flush one or
+ * none, the others none.  pause and resume take "delivery" only. */
 static int
 ctl_proto_args(struct ctl_request *req, char **w, int n, char *err,
     size_t errlen)
@@ -122,6 +132,12 @@ ctl_proto_args(struct ctl_request *req, char **w, int n, char *err,
 	if (want && strlcpy(req->arg, w[3], sizeof(req->arg)) >=
 	    sizeof(req->arg)) {
 		(void)bsnprintf(err, errlen, "argument too long");
+		return -1;
+	}
+	if ((req->cmd == CTL_PAUSE || req->cmd == CTL_RESUME) &&
+	    strcmp(req->arg, "delivery") != 0) {
+		(void)bsnprintf(err, errlen, "%s: only 'delivery' can be "
+		    "paused or resumed", ctl_proto_cmd_name(req->cmd));
 		return -1;
 	}
 	return 0;

@@ -8,7 +8,9 @@
  * "reload", or one of the MTA-STS cache's: "sts-list", "sts-show",
  * "sts-refresh", "sts-check" (argument: a domain) and "sts-flush"
  * (a domain, or none for all); the operator's "delete", "hold",
- * "release" (argument: a queue ID) and "status".  Commands are only ever
+ * "release" (argument: a queue ID) and "status"; "pause" and "resume"
+ * (argument: "delivery", the only thing that can be paused).  Commands
+ * are only ever
  * added: an older strictmaild answers a newer one with "error unknown
  * command 'x'", which strictmailctl reports as such, so the version
  * stays 1.  The server answers with lines
@@ -53,6 +55,8 @@ enum ctl_cmd {
 	CTL_HOLD,
 	CTL_RELEASE,
 	CTL_STATUS,
+	CTL_PAUSE,
+	CTL_RESUME,
 };
 
 /* 1 for the sts-* commands (answered by the delivery process). */
@@ -69,8 +73,10 @@ const char *ctl_proto_cmd_name(enum ctl_cmd cmd);
  * sts-check). */
 int ctl_proto_needs_root(enum ctl_cmd cmd);
 /* 1 if only root or a member of admin-group may run it (delete, hold,
- * release). */
+ * release, pause, resume). */
 int ctl_proto_needs_admin(enum ctl_cmd cmd);
+/* 1 if its argument is a queue ID (show, delete, hold, release). */
+int ctl_proto_takes_id(enum ctl_cmd cmd);
 
 /*
  * Parses a request line (without its LF; a CR before it is taken off by

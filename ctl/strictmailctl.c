@@ -1,7 +1,8 @@
 /*
  * strictmailctl.c - strictmailctl(8): asks a running strictmaild, over its
  * control socket, for the queue (also as "mailq"), one message's facts, a
- * flush of the queue or a reload of the configuration.  The protocol is
+ * flush of the queue, a reload of the configuration, or a pause or resume
+ * of delivery.  The protocol is
  * ctl_proto.h; the --json output is made here from the same lines.
  */
 #include <sys/socket.h>
@@ -78,6 +79,12 @@ ctl_usage(void)
 	    "admin-group)\n"
 	    "  status [--json]          processes, uptime, sessions, "
 	    "counters\n"
+	    "  pause delivery           hand no message to delivery, remote "
+	    "nor local,\n"
+	    "                           until resumed (kept over a restart)\n"
+	    "  resume delivery          deliver again: every due message "
+	    "goes now\n"
+	    "                           (pause, resume: root or admin-group)\n"
 	    "  flush                    retry every deferred recipient now\n"
 	    "  reload                   read the configuration again\n"
 	    "  sts list                 the MTA-STS policy cache\n"
@@ -399,16 +406,33 @@ ctl_held(const struct ctl_message *m)
 	return 0;
 }
 
+/* The value of a stat line of the answer, or NULL. */
+static const char *
+ctl_stat(const struct ctl_result *res, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < res->nstats; i++)
+		if (strcmp(res->stats[2 * i], key) == 0)
+			return res->stats[2 * i + 1];
+	return NULL;
+}
+
 /* Postfix's mailq layout: pending recipients, each under its error; a
- * held message's ID ends in '!'. */
+ * held message's ID ends in '!'.  A first line says when delivery is
+ * paused. */
 static void
 ctl_print_queue(const struct ctl_result *res)
 {
 	const struct ctl_message	*m;
+	const char			*dlv = ctl_stat(res, "delivery");
 	uint64_t			 bytes = 0;
 	size_t				 i, j;
 	char				 when[64], id[300];
 
+	if (dlv != NULL && strcmp(dlv, "paused") == 0)
+		printf("Mail delivery is paused (strictmailctl resume "
+		    "delivery)\n");
 	if (res->nmsgs == 0) {
 		printf("Mail queue is empty\n");
 		return;
@@ -542,6 +566,22 @@ ctl_json_status(const struct ctl_result *res)
 	printf("}\n");
 }
 
+/* pause, resume: the state now, and whether it was so already. */
+static void
+ctl_print_pause(enum ctl_cmd cmd, const struct ctl_result *res)
+{
+	const char	*now = ctl_stat(res, "delivery");
+	const char	*was = ctl_stat(res, "was");
+
+	if (now == NULL)
+		ctl_bad_answer("(no delivery state)");
+	if (was != NULL && strcmp(was, now) == 0)
+		printf("delivery: %s (it was %s already)\n", now,
+		    cmd == CTL_PAUSE ? "paused" : "running");
+	else
+		printf("delivery: %s\n", now);
+}
+
 static void
 ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json,
     const char *arg)
@@ -588,6 +628,10 @@ ctl_print(enum ctl_cmd cmd, struct ctl_result *res, int json,
 		break;
 	case CTL_RELEASE:
 		printf("%s: released\n", arg);
+		break;
+	case CTL_PAUSE:
+	case CTL_RESUME:
+		ctl_print_pause(cmd, res);
 		break;
 	case CTL_STATUS:
 		if (json)
@@ -731,6 +775,11 @@ ctl_command(int ac, char **av, const char **arg, int *json)
 		*arg = w[2];
 	else if (strcmp(w[0], "status") == 0 && n == 1)
 		cmd = CTL_STATUS;
+	else if ((strcmp(w[0], "pause") == 0 || strcmp(w[0], "resume") == 0)
+	    && n == 2 && strcmp(w[1], "delivery") == 0 && !*json) {
+		cmd = w[0][0] == 'p' ? CTL_PAUSE : CTL_RESUME;
+		*arg = w[1];
+	}
 	else if (strcmp(w[0], "flush") == 0 && n == 1 && !*json)
 		cmd = CTL_FLUSH;
 	else if (strcmp(w[0], "reload") == 0 && n == 1 && !*json)

@@ -848,7 +848,8 @@ queue_flush(void *arg)
 	return q->sched != NULL ? queue_sched_flush(q->sched) : 0;
 }
 
-/* The operator's delete, hold and release (queue_ctl.c). */
+/* The operator's delete, hold and release, pause and resume of delivery
+ * (queue_ctl.c). */
 static int
 queue_op_hook(void *arg, enum queue_ctl_op op, const char *id,
     const char *who, char *err, size_t errlen)
@@ -863,6 +864,9 @@ queue_op_hook(void *arg, enum queue_ctl_op op, const char *id,
 		return queue_sched_delete(q->sched, id, who, err, errlen);
 	if (op == QUEUE_CTL_HOLD)
 		return queue_sched_hold(q->sched, id, who, err, errlen);
+	if (op == QUEUE_CTL_PAUSE || op == QUEUE_CTL_RESUME)
+		return queue_sched_pause(q->sched, op == QUEUE_CTL_PAUSE, who,
+		    err, errlen);
 	return queue_sched_release(q->sched, id, who, err, errlen);
 }
 
@@ -880,6 +884,7 @@ queue_counts_hook(void *arg, struct queue_ctl_counts *c)
 	c->delivered = st.delivered;
 	c->deferred = st.deferred;
 	c->bounced = st.bounced;
+	c->paused = q->sched != NULL && queue_sched_paused(q->sched);
 }
 
 /* Recovery found a complete message: it is scheduled. */

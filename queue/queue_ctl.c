@@ -1,6 +1,6 @@
 /*
- * queue_ctl.c - MSG_C_LIST, MSG_C_SHOW and MSG_C_FLUSH in the queue
- * process (queue_ctl.h).  The envelopes are read from queue/XX/ as they
+ * queue_ctl.c - MSG_C_LIST, MSG_C_SHOW, MSG_C_FLUSH and the operator's
+ * commands in the queue process (queue_ctl.h).  The envelopes are read from queue/XX/ as they
  * are on disk, so a list shows what a restart would recover.
  */
 #include <sys/stat.h>
@@ -219,6 +219,30 @@ queue_ctl_send_end(uint32_t session, uint32_t count)
 	buf_free(&b);
 }
 
+static void
+queue_ctl_stat_str(uint32_t session, const char *key, const char *value)
+{
+	struct buf	b;
+
+	buf_init(&b);
+	ipc_put_str(&b, key);
+	ipc_put_str(&b, value);
+	ipc_send_buf(queue_ctl.chan, MSG_C_STAT, session, -1, &b);
+	buf_free(&b);
+}
+
+/* 1 while delivery is paused. */
+static int
+queue_ctl_paused(void)
+{
+	struct queue_ctl_counts	c;
+
+	memset(&c, 0, sizeof(c));
+	if (queue_ctl.counts != NULL)
+		queue_ctl.counts(queue_ctl.ops_arg, &c);
+	return c.paused;
+}
+
 /* ---- requests ---- */
 
 struct queue_ctl_req {
@@ -253,6 +277,8 @@ queue_ctl_list(struct ipc_msg *m)
 	memset(&r, 0, sizeof(r));
 	r.session = m->session;
 	r.user = user;
+	if (queue_ctl_paused())
+		queue_ctl_stat_str(m->session, "delivery", "paused");
 	queue_ctl_scan(queue_ctl_list_one, &r);
 	queue_ctl_send_end(m->session, r.count);
 }
@@ -347,15 +373,37 @@ queue_ctl_op(struct ipc_msg *m)
 static void
 queue_ctl_stat(uint32_t session, const char *key, uint64_t v)
 {
-	struct buf	b;
-	char		num[32];
+	char	num[32];
 
 	(void)bsnprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	buf_init(&b);
-	ipc_put_str(&b, key);
-	ipc_put_str(&b, num);
-	ipc_send_buf(queue_ctl.chan, MSG_C_STAT, session, -1, &b);
-	buf_free(&b);
+	queue_ctl_stat_str(session, key, num);
+}
+
+/* MSG_C_PAUSE, MSG_C_RESUME: str operator.  The answer says the state
+ * now and before ("paused" or "running"). */
+static void
+queue_ctl_pause(struct ipc_msg *m)
+{
+	char	who[QUEUE_CTL_USER_MAX + 40], err[512];
+	int	was, pause = m->type == MSG_C_PAUSE;
+
+	ipc_get_str(m, who, sizeof(who));
+	if (ipc_end(m) == -1)
+		return;
+	if (queue_ctl.op == NULL) {
+		queue_ctl_send_error(m->session, "no scheduler");
+		return;
+	}
+	was = queue_ctl_paused();
+	if (queue_ctl.op(queue_ctl.ops_arg, pause ? QUEUE_CTL_PAUSE :
+	    QUEUE_CTL_RESUME, "", who, err, sizeof(err)) == -1) {
+		queue_ctl_send_error(m->session, err);
+		return;
+	}
+	queue_ctl_stat_str(m->session, "delivery", queue_ctl_paused() ?
+	    "paused" : "running");
+	queue_ctl_stat_str(m->session, "was", was ? "paused" : "running");
+	queue_ctl_send_end(m->session, 0);
 }
 
 /* MSG_C_STATUS: the counters since start. */
@@ -373,6 +421,8 @@ queue_ctl_status(struct ipc_msg *m)
 	queue_ctl_stat(m->session, "delivered", c.delivered);
 	queue_ctl_stat(m->session, "deferred", c.deferred);
 	queue_ctl_stat(m->session, "bounced", c.bounced);
+	queue_ctl_stat_str(m->session, "delivery", c.paused ? "paused" :
+	    "running");
 	queue_ctl_send_end(m->session, 0);
 }
 
@@ -400,6 +450,10 @@ queue_ctl_dispatch(struct ipc_chan *ch, struct ipc_msg *m, void *arg)
 		break;
 	case MSG_C_STATUS:
 		queue_ctl_status(m);
+		break;
+	case MSG_C_PAUSE:
+	case MSG_C_RESUME:
+		queue_ctl_pause(m);
 		break;
 	default:
 		ipc_bad_type(m);

@@ -922,3 +922,77 @@ queue_fs_hold(int spoolfd, const char *id)
 	close(fd);
 	return queue_fs_sync_folder(spoolfd, id);
 }
+
+/* ---- delivery paused ---- */
+
+int
+queue_fs_paused(int spoolfd)
+{
+	struct stat	st;
+
+	if (fstatat(spoolfd, QUEUE_FS_PAUSED, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	log_warn("%s: taken as paused", QUEUE_FS_PAUSED);
+	return 1;
+}
+
+/* Writes text to queue/paused.new and renames it over queue/paused. */
+static int
+queue_fs_write_paused(int spoolfd, const char *text, char *why,
+    size_t whylen)
+{
+	const char	*tmp = QUEUE_FS_PAUSED ".new";
+	char		 ebuf[128];
+	int		 fd, rc = -1;
+
+	fd = openat(spoolfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, text, strlen(text)) == -1 ||
+	    fdatasync(fd) == -1) {
+		(void)bsnprintf(why, whylen, "%s: %s", tmp,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		(void)unlinkat(spoolfd, tmp, 0);
+	} else if (renameat(spoolfd, tmp, spoolfd, QUEUE_FS_PAUSED) == -1) {
+		(void)bsnprintf(why, whylen, "rename %s: %s", tmp,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		(void)unlinkat(spoolfd, tmp, 0);
+	} else
+		rc = 0;
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
+int
+queue_fs_set_paused(int spoolfd, int paused, const char *text, int *changed,
+    char *why, size_t whylen)
+{
+	char	ebuf[128];
+	int	fd, rc;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (paused)
+		rc = queue_fs_write_paused(spoolfd, text, why, whylen);
+	else if ((rc = unlinkat(spoolfd, QUEUE_FS_PAUSED, 0)) == -1 &&
+	    errno != ENOENT)
+		(void)bsnprintf(why, whylen, "remove %s: %s", QUEUE_FS_PAUSED,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+	else
+		rc = 0;
+	if (rc == -1)
+		return -1;
+	if (changed != NULL)
+		*changed = 1;
+	if ((fd = openat(spoolfd, "queue", QUEUE_FS_ODIR)) == -1 ||
+	    fsync(fd) == -1) {
+		(void)bsnprintf(why, whylen, "fsync of queue/: %s",
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		rc = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	return rc;
+}

@@ -136,4 +136,20 @@ int queue_fs_write_envelope(int spoolfd, const struct envelope *env,
 int queue_fs_remove_done(int spoolfd, const char *id);
 int queue_fs_hold(int spoolfd, const char *id);
 
+/*
+ * Delivery paused by the operator (strictmailctl pause delivery): the
+ * file queue/paused exists (one line for people: when and by whom).
+ * queue_fs_paused: 1 if it exists, 0 if not; 1 too (logged) if that
+ * cannot be told, so an operator's pause is never lost by mistake.
+ * queue_fs_set_paused: paused writes text to queue/paused.new,
+ * fdatasyncs it and renames it over queue/paused; not paused removes
+ * queue/paused (gone already is no error); then queue/ is fsync'ed.
+ * 0, or -1 with why; *changed (when not NULL) is 1 if queue/paused was
+ * renamed or removed, even when the fsync that followed failed.
+ */
+#define QUEUE_FS_PAUSED		"queue/paused"
+int queue_fs_paused(int spoolfd);
+int queue_fs_set_paused(int spoolfd, int paused, const char *text,
+    int *changed, char *why, size_t whylen);
+
 #endif

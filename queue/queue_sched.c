@@ -111,6 +111,8 @@ struct queue_sched {
 	int			 blocked;	/* a due message waits for a
 						 * free slot */
 	int			 stopped;
+	int			 paused;	/* by the operator: no job goes
+						 * out (queue/paused) */
 	struct queue_sched_stats stats;		/* since start */
 };
 
@@ -604,7 +606,8 @@ qs_run(void *arg)
 	qs->timer = NULL;
 	qs->blocked = 0;
 	qs_expire_jobs(qs, now);
-	for (m = qs->msgs; m != NULL && !qs->stopped; m = next) {
+	for (m = qs->msgs; m != NULL && !qs->stopped && !qs->paused;
+	    m = next) {
 		next = m->next;
 		if (m->jobs > 0 || m->npending == 0 || m->held ||
 		    qs_msg_due(m) > now)
@@ -635,7 +638,7 @@ qs_arm(struct queue_sched *qs)
 
 	if (qs->stopped)
 		return;
-	for (m = qs->msgs; m != NULL; m = m->next)
+	for (m = qs->paused ? NULL : qs->msgs; m != NULL; m = m->next)
 		if (m->jobs == 0 && m->npending > 0 && !m->held &&
 		    qs_msg_due(m) < at)
 			at = qs_msg_due(m);
@@ -1515,6 +1518,10 @@ queue_sched_new(struct config *cfg, struct event_loop *loop, int spoolfd,
 	qs->loop = loop;
 	qs->spoolfd = spoolfd;
 	qs->commit = commit;
+	qs->paused = queue_fs_paused(spoolfd);
+	if (qs->paused)
+		log_notice("delivery is paused (%s): strictmailctl resume "
+		    "delivery to resume", QUEUE_FS_PAUSED);
 	return qs;
 }
 
@@ -1739,5 +1746,52 @@ queue_sched_delete(struct queue_sched *qs, const char *id, const char *who,
 		qs_msg_forget(qs, m);
 	log_info("%s: deleted by %s", id, who);
 	qs_arm(qs);
+	return 0;
+}
+
+/* ---- pause and resume of delivery ---- */
+
+int
+queue_sched_paused(const struct queue_sched *qs)
+{
+	return qs->paused;
+}
+
+int
+queue_sched_pause(struct queue_sched *qs, int pause, const char *who,
+    char *err, size_t errlen)
+{
+	char	text[512], why[512];
+	int	changed, rc;
+
+	pause = pause != 0;
+	if (qs->paused == pause) {
+		log_info("delivery %s already (%s)", pause ? "paused" :
+		    "running", who);
+		return 0;
+	}
+	(void)bsnprintf(text, sizeof(text), "delivery paused at %llu by %s\n",
+	    (unsigned long long)qs_now(), who);
+	rc = queue_fs_set_paused(qs->spoolfd, pause, text, &changed, why,
+	    sizeof(why));
+	if (rc == -1)
+		log_warnx("delivery %s by %s: %s", pause ? "pause" : "resume",
+		    who, why);
+	if (!changed) {
+		(void)bsnprintf(err, errlen, "delivery not %s: %s", pause ?
+		    "paused" : "resumed", why);
+		return -1;
+	}
+	/* The file is renamed or removed: a restart finds the new state
+	 * unless the folder's sync failed, which the operator is told. */
+	qs->paused = pause;
+	log_info("delivery %s by %s", pause ? "paused" : "resumed", who);
+	if (!pause)
+		qs_kick(qs);
+	if (rc == -1) {
+		(void)bsnprintf(err, errlen, "delivery %s, but a crash may "
+		    "forget it: %s", pause ? "paused" : "resumed", why);
+		return -1;
+	}
 	return 0;
 }

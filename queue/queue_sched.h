@@ -116,4 +116,24 @@ int queue_sched_release(struct queue_sched *qs, const char *id,
 int queue_sched_delete(struct queue_sched *qs, const char *id,
     const char *who, char *err, size_t errlen);
 
+/*
+ * Pause (pause 1) or resume (0) of delivery as a whole.  While paused no
+ * job goes out, remote (MSG_D_JOB) or local (MSG_LD_JOB): a message due
+ * meanwhile waits, which is not a failed attempt.  Jobs already out
+ * finish and their outcomes are written; a bounce or delay warning they
+ * cause is committed as a new message and waits like the others.
+ * Messages keep arriving and are committed and scheduled as usual.  The
+ * state is kept in the spool (queue_fs_set_paused), so a restart finds
+ * it (queue_sched_new reads it).  Resume makes every message that is due
+ * go at once.  Logged "delivery paused by WHO" / "delivery resumed by
+ * WHO".  Asking for the state it is in already is no error and writes
+ * nothing.  0, or -1 with err: nothing changed; or the file changed but
+ * queue/ could not be synced (the new state holds until a restart; a
+ * crash may forget it).
+ */
+int queue_sched_pause(struct queue_sched *qs, int pause, const char *who,
+    char *err, size_t errlen);
+/* 1 while delivery is paused. */
+int queue_sched_paused(const struct queue_sched *qs);
+
 #endif
