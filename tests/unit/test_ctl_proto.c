@@ -94,6 +94,30 @@ test_request_parse(void **state)
 	assert_false(ctl_proto_is_sts(CTL_DELETE));
 	assert_false(ctl_proto_is_sts(CTL_STATUS));
 
+	/* pause and resume: "delivery" only; root or admin-group; the
+	 * argument is no queue ID. */
+	parse_ok("strictmail-ctl 1 pause delivery", CTL_PAUSE, "delivery");
+	parse_ok("strictmail-ctl 1 resume delivery", CTL_RESUME, "delivery");
+	parse_bad("strictmail-ctl 1 pause", "pause takes one argument");
+	parse_bad("strictmail-ctl 1 resume delivery x",
+	    "resume takes one argument");
+	parse_bad("strictmail-ctl 1 pause receiving",
+	    "pause: only 'delivery' can be paused or resumed");
+	parse_bad("strictmail-ctl 1 resume Delivery",
+	    "resume: only 'delivery' can be paused or resumed");
+	parse_bad("strictmail-ctl 1 Pause delivery",
+	    "unknown command 'Pause'");
+	assert_true(ctl_proto_needs_admin(CTL_PAUSE));
+	assert_true(ctl_proto_needs_admin(CTL_RESUME));
+	assert_false(ctl_proto_needs_root(CTL_PAUSE));
+	assert_false(ctl_proto_takes_id(CTL_PAUSE));
+	assert_false(ctl_proto_takes_id(CTL_RESUME));
+	assert_true(ctl_proto_takes_id(CTL_SHOW));
+	assert_true(ctl_proto_takes_id(CTL_HOLD));
+	assert_false(ctl_proto_is_sts(CTL_PAUSE));
+	assert_string_equal(ctl_proto_cmd_name(CTL_PAUSE), "pause");
+	assert_string_equal(ctl_proto_cmd_name(CTL_RESUME), "resume");
+
 	parse_bad("strictmail-ctl 2 queue", V_ERR);
 	parse_bad("strictmail-ctl 0 queue", V_ERR);
 	parse_bad("strictmail-ctl 01 flush", V_ERR);
@@ -166,6 +190,9 @@ test_request_roundtrip(void **state)
 		{ CTL_RELEASE, "6619B010E3297000",
 		    "strictmail-ctl 1 release 6619B010E3297000\n" },
 		{ CTL_STATUS, NULL, "strictmail-ctl 1 status\n" },
+		{ CTL_PAUSE, "delivery", "strictmail-ctl 1 pause delivery\n" },
+		{ CTL_RESUME, "delivery",
+		    "strictmail-ctl 1 resume delivery\n" },
 	};
 	struct buf	b;
 	char		*t;

@@ -18,6 +18,10 @@
  * the message; release removes it and makes the message due; delete
  * removes both files; an unknown ID, a release of a message not held,
  * are errors.
+ * Pause: no job goes out, remote or local, while a job already out
+ * finishes and its outcome is written; the state is queue/paused, which a
+ * new scheduler on the same spool (a restart) finds; resume removes it and
+ * every due message goes at once; pausing twice is no error.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -991,6 +995,124 @@ test_delay_warning(void **state)
 	envelope_free(&env2);
 }
 
+/* The number of messages waiting on fd (each of any type). */
+static size_t
+count_msgs(int fd)
+{
+	static uint8_t	 in[65536];
+	struct ipc_msg	 m;
+	size_t		 len = 0, off = 0, used, n = 0;
+	ssize_t		 r;
+
+	while ((r = recv(fd, in + len, sizeof(in) - len, MSG_DONTWAIT)) > 0)
+		len += (size_t)r;
+	while (off < len) {
+		assert_int_equal(ipc_decode(in + off, len - off, &m, &used),
+		    IPC_OK);
+		if (m.fd != -1)
+			close(m.fd);
+		n++;
+		off += used;
+	}
+	return n;
+}
+
+static void
+test_pause(void **state)
+{
+	static const char *const r[] = { "bob@remote.example" };
+	static const char *const r3[] = { "carol@other.example" };
+	static const char *const rl[] = { "dave@local.test" };
+	static const char *const e[] = { NULL };
+	static const char text[] = "listen 127.0.0.1 25\n"
+	    "hostname mx.local.test\nlocal-domain local.test\n"
+	    "max-deliveries-per-domain 1\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs, *qs2;
+	struct ipc_chan		*ch, *lch;
+	struct envelope		 env1, env2, env3, env4;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE], err[256];
+	char			 path[QUEUE_FS_PATHSIZE];
+	int			 sv[2], lv[2];
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, lv), 0);
+	lch = ipc_chan_new(loop, lv[0], "parent", local_dispatch, dlv_closed,
+	    qs);
+	queue_sched_set_local(qs, lch);
+	assert_int_equal(queue_sched_paused(qs), 0);
+	put_message(fx, &env1, ID1, 1700000100, r, e, 1);
+	put_message(fx, &env2, ID2, 1700000200, r, e, 1);
+	env1.next_attempt = env2.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	queue_sched_add(qs, &env2);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 1);
+	assert_string_equal(qids[0], ID1);
+
+	/* Paused with ID1's job out. */
+	assert_int_equal(queue_sched_pause(qs, 1, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_paused(qs), 1);
+	assert_int_equal(faccessat(fx->spoolfd, QUEUE_FS_PAUSED, F_OK, 0), 0);
+	assert_int_equal(queue_fs_paused(fx->spoolfd), 1);
+	/* Its outcome is written (the message goes), and nothing else goes
+	 * out: not ID2, not a new remote message, not a local one. */
+	send_sent(sv[1], jobs[0]);
+	put_message(fx, &env3, ID3, 1700000300, r3, e, 1);
+	put_message(fx, &env4, ID4, 1700000400, rl, e, 1);
+	env3.next_attempt = env4.next_attempt = 0;
+	queue_sched_add(qs, &env3);
+	queue_sched_add(qs, &env4);
+	(void)queue_sched_flush(qs);
+	run_loop(loop, 1200);
+	queue_fs_path(path, QFS_QUEUE, ID1, "env");
+	assert_true(faccessat(fx->spoolfd, path, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	assert_int_equal(count_msgs(sv[1]), 0);
+	assert_int_equal(count_msgs(lv[1]), 0);
+	/* Again: no error, still paused. */
+	assert_int_equal(queue_sched_pause(qs, 1, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_paused(qs), 1);
+
+	/* A restart finds it. */
+	qs2 = queue_sched_new(&cfg, loop, fx->spoolfd, NULL);
+	assert_int_equal(queue_sched_paused(qs2), 1);
+	queue_sched_free(qs2);
+
+	/* Resume: the file goes, and every due message goes at once (one
+	 * job per destination: ID2 and ID3 remote, ID4 local). */
+	assert_int_equal(queue_sched_pause(qs, 0, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_paused(qs), 0);
+	assert_true(faccessat(fx->spoolfd, QUEUE_FS_PAUSED, F_OK, 0) == -1 &&
+	    errno == ENOENT);
+	assert_int_equal(queue_fs_paused(fx->spoolfd), 0);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 2);
+	assert_string_equal(qids[0], ID2);
+	assert_string_equal(qids[1], ID3);
+	assert_int_equal(count_msgs(lv[1]), 1);
+	assert_int_equal(queue_sched_pause(qs, 0, "uid 0 (root)", err,
+	    sizeof(err)), 0);
+	qs2 = queue_sched_new(&cfg, loop, fx->spoolfd, NULL);
+	assert_int_equal(queue_sched_paused(qs2), 0);
+	queue_sched_free(qs2);
+
+	queue_sched_set_local(qs, NULL);
+	ipc_chan_free(lch);
+	close(lv[1]);
+	envelope_free(&env1);
+	envelope_free(&env2);
+	envelope_free(&env3);
+	envelope_free(&env4);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
 int
 main(void)
 {
@@ -1000,6 +1122,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_limit_and_result,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
