@@ -147,6 +147,7 @@ say "paused: accepted and queued, mbox empty"
 # ---- a restart keeps it
 sm_stop "$SM_PID" || t_fail "strictmaild stops" "no exit"
 [ -f "$spool/queue/paused" ] || t_fail "queue/paused kept over the stop" "gone"
+log=$T_DIR/daemon2.log	# a new log: "ready" is waited for in it
 sm_start_ready "$conf" "$log"
 grep -q "delivery is paused" "$log" || t_fail "the start logs that delivery is paused" "$(grep -i paus "$log")"
 [ "$(dstate)" = paused ] || t_fail "still paused after a restart" "$(dstate)"
