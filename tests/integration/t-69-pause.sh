@@ -18,6 +18,7 @@
 #    paused line; status says running.
 . "$(dirname "$0")/lib.sh"
 t_init
+t_need setpriv
 
 CTL=$(dirname "$SM_BIN")/strictmailctl
 [ -x "$CTL" ] || t_fail "an executable strictmailctl next to $SM_BIN" "none (make / make asan)"
