@@ -205,10 +205,10 @@ control_send_queue(struct control_conn *c, const char *user)
 
 /*
  * list and show, delete, hold, release, pause and resume: root may do
- * all; anyone else
- * is asked about at the parent (this process is chrooted and cannot read
- * the user and group databases): a member of admin-group may do all too,
- * an ordinary user sees only their own messages (MSG_C_ADMIN_RESULT).
+ * all; anyone else is asked about at the parent (this process is
+ * chrooted and cannot read the user and group databases): a member of
+ * admin-group may do all too, an ordinary user sees only their own
+ * messages (MSG_C_ADMIN_RESULT).
  */
 static void
 control_request_queue(struct control_conn *c)

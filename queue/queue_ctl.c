@@ -1,7 +1,8 @@
 /*
  * queue_ctl.c - MSG_C_LIST, MSG_C_SHOW, MSG_C_FLUSH and the operator's
- * commands in the queue process (queue_ctl.h).  The envelopes are read from queue/XX/ as they
- * are on disk, so a list shows what a restart would recover.
+ * commands in the queue process (queue_ctl.h).  The envelopes are read
+ * from queue/XX/ as they are on disk, so a list shows what a restart
+ * would recover.
  */
 #include <sys/stat.h>
 #include <dirent.h>
