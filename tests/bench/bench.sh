@@ -55,16 +55,18 @@ if [ "$QUICK" = 1 ]; then
 	REPEAT=${BENCH_REPEAT:-1}
 	WITH_CEILING=${BENCH_CEILING:-0}
 	SYNC_MSGS=60
+	WARM=50
 	ORDER_MSGS=100
 	RESULTS=${BENCH_RESULTS:-$TOP/build/bench-quick.md}
 else
-	ROWS=${BENCH_ROWS:-"plain:1:4096:500 plain:10:4096:2000 plain:50:4096:4000
-	    plain:1:102400:200 plain:10:102400:500 plain:50:102400:1000
-	    tls:10:4096:1000 tls:50:4096:2000"}
+	ROWS=${BENCH_ROWS:-"plain:1:4096:300 plain:10:4096:1000 plain:50:4096:2000
+	    plain:1:102400:100 plain:10:102400:300 plain:50:102400:600
+	    tls:10:4096:500 tls:50:4096:1000"}
 	REPEAT=${BENCH_REPEAT:-3}
 	WITH_CEILING=${BENCH_CEILING:-1}
-	SYNC_MSGS=500
-	ORDER_MSGS=500
+	SYNC_MSGS=300
+	WARM=200
+	ORDER_MSGS=300
 	RESULTS=${BENCH_RESULTS:-$TOP/bench/results.md}
 fi
 SM_ADDR=127.0.0.1
@@ -72,7 +74,7 @@ PF_ADDR=127.0.0.2
 SYNC_CALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
 ORDER_CALLS=fsync,fdatasync,syncfs,sync,sync_file_range,rename,renameat,renameat2,openat,write,writev,pwrite64,pwritev,pwritev2,sendto,sendmsg,close
 
-say() { printf 'bench: %s\n' "$*"; }
+say() { printf 'bench: [%3ss] %s\n' "$SECONDS" "$*"; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, privilege separation, strace)"
@@ -258,8 +260,8 @@ ceiling() {
 declare -A R
 measure() {
 	local peer=$1 addr=$2 root=$3 count=$4 row kind s size m sp
-	run_load "$addr" plain 10 4096 200 "$count" >/dev/null	# warm-up
-	sleep 2
+	run_load "$addr" plain 10 4096 "$WARM" "$count" >/dev/null	# warm-up
+	sleep $((2 - QUICK))
 	R[$peer/idle]=$(pss "$root")
 	say "  $peer idle PSS: ${R[$peer/idle]} KiB"
 	for row in $ROWS; do
