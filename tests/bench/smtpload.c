@@ -11,6 +11,21 @@
  * end of the final "." (its last byte handed to the kernel) to the whole
  * 250 line read.  The first failure reasons go to stderr.
  *
+ *   smtpload -a ADDR [-p PORT] [-s SESSIONS] [-n COUNT] [-d SECONDS]
+ *            [-l SIZE] [-T] [-t TIMEOUT] [-H HELO] [-f SENDER] [-r RCPT]
+ *     -a  the server's numeric IPv4 or IPv6 address (nothing is resolved)
+ *     -p  its port (default 25)
+ *     -s  sessions at once, 1 to 1000 (default 1)
+ *     -n  messages to try in all, 0 to 10000000; 0: until -d (default 1000)
+ *     -d  time limit in seconds, 1 to 3600: no message starts after it
+ *         (default 60)
+ *     -l  message size in bytes, headers included, up to 64 MiB
+ *         (default 4096)
+ *     -T  STARTTLS on every connection (TLS 1.2, mbedTLS's client)
+ *     -t  seconds allowed for one whole connection, 1 to 600 (default 30)
+ *     -H  EHLO name (load.test), -f sender (sender@load.test), -r recipient
+ *         (root@localhost)
+ *
  * It is a load client, not a mail client: over STARTTLS it verifies no
  * certificate (common/tls.h's client never does; nothing is checked after
  * the handshake either).  It connects only to the numeric address given.
@@ -239,11 +254,18 @@ load_connect(struct load_conn *c)
 		return -1;
 	if (connect(c->fd, (struct sockaddr *)&load_sa, load_salen) == 0)
 		return 0;
-	if (errno != EINPROGRESS || load_wait(c, POLLOUT) == -1)
+	if (errno != EINPROGRESS)
 		return -1;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
-	    err != 0)
+	if (load_wait(c, POLLOUT) == -1) {
+		errno = ETIMEDOUT;
 		return -1;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return -1;
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
 	return 0;
 }
 
