@@ -37,7 +37,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 all: $(B)/strictmaild $(B)/strictmailctl $(B)/strictmail-postdrop \
      $(B)/tests/tools/sts-fetch-probe \
      $(B)/tests/tools/local-deliver $(B)/tests/tools/lmtp-send \
-     $(B)/tests/tools/creds-check
+     $(B)/tests/tools/creds-check $(B)/tests/bench/smtpload
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -75,6 +75,11 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libstrictmail.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a $(LIBS)
 
+# make bench's load client (tests/bench/smtpload.c).
+$(B)/tests/bench/smtpload: tests/bench/smtpload.c $(B)/libstrictmail.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libstrictmail.a $(LIBS)
+
 # The sanitizer build: same sources, its own folder.
 asan:
 	$(MAKE) B=$(BA) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
@@ -104,10 +109,12 @@ test-unit: asan
 test-integration: asan
 	bash tests/run-tests.sh integration
 
+# make bench QUICK=1: few messages, one repeat, fewer rows, no relay or
+# MTA-STS part (tests/bench/bench.sh says what each mode measures).
 bench: deps all
-	bash tests/bench/bench.sh
-	if [ "$${BENCH_RELAY:-1}" != 0 ]; then bash tests/bench/relay.sh; fi
-	if [ "$${BENCH_STS:-1}" != 0 ]; then bash tests/bench/sts.sh; fi
+	BENCH_QUICK=$(QUICK) bash tests/bench/bench.sh
+	if [ "$(QUICK)" != 1 ] && [ "$${BENCH_RELAY:-1}" != 0 ]; then bash tests/bench/relay.sh; fi
+	if [ "$(QUICK)" != 1 ] && [ "$${BENCH_STS:-1}" != 0 ]; then bash tests/bench/sts.sh; fi
 
 # Relaying through strictmail to a fast sink, beside chasquid
 # (tests/bench/relay.sh); BENCH_RELAY=0 leaves it out of make bench.

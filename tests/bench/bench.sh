@@ -1,72 +1,111 @@
 #!/bin/bash
-# bench.sh - the first acceptance benchmark (make bench).
+# bench.sh - the acceptance benchmark (make bench, make bench QUICK=1).
 #
-# In a network namespace of its own, smtp-source (Postfix's, from the
-# tree tests/deps.sh unpacks into build-deps/postfix; never installed)
-# sends 1 KiB messages (one connection per message) at 1, 10 and 50
-# parallel sessions to
-#   - strictmail (build/strictmaild; privilege-separated when run as root),
-#   - a private Postfix instance with its default durability (the same
-#     unpacked tree, tests/privdeps.sh; own config_directory and
-#     queue_directory under a temporary folder; every
-#     message is put on hold, so only reception is measured, as strictmail
-#     does no delivery yet),
-# in the same run, on the same file system, and prints messages per second.
-# It also measures the disk's ceiling for the queue's commit with
-# commitceil.c: messages of two files made durable per batch with one
-# fdatasync per file and one fsync per folder (what the queue does), or
-# with syncfs (one, or the two of the earlier commit), each also while
-# another program writes a large file on the same file system.
+# In a network namespace of its own, smtpload (tests/bench/smtpload.c: one
+# new connection per message, optionally over STARTTLS, every 250 checked,
+# latency from the end of DATA to the 250) sends mail to
+#   - strictmail (build/strictmaild, its shipped defaults; privilege-
+#     separated as root), and
+#   - a private Postfix instance with its default durability (the unpacked
+#     tree of tests/privdeps.sh; own config_directory and queue_directory
+#     under a temporary folder; every message is put on hold, so only
+#     reception is measured),
+# in the same run, with the same client, the same test certificate
+# (tests/pki/mkpki.sh) and their spools on the same file system.
+# For each peer it measures:
+#   - messages per second and the p50/p99 latency for each row (sessions,
+#     message size, plain or STARTTLS); the median of BENCH_REPEAT runs,
+#   - syncs per message: fsync, fdatasync, syncfs, sync, sync_file_range
+#     and msync counted by strace -f -c on all the MTA's processes during
+#     one 10-session run of 4 KiB messages,
+#   - memory: PSS (/proc/PID/smaps_rollup) summed over all the MTA's
+#     processes, idle (after a warm-up) and the peak sampled during the
+#     largest plain 4 KiB row,
+# and for strictmail the strace ordering proof of tests/integration/
+# strace_order.py (every 250 after the sync that covers its message).
+# The full run also measures the disk's ceiling for the queue's commit
+# with commitceil.c.  The table is printed and written to bench/results.md
+# (QUICK: build/bench-quick.md).
 #
 # Settings (environment):
+#   BENCH_QUICK=1       few messages, one repeat, rows 1 and 10 sessions at
+#                       4 KiB and STARTTLS at 10; no disk ceiling
 #   SM_BENCH_BIN        strictmaild to measure (default build/strictmaild)
 #   BENCH_DIR           where spools and test files go (default $TMPDIR or /tmp)
-#   BENCH_SESSIONS      session counts (default "1 10 50")
-#   BENCH_MESSAGES      messages per run, "sessions:count ..." (default
-#                       "1:500 10:2000 50:4000"; others get 2000)
+#   BENCH_ROWS          rows, "plain|tls:SESSIONS:SIZE:MESSAGES ..."
 #   BENCH_TIMEOUT       seconds allowed per run (default 120)
-#   BENCH_REPEAT        runs per figure; the median is reported (default 3)
+#   BENCH_REPEAT        runs per figure; the median is reported (default 3,
+#                       QUICK 1)
 #   BENCH_POSTFIX=0     leave Postfix out
+#   BENCH_CEILING=0     leave the disk ceiling out
+#   BENCH_RESULTS       where the table goes (default above)
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${SM_BENCH_BIN:-$TOP/build/strictmaild}
+CTL=$(dirname "$BIN")/strictmailctl
+LOAD=$TOP/build/tests/bench/smtpload
 BASE=${BENCH_DIR:-${TMPDIR:-/tmp}}
-SESSIONS=${BENCH_SESSIONS:-"1 10 50"}
-MESSAGES=${BENCH_MESSAGES:-"1:500 10:2000 50:4000"}
+QUICK=${BENCH_QUICK:-0}
+[ "$QUICK" = 1 ] || QUICK=0
 RUN_TIMEOUT=${BENCH_TIMEOUT:-120}
-REPEAT=${BENCH_REPEAT:-3}
 WITH_POSTFIX=${BENCH_POSTFIX:-1}
-SIZE=1024
+if [ "$QUICK" = 1 ]; then
+	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100"}
+	REPEAT=${BENCH_REPEAT:-1}
+	WITH_CEILING=${BENCH_CEILING:-0}
+	SYNC_MSGS=60
+	WARM=50
+	ORDER_MSGS=100
+	RESULTS=${BENCH_RESULTS:-$TOP/build/bench-quick.md}
+else
+	ROWS=${BENCH_ROWS:-"plain:1:4096:300 plain:10:4096:1000 plain:50:4096:2000
+	    plain:1:102400:100 plain:10:102400:300 plain:50:102400:600
+	    tls:10:4096:500 tls:50:4096:1000"}
+	REPEAT=${BENCH_REPEAT:-3}
+	WITH_CEILING=${BENCH_CEILING:-1}
+	SYNC_MSGS=300
+	WARM=200
+	ORDER_MSGS=300
+	RESULTS=${BENCH_RESULTS:-$TOP/bench/results.md}
+fi
 SM_ADDR=127.0.0.1
 PF_ADDR=127.0.0.2
+SYNC_CALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
+ORDER_CALLS=fsync,fdatasync,syncfs,sync,sync_file_range,rename,renameat,renameat2,openat,write,writev,pwrite64,pwritev,pwritev2,sendto,sendmsg,close
 
-say() { printf 'bench: %s\n' "$*"; }
+say() { printf 'bench: [%3ss] %s\n' "$SECONDS" "$*"; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespace, privilege separation)"
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespace, privilege separation, strace)"
 [ -x "$BIN" ] || die "no strictmaild at $BIN (run make)"
+[ -x "$LOAD" ] || die "no smtpload at $LOAD (run make)"
+command -v strace >/dev/null || die "no strace (run make deps)"
 PRIV_TOP=$TOP
 # shellcheck disable=SC1091
 . "$TOP/tests/privdeps.sh"
-why=$(priv_missing postfix usr/sbin/smtp-source usr/sbin/postfix usr/lib/postfix/sbin/master)
-[ -z "$why" ] || die "$why"
-SMTP_SOURCE=$(priv_root postfix)/usr/sbin/smtp-source
-PF_LIBPATH=$(priv_libpath postfix)
+if [ "$WITH_POSTFIX" = 1 ]; then
+	why=$(priv_missing postfix usr/sbin/postfix usr/lib/postfix/sbin/master)
+	[ -z "$why" ] || die "$why"
+	PF_LIBPATH=$(priv_libpath postfix)
+fi
 
 D=
 NS=
 SM_PID=
 PF_PID=
+BG_PIDS=
 CLEANED=0
 
 # shellcheck disable=SC1091
 . "$TOP/tests/bench/stop.sh"
 
 cleanup() {
+	local p
 	[ "$CLEANED" = 1 ] && return
 	CLEANED=1
 	trap - EXIT INT TERM
+	for p in $BG_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	stop_group "$SM_PID" 20
 	stop_group "$PF_PID" 20
 	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
@@ -75,14 +114,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-
-messages_for() {
-	local s=$1 kv
-	for kv in $MESSAGES; do
-		[ "${kv%%:*}" = "$s" ] && { echo "${kv#*:}"; return; }
-	done
-	echo 2000
-}
 
 wait_listen() {	# ADDR SECONDS
 	local i
@@ -93,27 +124,64 @@ wait_listen() {	# ADDR SECONDS
 	return 1
 }
 
-# run_source ADDR SESSIONS COUNT COUNTER-FUNCTION: prints "rate" or a
-# reason; the counter tells how many messages the server holds.
-run_source() {
-	local addr=$1 s=$2 m=$3 count=$4 before after t0 t1 rc
+# tree PID: PID and all its descendants (the MTA's processes).
+tree() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+	    { parent[$1] = $2 }
+	    END {
+		keep[root] = 1; n = 1
+		while (n) { n = 0
+		    for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; n = 1 } }
+		for (p in keep) if (p in parent) print p
+	    }'
+}
+
+# pss ROOT: the summed PSS in KiB of ROOT's process tree.
+pss() {
+	local p s=0 v
+	for p in $(tree "$1"); do
+		v=$(awk '/^Pss:/ { print $2; exit }' "/proc/$p/smaps_rollup" 2>/dev/null)
+		s=$((s + ${v:-0}))
+	done
+	echo "$s"
+}
+
+# sampler ROOT FILE: appends pss ROOT to FILE every 0.2 s until killed.
+sampler() {
+	while :; do pss "$1" >> "$2"; sleep 0.2; done
+}
+
+# load ADDR KIND SESSIONS SIZE COUNT [OUT]: one smtpload run; its line in OUT.
+load() {
+	local tls=
+	[ "$2" = tls ] && tls=-T
+	ip netns exec "$NS" timeout $((RUN_TIMEOUT + 60)) "$LOAD" -a "$1" \
+	    -s "$3" -l "$4" -n "$5" -d "$RUN_TIMEOUT" -t 30 $tls \
+	    -H bench.test -f sender@bench.test -r root@localhost \
+	    >"${6:-$D/load.out}" 2>"$D/load.err"
+}
+
+field() {	# KEY < smtpload line
+	tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# run_load ADDR KIND SESSIONS SIZE COUNT COUNTER: prints "rate p50 p99" or
+# a reason; the counter tells how many messages the server holds.
+run_load() {
+	local addr=$1 kind=$2 s=$3 size=$4 m=$5 count=$6 before after rc ok
 	before=$($count)
-	t0=$(date +%s%N)
-	ip netns exec "$NS" env LD_LIBRARY_PATH="$PF_LIBPATH" \
-	    timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$s" -m "$m" -l "$SIZE" \
-	    -M bench.test -f sender@bench.test -t root@localhost "$addr:25" \
-	    >"$D/source.out" 2>&1
+	load "$addr" "$kind" "$s" "$size" "$m"
 	rc=$?
-	t1=$(date +%s%N)
 	after=$($count)
+	ok=$(field ok < "$D/load.out")
 	if [ "$rc" = 124 ]; then
-		echo "timeout(${RUN_TIMEOUT}s)"
-	elif [ "$rc" != 0 ]; then
-		echo "failed($(tail -n 1 "$D/source.out" | tr ' ' '_' | cut -c1-40))"
+		echo "timeout"
+	elif [ "$rc" != 0 ] || [ "${ok:-0}" != "$m" ]; then
+		echo "failed($(head -n 1 "$D/load.err" | sed 's/^smtpload: //' | tr ' ' '_' | cut -c1-50))"
 	elif [ $((after - before)) -ne "$m" ]; then
 		echo "lost($((after - before))/$m)"
 	else
-		awk -v m="$m" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f\n", m / (ns / 1e9) }'
+		echo "$(field rate < "$D/load.out") $(field p50_ms < "$D/load.out") $(field p99_ms < "$D/load.out")"
 	fi
 }
 
@@ -122,21 +190,53 @@ run_source() {
 median() {
 	local all bad n
 	all=$(cat)
-	bad=$(printf '%s\n' "$all" | grep -v -E '^[0-9]+$' | head -n 1)
+	bad=$(printf '%s\n' "$all" | grep -v -E '^[0-9]+(\.[0-9]+)?$' | head -n 1)
 	if [ -n "$bad" ]; then echo "$bad"; return; fi
 	n=$(printf '%s\n' "$all" | grep -c .)
-	printf '%s\n' "$all" | sort -n | sed -n "$(( (n + 1) / 2 ))p"
+	printf '%s\n' "$all" | sort -g | sed -n "$(( (n + 1) / 2 ))p"
 }
 
-# repeat_source ADDR SESSIONS COUNT COUNTER: the median of REPEAT runs;
-# each run's figure goes to stderr.
-repeat_source() {
+# repeat_load ADDR KIND SESSIONS SIZE COUNT COUNTER: "rate p50 p99", each
+# the median of REPEAT runs (or the first failure); runs go to stderr.
+repeat_load() {
 	local i r
+	: > "$D/runs"
 	for i in $(seq 1 "$REPEAT"); do
-		r=$(run_source "$@")
+		r=$(run_load "$@")
 		echo "bench:     run $i: $r" >&2
-		echo "$r"
-	done | median
+		echo "$r" >> "$D/runs"
+	done
+	if grep -q -v -E '^[0-9. ]+$' "$D/runs"; then
+		grep -v -E '^[0-9. ]+$' "$D/runs" | head -n 1
+		return
+	fi
+	echo "$(awk '{ print $1 }' "$D/runs" | median)" \
+	    "$(awk '{ print $2 }' "$D/runs" | median)" \
+	    "$(awk '{ print $3 }' "$D/runs" | median)"
+}
+
+# syncs ROOT ADDR: sync calls per accepted message over one 10-session run
+# of SYNC_MSGS 4 KiB messages, counted by strace -c on ROOT's process tree.
+syncs() {
+	local args=() p sp n ok
+	for p in $(tree "$1"); do args+=(-p "$p"); done
+	strace -f -c -qq -e trace="$SYNC_CALLS" -o "$D/syncs.out" "${args[@]}" 2>/dev/null &
+	sp=$!
+	sleep 1
+	load "$2" plain 10 4096 "$SYNC_MSGS" "$D/syncs.load"
+	sleep 1	# what the MTA does right after the run (a group commit, a deferral)
+	kill -INT "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	ok=$(field ok < "$D/syncs.load")
+	# sync_file_range only starts write-back: traced and shown, not counted.
+	n=$(awk -v l=",$SYNC_CALLS," '$NF != "sync_file_range" && index(l, "," $NF ",") && $4 ~ /^[0-9]+$/ { n += $4 } END { print n + 0 }' "$D/syncs.out")
+	if [ "${ok:-0}" -gt 0 ]; then
+		awk -v n="$n" -v ok="$ok" 'BEGIN { printf "%.2f\n", n / ok }'
+	else
+		echo "failed"
+	fi
+	awk -v l=",$SYNC_CALLS," 'index(l, "," $NF ",") { printf "bench:     %s: %s\n", $NF, $4 }' "$D/syncs.out" >&2
+	awk -v ok="${ok:-0}" '$NF == "sync_file_range" && ok > 0 { printf "%.2f\n", $4 / ok }' "$D/syncs.out" > "$D/sfr"
 }
 
 # ceiling MODE BATCH [writer]: the median messages per second of REPEAT
@@ -157,37 +257,105 @@ ceiling() {
 	done | median
 }
 
+# measure PEER ADDR ROOT COUNTER: the rows, memory and syncs of one peer
+# into R[PEER/...].
+declare -A R
+measure() {
+	local peer=$1 addr=$2 root=$3 count=$4 row kind s size m sp
+	run_load "$addr" plain 10 4096 "$WARM" "$count" >/dev/null	# warm-up
+	sleep $((2 - QUICK))
+	R[$peer/idle]=$(pss "$root")
+	say "  $peer idle PSS: ${R[$peer/idle]} KiB"
+	for row in $ROWS; do
+		IFS=: read -r kind s size m <<< "$row"
+		sp=
+		if [ "$row" = "$PEAK_ROW" ]; then
+			: > "$D/pss.$peer"
+			sampler "$root" "$D/pss.$peer" &
+			sp=$!
+			BG_PIDS="$BG_PIDS $sp"
+		fi
+		R[$peer/$row]=$(repeat_load "$addr" "$kind" "$s" "$size" "$m" "$count")
+		if [ -n "$sp" ]; then
+			kill "$sp" 2>/dev/null
+			wait "$sp" 2>/dev/null
+			R[$peer/peak]=$(sort -n "$D/pss.$peer" | tail -n 1)
+		fi
+		say "  $peer $kind $s sessions, $size bytes, $m messages: ${R[$peer/$row]} (msg/s p50 p99 ms, median of $REPEAT)"
+	done
+	[ -n "${R[$peer/peak]:-}" ] && say "  $peer peak PSS during $PEAK_ROW: ${R[$peer/peak]} KiB"
+	R[$peer/syncs]=$(syncs "$root" "$addr")
+	R[$peer/sfr]=$(cat "$D/sfr" 2>/dev/null)
+	say "  $peer syncs per message (strace -c, 10 sessions, $SYNC_MSGS messages): ${R[$peer/syncs]}"
+}
+
+# stripped FILE...: the total size in bytes of stripped copies.
+stripped() {
+	local f t=0 n=0
+	mkdir -p "$D/strip"
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		file -b "$f" 2>/dev/null | grep -q '^ELF' || continue
+		n=$((n + 1))
+		strip -o "$D/strip/$n" "$f" 2>/dev/null || continue
+		t=$((t + $(stat -c %s "$D/strip/$n")))
+	done
+	echo "$t"
+}
+
+# The largest plain 4 KiB row: where peak memory is sampled.
+PEAK_ROW=
+peak_s=0
+for row in $ROWS; do
+	IFS=: read -r kind s size m <<< "$row"
+	if [ "$kind" = plain ] && [ "$size" = 4096 ] && [ "$s" -gt "$peak_s" ]; then
+		PEAK_ROW=$row
+		peak_s=$s
+	fi
+done
+
 # ---------------------------------------------------------------- setup
 
+T_START=$(date +%s)
 D=$(mktemp -d "$BASE/sm-bench.XXXXXX") || die "mktemp in $BASE"
 chmod 0755 "$D"
 NS="sm-bench-$$"
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add "$PF_ADDR/32" dev lo
+ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" 2>/dev/null
 
 fsinfo=$(df -PT "$D" | awk 'NR == 2 { print $2 " on " $1 }')
-say "spools in $D ($fsinfo), $(nproc) cores, $SIZE-byte messages, one connection per message"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+machine="$(nproc) cores ($cpu), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $fsinfo"
+say "machine: $machine"
+say "spools in $D; one connection per message; $([ "$QUICK" = 1 ] && echo QUICK, )$REPEAT run(s) per figure"
+
+bash "$TOP/tests/pki/mkpki.sh" issue "$D/pki" bench DNS:bench.test \
+    IP:$SM_ADDR IP:$PF_ADDR >"$D/pki.log" 2>&1 || { cat "$D/pki.log"; die "tests/pki/mkpki.sh"; }
+CERT=$D/pki/bench.pem
+KEY=$D/pki/bench.key
 
 # ---------------------------------------------------------------- disk ceiling
 
-${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$D/commitceil" \
-    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
-mkdir -p "$D/disk"
-say "disk ceiling: median of $REPEAT runs of 3 s per mode"
 declare -A CEIL
-for mode in fsync syncfs syncfs2; do
-	for b in 1 10; do
-		for w in quiet writer; do
-			CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
-			say "  $mode batch $b $w: ${CEIL[$mode/$b/$w]} msg/s"
+if [ "$WITH_CEILING" = 1 ]; then
+	${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$D/commitceil" \
+	    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
+	mkdir -p "$D/disk"
+	say "disk ceiling: median of $REPEAT runs of 3 s per mode"
+	for mode in fsync syncfs syncfs2; do
+		for b in 1 10; do
+			for w in quiet writer; do
+				CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
+				say "  $mode batch $b $w: ${CEIL[$mode/$b/$w]} msg/s"
+			done
 		done
 	done
-done
+fi
 
 # ---------------------------------------------------------------- strictmail
 
-declare -A SMR PFR
 priv="privilege-separated"
 uflag=
 if ! [ "$(id -u)" -eq 0 ]; then priv="unprivileged (-u)"; uflag=-u; fi
@@ -205,6 +373,8 @@ max-sessions 200
 max-sessions-per-client 200
 min-free-space 100M
 control-socket $D/sm/control.sock
+tls-certificate $CERT
+tls-key $KEY
 EOF
 ip netns exec "$NS" setsid "$BIN" -d $uflag -f "$D/sm/strictmail.conf" \
     >"$D/sm/daemon.log" 2>&1 </dev/null &
@@ -217,13 +387,38 @@ for i in $(seq 1 300); do
 done
 [ "$ok" = 1 ] || { tail -n 20 "$D/sm/daemon.log"; die "strictmaild did not get ready"; }
 say "strictmail: $BIN, $priv, pid $SM_PID"
+# Delivery is paused when strictmailctl can (acceptance alone, as Postfix
+# holds its mail); otherwise each message gets one local delivery attempt,
+# deferred at once (root has no alias), while the runs go on.
+if ip netns exec "$NS" "$CTL" -f "$D/sm/strictmail.conf" pause delivery >"$D/sm/pause.out" 2>&1; then
+	SM_DELIVERY="delivery paused (strictmailctl pause delivery)"
+else
+	SM_DELIVERY="delivery not paused (strictmailctl cannot: each message gets one local attempt, deferred)"
+fi
+say "strictmail: $SM_DELIVERY"
 sm_count() { find "$D/sm/spool/queue" -name '*.env' 2>/dev/null | wc -l; }
-run_source "$SM_ADDR" 10 200 sm_count >/dev/null	# warm-up
-for s in $SESSIONS; do
-	m=$(messages_for "$s")
-	SMR[$s]=$(repeat_source "$SM_ADDR" "$s" "$m" sm_count)
-	say "  strictmail $s sessions, $m messages: ${SMR[$s]} msg/s (median of $REPEAT)"
-done
+measure strictmail "$SM_ADDR" "$SM_PID" sm_count
+
+# The ordering proof on a traced run (tests/integration/strace_order.py,
+# as t-20 uses it): every 250 after the sync covering its message.
+args=()
+for p in $(tree "$SM_PID"); do args+=(-p "$p"); done
+strace -f -ttt -T -yy -s 4096 -qq -o "$D/order.trace" -e trace="$ORDER_CALLS" "${args[@]}" 2>/dev/null &
+sp=$!
+sleep 1
+load "$SM_ADDR" plain 10 4096 "$ORDER_MSGS" "$D/order.load"
+sleep 1
+kill -INT "$sp" 2>/dev/null
+wait "$sp" 2>/dev/null
+python3 "$TOP/tests/integration/strace_order.py" "$D/order.trace" "$D/sm/spool" >"$D/order.out" 2>&1
+ORDER_RC=$?
+sed 's/^/bench:     /' "$D/order.out" | head -n 8
+if [ "$ORDER_RC" = 0 ]; then
+	ORDER="proven for $(field ok < "$D/order.load") messages (10 sessions, strace_order.py)"
+else
+	ORDER="VIOLATED: $(grep -m 1 '^VIOLATION' "$D/order.out")"
+fi
+say "strictmail ordering: $ORDER"
 stop_group "$SM_PID" 30
 SM_PID=
 
@@ -253,6 +448,9 @@ alias_database =
 local_recipient_maps = proxy:unix:passwd.byname
 smtpd_peername_lookup = no
 smtpd_data_restrictions = check_client_access static:HOLD
+smtpd_tls_cert_file = $CERT
+smtpd_tls_key_file = $KEY
+smtpd_tls_security_level = may
 maillog_file_prefixes = $D
 maillog_file = $D/pf/maillog
 biff = no
@@ -262,6 +460,7 @@ smtp      inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
@@ -290,40 +489,103 @@ EOF
 	done
 	[ -n "$PF_PID" ] || { cat "$D/pf/start.out"; die "postfix did not start"; }
 	wait_listen "$PF_ADDR" 20 || die "postfix does not listen on $PF_ADDR:25"
-	say "postfix: $(priv_run postfix usr/sbin/postconf -c "$D/pf/etc" -h mail_version) (build-deps/postfix), master pid $PF_PID"
-	run_source "$PF_ADDR" 10 200 pf_count >/dev/null	# warm-up
-	for s in $SESSIONS; do
-		m=$(messages_for "$s")
-		PFR[$s]=$(repeat_source "$PF_ADDR" "$s" "$m" pf_count)
-		say "  postfix $s sessions, $m messages: ${PFR[$s]} msg/s (median of $REPEAT)"
-	done
+	PF_VERSION=$(priv_run postfix usr/sbin/postconf -c "$D/pf/etc" -h mail_version)
+	say "postfix: $PF_VERSION (build-deps/postfix), master pid $PF_PID, mail held"
+	measure postfix "$PF_ADDR" "$PF_PID" pf_count
 	stop_group "$PF_PID" 30
 	PF_PID=
 fi
 
+# ---------------------------------------------------------------- sizes
+
+SM_SIZE=$(stripped "$BIN" "$CTL" "$(dirname "$BIN")/strictmail-postdrop")
+PF_SIZE=-
+if [ "$WITH_POSTFIX" = 1 ]; then
+	r=$(priv_root postfix)
+	mapfile -t pf_files < <(find "$r/usr/sbin" "$r/usr/lib/postfix" -type f 2>/dev/null)
+	PF_SIZE=$(stripped "${pf_files[@]}")
+fi
+
 # ---------------------------------------------------------------- table
 
-echo
-echo "messages per second (median of $REPEAT runs), $SIZE-byte messages, smtp-source, $fsinfo"
-printf '%-9s %-9s %-16s %-16s %s\n' sessions messages strictmail postfix ratio
-for s in $SESSIONS; do
-	a=${SMR[$s]}
-	b=${PFR[$s]:--}
-	r=-
-	case "$a$b" in *[!0-9]*) ;; *) r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }') ;; esac
-	printf '%-9s %-9s %-16s %-16s %s\n' "$s" "$(messages_for "$s")" "$a" "$b" "$r"
-done
-echo
-echo "disk ceiling for the commit (1 KiB content + envelope, same file system), messages per second (median of $REPEAT)"
-printf '  %-52s %-10s %-10s %s\n' "how a batch is made durable" "batch" "quiet" "large writer"
-for mode in fsync syncfs syncfs2; do
-	case $mode in
-	fsync)   what="fdatasync each file, fsync each folder (the queue)" ;;
-	syncfs)  what="one syncfs, then fdatasync each file" ;;
-	syncfs2) what="syncfs, rename envelope, syncfs (earlier)" ;;
-	esac
-	for b in 1 10; do
-		printf '  %-52s %-10s %-10s %s\n' "$what" "$b" "${CEIL[$mode/$b/quiet]}" "${CEIL[$mode/$b/writer]}"
+T_END=$(date +%s)
+ratio() {	# A B
+	case "$1$2" in *[!0-9.]*|'') echo - ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' ;; esac
+}
+kib_mib() { case "$1" in ''|*[!0-9]*) echo - ;; *) awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }' ;; esac; }
+word() { echo "$1" | awk -v n="$2" '{ print (NF >= 3 ? $n : (n == 1 ? $0 : "-")) }'; }
+size_name() { case "$1" in 4096) echo 4KiB ;; 102400) echo 100KiB ;; *) echo "${1}B" ;; esac; }
+
+table() {
+	local row kind s size m a b
+	echo "# make bench$([ "$QUICK" = 1 ] && echo " QUICK=1")"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $((T_END - T_START)) s; $machine."
+	echo "strictmail $("$BIN" -V 2>/dev/null | head -n 1) ($priv, shipped durability, $SM_DELIVERY);"
+	echo "Postfix ${PF_VERSION:--} (default durability, mail held). Client: smtpload, one new"
+	echo "connection per message; STARTTLS rows: TLS 1.2 (the client's mbedTLS 2.28), the same"
+	echo "test certificate on both. Median of $REPEAT run(s); the ratio is the result, the"
+	echo "absolute figures are context (a shared, noisy machine)."
+	echo
+	echo '```'
+	printf '%-22s %6s  %-10s %-10s %-7s %-16s %s\n' test msgs "sm msg/s" "pf msg/s" ratio "sm p50/p99 ms" "pf p50/p99 ms"
+	for row in $ROWS; do
+		IFS=: read -r kind s size m <<< "$row"
+		a=${R[strictmail/$row]:--}
+		b=${R[postfix/$row]:--}
+		printf '%-22s %6s  %-10s %-10s %-7s %-16s %s\n' \
+		    "$kind $s sess $(size_name "$size")" "$m" "$(word "$a" 1)" "$(word "$b" 1)" \
+		    "$(ratio "$(word "$a" 1)" "$(word "$b" 1)")" \
+		    "$(word "$a" 2)/$(word "$a" 3)" "$(word "$b" 2)/$(word "$b" 3)"
 	done
-done
+	printf '%-22s %6s  %-10s %-10s %s\n' "syncs per message" "$SYNC_MSGS" \
+	    "${R[strictmail/syncs]:--}" "${R[postfix/syncs]:--}" \
+	    "$(ratio "${R[strictmail/syncs]:-}" "${R[postfix/syncs]:-}")"
+	printf '%-22s %6s  %-10s %-10s %s\n' "PSS idle" "" \
+	    "$(kib_mib "${R[strictmail/idle]:-}")" "$(kib_mib "${R[postfix/idle]:-}")" \
+	    "$(ratio "${R[strictmail/idle]:-}" "${R[postfix/idle]:-}")"
+	printf '%-22s %6s  %-10s %-10s %s\n' "PSS peak ($(echo "$PEAK_ROW" | cut -d: -f2) sess)" "" \
+	    "$(kib_mib "${R[strictmail/peak]:-}")" "$(kib_mib "${R[postfix/peak]:-}")" \
+	    "$(ratio "${R[strictmail/peak]:-}" "${R[postfix/peak]:-}")"
+	printf '%-22s %6s  %-10s %-10s %s\n' "stripped programs" "" \
+	    "$((SM_SIZE / 1024)) KiB" "$([ "$PF_SIZE" = - ] && echo - || echo "$((PF_SIZE / 1024)) KiB")" \
+	    "$(ratio "$SM_SIZE" "$PF_SIZE")"
+	echo '```'
+	echo
+	echo "strictmail ordering (every 250 after its sync): $ORDER."
+	echo "Syncs: fsync, fdatasync, syncfs, sync and msync of all the MTA's processes"
+	echo "(strace -f -c) over one 10-session run of 4 KiB messages, per message accepted"
+	echo "(sync_file_range, which only starts write-back, not counted: strictmail ${R[strictmail/sfr]:-0}/message)."
+	echo "PSS: /proc/PID/smaps_rollup summed over all the MTA's processes."
+	echo "Programs: strictmaild, strictmailctl, strictmail-postdrop stripped (shared libraries"
+	echo "such as mbedTLS not counted); Postfix: every ELF file of usr/sbin and usr/lib/postfix"
+	echo "of its package (its own shared libraries included), stripped, for context."
+	if [ "$WITH_CEILING" = 1 ]; then
+		echo
+		echo "Disk ceiling for the commit (1 KiB content + envelope, same file system), messages per second:"
+		echo
+		echo '```'
+		printf '%-52s %-6s %-8s %s\n' "how a batch is made durable" "batch" "quiet" "large writer"
+		for mode in fsync syncfs syncfs2; do
+			case $mode in
+			fsync)   what="fdatasync each file, fsync each folder (the queue)" ;;
+			syncfs)  what="one syncfs, then fdatasync each file" ;;
+			syncfs2) what="syncfs, rename envelope, syncfs (earlier)" ;;
+			esac
+			for b in 1 10; do
+				printf '%-52s %-6s %-8s %s\n' "$what" "$b" "${CEIL[$mode/$b/quiet]}" "${CEIL[$mode/$b/writer]}"
+			done
+		done
+		echo '```'
+	fi
+	echo
+	echo "Not measured here: OpenSMTPD and chasquid as acceptance peers, the chart."
+}
+
+echo
+table | tee "$D/results.md"
+mkdir -p "$(dirname "$RESULTS")"
+cp "$D/results.md" "$RESULTS"
+say "table written to $RESULTS"
+[ "$ORDER_RC" = 0 ] || exit 1
 exit 0
