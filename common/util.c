@@ -7,6 +7,9 @@
  * suffix where the function takes one, and every multiplication checked
  * for overflow.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -225,6 +228,14 @@ fd_set_nonblock(int fd)
 	if (fl & O_NONBLOCK)
 		return 0;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int
+fd_set_nodelay(int fd)
+{
+	int	one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 int

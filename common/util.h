@@ -39,6 +39,13 @@ int parse_duration(const char *s, uint64_t *seconds);
 
 int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
+/*
+ * TCP_NODELAY on a TCP socket: what is written goes out at once.  mbedTLS
+ * writes each handshake message of a flight on its own; with Nagle's
+ * algorithm the rest of the flight would wait for the peer's delayed ACK
+ * (tens of milliseconds per handshake).  0 or -1 with errno.
+ */
+int fd_set_nodelay(int fd);
 /* write() until done, retrying EINTR; -1 with errno on error. */
 int write_all(int fd, const void *buf, size_t len);
 /* Reads until size bytes or the end of the file (EINTR retried): the

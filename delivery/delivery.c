@@ -1039,6 +1039,7 @@ dlv_connect(const struct mxwalk_target *t, unsigned port,
 	    0);
 	if (fd == -1)
 		return -1;
+	(void)fd_set_nodelay(fd);	/* util.h says why */
 	if (dlv_bind(fd, t->addr.family, cfg) == -1 ||
 	    (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
 	    errno != EINPROGRESS)) {

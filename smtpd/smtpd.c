@@ -1078,6 +1078,7 @@ smtpd_accept(int fd, int events, void *arg)
 				log_warn("accept");
 			return;
 		}
+		(void)fd_set_nodelay(cfd);	/* util.h says why */
 		smtpd_accept_one(sl->sd, sl->l, cfd, &ss, sslen);
 	}
 }

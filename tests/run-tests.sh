@@ -9,7 +9,10 @@
 # closing line "N passed, N failed, N skipped".  The unit layer also runs
 # tests/check-rules.sh (every MTA-STS rule cited by a test).
 # The fuzz layer runs each libFuzzer target for 3 seconds (FUZZ_SECONDS; "make fuzz" runs longer).
-#   tests/run-tests.sh [unit|integration|fuzz] [TEST-NAME-PATTERN]
+# The bench layer runs the quick benchmark (make bench QUICK=1, about a
+# minute): it must run and prove every 250 came after its sync; its
+# figures are printed and never judged.
+#   tests/run-tests.sh [unit|integration|fuzz|bench] [TEST-NAME-PATTERN]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -217,12 +220,40 @@ run_fuzz() {
 	note "fuzz targets took $(( $(date +%s) - t0 ))s"
 }
 
+# The quick benchmark (make bench QUICK=1): so that it cannot rot, and
+# for its check that every strictmail 250 came after its sync.  Its
+# figures are printed, never judged: the machine may be busy.
+run_bench() {
+	local t0 log=build/bench-quick.log
+	t0=$(date +%s)
+	note "quick benchmark (tests/bench/bench.sh, BENCH_QUICK=1; figures only, no speed is asserted)"
+	if [ -n "$pattern" ] && [[ bench != *$pattern* ]]; then
+		return
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		skip=$((skip + 1))
+		echo "SKIP bench/quick: needs root (network namespace)"
+		return
+	fi
+	if BENCH_QUICK=1 bash tests/bench/bench.sh > "$log" 2>&1; then
+		pass=$((pass + 1))
+		echo "PASS bench/quick ($(( $(date +%s) - t0 ))s)"
+		sed -n '/^test  /,/^$/p' "$log"
+	else
+		fail=$((fail + 1)); failed_names+=("bench/quick")
+		echo "FAIL bench/quick: expected the quick benchmark to run and its ordering check to pass, got:"
+		tail -n 15 "$log"
+	fi
+	note "quick benchmark took $(( $(date +%s) - t0 ))s"
+}
+
 case $layer in
 unit) run_unit ;;
 integration) run_integration ;;
 fuzz) run_fuzz ;;
-all) run_unit; run_integration; run_fuzz ;;
-*) echo "usage: $0 [unit|integration|fuzz|all] [pattern]"; exit 2 ;;
+bench) run_bench ;;
+all) run_unit; run_integration; run_fuzz; run_bench ;;
+*) echo "usage: $0 [unit|integration|fuzz|bench|all] [pattern]"; exit 2 ;;
 esac
 
 note "total $(( $(date +%s) - t_start ))s"

@@ -252,6 +252,8 @@ load_connect(struct load_conn *c)
 	    SOCK_CLOEXEC, 0);
 	if (c->fd == -1)
 		return -1;
+	/* As a real client's TLS library would: a flight in one segment. */
+	(void)fd_set_nodelay(c->fd);
 	if (connect(c->fd, (struct sockaddr *)&load_sa, load_salen) == 0)
 		return 0;
 	if (errno != EINPROGRESS)
