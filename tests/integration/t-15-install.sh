@@ -51,7 +51,7 @@ say "installed spool matches the table: ok"
 # The installed man pages carry no placeholder and name no file of the
 # source tree.
 for m in "$stage"/usr/share/man/man8/strictmaild.8 "$stage"/usr/share/man/man5/strictmail.conf.5 \
-    "$stage"/usr/share/man/man8/strictmailctl.8; do
+    "$stage"/usr/share/man/man8/strictmailctl.8 "$stage"/usr/share/man/man8/sendmail.8; do
 	grep -q '^\.Os strictmail' "$m" || t_fail "$m: .Os strictmail" "$(grep '^\.Os' "$m")"
 	bad=$(grep -nE '(^|[^/a-z])(etc|tests|daemon|common|smtpd|queue)/[a-z]|INSTALL|README' "$m" | head -n 3)
 	[ -z "$bad" ] || t_fail "$m names no file of the source tree" "$bad"
