@@ -148,12 +148,13 @@ for c in conns:
                 copies.setdefault(r, []).append(
                     (t.get('replied') or t['end'], t['start'], c['closed_by']))
 got = {r: len(v) for r, v in copies.items()}
-# A second copy is allowed only when strictmail was killed within WINDOW
-# seconds after the MX sent its 250 for the first, and before the second
-# began: the 250 came, the outcome was not durable yet.  (The delivery
-# process QUITs at once after the 250 and reports to the queue, which
-# then writes the envelope: the session of such a copy may well have
-# ended with QUIT before the kill.)
+# A second copy is allowed only when strictmail was killed during the
+# first one's transaction or within WINDOW seconds after the MX sent its
+# 250 for it, and before the second began: the 250 came (or the final
+# dot was on its way and the MX answered a killed client), the outcome
+# was not durable yet.  (The delivery process QUITs at once after the
+# 250 and reports to the queue, which then writes the envelope: the
+# session of such a copy may well have ended with QUIT before the kill.)
 WINDOW = 3.0
 allowed = {}
 bad = {}
@@ -161,7 +162,7 @@ problems = []
 for r, v in copies.items():
     v.sort()
     for a, b in zip(v, v[1:]):
-        if any(a[0] <= k <= a[0] + WINDOW and k <= b[1] for k in kills):
+        if any(a[1] <= k <= a[0] + WINDOW and k <= b[1] for k in kills):
             allowed[r] = allowed.get(r, 0) + 1
         else:
             bad[r] = [(round(x[0], 3), round(x[1], 3), x[2]) for x in v]
