@@ -182,14 +182,16 @@ fuzz-clean:
 $(B)/strictmaild.service: etc/strictmaild.service.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	    -e 's|@SPOOLDIR@|$(SPOOLDIR)|g' etc/strictmaild.service.in > $@.tmp
-	mv $@.tmp $@
+	    -e 's|@SPOOLDIR@|$(SPOOLDIR)|g' etc/strictmaild.service.in > $@.tmp.$$$$ && \
+	    mv $@.tmp.$$$$ $@
 
 # The installed configuration names a SPOOLDIR other than the built-in
 # default (the sample shows that one commented).
 SPOOL_SED = $(if $(filter /var/spool/strictmail,$(SPOOLDIR)),,-e 's|^\#spool\([[:space:]]\)|spool\1|')
 
 # The man pages get the version of the binary in .Os, when it has one.
+# Temporary files carry the shell's PID: two installs from one tree (the
+# tests run several at once) never share one.
 install: all $(B)/strictmaild.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR)
@@ -201,9 +203,10 @@ install: all $(B)/strictmaild.service
 	v=$$($(B)/strictmaild -V 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p'); \
 	for m in daemon/strictmaild.8:man8 daemon/strictmail.conf.5:man5 \
 	    ctl/strictmailctl.8:man8 ctl/sendmail.8:man8; do \
-	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp && \
-	    install -m 0644 $(B)/man.tmp $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || exit 1; \
-	done; rm -f $(B)/man.tmp
+	    sed "s/^\.Os strictmail\$$/.Os strictmail$${v:+ $$v}/" $${m%:*} > $(B)/man.tmp.$$$$ && \
+	    install -m 0644 $(B)/man.tmp.$$$$ $(DESTDIR)$(MANDIR)/$${m#*:}/$$(basename $${m%:*}) || \
+	    { rm -f $(B)/man.tmp.$$$$; exit 1; }; \
+	done; rm -f $(B)/man.tmp.$$$$
 	install -m 0644 $(B)/strictmaild.service $(DESTDIR)$(UNITDIR)/strictmaild.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/strictmail.conf || \
 	    sed -e 's|/etc/strictmail/|$(SYSCONFDIR)/|g' $(SPOOL_SED) \

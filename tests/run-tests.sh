@@ -4,7 +4,8 @@
 # the latter twice: unprivileged (-u, leak detection on) and
 # privilege-separated (as root, detect_leaks=0: LeakSanitizer cannot work
 # after chroot and setuid), INTEGRATION_JOBS (3) at a time (a test with a
-# line "# serial" runs alone; results print in the order of the list).
+# line "# serial" runs alone, before the others; one with a line "# long"
+# starts before the short ones; results print in the order of the list).
 # Prints the time each layer took and one
 # closing line "N passed, N failed, N skipped".  The unit layer also runs
 # tests/check-rules.sh (every MTA-STS rule cited by a test).
@@ -66,13 +67,18 @@ run_unit() {
 # The integration tests run INTEGRATION_JOBS (3) at a time: each test
 # script twice (unprivileged, then privilege-separated), every run a job of
 # its own.  A test file with a line "# serial" (or "# serial: why") runs
-# alone: the runner lets the running jobs end before it starts one of its
-# runs and starts nothing beside it.  Results are printed in the order of
-# the test list, each when every earlier one has been printed.
+# alone: its runs come first, each with nothing beside it.  Then the runs
+# of the tests with a line "# long" (or "# long: why"), which would
+# otherwise end the layer alone on a machine that is idle but for them,
+# then the rest.  Results are printed in the order of the test list, each
+# when every earlier one has been printed, with the wall-clock and CPU
+# seconds of the run (CPU: the test's own processes and those it waited
+# for; a daemon left to init is not counted).
 int_jobs=${INTEGRATION_JOBS:-3}
 case $int_jobs in ''|*[!0-9]*|0) int_jobs=3 ;; esac
 
-int_names=(); int_logs=(); int_serial=(); int_scripts=(); int_privs=()
+int_names=(); int_logs=(); int_serial=(); int_long=(); int_scripts=(); int_privs=()
+int_order=()	# job indexes in the order they start
 int_dir=
 int_running=()	# job indexes started and not yet collected
 
@@ -84,6 +90,21 @@ int_add() {
 	int_names+=("$base/$( [ "$priv" = 1 ] && echo priv || echo unpriv )")
 	int_logs+=("build-asan/integration-$base-$priv.log")
 	if grep -Eq '^# serial($|[:[:space:]])' "$s"; then int_serial+=(1); else int_serial+=(0); fi
+	if grep -Eq '^# long($|[:[:space:]])' "$s"; then int_long+=(1); else int_long+=(0); fi
+}
+
+# int_plan: int_order, the serial runs first, then the long ones, then
+# the rest, each group in list order.
+int_plan() {
+	local i n=${#int_names[@]}
+	int_order=()
+	for i in $(seq 0 $((n - 1))); do [ "${int_serial[$i]}" = 1 ] && int_order+=("$i"); done
+	for i in $(seq 0 $((n - 1))); do
+		[ "${int_serial[$i]}" = 0 ] && [ "${int_long[$i]}" = 1 ] && int_order+=("$i")
+	done
+	for i in $(seq 0 $((n - 1))); do
+		[ "${int_serial[$i]}" = 0 ] && [ "${int_long[$i]}" = 0 ] && int_order+=("$i")
+	done
 }
 
 # int_start I: runs job I in the background; its exit status and time go to
@@ -99,7 +120,12 @@ int_start() {
 		echo "$!" > "$int_dir/$i.pid"
 		wait "$!"
 		rc=$?
-		echo "$rc $(( $(date +%s) - t0 ))" > "$int_dir/$i.tmp" && mv "$int_dir/$i.tmp" "$int_dir/$i.done"
+		# CPU seconds: "times" of this subshell (not in a pipe, which
+		# would be a subshell of its own with no children).
+		times > "$int_dir/$i.times"
+		cpu=$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m")
+		    printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$int_dir/$i.times")
+		echo "$rc $(( $(date +%s) - t0 )) ${cpu:-?}" > "$int_dir/$i.tmp" && mv "$int_dir/$i.tmp" "$int_dir/$i.done"
 	) &
 	int_running+=("$i")
 }
@@ -107,10 +133,10 @@ int_start() {
 # int_report I: the result line of job I (and the tail of its log if it
 # failed), counted.
 int_report() {
-	local i=$1 rc secs name=${int_names[$1]} log=${int_logs[$1]}
-	read -r rc secs < "$int_dir/$i.done"
+	local i=$1 rc secs cpu name=${int_names[$1]} log=${int_logs[$1]}
+	read -r rc secs cpu < "$int_dir/$i.done"
 	case $rc in
-	0)  pass=$((pass + 1)); printf 'PASS %s (%ss)\n' "$name" "$secs" ;;
+	0)  pass=$((pass + 1)); printf 'PASS %s (%ss, cpu %ss)\n' "$name" "$secs" "$cpu" ;;
 	77) skip=$((skip + 1)); printf 'SKIP %s: %s\n' "$name" "$(grep -m1 -i 'skip' "$log")" ;;
 	*)  fail=$((fail + 1)); failed_names+=("$name")
 	    printf 'FAIL %s (exit %s, %ss)\n' "$name" "$rc" "$secs"
@@ -160,12 +186,13 @@ run_integration() {
 		int_add "$s" 1
 	done
 	n=${#int_names[@]}
+	int_plan
 	int_dir=$(mktemp -d "${TMPDIR:-/tmp}/sm-run-tests.XXXXXX") || { echo "mktemp failed"; exit 1; }
 	trap 'int_abort 130' INT
 	trap 'int_abort 143' TERM
 	while [ "$shown" -lt "$n" ]; do
-		while [ "$next" -lt "$n" ] && int_may_start "$next"; do
-			int_start "$next"
+		while [ "$next" -lt "$n" ] && int_may_start "${int_order[$next]}"; do
+			int_start "${int_order[$next]}"
 			next=$((next + 1))
 		done
 		# Collect the jobs that ended.
@@ -175,7 +202,7 @@ run_integration() {
 		done
 		int_running=("${left[@]}")
 		# Print, in list order, what has ended.
-		while [ "$shown" -lt "$next" ] && [ -f "$int_dir/$shown.done" ]; do
+		while [ "$shown" -lt "$n" ] && [ -f "$int_dir/$shown.done" ]; do
 			int_report "$shown"
 			shown=$((shown + 1))
 		done

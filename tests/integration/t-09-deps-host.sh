@@ -13,6 +13,7 @@
 #    tests run those servers from are unpacked there instead;
 #  - the installer refuses a server package, and a normal user who lacks
 #    a package is told the exact apt-get command.
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/lib.sh"
 
 [ "$SM_PRIV" = 1 ] && t_skip "the dependency scripts do not depend on SM_PRIV: checked with SM_PRIV=0"

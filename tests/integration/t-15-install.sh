@@ -4,7 +4,6 @@
 # root on the installed spool accepts its owners and modes and takes a
 # message; a spool directory with a wrong mode makes it refuse to start,
 # naming the path.
-# serial: "make install" in the source tree writes build/man.tmp (t-36 too)
 . "$(dirname "$0")/lib.sh"
 t_init
 [ "$SM_PRIV" = 1 ] || t_skip "the installed spool is owned by the system users: checked with SM_PRIV=1"

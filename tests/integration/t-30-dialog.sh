@@ -11,6 +11,7 @@
 # Runs once, unprivileged, with leak detection: the dialogue is the
 # receiver's and does not depend on the mode (t-10, t-11, t-13 and t-31
 # run sessions against the privilege-separated daemon).
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (the dialogue does not depend on the mode)"
 t_init

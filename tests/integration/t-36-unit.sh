@@ -17,8 +17,7 @@
 #    (signalling its children needs CAP_KILL); under strace, every system
 #    call of the whole process tree is in the unit's SystemCallFilter= and
 #    every socket family in its RestrictAddressFamilies=.
-# serial: "make install" in the source tree writes build/man.tmp (t-15-install
-# too, and this test's other run); strace of the whole daemon tree is slow
+# serial: strace of the whole daemon tree is slow beside other tests
 . "$(dirname "$0")/lib.sh"
 t_init
 t_need systemd-analyze

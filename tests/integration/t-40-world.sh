@@ -12,6 +12,7 @@
 # DNS queries, world switch, strictmail started inside the world).  Prints the time of
 # each up and down.  The world does not depend on SM_PRIV: it runs once.
 #   T40_SCENARIOS="sts-enforce dns-all" limits the scenarios.
+# long: a minute or more; starts before the short tests
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/../world/lib.sh"

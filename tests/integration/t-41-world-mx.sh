@@ -4,6 +4,7 @@
 # it should, presents the certificate its role names, answers the codes
 # its role scripts, records connections and transactions with their TLS
 # facts, and leaves no process or namespace behind.  Runs once (SM_PRIV=0).
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/lib.sh"
 t_init
 [ "$SM_PRIV" = 0 ] || t_skip "the world's MXs do not depend on strictmail's mode: checked with SM_PRIV=0"

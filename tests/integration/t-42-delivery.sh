@@ -14,6 +14,7 @@
 # Runs once, unprivileged (leak detection over delivery, bounces and
 # retries); t-44, t-45, t-46, t-53 and t-54 run delivery privileged, in
 # its chroot.
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-44, t-45, t-46, t-53, t-54 deliver privileged)"
 world_init delivery

@@ -14,6 +14,7 @@
 # in strictmail's log.
 # Runs once, unprivileged, with leak detection: the levels do not depend
 # on the mode (the CA file is read before the chroot in both).
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (leak detection over the reuse code; t-42 runs delivery in both modes)"
 world_init tls-levels

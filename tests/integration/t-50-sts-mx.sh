@@ -35,6 +35,7 @@
 # scenarios: sts-mx-mismatch sts-mx-unreachable sts-wildcard sts-testing
 # scenarios: sts-none sts-policy-unreachable sts-txt-servfail sts-txt-cname
 # scenarios: sts-mx-reuse
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-53 and t-54 run privileged)"
 world_init sts-enforce

@@ -12,6 +12,7 @@
 # The redirect, 404 and 500 answers and the slow host are checked through
 # strictmail itself in t-54 (the same fetcher, with the access log).
 # scenarios: sts-policy-bad-type sts-policy-too-large sts-policy-syntax sts-bad-cert
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "the fetcher does not depend on SM_PRIV: checked once, with SM_PRIV=0"
 world_init sts-enforce

@@ -20,6 +20,7 @@
 #   failed refresh warned (rule 31).
 # Runs once, unprivileged (leak detection); t-54 runs the cache in the
 # delivery process's chroot.
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (t-54 runs the cache privileged)"
 world_init sts-cache

@@ -14,6 +14,7 @@
 #   rules 1, 19  a U-label recipient domain: TXT at _mta-sts. of its
 #                A-label form, MX patterns matched in A-labels
 # Runs once, privileged (the other MTA-STS world tests run unprivileged).
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 1 ] || t_skip "checked once, with SM_PRIV=1"
 world_init sts-enforce

@@ -17,6 +17,7 @@
 # scenarios: sts-enforce-next-notype sts-enforce-next-big sts-enforce-next-chunked
 # scenarios: sts-enforce-next-slow sts-enforce-next-cnonly sts-enforce-next-500
 # scenarios: sts-enforce-next-notxt sts-enforce-next-servfail
+# long: a minute or more; starts before the short tests
 . "$(dirname "$0")/../world/lib.sh"
 [ "$SM_PRIV" = 0 ] || t_skip "checked once, with SM_PRIV=0 (leak detection; t-54 runs privileged)"
 world_init sts-enforce

@@ -41,7 +41,10 @@ done
 
 # Credentials: alice (a login name) and bob@example.org (an address).
 passwd=$T_DIR/passwd
-t_user_add t67rcpt "$T_DIR/home" || t_fail "test user t67rcpt" "useradd failed"
+# A name of this run's own: the other mode's run may be going at the same
+# time, and each deletes its user at the end.
+RCPT_USER=t67r$$
+t_user_add "$RCPT_USER" "$T_DIR/home" || t_fail "test user $RCPT_USER" "useradd failed"
 printf 'Alice-Secret-1\n' | "$CTL" passwd alice -f "$passwd" > "$T_DIR/passwd.out" 2>&1 ||
     t_fail "strictmailctl passwd alice" "$(cat "$T_DIR/passwd.out")"
 # The lookup process (user-lookup) reads the map through its group; the
@@ -63,18 +66,20 @@ sm_config "$conf" "$spool" "hostname mx.example.test" \
     "tls-certificate $pki/valid.pem" "tls-key $pki/valid.key" \
     "local-domain mx.example.test localhost" \
     "relay-network 127.0.0.9/32" \
-    "mailbox-user t67rcpt lmtp" "lmtp-socket 127.0.0.1:2526" \
+    "mailbox-user $RCPT_USER lmtp" "lmtp-socket 127.0.0.1:2526" \
     "credentials $passwd" "auth-max-failures 3" "auth-lockout-failures 4" \
     "auth-lockout-time 12s" "auth-failure-delay 1s" "received-auth yes" \
     "max-errors 100" "retry-initial 1h"
 sm_start_ready "$conf" "$log"
 say "strictmaild running, pid $SM_PID"
 
+export RCPT_USER
 sm_py_fg - "$pki/ca.pem" "$sink" <<'EOF' || t_fail_py
 import os, re, smtplib, ssl, sys, time, base64
 from smtest import Checker, wait_for
 
 ca, sink = sys.argv[1], sys.argv[2]
+RCPT = os.environ['RCPT_USER']
 H = '127.0.0.1'
 T = Checker()
 check = T.check
@@ -159,8 +164,8 @@ r = s.mail('alice@mx.example.test')
 check("MAIL FROM alice's own address -> 250", r[0] == 250, 250, txt(r))
 r = s.rcpt('carol@remote.test')
 check('authenticated RCPT to a remote domain (relay) -> 250', r[0] == 250, 250, txt(r))
-r = s.rcpt('t67rcpt@localhost')
-check('RCPT t67rcpt@localhost -> 250', r[0] == 250, 250, txt(r))
+r = s.rcpt(RCPT + '@localhost')
+check('RCPT %s@localhost -> 250' % RCPT, r[0] == 250, 250, txt(r))
 body1 = b'Subject: t67 no headers\r\nFrom: alice@mx.example.test\r\n\r\nbody one\r\n'
 r = s.data(body1)
 check('DATA -> 250', r[0] == 250, 250, txt(r))
@@ -168,8 +173,8 @@ s.quit()
 env, msg = sunk(1)
 check('the sink received the relayed message', msg is not None, 'a message', None)
 if msg:
-    check('sink envelope', env[0] == 'alice@mx.example.test' and 't67rcpt' in env[1],
-          'alice@mx.example.test -> t67rcpt', env)
+    check('sink envelope', env[0] == 'alice@mx.example.test' and RCPT in env[1],
+          'alice@mx.example.test -> ' + RCPT, env)
     rec = header(msg, 'Received')
     check('Received says "with ESMTPSA"', bool(rec) and 'with ESMTPSA' in rec[0],
           'with ESMTPSA', rec[:1])
@@ -203,7 +208,7 @@ check("bob: MAIL FROM alice's address -> 553 5.7.1", is_reply(r, 553, '5.7.1'), 
 r = s.mail('bob@example.org')
 check('bob: MAIL FROM bob@example.org -> 250', r[0] == 250, 250, txt(r))
 s.rcpt('dave@remote.test')
-s.rcpt('t67rcpt@localhost')
+s.rcpt(RCPT + '@localhost')
 body2 = (b'Subject: t67 with headers\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n'
          b'Message-ID: <own-t67@client.test>\r\n\r\nbody two\r\n')
 r = s.data(body2)
