@@ -1767,9 +1767,12 @@ dlv_before_chroot(struct dlv *d)
 	}
 	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
 	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
-	/* MTA-STS: the CA bundle of policy hosts, in memory for libcurl. */
+	/* MTA-STS: libcurl loaded (it is not linked in), and the CA bundle
+	 * of policy hosts in memory for it.  Without libcurl no policy can
+	 * be fetched, and strictmail does not run without MTA-STS. */
 	if (sts_fetch_global_init(err, sizeof(err)) == -1)
-		fatalx("mta-sts: %s", err);
+		fatalx("mta-sts: %s: policies cannot be fetched, delivery "
+		    "does not start", err);
 	d->sts_ca = tls_pem_load(config_sts_ca_file(d->cfg), &d->sts_calen,
 	    err, sizeof(err));
 	if (d->sts_ca != NULL)

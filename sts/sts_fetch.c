@@ -13,9 +13,17 @@
  * judged by tls_verify_chain when the response headers are complete,
  * before any body byte is taken: a certificate naming the policy host
  * only in its CN fails here even though libcurl accepted it (rule 6).
+ *
+ * libcurl is not linked in: only the delivery process fetches, and
+ * libcurl's dependencies (libcrypto and some thirty more) would be
+ * mapped and relocated in every process the daemon forks.
+ * sts_fetch_global_init loads it with dlopen, before the chroot, and every
+ * call goes through the table "curl" below (the headers give the types
+ * and the constants).
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +86,58 @@ static void sts_fetch_collect(struct sts_fetcher *f);
 
 /* ---- global ---- */
 
+/* The libcurl functions used, called through the table "curl". */
+#define STS_CURL_FUNCS(X)						\
+	X(global_init) X(global_cleanup) X(version_info)		\
+	X(easy_init) X(easy_cleanup) X(easy_setopt) X(easy_getinfo)	\
+	X(easy_strerror)						\
+	X(multi_init) X(multi_cleanup) X(multi_setopt) X(multi_assign)	\
+	X(multi_add_handle) X(multi_remove_handle)			\
+	X(multi_socket_action) X(multi_info_read)			\
+	X(share_init) X(share_cleanup) X(share_setopt)		\
+	X(slist_append) X(slist_free_all)
+
+/* Each pointer has the type of the function in curl/curl.h, variadic
+ * ones (the setopt and getinfo calls) included. */
+#define STS_CURL_PTR(n)	__typeof__(curl_##n) *n;
+static struct {
+	STS_CURL_FUNCS(STS_CURL_PTR)
+} curl;
+#undef STS_CURL_PTR
+
+#define STS_CURL_LIB	"libcurl.so.4"
+
+static void		*sts_curl_lib;	/* never closed */
+
+/* dlopen libcurl (once) and fill the table; -1 with the reason in err. */
+static int
+sts_fetch_load(char *err, size_t errlen)
+{
+	void		*h, *p;
+	const char	*e;
+
+	if (sts_curl_lib != NULL)
+		return 0;
+	if ((h = dlopen(STS_CURL_LIB, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		e = dlerror();
+		bsnprintf(err, errlen, "%s: install libcurl4 (the OpenSSL "
+		    "flavour of libcurl)", e != NULL ? e : STS_CURL_LIB);
+		return -1;
+	}
+#define STS_CURL_SYM(n)							\
+	if ((p = dlsym(h, "curl_" #n)) == NULL) {			\
+		bsnprintf(err, errlen, "%s: no symbol curl_" #n		\
+		    ": libcurl 7.85 or later needed", STS_CURL_LIB);	\
+		(void)dlclose(h);					\
+		return -1;						\
+	}								\
+	memcpy(&curl.n, &p, sizeof(curl.n));
+	STS_CURL_FUNCS(STS_CURL_SYM)
+#undef STS_CURL_SYM
+	sts_curl_lib = h;
+	return 0;
+}
+
 /* libcurl must speak https through an OpenSSL-family backend, which
  * reports the peer chain (CERTINFO) and takes a CA bundle as a blob. */
 int
@@ -87,18 +147,20 @@ sts_fetch_global_init(char *err, size_t errlen)
 	const char *const		*p;
 	int				 https = 0;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (sts_fetch_load(err, errlen) == -1)
+		return -1;
+	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		bsnprintf(err, errlen, "libcurl: curl_global_init failed");
 		return -1;
 	}
-	v = curl_version_info(CURLVERSION_NOW);
+	v = curl.version_info(CURLVERSION_NOW);
 	for (p = v->protocols; p != NULL && *p != NULL; p++)
 		if (strcmp(*p, "https") == 0)
 			https = 1;
 	if (!https || v->ssl_version == NULL || v->version_num < 0x075500) {
 		bsnprintf(err, errlen, "libcurl %s: https and version 7.85 "
 		    "or later needed", v->version);
-		curl_global_cleanup();
+		curl.global_cleanup();
 		return -1;
 	}
 	if (strstr(v->ssl_version, "OpenSSL") == NULL &&
@@ -108,16 +170,18 @@ sts_fetch_global_init(char *err, size_t errlen)
 		bsnprintf(err, errlen, "libcurl %s with %s: an OpenSSL "
 		    "backend is needed (certificate chain, CA bundle in memory)",
 		    v->version, v->ssl_version);
-		curl_global_cleanup();
+		curl.global_cleanup();
 		return -1;
 	}
 	return 0;
 }
 
+/* The library stays mapped: OpenSSL's exit handlers may still run. */
 void
 sts_fetch_global_cleanup(void)
 {
-	curl_global_cleanup();
+	if (sts_curl_lib != NULL)
+		curl.global_cleanup();
 }
 
 /* ---- libcurl on the event loop ---- */
@@ -134,7 +198,7 @@ sts_fetch_on_fd(int fd, int events, void *arg)
 		flags |= CURL_CSELECT_OUT;
 	if (events & EV_ERROR)
 		flags |= CURL_CSELECT_ERR;
-	(void)curl_multi_socket_action(f->multi, fd, flags, &running);
+	(void)curl.multi_socket_action(f->multi, fd, flags, &running);
 	sts_fetch_collect(f);
 }
 
@@ -145,7 +209,7 @@ sts_fetch_on_timer(void *arg)
 	int			 running;
 
 	f->timer = NULL;
-	(void)curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0,
+	(void)curl.multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0,
 	    &running);
 	sts_fetch_collect(f);
 }
@@ -162,7 +226,7 @@ sts_fetch_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 	if (what == CURL_POLL_REMOVE) {
 		if (socketp != NULL) {
 			event_del(f->loop, s);
-			curl_multi_assign(f->multi, s, NULL);
+			curl.multi_assign(f->multi, s, NULL);
 		}
 		return 0;
 	}
@@ -174,7 +238,7 @@ sts_fetch_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 		return event_mod(f->loop, s, events) == 0 ? 0 : -1;
 	if (event_add(f->loop, s, events, sts_fetch_on_fd, f) == -1)
 		return -1;
-	curl_multi_assign(f->multi, s, f);
+	curl.multi_assign(f->multi, s, f);
 	return 0;
 }
 
@@ -290,7 +354,7 @@ sts_fetch_chain_pem(struct sts_fetch *r, struct buf *pem)
 	struct curl_slist	*s;
 	int			 i, n = 0;
 
-	if (curl_easy_getinfo(r->easy, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
+	if (curl.easy_getinfo(r->easy, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
 	    ci == NULL)
 		return 0;
 	for (i = 0; i < ci->num_of_certs; i++) {
@@ -393,7 +457,7 @@ sts_fetch_headers_end(struct sts_fetch *r)
 		(void)sts_fetch_cert_check(r);
 	if (r->cert_checked && !r->cert_ok)
 		return 0;
-	(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	r->res.status = status;
 	if (status != 200) {
 		if (status >= 300 && status < 400)
@@ -433,7 +497,7 @@ sts_fetch_header_cb(char *line, size_t size, size_t n, void *ud)
 		r->res.content_type[0] = '\0';
 	} else if ((n == 2 && line[0] == '\r' && line[1] == '\n') ||
 	    (n == 1 && line[0] == '\n')) {
-		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
+		(void)curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
 		    &status);
 		if (status >= 100 && status < 200)
 			return n;	/* an interim answer */
@@ -501,12 +565,12 @@ sts_fetch_release(struct sts_fetcher *f, struct sts_fetch *r)
 	if (r->fail_timer != NULL)
 		event_timer_cancel(f->loop, r->fail_timer);
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(f->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		curl.multi_remove_handle(f->multi, r->easy);
+		curl.easy_cleanup(r->easy);
 	}
 	if (r->share != NULL)
-		curl_share_cleanup(r->share);
-	curl_slist_free_all(r->resolve);
+		curl.share_cleanup(r->share);
+	curl.slist_free_all(r->resolve);
 	free(r->addrs);
 	free(r->body);
 	free(r);
@@ -528,7 +592,7 @@ sts_fetch_resolve_entry(const struct sts_fetch *r, struct buf *b)
 }
 
 #define STS_SETOPT(r, opt, val) do {					\
-	if (curl_easy_setopt((r)->easy, (opt), (val)) != CURLE_OK)	\
+	if (curl.easy_setopt((r)->easy, (opt), (val)) != CURLE_OK)	\
 		return #opt;						\
 } while (0)
 
@@ -618,16 +682,16 @@ sts_fetch_begin(struct sts_fetch *r, const char *domain)
 		sts_fetch_set_fail(r, "no address for the policy host");
 		return -1;
 	}
-	if ((r->easy = curl_easy_init()) == NULL ||
-	    (r->share = curl_share_init()) == NULL ||
-	    curl_share_setopt(r->share, CURLSHOPT_SHARE,
+	if ((r->easy = curl.easy_init()) == NULL ||
+	    (r->share = curl.share_init()) == NULL ||
+	    curl.share_setopt(r->share, CURLSHOPT_SHARE,
 	    CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
 		sts_fetch_set_fail(r, "libcurl: cannot make a handle");
 		return -1;
 	}
 	buf_init(&b);
 	sts_fetch_resolve_entry(r, &b);
-	r->resolve = curl_slist_append(NULL, b.data);
+	r->resolve = curl.slist_append(NULL, b.data);
 	buf_free(&b);
 	bsnprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
 	    r->host);
@@ -636,8 +700,8 @@ sts_fetch_begin(struct sts_fetch *r, const char *domain)
 		    "refused", bad);
 		return -1;
 	}
-	if (curl_multi_add_handle(r->f->multi, r->easy) != CURLM_OK) {
-		curl_easy_cleanup(r->easy);
+	if (curl.multi_add_handle(r->f->multi, r->easy) != CURLM_OK) {
+		curl.easy_cleanup(r->easy);
 		r->easy = NULL;
 		sts_fetch_set_fail(r, "libcurl: curl_multi_add_handle failed");
 		return -1;
@@ -651,7 +715,7 @@ static void
 sts_fetch_curl_reason(struct sts_fetch *r, char *out, size_t outlen)
 {
 	const char	*detail = r->errbuf[0] ? r->errbuf :
-			    curl_easy_strerror(r->code);
+			    curl.easy_strerror(r->code);
 	long		 oserr = 0;
 
 	switch (r->code) {
@@ -659,7 +723,7 @@ sts_fetch_curl_reason(struct sts_fetch *r, char *out, size_t outlen)
 		bsnprintf(out, outlen, "timeout after %u s", r->timeout);
 		break;
 	case CURLE_COULDNT_CONNECT:
-		(void)curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+		(void)curl.easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
 		if (r->last_addr[0] == '\0' && r->refused[0] != '\0')
 			bsnprintf(out, outlen, "connect to %s:443 refused: "
 			    "not an address handed over", r->refused);
@@ -696,9 +760,9 @@ sts_fetch_result(struct sts_fetch *r)
 	if (r->easy == NULL)
 		goto failed;
 	if (r->res.status == 0)
-		(void)curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
+		(void)curl.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
 		    &r->res.status);
-	if (curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	if (curl.easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
 	    ip != NULL)
 		strlcpy(r->res.addr, ip, sizeof(r->res.addr));
 	/* A chain not judged yet is judged now: one libcurl refused after
@@ -734,7 +798,7 @@ sts_fetch_finish(struct sts_fetcher *f, struct sts_fetch *r)
 	sts_fetch_unlink(f, r);
 	sts_fetch_result(r);
 	if (r->easy != NULL)
-		curl_multi_remove_handle(f->multi, r->easy);
+		curl.multi_remove_handle(f->multi, r->easy);
 	r->cb(&r->res, r->arg);
 	sts_fetch_release(f, r);
 }
@@ -748,11 +812,11 @@ sts_fetch_collect(struct sts_fetcher *f)
 	CURLMsg			*m;
 	int			 left;
 
-	while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+	while ((m = curl.multi_info_read(f->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		r = NULL;
-		(void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &r);
+		(void)curl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &r);
 		if (r != NULL) {
 			r->done = 1;
 			r->code = m->data.result;
@@ -830,16 +894,16 @@ sts_fetcher_new(struct event_loop *loop, const char *ca, size_t calen,
 	f->ca = ca;
 	f->calen = calen;
 	f->anchors = anchors;
-	if ((f->multi = curl_multi_init()) == NULL ||
-	    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION,
+	if ((f->multi = curl.multi_init()) == NULL ||
+	    curl.multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION,
 	    sts_fetch_socket_cb) != CURLM_OK ||
-	    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f) != CURLM_OK ||
-	    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION,
+	    curl.multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f) != CURLM_OK ||
+	    curl.multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION,
 	    sts_fetch_timer_cb) != CURLM_OK ||
-	    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f) != CURLM_OK) {
+	    curl.multi_setopt(f->multi, CURLMOPT_TIMERDATA, f) != CURLM_OK) {
 		bsnprintf(err, errlen, "libcurl: cannot make a multi handle");
 		if (f->multi != NULL)
-			curl_multi_cleanup(f->multi);
+			curl.multi_cleanup(f->multi);
 		free(f);
 		return NULL;
 	}
@@ -853,7 +917,7 @@ sts_fetcher_free(struct sts_fetcher *f)
 		return;
 	while (f->head != NULL)
 		sts_fetch_cancel(f, f->head);
-	curl_multi_cleanup(f->multi);
+	curl.multi_cleanup(f->multi);
 	if (f->timer != NULL)
 		event_timer_cancel(f->loop, f->timer);
 	free(f);

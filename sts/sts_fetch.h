@@ -56,8 +56,10 @@ typedef void (*sts_fetch_cb)(const struct sts_fetch_result *res, void *arg);
  * certificate check (the caller keeps both alive while the fetcher
  * lives).  NULL with a reason in err (libcurl could not start, or it is
  * a build without the features needed: https, CAINFO_BLOB, certinfo).
- * Call curl_global_init once first (sts_fetch_global_init), before
- * chroot.
+ * Call sts_fetch_global_init once first, before chroot: it loads
+ * libcurl.so.4 (dlopen; strictmail is not linked with it) and runs
+ * curl_global_init; -1 with the reason in err (the library or one of its
+ * functions is missing, or it lacks https or an OpenSSL backend).
  */
 int sts_fetch_global_init(char *err, size_t errlen);
 void sts_fetch_global_cleanup(void);

@@ -3,7 +3,10 @@
 # INSTALL and what "make install" lays out agree; strictmaild started as
 # root on the installed spool accepts its owners and modes and takes a
 # message; a spool directory with a wrong mode makes it refuse to start,
-# naming the path.
+# naming the path.  No installed program is linked with libcurl
+# (strictmail-postdrop needs libc alone); in the running daemon the
+# delivery process, and it alone, has libcurl mapped (it loads it at its
+# start, for MTA-STS).
 . "$(dirname "$0")/lib.sh"
 t_init
 [ "$SM_PRIV" = 1 ] || t_skip "the installed spool is owned by the system users: checked with SM_PRIV=1"
@@ -22,6 +25,18 @@ for f in usr/sbin/strictmaild usr/share/man/man8/strictmaild.8 \
 done
 [ "$(readlink "$stage/usr/sbin/mailq")" = strictmailctl ] ||
     t_fail "usr/sbin/mailq a link to strictmailctl" "$(ls -l "$stage/usr/sbin/mailq" 2>&1)"
+
+# libcurl (and the thirty-odd libraries behind it) is in no program's
+# dependencies: the delivery process loads it at run time.
+for b in strictmaild strictmailctl strictmail-postdrop; do
+	ldd "$stage/usr/sbin/$b" > "$T_DIR/ldd.$b" 2>&1 ||
+	    t_fail "ldd $b" "$(cat "$T_DIR/ldd.$b")"
+	! grep -q libcurl "$T_DIR/ldd.$b" ||
+	    t_fail "installed $b not linked with libcurl" "$(grep libcurl "$T_DIR/ldd.$b")"
+done
+extra=$(grep -v -e linux-vdso -e '^[[:space:]]*libc\.so\.' -e ld-linux "$T_DIR/ldd.strictmail-postdrop")
+[ -z "$extra" ] || t_fail "strictmail-postdrop needs libc alone" "$extra"
+say "no installed program linked with libcurl; strictmail-postdrop needs libc alone: ok"
 
 # The table printed by the binary against the table in INSTALL.
 "$SM_BIN" -f "$SM_TOP/etc/strictmail.conf" -T | sort > "$T_DIR/table.full"
@@ -62,6 +77,16 @@ conf=$T_DIR/strictmail.conf
 log=$T_DIR/daemon.log
 sm_config "$conf" "$spool"
 sm_start_ready "$conf" "$log"
+# libcurl mapped in sm-delivery and nowhere else (the daemon under test
+# is not linked with it either).
+! ldd "$SM_BIN" | grep -q libcurl || t_fail "$SM_BIN not linked with libcurl" "$(ldd "$SM_BIN" | grep libcurl)"
+mapped=
+for pid in "$SM_PID" $(cat /proc/"$SM_PID"/task/*/children); do
+	grep -q '/libcurl\.so\.4' "/proc/$pid/maps" && mapped="$mapped $(cat "/proc/$pid/comm")"
+done
+[ "$mapped" = " sm-delivery" ] ||
+    t_fail "libcurl.so.4 mapped in sm-delivery alone" "mapped in:${mapped:- no process}"
+say "libcurl.so.4 mapped in sm-delivery alone: ok"
 sm_body "install-$$" 2000 > "$T_DIR/body"
 out=$(sm_send sender@example.org root@localhost "$T_DIR/body" 2>&1) ||
     t_fail "a message accepted on the installed spool" "$out"
