@@ -237,13 +237,24 @@ run_fuzz() {
 		targets+=("$t")
 	done
 	[ "${#targets[@]}" -gt 0 ] || return
+	# Two halves side by side (each target has its own corpus and log),
+	# printed in order.
+	local half=$(( (${#targets[@]} + 1) / 2 ))
+	bash tests/fuzz/run.sh "${FUZZ_SECONDS:-3}" "${targets[@]:0:$half}" > build-fuzz/run-1.out 2>&1 &
+	local p1=$!
+	if [ "${#targets[@]}" -gt "$half" ]; then
+		bash tests/fuzz/run.sh "${FUZZ_SECONDS:-3}" "${targets[@]:$half}" > build-fuzz/run-2.out 2>&1
+	else
+		: > build-fuzz/run-2.out
+	fi
+	wait "$p1"
 	while IFS= read -r line; do
 		printf '%s\n' "$line"
 		case $line in
 		"PASS "*) pass=$((pass + 1)) ;;
 		"FAIL "*) fail=$((fail + 1)); t=${line#FAIL }; failed_names+=("${t%%:*}") ;;
 		esac
-	done < <(bash tests/fuzz/run.sh "${FUZZ_SECONDS:-3}" "${targets[@]}" 2>&1)
+	done < <(cat build-fuzz/run-1.out build-fuzz/run-2.out)
 	note "fuzz targets took $(( $(date +%s) - t0 ))s"
 }
 
