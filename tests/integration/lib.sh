@@ -199,11 +199,15 @@ t_users_del() {
 	done
 }
 
-# Is process $1 alive (and not a zombie)?
+# Is process $1 alive (and not a zombie)?  Read with builtins (waits
+# call it many times a second): the state is the first field after the
+# ')' that ends the command name.
 pid_alive() {
 	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	case $1 in ''|*[!0-9]*) return 1 ;; esac
+	read -r st 2>/dev/null < "/proc/$1/stat" || return 1
+	st=${st##*) }
+	st=${st%% *}
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 

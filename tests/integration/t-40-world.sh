@@ -31,16 +31,22 @@ t40_cleanup() {
 }
 
 # leftovers NS INODE STATE: what a world left behind, empty if nothing.
+# Processes: one stat of every process's network namespace (the inode of
+# the namespace it is in), not one look per process.
 leftovers() {
-	local ns=$1 ino=$2 state=$3 out="" p
+	local ns=$1 ino=$2 state=$3 out="" i f p comm
 	ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qxF "$ns" && out="$out namespace $ns;"
 	[ -e "/etc/netns/$ns" ] && out="$out /etc/netns/$ns;"
 	[ -e "$state" ] && out="$out $state;"
 	if [ -n "$ino" ]; then
-		for p in /proc/[0-9]*; do
-			[ "$(readlink "$p/ns/net" 2>/dev/null)" = "net:[$ino]" ] &&
-			    out="$out process ${p#/proc/} ($(cat "$p/comm" 2>/dev/null));"
-		done
+		while read -r i f; do
+			[ "$i" = "$ino" ] || continue
+			p=${f#/proc/}
+			p=${p%%/*}
+			comm=
+			read -r comm 2>/dev/null < "/proc/$p/comm"
+			out="$out process $p ($comm);"
+		done < <(stat -L -c '%i %n' /proc/[0-9]*/ns/net 2>/dev/null)
 	fi
 	printf '%s' "$out"
 }
@@ -56,20 +62,20 @@ check_scenario() {
 	local scn=$1 name="t40-$1-$$" state ns ino t0 up_s down_s rc
 	state=${TMPDIR:-/tmp}/smw-$name
 	STARTED="$STARTED $name"
-	t0=$(date +%s%N)
+	t0=${EPOCHREALTIME/[.,]/}
 	if ! "$WORLD" up "$scn" "$name" > "$T_DIR/$scn.up" 2>&1; then
 		cat "$T_DIR/$scn.up"
 		t_fail "world up $scn" "an error (above)"
 	fi
-	up_s=$(( ($(date +%s%N) - t0) / 1000000 ))
+	up_s=$(( (${EPOCHREALTIME/[.,]/} - t0) / 1000 ))
 	ns=$(env_of "$state" W_NS)
 	ino=$(env_of "$state" W_NSINO)
 	"$WORLD" exec "$name" "$PY" "$W_HOME/selfcheck.py" "$state" > "$T_DIR/$scn.check" 2>&1
 	rc=$?
-	t0=$(date +%s%N)
+	t0=${EPOCHREALTIME/[.,]/}
 	"$WORLD" down "$name" > "$T_DIR/$scn.down" 2>&1 ||
 	    t_fail "world down $scn to succeed" "$(cat "$T_DIR/$scn.down")"
-	down_s=$(( ($(date +%s%N) - t0) / 1000000 ))
+	down_s=$(( (${EPOCHREALTIME/[.,]/} - t0) / 1000 ))
 	STARTED=${STARTED% "$name"}
 	if [ "$rc" -ne 0 ]; then
 		grep -v '^ok ' "$T_DIR/$scn.check"
@@ -84,23 +90,34 @@ check_scenario() {
 
 # ---------------------------------------------------------------- interrupted
 
+# has_label FILE LABEL: a line of the pids file FILE starts with LABEL.
+has_label() {
+	local l p
+	[ -f "$1" ] || return 1
+	while read -r l p; do
+		[ "$l" = "$2" ] && return 0
+	done < "$1"
+	return 1
+}
+
 # An 'up' that gets SIGTERM (or SIGKILL) once its DNS server runs.
 check_interrupted() {
-	local sig=$1 name="t40-int$1-$$" state pid i ns ino rc left
+	local sig=$1 name="t40-int$1-$$" state pid i ns ino rc left f cmdlines
 	state=${TMPDIR:-/tmp}/smw-$name
 	STARTED="$STARTED $name"
 	"$WORLD" up sts-bad-cert "$name" > "$T_DIR/int-$sig.up" 2>&1 &
 	pid=$!
-	for i in $(seq 1 200); do
-		grep -q '^dnsmasq ' "$state/pids" 2>/dev/null && break
+	for ((i = 0; i < 200; i++)); do
+		has_label "$state/pids" dnsmasq && break
 		pid_alive "$pid" || break
-		sleep 0.05
+		nap 0.05
 	done
 	ns=$(env_of "$state" W_NS)
 	[ -n "$ns" ] || t_fail "the namespace's name in $state/world.env" "none"
 	pid_alive "$pid" || t_fail "world up still running when the signal comes" "it ended"
 	kill -"$sig" "$pid"
-	for i in $(seq 1 300); do pid_alive "$pid" || break; sleep 0.05; done
+	for ((i = 0; i < 300; i++)); do pid_alive "$pid" || break; nap 0.05; done
+	nap_close
 	pid_alive "$pid" && t_fail "world up to end after SIG$sig" "still running"
 	wait "$pid" 2>/dev/null
 	rc=$?
@@ -116,13 +133,17 @@ check_interrupted() {
 	STARTED=${STARTED% "$name"}
 	left=$(leftovers "$ns" "$ino" "$state")
 	[ -z "$left" ] || t_fail "nothing left behind after SIG$sig to world up" "$left"
-	# After SIGTERM the namespace is gone, so look for our servers by config.
-	for i in /proc/[0-9]*; do
-		if cat "$i/cmdline" 2>/dev/null | tr '\0' ' ' | grep -qF "$state/"; then
-			t_fail "no server of the interrupted world left" \
-			    "$(cat "$i/cmdline" 2>/dev/null | tr '\0' ' ')"
-		fi
-	done
+	# After SIGTERM the namespace is gone, so look for our servers by
+	# config: one grep over every command line.  The list of files is made
+	# here, before grep starts, so grep's own command line (which holds
+	# the pattern) is not in it.
+	cmdlines=(/proc/[0-9]*/cmdline)
+	f=$(grep -alF -- "$state/" "${cmdlines[@]}" 2>/dev/null)
+	f=${f%%$'\n'*}
+	if [ -n "$f" ]; then
+		t_fail "no server of the interrupted world left" \
+		    "$(tr '\0' ' ' < "$f" 2>/dev/null)"
+	fi
 	say "SIG$sig during world up: nothing left behind"
 }
 
@@ -150,20 +171,13 @@ EOF
 	    t_fail "1 message at mx1.enforce.test" "$(world_mx_messages mx1.enforce.test)"
 	n=$(world_mx_plaintext mx1.enforce.test)
 	[ "$n" = 0 ] || t_fail "no plaintext transaction at mx1" "$n"
-	for n in $(seq 1 50); do
-		[ "$(world_mx_connections mx1.enforce.test)" -ge 1 ] && break
-		sleep 0.1
-	done
-	[ "$(world_mx_connections mx1.enforce.test)" -ge 1 ] ||
+	world_wait_at_least 5 1 world_mx_connections mx1.enforce.test ||
 	    t_fail "a connection recorded at mx1" "none"
 	# Two fetches of the policy; counted by host and by URI.
 	world_exec curl -sS -o /dev/null -o /dev/null --cacert "$W_CA" \
 	    https://mta-sts.enforce.test/.well-known/mta-sts.txt https://mta-sts.enforce.test/other ||
 	    t_fail "curl to mta-sts.enforce.test" "an error"
-	for n in $(seq 1 50); do
-		[ "$(world_http_count mta-sts.enforce.test)" -ge 2 ] && break
-		sleep 0.1
-	done
+	world_wait_at_least 5 2 world_http_count mta-sts.enforce.test
 	n=$(world_http_count mta-sts.enforce.test /.well-known/mta-sts.txt)
 	[ "$n" = 1 ] || t_fail "1 request for the policy URL" "$n"
 	n=$(world_http_count "$W_NAME" mta-sts.enforce.test)

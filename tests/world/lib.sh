@@ -43,6 +43,9 @@
 
 # shellcheck disable=SC1091
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../integration" && pwd)/lib.sh"
+# nap (a sleep without a process), proc_stat.
+# shellcheck disable=SC1091
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/mx/procs.sh"
 
 W_HOME=$SM_TOP/tests/world
 W_CMD=$W_HOME/world
@@ -160,14 +163,34 @@ world_queue_count() {
 	echo "$n"
 }
 
+# world_poll SECONDS CMD...: runs CMD every 0.1 s until it succeeds, for
+# SECONDS at most (and once more at the end); 1 if it never did.  The
+# pipe nap sleeps on is closed again, so that no process this test starts
+# later inherits it.
+world_poll() {
+	local n=$(($1 * 10)) i rc=1
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && { rc=0; break; }
+		nap 0.1
+	done
+	[ "$rc" = 0 ] || { "$@" && rc=0; }
+	nap_close
+	return "$rc"
+}
+
+# world_queue_empty SPOOL: no message in the queue.
+world_queue_empty() {
+	local f
+	for f in "$1"/queue/*/*.env; do
+		[ -e "$f" ] && return 1
+	done
+	return 0
+}
+
 # world_wait_queue_empty SPOOL [SECONDS]: 1 if messages are left.
 world_wait_queue_empty() {
-	local spool=$1 secs=${2:-30} i
-	for i in $(seq 1 $((secs * 10))); do
-		[ "$(world_queue_count "$spool")" -eq 0 ] && return 0
-		sleep 0.1
-	done
-	[ "$(world_queue_count "$spool")" -eq 0 ]
+	world_poll "${2:-30}" world_queue_empty "$1"
 }
 
 # ---------------------------------------------------------------- MXs
@@ -238,16 +261,19 @@ print(n)
 EOF
 }
 
+# world_at_least N CMD...: CMD prints a number >= N.
+world_at_least() {
+	local want=$1
+	shift
+	[ "$("$@")" -ge "$want" ]
+}
+
 # world_wait_at_least SECONDS N CMD...: until CMD prints a number >= N;
 # 1 if it never did.
 world_wait_at_least() {
-	local secs=$1 want=$2 i
-	shift 2
-	for i in $(seq 1 $((secs * 10))); do
-		[ "$("$@")" -ge "$want" ] && return 0
-		sleep 0.1
-	done
-	[ "$("$@")" -ge "$want" ]
+	local secs=$1
+	shift
+	world_poll "$secs" world_at_least "$@"
 }
 
 # world_wait_mx_messages HOST N [SECONDS]: 1 if fewer than N arrived.
@@ -286,13 +312,12 @@ world_dns_queries() {
 
 # ---------------------------------------------------------------- logs
 
+world_log_has() {
+	grep -Eq -- "$2" "$1" 2>/dev/null
+}
+
 world_wait_log() {
-	local log=$1 pat=$2 secs=${3:-30} i
-	for i in $(seq 1 $((secs * 10))); do
-		grep -Eq -- "$pat" "$log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	grep -Eq -- "$pat" "$log" 2>/dev/null
+	world_poll "${3:-30}" world_log_has "$1" "$2"
 }
 
 world_assert_log() {
@@ -342,6 +367,10 @@ world_assert_no_log() {
 #                                 namespace).
 
 STS_SOCK=
+
+sts_decoy_listens() {
+	ss -N "$W_NS" -Hltn "( sport = :443 )" | grep -qF "$1:443"
+}
 
 sts_world() {
 	t_stop_pids
@@ -437,11 +466,7 @@ PYEOF
 	    "$W_DIR/pki/decoy-$host.key" "$addr" "$body" "$T_DIR/decoy.log" \
 	    > "$T_DIR/decoy.err" 2>&1 &
 	T_HELPERS="$T_HELPERS $!"
-	for i in $(seq 1 50); do
-		world_exec ss -Hltn "( sport = :443 )" | grep -qF "$addr:443" && break
-		sleep 0.1
-	done
-	world_exec ss -Hltn "( sport = :443 )" | grep -qF "$addr:443" ||
+	world_poll 5 sts_decoy_listens "$addr" ||
 	    t_fail "the decoy policy host at $addr:443" "$(cat "$T_DIR/decoy.err")"
 	printf '127.0.0.1 localhost\n%s %s\n' "$addr" "$host" > "/etc/netns/$W_NS/hosts"
 }

@@ -344,7 +344,8 @@ n=$(wc -l < "$(rec tempfail-once)/connections.jsonl")
 . "$HERE/procs.sh"
 tree=""
 for p in $ALLPIDS; do
-	tree="$tree $(descendants "$p")"
+	descendants "$p"
+	tree="$tree $DESC"
 done
 if "$HERE/mx-stop" $ALLPIDS; then ok; else bad "mx-stop reported a problem"; fi
 ALLPIDS=""
@@ -352,7 +353,7 @@ ALLPIDS=""
 # still be running here.  A process that is in the middle of its exit
 # is given one second, and what is left is named with its command line.
 left=""
-for _ in $(seq 1 20); do
+for _ in {1..20}; do
 	left=""
 	for e in $tree; do
 		p=${e%%:*}
@@ -361,8 +362,9 @@ for _ in $(seq 1 20); do
 		fi
 	done
 	[ -z "$left" ] && break
-	sleep 0.05
+	nap 0.05
 done
+nap_close
 [ -z "$left" ] && ok || bad "processes left:$left"
 inns=$(ip netns pids "$NS" 2>/dev/null | tr '\n' ' ')
 [ -z "$inns" ] && ok || bad "processes left in $NS: $inns"
