@@ -339,12 +339,16 @@ KEY=$D/pki/bench.key
 # ---------------------------------------------------------------- disk ceiling
 
 declare -A CEIL
+# What the queue does, the earlier commits, and two it could do: one file
+# per message (content and envelope together), and per-file write-back
+# waits (which report each file's own errors) with one syncfs.
+CEIL_MODES="fsync syncfs syncfs2 onefile waitfs"
 if [ "$WITH_CEILING" = 1 ]; then
 	${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$D/commitceil" \
 	    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
 	mkdir -p "$D/disk"
 	say "disk ceiling: median of $REPEAT runs of 3 s per mode"
-	for mode in fsync syncfs syncfs2; do
+	for mode in $CEIL_MODES; do
 		for b in 1 10; do
 			for w in quiet writer; do
 				CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
@@ -566,11 +570,13 @@ table() {
 		echo
 		echo '```'
 		printf '%-52s %-6s %-8s %s\n' "how a batch is made durable" "batch" "quiet" "large writer"
-		for mode in fsync syncfs syncfs2; do
+		for mode in $CEIL_MODES; do
 			case $mode in
 			fsync)   what="fdatasync each file, fsync each folder (the queue)" ;;
 			syncfs)  what="one syncfs, then fdatasync each file" ;;
 			syncfs2) what="syncfs, rename envelope, syncfs (earlier)" ;;
+			onefile) what="one file per message: fdatasync, fsync folder" ;;
+			waitfs)  what="wait each file's write-back, one syncfs" ;;
 			esac
 			for b in 1 10; do
 				printf '%-52s %-6s %-8s %s\n' "$what" "$b" "${CEIL[$mode/$b/quiet]}" "${CEIL[$mode/$b/writer]}"

@@ -9,11 +9,17 @@
  * A batch of BATCH messages is made durable by MODE:
  *   fsync    start write-back of every file (sync_file_range), then
  *            fdatasync each file, then fsync each folder the batch touched
- *            (what the queue does)
+ *            (what the queue does; incoming/ is not synced)
  *   syncfs   one syncfs for the batch, then fdatasync each file to collect
  *            its own write-back error
  *   syncfs2  the earlier commit: rename the content, write the envelope,
  *            syncfs, rename the envelope, syncfs
+ *   onefile  one file per message (content and envelope together),
+ *            renamed into its folder: fdatasync it, fsync each folder
+ *            (a spool format with one file per message at commit)
+ *   waitfs   both files: wait for each file's own write-back with
+ *            sync_file_range (which reports that file's write-back error),
+ *            then one syncfs for the metadata of the batch
  * Stops after SECONDS, prints "<mode> <batch> <messages> <seconds>
  * <messages per second>", and removes its files.  Exit 0, or 1 with a
  * message on any error.
@@ -147,8 +153,6 @@ cc_batch_fsync(struct cc *c, unsigned long n)
 	for (i = 0; i < CC_NDIR; i++)
 		if (touched[i] && fsync(c->out[i]) == -1)
 			cc_die("fsync folder");
-	if (fsync(c->in) == -1)
-		cc_die("fsync incoming");
 }
 
 static void
@@ -193,6 +197,55 @@ cc_batch_syncfs2(struct cc *c, unsigned long n)
 }
 
 static void
+cc_batch_onefile(struct cc *c, unsigned long n)
+{
+	unsigned char touched[CC_NDIR];
+	struct cc_msg *m;
+	unsigned long i;
+
+	memset(touched, 0, sizeof(touched));
+	for (i = 0; i < n; i++) {
+		m = &c->batch[i];
+		cc_make(c, m, 0);
+		if (write(m->cfd, c->env, sizeof(c->env)) != (ssize_t)sizeof(c->env))
+			cc_die("write");
+		cc_rename(c, m, "msg");
+		(void)sync_file_range(m->cfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	for (i = 0; i < n; i++) {
+		if (fdatasync(c->batch[i].cfd) == -1)
+			cc_die("fdatasync");
+		touched[c->batch[i].dir] = 1;
+		cc_close(&c->batch[i]);
+	}
+	for (i = 0; i < CC_NDIR; i++)
+		if (touched[i] && fsync(c->out[i]) == -1)
+			cc_die("fsync folder");
+}
+
+static void
+cc_batch_waitfs(struct cc *c, unsigned long n)
+{
+	const unsigned wait = SYNC_FILE_RANGE_WAIT_BEFORE |
+	    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		cc_make(c, &c->batch[i], 1);
+		(void)sync_file_range(c->batch[i].cfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		(void)sync_file_range(c->batch[i].efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	for (i = 0; i < n; i++)
+		if (sync_file_range(c->batch[i].cfd, 0, 0, wait) == -1 ||
+		    sync_file_range(c->batch[i].efd, 0, 0, wait) == -1)
+			cc_die("sync_file_range");
+	if (syncfs(c->in) == -1)
+		cc_die("syncfs");
+	for (i = 0; i < n; i++)
+		cc_close(&c->batch[i]);
+}
+
+static void
 cc_cleanup(struct cc *c)
 {
 	char name[40];
@@ -221,7 +274,7 @@ main(int argc, char *argv[])
 	if (argc != 5 || (n = strtoul(argv[3], NULL, 10)) < 1 ||
 	    n > CC_MAXBATCH || (secs = strtoul(argv[4], NULL, 10)) < 1 ||
 	    secs > 3600) {
-		fprintf(stderr, "usage: commitceil DIR fsync|syncfs|syncfs2 "
+		fprintf(stderr, "usage: commitceil DIR fsync|syncfs|syncfs2|onefile|waitfs "
 		    "BATCH(1-%d) SECONDS(1-3600)\n", CC_MAXBATCH);
 		return 1;
 	}
@@ -231,6 +284,10 @@ main(int argc, char *argv[])
 		batch = cc_batch_syncfs;
 	else if (strcmp(argv[2], "syncfs2") == 0)
 		batch = cc_batch_syncfs2;
+	else if (strcmp(argv[2], "onefile") == 0)
+		batch = cc_batch_onefile;
+	else if (strcmp(argv[2], "waitfs") == 0)
+		batch = cc_batch_waitfs;
 	else {
 		fprintf(stderr, "commitceil: unknown mode %s\n", argv[2]);
 		return 1;
