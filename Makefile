@@ -16,12 +16,16 @@ WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wcast-qual
 CFLAGS  ?= -O2 -g
 # CPPFLAGS (dpkg-buildflags puts -D_FORTIFY_SOURCE there) is in every
-# compile line, through ALL_CFLAGS.
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(WARN) $(CFLAGS)
+# compile line, through ALL_CFLAGS.  Each function and object in a
+# section of its own, and --gc-sections at the link: a program carries
+# only the parts of libstrictmail.a it calls (strictmailctl and
+# strictmail-postdrop link the same library as the daemon).
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) $(WARN) $(CFLAGS) \
+             -ffunction-sections -fdata-sections
 # libcurl is not linked: the delivery process loads it at run time
 # (sts/sts_fetch.c; dlopen is in glibc's libc since 2.34).  --as-needed:
 # a program depends only on the libraries it calls.
-LIBS    = -Wl,--as-needed -lmbedtls -lmbedx509 -lmbedcrypto -lcares -ldb -lidn2 -lpthread -lcrypt
+LIBS    = -Wl,--gc-sections -Wl,--as-needed -lmbedtls -lmbedx509 -lmbedcrypto -lcares -ldb -lidn2 -lpthread -lcrypt
 
 SRCS_LIB = $(wildcard common/*.c) $(wildcard queue/*.c) $(wildcard smtpd/*.c) \
            $(wildcard lookup/*.c) $(wildcard delivery/*.c) $(wildcard sts/*.c) \

@@ -131,21 +131,17 @@ cc_close(struct cc_msg *m)
 		close(m->efd);
 }
 
+/* fdatasync each file of the batch, then fsync each folder it touched. */
 static void
-cc_batch_fsync(struct cc *c, unsigned long n)
+cc_sync_files_folders(struct cc *c, unsigned long n)
 {
 	unsigned char touched[CC_NDIR];
 	unsigned long i;
 
 	memset(touched, 0, sizeof(touched));
 	for (i = 0; i < n; i++) {
-		cc_make(c, &c->batch[i], 1);
-		(void)sync_file_range(c->batch[i].cfd, 0, 0, SYNC_FILE_RANGE_WRITE);
-		(void)sync_file_range(c->batch[i].efd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	}
-	for (i = 0; i < n; i++) {
 		if (fdatasync(c->batch[i].cfd) == -1 ||
-		    fdatasync(c->batch[i].efd) == -1)
+		    (c->batch[i].efd != -1 && fdatasync(c->batch[i].efd) == -1))
 			cc_die("fdatasync");
 		touched[c->batch[i].dir] = 1;
 		cc_close(&c->batch[i]);
@@ -153,6 +149,19 @@ cc_batch_fsync(struct cc *c, unsigned long n)
 	for (i = 0; i < CC_NDIR; i++)
 		if (touched[i] && fsync(c->out[i]) == -1)
 			cc_die("fsync folder");
+}
+
+static void
+cc_batch_fsync(struct cc *c, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		cc_make(c, &c->batch[i], 1);
+		(void)sync_file_range(c->batch[i].cfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		(void)sync_file_range(c->batch[i].efd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	cc_sync_files_folders(c, n);
 }
 
 static void
@@ -199,11 +208,9 @@ cc_batch_syncfs2(struct cc *c, unsigned long n)
 static void
 cc_batch_onefile(struct cc *c, unsigned long n)
 {
-	unsigned char touched[CC_NDIR];
 	struct cc_msg *m;
 	unsigned long i;
 
-	memset(touched, 0, sizeof(touched));
 	for (i = 0; i < n; i++) {
 		m = &c->batch[i];
 		cc_make(c, m, 0);
@@ -212,15 +219,7 @@ cc_batch_onefile(struct cc *c, unsigned long n)
 		cc_rename(c, m, "msg");
 		(void)sync_file_range(m->cfd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
-	for (i = 0; i < n; i++) {
-		if (fdatasync(c->batch[i].cfd) == -1)
-			cc_die("fdatasync");
-		touched[c->batch[i].dir] = 1;
-		cc_close(&c->batch[i]);
-	}
-	for (i = 0; i < CC_NDIR; i++)
-		if (touched[i] && fsync(c->out[i]) == -1)
-			cc_die("fsync folder");
+	cc_sync_files_folders(c, n);
 }
 
 static void
