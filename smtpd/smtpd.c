@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -93,9 +94,32 @@ smtpd_conn_tls_free(struct smtpd_conn *c)
 	c->tls_start = 0;
 }
 
+/*
+ * When the last session is gone, the heap's free pages (TLS buffers of
+ * the sessions of a burst, about 50 KiB each) go back to the kernel, at
+ * most every SMTPD_TRIM_MS: glibc keeps them otherwise.
+ */
+#define SMTPD_TRIM_MS	5000
+
+static void
+smtpd_trim(struct smtpd *sd)
+{
+	uint64_t	now;
+
+	if (sd->nconns != 0)
+		return;
+	now = now_ms();
+	if (now - sd->trimmed_ms < SMTPD_TRIM_MS)
+		return;
+	sd->trimmed_ms = now;
+	(void)malloc_trim(0);
+}
+
 static void
 smtpd_conn_free(struct smtpd_conn *c)
 {
+	struct smtpd	*sd = c->sd;
+
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
 	c->sd->nconns--;
 	event_timer_cancel(c->sd->loop, c->timer);
@@ -108,6 +132,7 @@ smtpd_conn_free(struct smtpd_conn *c)
 	buf_free(&c->out);
 	buf_free(&c->wbuf);
 	free(c);
+	smtpd_trim(sd);
 }
 
 static void

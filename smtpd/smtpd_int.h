@@ -107,6 +107,7 @@ struct smtpd {
 	struct smtpd_conns	 conns;
 	unsigned		 nlive;		/* connections with a socket */
 	unsigned		 nconns;	/* records, with a socket or not */
+	uint64_t		 trimmed_ms;	/* last malloc_trim (now_ms) */
 	uint64_t		 fd_limit;	/* RLIMIT_NOFILE */
 	uint64_t		 fd_base;	/* open before any session */
 	uint32_t		 next_id;
