@@ -106,22 +106,26 @@ int_add() {
 	int_scripts+=("$s"); int_privs+=("$priv")
 	int_names+=("$base/$( [ "$priv" = 1 ] && echo priv || echo unpriv )")
 	int_logs+=("build-asan/integration-$base-$priv.log")
-	if grep -Eq '^# serial($|[:[:space:]])' "$s"; then int_serial+=(1); else int_serial+=(0); fi
-	if grep -Eq '^# long($|[:[:space:]])' "$s"; then int_long+=(1); else int_long+=(0); fi
+	int_serial+=("$(int_marked "$s" serial)")
+	int_long+=("$(int_marked "$s" long)")
+}
+
+# int_marked SCRIPT WORD: 1 if SCRIPT has a line "# WORD" (or "# WORD: why"),
+# else 0.
+int_marked() {
+	if grep -Eq "^# $2(\$|[:[:space:]])" "$1"; then echo 1; else echo 0; fi
 }
 
 # int_plan: int_order, the serial runs first, then the long ones, then
 # the rest, each group in list order.
 int_plan() {
-	local i n=${#int_names[@]}
-	int_order=()
-	for i in $(seq 0 $((n - 1))); do [ "${int_serial[$i]}" = 1 ] && int_order+=("$i"); done
-	for i in $(seq 0 $((n - 1))); do
-		[ "${int_serial[$i]}" = 0 ] && [ "${int_long[$i]}" = 1 ] && int_order+=("$i")
+	local i first=() long=() rest=()
+	for i in "${!int_names[@]}"; do
+		if [ "${int_serial[$i]}" = 1 ]; then first+=("$i")
+		elif [ "${int_long[$i]}" = 1 ]; then long+=("$i")
+		else rest+=("$i"); fi
 	done
-	for i in $(seq 0 $((n - 1))); do
-		[ "${int_serial[$i]}" = 0 ] && [ "${int_long[$i]}" = 0 ] && int_order+=("$i")
-	done
+	int_order=("${first[@]}" "${long[@]}" "${rest[@]}")
 }
 
 # int_start I: runs job I in the background; its exit status and time go to
