@@ -117,6 +117,12 @@ log_set_output(int fd)
 	log_sys_full = 0;
 }
 
+int
+log_output(void)
+{
+	return log_out;
+}
+
 const char *
 log_procname(void)
 {

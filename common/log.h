@@ -30,6 +30,8 @@ void log_setproc(const char *procname);      /* after fork: the child's name */
  * closed: the child closes what it does not keep), and the parent's
  * syslog socket is closed. */
 void log_set_output(int fd);
+/* The descriptor of log_set_output, -1 if none (a grandchild keeps it). */
+int log_output(void);
 const char *log_procname(void);
 
 void log_info(const char *fmt, ...) SM_PRINTF(1, 2);

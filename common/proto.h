@@ -176,6 +176,23 @@ enum msg_type {
 	MSG_C_ADMIN_RESULT,	/* u32 1 if the uid is root or in admin-group,
 				 * str user name ("" = none), str admin-group
 				 * ("" = none configured) */
+
+	/*
+	 * Delivery and its policy fetcher (sts/sts_fetchd.h).  The session
+	 * field is 0; requests carry delivery's id for the fetch.
+	 */
+	/* delivery -> sts-fetch */
+	MSG_SF_FETCH = 600,	/* u32 id, str domain (A-labels), u32 time-out
+				 * in seconds, data addresses (n x struct
+				 * dns_addr, 1 to 16) */
+	MSG_SF_CANCEL,		/* u32 id: drop it, no answer */
+	/* sts-fetch -> delivery */
+	MSG_SF_RESULT = 650,	/* u32 id, u32 ok, u32 HTTP status, str error,
+				 * str content type, str certificate, str
+				 * address, data body (ok: 1 to 65536 bytes,
+				 * else empty): struct sts_fetch_result */
+	MSG_SF_FAIL,		/* str reason: the fetcher could not start
+				 * (libcurl) and answers nothing */
 };
 
 /*

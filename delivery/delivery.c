@@ -39,7 +39,7 @@
 #include "delivery/smtpc_reply.h"
 #include "delivery/stscheck.h"
 #include "sts/sts.h"
-#include "sts/sts_fetch.h"
+#include "sts/sts_fetchd.h"
 
 #define DLV_OUT_HIGH		(256 * 1024)	/* output held at most */
 #define DLV_READ		(16 * 1024)
@@ -1767,10 +1767,11 @@ dlv_before_chroot(struct dlv *d)
 	}
 	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
 	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
-	/* MTA-STS: libcurl loaded (it is not linked in), and the CA bundle
-	 * of policy hosts in memory for it.  Without libcurl no policy can
-	 * be fetched, and strictmail does not run without MTA-STS. */
-	if (sts_fetch_global_init(err, sizeof(err)) == -1)
+	/* MTA-STS: libcurl must load (it is not linked in; the policy
+	 * fetcher loads it, sts_fetchd.h), and the CA bundle of policy
+	 * hosts is read for the fetcher.  Without libcurl no policy can be
+	 * fetched, and strictmail does not run without MTA-STS. */
+	if (sts_fetchd_probe(err, sizeof(err)) == -1)
 		fatalx("mta-sts: %s: policies cannot be fetched, delivery "
 		    "does not start", err);
 	d->sts_ca = tls_pem_load(config_sts_ca_file(d->cfg), &d->sts_calen,
@@ -1787,6 +1788,41 @@ dlv_before_chroot(struct dlv *d)
 		fatalx("relay-auth-file %s", err);
 }
 
+/* delivery's chroot and state folder: <spool>/delivery. */
+static void
+dlv_state_dir(struct dlv *d, struct buf *b)
+{
+	buf_printf(b, "%s%sdelivery", d->cfg->spool,
+	    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");
+}
+
+/*
+ * The policy fetcher's spawner, forked now (before the chroot) with the
+ * CA bundle; its workers drop to this process's user and chroot.  This
+ * process then forgets the bundle: it never fetches itself.
+ */
+static void
+dlv_sts_spawner(struct dlv *d, const struct sm_user *u)
+{
+	struct buf	dir;
+	char		err[512];
+
+	d->sts_fd = -1;
+	if (d->sts_trust != NULL) {
+		buf_init(&dir);
+		dlv_state_dir(d, &dir);
+		d->sts_fd = sts_fetchd_spawner((const char *)d->sts_ca,
+		    d->sts_calen, d->sts_trust, u, dir.data, err, sizeof(err));
+		if (d->sts_fd == -1)
+			fatalx("mta-sts: policy fetcher: %s", err);
+		buf_free(&dir);
+	}
+	tls_trust_free(d->sts_trust);
+	d->sts_trust = NULL;
+	free(d->sts_ca);
+	d->sts_ca = NULL;
+}
+
 static void
 dlv_drop(struct dlv *d, const struct sm_user *u)
 {
@@ -1797,8 +1833,7 @@ dlv_drop(struct dlv *d, const struct sm_user *u)
 		return;
 	}
 	buf_init(&b);
-	buf_printf(&b, "%s%sdelivery", d->cfg->spool,
-	    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");
+	dlv_state_dir(d, &b);
 	privsep_drop(u, b.data);
 	log_info("running as %s, chrooted into %s", u->name, b.data);
 	buf_free(&b);
@@ -1820,12 +1855,10 @@ dlv_sts_start(struct dlv *d, int chrooted)
 	if (chrooted)		/* the working folder is the chroot's root */
 		buf_addstr(&dir, ".");
 	else
-		buf_printf(&dir, "%s%sdelivery", d->cfg->spool,
-		    strcmp(d->cfg->spool, "/") == 0 ? "" : "/");
+		dlv_state_dir(d, &dir);
 	dlv_sts_config(d->cfg, &sc);
-	d->sts = sts_new(d->loop, d->dns, dir.data, d->sts_trust != NULL ?
-	    (const char *)d->sts_ca : NULL, d->sts_trust != NULL ?
-	    d->sts_calen : 0, d->sts_trust, &sc, err, sizeof(err));
+	d->sts = sts_new(d->loop, d->dns, dir.data, d->sts_fd, &sc, err,
+	    sizeof(err));
 	if (d->sts == NULL)
 		fatalx("mta-sts: %s", err);
 	buf_free(&dir);
@@ -1854,8 +1887,6 @@ dlv_teardown(struct dlv *d)
 		ipc_chan_free(d->control);
 	stscheck_free_all(d);
 	sts_free(d->sts);
-	tls_trust_free(d->sts_trust);
-	free(d->sts_ca);
 	dns_free(d->dns);
 	tls_client_conf_unref(d->compat);
 	tls_client_conf_unref(d->strict);
@@ -1863,7 +1894,6 @@ dlv_teardown(struct dlv *d)
 	relay_auth_free(&d->auth);
 	free(d->self);
 	event_loop_free(d->loop);
-	sts_fetch_global_cleanup();
 	tls_cleanup();
 }
 
@@ -1881,6 +1911,7 @@ delivery_main(struct config *cfg, int parent_fd, int queue_fd,
 	d->loop = event_loop_new();
 	conncache_init(&d->idle);
 	dlv_before_chroot(d);
+	dlv_sts_spawner(d, u);
 	chrooted = u != NULL && privsep_is_root();
 	dlv_drop(d, u);
 	dlv_sts_start(d, chrooted);

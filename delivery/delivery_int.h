@@ -102,6 +102,7 @@ struct dlv {
 	uint8_t			*sts_ca;	/* mta-sts-ca-file, PEM */
 	size_t			 sts_calen;
 	struct tls_trust	*sts_trust;
+	int			 sts_fd;	/* the fetcher's spawner */
 	char			 buf[DLV_CHUNK];
 };
 

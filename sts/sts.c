@@ -23,6 +23,7 @@
 #include "sts/sts.h"
 #include "sts/sts_cache.h"
 #include "sts/sts_fetch.h"
+#include "sts/sts_fetchd.h"
 #include "sts/sts_int.h"
 #include "sts/sts_txt.h"
 
@@ -151,7 +152,7 @@ sts_dom_free(struct sts_dom *d)
 	if (d->q6 != NULL)
 		dns_cancel(s->dns, d->q6);
 	if (d->fetch != NULL)
-		sts_fetch_cancel(s->fetcher, d->fetch);
+		sts_fetchc_cancel(s->fetcher, d->fetch);
 	if (d->later != NULL)
 		event_timer_cancel(s->loop, d->later);
 	while (d->waiters != NULL) {
@@ -363,7 +364,7 @@ sts_fetch_go(struct sts_dom *d)
 	    s->conf.fetch_timeout : s->conf.refresh_timeout;
 	if (d->kind == STS_K_CTL_REFRESH)
 		timeout = s->conf.fetch_timeout;
-	d->fetch = sts_fetch_start(s->fetcher, d->domain, d->addrs, d->naddrs,
+	d->fetch = sts_fetchc_start(s->fetcher, d->domain, d->addrs, d->naddrs,
 	    timeout, sts_fetched, d);
 }
 
@@ -683,8 +684,7 @@ sts_scan_sooner(struct sts *s, uint64_t when)
 
 struct sts *
 sts_new(struct event_loop *loop, struct dns *dns, const char *cache_dir,
-    const char *ca, size_t calen, const struct tls_trust *anchors,
-    const struct sts_config *conf, char *err, size_t errlen)
+    int fetch_fd, const struct sts_config *conf, char *err, size_t errlen)
 {
 	struct sts	*s;
 
@@ -701,12 +701,8 @@ sts_new(struct event_loop *loop, struct dns *dns, const char *cache_dir,
 	}
 	/* Without a CA bundle every fetch fails (said at each one); a
 	 * cached policy still applies. */
-	if (ca != NULL && (s->fetcher = sts_fetcher_new(loop, ca, calen,
-	    anchors, err, errlen)) == NULL) {
-		sts_cache_close(s->cache);
-		free(s);
-		return NULL;
-	}
+	if (fetch_fd != -1)
+		s->fetcher = sts_fetchc_new(loop, fetch_fd);
 	sts_scan_arm(s, 0);
 	return s;
 }
@@ -728,7 +724,7 @@ sts_free(struct sts *s)
 	if (s->scan != NULL)
 		event_timer_cancel(s->loop, s->scan);
 	if (s->fetcher != NULL)
-		sts_fetcher_free(s->fetcher);
+		sts_fetchc_free(s->fetcher);
 	sts_cache_close(s->cache);
 	free(s);
 }

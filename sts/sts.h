@@ -56,14 +56,14 @@ struct sts_config {
 };
 
 /*
- * Opens the cache in cache_dir and makes the fetcher.  ca/calen: the CA
- * bundle for policy hosts (PEM, kept by the caller), anchors the same
- * parsed.  NULL with a reason in err.  Call after chroot only if
- * cache_dir is reachable from there; the CA bytes are read before.
+ * Opens the cache in cache_dir.  fetch_fd: delivery's end of the policy
+ * fetcher's spawner (sts_fetchd.h; taken over), or -1 when there is no
+ * CA bundle for policy hosts: then every fetch fails, said at each one.
+ * NULL with a reason in err.  Call after chroot only if cache_dir is
+ * reachable from there.
  */
 struct sts *sts_new(struct event_loop *loop, struct dns *dns,
-    const char *cache_dir, const char *ca, size_t calen,
-    const struct tls_trust *anchors, const struct sts_config *conf,
+    const char *cache_dir, int fetch_fd, const struct sts_config *conf,
     char *err, size_t errlen);
 void sts_free(struct sts *s);
 /* New settings (a reload). */

@@ -14,9 +14,9 @@
  * before any body byte is taken: a certificate naming the policy host
  * only in its CN fails here even though libcurl accepted it (rule 6).
  *
- * libcurl is not linked in: only the delivery process fetches, and
- * libcurl's dependencies (libcrypto and some thirty more) would be
- * mapped and relocated in every process the daemon forks.
+ * libcurl is not linked in: only the policy fetcher's worker fetches
+ * (sts_fetchd.h), and libcurl's dependencies (libcrypto and some thirty
+ * more) would be mapped and relocated in every process the daemon forks.
  * sts_fetch_global_init loads it with dlopen, before the chroot, and every
  * call goes through the table "curl" below (the headers give the types
  * and the constants).

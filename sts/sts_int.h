@@ -16,7 +16,8 @@
 
 struct dns_result;
 struct event_timer;
-struct sts_fetch;
+struct sts_fetchc;
+struct sts_fetchc_req;
 struct sts_fetch_result;
 
 enum sts_kind {
@@ -52,7 +53,7 @@ struct sts_dom {
 	size_t			 naddrs;
 	int			 apending;
 	enum dns_status		 st4, st6;
-	struct sts_fetch	*fetch;
+	struct sts_fetchc_req	*fetch;
 	struct event_timer	*later;		/* an answer without I/O */
 	struct sts_entry	 e;
 	int			 have_entry;	/* e came from the cache */
@@ -64,7 +65,7 @@ struct sts {
 	struct event_loop	*loop;
 	struct dns		*dns;
 	struct sts_cache	*cache;
-	struct sts_fetcher	*fetcher;
+	struct sts_fetchc	*fetcher;
 	struct sts_config	 conf;
 	struct sts_dom		*doms;
 	struct event_timer	*scan;

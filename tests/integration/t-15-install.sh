@@ -4,9 +4,9 @@
 # root on the installed spool accepts its owners and modes and takes a
 # message; a spool directory with a wrong mode makes it refuse to start,
 # naming the path.  No installed program is linked with libcurl
-# (strictmail-postdrop needs libc alone); in the running daemon the
-# delivery process, and it alone, has libcurl mapped (it loads it at its
-# start, for MTA-STS).
+# (strictmail-postdrop needs libc alone); in the running daemon no
+# process has libcurl mapped until a policy must be fetched (the policy
+# fetcher's worker loads it then, sts/sts_fetchd.h).
 . "$(dirname "$0")/lib.sh"
 t_init
 [ "$SM_PRIV" = 1 ] || t_skip "the installed spool is owned by the system users: checked with SM_PRIV=1"
@@ -77,16 +77,20 @@ conf=$T_DIR/strictmail.conf
 log=$T_DIR/daemon.log
 sm_config "$conf" "$spool"
 sm_start_ready "$conf" "$log"
-# libcurl mapped in sm-delivery and nowhere else (the daemon under test
-# is not linked with it either).
+# libcurl mapped in no process of the daemon while no policy is fetched
+# (the daemon under test is not linked with it either): only the policy
+# fetcher's worker loads it, started when a fetch is needed (t-51 checks
+# that one).  The worker's spawner waits under sm-delivery.
 ! ldd "$SM_BIN" | grep -q libcurl || t_fail "$SM_BIN not linked with libcurl" "$(ldd "$SM_BIN" | grep libcurl)"
-mapped=
-for pid in "$SM_PID" $(cat /proc/"$SM_PID"/task/*/children); do
+mapped= procs= kids=$(cat /proc/"$SM_PID"/task/*/children)
+for pid in $kids; do kids="$kids $(cat /proc/"$pid"/task/*/children 2>/dev/null)"; done
+for pid in "$SM_PID" $kids; do
+	procs="$procs $(cat "/proc/$pid/comm")"
 	grep -q '/libcurl\.so\.4' "/proc/$pid/maps" && mapped="$mapped $(cat "/proc/$pid/comm")"
 done
-[ "$mapped" = " sm-delivery" ] ||
-    t_fail "libcurl.so.4 mapped in sm-delivery alone" "mapped in:${mapped:- no process}"
-say "libcurl.so.4 mapped in sm-delivery alone: ok"
+[ -z "$mapped" ] || t_fail "libcurl.so.4 mapped in no process before a policy fetch" "mapped in:$mapped"
+case " $procs " in *" sm-sts-spawn "*) ;; *) t_fail "the policy fetcher's spawner running" "processes:$procs" ;; esac
+say "libcurl.so.4 mapped in no process ($procs ); sm-sts-spawn waiting: ok"
 sm_body "install-$$" 2000 > "$T_DIR/body"
 out=$(sm_send sender@example.org root@localhost "$T_DIR/body" 2>&1) ||
     t_fail "a message accepted on the installed spool" "$out"

@@ -88,6 +88,42 @@ printf '%s\n' "$check" | grep -q '^fetch: policy host certificate: name mismatch
 printf '%s\n' "$check" | grep -qx 'verdict: no valid policy: delivery as for a domain without MTA-STS' ||
     t_fail "sts check's verdict: no valid policy" "$check"
 
+# ---- the fetch ran in the policy fetcher's worker (sts/sts_fetchd.h):
+# under sm-sts-spawn under sm-delivery, as delivery's user, in delivery's
+# chroot, the only process with libcurl mapped, holding no spool file;
+# it exits once idle (10 s), the spawner stays.
+t54_children() { cat /proc/"$1"/task/*/children 2>/dev/null; }
+t54_named() {	# PARENT COMM -> the child's pid
+	local c
+	for c in $(t54_children "$1"); do
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = "$2" ] && { echo "$c"; return 0; }
+	done
+	return 1
+}
+dpid=$(t54_named "$SM_PID" sm-delivery) || t_fail "sm-delivery under $SM_PID" "$(t54_children "$SM_PID")"
+spid=$(t54_named "$dpid" sm-sts-spawn) || t_fail "sm-sts-spawn under sm-delivery" "$(t54_children "$dpid")"
+wpid=$(t54_named "$spid" sm-sts-fetch) || t_fail "a worker sm-sts-fetch right after a fetch" "none"
+duid=$(id -u _sm-delivery)
+wuid=$(awk '/^Uid:/ { print $2 }' /proc/"$wpid"/status)
+[ "$wuid" = "$duid" ] || t_fail "the worker runs as _sm-delivery ($duid)" "uid $wuid"
+[ "$(readlink /proc/"$wpid"/root)" = "$(readlink -f "$spool/delivery")" ] ||
+    t_fail "the worker chrooted into $spool/delivery" "$(readlink /proc/"$wpid"/root)"
+grep -q '/libcurl\.so\.4' /proc/"$wpid"/maps || t_fail "libcurl mapped in the worker" "not mapped"
+for p in "$SM_PID" $(t54_children "$SM_PID") "$spid"; do
+	! grep -q '/libcurl\.so\.4' /proc/"$p"/maps 2>/dev/null ||
+	    t_fail "libcurl mapped in the worker alone" "also in $(cat /proc/"$p"/comm)"
+done
+files=$(ls -l /proc/"$wpid"/fd 2>/dev/null | grep -F -- "$spool" || true)
+[ -z "$files" ] || t_fail "the worker holds no spool file" "$files"
+say "worker $wpid: under sm-sts-spawn under sm-delivery, uid $wuid, chroot, libcurl in it alone, no spool file: ok"
+for i in $(seq 1 300); do
+	[ -d /proc/"$wpid" ] || break
+	sleep 0.1
+done
+[ ! -d /proc/"$wpid" ] || t_fail "the idle worker exits within 30 s" "pid $wpid still there"
+[ -d /proc/"$spid" ] || t_fail "the spawner stays" "gone"
+say "the idle worker exited, the spawner stays: ok"
+
 # ---- rule 12: within the back-off the same id is not fetched again
 q=$(world_send_qid "a@src.fail.test" "v@notfound.fail.test" "$T_DIR/body")
 world_wait_log "$log" "$q: to=<v@notfound.fail.test> .*status=sent .*sts=none warn=\"[^\"]*notfound1" 30 ||

@@ -1,6 +1,7 @@
 #!/bin/bash
 # t-70-libcurl: no program is linked with libcurl; the delivery process
-# loads libcurl.so.4 at its start (sts/sts_fetch.c).  When the library it
+# has libcurl.so.4 loaded once at its start, by a child that exits at
+# once (sts_fetchd_probe; the policy fetcher's workers load it later).  When the library it
 # finds is not usable, the daemon says why and stops, leaving nothing
 # behind: a libcurl.so.4 that lacks curl's functions ("no symbol
 # curl_global_init"), and one that is not a shared library at all (the
