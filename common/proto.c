@@ -72,6 +72,10 @@ proto_msg_name(unsigned type)
 	case MSG_C_ADMIN:	return "MSG_C_ADMIN";
 	case MSG_C_STAT:	return "MSG_C_STAT";
 	case MSG_C_ADMIN_RESULT: return "MSG_C_ADMIN_RESULT";
+	case MSG_SF_FETCH:	return "MSG_SF_FETCH";
+	case MSG_SF_CANCEL:	return "MSG_SF_CANCEL";
+	case MSG_SF_RESULT:	return "MSG_SF_RESULT";
+	case MSG_SF_FAIL:	return "MSG_SF_FAIL";
 	case MSG_C_TEXT:	return "MSG_C_TEXT";
 	}
 	return "MSG_UNKNOWN";
