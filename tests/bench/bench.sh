@@ -32,7 +32,9 @@
 #                       4 KiB and STARTTLS at 10; no disk ceiling
 #   SM_BENCH_BIN        strictmaild to measure (default build/strictmaild)
 #   BENCH_DIR           where spools and test files go (default $TMPDIR or /tmp)
-#   BENCH_ROWS          rows, "plain|tls:SESSIONS:SIZE:MESSAGES ..."
+#   BENCH_ROWS          rows, "plain|tls|busy:SESSIONS:SIZE:MESSAGES ..."
+#                       (busy: plain while dd writes a large file on the
+#                       spools' file system, a busy neighbour)
 #   BENCH_TIMEOUT       seconds allowed per run (default 120)
 #   BENCH_REPEAT        runs per figure; the median is reported (default 3,
 #                       QUICK 1)
@@ -61,7 +63,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	ROWS=${BENCH_ROWS:-"plain:1:4096:300 plain:10:4096:1000 plain:50:4096:2000
 	    plain:1:102400:100 plain:10:102400:300 plain:50:102400:600
-	    tls:10:4096:500 tls:50:4096:1000"}
+	    tls:10:4096:500 tls:50:4096:1000 busy:10:4096:1000"}
 	REPEAT=${BENCH_REPEAT:-3}
 	WITH_CEILING=${BENCH_CEILING:-1}
 	SYNC_MSGS=300
@@ -151,6 +153,23 @@ sampler() {
 	while :; do pss "$1" >> "$2"; sleep 0.2; done
 }
 
+# writer_start: a busy neighbour: dd writes a large file (at most 3 GiB,
+# buffered, as a log or a backup would) on the spools' file system; its
+# pid in WRITER, a second to get going.  writer_stop PID: kills it and
+# removes the file.
+writer_start() {
+	dd if=/dev/zero of="$D/big" bs=1M count=3072 status=none &
+	WRITER=$!
+	BG_PIDS="$BG_PIDS $WRITER"
+	sleep 1
+}
+writer_stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	BG_PIDS=${BG_PIDS/ $1/}
+	rm -f "$D/big"
+}
+
 # load ADDR KIND SESSIONS SIZE COUNT [OUT]: one smtpload run; its line in OUT.
 load() {
 	local tls=
@@ -168,10 +187,15 @@ field() {	# KEY < smtpload line
 # run_load ADDR KIND SESSIONS SIZE COUNT COUNTER: prints "rate p50 p99" or
 # a reason; the counter tells how many messages the server holds.
 run_load() {
-	local addr=$1 kind=$2 s=$3 size=$4 m=$5 count=$6 before after rc ok
+	local addr=$1 kind=$2 s=$3 size=$4 m=$5 count=$6 before after rc ok w=
 	before=$($count)
+	if [ "$kind" = busy ]; then
+		writer_start
+		w=$WRITER
+	fi
 	load "$addr" "$kind" "$s" "$size" "$m"
 	rc=$?
+	[ -n "$w" ] && writer_stop "$w"
 	after=$($count)
 	ok=$(field ok < "$D/load.out")
 	if [ "$rc" = 124 ]; then
@@ -247,13 +271,11 @@ ceiling() {
 	for i in $(seq 1 "$REPEAT"); do
 		w=
 		if [ "${3:-}" = writer ]; then
-			dd if=/dev/zero of="$D/big" bs=1M count=3072 status=none &
-			w=$!
-			sleep 1
+			writer_start
+			w=$WRITER
 		fi
 		"$D/commitceil" "$D/disk" "$1" "$2" 3 | awk '{ printf "%.0f\n", $5 }'
-		if [ -n "$w" ]; then kill "$w" 2>/dev/null; wait "$w" 2>/dev/null; fi
-		rm -f "$D/big"
+		if [ -n "$w" ]; then writer_stop "$w"; fi
 	done | median
 }
 
@@ -518,6 +540,7 @@ ratio() {	# A B
 }
 kib_mib() { case "$1" in ''|*[!0-9]*) echo - ;; *) awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }' ;; esac; }
 word() { echo "$1" | awk -v n="$2" '{ print (NF >= 3 ? $n : (n == 1 ? $0 : "-")) }'; }
+kind_name() { case "$1" in busy) echo "+writer" ;; *) echo "$1" ;; esac; }
 size_name() { case "$1" in 4096) echo 4KiB ;; 102400) echo 100KiB ;; *) echo "${1}B" ;; esac; }
 
 table() {
@@ -538,7 +561,7 @@ table() {
 		a=${R[strictmail/$row]:--}
 		b=${R[postfix/$row]:--}
 		printf '%-22s %6s  %-10s %-10s %-7s %-16s %s\n' \
-		    "$kind $s sess $(size_name "$size")" "$m" "$(word "$a" 1)" "$(word "$b" 1)" \
+		    "$(kind_name "$kind") $s sess $(size_name "$size")" "$m" "$(word "$a" 1)" "$(word "$b" 1)" \
 		    "$(ratio "$(word "$a" 1)" "$(word "$b" 1)")" \
 		    "$(word "$a" 2)/$(word "$a" 3)" "$(word "$b" 2)/$(word "$b" 3)"
 	done
@@ -560,6 +583,9 @@ table() {
 	echo "Syncs: fsync, fdatasync, syncfs, sync and msync of all the MTA's processes"
 	echo "(strace -f -c) over one 10-session run of 4 KiB messages, per message accepted"
 	echo "(sync_file_range, which only starts write-back, not counted: strictmail ${R[strictmail/sfr]:-0}/message)."
+	case " $ROWS " in *" busy:"*)
+		echo "+writer: plain, while dd writes a 3 GiB file (buffered) on the spools' file system." ;;
+	esac
 	echo "PSS: /proc/PID/smaps_rollup summed over all the MTA's processes."
 	echo "Programs: strictmaild, strictmailctl, strictmail-postdrop stripped (shared libraries"
 	echo "such as mbedTLS not counted); Postfix: every ELF file of usr/sbin and usr/lib/postfix"
