@@ -39,8 +39,11 @@
 #   BENCH_REPEAT        runs per figure; the median is reported (default 3,
 #                       QUICK 1)
 #   BENCH_POSTFIX=0     leave Postfix out
+#   BENCH_OPENSMTPD=0   leave OpenSMTPD out (default: measured unless QUICK;
+#   BENCH_CHASQUID=0    chasquid likewise; tests/bench/peers.sh)
 #   BENCH_CEILING=0     leave the disk ceiling out
 #   BENCH_RESULTS       where the table goes (default above)
+#   BENCH_KEEP=1        keep the spools and logs (BENCH_DIR/sm-bench.*)
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +55,8 @@ QUICK=${BENCH_QUICK:-0}
 [ "$QUICK" = 1 ] || QUICK=0
 RUN_TIMEOUT=${BENCH_TIMEOUT:-120}
 WITH_POSTFIX=${BENCH_POSTFIX:-1}
+WITH_OPENSMTPD=${BENCH_OPENSMTPD:-$((1 - QUICK))}
+WITH_CHASQUID=${BENCH_CHASQUID:-$((1 - QUICK))}
 if [ "$QUICK" = 1 ]; then
 	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100"}
 	REPEAT=${BENCH_REPEAT:-1}
@@ -101,6 +106,8 @@ CLEANED=0
 
 # shellcheck disable=SC1091
 . "$TOP/tests/bench/stop.sh"
+# shellcheck disable=SC1091
+. "$TOP/tests/bench/peers.sh"
 
 cleanup() {
 	local p
@@ -110,8 +117,14 @@ cleanup() {
 	for p in $BG_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	stop_group "$SM_PID" 20
 	stop_group "$PF_PID" 20
+	stop_group "$OS_PID" 20
+	stop_group "$CQ_PID" 20
 	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
-	[ -n "$D" ] && rm -rf "$D"
+	if [ -n "$D" ] && [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench: kept $D" >&2
+	elif [ -n "$D" ]; then
+		rm -rf "$D"
+	fi
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -242,14 +255,25 @@ repeat_load() {
 # syncs ROOT ADDR: sync calls per accepted message over one 10-session run
 # of SYNC_MSGS 4 KiB messages, counted by strace -c on ROOT's process tree.
 syncs() {
-	local args=() p sp n ok
-	for p in $(tree "$1"); do args+=(-p "$p"); done
-	strace -f -c -qq -e trace="$SYNC_CALLS" -o "$D/syncs.out" "${args[@]}" 2>/dev/null &
+	local args=() p sp n ok t follow=-f
+	# chasquid forks and execs a delivery per message, and strace -f hangs
+	# on those children: its threads are traced one by one instead.
+	[ "${3:-}" = nofollow ] && follow=
+	for p in $(tree "$1"); do
+		if [ -z "$follow" ]; then
+			for t in /proc/"$p"/task/*; do args+=(-p "${t##*/}"); done
+		else
+			args+=(-p "$p")
+		fi
+	done
+	strace $follow -c -qq -e trace="$SYNC_CALLS" -o "$D/syncs.out" "${args[@]}" 2>/dev/null &
 	sp=$!
 	sleep 1
 	load "$2" plain 10 4096 "$SYNC_MSGS" "$D/syncs.load"
 	sleep 1	# what the MTA does right after the run (a group commit, a deferral)
 	kill -INT "$sp" 2>/dev/null
+	for t in $(seq 1 50); do pid_alive "$sp" || break; sleep 0.1; done
+	pid_alive "$sp" && kill -KILL "$sp" 2>/dev/null	# bounded, whatever strace does
 	wait "$sp" 2>/dev/null
 	ok=$(field ok < "$D/syncs.load")
 	# sync_file_range only starts write-back: traced and shown, not counted.
@@ -291,6 +315,10 @@ measure() {
 	for row in $ROWS; do
 		IFS=: read -r kind s size m <<< "$row"
 		sp=
+		if [ "$kind" = tls ] && [ "$peer" = opensmtpd ]; then
+			R[$peer/$row]=no-tls
+			continue
+		fi
 		if [ "$row" = "$PEAK_ROW" ]; then
 			: > "$D/pss.$peer"
 			sampler "$root" "$D/pss.$peer" &
@@ -306,7 +334,7 @@ measure() {
 		say "  $peer $kind $s sessions, $size bytes, $m messages: ${R[$peer/$row]} (msg/s p50 p99 ms, median of $REPEAT)"
 	done
 	[ -n "${R[$peer/peak]:-}" ] && say "  $peer peak PSS during $PEAK_ROW: ${R[$peer/peak]} KiB"
-	R[$peer/syncs]=$(syncs "$root" "$addr")
+	R[$peer/syncs]=$(syncs "$root" "$addr" "$([ "$peer" = chasquid ] && echo nofollow)")
 	R[$peer/sfr]=$(cat "$D/sfr" 2>/dev/null)
 	say "  $peer syncs per message (strace -c, 10 sessions, $SYNC_MSGS messages): ${R[$peer/syncs]}"
 }
@@ -345,6 +373,8 @@ NS="sm-bench-$$"
 ip netns add "$NS" || die "ip netns add $NS"
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add "$PF_ADDR/32" dev lo
+ip -n "$NS" addr add "$OS_ADDR/32" dev lo
+ip -n "$NS" addr add "$CQ_ADDR/32" dev lo
 ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" 2>/dev/null
 
 fsinfo=$(df -PT "$D" | awk 'NR == 2 { print $2 " on " $1 }')
@@ -354,7 +384,7 @@ say "machine: $machine"
 say "spools in $D; one connection per message; $([ "$QUICK" = 1 ] && echo QUICK, )$REPEAT run(s) per figure"
 
 bash "$TOP/tests/pki/mkpki.sh" issue "$D/pki" bench DNS:bench.test \
-    IP:$SM_ADDR IP:$PF_ADDR >"$D/pki.log" 2>&1 || { cat "$D/pki.log"; die "tests/pki/mkpki.sh"; }
+    IP:$SM_ADDR IP:$PF_ADDR IP:$OS_ADDR IP:$CQ_ADDR >"$D/pki.log" 2>&1 || { cat "$D/pki.log"; die "tests/pki/mkpki.sh"; }
 CERT=$D/pki/bench.pem
 KEY=$D/pki/bench.key
 
@@ -522,6 +552,35 @@ EOF
 	PF_PID=
 fi
 
+# ---------------------------------------------------------------- other peers
+
+# OpenSMTPD and chasquid (tests/bench/peers.sh), one after the other.
+OTHER_PEERS=
+if [ "$WITH_OPENSMTPD" = 1 ]; then
+	if start_opensmtpd; then
+		say "opensmtpd: $OS_VERSION (build-deps/opensmtpd), pid $OS_PID, mail kept (relay host refuses)"
+		measure opensmtpd "$OS_ADDR" "$OS_PID" os_count
+	else
+		R[opensmtpd/why]=$PEER_WHY
+		say "opensmtpd not measured: $PEER_WHY"
+	fi
+	stop_group "$OS_PID" 30
+	OS_PID=
+	OTHER_PEERS="$OTHER_PEERS opensmtpd"
+fi
+if [ "$WITH_CHASQUID" = 1 ]; then
+	if start_chasquid; then
+		say "chasquid: $CQ_VERSION (build-deps/chasquid), pid $CQ_PID, mail kept (alias to a domain without address)"
+		measure chasquid "$CQ_ADDR" "$CQ_PID" cq_count
+	else
+		R[chasquid/why]=$PEER_WHY
+		say "chasquid not measured: $PEER_WHY"
+	fi
+	stop_group "$CQ_PID" 30
+	CQ_PID=
+	OTHER_PEERS="$OTHER_PEERS chasquid"
+fi
+
 # ---------------------------------------------------------------- sizes
 
 SM_SIZE=$(stripped "$BIN" "$CTL" "$(dirname "$BIN")/strictmail-postdrop")
@@ -542,6 +601,52 @@ kib_mib() { case "$1" in ''|*[!0-9]*) echo - ;; *) awk -v k="$1" 'BEGIN { printf
 word() { echo "$1" | awk -v n="$2" '{ print (NF >= 3 ? $n : (n == 1 ? $0 : "-")) }'; }
 kind_name() { case "$1" in busy) echo "+writer" ;; *) echo "$1" ;; esac; }
 size_name() { case "$1" in 4096) echo 4KiB ;; 102400) echo 100KiB ;; *) echo "${1}B" ;; esac; }
+
+# peers_table: strictmail beside OpenSMTPD and chasquid, the same rows.
+peers_table() {
+	local row kind s size m a p v line
+	echo
+	echo "Beside OpenSMTPD and chasquid (the same client and rows; ratio: strictmail / the peer):"
+	for p in $OTHER_PEERS; do
+		[ -n "${R[$p/why]:-}" ] && echo "$p not measured: ${R[$p/why]}"
+	done
+	echo
+	echo '```'
+	line=$(printf '%-22s %-10s' test "sm msg/s")
+	for p in $OTHER_PEERS; do
+		line="$line $(printf '%-10s %-7s %-15s' "${p:0:4} msg/s" ratio "p50/p99 ms")"
+	done
+	echo "$line"
+	for row in $ROWS; do
+		IFS=: read -r kind s size m <<< "$row"
+		a=${R[strictmail/$row]:--}
+		line=$(printf '%-22s %-10s' "$(kind_name "$kind") $s sess $(size_name "$size")" "$(word "$a" 1)")
+		for p in $OTHER_PEERS; do
+			v=${R[$p/$row]:--}
+			line="$line $(printf '%-10s %-7s %-15s' "$(word "$v" 1)" \
+			    "$(ratio "$(word "$a" 1)" "$(word "$v" 1)")" "$(word "$v" 2)/$(word "$v" 3)")"
+		done
+		echo "$line"
+	done
+	line=$(printf '%-22s %-10s' "syncs per message" "${R[strictmail/syncs]:--}")
+	for p in $OTHER_PEERS; do
+		line="$line $(printf '%-10s %-7s %-15s' "${R[$p/syncs]:--}" "" "")"
+	done
+	echo "$line"
+	for v in idle peak; do
+		line=$(printf '%-22s %-10s' "PSS $v" "$(kib_mib "${R[strictmail/$v]:-}")")
+		for p in $OTHER_PEERS; do
+			line="$line $(printf '%-10s %-7s %-15s' "$(kib_mib "${R[$p/$v]:-}")" \
+			    "$(ratio "${R[strictmail/$v]:-}" "${R[$p/$v]:-}")" "")"
+		done
+		echo "$line"
+	done
+	echo '```'
+	echo "OpenSMTPD ${OS_VERSION:--} and chasquid ${CQ_VERSION:--} (Debian 12's, unpacked privately), default"
+	echo "durability. OpenSMTPD keeps what it accepted (its relay host refuses); chasquid, whose"
+	echo "queue holds at most 200 messages, delivers each at once to a pipe alias (| /bin/true)."
+	echo "OpenSMTPD 6.8 cannot finish a TLS handshake as a server with OpenSSL 3: no-tls."
+}
 
 table() {
 	local row kind s size m a b
@@ -590,6 +695,7 @@ table() {
 	echo "Programs: strictmaild, strictmailctl, strictmail-postdrop stripped (shared libraries"
 	echo "such as mbedTLS not counted); Postfix: every ELF file of usr/sbin and usr/lib/postfix"
 	echo "of its package (its own shared libraries included), stripped, for context."
+	[ -n "$OTHER_PEERS" ] && peers_table
 	if [ "$WITH_CEILING" = 1 ]; then
 		echo
 		echo "Disk ceiling for the commit (1 KiB content + envelope, same file system), messages per second:"
@@ -611,7 +717,11 @@ table() {
 		echo '```'
 	fi
 	echo
-	echo "Not measured here: OpenSMTPD and chasquid as acceptance peers, the chart."
+	if [ -z "$OTHER_PEERS" ]; then
+		echo "Not measured here: OpenSMTPD and chasquid (BENCH_OPENSMTPD, BENCH_CHASQUID; not in QUICK), the chart."
+	else
+		echo "Not measured here: the chart."
+	fi
 }
 
 echo

@@ -421,17 +421,25 @@ load_worker_run(void *arg)
 static void
 load_make_message(void)
 {
-	char	hdr[1200];
-	size_t	rem, l, i, n = 0;
-	int	len;
+	char	hdr[1200], date[64];
+	size_t	rem, l, i, n = 0, len;
+	time_t	now = time(NULL);
+	struct tm tm;
 
-	len = bsnprintf(hdr, sizeof(hdr), "From: <%s>\r\nTo: <%s>\r\n"
-	    "Subject: smtpload\r\n\r\n", load_o.from, load_o.rcpt);
-	if (len < 0 || load_o.size < (uint64_t)len + 2)
+	/* RFC 5322 headers: OpenSMTPD and chasquid refuse a message
+	 * without them. */
+	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+	    gmtime_r(&now, &tm));
+	if (!bsnprintf(hdr, sizeof(hdr), "From: <%s>\r\nTo: <%s>\r\n"
+	    "Subject: smtpload\r\nDate: %s\r\n\r\n", load_o.from,
+	    load_o.rcpt, date))
+		usage();
+	len = strlen(hdr);
+	if (load_o.size < (uint64_t)len + 2)
 		usage();
 	load_msg = xmalloc(load_o.size + 3);
-	memcpy(load_msg, hdr, (size_t)len);
-	load_msglen = (size_t)len;
+	memcpy(load_msg, hdr, len);
+	load_msglen = len;
 	rem = load_o.size - load_msglen;
 	while (rem >= 2) {
 		l = rem - 2 < 78 ? rem - 2 : 78;
