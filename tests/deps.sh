@@ -9,7 +9,8 @@
 #   sh tests/deps.sh --private    print the packages it unpacks privately
 #
 # 1. etc/deps-build.sh: what building and running need.
-# 2. TEST_PKGS below: what only the tests need.  Installed as
+# 2. TEST_PKGS below: what only the tests need (gnuplot-nox: make bench's
+#    chart).  Installed as
 #    etc/deps-lib.sh says: dpkg-query first, apt-get update only when
 #    something is missing, no recommends, a temporary policy-rc.d so that
 #    no package starts a service, apt-get install -s first and nothing
@@ -56,7 +57,7 @@ set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 DEPS=$TOP/build-deps
 
-TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
+TEST_PKGS="libcmocka-dev gnuplot-nox swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
 libclang-rt-14-dev git-email libmailtools-perl"
 

@@ -25,7 +25,7 @@
 # strace_order.py (every 250 after the sync that covers its message).
 # The full run also measures the disk's ceiling for the queue's commit
 # with commitceil.c.  The table is printed and written to bench/results.md
-# (QUICK: build/bench-quick.md).
+# (QUICK: build/bench-quick.md), a chart of the rows beside it (.png).
 #
 # Settings (environment):
 #   BENCH_QUICK=1       few messages, one repeat, rows 1 and 10 sessions at
@@ -717,17 +717,60 @@ table() {
 		echo '```'
 	fi
 	echo
-	if [ -z "$OTHER_PEERS" ]; then
-		echo "Not measured here: OpenSMTPD and chasquid (BENCH_OPENSMTPD, BENCH_CHASQUID; not in QUICK), the chart."
-	else
-		echo "Not measured here: the chart."
-	fi
+	[ -n "$CHART_WHY" ] || echo "Chart: $(basename "$CHART") (messages per second of each row, every peer measured)."
+	[ -z "$CHART_WHY" ] || echo "Chart: not drawn ($CHART_WHY)."
+	[ -n "$OTHER_PEERS" ] ||
+	    echo "Not measured here: OpenSMTPD and chasquid (BENCH_OPENSMTPD, BENCH_CHASQUID; not in QUICK)."
 }
 
+# chart: the messages per second of each row and peer as grouped bars,
+# a PNG beside the table (gnuplot, from tests/deps.sh); CHART_WHY says why
+# not when it cannot be drawn.
+CHART=${RESULTS%.md}.png
+CHART_WHY=
+chart() {
+	local row kind s size m p v peers="strictmail" cols i
+	command -v gnuplot >/dev/null || { CHART_WHY="no gnuplot: run sh tests/deps.sh"; return; }
+	[ "$WITH_POSTFIX" = 1 ] && peers="$peers postfix"
+	peers="$peers $OTHER_PEERS"
+	for row in $ROWS; do
+		IFS=: read -r kind s size m <<< "$row"
+		printf '"%s"' "$(kind_name "$kind") $s $(size_name "$size")"
+		for p in $peers; do
+			v=$(word "${R[$p/$row]:--}" 1)
+			case $v in ''|*[!0-9.]*) v=0 ;; esac
+			printf ' %s' "$v"
+		done
+		echo
+	done > "$D/chart.dat"
+	cols=
+	i=2
+	for p in $peers; do
+		cols="$cols${cols:+, ''} using $i:xtic(1) title '$p'"
+		i=$((i + 1))
+	done
+	gnuplot > "$D/gnuplot.out" 2>&1 <<EOF || { CHART_WHY="gnuplot: $(head -n 1 "$D/gnuplot.out")"; return; }
+set terminal png size 1000,500 font ",10"
+set output "$D/chart.png"
+set title "make bench$([ "$QUICK" = 1 ] && echo " QUICK=1"), $(date -u '+%Y-%m-%d'): messages per second accepted (one connection per message)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel "messages per second"
+set yrange [0:*]
+set xtics rotate by -30
+set key top right
+plot "$D/chart.dat" $cols
+EOF
+	[ -s "$D/chart.png" ] || CHART_WHY="gnuplot wrote nothing: $(head -n 1 "$D/gnuplot.out")"
+}
+
+chart
 echo
 table | tee "$D/results.md"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$D/results.md" "$RESULTS"
-say "table written to $RESULTS"
+[ -n "$CHART_WHY" ] || cp "$D/chart.png" "$CHART"
+say "table written to $RESULTS$([ -n "$CHART_WHY" ] || echo ", chart to $CHART")"
 [ "$ORDER_RC" = 0 ] || exit 1
 exit 0
