@@ -602,6 +602,36 @@ ipc_send_buf(struct ipc_chan *ch, uint32_t type, uint32_t session, int fd,
 	ipc_send(ch, type, session, fd, payload->data, payload->len);
 }
 
+ssize_t
+ipc_sendmsg(int sock, struct iovec *iov, size_t niov, int fd)
+{
+	struct msghdr	 msg;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	}		 cmsgbuf;
+	struct cmsghdr	*cmsg;
+	ssize_t		 r;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = niov;
+	if (fd != -1) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		msg.msg_control = cmsgbuf.buf;
+		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (r == -1 && errno == EINTR);
+	return r;
+}
+
 /*
  * One sendmsg() of the head of the output queue and the messages after it,
  * up to the next one that carries a descriptor.  Returns its result.
@@ -610,15 +640,8 @@ static ssize_t
 ipc_chan_sendmsg(struct ipc_chan *ch)
 {
 	struct iovec	 iov[IPC_IOV_MAX];
-	struct msghdr	 msg;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 cmsgbuf;
-	struct cmsghdr	*cmsg;
 	struct ipc_out	*o;
 	size_t		 n = 0;
-	ssize_t		 r;
 
 	for (o = ch->out_head; o != NULL && n < IPC_IOV_MAX; o = o->next) {
 		if (o != ch->out_head && o->fd != -1)
@@ -627,23 +650,7 @@ ipc_chan_sendmsg(struct ipc_chan *ch)
 		iov[n].iov_len = o->data.len - o->off;
 		n++;
 	}
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = n;
-	if (ch->out_head->fd != -1) {
-		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &ch->out_head->fd, sizeof(int));
-	}
-	do
-		r = sendmsg(ch->fd, &msg, MSG_NOSIGNAL);
-	while (r == -1 && errno == EINTR);
-	return r;
+	return ipc_sendmsg(ch->fd, iov, n, ch->out_head->fd);
 }
 
 /* Drops n sent bytes from the front of the output queue. */

@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "buf.h"
 
 #define IPC_VERSION		1
@@ -130,6 +131,11 @@ void ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t session, int fd,
 /* Same, payload taken from a buf built with ipc_put_*. */
 void ipc_send_buf(struct ipc_chan *ch, uint32_t type, uint32_t session,
     int fd, const struct buf *payload);
+/* One sendmsg() of iov (MSG_NOSIGNAL, again after EINTR), with fd
+ * attached (SCM_RIGHTS) unless it is -1; its result.  The channel's own
+ * writer, and raw sockets that pass a descriptor. */
+struct iovec;
+ssize_t ipc_sendmsg(int sock, struct iovec *iov, size_t niov, int fd);
 /* Blocking flush of everything queued (used before exit); -1 on error. */
 int ipc_chan_flush(struct ipc_chan *ch);
 

@@ -268,36 +268,15 @@ sts_fetchd_worker(int fd, const char *ca, size_t calen,
 static int
 sts_fetchd_reply(int fd, char what, pid_t pid, int pass)
 {
-	struct msghdr	 msg;
 	struct iovec	 iov[2];
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 cm;
-	struct cmsghdr	*c;
 	int32_t		 p32 = (int32_t)pid;
-	ssize_t		 n;
 
-	memset(&msg, 0, sizeof(msg));
 	iov[0].iov_base = &what;
 	iov[0].iov_len = 1;
 	iov[1].iov_base = &p32;
 	iov[1].iov_len = sizeof(p32);
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
-	if (pass != -1) {
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass, sizeof(int));
-	}
-	while ((n = sendmsg(fd, &msg, MSG_NOSIGNAL)) == -1 && errno == EINTR)
-		;
-	return n == (ssize_t)(1 + sizeof(p32)) ? 0 : -1;
+	return ipc_sendmsg(fd, iov, 2, pass) == (ssize_t)(1 + sizeof(p32)) ?
+	    0 : -1;
 }
 
 static void SM_NORETURN

@@ -122,13 +122,7 @@ worker_closed(struct ipc_chan *ch, void *arg)
 static void
 spawner_cb(int fd, int events, void *arg)
 {
-	struct msghdr	 msg;
 	struct iovec	 iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	}		 cm;
-	struct cmsghdr	*c;
 	char		 data[5] = { 'W', 0, 0, 0, 0 }, f;
 	int32_t		 pid = 4242;
 	int		 sv[2];
@@ -152,20 +146,10 @@ spawner_cb(int fd, int events, void *arg)
 		buf_free(&b);
 	}
 	memcpy(data + 1, &pid, sizeof(pid));
-	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = data;
 	iov.iov_len = sizeof(data);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	memset(&cm, 0, sizeof(cm));
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
-	assert_int_equal(sendmsg(fd, &msg, 0), (ssize_t)sizeof(data));
+	assert_int_equal(ipc_sendmsg(fd, &iov, 1, sv[1]),
+	    (ssize_t)sizeof(data));
 	close(sv[1]);
 }
 
