@@ -97,12 +97,16 @@ asan:
 # deps-build: what building and running need (etc/deps-build.sh; a normal
 # user is told the apt-get command).  deps: that and what the tests need,
 # with the servers they run unpacked into build-deps/ (tests/deps.sh).
-.PHONY: deps deps-build
+.PHONY: deps deps-build deps-bench
 deps-build:
 	sh etc/deps-build.sh
 
 deps:
 	sh tests/deps.sh
+
+# What make bench needs besides (gnuplot-nox for the chart).
+deps-bench:
+	sh tests/deps.sh --bench
 
 run: deps-build all
 	sh etc/run-local.sh $(B)/strictmaild $(RUNFLAGS)
@@ -118,19 +122,19 @@ test-integration: asan
 
 # make bench QUICK=1: few messages, one repeat, fewer rows, no relay or
 # MTA-STS part (tests/bench/bench.sh says what each mode measures).
-bench: deps all
+bench: deps-bench all
 	BENCH_QUICK=$(QUICK) bash tests/bench/bench.sh
 	if [ "$(QUICK)" != 1 ] && [ "$${BENCH_RELAY:-1}" != 0 ]; then bash tests/bench/relay.sh; fi
 	if [ "$(QUICK)" != 1 ] && [ "$${BENCH_STS:-1}" != 0 ]; then bash tests/bench/sts.sh; fi
 
 # Relaying through strictmail to a fast sink, beside chasquid
 # (tests/bench/relay.sh); BENCH_RELAY=0 leaves it out of make bench.
-bench-relay: deps all
+bench-relay: deps-bench all
 	bash tests/bench/relay.sh
 
 # Delivery to 200 MTA-STS enforce domains with a cold and a warm policy
 # cache (tests/bench/sts.sh); BENCH_STS=0 leaves it out of make bench.
-bench-sts: deps all
+bench-sts: deps-bench all
 	bash tests/bench/sts.sh
 
 # Fuzz targets (libFuzzer): the sources they need compiled again with

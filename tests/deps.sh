@@ -7,10 +7,14 @@
 #   sh tests/deps.sh --list       print the packages it installs (with those
 #                                 of etc/deps-build.sh), one a line
 #   sh tests/deps.sh --private    print the packages it unpacks privately
+#   sh tests/deps.sh --bench      install what only make bench needs
+#                                 (BENCH_PKGS: gnuplot-nox for its chart;
+#                                 its X libraries bring x11-common, whose
+#                                 init script t-09 rightly refuses in the
+#                                 tests' closure), after the rest
 #
 # 1. etc/deps-build.sh: what building and running need.
-# 2. TEST_PKGS below: what only the tests need (gnuplot-nox: make bench's
-#    chart).  Installed as
+# 2. TEST_PKGS below: what only the tests need.  Installed as
 #    etc/deps-lib.sh says: dpkg-query first, apt-get update only when
 #    something is missing, no recommends, a temporary policy-rc.d so that
 #    no package starts a service, apt-get install -s first and nothing
@@ -57,9 +61,11 @@ set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 DEPS=$TOP/build-deps
 
-TEST_PKGS="libcmocka-dev gnuplot-nox swaks libnet-ssleay-perl strace python3 iproute2
+TEST_PKGS="libcmocka-dev swaks libnet-ssleay-perl strace python3 iproute2
 util-linux e2fsprogs procps dnsmasq-base bind9-dnsutils curl clang
 libclang-rt-14-dev git-email libmailtools-perl"
+
+BENCH_PKGS="gnuplot-nox"
 
 PRIVATE="opensmtpd postfix nginx chasquid dovecot-core bsd-mailx php8.2-cli"
 
@@ -75,8 +81,8 @@ case ${1:-} in
 --private)
 	printf '%s\n' $PRIVATE
 	exit 0 ;;
-"") ;;
-*) echo "usage: sh tests/deps.sh [--list | --private]" >&2; exit 2 ;;
+""|--bench) ;;
+*) echo "usage: sh tests/deps.sh [--list | --private | --bench]" >&2; exit 2 ;;
 esac
 
 export DL_NAME=deps.sh
@@ -277,6 +283,8 @@ sh "$TOP/etc/deps-build.sh"
 # shellcheck disable=SC2086
 dl_install $TEST_PKGS
 unpack_private
+# shellcheck disable=SC2086
+[ "${1:-}" != --bench ] || dl_install $BENCH_PKGS
 after=$(host_state)
 printf 'before %s\nafter %s\n' "$before" "$after" > "$DEPS/host-servers"
 [ "$before" = "$after" ] ||

@@ -724,13 +724,13 @@ table() {
 }
 
 # chart: the messages per second of each row and peer as grouped bars,
-# a PNG beside the table (gnuplot, from tests/deps.sh); CHART_WHY says why
+# a PNG beside the table (gnuplot, from tests/deps.sh --bench); CHART_WHY says why
 # not when it cannot be drawn.
 CHART=${RESULTS%.md}.png
 CHART_WHY=
 chart() {
 	local row kind s size m p v peers="strictmail" cols i
-	command -v gnuplot >/dev/null || { CHART_WHY="no gnuplot: run sh tests/deps.sh"; return; }
+	command -v gnuplot >/dev/null || { CHART_WHY="no gnuplot: run sh tests/deps.sh --bench (make bench does)"; return; }
 	[ "$WITH_POSTFIX" = 1 ] && peers="$peers postfix"
 	peers="$peers $OTHER_PEERS"
 	for row in $ROWS; do
