@@ -1768,19 +1768,11 @@ dlv_before_chroot(struct dlv *d)
 	d->compat = tls_client_conf_new(TLS_CLIENT_COMPAT);
 	d->strict = tls_client_conf_new(TLS_CLIENT_STRICT);
 	/* MTA-STS: libcurl must load (it is not linked in; the policy
-	 * fetcher loads it, sts_fetchd.h), and the CA bundle of policy
-	 * hosts is read for the fetcher.  Without libcurl no policy can be
+	 * fetcher loads it, sts_fetchd.h).  Without libcurl no policy can be
 	 * fetched, and strictmail does not run without MTA-STS. */
 	if (sts_fetchd_probe(err, sizeof(err)) == -1)
 		fatalx("mta-sts: %s: policies cannot be fetched, delivery "
 		    "does not start", err);
-	d->sts_ca = tls_pem_load(config_sts_ca_file(d->cfg), &d->sts_calen,
-	    err, sizeof(err));
-	if (d->sts_ca != NULL)
-		d->sts_trust = tls_trust_new(d->sts_ca, d->sts_calen, "CA file",
-		    err, sizeof(err));
-	if (d->sts_trust == NULL)
-		log_warnx("mta-sts: %s: every policy fetch will fail", err);
 	/* As root, like the CA file: the credentials stay in this process. */
 	if (d->cfg->relay_auth_file != NULL &&
 	    relay_auth_load(d->cfg->relay_auth_file, &d->auth, err,
@@ -1798,29 +1790,37 @@ dlv_state_dir(struct dlv *d, struct buf *b)
 
 /*
  * The policy fetcher's spawner, forked now (before the chroot) with the
- * CA bundle; its workers drop to this process's user and chroot.  This
- * process then forgets the bundle: it never fetches itself.
+ * CA bundle of policy hosts; its workers drop to this process's user and
+ * chroot.  This process keeps no copy of the bundle: it never fetches.
+ * Without a usable bundle there is no spawner, and every fetch fails.
  */
 static void
 dlv_sts_spawner(struct dlv *d, const struct sm_user *u)
 {
-	struct buf	dir;
-	char		err[512];
+	struct tls_trust	*trust = NULL;
+	struct buf		 dir;
+	uint8_t			*ca;
+	size_t			 calen;
+	char			 err[512];
 
 	d->sts_fd = -1;
-	if (d->sts_trust != NULL) {
-		buf_init(&dir);
-		dlv_state_dir(d, &dir);
-		d->sts_fd = sts_fetchd_spawner((const char *)d->sts_ca,
-		    d->sts_calen, d->sts_trust, u, dir.data, err, sizeof(err));
-		if (d->sts_fd == -1)
-			fatalx("mta-sts: policy fetcher: %s", err);
-		buf_free(&dir);
+	ca = tls_pem_load(config_sts_ca_file(d->cfg), &calen, err, sizeof(err));
+	if (ca != NULL)
+		trust = tls_trust_new(ca, calen, "CA file", err, sizeof(err));
+	if (trust == NULL) {
+		log_warnx("mta-sts: %s: every policy fetch will fail", err);
+		free(ca);
+		return;
 	}
-	tls_trust_free(d->sts_trust);
-	d->sts_trust = NULL;
-	free(d->sts_ca);
-	d->sts_ca = NULL;
+	buf_init(&dir);
+	dlv_state_dir(d, &dir);
+	d->sts_fd = sts_fetchd_spawner((const char *)ca, calen, trust, u,
+	    dir.data, err, sizeof(err));
+	if (d->sts_fd == -1)
+		fatalx("mta-sts: policy fetcher: %s", err);
+	buf_free(&dir);
+	tls_trust_free(trust);
+	free(ca);
 }
 
 static void

@@ -99,9 +99,6 @@ struct dlv {
 	struct ipc_chan		*control;	/* strictmailctl sts */
 	struct stscheck		*checks;	/* sts check: the MX steps */
 	struct sts		*sts;
-	uint8_t			*sts_ca;	/* mta-sts-ca-file, PEM */
-	size_t			 sts_calen;
-	struct tls_trust	*sts_trust;
 	int			 sts_fd;	/* the fetcher's spawner */
 	char			 buf[DLV_CHUNK];
 };
