@@ -293,12 +293,14 @@ sts_fetchc_spawner_gone(struct sts_fetchc *c, const char *why)
 	sts_fetchc_fail_unsent(c, "the policy fetcher's spawner is gone");
 }
 
-/* The spawner's answer: 'W' with the worker's descriptor, or 'E'. */
-static void
-sts_fetchc_on_spawner(int fd, int events, void *arg)
+/*
+ * One answer of the spawner into data: recvmsg's result, with *wfd the
+ * descriptor passed (-1 if none) and *trunc set if the kernel dropped one
+ * (this process is out of descriptors).
+ */
+static ssize_t
+sts_fetchc_recv(int fd, char data[5], int *wfd, int *trunc)
 {
-	struct sts_fetchc	*c = arg;
-	struct sts_fetchc_req	*r;
 	struct msghdr		 msg;
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
@@ -306,43 +308,67 @@ sts_fetchc_on_spawner(int fd, int events, void *arg)
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
 	}			 cbuf;
-	char			 data[5];
-	int32_t			 pid;
-	int			 wfd = -1;
 	ssize_t			 n;
 
-	(void)events;
+	*wfd = -1;
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = data;
-	iov.iov_len = sizeof(data);
+	iov.iov_len = 5;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	msg.msg_control = cbuf.buf;
 	msg.msg_controllen = sizeof(cbuf.buf);
 	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n == -1 && (errno == EINTR || errno == EAGAIN))
-		return;
 	for (cm = CMSG_FIRSTHDR(&msg); n > 0 && cm != NULL;
 	    cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_SOCKET &&
 		    cm->cmsg_type == SCM_RIGHTS &&
 		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&wfd, CMSG_DATA(cm), sizeof(int));
-	if (n == -1) {
-		sts_fetchc_spawner_gone(c, strerror(errno));
+			memcpy(wfd, CMSG_DATA(cm), sizeof(int));
+	*trunc = n > 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
+	return n;
+}
+
+/* The new worker's channel; the requests waiting go to it. */
+static void
+sts_fetchc_attach(struct sts_fetchc *c, int wfd, long pid)
+{
+	struct sts_fetchc_req	*r;
+
+	c->pid = pid;
+	log_debug("mta-sts: policy fetcher %ld started", c->pid);
+	c->chan = ipc_chan_new(c->loop, wfd, "sts-fetch", sts_fetchc_dispatch,
+	    sts_fetchc_closed, c);
+	ipc_chan_set_violation(c->chan, sts_fetchc_violation);
+	for (r = c->head; r != NULL; r = r->next)
+		if (!r->sent && r->fail[0] == '\0')
+			sts_fetchc_send(c, r);
+}
+
+/* The spawner's answer: 'W' with the worker's descriptor, or 'E'. */
+static void
+sts_fetchc_on_spawner(int fd, int events, void *arg)
+{
+	struct sts_fetchc	*c = arg;
+	char			 data[5];
+	int32_t			 pid;
+	int			 wfd, trunc;
+	ssize_t			 n;
+
+	(void)events;
+	n = sts_fetchc_recv(fd, data, &wfd, &trunc);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
-	}
-	if (n == 0) {
-		sts_fetchc_spawner_gone(c, "exited");
+	if (n <= 0) {
+		sts_fetchc_spawner_gone(c, n == 0 ? "exited" : strerror(errno));
 		return;
 	}
 	c->spawning = 0;
 	if (n != (ssize_t)sizeof(data) || (data[0] == 'W') != (wfd != -1) ||
-	    (data[0] != 'W' && data[0] != 'E') ||
-	    (msg.msg_flags & MSG_CTRUNC)) {
+	    (data[0] != 'W' && data[0] != 'E') || trunc) {
 		if (wfd != -1)
 			close(wfd);
-		sts_fetchc_fail_unsent(c, (msg.msg_flags & MSG_CTRUNC) ?
+		sts_fetchc_fail_unsent(c, trunc ?
 		    "out of descriptors for the policy fetcher" :
 		    "the policy fetcher's spawner gave a bad answer");
 		return;
@@ -353,14 +379,7 @@ sts_fetchc_on_spawner(int fd, int events, void *arg)
 		return;
 	}
 	memcpy(&pid, data + 1, sizeof(pid));
-	c->pid = pid;
-	log_debug("mta-sts: policy fetcher %ld started", c->pid);
-	c->chan = ipc_chan_new(c->loop, wfd, "sts-fetch", sts_fetchc_dispatch,
-	    sts_fetchc_closed, c);
-	ipc_chan_set_violation(c->chan, sts_fetchc_violation);
-	for (r = c->head; r != NULL; r = r->next)
-		if (!r->sent && r->fail[0] == '\0')
-			sts_fetchc_send(c, r);
+	sts_fetchc_attach(c, wfd, pid);
 }
 
 static void
