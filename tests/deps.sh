@@ -93,6 +93,9 @@ die() { dl_die "$*"; }
 host_state() {
 	for p in $HOST_SERVERS; do
 		s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | tr -d ' ' || true)
+		# "un" and "pn": dpkg knows the name (a package it unpacked
+		# mentions it) but it is not installed, the same as no record.
+		case $s in ?n) s= ;; esac
 		printf '%s=%s ' "$p" "${s:-none}"
 	done
 }
