@@ -415,11 +415,10 @@ fi
 priv="privilege-separated"
 uflag=
 if ! [ "$(id -u)" -eq 0 ]; then priv="unprivileged (-u)"; uflag=-u; fi
-for u in _sm-smtpd _sm-queue _sm-lookup _sm-control; do
-	getent passwd "$u" >/dev/null && continue
-	useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /usr/sbin/nologin "$u" 2>/dev/null || die "useradd $u"
-done
+# The system users, from the one list make install's users come from.
+if [ -z "$uflag" ]; then
+	sh "$TOP/etc/mkusers.sh" >&2 || die "etc/mkusers.sh failed"
+fi
 mkdir -p "$D/sm"
 cat > "$D/sm/strictmail.conf" <<EOF
 hostname bench.test

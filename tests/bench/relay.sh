@@ -277,12 +277,9 @@ say "$MSGS messages of $SIZE bytes per run, $SESS sessions, one connection per m
 priv="privilege-separated"
 uflag=
 if ! [ "$(id -u)" -eq 0 ]; then priv="unprivileged (-u)"; uflag=-u; fi
-for u in _sm-smtpd _sm-queue _sm-lookup _sm-control _sm-delivery; do
-	getent passwd "$u" >/dev/null && continue
-	useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /usr/sbin/nologin "$u" 2>/dev/null || getent passwd "$u" >/dev/null ||
-	    die "useradd $u"
-done
+if [ -z "$uflag" ]; then
+	sh "$TOP/etc/mkusers.sh" >&2 || die "etc/mkusers.sh failed"
+fi
 mkdir -p "$D/sm"
 cat > "$D/sm/strictmail.conf" <<EOF
 hostname relay.bench.test
