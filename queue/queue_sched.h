@@ -62,6 +62,11 @@ struct queue_sched;
 struct queue_sched *queue_sched_new(struct config *cfg,
     struct event_loop *loop, int spoolfd, struct queue_commit *commit);
 void queue_sched_free(struct queue_sched *qs);
+
+/* 0 if the scheduler's index (hash table, due heap, arrival list) agrees
+ * with its messages; otherwise the source line of the first check that
+ * failed.  For the unit tests: it walks everything. */
+int queue_sched_check(const struct queue_sched *qs);
 /* The channel to the delivery process (NULL: none, or it went away). */
 void queue_sched_set_delivery(struct queue_sched *qs, struct ipc_chan *ch);
 /* The channel that takes local jobs (MSG_LD_JOB): the parent. */

@@ -168,9 +168,11 @@ test_flush(void **state)
 	put_message(fx, &env1, ID1, 1700000100, r1, e1, 2);
 	queue_sched_add(qs, &env2);
 	queue_sched_add(qs, &env1);
+	assert_int_equal(queue_sched_check(qs), 0);
 	/* Every pending recipient is made due, the local one too (its jobs
 	 * go to the parent). */
 	assert_int_equal(queue_sched_flush(qs), 3);
+	assert_int_equal(queue_sched_check(qs), 0);
 
 	envelope_free(&env1);
 	envelope_free(&env2);
@@ -292,11 +294,17 @@ stop_loop(void *arg)
 	event_loop_stop(arg);
 }
 
+/* The scheduler of the test (new_sched): its index is checked after every
+ * run of the loop and before it is freed. */
+static struct queue_sched *checked;
+
 static void
 run_loop(struct event_loop *loop, uint64_t ms)
 {
 	(void)event_timer_add(loop, ms, stop_loop, loop);
 	assert_int_equal(event_loop_run(loop), 0);
+	if (checked != NULL)
+		assert_int_equal(queue_sched_check(checked), 0);
 }
 
 /* The MSG_D_JOBs waiting on fd: their job ids and queue ids. */
@@ -383,6 +391,7 @@ new_sched(struct fixture *fx, const char *text, struct config *cfg,
 		fail_msg("config: %s", err);
 	*loop = event_loop_new();
 	*qs = queue_sched_new(cfg, *loop, fx->spoolfd, qc);
+	checked = *qs;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	*ch = ipc_chan_new(*loop, sv[0], "delivery", dlv_dispatch,
 	    dlv_closed, *qs);
@@ -394,6 +403,8 @@ free_sched(struct config *cfg, struct event_loop *loop,
     struct queue_sched *qs, struct ipc_chan *ch, int sv[2])
 {
 	queue_sched_set_delivery(qs, NULL);
+	assert_int_equal(queue_sched_check(qs), 0);
+	checked = NULL;
 	ipc_chan_free(ch);
 	close(sv[1]);
 	queue_sched_free(qs);
@@ -1113,6 +1124,81 @@ test_pause(void **state)
 	free_sched(&cfg, loop, qs, ch, sv);
 }
 
+/*
+ * Many messages, added in no order, some due, some not, some held: the due
+ * ones go out earliest first, at most max-deliveries of them, and the
+ * index agrees with the messages after every step (hold, delete,
+ * release, flush, results).
+ */
+#define MANY	600
+
+static void
+test_many_due_order(void **state)
+{
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env;
+	static uint64_t		 jobs[MANY];
+	static char		 qids[MANY][QUEUE_ID_SIZE];
+	static char		 ids[MANY][QUEUE_ID_SIZE];
+	char			 rcpt[64], err[256];
+	const char		*rc[1], *ec[1] = { NULL };
+	size_t			 i, k, n, order[MANY];
+	int			 sv[2];
+
+	new_sched(fx, "listen 127.0.0.1 25\nhostname mx.local.test\n"
+	    "max-deliveries 40\nmax-deliveries-per-domain 40\n", &cfg, &loop,
+	    &qs, NULL, &ch, sv);
+	queue_sched_pause(qs, 1, "test", err, sizeof(err));
+	/* i is the arrival order; every third is due, at 1000 + (MANY - i):
+	 * the later it arrived, the earlier it is due. */
+	for (i = 0; i < MANY; i++)
+		order[i] = (i * 367) % MANY;	/* 367 is prime to 600 */
+	for (k = 0; k < MANY; k++) {
+		i = order[k];
+		(void)snprintf(ids[i], sizeof(ids[i]), "F%015zX", i + 1);
+		(void)snprintf(rcpt, sizeof(rcpt), "u%zu@d%zu.example", i, i);
+		rc[0] = rcpt;
+		put_message(fx, &env, ids[i], 1700000000 + i, rc, ec, 1);
+		if (i % 3 == 0)
+			env.next_attempt = 1000 + (MANY - i);
+		queue_sched_add(qs, &env);
+		envelope_free(&env);
+		if (k % 50 == 0)
+			assert_int_equal(queue_sched_check(qs), 0);
+	}
+	assert_int_equal(queue_sched_check(qs), 0);
+	/* The two due earliest: one held, one deleted. */
+	assert_int_equal(queue_sched_hold(qs, ids[MANY - 3], "t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_check(qs), 0);
+	assert_int_equal(queue_sched_delete(qs, ids[MANY - 6], "t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_check(qs), 0);
+	queue_sched_pause(qs, 0, "test", err, sizeof(err));
+	run_loop(loop, 100);
+	n = read_jobs(sv[1], jobs, qids, MANY);
+	assert_int_equal(n, 40);
+	/* Earliest due first: i = MANY - 9, MANY - 12, ... (held and
+	 * deleted ones left out). */
+	for (k = 0, i = MANY - 9; k < n; k++, i -= 3)
+		assert_string_equal(qids[k], ids[i]);
+	/* Released, the held one is due now: it goes when a slot frees. */
+	assert_int_equal(queue_sched_release(qs, ids[MANY - 3], "t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(queue_sched_check(qs), 0);
+	send_sent(sv[1], jobs[0]);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs + n, qids + n, 1), 1);
+	/* A flush makes every waiting message due: the index follows. */
+	assert_true(queue_sched_flush(qs) > 0);
+	assert_int_equal(queue_sched_check(qs), 0);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
 int
 main(void)
 {
@@ -1134,6 +1220,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dest_backoff, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delay_warning, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_many_due_order, setup,
 		    teardown),
 	};
 
