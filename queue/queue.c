@@ -50,6 +50,7 @@
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
 #include "queue/queue_pickup.h"
+#include "queue/queue_recover.h"
 #include "queue/queue_sched.h"
 
 #define QUEUE_SPACE_INTERVAL	1000	/* ms between free-space checks */
@@ -86,6 +87,7 @@ struct queue {
 	struct queue_commit	*commit;
 	struct queue_sched	*sched;
 	struct queue_pickup	*pickup;	/* maildrop/ */
+	struct queue_recover	*recover;	/* NULL once recovery is done */
 	struct event_timer	*space_timer;
 	int			 spoolfd;
 	int			 space_low;	/* -1 before the first check */
@@ -860,6 +862,13 @@ queue_op_hook(void *arg, enum queue_ctl_op op, const char *id,
 		(void)bsnprintf(err, errlen, "the queue is shutting down");
 		return -1;
 	}
+	if (id != NULL && queue_recover_pending(q->recover, id)) {
+		(void)bsnprintf(err, errlen, "message %s is not checked yet: "
+		    "recovery has checked %u of %u folders since the start; "
+		    "try again shortly", id, queue_recover_progress(q->recover),
+		    QUEUE_ID_NHASH);
+		return -1;
+	}
 	if (op == QUEUE_CTL_DELETE)
 		return queue_sched_delete(q->sched, id, who, err, errlen);
 	if (op == QUEUE_CTL_HOLD)
@@ -889,11 +898,26 @@ queue_counts_hook(void *arg, struct queue_ctl_counts *c)
 
 /* Recovery found a complete message: it is scheduled. */
 static void
-queue_found(const struct envelope *env, void *arg)
+queue_found(struct envelope *env, void *arg)
 {
 	struct queue	*q = arg;
 
 	queue_sched_add(q->sched, env);
+}
+
+/* The recovery thread handed messages over, or ended. */
+static void
+queue_recover_event(int fd, int events, void *arg)
+{
+	struct queue			*q = arg;
+	struct queue_fs_recovery	 rec;
+
+	(void)events;
+	if (!queue_recover_take(q->recover, queue_found, q, &rec))
+		return;
+	event_del(q->loop, fd);
+	queue_recover_free(q->recover);
+	q->recover = NULL;
 }
 
 static void
@@ -941,8 +965,6 @@ static void
 queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
     int delivery_fd)
 {
-	struct queue_fs_recovery	rec;
-
 	signal(SIGINT, SIG_IGN);	/* the parent coordinates */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -955,9 +977,13 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	    queue_commit_event, q) == -1)
 		fatal("event_add commit");
 	q->sched = queue_sched_new(q->cfg, q->loop, q->spoolfd, q->commit);
-	/* Every message found is scheduled; the first due go once the
-	 * loop runs. */
-	queue_fs_recover(q->spoolfd, queue_found, q, &rec);
+	/* incoming/ is emptied now; the messages in queue/ are checked by
+	 * a thread and scheduled as it hands them over, while new mail is
+	 * taken (queue_recover.h). */
+	q->recover = queue_recover_start(q->spoolfd);
+	if (event_add(q->loop, queue_recover_fd(q->recover), EV_READ,
+	    queue_recover_event, q) == -1)
+		fatal("event_add recovery");
 	if (delivery_fd != -1) {
 		q->delivery = ipc_chan_new(q->loop, delivery_fd, "delivery",
 		    queue_delivery_dispatch, queue_delivery_closed, q);
@@ -976,7 +1002,8 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	queue_space_check(q);
 	q->space_timer = event_timer_add(q->loop, QUEUE_SPACE_INTERVAL,
 	    queue_space_timer, q);
-	/* The spool is recovered: the parent may announce the service. */
+	/* incoming/ is recovered and new IDs cannot meet old ones: the
+	 * parent may announce the service. */
 	ipc_send(q->parent, MSG_P_READY, 0, -1, NULL, 0);
 	/* Messages waiting in maildrop/ since before the start. */
 	queue_pickup_start(q->pickup);
@@ -987,6 +1014,11 @@ queue_teardown(struct queue *q)
 {
 	struct queue_job	*job, *next;
 
+	if (q->recover != NULL) {
+		event_del(q->loop, queue_recover_fd(q->recover));
+		queue_recover_free(q->recover);
+		q->recover = NULL;
+	}
 	/* Whatever the worker still holds is finished and answered. */
 	queue_commit_stop(q->commit);
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {

@@ -1,6 +1,7 @@
 /*
  * queue.h - the queue process: owns every spool file.  It chroots into the
- * spool, recovers it at startup (see queue_fs.h), writes each message
+ * spool, recovers it at startup (queue_recover.h: incoming/ first, the
+ * messages in queue/ by a thread while it takes mail), writes each message
  * itself from a pipe the receiver feeds (MSG_Q_OPEN), commits messages
  * with group commit (MSG_Q_COMMIT: every MSG_Q_COMMIT_OK is sent only after
  * an fdatasync of the message's content and envelope, through descriptors

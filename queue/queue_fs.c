@@ -503,7 +503,7 @@ queue_fs_to_corrupt(int spoolfd, const char *dir, const char *name,
 	return -1;
 }
 
-static void
+void
 queue_fs_recover_incoming(int spoolfd, struct queue_fs_recovery *rec)
 {
 	struct queue_fs_names	nl;
@@ -660,7 +660,6 @@ queue_fs_recover_env(int spoolfd, const char *dir, const char *id,
 	char		why[512], name[QUEUE_ID_SIZE + 4];
 
 	if (queue_fs_load(spoolfd, dir, id, &env, why, sizeof(why)) == 0) {
-		queue_id_seen(id);
 		rec->messages++;
 		if (found != NULL)
 			found(&env, arg);
@@ -729,7 +728,7 @@ queue_fs_classify(const char *name, unsigned hash, char id[QUEUE_ID_SIZE])
  * was one and is handled. */
 static int
 queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
-    const char *name)
+    uint64_t bound, const char *name)
 {
 	char	id[QUEUE_ID_SIZE], path[1024];
 
@@ -740,6 +739,8 @@ queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
 	id[QUEUE_ID_LEN] = '\0';
 	if (!queue_id_valid(id) || queue_id_hash(id) != hash)
 		return 0;
+	if (queue_id_value(id) > bound)
+		return 1;	/* this run's rewrite on its way */
 	if (bsnprintf(path, sizeof(path), "%s/%s", dir, name) &&
 	    unlinkat(spoolfd, path, 0) == 0)
 		log_info("%s: recovery: removed an unfinished envelope "
@@ -749,20 +750,25 @@ queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
 	return 1;
 }
 
-static void
-queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
-    void *arg, struct queue_fs_recovery *rec)
+void
+queue_fs_recover_folder(int spoolfd, unsigned hash, uint64_t bound,
+    queue_fs_found_cb found, void *arg, struct queue_fs_recovery *rec)
 {
 	struct queue_fs_names	nl;
 	char			dir[16], id[QUEUE_ID_SIZE], shown[256];
 	size_t			i;
+	int			kind;
 
 	(void)bsnprintf(dir, sizeof(dir), "queue/%02X", hash);
 	if (queue_fs_names_read(spoolfd, dir, &nl) == -1)
 		return;
 	/* Sorted: ID.env comes before ID.msg. */
 	for (i = 0; i < nl.n; i++) {
-		switch (queue_fs_classify(nl.v[i], hash, id)) {
+		kind = queue_fs_classify(nl.v[i], hash, id);
+		/* Files of this run's messages are not recovery's. */
+		if (kind != 0 && queue_id_value(id) > bound)
+			continue;
+		switch (kind) {
 		case 'e':
 			queue_fs_recover_env(spoolfd, dir, id, found, arg, rec);
 			break;
@@ -777,7 +783,8 @@ queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
 				    queue_id_hash(id));
 			break;
 		default:
-			if (queue_fs_recover_new(spoolfd, dir, hash, nl.v[i]))
+			if (queue_fs_recover_new(spoolfd, dir, hash, bound,
+			    nl.v[i]))
 				break;
 			queue_fs_shown(nl.v[i], shown, sizeof(shown));
 			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
@@ -790,21 +797,59 @@ queue_fs_recover_folder(int spoolfd, unsigned hash, queue_fs_found_cb found,
 	queue_fs_names_free(&nl);
 }
 
+uint64_t
+queue_fs_recover_bound(int spoolfd)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 dir[16], id[QUEUE_ID_SIZE];
+	unsigned	 h;
+	int		 fd;
+
+	for (h = 0; h < QUEUE_ID_NHASH; h++) {
+		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", h);
+		fd = openat(spoolfd, dir, QUEUE_FS_ODIR);
+		if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+			if (fd != -1)
+				close(fd);
+			continue;	/* the folder's scan says why */
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (strlen(de->d_name) <= QUEUE_ID_LEN ||
+			    de->d_name[QUEUE_ID_LEN] != '.')
+				continue;
+			memcpy(id, de->d_name, QUEUE_ID_LEN);
+			id[QUEUE_ID_LEN] = '\0';
+			queue_id_seen(id);	/* ignores a non-ID */
+		}
+		closedir(d);
+	}
+	return queue_id_floor();
+}
+
+void
+queue_fs_recover_summary(const struct queue_fs_recovery *rec)
+{
+	log_info("recovery: %zu messages in queue, %zu moved to corrupt/, "
+	    "%zu unfinished removed", rec->messages, rec->corrupt,
+	    rec->removed);
+}
+
 void
 queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
     struct queue_fs_recovery *rec)
 {
+	uint64_t	bound;
 	unsigned	h;
 
 	memset(rec, 0, sizeof(*rec));
 	queue_fs_recover_incoming(spoolfd, rec);
+	bound = queue_fs_recover_bound(spoolfd);
 	for (h = 0; h < QUEUE_ID_NHASH; h++)
-		queue_fs_recover_folder(spoolfd, h, found, arg, rec);
+		queue_fs_recover_folder(spoolfd, h, bound, found, arg, rec);
 	if (syncfs(spoolfd) == -1)
 		log_warn("recovery: syncfs");
-	log_info("recovery: %zu messages in queue, %zu moved to corrupt/, "
-	    "%zu unfinished removed", rec->messages, rec->corrupt,
-	    rec->removed);
+	queue_fs_recover_summary(rec);
 }
 
 /* ---- the scheduler's changes to committed messages ---- */

@@ -103,7 +103,9 @@ struct queue_fs_recovery {
 	size_t	corrupt;	/* files moved to corrupt/ */
 	size_t	removed;	/* unfinished files removed */
 };
-typedef void (*queue_fs_found_cb)(const struct envelope *env, void *arg);
+/* A complete message found; the callback may take what env holds (and
+ * leave it empty, envelope_init): it is freed after the call. */
+typedef void (*queue_fs_found_cb)(struct envelope *env, void *arg);
 
 /*
  * Startup recovery (queue/INTERNALS): removes everything in incoming/;
@@ -117,6 +119,22 @@ typedef void (*queue_fs_found_cb)(const struct envelope *env, void *arg);
  */
 void queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
     struct queue_fs_recovery *rec);
+
+/*
+ * The same in steps, for a queue that takes mail while it recovers
+ * (queue_recover.h).  queue_fs_recover_incoming: incoming/ emptied.
+ * queue_fs_recover_bound: every ID named in queue/XX seen
+ * (queue_id_seen), so that every ID made from now on is greater; returns
+ * the greatest.  queue_fs_recover_folder: one queue/XX as above, leaving
+ * alone the files of IDs above bound (this run's messages).  Each logs
+ * what it does to a file, from whatever thread calls it.
+ * queue_fs_recover_summary: the summary line.
+ */
+void queue_fs_recover_incoming(int spoolfd, struct queue_fs_recovery *rec);
+uint64_t queue_fs_recover_bound(int spoolfd);
+void queue_fs_recover_folder(int spoolfd, unsigned hash, uint64_t bound,
+    queue_fs_found_cb found, void *arg, struct queue_fs_recovery *rec);
+void queue_fs_recover_summary(const struct queue_fs_recovery *rec);
 
 /*
  * Changes to a committed message, by the delivery scheduler.

@@ -67,7 +67,7 @@ queue_id_hash(const char *id)
 	return (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) & (QUEUE_ID_NHASH - 1);
 }
 
-static uint64_t
+uint64_t
 queue_id_value(const char *id)
 {
 	uint64_t	v = 0;
@@ -91,4 +91,10 @@ queue_id_seen(const char *id)
 	v = queue_id_value(id);
 	if (v > queue_id_last)
 		queue_id_last = v;
+}
+
+uint64_t
+queue_id_floor(void)
+{
+	return queue_id_last;
 }

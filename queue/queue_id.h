@@ -22,6 +22,10 @@ void queue_id_new(char id[QUEUE_ID_SIZE]);
 void queue_id_new_at(uint64_t usec, char id[QUEUE_ID_SIZE]);
 /* Makes later IDs greater than id (an ID found in the spool at startup). */
 void queue_id_seen(const char *id);
+/* The greatest ID made or seen so far, as a number: every later ID is
+ * greater.  queue_id_value: a valid ID as that number. */
+uint64_t queue_id_floor(void);
+uint64_t queue_id_value(const char *id);
 /* 1 if s is exactly QUEUE_ID_LEN upper-case hex digits, else 0. */
 int queue_id_valid(const char *s);
 /* 0 .. QUEUE_ID_NHASH - 1: the folder queue/%02X of the message. */

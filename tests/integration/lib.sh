@@ -352,11 +352,14 @@ sm_wait_log() {
 }
 
 # sm_wait_ready LOG PID [SECONDS]: the parent's "ready: listening on" line,
-# logged once every process is ready (the queue has recovered the spool,
-# smtpd accepts).
+# logged once every process is ready (the queue has emptied incoming/,
+# smtpd accepts), and then the queue's "recovery: N messages in queue"
+# line: the messages in queue/ are checked and scheduled (a thread does
+# that while mail is taken; tests read the spool once it is done).
 sm_wait_ready() {
 	local log=$1 pid=$2 secs=${3:-30}
-	sm_wait_log "$log" 'strictmail/strictmaild\[[0-9]+\]: ready: listening on' "$pid" "$secs"
+	sm_wait_log "$log" 'strictmail/strictmaild\[[0-9]+\]: ready: listening on' "$pid" "$secs" &&
+	    sm_wait_log "$log" 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue' "$pid" "$secs"
 }
 
 # sm_start_ready CONF LOG: start, wait until ready, fail the test if not.

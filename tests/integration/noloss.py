@@ -20,6 +20,7 @@ Usage: noloss.py BIN CONF SPOOL WORKDIR PRIV GROUP_ROUNDS CHILD_ROUNDS SEED
 
 import os
 import random
+import re
 import signal
 import smtplib
 import subprocess
@@ -57,7 +58,7 @@ class Daemon:
         while time.monotonic() < end:
             t = self.text()
             if ('strictmail/strictmaild[' in t and ']: ready: listening on' in t
-                    and ']: recovery: ' in t):
+                    and re.search(r']: recovery: \d+ messages in queue', t)):
                 return True
             if self.proc.poll() is not None:
                 return False

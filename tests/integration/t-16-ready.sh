@@ -2,10 +2,12 @@
 # t-16-ready: the "ready: listening on" line means every process is ready.
 # A first run commits a few hundred messages and stops; a second start on
 # that spool (with a TLS certificate, so smtpd waits for it) must log the
-# queue's "recovery:" line before the parent's "ready: listening on" line,
-# then "ready in N ms"; a client that connects as soon as the ready line is
-# there gets its greeting, an EHLO with STARTTLS and a 250 for a message
-# at once.
+# queue's "recovery: incoming/ emptied" line before the parent's "ready:
+# listening on" line, then "ready in N ms"; a client that connects as soon
+# as the ready line is there gets its greeting, an EHLO with STARTTLS and a
+# 250 for a message at once, while the queue may still be checking the
+# messages in queue/; its summary line then counts all N of them (not
+# the new one).
 . "$(dirname "$0")/lib.sh"
 t_init
 
@@ -46,7 +48,7 @@ say "$N messages committed, daemon stopped"
 
 # ---- second run: recovery, then ready; a client right after the line
 sm_start "$conf" "$log2"
-sm_wait_ready "$log2" "$SM_PID" 60 ||
+sm_wait_log "$log2" 'strictmail/strictmaild\[[0-9]+\]: ready: listening on' "$SM_PID" 60 ||
     t_fail "the second start ready within 60 s" "$(tail -n 3 "$log2" | tr '\n' '|')"
 sm_py_fg - <<'EOF' || t_fail_py
 import smtplib, time
@@ -80,15 +82,17 @@ EOF
 
 # The order of the lines in the second run's log.
 line_of() { grep -n -E -m 1 -- "$1" "$log2" | cut -d: -f1; }
-rec=$(line_of 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue')
+sm_wait_log "$log2" 'strictmail/queue\[[0-9]+\]: recovery: [0-9]+ messages in queue' "$SM_PID" 60 ||
+    t_fail "the queue's recovery summary within 60 s" "$(grep 'recovery:' "$log2" | tail -n 2 | tr '\n' '|')"
+rec=$(line_of 'strictmail/queue\[[0-9]+\]: recovery: incoming/ emptied')
 rdy=$(line_of 'strictmail/strictmaild\[[0-9]+\]: ready: listening on 127\.0\.0\.1:25 \(smtp\)')
 took=$(line_of 'strictmail/strictmaild\[[0-9]+\]: ready in [0-9]+ ms')
 tlsok=$(line_of 'strictmail/smtpd\[[0-9]+\]: tls: certificate and key loaded')
-[ -n "$rec" ] || t_fail "a recovery: line from the queue" "none"
+[ -n "$rec" ] || t_fail "a recovery: incoming/ emptied line from the queue" "none"
 [ -n "$rdy" ] || t_fail "a ready: listening on line" "none"
 [ -n "$took" ] || t_fail "a \"ready in N ms\" line" "none"
 [ -n "$tlsok" ] || t_fail "smtpd's \"tls: certificate and key loaded\" line" "none"
-grep -q -E "recovery: $N messages in queue" "$log2" ||
+grep -q -E "recovery: $N messages in queue, 0 moved to corrupt/, 0 unfinished removed" "$log2" ||
     t_fail "recovery of $N messages" "$(grep -m 1 'recovery:' "$log2")"
 [ "$rec" -lt "$rdy" ] ||
     t_fail "recovery: (line $rec) before ready: listening on" "line $rdy"

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "queue/envelope.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
+#include "queue/queue_recover.h"
 
 struct fixture {
 	char	top[64];
@@ -292,7 +294,7 @@ folder(const char *id, char *dst, size_t size)
 }
 
 static void
-found_cb(const struct envelope *env, void *arg)
+found_cb(struct envelope *env, void *arg)
 {
 	struct buf	*seen = arg;
 
@@ -386,6 +388,119 @@ test_recover(void **state)
 	assert_int_equal(rec.messages, 1);
 	assert_int_equal(rec.removed, 0);
 	assert_int_equal(rec.corrupt, 0);
+	close(spoolfd);
+}
+
+/*
+ * While the queue takes mail, recovery leaves alone every file of an ID
+ * above its bound (this run's): content without envelope, an envelope
+ * rewrite on its way, a message being committed.
+ */
+static void
+test_recover_bound(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	struct buf			 seen;
+	char				 d[16], rel[128];
+	unsigned			 h;
+	int				 spoolfd;
+
+	prepare_ok(fx);
+	put_env(fx->spool, folder(ID_OK, d, sizeof(d)), ID_OK, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_OK);
+	put_file(fx->spool, rel, "hello\n");
+	/* Above the bound: content alone, and a rewrite in ID_DIGEST's. */
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	put_file(fx->spool, rel, "being committed\n");
+	put_env(fx->spool, folder(ID_DIGEST, d, sizeof(d)), ID_DIGEST, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_DIGEST);
+	put_file(fx->spool, rel, "hello\n");
+	snprintf(rel, sizeof(rel), "%s/%s.env.new", d, ID_DIGEST);
+	put_file(fx->spool, rel, "strictmail-envelope 2\n");
+
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	memset(&rec, 0, sizeof(rec));
+	buf_init(&seen);
+	for (h = 0; h < QUEUE_ID_NHASH; h++)
+		queue_fs_recover_folder(spoolfd, h, queue_id_value(ID_OK),
+		    found_cb, &seen, &rec);
+	assert_string_equal(seen.data, ID_OK " ");
+	buf_free(&seen);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.removed, 0);
+	assert_int_equal(rec.corrupt, 0);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	assert_true(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.env.new",
+	    folder(ID_DIGEST, d, sizeof(d)), ID_DIGEST);
+	assert_true(exists(fx->spool, rel));
+	/* With the bound above them they are recovery's again. */
+	for (h = 0; h < QUEUE_ID_NHASH; h++)
+		queue_fs_recover_folder(spoolfd, h, queue_id_value(ID_DIGEST),
+		    NULL, NULL, &rec);
+	assert_false(exists(fx->spool, rel));
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	assert_false(exists(fx->spool, rel));
+	close(spoolfd);
+}
+
+/* The thread: incoming/ is empty when queue_recover_start returns, every
+ * ID made afterwards is above all those in queue/, and the messages and
+ * counts handed over are those of queue_fs_recover. */
+static void
+test_recover_thread(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	struct queue_recover		*qr;
+	struct pollfd			 pfd;
+	struct buf			 seen;
+	char				 d[16], rel[128], id[QUEUE_ID_SIZE];
+	int				 spoolfd, done = 0, rounds;
+
+	prepare_ok(fx);
+	put_file(fx->spool, "incoming/E000000000000020.msg", "half a mess");
+	put_env(fx->spool, folder(ID_OK, d, sizeof(d)), ID_OK, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_OK);
+	put_file(fx->spool, rel, "hello\n");
+	put_env(fx->spool, folder(ID_DIGEST, d, sizeof(d)), ID_DIGEST, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_DIGEST);
+	put_file(fx->spool, rel, "hellO\n");
+	snprintf(rel, sizeof(rel), "%s/%s.msg", folder(ID_ORPHAN, d, sizeof(d)),
+	    ID_ORPHAN);
+	put_file(fx->spool, rel, "never acknowledged\n");
+
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	qr = queue_recover_start(spoolfd);
+	assert_false(exists(fx->spool, "incoming/E000000000000020.msg"));
+	queue_id_new(id);
+	if (strcmp(id, ID_DIGEST) <= 0)
+		fail_msg("new id %s does not follow %s", id, ID_DIGEST);
+	assert_true(queue_recover_pending(qr, ID_OK) ||
+	    queue_recover_progress(qr) == QUEUE_ID_NHASH);
+	assert_false(queue_recover_pending(qr, id));
+	buf_init(&seen);
+	pfd.fd = queue_recover_fd(qr);
+	pfd.events = POLLIN;
+	for (rounds = 0; !done && rounds < 100; rounds++) {
+		assert_true(poll(&pfd, 1, 100) >= 0);
+		done = queue_recover_take(qr, found_cb, &seen, &rec);
+	}
+	assert_true(done);
+	assert_string_equal(seen.data, ID_OK " ");
+	buf_free(&seen);
+	assert_int_equal(rec.messages, 1);
+	assert_int_equal(rec.removed, 2);	/* incoming/, the orphan */
+	assert_int_equal(rec.corrupt, 2);	/* ID_DIGEST's two files */
+	assert_false(queue_recover_pending(qr, ID_OK));
+	assert_true(exists(fx->spool, "corrupt/" ID_DIGEST ".msg"));
+	queue_recover_free(qr);
 	close(spoolfd);
 }
 
@@ -502,6 +617,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_print_table, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_bound, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recover_thread, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_rewrite_hold_remove, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_create_and_unlink, setup,
