@@ -300,7 +300,7 @@ run_bench() {
 		sed -n '/^test  /,/^$/p' "$log"
 	else
 		fail=$((fail + 1)); failed_names+=("bench/quick")
-		echo "FAIL bench/quick: expected the quick benchmark to run and its ordering check to pass, got:"
+		echo "FAIL bench/quick: expected the quick benchmark to run and its ordering and full-queue checks to pass, got:"
 		tail -n 15 "$log"
 	fi
 	note "quick benchmark took $(( $(date +%s) - t0 ))s"

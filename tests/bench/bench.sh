@@ -22,7 +22,10 @@
 #     processes, idle (after a warm-up) and the peak sampled during the
 #     largest plain 4 KiB row,
 # and for strictmail the strace ordering proof of tests/integration/
-# strace_order.py (every 250 after the sync that covers its message).
+# strace_order.py (every 250 after the sync that covers its message) and
+# the full-queue figures: with BENCH_FULLQ deferred messages in its spool,
+# the seconds from a start to the first 250, the plain 10-session row
+# while the queue checks and schedules them, and when that is done.
 # The full run also measures the disk's ceiling for the queue's commit
 # with commitceil.c.  The table is printed and written to bench/results.md
 # (QUICK: build/bench-quick.md), a chart of the rows beside it (.png).
@@ -44,6 +47,9 @@
 #   BENCH_CEILING=0     leave the disk ceiling out
 #   BENCH_RESULTS       where the table goes (default above)
 #   BENCH_KEEP=1        keep the spools and logs (BENCH_DIR/sm-bench.*)
+#   BENCH_FULLQ         deferred messages written into strictmail's spool
+#                       for the full-queue figures (default 100000, QUICK
+#                       5000; 0 leaves them out)
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,6 +82,8 @@ else
 	ORDER_MSGS=300
 	RESULTS=${BENCH_RESULTS:-$TOP/bench/results.md}
 fi
+# Deferred messages for the full-queue figures (0: none).
+FULLQ=${BENCH_FULLQ:-$([ "$QUICK" = 1 ] && echo 5000 || echo 100000)}
 SM_ADDR=127.0.0.1
 PF_ADDR=127.0.0.2
 SYNC_CALLS=fsync,fdatasync,syncfs,sync,sync_file_range,msync
@@ -431,16 +439,25 @@ control-socket $D/sm/control.sock
 tls-certificate $CERT
 tls-key $KEY
 EOF
-ip netns exec "$NS" setsid "$BIN" -d $uflag -f "$D/sm/strictmail.conf" \
-    >"$D/sm/daemon.log" 2>&1 </dev/null &
-SM_PID=$!
-ok=0
-for i in $(seq 1 300); do
-	grep -q 'ready: listening on' "$D/sm/daemon.log" 2>/dev/null && { ok=1; break; }
-	pid_alive "$SM_PID" || break
-	sleep 0.1
-done
-[ "$ok" = 1 ] || { tail -n 20 "$D/sm/daemon.log"; die "strictmaild did not get ready"; }
+# sm_launch LOG: strictmaild started on that configuration, in SM_PID.
+# sm_ready LOG: waits for its ready line (30 s).
+sm_launch() {
+	ip netns exec "$NS" setsid "$BIN" -d $uflag -f "$D/sm/strictmail.conf" \
+	    >"$1" 2>&1 </dev/null &
+	SM_PID=$!
+}
+sm_ready() {
+	local i
+	for i in $(seq 1 300); do
+		grep -q 'ready: listening on' "$1" 2>/dev/null && return 0
+		pid_alive "$SM_PID" || break
+		sleep 0.1
+	done
+	tail -n 20 "$1"
+	die "strictmaild did not get ready"
+}
+sm_launch "$D/sm/daemon.log"
+sm_ready "$D/sm/daemon.log"
 say "strictmail: $BIN, $priv, pid $SM_PID"
 # Delivery is paused when strictmailctl can (acceptance alone, as Postfix
 # holds its mail); otherwise each message gets one local delivery attempt,
@@ -476,6 +493,81 @@ fi
 say "strictmail ordering: $ORDER"
 stop_group "$SM_PID" 30
 SM_PID=
+
+# ---------------------------------------------------------------- full queue
+
+# The same spool with FULLQ deferred messages more (spoolfill.py: as after
+# a long outage of their next hop, due in an hour), and a start: seconds to
+# the first 250 (a client connecting from the moment of the start), the
+# acceptance of the plain 10-session 4 KiB row right after it, while the
+# queue checks and schedules the old messages, and seconds until that is
+# done (the queue's "recovery: N messages in queue" line, polled).
+FQ=
+FQ_ERR=
+if [ "$FULLQ" -gt 0 ]; then
+	say "full queue: writing $FULLQ deferred messages of 4 KiB into the spool"
+	python3 "$TOP/tests/bench/spoolfill.py" "$D/sm/spool" "$FULLQ" 4096 \
+	    "$(stat -c %u "$D/sm/spool/queue")" "$(stat -c %g "$D/sm/spool/queue")" ||
+	    die "spoolfill.py failed"
+	sync
+	FQ_N=$(sm_count)
+	FQ_ROW=$(for row in $ROWS; do case $row in plain:10:4096:*) echo "$row" ;; esac; done | head -n 1)
+	FQ_MSGS=${FQ_ROW##*:}
+	FQ_MSGS=${FQ_MSGS:-200}
+	t0=$(date +%s.%N)
+	sm_launch "$D/sm/daemon-fq.log"
+	(
+		while :; do
+			if grep -q 'recovery: [0-9]* messages in queue' "$D/sm/daemon-fq.log" 2>/dev/null; then
+				date +%s.%N > "$D/fq.sched"
+				break
+			fi
+			sleep 0.05
+		done
+	) &
+	fq_poll=$!
+	BG_PIDS="$BG_PIDS $fq_poll"
+	ip netns exec "$NS" timeout 120 python3 - "$SM_ADDR" "$t0" > "$D/fq.first" 2>&1 <<'PYEOF'
+import smtplib, sys, time
+addr, t0 = sys.argv[1], float(sys.argv[2])
+while True:
+    try:
+        s = smtplib.SMTP(addr, 25, timeout=60, local_hostname='bench.test')
+        break
+    except OSError:
+        time.sleep(0.01)
+code, _ = s.ehlo()
+s.mail('sender@bench.test')
+s.rcpt('root@localhost')
+code, text = s.data(b'Subject: first\r\n\r\nfirst after the start\r\n')
+t = time.time()
+s.quit()
+print('%.2f' % (t - t0) if code == 250 else 'failed(%d)' % code)
+PYEOF
+	FQ_FIRST=$(tail -n 1 "$D/fq.first")
+	FQ_LOAD=$(run_load "$SM_ADDR" plain 10 4096 "$FQ_MSGS" sm_count)
+	t_load=$(date +%s.%N)
+	for i in $(seq 1 600); do [ -s "$D/fq.sched" ] && break; sleep 0.1; done
+	kill "$fq_poll" 2>/dev/null; wait "$fq_poll" 2>/dev/null
+	BG_PIDS=${BG_PIDS/ $fq_poll/}
+	if [ -s "$D/fq.sched" ]; then
+		FQ_SCHED=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+		FQ_OVERLAP=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t_load" 'BEGIN { print (b <= a) ? "wholly" : "partly" }')
+	else
+		FQ_SCHED="not within 60 s"
+		FQ_OVERLAP="-"
+	fi
+	FQ_REC=$(grep -o 'recovery: [0-9]* messages in queue.*' "$D/sm/daemon-fq.log" | head -n 1)
+	# What must hold whatever the speed: a 250, every message of the
+	# spool found again, nothing moved to corrupt/.
+	case $FQ_FIRST in [0-9]*) ;; *) FQ_ERR="no 250 after the start: $FQ_FIRST" ;; esac
+	[ "$FQ_REC" = "recovery: $FQ_N messages in queue, 0 moved to corrupt/, 0 unfinished removed" ] ||
+	    FQ_ERR="${FQ_ERR:+$FQ_ERR; }recovery found other than the $FQ_N messages: ${FQ_REC:-no summary line}"
+	say "full queue: $FQ_N messages; first 250 after ${FQ_FIRST} s; plain 10 sessions 4 KiB, $FQ_MSGS messages: $FQ_LOAD; schedule whole after $FQ_SCHED s ($FQ_REC)"
+	FQ=1
+	stop_group "$SM_PID" 30
+	SM_PID=
+fi
 
 # ---------------------------------------------------------------- postfix
 
@@ -682,6 +774,16 @@ table() {
 	    "$((SM_SIZE / 1024)) KiB" "$([ "$PF_SIZE" = - ] && echo - || echo "$((PF_SIZE / 1024)) KiB")" \
 	    "$(ratio "$SM_SIZE" "$PF_SIZE")"
 	echo '```'
+	if [ -n "$FQ" ]; then
+		a=$(word "$FQ_LOAD" 1)
+		b=$(word "${R[strictmail/$FQ_ROW]:-}" 1)
+		echo
+		echo "Full queue (strictmail; $FQ_N messages in the spool, $FULLQ of them deferred, written"
+		echo "by tests/bench/spoolfill.py): first 250 ${FQ_FIRST} s after the start; plain 10 sess"
+		echo "4KiB, $FQ_MSGS messages, right after it: $a msg/s (p50/p99 $(word "$FQ_LOAD" 2)/$(word "$FQ_LOAD" 3) ms),"
+		echo "$(ratio "$a" "$b") the empty-queue row's $b; the old messages checked (size and"
+		echo "digest) and scheduled $FQ_SCHED s after the start: the run was $FQ_OVERLAP within that time."
+	fi
 	echo
 	echo "strictmail ordering (every 250 after its sync): $ORDER."
 	echo "Syncs: fsync, fdatasync, syncfs, sync and msync of all the MTA's processes"
@@ -771,5 +873,6 @@ mkdir -p "$(dirname "$RESULTS")"
 cp "$D/results.md" "$RESULTS"
 [ -n "$CHART_WHY" ] || cp "$D/chart.png" "$CHART"
 say "table written to $RESULTS$([ -n "$CHART_WHY" ] || echo ", chart to $CHART")"
+[ -z "$FQ_ERR" ] || { echo "bench: full queue: $FQ_ERR" >&2; exit 1; }
 [ "$ORDER_RC" = 0 ] || exit 1
 exit 0
