@@ -353,13 +353,22 @@ a=${E2E[strictmail]}
 b=${E2E[chasquid]}
 r=-
 case "$a$b" in *[!0-9]*) ;; *) r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }') ;; esac
-echo
-echo "relay: $MSGS messages of $SIZE bytes, $SESS sessions, smtp-source -> relay -> smtp-sink;"
-echo "messages per second, median of $REPEAT runs, $fsinfo"
-printf '%-28s %-12s %s\n' relay "end to end" "acceptance only"
-printf '%-28s %-12s %s\n' "strictmail (measured)" "$a" "${ACC[strictmail]}"
-printf '%-28s %-12s %s\n' "$chq_label" "$b" "${ACC[chasquid]}"
-echo "strictmail / chasquid, end to end: $r"
-[ -n "$CHQ_WHY" ] && echo "(chasquid's $QUOTED_CHQ msg/s is the figure quoted in issue 9, not a measurement)"
-echo "strictmail: fsync before every 250, max-deliveries-per-domain $PER_DOMAIN; chasquid: no fsync"
+# The table; with BENCH_APPEND (make bench) also appended to that file
+# in a fenced block, after bench.sh's table.
+relay_table() {
+	echo
+	echo "relay: $MSGS messages of $SIZE bytes, $SESS sessions, smtp-source -> relay -> smtp-sink;"
+	echo "messages per second, median of $REPEAT runs, $fsinfo"
+	printf '%-28s %-12s %s\n' relay "end to end" "acceptance only"
+	printf '%-28s %-12s %s\n' "strictmail (measured)" "$a" "${ACC[strictmail]}"
+	printf '%-28s %-12s %s\n' "$chq_label" "$b" "${ACC[chasquid]}"
+	echo "strictmail / chasquid, end to end: $r"
+	[ -n "$CHQ_WHY" ] && echo "(chasquid's $QUOTED_CHQ msg/s is the figure quoted in issue 9, not a measurement)"
+	echo "strictmail: fsync before every 250, max-deliveries-per-domain $PER_DOMAIN; chasquid: no fsync"
+}
+relay_table
+if [ -n "${BENCH_APPEND:-}" ]; then
+	{ echo; echo "make bench-relay, $(date -u '+%Y-%m-%d %H:%M UTC'):"; echo; echo '```'
+	  relay_table | sed '1{/^$/d}'; echo '```'; } >> "$BENCH_APPEND"
+fi
 exit 0

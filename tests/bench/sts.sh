@@ -446,26 +446,35 @@ median() {
 	printf '%s\n' $all | sort -n | sed -n "$(((REPEAT + 1) / 2))p"
 }
 
-echo
-echo "MTA-STS: $NDOM enforce domains, one MX (STARTTLS, verified); a round: $MSGS deliveries"
-echo "($NMSG messages of $RCPTS recipient(s), injected by $SESS sessions)."
-if [ "$HOLD" = 1 ]; then
-	echo "seconds: from the moment every message is queued (the delivery process was"
-	echo "stopped while they came in) until all are delivered (enforce, verified)."
-else
-	echo "seconds: from the first message injected until all delivered (enforce, verified);"
-	echo "after: of that, the time after the injection ended."
+# The table; with BENCH_APPEND (make bench) also appended to that file
+# in a fenced block, after bench.sh's table.
+sts_table() {
+	echo
+	echo "MTA-STS: $NDOM enforce domains, one MX (STARTTLS, verified); a round: $MSGS deliveries"
+	echo "($NMSG messages of $RCPTS recipient(s), injected by $SESS sessions)."
+	if [ "$HOLD" = 1 ]; then
+		echo "seconds: from the moment every message is queued (the delivery process was"
+		echo "stopped while they came in) until all are delivered (enforce, verified)."
+	else
+		echo "seconds: from the first message injected until all delivered (enforce, verified);"
+		echo "after: of that, the time after the injection ended."
+	fi
+	echo "cold1: a new spool; cold2...: after strictmailctl sts flush; restart: strictmail"
+	echo "stopped and started again on its spool."
+	printf '%-8s %8s %13s %10s %7s %15s %12s %8s\n' round seconds deliveries/s injection after \
+	    "policy fetches" "TXT queries" "MX got"
+	for r in $ROUNDS; do
+		printf '%-8s %8s %13s %10s %7s %15s %12s %8s\n' "$r" "${R_SECS[$r]}" "${R_RATE[$r]}" \
+		    "${R_INJ[$r]}" "${R_TAIL[$r]}" "${R_FETCH[$r]}" "${R_TXT[$r]}" "${R_MX[$r]}"
+	done
+	echo "deliveries/s, median of $REPEAT: cold $(median cold), warm $(median warm)"
+	echo "strictmail: max-deliveries $DELIVERIES, max-deliveries-per-domain 5, smtp-reuse-idle 5s; fetches must be $NDOM cold, 0 warm"
+}
+sts_table
+if [ -n "${BENCH_APPEND:-}" ]; then
+	{ echo; echo "make bench-sts, $(date -u '+%Y-%m-%d %H:%M UTC'):"; echo; echo '```'
+	  sts_table | sed '1{/^$/d}'; echo '```'; } >> "$BENCH_APPEND"
 fi
-echo "cold1: a new spool; cold2...: after strictmailctl sts flush; restart: strictmail"
-echo "stopped and started again on its spool."
-printf '%-8s %8s %13s %10s %7s %15s %12s %8s\n' round seconds deliveries/s injection after \
-    "policy fetches" "TXT queries" "MX got"
-for r in $ROUNDS; do
-	printf '%-8s %8s %13s %10s %7s %15s %12s %8s\n' "$r" "${R_SECS[$r]}" "${R_RATE[$r]}" \
-	    "${R_INJ[$r]}" "${R_TAIL[$r]}" "${R_FETCH[$r]}" "${R_TXT[$r]}" "${R_MX[$r]}"
-done
-echo "deliveries/s, median of $REPEAT: cold $(median cold), warm $(median warm)"
-echo "strictmail: max-deliveries $DELIVERIES, max-deliveries-per-domain 5, smtp-reuse-idle 5s; fetches must be $NDOM cold, 0 warm"
 if [ "$FAIL" != 0 ]; then
 	say "FAILED: see the WRONG lines above"
 	exit 1
