@@ -36,6 +36,7 @@
 #include "queue/queue_sched.h"
 
 #define PICKUP_COPY	(64 * 1024)	/* one read of the content */
+#define PICKUP_SLICE	(256 * 1024)	/* copied per turn of the loop */
 #define PICKUP_NAME_MAX	256
 
 /* MSG_P_WHO_RESULT status (proto.h). */
@@ -53,6 +54,13 @@ struct pickup_file {
 	struct envelope		 env;		/* after the copy */
 	int			 msgfd;		/* incoming/ID.msg */
 	struct queue_job	*job;		/* with the worker */
+	/* The copy under way (dg not NULL): a slice per turn of the
+	 * event loop, so that a large file never holds up the sessions. */
+	struct digest		*dg;
+	struct maildrop_check	 chk;
+	uint64_t		 left;
+	off_t			 off;
+	struct event_timer	*slice;
 };
 
 struct queue_pickup {
@@ -85,6 +93,12 @@ pickup_file_free(struct queue_pickup *pk)
 
 	if (f == NULL)
 		return;
+	if (f->dg != NULL) {		/* stopped within the copy */
+		if (f->slice != NULL)
+			event_timer_cancel(pk->loop, f->slice);
+		digest_free(f->dg);
+		(void)queue_fs_unlink_message(pk->spoolfd, f->env.id);
+	}
 	if (f->fd != -1)
 		close(f->fd);
 	if (f->msgfd != -1)
@@ -319,22 +333,20 @@ pickup_put(struct pickup_file *f, struct digest *dg, const char *p,
 }
 
 /*
- * The content from the maildrop file, checked as it is copied.  1 if it
- * is refused (why), -1 on a write error (why), 0 when all is in.
+ * One slice of the content from the maildrop file, checked as it is
+ * copied.  1 if it is refused (why), -1 on a write error (why), 0 when
+ * this slice is in (f->left says whether more is to come).
  */
 static int
-pickup_copy(struct queue_pickup *pk, struct pickup_file *f,
-    struct digest *dg, char *why, size_t whylen)
+pickup_copy(struct queue_pickup *pk, struct pickup_file *f, char *why,
+    size_t whylen)
 {
-	struct maildrop_check	st;
-	uint64_t		left = f->md.size;
-	off_t			off = (off_t)f->md.data_off;
-	ssize_t			n;
+	size_t	slice = 0;
+	ssize_t	n;
 
-	memset(&st, 0, sizeof(st));
-	while (left > 0) {
-		n = pread(f->fd, pk->copy, left < sizeof(pk->copy) ?
-		    (size_t)left : sizeof(pk->copy), off);
+	while (f->left > 0 && slice < PICKUP_SLICE) {
+		n = pread(f->fd, pk->copy, f->left < sizeof(pk->copy) ?
+		    (size_t)f->left : sizeof(pk->copy), f->off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -342,15 +354,19 @@ pickup_copy(struct queue_pickup *pk, struct pickup_file *f,
 			    "it was read");
 			return 1;
 		}
-		if (maildrop_check_content(&st, pk->copy, (size_t)n, why,
+		if (maildrop_check_content(&f->chk, pk->copy, (size_t)n, why,
 		    whylen) == -1)
 			return 1;
-		if (pickup_put(f, dg, pk->copy, (size_t)n, why, whylen) == -1)
+		if (pickup_put(f, f->dg, pk->copy, (size_t)n, why,
+		    whylen) == -1)
 			return -1;
-		left -= (uint64_t)n;
-		off += n;
+		f->left -= (uint64_t)n;
+		f->off += n;
+		slice += (size_t)n;
 	}
-	return maildrop_check_end(&st, why, whylen) == -1 ? 1 : 0;
+	if (f->left == 0 && maildrop_check_end(&f->chk, why, whylen) == -1)
+		return 1;
+	return 0;
 }
 
 /* The envelope's sender: -f, else the user at the origin. */
@@ -394,12 +410,12 @@ pickup_envelope(struct queue_pickup *pk, struct pickup_file *f)
 	}
 }
 
-/* Writes incoming/ID.msg; 0, 1 refused, -1 temporary (files removed). */
+/* Creates incoming/ID.msg and writes the Received header; the copy of
+ * the content follows (pickup_slice).  0, or -1 with why. */
 static int
-pickup_write(struct queue_pickup *pk, struct pickup_file *f, char *why,
-    size_t whylen)
+pickup_write_start(struct queue_pickup *pk, struct pickup_file *f,
+    char *why, size_t whylen)
 {
-	struct digest	*dg;
 	struct buf	 b;
 	int		 rc;
 
@@ -408,14 +424,28 @@ pickup_write(struct queue_pickup *pk, struct pickup_file *f, char *why,
 		    strerror(errno));
 		return -1;
 	}
-	dg = digest_new();
+	f->dg = digest_new();
+	memset(&f->chk, 0, sizeof(f->chk));
+	f->left = f->md.size;
+	f->off = (off_t)f->md.data_off;
 	buf_init(&b);
 	pickup_received(pk, f, &b);
-	rc = pickup_put(f, dg, b.data, b.len, why, whylen);
+	rc = pickup_put(f, f->dg, b.data, b.len, why, whylen);
 	buf_free(&b);
-	if (rc == 0)
-		rc = pickup_copy(pk, f, dg, why, whylen);
-	digest_final(dg, f->env.digest);
+	return rc;
+}
+
+/*
+ * The copy ended with rc (0: all in, 1: refused, -1: temporary, why):
+ * the envelope is made and the message goes to the commit worker, or
+ * its files are removed and the maildrop file is refused or left.
+ */
+static void
+pickup_write_end(struct queue_pickup *pk, struct pickup_file *f, int rc,
+    char *why, size_t whylen)
+{
+	digest_final(f->dg, f->env.digest);	/* frees it */
+	f->dg = NULL;
 	if (rc == 0) {
 		pickup_envelope(pk, f);
 		if (envelope_check(&f->env, why, whylen) == -1)
@@ -423,16 +453,6 @@ pickup_write(struct queue_pickup *pk, struct pickup_file *f, char *why,
 	}
 	if (rc != 0)
 		(void)queue_fs_unlink_message(pk->spoolfd, f->env.id);
-	return rc;
-}
-
-static void
-pickup_commit(struct queue_pickup *pk, struct pickup_file *f)
-{
-	char	why[256];
-	int	rc;
-
-	rc = pickup_write(pk, f, why, sizeof(why));
 	if (rc == 1)
 		pickup_refuse(pk, why);
 	else if (rc == -1)
@@ -442,6 +462,41 @@ pickup_commit(struct queue_pickup *pk, struct pickup_file *f)
 		    f->msgfd, f);
 		queue_commit_submit(pk->commit, f->job);
 	}
+}
+
+/* A turn of the loop: the next slice of the copy. */
+static void
+pickup_slice(void *arg)
+{
+	struct queue_pickup	*pk = arg;
+	struct pickup_file	*f = pk->cur;
+	char			 why[256];
+	int			 rc;
+
+	f->slice = NULL;
+	rc = pickup_copy(pk, f, why, sizeof(why));
+	if (rc == 0 && f->left > 0) {
+		f->slice = event_timer_add(pk->loop, 0, pickup_slice, pk);
+		return;
+	}
+	pickup_write_end(pk, f, rc, why, sizeof(why));
+	if (pk->cur == NULL)
+		pickup_next(pk);
+}
+
+static void
+pickup_commit(struct queue_pickup *pk, struct pickup_file *f)
+{
+	char	why[256];
+
+	if (pickup_write_start(pk, f, why, sizeof(why)) == -1) {
+		if (f->dg != NULL)
+			pickup_write_end(pk, f, -1, why, sizeof(why));
+		else
+			pickup_later(pk, why);
+		return;
+	}
+	f->slice = event_timer_add(pk->loop, 0, pickup_slice, pk);
 }
 
 void

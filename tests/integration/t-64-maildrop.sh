@@ -8,7 +8,8 @@
 #      delivered after the start to a local mbox, behind a Received
 #      header naming the owner and its uid;
 #  (b) a message dropped while it runs is picked up within seconds
-#      (inotify; the fallback scan is a minute away);
+#      (inotify; the fallback scan is a minute away), and a large one
+#      (copied in several turns of the queue's loop) arrives whole;
 #  (c) hostile files in one folder: a symbolic link to a good file, a
 #      hard link, a file of root's hard-linked in from elsewhere, a size
 #      line larger than the content, a forged "Received:" line in the
@@ -130,6 +131,22 @@ delivered "$mb" running
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -lt 10000 ] || t_fail "picked up within 10 s (inotify)" "${ms} ms"
 say "(b) dropped while running: delivered in ${ms} ms"
+
+# ---- (b2): a file of 0.7 MB (max-message-size is 1M), copied in slices
+# over turns of the queue's loop (queue_pickup.c): delivered whole, line
+# for line
+big=$T_DIR/large.body
+awk 'BEGIN { for (i = 0; i < 9000; i++)
+    printf "line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n", i }' > "$big"
+{ printf 'From: <someone@example.org>\r\nSubject: large\r\n\r\n'; cat "$big"; } > "$T_DIR/large.content"
+{ printf 'strictmail-maildrop 1\nrcpt %s\nsize %d\ndata\n' "$UA@mx.test" \
+    "$(wc -c < "$T_DIR/large.content")"; cat "$T_DIR/large.content"; } | put "$UB" m-large
+delivered "$mb" large
+want=$(tr -d '\r' < "$big" | md5sum)
+got=$(message "$mb" large | grep '^line ' | md5sum)
+[ "$got" = "$want" ] ||
+    t_fail "the 9000 lines of m-large delivered as written" "$(message "$mb" large | grep -c '^line ') lines, md5 $got"
+say "(b2) a 0.7 MB file, three slices of the copy: delivered whole"
 
 # ---- (c): hostile files, and a good one among them (while stopped, so
 # that the start's scan meets all of them at once)
