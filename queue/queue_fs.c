@@ -925,7 +925,7 @@ queue_fs_write_envelope(int spoolfd, const struct envelope *env, char *why,
 }
 
 int
-queue_fs_remove_done(int spoolfd, const char *id)
+queue_fs_remove_done(int spoolfd, const char *id, int durable)
 {
 	char	path[QUEUE_FS_PATHSIZE];
 	int	saved;
@@ -933,7 +933,7 @@ queue_fs_remove_done(int spoolfd, const char *id)
 	queue_fs_path(path, QFS_QUEUE, id, "env");
 	if (unlinkat(spoolfd, path, 0) == -1 && errno != ENOENT)
 		return -1;
-	if (queue_fs_sync_folder(spoolfd, id) == -1)
+	if (durable && queue_fs_sync_folder(spoolfd, id) == -1)
 		return -1;
 	queue_fs_path(path, QFS_QUEUE, id, "msg");
 	if (unlinkat(spoolfd, path, 0) == -1 && errno != ENOENT) {

@@ -143,7 +143,10 @@ void queue_fs_recover_summary(const struct queue_fs_recovery *rec);
  * env checked, written to queue/XX/ID.env.new, fdatasync'ed, renamed over
  * ID.env, queue/XX fsync'ed; on any error ID.env is the old one.
  * queue_fs_remove_done: a message with every recipient done goes:
- * ID.env removed and its folder fsync'ed, then ID.msg.  queue_fs_hold:
+ * ID.env removed, its folder fsync'ed if durable (an operator's delete;
+ * after a delivery the removal is not waited for: a crash before the file
+ * system writes it back may bring the message back, a duplicate, never a
+ * loss), then ID.msg.  queue_fs_hold:
  * both files moved to hold/ (never delivered again, never deleted).
  * Each returns 0, or -1 (why, or errno).
  */
@@ -151,7 +154,7 @@ int queue_fs_read_envelope(int spoolfd, const char *id, struct envelope *env,
     char *why, size_t whylen);
 int queue_fs_write_envelope(int spoolfd, const struct envelope *env,
     char *why, size_t whylen);
-int queue_fs_remove_done(int spoolfd, const char *id);
+int queue_fs_remove_done(int spoolfd, const char *id, int durable);
 int queue_fs_hold(int spoolfd, const char *id);
 
 /*

@@ -1161,7 +1161,7 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 {
 	if (qs_count_pending(env) > 0)
 		return 0;
-	if (queue_fs_remove_done(qs->spoolfd, env->id) == -1) {
+	if (queue_fs_remove_done(qs->spoolfd, env->id, 0) == -1) {
 		log_warn("%s: cannot remove the delivered message", env->id);
 		return 0;
 	}
@@ -2014,7 +2014,7 @@ queue_sched_delete(struct queue_sched *qs, const char *id, const char *who,
 	if (qs_op_read(qs, id, &env, err, errlen) == -1)
 		return -1;
 	envelope_free(&env);
-	if (queue_fs_remove_done(qs->spoolfd, id) == -1) {
+	if (queue_fs_remove_done(qs->spoolfd, id, 1) == -1) {
 		log_warn("%s: delete by %s", id, who);
 		(void)bsnprintf(err, errlen, "%s: cannot remove the message: "
 		    "%s", id, strerror(errno));

@@ -597,7 +597,7 @@ test_rewrite_hold_remove(void **state)
 	put_env(fx->spool, d, ID_REWRITE, 6);
 	snprintf(rel, sizeof(rel), "%s/%s.msg", d, ID_REWRITE);
 	put_file(fx->spool, rel, "hello\n");
-	assert_int_equal(queue_fs_remove_done(spoolfd, ID_REWRITE), 0);
+	assert_int_equal(queue_fs_remove_done(spoolfd, ID_REWRITE, 1), 0);
 	assert_false(exists(fx->spool, rel));
 	snprintf(rel, sizeof(rel), "%s/%s.env", d, ID_REWRITE);
 	assert_false(exists(fx->spool, rel));
