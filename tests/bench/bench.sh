@@ -550,6 +550,7 @@ PYEOF
 	for i in $(seq 1 600); do [ -s "$D/fq.sched" ] && break; sleep 0.1; done
 	kill "$fq_poll" 2>/dev/null; wait "$fq_poll" 2>/dev/null
 	BG_PIDS=${BG_PIDS/ $fq_poll/}
+	FQ_PSS=$(pss "$SM_PID")
 	if [ -s "$D/fq.sched" ]; then
 		FQ_SCHED=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
 		FQ_OVERLAP=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t_load" 'BEGIN { print (b <= a) ? "wholly" : "partly" }')
@@ -783,6 +784,7 @@ table() {
 		echo "4KiB, $FQ_MSGS messages, right after it: $a msg/s (p50/p99 $(word "$FQ_LOAD" 2)/$(word "$FQ_LOAD" 3) ms),"
 		echo "$(ratio "$a" "$b") the empty-queue row's $b; the old messages checked (size and"
 		echo "digest) and scheduled $FQ_SCHED s after the start: the run was $FQ_OVERLAP within that time."
+		echo "PSS of all strictmail processes with the whole queue scheduled: $(kib_mib "$FQ_PSS")."
 	fi
 	echo
 	echo "strictmail ordering (every 250 after its sync): $ORDER."
