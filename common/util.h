@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <pthread.h>
 #include "log.h"
 
 size_t strlcpy(char *dst, const char *src, size_t size);
@@ -27,6 +28,10 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 void *xreallocarray(void *p, size_t n, size_t size);
+/* Starts a thread with every signal blocked (signals belong to the event
+ * loop's signalfd); dies naming what on failure. */
+void xthread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+    const char *what);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,8 +232,6 @@ struct queue_commit *
 queue_commit_new(int spoolfd)
 {
 	struct queue_commit	*qc;
-	sigset_t		 all, old;
-	int			 rc;
 
 	qc = xcalloc(1, sizeof(*qc));
 	qc->spoolfd = spoolfd;
@@ -246,14 +243,8 @@ queue_commit_new(int spoolfd)
 	    pthread_cond_init(&qc->cond, NULL) != 0)
 		fatalx("queue_commit_new: cannot initialise lock");
 	/* Signals belong to the loop's signalfd, never to the worker. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&qc->thread, NULL, queue_commit_thread, qc);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		errno = rc;
-		fatal("queue_commit_new: pthread_create");
-	}
+	xthread_start(&qc->thread, queue_commit_thread, qc,
+	    "queue_commit_new");
 	return qc;
 }
 

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +128,6 @@ struct queue_recover *
 queue_recover_start(int spoolfd)
 {
 	struct queue_recover	*qr;
-	sigset_t		 all, old;
-	int			 rc;
 
 	qr = xcalloc(1, sizeof(*qr));
 	qr->spoolfd = spoolfd;
@@ -144,15 +141,7 @@ queue_recover_start(int spoolfd)
 		fatal("queue_recover_start: eventfd");
 	if (pthread_mutex_init(&qr->lock, NULL) != 0)
 		fatalx("queue_recover_start: cannot initialise lock");
-	/* Signals belong to the loop's signalfd. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&qr->thread, NULL, qr_thread, qr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		errno = rc;
-		fatal("queue_recover_start: pthread_create");
-	}
+	xthread_start(&qr->thread, qr_thread, qr, "queue_recover_start");
 	return qr;
 }
 
