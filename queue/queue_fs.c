@@ -835,23 +835,6 @@ queue_fs_recover_summary(const struct queue_fs_recovery *rec)
 	    rec->removed);
 }
 
-void
-queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
-    struct queue_fs_recovery *rec)
-{
-	uint64_t	bound;
-	unsigned	h;
-
-	memset(rec, 0, sizeof(*rec));
-	queue_fs_recover_incoming(spoolfd, rec);
-	bound = queue_fs_recover_bound(spoolfd);
-	for (h = 0; h < QUEUE_ID_NHASH; h++)
-		queue_fs_recover_folder(spoolfd, h, bound, found, arg, rec);
-	if (syncfs(spoolfd) == -1)
-		log_warn("recovery: syncfs");
-	queue_fs_recover_summary(rec);
-}
-
 /* ---- the scheduler's changes to committed messages ---- */
 
 int

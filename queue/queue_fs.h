@@ -108,26 +108,20 @@ struct queue_fs_recovery {
 typedef void (*queue_fs_found_cb)(struct envelope *env, void *arg);
 
 /*
- * Startup recovery (queue/INTERNALS): removes everything in incoming/;
- * in each queue/XX keeps ID.env + ID.msg when the envelope parses, names
- * its file and matches the content's size and SHA-256 digest, calling
- * found for it; removes ID.env.new (an envelope rewrite that did not
- * reach its rename: ID.env is the valid one); moves a
- * bad envelope (with its content), an envelope without content and any
- * foreign name to corrupt/; removes content without an envelope (it was
- * never acknowledged); then syncs the filesystem and logs a summary.
- */
-void queue_fs_recover(int spoolfd, queue_fs_found_cb found, void *arg,
-    struct queue_fs_recovery *rec);
-
-/*
- * The same in steps, for a queue that takes mail while it recovers
- * (queue_recover.h).  queue_fs_recover_incoming: incoming/ emptied.
+ * Startup recovery (queue/INTERNALS; the queue runs it through
+ * queue_recover.h, a thread that takes mail meanwhile), in steps.
+ * queue_fs_recover_incoming: everything in incoming/ removed.
  * queue_fs_recover_bound: every ID named in queue/XX seen
  * (queue_id_seen), so that every ID made from now on is greater; returns
- * the greatest.  queue_fs_recover_folder: one queue/XX as above, leaving
- * alone the files of IDs above bound (this run's messages).  Each logs
- * what it does to a file, from whatever thread calls it.
+ * the greatest.  queue_fs_recover_folder: in one queue/XX keeps ID.env +
+ * ID.msg when the envelope parses, names its file and matches the
+ * content's size and SHA-256 digest, calling found for it; removes
+ * ID.env.new (an envelope rewrite that did not reach its rename: ID.env
+ * is the valid one); moves a bad envelope (with its content), an
+ * envelope without content and any foreign name to corrupt/; removes
+ * content without an envelope (it was never acknowledged); leaves alone
+ * the files of IDs above bound (this run's messages).  Each logs what it
+ * does to a file, from whatever thread calls it.
  * queue_fs_recover_summary: the summary line.
  */
 void queue_fs_recover_incoming(int spoolfd, struct queue_fs_recovery *rec);

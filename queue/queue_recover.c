@@ -169,7 +169,8 @@ queue_recover_take(struct queue_recover *qr, queue_fs_found_cb found,
 	pthread_mutex_unlock(&qr->lock);
 	for (; list != NULL; list = n) {
 		n = list->next;
-		found(&list->env, arg);
+		if (found != NULL)
+			found(&list->env, arg);
 		envelope_free(&list->env);
 		free(list);
 	}

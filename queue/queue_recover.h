@@ -4,8 +4,8 @@
  * queue_recover_start empties incoming/ and reads the names in queue/XX
  * (so that every ID made from now on is greater than every ID there: the
  * bound), before it returns; the queue may then take new messages.  A
- * thread checks the messages below the bound, folder by folder, as
- * queue_fs_recover does (envelope, size, SHA-256 digest; corrupt/ for
+ * thread checks the messages below the bound, folder by folder
+ * (queue_fs_recover_folder: envelope, size, SHA-256 digest; corrupt/ for
  * what fails), and hands each complete one to the event loop, a folder
  * at a time: nothing of a folder is scheduled before the thread is done
  * with its files.  It never touches a file of an ID above the bound.
@@ -26,9 +26,9 @@ struct queue_recover *queue_recover_start(int spoolfd);
 int queue_recover_fd(const struct queue_recover *qr);
 
 /*
- * Calls found for every message the thread has handed over; 1 once the
- * thread has ended and everything is handed over (the counts are then in
- * *rec and the summary is logged), else 0.
+ * Calls found (unless NULL) for every message the thread has handed over;
+ * 1 once the thread has ended and everything is handed over (the counts
+ * are then in *rec and the summary is logged), else 0.
  */
 int queue_recover_take(struct queue_recover *qr, queue_fs_found_cb found,
     void *arg, struct queue_fs_recovery *rec);
