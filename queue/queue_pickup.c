@@ -320,14 +320,14 @@ pickup_received(struct queue_pickup *pk, const struct pickup_file *f,
 
 /* Octets into incoming/ID.msg and the digest; -1 with why. */
 static int
-pickup_put(struct pickup_file *f, struct digest *dg, const char *p,
-    size_t n, char *why, size_t whylen)
+pickup_put(struct pickup_file *f, const char *p, size_t n, char *why,
+    size_t whylen)
 {
 	if (write_all(f->msgfd, p, n) == -1) {
 		(void)bsnprintf(why, whylen, "write: %s", strerror(errno));
 		return -1;
 	}
-	digest_update(dg, p, n);
+	digest_update(f->dg, p, n);
 	f->env.size += n;
 	return 0;
 }
@@ -357,8 +357,7 @@ pickup_copy(struct queue_pickup *pk, struct pickup_file *f, char *why,
 		if (maildrop_check_content(&f->chk, pk->copy, (size_t)n, why,
 		    whylen) == -1)
 			return 1;
-		if (pickup_put(f, f->dg, pk->copy, (size_t)n, why,
-		    whylen) == -1)
+		if (pickup_put(f, pk->copy, (size_t)n, why, whylen) == -1)
 			return -1;
 		f->left -= (uint64_t)n;
 		f->off += n;
@@ -430,7 +429,7 @@ pickup_write_start(struct queue_pickup *pk, struct pickup_file *f,
 	f->off = (off_t)f->md.data_off;
 	buf_init(&b);
 	pickup_received(pk, f, &b);
-	rc = pickup_put(f, f->dg, b.data, b.len, why, whylen);
+	rc = pickup_put(f, b.data, b.len, why, whylen);
 	buf_free(&b);
 	return rc;
 }
