@@ -496,60 +496,40 @@ SM_PID=
 
 # ---------------------------------------------------------------- full queue
 
-# The same spool with FULLQ deferred messages more (spoolfill.py: as after
-# a long outage of their next hop, due in an hour), and a start: seconds to
-# the first 250 (a client connecting from the moment of the start), the
-# acceptance of the plain 10-session 4 KiB row right after it, while the
-# queue checks and schedules the old messages, and seconds until that is
-# done (the queue's "recovery: N messages in queue" line, polled).
-FQ=
-FQ_ERR=
-if [ "$FULLQ" -gt 0 ]; then
+# full_queue: the same spool with FULLQ deferred messages more
+# (spoolfill.py: as after a long outage of their next hop, due in an
+# hour), and a start: seconds to the first 250 (first250.py, connecting
+# from the moment of the start), the acceptance of the plain 10-session
+# 4 KiB row right after it, while the queue checks and schedules the old
+# messages, and seconds until that is done (the queue's "recovery: N
+# messages in queue" line, polled).  Sets FQ_*; FQ_ERR says what went
+# wrong whatever the speed (no 250, a message not found again).
+full_queue() {
+	local t0 t_load poll row i log=$D/sm/daemon-fq.log
 	say "full queue: writing $FULLQ deferred messages of 4 KiB into the spool"
 	python3 "$TOP/tests/bench/spoolfill.py" "$D/sm/spool" "$FULLQ" 4096 \
 	    "$(stat -c %u "$D/sm/spool/queue")" "$(stat -c %g "$D/sm/spool/queue")" ||
 	    die "spoolfill.py failed"
 	sync
 	FQ_N=$(sm_count)
-	FQ_ROW=$(for row in $ROWS; do case $row in plain:10:4096:*) echo "$row" ;; esac; done | head -n 1)
+	FQ_ROW=
+	for row in $ROWS; do case $row in plain:10:4096:*) FQ_ROW=$row; break ;; esac; done
 	FQ_MSGS=${FQ_ROW##*:}
 	FQ_MSGS=${FQ_MSGS:-200}
 	t0=$(date +%s.%N)
-	sm_launch "$D/sm/daemon-fq.log"
-	(
-		while :; do
-			if grep -q 'recovery: [0-9]* messages in queue' "$D/sm/daemon-fq.log" 2>/dev/null; then
-				date +%s.%N > "$D/fq.sched"
-				break
-			fi
-			sleep 0.05
-		done
-	) &
-	fq_poll=$!
-	BG_PIDS="$BG_PIDS $fq_poll"
-	ip netns exec "$NS" timeout 120 python3 - "$SM_ADDR" "$t0" > "$D/fq.first" 2>&1 <<'PYEOF'
-import smtplib, sys, time
-addr, t0 = sys.argv[1], float(sys.argv[2])
-while True:
-    try:
-        s = smtplib.SMTP(addr, 25, timeout=60, local_hostname='bench.test')
-        break
-    except OSError:
-        time.sleep(0.01)
-code, _ = s.ehlo()
-s.mail('sender@bench.test')
-s.rcpt('root@localhost')
-code, text = s.data(b'Subject: first\r\n\r\nfirst after the start\r\n')
-t = time.time()
-s.quit()
-print('%.2f' % (t - t0) if code == 250 else 'failed(%d)' % code)
-PYEOF
-	FQ_FIRST=$(tail -n 1 "$D/fq.first")
+	sm_launch "$log"
+	while ! grep -q 'recovery: [0-9]* messages in queue' "$log" 2>/dev/null; do
+		sleep 0.05
+	done && date +%s.%N > "$D/fq.sched" &
+	poll=$!
+	BG_PIDS="$BG_PIDS $poll"
+	FQ_FIRST=$(ip netns exec "$NS" timeout 120 python3 "$TOP/tests/bench/first250.py" \
+	    "$SM_ADDR" "$t0" 2>&1 | tail -n 1)
 	FQ_LOAD=$(run_load "$SM_ADDR" plain 10 4096 "$FQ_MSGS" sm_count)
 	t_load=$(date +%s.%N)
 	for i in $(seq 1 600); do [ -s "$D/fq.sched" ] && break; sleep 0.1; done
-	kill "$fq_poll" 2>/dev/null; wait "$fq_poll" 2>/dev/null
-	BG_PIDS=${BG_PIDS/ $fq_poll/}
+	kill "$poll" 2>/dev/null; wait "$poll" 2>/dev/null
+	BG_PIDS=${BG_PIDS/ $poll/}
 	FQ_PSS=$(pss "$SM_PID")
 	if [ -s "$D/fq.sched" ]; then
 		FQ_SCHED=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
@@ -558,17 +538,17 @@ PYEOF
 		FQ_SCHED="not within 60 s"
 		FQ_OVERLAP="-"
 	fi
-	FQ_REC=$(grep -o 'recovery: [0-9]* messages in queue.*' "$D/sm/daemon-fq.log" | head -n 1)
-	# What must hold whatever the speed: a 250, every message of the
-	# spool found again, nothing moved to corrupt/.
+	FQ_REC=$(grep -o 'recovery: [0-9]* messages in queue.*' "$log" | head -n 1)
 	case $FQ_FIRST in [0-9]*) ;; *) FQ_ERR="no 250 after the start: $FQ_FIRST" ;; esac
 	[ "$FQ_REC" = "recovery: $FQ_N messages in queue, 0 moved to corrupt/, 0 unfinished removed" ] ||
 	    FQ_ERR="${FQ_ERR:+$FQ_ERR; }recovery found other than the $FQ_N messages: ${FQ_REC:-no summary line}"
 	say "full queue: $FQ_N messages; first 250 after ${FQ_FIRST} s; plain 10 sessions 4 KiB, $FQ_MSGS messages: $FQ_LOAD; schedule whole after $FQ_SCHED s ($FQ_REC)"
-	FQ=1
 	stop_group "$SM_PID" 30
 	SM_PID=
-fi
+}
+FQ_N=
+FQ_ERR=
+[ "$FULLQ" -gt 0 ] && full_queue
 
 # ---------------------------------------------------------------- postfix
 
@@ -775,7 +755,7 @@ table() {
 	    "$((SM_SIZE / 1024)) KiB" "$([ "$PF_SIZE" = - ] && echo - || echo "$((PF_SIZE / 1024)) KiB")" \
 	    "$(ratio "$SM_SIZE" "$PF_SIZE")"
 	echo '```'
-	if [ -n "$FQ" ]; then
+	if [ -n "$FQ_N" ]; then
 		a=$(word "$FQ_LOAD" 1)
 		b=$(word "${R[strictmail/$FQ_ROW]:-}" 1)
 		echo
