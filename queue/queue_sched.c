@@ -9,16 +9,13 @@
  * the envelope when it is needed, so the spool stays the only truth and a
  * restart rebuilds the same schedule.
  *
- * A queue of 100,000 deferred messages costs no walk per event: messages
- * are found by id in a hash table, kept in arrival order in a doubly
- * linked list, and those that may go (no job out, recipients pending,
- * not held) sit in a binary heap ordered by when they are due
- * (qs_msg_due, then arrival order).  The timer is the heap's top; a run
- * takes only what is due.  Every change to a message's jobs, next
- * attempt, destination backoff, pending count or hold ends in
- * qs_resched(), which puts the message in or out of the heap or moves
- * it; queue_sched_check() proves the heap and the table agree with the
- * list (the unit tests call it after every step).
+ * The messages are kept in sched_index.h (by id, in arrival order, and
+ * those that may go by due time): the timer is the heap's top and a run
+ * takes only what is due, so a queue of 100,000 deferred messages costs
+ * no walk per event.  Every change to a message's jobs, next attempt,
+ * destination backoff, pending count or hold ends in sidx_resched();
+ * queue_sched_check() proves the index (the unit tests call it after
+ * every step).
  */
 #include <sys/random.h>
 
@@ -46,6 +43,7 @@
 #include "queue/queue_id.h"
 #include "queue/queue_report.h"
 #include "queue/queue_sched.h"
+#include "queue/sched_index.h"
 #include "queue/schedule.h"
 
 /* A job not answered in this time counts as deferred (its late answer
@@ -55,38 +53,6 @@
 #define QS_DEST_THRESHOLD	3	/* host-level failures in a row that
 					 * back a destination off */
 #define QS_NEVER		UINT64_MAX
-#define QS_NOHEAP		SIZE_MAX
-#define QS_HASH_MIN		1024	/* buckets at first; doubles when
-					 * the messages outnumber them */
-
-/* An entry of the due heap: the key copied out of the message, so that
- * sifting compares within one array. */
-struct qs_due {
-	uint64_t	 at;
-	uint64_t	 seq;
-	struct qs_msg	*m;
-};
-
-struct qs_msg {
-	struct qs_msg	*next;		/* arrival order */
-	struct qs_msg	*prev;
-	struct qs_msg	*hnext;		/* hash chain */
-	size_t		 hidx;		/* place in the heap; QS_NOHEAP */
-	uint64_t	 seq;		/* order of arrival here */
-	char		 id[QUEUE_ID_SIZE];
-	uint64_t	 arrival;
-	uint64_t	 next_attempt;
-	unsigned	 jobs;		/* jobs and bounces out */
-	unsigned	 npending;	/* pending recipients with a
-					 * domain (remote or local) */
-	uint64_t	 dest_until;	/* a destination of it is backed off
-					 * until then; 0: none */
-	struct qs_dom	*dom1;		/* the one domain of its pending
-					 * remote recipients; NULL: several,
-					 * or not known */
-	int		 held;		/* held by an operator: never due */
-};
-
 struct qs_dom {
 	struct qs_dom		*next;
 	char			*name;
@@ -125,14 +91,7 @@ struct queue_sched {
 	struct queue_commit	*commit;
 	struct ipc_chan		*dlv;
 	struct ipc_chan		*local;		/* the parent: local jobs */
-	struct qs_msg		*msgs;		/* arrival order */
-	struct qs_msg		*msgs_tail;
-	size_t			 nmsgs;
-	struct qs_msg		**htab;		/* by id */
-	size_t			 hsize;		/* a power of two */
-	struct qs_due		*heap;		/* may go: by due time */
-	size_t			 nheap, heapcap;
-	uint64_t		 next_seq;
+	struct sched_index	 idx;		/* the messages */
 	struct qs_dom		*doms;
 	struct qs_job		*jobs;
 	struct qs_bounce	*bounces;
@@ -181,15 +140,6 @@ qs_settings(const struct queue_sched *qs, struct schedule_settings *set)
 	set->dest_threshold = QS_DEST_THRESHOLD;
 	set->dest_initial = qs->cfg->retry_initial;
 	set->dest_max = qs->cfg->retry_max;
-}
-
-/* When m may go next: its own next attempt, or later when a destination
- * of it is backed off. */
-static uint64_t
-qs_msg_due(const struct qs_msg *m)
-{
-	return m->dest_until > m->next_attempt ? m->dest_until :
-	    m->next_attempt;
 }
 
 /* The domain of addr (lower case) into dom; "" when it has none. */
@@ -254,184 +204,13 @@ qs_count_pending(const struct envelope *env)
 
 /* ---- messages and domains ---- */
 
-static size_t
-qs_hash(const struct queue_sched *qs, const char *id)
-{
-	uint64_t	h = 14695981039346656037ULL;
-
-	for (; *id != '\0'; id++) {
-		h ^= (unsigned char)*id;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h ^ (h >> 29)) & (qs->hsize - 1);
-}
-
-static struct qs_msg *
-qs_msg_find(struct queue_sched *qs, const char *id)
-{
-	struct qs_msg	*m;
-
-	if (qs->hsize == 0)
-		return NULL;
-	for (m = qs->htab[qs_hash(qs, id)]; m != NULL; m = m->hnext)
-		if (strcmp(m->id, id) == 0)
-			return m;
-	return NULL;
-}
-
-/* Twice the buckets, every message chained again. */
-static void
-qs_hash_grow(struct queue_sched *qs)
-{
-	struct qs_msg	*m;
-	size_t		 h;
-
-	free(qs->htab);
-	qs->hsize = qs->hsize == 0 ? QS_HASH_MIN : qs->hsize * 2;
-	qs->htab = xcalloc(qs->hsize, sizeof(*qs->htab));
-	for (m = qs->msgs; m != NULL; m = m->next) {
-		h = qs_hash(qs, m->id);
-		m->hnext = qs->htab[h];
-		qs->htab[h] = m;
-	}
-}
-
-/* ---- the due heap ---- */
-
-/* 1 if a sorts before b: due earlier, or as due and here earlier. */
-static int
-qs_due_less(const struct qs_due *a, const struct qs_due *b)
-{
-	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
-
-static void
-qs_heap_put(struct queue_sched *qs, size_t i, struct qs_due e)
-{
-	qs->heap[i] = e;
-	e.m->hidx = i;
-}
-
-static void
-qs_heap_up(struct queue_sched *qs, size_t i)
-{
-	struct qs_due	e = qs->heap[i];
-	size_t		p;
-
-	while (i > 0 && qs_due_less(&e, &qs->heap[p = (i - 1) / 2])) {
-		qs_heap_put(qs, i, qs->heap[p]);
-		i = p;
-	}
-	qs_heap_put(qs, i, e);
-}
-
-static void
-qs_heap_down(struct queue_sched *qs, size_t i)
-{
-	struct qs_due	e = qs->heap[i];
-	size_t		c;
-
-	while ((c = 2 * i + 1) < qs->nheap) {
-		if (c + 1 < qs->nheap &&
-		    qs_due_less(&qs->heap[c + 1], &qs->heap[c]))
-			c++;
-		if (!qs_due_less(&qs->heap[c], &e))
-			break;
-		qs_heap_put(qs, i, qs->heap[c]);
-		i = c;
-	}
-	qs_heap_put(qs, i, e);
-}
-
-/* The entry at i, changed or put there, to its place. */
-static void
-qs_heap_fix(struct queue_sched *qs, size_t i)
-{
-	if (i > 0 && qs_due_less(&qs->heap[i], &qs->heap[(i - 1) / 2]))
-		qs_heap_up(qs, i);
-	else
-		qs_heap_down(qs, i);
-}
-
-static void
-qs_heap_remove(struct queue_sched *qs, struct qs_msg *m)
-{
-	size_t	i = m->hidx;
-
-	if (i == QS_NOHEAP)
-		return;
-	m->hidx = QS_NOHEAP;
-	if (--qs->nheap == i)
-		return;
-	qs_heap_put(qs, i, qs->heap[qs->nheap]);
-	qs_heap_fix(qs, i);
-}
-
-/* 1 if m may go when it is due: nothing of it out, recipients pending,
- * not held. */
-static int
-qs_msg_waits(const struct qs_msg *m)
-{
-	return m->jobs == 0 && m->npending > 0 && !m->held;
-}
-
-/*
- * m into the heap at its due time, moved there, or out of it: called
- * after every change to what qs_msg_waits and qs_msg_due read.
- */
-static void
-qs_resched(struct queue_sched *qs, struct qs_msg *m)
-{
-	struct qs_due	e;
-
-	if (!qs_msg_waits(m)) {
-		qs_heap_remove(qs, m);
-		return;
-	}
-	e.at = qs_msg_due(m);
-	e.seq = m->seq;
-	e.m = m;
-	if (m->hidx == QS_NOHEAP) {
-		if (qs->nheap == qs->heapcap) {
-			qs->heapcap = qs->heapcap == 0 ? 64 :
-			    qs->heapcap * 2;
-			qs->heap = xreallocarray(qs->heap, qs->heapcap,
-			    sizeof(*qs->heap));
-		}
-		qs_heap_put(qs, qs->nheap++, e);
-		qs_heap_up(qs, m->hidx);
-		return;
-	}
-	if (qs->heap[m->hidx].at == e.at)
-		return;
-	qs_heap_put(qs, m->hidx, e);
-	qs_heap_fix(qs, m->hidx);
-}
-
 static void
 qs_msg_forget(struct queue_sched *qs, struct qs_msg *m)
 {
-	struct qs_msg	**pp;
 	struct qs_job	 *j;
 	struct qs_bounce *b;
 
-	qs_heap_remove(qs, m);
-	for (pp = &qs->htab[qs_hash(qs, m->id)]; *pp != NULL;
-	    pp = &(*pp)->hnext) {
-		if (*pp == m) {
-			*pp = m->hnext;
-			break;
-		}
-	}
-	if (m->prev != NULL)
-		m->prev->next = m->next;
-	else
-		qs->msgs = m->next;
-	if (m->next != NULL)
-		m->next->prev = m->prev;
-	else
-		qs->msgs_tail = m->prev;
-	qs->nmsgs--;
+	sidx_remove(&qs->idx, m);
 	for (j = qs->jobs; j != NULL; j = j->next)
 		if (j->msg == m)
 			j->msg = NULL;
@@ -495,35 +274,17 @@ void
 queue_sched_add(struct queue_sched *qs, const struct envelope *env)
 {
 	struct qs_msg	*m;
-	size_t		 h;
 
 	if (qs_count_pending(env) == 0)
 		return;
-	if ((m = qs_msg_find(qs, env->id)) == NULL) {
-		m = xcalloc(1, sizeof(*m));
-		(void)strlcpy(m->id, env->id, sizeof(m->id));
-		m->hidx = QS_NOHEAP;
-		m->seq = ++qs->next_seq;
-		m->prev = qs->msgs_tail;
-		if (qs->msgs_tail != NULL)
-			qs->msgs_tail->next = m;
-		else
-			qs->msgs = m;
-		qs->msgs_tail = m;
-		if (++qs->nmsgs > qs->hsize)
-			qs_hash_grow(qs);	/* chains m too */
-		else {
-			h = qs_hash(qs, m->id);
-			m->hnext = qs->htab[h];
-			qs->htab[h] = m;
-		}
-	}
+	if ((m = sidx_find(&qs->idx, env->id)) == NULL)
+		m = sidx_add(&qs->idx, env->id);
 	m->arrival = env->arrival;
 	m->next_attempt = env->next_attempt;
 	m->held = env->held != 0;
 	m->npending = qs_count_routed(qs, env);
 	qs_msg_domains(qs, m, env);
-	qs_resched(qs, m);
+	sidx_resched(&qs->idx, m);
 	qs_arm(qs);
 }
 
@@ -614,7 +375,7 @@ qs_send_job(struct queue_sched *qs, struct qs_msg *m,
 	qs->jobs = j;
 	j->dom->inflight++;
 	m->jobs++;
-	qs_resched(qs, m);
+	sidx_resched(&qs->idx, m);
 	if (j->dom->local)
 		qs->linflight++;
 	else
@@ -756,7 +517,7 @@ qs_job_lost(struct queue_sched *qs, struct qs_job *j, uint64_t now)
 	if (j->msg != NULL) {
 		j->msg->jobs--;
 		j->msg->next_attempt = now + qs->cfg->retry_initial;
-		qs_resched(qs, j->msg);
+		sidx_resched(&qs->idx, j->msg);
 	}
 	free(j);
 }
@@ -810,23 +571,22 @@ qs_run(void *arg)
 {
 	struct queue_sched	*qs = arg;
 	struct qs_msg		*m, **aside = NULL;
-	uint64_t		 now = qs_now();
+	uint64_t		 now = qs_now(), at;
 	size_t			 naside = 0, capaside = 0, i;
 	int			 rc;
 
 	qs->timer = NULL;
 	qs->blocked = 0;
 	qs_expire_jobs(qs, now);
-	while (qs->nheap > 0 && qs->heap[0].at <= now && !qs->stopped &&
-	    !qs->paused) {
+	while ((m = sidx_top(&qs->idx, &at)) != NULL && at <= now &&
+	    !qs->stopped && !qs->paused) {
 		/* Without a free slot it would wait: its envelope is not
 		 * read (a long queue would be read at every result). */
 		if (qs_full(qs)) {
 			qs->blocked = 1;
 			break;
 		}
-		m = qs->heap[0].m;
-		qs_heap_remove(qs, m);
+		sidx_unheap(&qs->idx, m);
 		rc = 1;
 		if (m->dom1 != NULL && qs_dom_full(qs, m->dom1))
 			rc = 0;
@@ -842,7 +602,7 @@ qs_run(void *arg)
 		aside[naside++] = m;
 	}
 	for (i = 0; i < naside; i++)
-		qs_resched(qs, aside[i]);
+		sidx_resched(&qs->idx, aside[i]);
 	free(aside);
 	qs_arm(qs);
 }
@@ -852,12 +612,12 @@ static void
 qs_arm(struct queue_sched *qs)
 {
 	struct qs_job	*j;
-	uint64_t	 at = QS_NEVER, now = qs_now();
+	uint64_t	 at, now = qs_now();
 
 	if (qs->stopped)
 		return;
-	if (!qs->paused && qs->nheap > 0)
-		at = qs->heap[0].at;
+	if (qs->paused || sidx_top(&qs->idx, &at) == NULL)
+		at = QS_NEVER;
 	if (qs->blocked && at != QS_NEVER && at <= now)
 		at = now + 1;
 	for (j = qs->jobs; j != NULL; j = j->next)
@@ -983,7 +743,7 @@ qs_bounce_submit(struct queue_sched *qs, struct qs_msg *m,
 	bo->next = qs->bounces;
 	qs->bounces = bo;
 	m->jobs++;
-	qs_resched(qs, m);
+	sidx_resched(&qs->idx, m);
 	queue_commit_submit(qs->commit, job);
 	return 0;
 }
@@ -1170,7 +930,7 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 		qs_msg_forget(qs, m);
 	else if (m != NULL) {
 		m->npending = 0;
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	}
 	return 1;
 }
@@ -1209,7 +969,7 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 	close(job->content_fd);
 	if (bo->msg != NULL) {
 		bo->msg->jobs--;
-		qs_resched(qs, bo->msg);
+		sidx_resched(&qs->idx, bo->msg);
 	}
 	if (bo->warning)
 		qs_warn_done(qs, bo, job);
@@ -1219,7 +979,7 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 		if (bo->msg != NULL && bo->msg->next_attempt <= qs_now()) {
 			bo->msg->next_attempt = qs_now() +
 			    qs->cfg->retry_initial;
-			qs_resched(qs, bo->msg);
+			sidx_resched(&qs->idx, bo->msg);
 		}
 	} else {
 		log_info("%s: bounce %s for %zu recipients", bo->qid, job->id,
@@ -1241,7 +1001,7 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 			else if (!qs_maybe_remove(qs, bo->msg, &env) &&
 			    bo->msg != NULL) {
 				bo->msg->npending = qs_count_routed(qs, &env);
-				qs_resched(qs, bo->msg);
+				sidx_resched(&qs->idx, bo->msg);
 			}
 			envelope_free(&env);
 		}
@@ -1397,7 +1157,7 @@ qs_hold(struct queue_sched *qs, struct qs_msg *m, const char *qid)
 	if (m != NULL) {
 		m->npending = 0;
 		m->next_attempt = QS_NEVER;
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	}
 }
 
@@ -1564,10 +1324,10 @@ qs_result_done(struct queue_sched *qs, struct qs_msg *m,
 				m->next_attempt = qs_now() +
 				    qs->cfg->retry_initial;
 		}
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	} else if (!qs_maybe_remove(qs, m, env) && m != NULL) {
 		m->next_attempt = env->next_attempt;
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	}
 }
 
@@ -1607,7 +1367,7 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 		log_warnx("%s: envelope rewrite failed: %s", qid, why);
 		if (m != NULL) {
 			m->next_attempt = qs_now() + qs->cfg->retry_initial;
-			qs_resched(qs, m);
+			sidx_resched(&qs->idx, m);
 		}
 	} else {
 		if (warn && m != NULL &&
@@ -1618,9 +1378,9 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 		}
 		qs_result_done(qs, m, &env, o, bidx, nb);
 	}
-	if (m != NULL && qs_msg_find(qs, qid) == m) {
+	if (m != NULL && sidx_find(&qs->idx, qid) == m) {
 		m->npending = qs_count_routed(qs, &env);
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	}
 	free(bidx);
 	envelope_free(&env);
@@ -1658,11 +1418,11 @@ qs_dest_result(struct queue_sched *qs, struct qs_dom *d,
 		    d->name);
 		/* Messages that waited for it may go (a message waiting for
 		 * another destination finds it still backed off). */
-		for (m = qs->msgs; m != NULL; m = m->next) {
+		for (m = qs->idx.head; m != NULL; m = m->next) {
 			if (m->dest_until == 0)
 				continue;
 			m->dest_until = 0;
-			qs_resched(qs, m);
+			sidx_resched(&qs->idx, m);
 		}
 	}
 	schedule_dest_succeeded(&d->bo);
@@ -1733,10 +1493,10 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 		return;
 	}
 	msg->jobs--;
-	qs_resched(qs, msg);
+	sidx_resched(&qs->idx, msg);
 	(void)strlcpy(qid, msg->id, sizeof(qid));
 	qs_result_apply(qs, msg, qid, o, n);
-	if ((msg = qs_msg_find(qs, qid)) != NULL && msg->jobs == 0 &&
+	if ((msg = sidx_find(&qs->idx, qid)) != NULL && msg->jobs == 0 &&
 	    msg->npending == 0 && msg->next_attempt == QS_NEVER)
 		qs_msg_forget(qs, msg);
 	qs_outcomes_free(o, n);
@@ -1779,7 +1539,7 @@ qs_jobs_drop(struct queue_sched *qs, int local)
 		qs_job_slot_free(qs, j);
 		if (j->msg != NULL) {
 			j->msg->jobs--;
-			qs_resched(qs, j->msg);
+			sidx_resched(&qs->idx, j->msg);
 		}
 		free(j);
 	}
@@ -1817,7 +1577,6 @@ queue_sched_stop(struct queue_sched *qs)
 void
 queue_sched_free(struct queue_sched *qs)
 {
-	struct qs_msg	*m;
 	struct qs_dom	*d;
 	struct qs_job	*j;
 
@@ -1828,12 +1587,7 @@ queue_sched_free(struct queue_sched *qs)
 		qs->jobs = j->next;
 		free(j);
 	}
-	while ((m = qs->msgs) != NULL) {
-		qs->msgs = m->next;
-		free(m);
-	}
-	free(qs->htab);
-	free(qs->heap);
+	sidx_free(&qs->idx);
 	while ((d = qs->doms) != NULL) {
 		qs->doms = d->next;
 		free(d->name);
@@ -1847,34 +1601,7 @@ queue_sched_free(struct queue_sched *qs)
 int
 queue_sched_check(const struct queue_sched *qs)
 {
-	const struct qs_msg	*m, *prev = NULL, *h;
-	size_t			 n = 0, nwait = 0, i;
-
-	for (m = qs->msgs; m != NULL; prev = m, m = m->next) {
-		n++;
-		if (m->prev != prev)
-			return __LINE__;
-		for (h = qs->htab[qs_hash(qs, m->id)]; h != NULL && h != m;
-		    h = h->hnext)
-			;
-		if (h == NULL)
-			return __LINE__;
-		if (qs_msg_waits(m) != (m->hidx != QS_NOHEAP))
-			return __LINE__;
-		if (m->hidx == QS_NOHEAP)
-			continue;
-		nwait++;
-		if (m->hidx >= qs->nheap || qs->heap[m->hidx].m != m ||
-		    qs->heap[m->hidx].at != qs_msg_due(m) ||
-		    qs->heap[m->hidx].seq != m->seq)
-			return __LINE__;
-	}
-	if (qs->msgs_tail != prev || n != qs->nmsgs || nwait != qs->nheap)
-		return __LINE__;
-	for (i = 1; i < qs->nheap; i++)
-		if (qs_due_less(&qs->heap[i], &qs->heap[(i - 1) / 2]))
-			return __LINE__;
-	return 0;
+	return sidx_check(&qs->idx);
 }
 
 /* ---- control hooks ---- */
@@ -1889,13 +1616,13 @@ queue_sched_flush(struct queue_sched *qs)
 
 	for (d = qs->doms; d != NULL; d = d->next)
 		schedule_dest_succeeded(&d->bo);
-	for (m = qs->msgs; m != NULL; m = m->next) {
+	for (m = qs->idx.head; m != NULL; m = m->next) {
 		m->dest_until = 0;
-		if (!qs_msg_waits(m))
+		if (!sidx_waits(m))
 			continue;
 		if (m->next_attempt > now)
 			m->next_attempt = now;
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 		n += m->npending;
 	}
 	if (qs->timer != NULL) {
@@ -1921,7 +1648,7 @@ static int
 qs_op_read(struct queue_sched *qs, const char *id, struct envelope *env,
     char *err, size_t errlen)
 {
-	struct qs_msg	*m = qs_msg_find(qs, id);
+	struct qs_msg	*m = sidx_find(&qs->idx, id);
 	char		 why[512];
 
 	if (m != NULL && m->jobs > 0) {
@@ -1969,9 +1696,9 @@ queue_sched_hold(struct queue_sched *qs, const char *id, const char *who,
 			return -1;
 		}
 	}
-	if ((m = qs_msg_find(qs, id)) != NULL) {
+	if ((m = sidx_find(&qs->idx, id)) != NULL) {
 		m->held = 1;
-		qs_resched(qs, m);
+		sidx_resched(&qs->idx, m);
 	}
 	log_info("%s: held by %s", id, who);
 	envelope_free(&env);
@@ -2020,7 +1747,7 @@ queue_sched_delete(struct queue_sched *qs, const char *id, const char *who,
 		    "%s", id, strerror(errno));
 		return -1;
 	}
-	if ((m = qs_msg_find(qs, id)) != NULL)
+	if ((m = sidx_find(&qs->idx, id)) != NULL)
 		qs_msg_forget(qs, m);
 	log_info("%s: deleted by %s", id, who);
 	qs_arm(qs);
