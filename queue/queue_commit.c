@@ -3,9 +3,13 @@
  *
  * The event loop submits jobs; the worker takes every job waiting as one
  * batch, makes it durable with one fdatasync per file and one fsync per
- * folder it touched (a sync of data already on its way, after the first,
- * costs little), then reports it through an eventfd.  The worker never logs (the loop logs what
- * it reports) and touches nothing but the jobs and the spool's files.
+ * folder it touched, then reports it through an eventfd.  The syncs of a
+ * batch run side by side on QC_SYNCERS threads (the worker and its
+ * helpers): the block layer merges the cache flushes of syncs that wait
+ * together, where one after the other each would pay its own.  The
+ * worker never logs (the loop logs what it reports) and touches nothing
+ * but the jobs and the spool's files; the helpers touch nothing but the
+ * descriptors they sync.
  * Sequence and crash states: queue/INTERNALS.
  */
 #include <sys/eventfd.h>
@@ -25,6 +29,19 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 
+/* Threads that sync a batch's files at once, the worker one of them. */
+#define QC_SYNCERS	4
+
+/* One sync of a batch: a file's fdatasync or a folder's fsync. */
+struct qc_sync {
+	int			 fd;
+	int			 folder;	/* fsync of queue/XX, else fdatasync */
+	int			 err;		/* its errno, 0 if it worked */
+	struct queue_job	*job;		/* a file's message */
+	unsigned		 hash;		/* a folder's XX */
+	const char		*what;		/* a file's name in an error */
+};
+
 struct queue_commit {
 	int			 spoolfd;
 	int			 efd;		/* eventfd: batches done */
@@ -37,6 +54,17 @@ struct queue_commit {
 	struct queue_job	**done_tail;
 	int			 stop;
 	uint64_t		 nbatch;	/* worker only */
+
+	/* The syncs of the batch being made durable, under slock. */
+	pthread_t		 helper[QC_SYNCERS - 1];
+	pthread_mutex_t		 slock;
+	pthread_cond_t		 swork;		/* helpers: syncs to take */
+	pthread_cond_t		 sdone;		/* worker: the last one returned */
+	struct qc_sync		*sync;
+	size_t			 nsync, syncsize;
+	size_t			 snext;		/* the next one to take */
+	size_t			 sleft;		/* taken or not, not returned */
+	int			 sstop;
 };
 
 static void
@@ -106,64 +134,142 @@ queue_commit_stage(struct queue_commit *qc, struct queue_job *j)
 }
 
 /*
- * Step 2: each file's own fdatasync, through the descriptor that wrote
- * it, so that a write-back error of this file (however and whenever its
- * pages were written) is reported here and fails this message alone.
+ * Takes syncs of the batch until none is left; called with slock held,
+ * returns with it held.  A file's sync goes through the descriptor that
+ * wrote it, so that a write-back error of that file (however and
+ * whenever its pages were written) is reported here and fails its
+ * message alone.
  */
 static void
-queue_commit_sync_files(struct queue_commit *qc, struct queue_job *j)
+queue_commit_take(struct queue_commit *qc)
 {
-	if (fdatasync(j->content_fd) == -1)
-		queue_commit_fail(qc, j, "fdatasync content", errno);
-	else if (fdatasync(j->env_fd) == -1)
-		queue_commit_fail(qc, j, "fdatasync envelope", errno);
+	struct qc_sync	*t;
+	int		 rc;
+
+	while (qc->snext < qc->nsync) {
+		t = &qc->sync[qc->snext++];
+		if (t->fd != -1) {
+			pthread_mutex_unlock(&qc->slock);
+			rc = t->folder ? fsync(t->fd) : fdatasync(t->fd);
+			t->err = rc == -1 ? errno : 0;
+			pthread_mutex_lock(&qc->slock);
+		}
+		if (--qc->sleft == 0)
+			pthread_cond_signal(&qc->sdone);
+	}
 }
 
-/* fsync of one folder; -1 with errno. */
-static int
-queue_commit_sync_dir(struct queue_commit *qc, const char *path)
+static void *
+queue_commit_helper(void *arg)
 {
-	int	fd, rc, saved;
+	struct queue_commit	*qc = arg;
 
-	fd = openat(qc->spoolfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
+	pthread_mutex_lock(&qc->slock);
+	for (;;) {
+		while (qc->snext >= qc->nsync && !qc->sstop)
+			pthread_cond_wait(&qc->swork, &qc->slock);
+		if (qc->snext >= qc->nsync)
+			break;
+		queue_commit_take(qc);
+	}
+	pthread_mutex_unlock(&qc->slock);
+	return NULL;
+}
+
+static struct qc_sync *
+queue_commit_add(struct queue_commit *qc, int fd, int folder)
+{
+	struct qc_sync	*t;
+
+	if (qc->nsync == qc->syncsize) {
+		qc->syncsize = qc->syncsize == 0 ? 64 : qc->syncsize * 2;
+		qc->sync = xreallocarray(qc->sync, qc->syncsize,
+		    sizeof(*qc->sync));
+	}
+	t = &qc->sync[qc->nsync++];
+	memset(t, 0, sizeof(*t));
+	t->fd = fd;
+	t->folder = folder;
+	return t;
 }
 
 /*
- * Step 3: the folders' entries: every queue/XX the batch renamed into,
- * once; a failure fails the messages of that folder.  incoming/ is not
+ * Step 2: the syncs of every file (fdatasync) and of every queue/XX the
+ * batch renamed into (fsync, once each), all at once.  incoming/ is not
  * synced: recovery removes every name in it, so a removal from it that
  * did not reach the disk is harmless.
  */
 static void
-queue_commit_sync_dirs(struct queue_commit *qc, struct queue_job *batch)
+queue_commit_list(struct queue_commit *qc, struct queue_job *batch)
 {
 	unsigned char		 done[QUEUE_ID_NHASH];
-	struct queue_job	*j, *k;
+	struct queue_job	*j;
+	struct qc_sync		*t;
 	char			 dir[QUEUE_FS_PATHSIZE];
 	unsigned		 h;
-	int			 err;
 
 	memset(done, 0, sizeof(done));
+	qc->nsync = 0;
 	for (j = batch; j != NULL; j = j->next) {
+		if (j->failed)
+			continue;
+		t = queue_commit_add(qc, j->content_fd, 0);
+		t->job = j;
+		t->what = "fdatasync content";
+		t = queue_commit_add(qc, j->env_fd, 0);
+		t->job = j;
+		t->what = "fdatasync envelope";
 		h = queue_id_hash(j->id);
-		if (j->failed || done[h])
+		if (done[h])
 			continue;
 		done[h] = 1;
 		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", h);
-		if (queue_commit_sync_dir(qc, dir) == 0)
+		t = queue_commit_add(qc, openat(qc->spoolfd, dir, O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), 1);
+		t->hash = h;
+		t->what = "fsync folder";
+		if (t->fd == -1)	/* not synced: fails as the sync would */
+			t->err = errno;
+	}
+}
+
+/* Runs the list on the worker and its helpers; returns when all did. */
+static void
+queue_commit_run(struct queue_commit *qc)
+{
+	pthread_mutex_lock(&qc->slock);
+	qc->snext = 0;
+	qc->sleft = qc->nsync;
+	pthread_cond_broadcast(&qc->swork);
+	queue_commit_take(qc);
+	while (qc->sleft > 0)
+		pthread_cond_wait(&qc->sdone, &qc->slock);
+	pthread_mutex_unlock(&qc->slock);
+}
+
+/* A failed sync fails its message, a folder's every message of the batch
+ * renamed into it. */
+static void
+queue_commit_results(struct queue_commit *qc, struct queue_job *batch)
+{
+	struct queue_job	*j;
+	struct qc_sync		*t;
+	size_t			 i;
+
+	for (i = 0; i < qc->nsync; i++) {
+		t = &qc->sync[i];
+		if (t->folder && t->fd != -1)
+			close(t->fd);
+		if (t->err == 0)
 			continue;
-		err = errno;
-		for (k = j; k != NULL; k = k->next)
-			if (!k->failed && queue_id_hash(k->id) == h)
-				queue_commit_fail(qc, k, "fsync folder", err);
+		if (!t->folder) {
+			if (!t->job->failed)
+				queue_commit_fail(qc, t->job, t->what, t->err);
+			continue;
+		}
+		for (j = batch; j != NULL; j = j->next)
+			if (!j->failed && queue_id_hash(j->id) == t->hash)
+				queue_commit_fail(qc, j, t->what, t->err);
 	}
 }
 
@@ -177,10 +283,9 @@ queue_commit_batch(struct queue_commit *qc, struct queue_job *batch)
 		j->batch = qc->nbatch;
 		queue_commit_stage(qc, j);
 	}
-	for (j = batch; j != NULL; j = j->next)
-		if (!j->failed)
-			queue_commit_sync_files(qc, j);
-	queue_commit_sync_dirs(qc, batch);
+	queue_commit_list(qc, batch);
+	queue_commit_run(qc);
+	queue_commit_results(qc, batch);
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->env_fd != -1)
 			close(j->env_fd);
@@ -232,6 +337,7 @@ struct queue_commit *
 queue_commit_new(int spoolfd)
 {
 	struct queue_commit	*qc;
+	int			 i;
 
 	qc = xcalloc(1, sizeof(*qc));
 	qc->spoolfd = spoolfd;
@@ -240,8 +346,14 @@ queue_commit_new(int spoolfd)
 	if ((qc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("queue_commit_new: eventfd");
 	if (pthread_mutex_init(&qc->lock, NULL) != 0 ||
-	    pthread_cond_init(&qc->cond, NULL) != 0)
+	    pthread_cond_init(&qc->cond, NULL) != 0 ||
+	    pthread_mutex_init(&qc->slock, NULL) != 0 ||
+	    pthread_cond_init(&qc->swork, NULL) != 0 ||
+	    pthread_cond_init(&qc->sdone, NULL) != 0)
 		fatalx("queue_commit_new: cannot initialise lock");
+	for (i = 0; i < QC_SYNCERS - 1; i++)
+		xthread_start(&qc->helper[i], queue_commit_helper, qc,
+		    "queue_commit_new");
 	/* Signals belong to the loop's signalfd, never to the worker. */
 	xthread_start(&qc->thread, queue_commit_thread, qc,
 	    "queue_commit_new");
@@ -289,6 +401,8 @@ queue_commit_done(struct queue_commit *qc)
 void
 queue_commit_stop(struct queue_commit *qc)
 {
+	int	i;
+
 	pthread_mutex_lock(&qc->lock);
 	if (qc->stop) {
 		pthread_mutex_unlock(&qc->lock);
@@ -299,6 +413,13 @@ queue_commit_stop(struct queue_commit *qc)
 	pthread_mutex_unlock(&qc->lock);
 	if ((errno = pthread_join(qc->thread, NULL)) != 0)
 		fatal("queue_commit_stop: pthread_join");
+	pthread_mutex_lock(&qc->slock);
+	qc->sstop = 1;
+	pthread_cond_broadcast(&qc->swork);
+	pthread_mutex_unlock(&qc->slock);
+	for (i = 0; i < QC_SYNCERS - 1; i++)
+		if ((errno = pthread_join(qc->helper[i], NULL)) != 0)
+			fatal("queue_commit_stop: pthread_join");
 }
 
 void
@@ -314,8 +435,12 @@ queue_commit_free(struct queue_commit *qc)
 		queue_job_free(j);
 	}
 	close(qc->efd);
+	free(qc->sync);
 	pthread_cond_destroy(&qc->cond);
 	pthread_mutex_destroy(&qc->lock);
+	pthread_cond_destroy(&qc->swork);
+	pthread_cond_destroy(&qc->sdone);
+	pthread_mutex_destroy(&qc->slock);
 	free(qc);
 }
 

@@ -9,7 +9,9 @@
  * A batch of BATCH messages is made durable by MODE:
  *   fsync    start write-back of every file (sync_file_range), then
  *            fdatasync each file, then fsync each folder the batch touched
- *            (what the queue does; incoming/ is not synced)
+ *            (incoming/ is not synced), one after the other (earlier)
+ *   parallel the same syncs, run side by side on CC_SYNCERS threads
+ *            (what the queue does)
  *   syncfs   one syncfs for the batch, then fdatasync each file to collect
  *            its own write-back error
  *   syncfs2  the earlier commit: rename the content, write the envelope,
@@ -17,6 +19,7 @@
  *   onefile  one file per message (content and envelope together),
  *            renamed into its folder: fdatasync it, fsync each folder
  *            (a spool format with one file per message at commit)
+ *   onepar   onefile with its syncs side by side on CC_SYNCERS threads
  *   waitfs   both files: wait for each file's own write-back with
  *            sync_file_range (which reports that file's write-back error),
  *            then one syncfs for the metadata of the batch
@@ -32,12 +35,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define CC_CONTENT	1024
 #define CC_ENVELOPE	300
 #define CC_NDIR		256
 #define CC_MAXBATCH	1000
+#define CC_SYNCERS	4	/* as QC_SYNCERS in queue/queue_commit.c */
 
 struct cc_msg {
 	char	name[32];
@@ -52,7 +57,18 @@ struct cc {
 	char		 env[CC_ENVELOPE];
 	unsigned long	 made;
 	struct cc_msg	 batch[CC_MAXBATCH];
+	int		 threads;	/* 1, or CC_SYNCERS: side by side */
 };
+
+/* The syncs of a batch, taken by the main thread and its helpers. */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 work, done;
+	int		 fd[3 * CC_MAXBATCH];
+	int		 folder[3 * CC_MAXBATCH];
+	size_t		 n, next, left;
+} cs = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, { 0 }, { 0 }, 0, 0, 0 };
 
 static void
 cc_die(const char *what)
@@ -131,7 +147,48 @@ cc_close(struct cc_msg *m)
 		close(m->efd);
 }
 
-/* fdatasync each file of the batch, then fsync each folder it touched. */
+/* Takes syncs until none is left; with cs.lock held. */
+static void
+cc_take(void)
+{
+	size_t k;
+	int rc;
+
+	while (cs.next < cs.n) {
+		k = cs.next++;
+		pthread_mutex_unlock(&cs.lock);
+		rc = cs.folder[k] ? fsync(cs.fd[k]) : fdatasync(cs.fd[k]);
+		if (rc == -1)
+			cc_die(cs.folder[k] ? "fsync folder" : "fdatasync");
+		pthread_mutex_lock(&cs.lock);
+		if (--cs.left == 0)
+			pthread_cond_signal(&cs.done);
+	}
+}
+
+static void *
+cc_helper(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&cs.lock);
+	for (;;) {
+		while (cs.next >= cs.n)
+			pthread_cond_wait(&cs.work, &cs.lock);
+		cc_take();
+	}
+	return NULL;
+}
+
+static void
+cc_add(int fd, int folder)
+{
+	cs.fd[cs.n] = fd;
+	cs.folder[cs.n] = folder;
+	cs.n++;
+}
+
+/* fdatasync each file of the batch and fsync each folder it touched: one
+ * after the other, or side by side. */
 static void
 cc_sync_files_folders(struct cc *c, unsigned long n)
 {
@@ -139,16 +196,27 @@ cc_sync_files_folders(struct cc *c, unsigned long n)
 	unsigned long i;
 
 	memset(touched, 0, sizeof(touched));
+	pthread_mutex_lock(&cs.lock);
+	cs.n = 0;
 	for (i = 0; i < n; i++) {
-		if (fdatasync(c->batch[i].cfd) == -1 ||
-		    (c->batch[i].efd != -1 && fdatasync(c->batch[i].efd) == -1))
-			cc_die("fdatasync");
+		cc_add(c->batch[i].cfd, 0);
+		if (c->batch[i].efd != -1)
+			cc_add(c->batch[i].efd, 0);
 		touched[c->batch[i].dir] = 1;
-		cc_close(&c->batch[i]);
 	}
 	for (i = 0; i < CC_NDIR; i++)
-		if (touched[i] && fsync(c->out[i]) == -1)
-			cc_die("fsync folder");
+		if (touched[i])
+			cc_add(c->out[i], 1);
+	cs.next = 0;
+	cs.left = cs.n;
+	if (c->threads > 1)
+		pthread_cond_broadcast(&cs.work);
+	cc_take();
+	while (cs.left > 0)
+		pthread_cond_wait(&cs.done, &cs.lock);
+	pthread_mutex_unlock(&cs.lock);
+	for (i = 0; i < n; i++)
+		cc_close(&c->batch[i]);
 }
 
 static void
@@ -265,6 +333,7 @@ main(int argc, char *argv[])
 {
 	static struct cc c;
 	void (*batch)(struct cc *, unsigned long);
+	pthread_t helper;
 	unsigned long n, secs;
 	char name[8];
 	double t0, t;
@@ -273,12 +342,21 @@ main(int argc, char *argv[])
 	if (argc != 5 || (n = strtoul(argv[3], NULL, 10)) < 1 ||
 	    n > CC_MAXBATCH || (secs = strtoul(argv[4], NULL, 10)) < 1 ||
 	    secs > 3600) {
-		fprintf(stderr, "usage: commitceil DIR fsync|syncfs|syncfs2|onefile|waitfs "
+		fprintf(stderr, "usage: commitceil DIR fsync|parallel|syncfs|"
+		    "syncfs2|onefile|onepar|waitfs "
 		    "BATCH(1-%d) SECONDS(1-3600)\n", CC_MAXBATCH);
 		return 1;
 	}
+	c.threads = 1;
 	if (strcmp(argv[2], "fsync") == 0)
 		batch = cc_batch_fsync;
+	else if (strcmp(argv[2], "parallel") == 0) {
+		batch = cc_batch_fsync;
+		c.threads = CC_SYNCERS;
+	} else if (strcmp(argv[2], "onepar") == 0) {
+		batch = cc_batch_onefile;
+		c.threads = CC_SYNCERS;
+	}
 	else if (strcmp(argv[2], "syncfs") == 0)
 		batch = cc_batch_syncfs;
 	else if (strcmp(argv[2], "syncfs2") == 0)
@@ -301,6 +379,9 @@ main(int argc, char *argv[])
 		snprintf(name, sizeof(name), "%02X", i);
 		c.out[i] = cc_opendir(q, name);
 	}
+	for (i = 1; i < c.threads; i++)
+		if ((errno = pthread_create(&helper, NULL, cc_helper, NULL)) != 0)
+			cc_die("pthread_create");
 	t0 = cc_now();
 	t = t0;
 	while (t - t0 < (double)secs) {

@@ -17,6 +17,12 @@
  *                   PR_GET_NAME, e.g. "sm-queue") is this are counted,
  *                   fail or wait; the other processes pass through (the
  *                   delivery process syncs its MTA-STS cache)
+ *   FAILSYNC_ONLY   set: only calls on some descriptors are counted, fail
+ *                   or wait (the others pass through): "dirs" directories,
+ *                   "files<N" regular files under N octets, "files>N"
+ *                   regular files over N octets (fstat, so it works in a
+ *                   chroot; the queue syncs a batch's files side by side,
+ *                   and this picks one kind of them whatever the order)
  *   FAILSYNC_QUIET  set: no note for a failed or delayed call
  *   FAILSYNC_DELAY_MS  every counted call that does not fail waits this
  *                   long before it calls the real function (a slow disk),
@@ -41,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -62,6 +69,8 @@ static int		fs_counted[FS_N];
 static unsigned long	fs_from, fs_count, fs_delay_ms;
 static int		fs_quiet;
 static char		fs_comm[17];	/* FAILSYNC_COMM, "" = every process */
+static char		fs_only;	/* FAILSYNC_ONLY: 0, 'd', '<', '>' */
+static unsigned long	fs_only_size;
 static atomic_ulong	fs_calls;
 
 static unsigned long
@@ -120,7 +129,40 @@ fs_init(void)
 			p += *p == ',';
 		}
 	}
+	if ((funcs = getenv("FAILSYNC_ONLY")) != NULL && *funcs != '\0') {
+		if (strcmp(funcs, "dirs") == 0)
+			fs_only = 'd';
+		else if (strncmp(funcs, "files", 5) == 0 &&
+		    (funcs[5] == '<' || funcs[5] == '>')) {
+			fs_only = funcs[5];
+			fs_only_size = strtoul(funcs + 6, NULL, 10);
+		} else
+			fs_only = 'x';	/* unknown: nothing is counted */
+	}
 	(void)pthread_atfork(NULL, NULL, fs_atfork_child);
+}
+
+/* 1 when calls on fd are counted (FAILSYNC_ONLY). */
+static int
+fs_this_fd(int fd)
+{
+	struct stat	st;
+
+	if (fs_only == 0)
+		return 1;
+	if (fstat(fd, &st) == -1)
+		return 0;
+	switch (fs_only) {
+	case 'd':
+		return S_ISDIR(st.st_mode);
+	case '<':
+		return S_ISREG(st.st_mode) &&
+		    (unsigned long)st.st_size < fs_only_size;
+	case '>':
+		return S_ISREG(st.st_mode) &&
+		    (unsigned long)st.st_size > fs_only_size;
+	}
+	return 0;
 }
 
 /* The descriptor of the note: STRICTMAIL_LOG_FD, or stderr. */
@@ -172,7 +214,7 @@ fs_call(int which, int fd)
 	char		note[128];
 	int		len;
 
-	if (fs_counted[which] && fs_this_process()) {
+	if (fs_counted[which] && fs_this_process() && fs_this_fd(fd)) {
 		n = atomic_fetch_add(&fs_calls, 1) + 1;
 		if (fs_from != 0 && n >= fs_from && n - fs_from < fs_count) {
 			if (!fs_quiet) {
