@@ -169,6 +169,19 @@ pss() {
 	echo "$s"
 }
 
+# cputicks ROOT: CPU time in clock ticks of ROOT's process tree: user and
+# system time of each process and of its children that exited and were
+# waited for (so a Postfix smtpd that ends within a row still counts).
+cputicks() {
+	local p t=0 v
+	for p in $(tree "$1"); do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null |
+		    awk '{ print $12 + $13 + $14 + $15 }')
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
 # sampler ROOT FILE: appends pss ROOT to FILE every 0.2 s until killed.
 sampler() {
 	while :; do pss "$1" >> "$2"; sleep 0.2; done
@@ -227,6 +240,7 @@ run_load() {
 		echo "lost($((after - before))/$m)"
 	else
 		echo "$(field rate < "$D/load.out") $(field p50_ms < "$D/load.out") $(field p99_ms < "$D/load.out")"
+		field cpu_s < "$D/load.out" >> "$D/clientcpu"
 	fi
 }
 
@@ -315,7 +329,7 @@ ceiling() {
 # into R[PEER/...].
 declare -A R
 measure() {
-	local peer=$1 addr=$2 root=$3 count=$4 row kind s size m sp
+	local peer=$1 addr=$2 root=$3 count=$4 row kind s size m sp t0 t1
 	run_load "$addr" plain 10 4096 "$WARM" "$count" >/dev/null	# warm-up
 	sleep $((2 - QUICK))
 	R[$peer/idle]=$(pss "$root")
@@ -333,7 +347,17 @@ measure() {
 			sp=$!
 			BG_PIDS="$BG_PIDS $sp"
 		fi
+		: > "$D/clientcpu"
+		t0=$(cputicks "$root")
 		R[$peer/$row]=$(repeat_load "$addr" "$kind" "$s" "$size" "$m" "$count")
+		t1=$(cputicks "$root")
+		# CPU per accepted message in ms, when every run took all m.
+		if [ "$(grep -c . "$D/clientcpu")" = "$REPEAT" ]; then
+			R[$peer/$row/cpu]=$(awk -v t="$((t1 - t0))" -v hz="$HZ" \
+			    -v n="$((m * REPEAT))" 'BEGIN { printf "%.3f", t * 1000 / hz / n }')
+			R[$peer/$row/ccpu]=$(awk -v n="$((m * REPEAT))" \
+			    '{ s += $1 } END { printf "%.3f", s * 1000 / n }' "$D/clientcpu")
+		fi
 		if [ -n "$sp" ]; then
 			kill "$sp" 2>/dev/null
 			wait "$sp" 2>/dev/null
@@ -376,6 +400,7 @@ done
 
 T_START=$(date +%s)
 D=$(mktemp -d "$BASE/sm-bench.XXXXXX") || die "mktemp in $BASE"
+HZ=$(getconf CLK_TCK)
 chmod 0755 "$D"
 NS="sm-bench-$$"
 ip netns add "$NS" || die "ip netns add $NS"
@@ -754,6 +779,21 @@ table() {
 	printf '%-22s %6s  %-10s %-10s %s\n' "stripped programs" "" \
 	    "$((SM_SIZE / 1024)) KiB" "$([ "$PF_SIZE" = - ] && echo - || echo "$((PF_SIZE / 1024)) KiB")" \
 	    "$(ratio "$SM_SIZE" "$PF_SIZE")"
+	echo '```'
+	echo
+	echo "CPU time per accepted message, ms: the MTA's processes (user and system, children"
+	echo "that ended included) and the client's (smtpload, measured in the same runs):"
+	echo
+	echo '```'
+	printf '%-22s %-10s %-10s %-7s %-12s %s\n' test "sm MTA" "pf MTA" ratio "client(sm)" "client(pf)"
+	for row in $ROWS; do
+		IFS=: read -r kind s size m <<< "$row"
+		printf '%-22s %-10s %-10s %-7s %-12s %s\n' \
+		    "$(kind_name "$kind") $s sess $(size_name "$size")" \
+		    "${R[strictmail/$row/cpu]:--}" "${R[postfix/$row/cpu]:--}" \
+		    "$(ratio "${R[strictmail/$row/cpu]:-}" "${R[postfix/$row/cpu]:-}")" \
+		    "${R[strictmail/$row/ccpu]:--}" "${R[postfix/$row/ccpu]:--}"
+	done
 	echo '```'
 	if [ -n "$FQ_N" ]; then
 		a=$(word "$FQ_LOAD" 1)

@@ -6,8 +6,9 @@
  * limit passed.  Every reply code is checked; a message counts as ok only
  * when its final "." got a 250.  It prints one line:
  *   smtpload ok=N failed=N seconds=S rate=R p50_ms=X p99_ms=Y sessions=N
- *     size=N tls=0|1
- * where rate is ok messages per second and the latencies are from the
+ *     size=N tls=0|1 cpu_s=S
+ * where rate is ok messages per second, cpu_s the client's own CPU time
+ * (user and system, all its threads), and the latencies are from the
  * end of the final "." (its last byte handed to the kernel) to the whole
  * 250 line read.  The first failure reasons go to stderr.
  *
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -545,9 +547,10 @@ load_pct(const double *v, size_t n, double p)
 static void
 load_summary(struct load_worker *w, size_t nw, double secs)
 {
+	struct rusage	 ru;
 	uint64_t	 ok = 0, failed = 0;
 	size_t		 i, n = 0, shown = 0;
-	double		*all;
+	double		*all, cpu = 0;
 
 	for (i = 0; i < nw; i++)
 		n += w[i].nlat;
@@ -563,12 +566,16 @@ load_summary(struct load_worker *w, size_t nw, double secs)
 			    w[i].reason);
 	}
 	qsort(all, n, sizeof(*all), load_cmp);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	printf("smtpload ok=%llu failed=%llu seconds=%.3f rate=%.1f "
-	    "p50_ms=%.2f p99_ms=%.2f sessions=%llu size=%llu tls=%d\n",
+	    "p50_ms=%.2f p99_ms=%.2f sessions=%llu size=%llu tls=%d "
+	    "cpu_s=%.3f\n",
 	    (unsigned long long)ok, (unsigned long long)failed, secs,
 	    secs > 0 ? (double)ok / secs : 0, load_pct(all, n, 0.50),
 	    load_pct(all, n, 0.99), (unsigned long long)load_o.sessions,
-	    (unsigned long long)load_o.size, load_o.tls);
+	    (unsigned long long)load_o.size, load_o.tls, cpu);
 	free(all);
 	exit(failed == 0 && ok > 0 ? 0 : 1);
 }
