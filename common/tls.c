@@ -11,6 +11,14 @@
  * generator's entropy is mbedTLS's platform source, which on Linux calls
  * getrandom(2) and opens no file, so reseeding works inside a chroot (the
  * unit test checks it); the generator reseeds itself after a fork.
+ *
+ * A server configuration issues session tickets (RFC 5077), sealed with
+ * AES-256-GCM under keys of its own that mbedTLS makes from the generator
+ * and replaces every TLS_TICKET_LIFETIME seconds (a ticket is good for at
+ * most twice that); a client that offers one back resumes without the
+ * key exchange and the signature, the cost of a handshake.  The keys live
+ * only in the process's memory: a reload or another process means a full
+ * handshake, never a failure.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,19 +39,27 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #include "tls.h"
 #include "util.h"
 
 #define TLS_ERRLEN	256
+#define TLS_TICKET_LIFETIME	3600	/* seconds, as Postfix's default */
 
 struct tls_server_conf {
 	mbedtls_ssl_config	 ssl;
 	mbedtls_x509_crt	 chain;
 	mbedtls_pk_context	 key;
+	mbedtls_ssl_ticket_context ticket;
 	unsigned		 refs;
+};
+
+struct tls_session {
+	mbedtls_ssl_session	 s;
 };
 
 struct tls_client_conf {
@@ -58,6 +74,9 @@ struct tls_conn {
 	int			 fd;
 	int			 sock_errno;	/* errno of the last bio failure */
 	int			 broken;	/* set up wrong: no handshake */
+	int			 resumed;	/* server side: from a ticket */
+	int			 offered;	/* client side: a session */
+	unsigned char		 master[48];	/* the offered session's */
 	char			 sni[256];	/* server side: what came */
 	char			 err[TLS_ERRLEN];
 };
@@ -308,6 +327,21 @@ tls_sni_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name,
 	return 0;
 }
 
+/* Set when a ticket was accepted in the handshake step running now (a
+ * process steps one handshake at a time). */
+static int	tls_ticket_taken;
+
+static int
+tls_ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf,
+    size_t len)
+{
+	int	ret;
+
+	if ((ret = mbedtls_ssl_ticket_parse(ctx, session, buf, len)) == 0)
+		tls_ticket_taken = 1;
+	return ret;
+}
+
 static int
 tls_setup_ssl(struct tls_server_conf *c, char *err, size_t errlen)
 {
@@ -331,6 +365,13 @@ tls_setup_ssl(struct tls_server_conf *c, char *err, size_t errlen)
 		tls_errtext(err, errlen, "TLS configuration", ret);
 		return -1;
 	}
+	if ((ret = mbedtls_ssl_ticket_setup(&c->ticket, tls_rng, NULL,
+	    MBEDTLS_CIPHER_AES_256_GCM, TLS_TICKET_LIFETIME)) != 0) {
+		tls_errtext(err, errlen, "TLS session tickets", ret);
+		return -1;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(&c->ssl, mbedtls_ssl_ticket_write,
+	    tls_ticket_parse, &c->ticket);
 	return 0;
 }
 
@@ -340,6 +381,7 @@ tls_server_conf_free(struct tls_server_conf *c)
 	mbedtls_ssl_config_free(&c->ssl);
 	mbedtls_x509_crt_free(&c->chain);
 	mbedtls_pk_free(&c->key);
+	mbedtls_ssl_ticket_free(&c->ticket);
 	free(c);
 }
 
@@ -354,6 +396,7 @@ tls_server_conf_new(const uint8_t *cert, size_t certlen, const uint8_t *key,
 	mbedtls_ssl_config_init(&c->ssl);
 	mbedtls_x509_crt_init(&c->chain);
 	mbedtls_pk_init(&c->key);
+	mbedtls_ssl_ticket_init(&c->ticket);
 	c->refs = 1;
 	if (tls_load_chain(c, cert, certlen, err, errlen) == -1 ||
 	    tls_load_key(c, key, keylen, err, errlen) == -1 ||
@@ -454,6 +497,7 @@ tls_conn_free(struct tls_conn *t)
 	if (t == NULL)
 		return;
 	mbedtls_ssl_free(&t->ssl);
+	mbedtls_platform_zeroize(t->master, sizeof(t->master));
 	tls_server_conf_unref(t->conf);
 	tls_client_conf_unref(t->cconf);
 	free(t);
@@ -594,7 +638,11 @@ tls_handshake(struct tls_conn *t)
 
 	if (t->broken)
 		return TLS_ERROR;
-	if ((ret = mbedtls_ssl_handshake(&t->ssl)) == 0)
+	tls_ticket_taken = 0;
+	ret = mbedtls_ssl_handshake(&t->ssl);
+	if (tls_ticket_taken && t->conf != NULL)
+		t->resumed = 1;
+	if (ret == 0)
 		return 0;
 	return tls_result(t, "handshake", ret);
 }
@@ -658,6 +706,52 @@ tls_cipher(const struct tls_conn *t)
 		if (tls_suite_names[i].id == id)
 			return tls_suite_names[i].name;
 	return name;
+}
+
+int
+tls_resumed(const struct tls_conn *t)
+{
+	/* A client resumed when the server took the offered session: the
+	 * master secret is that session's, where a full handshake makes a
+	 * new one. */
+	if (t->cconf != NULL)
+		return t->offered && t->ssl.state == MBEDTLS_SSL_HANDSHAKE_OVER &&
+		    t->ssl.session != NULL && memcmp(t->ssl.session->master,
+		    t->master, sizeof(t->master)) == 0;
+	return t->resumed;
+}
+
+struct tls_session *
+tls_session_get(const struct tls_conn *t)
+{
+	struct tls_session	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	mbedtls_ssl_session_init(&s->s);
+	if (t->cconf == NULL || mbedtls_ssl_get_session(&t->ssl, &s->s) != 0) {
+		tls_session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+tls_session_offer(struct tls_conn *t, const struct tls_session *s)
+{
+	if (t->cconf == NULL || mbedtls_ssl_set_session(&t->ssl, &s->s) != 0)
+		return -1;
+	t->offered = 1;
+	memcpy(t->master, s->s.master, sizeof(t->master));
+	return 0;
+}
+
+void
+tls_session_free(struct tls_session *s)
+{
+	if (s == NULL)
+		return;
+	mbedtls_ssl_session_free(&s->s);
+	free(s);
 }
 
 const char *

@@ -103,6 +103,18 @@ const char *tls_version(const struct tls_conn *t);	/* "TLSv1.2" */
 const char *tls_cipher(const struct tls_conn *t);	/* IANA-style suite name */
 /* The last error as text (for logs). */
 const char *tls_error(const struct tls_conn *t);
+/* 1 when the finished handshake resumed a session (no key exchange, no
+ * signature): on a server, from a ticket the client offered; on a client,
+ * the session it offered with tls_session_offer.  Else 0. */
+int tls_resumed(const struct tls_conn *t);
+
+/* Client side: a finished handshake's session (NULL if none), to offer on
+ * a later connection to the same server with tls_session_offer before the
+ * handshake (0, or -1: not offered, a full handshake follows). */
+struct tls_session;
+struct tls_session *tls_session_get(const struct tls_conn *t);
+int tls_session_offer(struct tls_conn *t, const struct tls_session *s);
+void tls_session_free(struct tls_session *s);
 /* Server side: the server name the client indicated ("" when none), as
  * sent but with bytes outside printable ASCII replaced by '?'. */
 const char *tls_sni(const struct tls_conn *t);

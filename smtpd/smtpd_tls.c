@@ -53,8 +53,9 @@ smtpd_tls_begin(struct smtpd_conn *c)
 	}
 	c->handshaking = 0;
 	c->tls_rwant = 0;
-	log_info("session=%s tls version=%s cipher=%s", c->sess.sid,
-	    tls_version(c->tls), tls_cipher(c->tls));
+	log_info("session=%s tls version=%s cipher=%s resumed=%s",
+	    c->sess.sid, tls_version(c->tls), tls_cipher(c->tls),
+	    tls_resumed(c->tls) ? "yes" : "no");
 	smtp_session_tls_done(&c->sess, tls_version(c->tls),
 	    tls_cipher(c->tls));
 	c->last = now_ms();

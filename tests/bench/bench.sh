@@ -35,7 +35,9 @@
 #                       4 KiB and STARTTLS at 10; no disk ceiling
 #   SM_BENCH_BIN        strictmaild to measure (default build/strictmaild)
 #   BENCH_DIR           where spools and test files go (default $TMPDIR or /tmp)
-#   BENCH_ROWS          rows, "plain|tls|busy:SESSIONS:SIZE:MESSAGES ..."
+#   BENCH_ROWS          rows, "plain|tls|tlsr|busy:SESSIONS:SIZE:MESSAGES ..."
+#                       (tlsr: STARTTLS, each client session offering the
+#                       ticket of its last handshake, smtpload -R)
 #                       (busy: plain while dd writes a large file on the
 #                       spools' file system, a busy neighbour)
 #   BENCH_TIMEOUT       seconds allowed per run (default 120)
@@ -64,7 +66,7 @@ WITH_POSTFIX=${BENCH_POSTFIX:-1}
 WITH_OPENSMTPD=${BENCH_OPENSMTPD:-$((1 - QUICK))}
 WITH_CHASQUID=${BENCH_CHASQUID:-$((1 - QUICK))}
 if [ "$QUICK" = 1 ]; then
-	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100"}
+	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100 tlsr:10:4096:100"}
 	REPEAT=${BENCH_REPEAT:-1}
 	WITH_CEILING=${BENCH_CEILING:-0}
 	SYNC_MSGS=60
@@ -74,7 +76,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	ROWS=${BENCH_ROWS:-"plain:1:4096:300 plain:10:4096:1000 plain:50:4096:2000
 	    plain:1:102400:100 plain:10:102400:300 plain:50:102400:600
-	    tls:10:4096:500 tls:50:4096:1000 busy:10:4096:1000"}
+	    tls:10:4096:500 tls:50:4096:1000 tlsr:10:4096:1000 busy:10:4096:1000"}
 	REPEAT=${BENCH_REPEAT:-3}
 	WITH_CEILING=${BENCH_CEILING:-1}
 	SYNC_MSGS=300
@@ -208,6 +210,7 @@ writer_stop() {
 load() {
 	local tls=
 	[ "$2" = tls ] && tls=-T
+	[ "$2" = tlsr ] && tls="-T -R"
 	ip netns exec "$NS" timeout $((RUN_TIMEOUT + 60)) "$LOAD" -a "$1" \
 	    -s "$3" -l "$4" -n "$5" -d "$RUN_TIMEOUT" -t 30 $tls \
 	    -H bench.test -f sender@bench.test -r root@localhost \
@@ -241,6 +244,7 @@ run_load() {
 	else
 		echo "$(field rate < "$D/load.out") $(field p50_ms < "$D/load.out") $(field p99_ms < "$D/load.out")"
 		field cpu_s < "$D/load.out" >> "$D/clientcpu"
+		echo "$(field resumed < "$D/load.out") $m" >> "$D/resumed"
 	fi
 }
 
@@ -337,7 +341,7 @@ measure() {
 	for row in $ROWS; do
 		IFS=: read -r kind s size m <<< "$row"
 		sp=
-		if [ "$kind" = tls ] && [ "$peer" = opensmtpd ]; then
+		if [ "$kind" != plain ] && [ "$kind" != busy ] && [ "$peer" = opensmtpd ]; then
 			R[$peer/$row]=no-tls
 			continue
 		fi
@@ -348,6 +352,7 @@ measure() {
 			BG_PIDS="$BG_PIDS $sp"
 		fi
 		: > "$D/clientcpu"
+		: > "$D/resumed"
 		t0=$(cputicks "$root")
 		R[$peer/$row]=$(repeat_load "$addr" "$kind" "$s" "$size" "$m" "$count")
 		t1=$(cputicks "$root")
@@ -358,6 +363,7 @@ measure() {
 			R[$peer/$row/ccpu]=$(awk -v n="$((m * REPEAT))" \
 			    '{ s += $1 } END { printf "%.3f", s * 1000 / n }' "$D/clientcpu")
 		fi
+		R[$peer/$row/res]=$(awk '{ r += $1; n += $2 } END { print r "/" n }' "$D/resumed")
 		if [ -n "$sp" ]; then
 			kill "$sp" 2>/dev/null
 			wait "$sp" 2>/dev/null
@@ -696,7 +702,7 @@ ratio() {	# A B
 }
 kib_mib() { case "$1" in ''|*[!0-9]*) echo - ;; *) awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }' ;; esac; }
 word() { echo "$1" | awk -v n="$2" '{ print (NF >= 3 ? $n : (n == 1 ? $0 : "-")) }'; }
-kind_name() { case "$1" in busy) echo "+writer" ;; *) echo "$1" ;; esac; }
+kind_name() { case "$1" in busy) echo "+writer" ;; tlsr) echo "tls-res" ;; *) echo "$1" ;; esac; }
 size_name() { case "$1" in 4096) echo 4KiB ;; 102400) echo 100KiB ;; *) echo "${1}B" ;; esac; }
 
 # peers_table: strictmail beside OpenSMTPD and chasquid, the same rows.
@@ -795,6 +801,14 @@ table() {
 		    "${R[strictmail/$row/ccpu]:--}" "${R[postfix/$row/ccpu]:--}"
 	done
 	echo '```'
+	for row in $ROWS; do
+		case $row in tlsr:*)
+			IFS=: read -r kind s size m <<< "$row"
+			echo "tls-res $s sess: STARTTLS, each client session offering the session ticket of"
+			echo "its last handshake (as a sending MTA with a TLS session cache does); handshakes"
+			echo "resumed: strictmail ${R[strictmail/$row/res]:--}, Postfix ${R[postfix/$row/res]:--}." ;;
+		esac
+	done
 	if [ -n "$FQ_N" ]; then
 		a=$(word "$FQ_LOAD" 1)
 		b=$(word "${R[strictmail/$FQ_ROW]:-}" 1)
@@ -899,4 +913,12 @@ cp "$D/results.md" "$RESULTS"
 say "table written to $RESULTS$([ -n "$CHART_WHY" ] || echo ", chart to $CHART")"
 [ -z "$FQ_ERR" ] || { echo "bench: full queue: $FQ_ERR" >&2; exit 1; }
 [ "$ORDER_RC" = 0 ] || exit 1
+# Resumption: every handshake of a tls-res run but each session's first.
+for row in $ROWS; do
+	case $row in tlsr:*) ;; *) continue ;; esac
+	IFS=: read -r kind s size m <<< "$row"
+	v=${R[strictmail/$row/res]:-0/0}
+	[ "${v%/*}" -ge $(( (m - s) * REPEAT )) ] ||
+	    { echo "bench: $row: strictmail resumed $v handshakes, want at least $(( (m - s) * REPEAT ))" >&2; exit 1; }
+done
 exit 0

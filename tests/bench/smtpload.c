@@ -6,14 +6,14 @@
  * limit passed.  Every reply code is checked; a message counts as ok only
  * when its final "." got a 250.  It prints one line:
  *   smtpload ok=N failed=N seconds=S rate=R p50_ms=X p99_ms=Y sessions=N
- *     size=N tls=0|1 cpu_s=S
+ *     size=N tls=0|1 cpu_s=S resumed=N
  * where rate is ok messages per second, cpu_s the client's own CPU time
  * (user and system, all its threads), and the latencies are from the
  * end of the final "." (its last byte handed to the kernel) to the whole
  * 250 line read.  The first failure reasons go to stderr.
  *
  *   smtpload -a ADDR [-p PORT] [-s SESSIONS] [-n COUNT] [-d SECONDS]
- *            [-l SIZE] [-T] [-t TIMEOUT] [-H HELO] [-f SENDER] [-r RCPT]
+ *            [-l SIZE] [-T [-R]] [-t TIMEOUT] [-H HELO] [-f SENDER] [-r RCPT]
  *     -a  the server's numeric IPv4 or IPv6 address (nothing is resolved)
  *     -p  its port (default 25)
  *     -s  sessions at once, 1 to 1000 (default 1)
@@ -23,6 +23,9 @@
  *     -l  message size in bytes, headers included, up to 64 MiB
  *         (default 4096)
  *     -T  STARTTLS on every connection (TLS 1.2, mbedTLS's client)
+ *     -R  with -T: each session offers the session ticket of its last
+ *         handshake again, as a sending MTA with a TLS session cache does
+ *         (resumed=N in the output: the handshakes the server resumed)
  *     -t  seconds allowed for one whole connection, 1 to 600 (default 30)
  *     -H  EHLO name (load.test), -f sender (sender@load.test), -r recipient
  *         (root@localhost)
@@ -71,6 +74,7 @@ struct load_opts {
 	uint64_t	 duration;	/* seconds */
 	uint64_t	 timeout;	/* seconds per message */
 	int		 tls;
+	int		 resume;
 };
 
 /* One connection: the socket, TLS once started, and unread reply bytes. */
@@ -89,6 +93,8 @@ struct load_worker {
 	size_t			 nlat, caplat;
 	uint64_t		 ok, failed;
 	char			 reason[256];	/* the first failure */
+	struct tls_session	*session;	/* -R: the last handshake's */
+	uint64_t		 resumed;
 };
 
 static struct load_opts		 load_o;
@@ -104,7 +110,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: smtpload -a ADDR [-p PORT] [-s SESSIONS] "
-	    "[-n COUNT] [-d SECONDS] [-l SIZE] [-T] [-t TIMEOUT]\n"
+	    "[-n COUNT] [-d SECONDS] [-l SIZE] [-T [-R]] [-t TIMEOUT]\n"
 	    "                [-H HELO] [-f SENDER] [-r RECIPIENT]\n");
 	exit(2);
 }
@@ -274,16 +280,24 @@ load_connect(struct load_conn *c)
 }
 
 static int
-load_handshake(struct load_conn *c, struct tls_client_conf *conf)
+load_handshake(struct load_conn *c, struct load_worker *w)
 {
 	int	r;
 
 	if (c->rlen != 0)	/* bytes after 220 would be injected */
 		return -1;
-	c->tls = tls_conn_client(conf, c->fd, NULL);
+	c->tls = tls_conn_client(w->tconf, c->fd, NULL);
+	if (w->session != NULL)
+		(void)tls_session_offer(c->tls, w->session);
 	while ((r = tls_handshake(c->tls)) != 0) {
 		if (load_tls_wait(c, r) == -1)
 			return -1;
+	}
+	if (load_o.resume) {
+		if (tls_resumed(c->tls))
+			w->resumed++;
+		tls_session_free(w->session);
+		w->session = tls_session_get(c->tls);
 	}
 	return 0;
 }
@@ -325,7 +339,7 @@ load_envelope(struct load_conn *c, struct load_worker *w)
 	if (load_o.tls) {
 		if (load_step(c, w, "STARTTLS", "STARTTLS\r\n", 220) == -1)
 			return -1;
-		if (load_handshake(c, w->tconf) == -1) {
+		if (load_handshake(c, w) == -1) {
 			bsnprintf(w->reason, sizeof(w->reason), "TLS handshake: %s",
 			    c->tls != NULL ? tls_error(c->tls) : "bytes after 220");
 			return -1;
@@ -498,7 +512,7 @@ load_options(int argc, char *argv[])
 	    .from = "sender@load.test", .rcpt = "root@localhost",
 	    .sessions = 1, .count = 1000, .size = 4096, .duration = 60,
 	    .timeout = 30 };
-	while ((ch = getopt(argc, argv, "a:d:f:H:l:n:p:r:s:Tt:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:d:f:H:l:n:p:Rr:s:Tt:")) != -1) {
 		switch (ch) {
 		case 'a': load_o.addr = optarg; break;
 		case 'd': load_o.duration = load_num(optarg, 1,
@@ -514,6 +528,7 @@ load_options(int argc, char *argv[])
 		case 's': load_o.sessions = load_num(optarg, 1,
 		    LOAD_SESSIONS_MAX, "-s"); break;
 		case 'T': load_o.tls = 1; break;
+		case 'R': load_o.resume = 1; break;
 		case 't': load_o.timeout = load_num(optarg, 1,
 		    LOAD_TIMEOUT_MAX, "-t"); break;
 		default: usage();
@@ -548,7 +563,7 @@ static void
 load_summary(struct load_worker *w, size_t nw, double secs)
 {
 	struct rusage	 ru;
-	uint64_t	 ok = 0, failed = 0;
+	uint64_t	 ok = 0, failed = 0, resumed = 0;
 	size_t		 i, n = 0, shown = 0;
 	double		*all, cpu = 0;
 
@@ -557,6 +572,7 @@ load_summary(struct load_worker *w, size_t nw, double secs)
 	all = xreallocarray(NULL, n ? n : 1, sizeof(*all));
 	for (n = 0, i = 0; i < nw; i++) {
 		ok += w[i].ok;
+		resumed += w[i].resumed;
 		failed += w[i].failed;
 		if (w[i].nlat)
 			memcpy(all + n, w[i].lat, w[i].nlat * sizeof(*all));
@@ -571,11 +587,12 @@ load_summary(struct load_worker *w, size_t nw, double secs)
 		    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	printf("smtpload ok=%llu failed=%llu seconds=%.3f rate=%.1f "
 	    "p50_ms=%.2f p99_ms=%.2f sessions=%llu size=%llu tls=%d "
-	    "cpu_s=%.3f\n",
+	    "cpu_s=%.3f resumed=%llu\n",
 	    (unsigned long long)ok, (unsigned long long)failed, secs,
 	    secs > 0 ? (double)ok / secs : 0, load_pct(all, n, 0.50),
 	    load_pct(all, n, 0.99), (unsigned long long)load_o.sessions,
-	    (unsigned long long)load_o.size, load_o.tls, cpu);
+	    (unsigned long long)load_o.size, load_o.tls, cpu,
+	    (unsigned long long)resumed);
 	free(all);
 	exit(failed == 0 && ok > 0 ? 0 : 1);
 }

@@ -412,6 +412,110 @@ handshake_with(const char *name, const char *host, const char *want_kx)
 	tls_server_conf_unref(conf);
 }
 
+/*
+ * Session tickets: a client that offers back the ticket of its first
+ * handshake resumes (the server says so); the same ticket at a server
+ * configuration with other keys (a reload, another process) gets a full
+ * handshake that works.  Once with a plain mbedTLS client, once with
+ * tls.c's own client API (tls_session_get, tls_session_offer).
+ */
+static void
+test_ticket_resume(void **state)
+{
+	struct tls_server_conf	*conf, *other;
+	struct client_opts	 o = { 0, NULL, NULL };
+	mbedtls_ssl_session	 sess;
+	struct pair		 p;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	other = conf_from("valid", "valid");
+	mbedtls_ssl_session_init(&sess);
+
+	pair_open(&p, conf, &o);
+	pair_must_handshake(&p);
+	assert_int_equal(tls_resumed(p.server), 0);
+	assert_int_equal(mbedtls_ssl_get_session(&p.client->ssl, &sess), 0);
+	assert_true(sess.ticket != NULL && sess.ticket_len > 0);
+	pair_close(&p);
+
+	pair_open(&p, conf, &o);
+	assert_int_equal(mbedtls_ssl_set_session(&p.client->ssl, &sess), 0);
+	pair_must_handshake(&p);
+	assert_int_equal(tls_resumed(p.server), 1);
+	pair_close(&p);
+
+	pair_open(&p, other, &o);
+	assert_int_equal(mbedtls_ssl_set_session(&p.client->ssl, &sess), 0);
+	pair_must_handshake(&p);
+	assert_int_equal(tls_resumed(p.server), 0);
+	pair_close(&p);
+
+	mbedtls_ssl_session_free(&sess);
+	tls_server_conf_unref(other);
+	tls_server_conf_unref(conf);
+}
+
+/* Steps a tls.c client and server on a socketpair until both are done. */
+static int
+own_pair_handshake(struct tls_server_conf *conf, struct tls_client_conf *cc,
+    const struct tls_session *offer, struct tls_session **got)
+{
+	struct tls_conn	*sv, *cl;
+	int		 fds[2], i, sret = 1, cret = 1, resumed;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    fds), 0);
+	sv = tls_conn_server(conf, fds[0]);
+	cl = tls_conn_client(cc, fds[1], "mx.example.test");
+	if (offer != NULL)
+		assert_int_equal(tls_session_offer(cl, offer), 0);
+	for (i = 0; i < PUMP_ROUNDS && (sret != 0 || cret != 0); i++) {
+		if (sret != 0)
+			sret = tls_handshake(sv);
+		if (cret != 0)
+			cret = tls_handshake(cl);
+		assert_true(sret == 0 || sret == TLS_WANT_READ ||
+		    sret == TLS_WANT_WRITE);
+		assert_true(cret == 0 || cret == TLS_WANT_READ ||
+		    cret == TLS_WANT_WRITE);
+	}
+	assert_int_equal(sret, 0);
+	assert_int_equal(cret, 0);
+	resumed = tls_resumed(sv);
+	assert_int_equal(tls_resumed(cl), resumed);	/* both ends agree */
+	assert_null(tls_session_get(sv));	/* a client's only */
+	if (got != NULL) {
+		*got = tls_session_get(cl);
+		assert_non_null(*got);
+	}
+	tls_conn_free(sv);
+	tls_conn_free(cl);
+	close(fds[0]);
+	close(fds[1]);
+	return resumed;
+}
+
+static void
+test_ticket_own_client(void **state)
+{
+	struct tls_server_conf	*conf;
+	struct tls_client_conf	*cc;
+	struct tls_session	*s = NULL, *s2 = NULL;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	cc = tls_client_conf_new(TLS_CLIENT_STRICT);
+	assert_int_equal(own_pair_handshake(conf, cc, NULL, &s), 0);
+	assert_int_equal(own_pair_handshake(conf, cc, s, &s2), 1);
+	/* The session of a resumed handshake resumes again. */
+	assert_int_equal(own_pair_handshake(conf, cc, s2, NULL), 1);
+	tls_session_free(s);
+	tls_session_free(s2);
+	tls_client_conf_unref(cc);
+	tls_server_conf_unref(conf);
+}
+
 static void
 test_handshake_ecdsa(void **state)
 {
@@ -1466,6 +1570,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pki_check),
 		cmocka_unit_test(test_handshake_ecdsa),
+		cmocka_unit_test(test_ticket_resume),
+		cmocka_unit_test(test_ticket_own_client),
 		cmocka_unit_test(test_handshake_rsa),
 		cmocka_unit_test(test_handshake_chain),
 		cmocka_unit_test(test_handshake_incomplete_chain),
