@@ -32,14 +32,14 @@
 /* Threads that sync a batch's files at once, the worker one of them. */
 #define QC_SYNCERS	4
 
-/* One sync of a batch: a file's fdatasync or a folder's fsync. */
+/* One sync of a batch: a file's fdatasync (job set) or the fsync of a
+ * folder (job NULL). */
 struct qc_sync {
 	int			 fd;
-	int			 folder;	/* fsync of queue/XX, else fdatasync */
 	int			 err;		/* its errno, 0 if it worked */
 	struct queue_job	*job;		/* a file's message */
 	unsigned		 hash;		/* a folder's XX */
-	const char		*what;		/* a file's name in an error */
+	const char		*what;		/* the sync, in an error */
 };
 
 struct queue_commit {
@@ -150,7 +150,7 @@ queue_commit_take(struct queue_commit *qc)
 		t = &qc->sync[qc->snext++];
 		if (t->fd != -1) {
 			pthread_mutex_unlock(&qc->slock);
-			rc = t->folder ? fsync(t->fd) : fdatasync(t->fd);
+			rc = t->job == NULL ? fsync(t->fd) : fdatasync(t->fd);
 			t->err = rc == -1 ? errno : 0;
 			pthread_mutex_lock(&qc->slock);
 		}
@@ -177,7 +177,7 @@ queue_commit_helper(void *arg)
 }
 
 static struct qc_sync *
-queue_commit_add(struct queue_commit *qc, int fd, int folder)
+queue_commit_add(struct queue_commit *qc, int fd, struct queue_job *job)
 {
 	struct qc_sync	*t;
 
@@ -189,7 +189,7 @@ queue_commit_add(struct queue_commit *qc, int fd, int folder)
 	t = &qc->sync[qc->nsync++];
 	memset(t, 0, sizeof(*t));
 	t->fd = fd;
-	t->folder = folder;
+	t->job = job;
 	return t;
 }
 
@@ -205,7 +205,6 @@ queue_commit_list(struct queue_commit *qc, struct queue_job *batch)
 	unsigned char		 done[QUEUE_ID_NHASH];
 	struct queue_job	*j;
 	struct qc_sync		*t;
-	char			 dir[QUEUE_FS_PATHSIZE];
 	unsigned		 h;
 
 	memset(done, 0, sizeof(done));
@@ -213,19 +212,15 @@ queue_commit_list(struct queue_commit *qc, struct queue_job *batch)
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->failed)
 			continue;
-		t = queue_commit_add(qc, j->content_fd, 0);
-		t->job = j;
-		t->what = "fdatasync content";
-		t = queue_commit_add(qc, j->env_fd, 0);
-		t->job = j;
-		t->what = "fdatasync envelope";
+		queue_commit_add(qc, j->content_fd, j)->what =
+		    "fdatasync content";
+		queue_commit_add(qc, j->env_fd, j)->what = "fdatasync envelope";
 		h = queue_id_hash(j->id);
 		if (done[h])
 			continue;
 		done[h] = 1;
-		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", h);
-		t = queue_commit_add(qc, openat(qc->spoolfd, dir, O_RDONLY |
-		    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), 1);
+		t = queue_commit_add(qc, queue_fs_open_folder(qc->spoolfd, h),
+		    NULL);
 		t->hash = h;
 		t->what = "fsync folder";
 		if (t->fd == -1)	/* not synced: fails as the sync would */
@@ -258,11 +253,11 @@ queue_commit_results(struct queue_commit *qc, struct queue_job *batch)
 
 	for (i = 0; i < qc->nsync; i++) {
 		t = &qc->sync[i];
-		if (t->folder && t->fd != -1)
+		if (t->job == NULL && t->fd != -1)
 			close(t->fd);
 		if (t->err == 0)
 			continue;
-		if (!t->folder) {
+		if (t->job != NULL) {
 			if (!t->job->failed)
 				queue_commit_fail(qc, t->job, t->what, t->err);
 			continue;

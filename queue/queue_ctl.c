@@ -113,13 +113,11 @@ queue_ctl_scan_dir(int dirfd, queue_ctl_each_cb cb, void *arg)
 static void
 queue_ctl_scan(queue_ctl_each_cb cb, void *arg)
 {
-	char	dir[16];
-	int	i, fd;
+	unsigned	i;
+	int		fd;
 
 	for (i = 0; i < QUEUE_ID_NHASH; i++) {
-		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", i);
-		fd = openat(queue_ctl.spoolfd, dir, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
+		fd = queue_fs_open_folder(queue_ctl.spoolfd, i);
 		if (fd != -1)
 			queue_ctl_scan_dir(fd, cb, arg);
 	}

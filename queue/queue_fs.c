@@ -802,13 +802,12 @@ queue_fs_recover_bound(int spoolfd)
 {
 	struct dirent	*de;
 	DIR		*d;
-	char		 dir[16], id[QUEUE_ID_SIZE];
+	char		 id[QUEUE_ID_SIZE];
 	unsigned	 h;
 	int		 fd;
 
 	for (h = 0; h < QUEUE_ID_NHASH; h++) {
-		(void)bsnprintf(dir, sizeof(dir), "queue/%02X", h);
-		fd = openat(spoolfd, dir, QUEUE_FS_ODIR);
+		fd = queue_fs_open_folder(spoolfd, h);
 		if (fd == -1 || (d = fdopendir(fd)) == NULL) {
 			if (fd != -1)
 				close(fd);
@@ -854,16 +853,22 @@ queue_fs_read_envelope(int spoolfd, const char *id, struct envelope *env,
 	return rc;
 }
 
+int
+queue_fs_open_folder(int spoolfd, unsigned hash)
+{
+	char	dir[16];
+
+	(void)bsnprintf(dir, sizeof(dir), "queue/%02X", hash);
+	return openat(spoolfd, dir, QUEUE_FS_ODIR);
+}
+
 /* fsync of queue/XX of id. */
 static int
 queue_fs_sync_folder(int spoolfd, const char *id)
 {
-	char	dir[16];
 	int	fd, rc;
 
-	(void)bsnprintf(dir, sizeof(dir), "queue/%02X", queue_id_hash(id));
-	if ((fd = openat(spoolfd, dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((fd = queue_fs_open_folder(spoolfd, queue_id_hash(id))) == -1)
 		return -1;
 	rc = fsync(fd);
 	close(fd);

@@ -74,6 +74,9 @@ void queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
 int queue_fs_create(int spoolfd, char id[]);
 /* rename that never replaces an existing file (EEXIST instead). */
 int queue_fs_rename(int spoolfd, const char *from, const char *to);
+/* A descriptor of the folder queue/XX (XX = hash, 0..QUEUE_ID_NHASH-1),
+ * for its fsync or its scan; -1 with errno. */
+int queue_fs_open_folder(int spoolfd, unsigned hash);
 /* Removes every file of the message, envelope first (so that a crash in
  * between leaves content without envelope, which recovery removes).
  * ENOENT is no error; 0 or -1 with errno of the first other failure.
