@@ -327,9 +327,9 @@ tls_sni_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name,
 	return 0;
 }
 
-/* Set when a ticket was accepted in the handshake step running now (a
- * process steps one handshake at a time). */
-static int	tls_ticket_taken;
+/* Set when a ticket was accepted in the handshake step this thread runs
+ * now (mbedTLS's parse callback is not told the connection). */
+static _Thread_local int	tls_ticket_taken;
 
 static int
 tls_ticket_parse(void *ctx, mbedtls_ssl_session *session, unsigned char *buf,
