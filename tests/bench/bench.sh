@@ -11,7 +11,12 @@
 #     under a temporary folder; every message is put on hold, so only
 #     reception is measured),
 # in the same run, with the same client, the same test certificate
-# (tests/pki/mkpki.sh) and their spools on the same file system.
+# (tests/pki/mkpki.sh) and their spools on the same file system.  The two
+# run side by side and take turns run by run (the order rotated at each
+# repeat), so that a disk or machine getting faster or slower over the
+# minutes weighs on both alike; OpenSMTPD and chasquid follow one at a
+# time; between phases the disk is given time to settle (settle()), and
+# the disk ceiling, whose large writer leaves the disk busy, comes last.
 # For each peer it measures:
 #   - messages per second and the p50/p99 latency for each row (sessions,
 #     message size, plain or STARTTLS); the median of BENCH_REPEAT runs,
@@ -112,6 +117,7 @@ NS=
 SM_PID=
 PF_PID=
 BG_PIDS=
+RUN_TAG=
 CLEANED=0
 
 # shellcheck disable=SC1091
@@ -243,8 +249,8 @@ run_load() {
 		echo "lost($((after - before))/$m)"
 	else
 		echo "$(field rate < "$D/load.out") $(field p50_ms < "$D/load.out") $(field p99_ms < "$D/load.out")"
-		field cpu_s < "$D/load.out" >> "$D/clientcpu"
-		echo "$(field resumed < "$D/load.out") $m" >> "$D/resumed"
+		field cpu_s < "$D/load.out" >> "$D/clientcpu$RUN_TAG"
+		echo "$(field resumed < "$D/load.out") $m" >> "$D/resumed$RUN_TAG"
 	fi
 }
 
@@ -259,23 +265,18 @@ median() {
 	printf '%s\n' "$all" | sort -g | sed -n "$(( (n + 1) / 2 ))p"
 }
 
-# repeat_load ADDR KIND SESSIONS SIZE COUNT COUNTER: "rate p50 p99", each
-# the median of REPEAT runs (or the first failure); runs go to stderr.
-repeat_load() {
-	local i r
-	: > "$D/runs"
-	for i in $(seq 1 "$REPEAT"); do
-		r=$(run_load "$@")
-		echo "bench:     run $i: $r" >&2
-		echo "$r" >> "$D/runs"
-	done
-	if grep -q -v -E '^[0-9. ]+$' "$D/runs"; then
-		grep -v -E '^[0-9. ]+$' "$D/runs" | head -n 1
+# runs_median: "rate p50 p99" of the runs on stdin ("rate p50 p99" or a
+# reason each), each the median, or the first failure.
+runs_median() {
+	local runs
+	runs=$(cat)
+	if printf '%s\n' "$runs" | grep -q -v -E '^[0-9. ]+$'; then
+		printf '%s\n' "$runs" | grep -v -E '^[0-9. ]+$' | head -n 1
 		return
 	fi
-	echo "$(awk '{ print $1 }' "$D/runs" | median)" \
-	    "$(awk '{ print $2 }' "$D/runs" | median)" \
-	    "$(awk '{ print $3 }' "$D/runs" | median)"
+	echo "$(printf '%s\n' "$runs" | awk '{ print $1 }' | median)" \
+	    "$(printf '%s\n' "$runs" | awk '{ print $2 }' | median)" \
+	    "$(printf '%s\n' "$runs" | awk '{ print $3 }' | median)"
 }
 
 # syncs ROOT ADDR: sync calls per accepted message over one 10-session run
@@ -329,52 +330,94 @@ ceiling() {
 	done | median
 }
 
-# measure PEER ADDR ROOT COUNTER: the rows, memory and syncs of one peer
-# into R[PEER/...].
-declare -A R
+# settle: lets the disk quiet down between phases: sync, then 10 s (QUICK:
+# 1 s).  Deleting a large file on a file system mounted with discard, or
+# many small ones, keeps a virtual disk busy for seconds after rm returns;
+# whoever is measured next would pay for it.
+settle() {
+	sync
+	sleep $((QUICK ? 1 : 10))
+}
+
+# measure PEER...: the rows, memory and syncs of the peers (their address,
+# process root and message counter in P_ADDR, P_ROOT, P_COUNT) into
+# R[PEER/...].  The peers run side by side and take turns run by run:
+# repeat i of a row runs them in an order rotated by i, so a disk or a
+# machine that gets slower or faster over the minutes weighs on each the
+# same, and the ratios compare runs made moments apart.
+declare -A R P_ADDR P_ROOT P_COUNT
 measure() {
-	local peer=$1 addr=$2 root=$3 count=$4 row kind s size m sp t0 t1
-	run_load "$addr" plain 10 4096 "$WARM" "$count" >/dev/null	# warm-up
+	local peers=("$@") active p row kind s size m sp i k n r t0 t1
+	local -A SP TICKS
+	for p in "${peers[@]}"; do
+		run_load "${P_ADDR[$p]}" plain 10 4096 "$WARM" "${P_COUNT[$p]}" >/dev/null	# warm-up
+	done
 	sleep $((2 - QUICK))
-	R[$peer/idle]=$(pss "$root")
-	say "  $peer idle PSS: ${R[$peer/idle]} KiB"
+	for p in "${peers[@]}"; do
+		R[$p/idle]=$(pss "${P_ROOT[$p]}")
+		say "  $p idle PSS: ${R[$p/idle]} KiB"
+	done
 	for row in $ROWS; do
 		IFS=: read -r kind s size m <<< "$row"
-		sp=
-		if [ "$kind" != plain ] && [ "$kind" != busy ] && [ "$peer" = opensmtpd ]; then
-			R[$peer/$row]=no-tls
-			continue
-		fi
-		if [ "$row" = "$PEAK_ROW" ]; then
-			: > "$D/pss.$peer"
-			sampler "$root" "$D/pss.$peer" &
-			sp=$!
-			BG_PIDS="$BG_PIDS $sp"
-		fi
-		: > "$D/clientcpu"
-		: > "$D/resumed"
-		t0=$(cputicks "$root")
-		R[$peer/$row]=$(repeat_load "$addr" "$kind" "$s" "$size" "$m" "$count")
-		t1=$(cputicks "$root")
-		# CPU per accepted message in ms, when every run took all m.
-		if [ "$(grep -c . "$D/clientcpu")" = "$REPEAT" ]; then
-			R[$peer/$row/cpu]=$(awk -v t="$((t1 - t0))" -v hz="$HZ" \
-			    -v n="$((m * REPEAT))" 'BEGIN { printf "%.3f", t * 1000 / hz / n }')
-			R[$peer/$row/ccpu]=$(awk -v n="$((m * REPEAT))" \
-			    '{ s += $1 } END { printf "%.3f", s * 1000 / n }' "$D/clientcpu")
-		fi
-		R[$peer/$row/res]=$(awk '{ r += $1; n += $2 } END { print r "/" n }' "$D/resumed")
-		if [ -n "$sp" ]; then
-			kill "$sp" 2>/dev/null
-			wait "$sp" 2>/dev/null
-			R[$peer/peak]=$(sort -n "$D/pss.$peer" | tail -n 1)
-		fi
-		say "  $peer $kind $s sessions, $size bytes, $m messages: ${R[$peer/$row]} (msg/s p50 p99 ms, median of $REPEAT)"
+		active=()
+		for p in "${peers[@]}"; do
+			if [ "$kind" != plain ] && [ "$kind" != busy ] && [ "$p" = opensmtpd ]; then
+				R[$p/$row]=no-tls
+				continue
+			fi
+			active+=("$p")
+			: > "$D/runs.$p"
+			: > "$D/clientcpu.$p"
+			: > "$D/resumed.$p"
+			TICKS[$p]=0
+			SP[$p]=
+			if [ "$row" = "$PEAK_ROW" ]; then
+				: > "$D/pss.$p"
+				sampler "${P_ROOT[$p]}" "$D/pss.$p" &
+				SP[$p]=$!
+				BG_PIDS="$BG_PIDS ${SP[$p]}"
+			fi
+		done
+		n=${#active[@]}
+		[ "$n" -gt 0 ] || continue
+		for i in $(seq 1 "$REPEAT"); do
+			for k in $(seq 0 $((n - 1))); do
+				p=${active[$(((k + i - 1) % n))]}
+				RUN_TAG=.$p
+				t0=$(cputicks "${P_ROOT[$p]}")
+				r=$(run_load "${P_ADDR[$p]}" "$kind" "$s" "$size" "$m" "${P_COUNT[$p]}")
+				t1=$(cputicks "${P_ROOT[$p]}")
+				RUN_TAG=
+				TICKS[$p]=$((TICKS[$p] + t1 - t0))
+				echo "bench:     $p run $i: $r" >&2
+				echo "$r" >> "$D/runs.$p"
+			done
+		done
+		for p in "${active[@]}"; do
+			R[$p/$row]=$(runs_median < "$D/runs.$p")
+			# CPU per accepted message in ms, when every run took all m.
+			if [ "$(grep -c . "$D/clientcpu.$p")" = "$REPEAT" ]; then
+				R[$p/$row/cpu]=$(awk -v t="${TICKS[$p]}" -v hz="$HZ" \
+				    -v n="$((m * REPEAT))" 'BEGIN { printf "%.3f", t * 1000 / hz / n }')
+				R[$p/$row/ccpu]=$(awk -v n="$((m * REPEAT))" \
+				    '{ s += $1 } END { printf "%.3f", s * 1000 / n }' "$D/clientcpu.$p")
+			fi
+			R[$p/$row/res]=$(awk '{ r += $1; n += $2 } END { print r "/" n }' "$D/resumed.$p")
+			if [ -n "${SP[$p]}" ]; then
+				kill "${SP[$p]}" 2>/dev/null
+				wait "${SP[$p]}" 2>/dev/null
+				BG_PIDS=${BG_PIDS/ ${SP[$p]}/}
+				R[$p/peak]=$(sort -n "$D/pss.$p" | tail -n 1)
+			fi
+			say "  $p $kind $s sessions, $size bytes, $m messages: ${R[$p/$row]} (msg/s p50 p99 ms, median of $REPEAT)"
+		done
 	done
-	[ -n "${R[$peer/peak]:-}" ] && say "  $peer peak PSS during $PEAK_ROW: ${R[$peer/peak]} KiB"
-	R[$peer/syncs]=$(syncs "$root" "$addr" "$([ "$peer" = chasquid ] && echo nofollow)")
-	R[$peer/sfr]=$(cat "$D/sfr" 2>/dev/null)
-	say "  $peer syncs per message (strace -c, 10 sessions, $SYNC_MSGS messages): ${R[$peer/syncs]}"
+	for p in "${peers[@]}"; do
+		[ -n "${R[$p/peak]:-}" ] && say "  $p peak PSS during $PEAK_ROW: ${R[$p/peak]} KiB"
+		R[$p/syncs]=$(syncs "${P_ROOT[$p]}" "${P_ADDR[$p]}" "$([ "$p" = chasquid ] && echo nofollow)")
+		R[$p/sfr]=$(cat "$D/sfr" 2>/dev/null)
+		say "  $p syncs per message (strace -c, 10 sessions, $SYNC_MSGS messages): ${R[$p/syncs]}"
+	done
 }
 
 # stripped FILE...: the total size in bytes of stripped copies.
@@ -427,28 +470,6 @@ bash "$TOP/tests/pki/mkpki.sh" issue "$D/pki" bench DNS:bench.test \
 CERT=$D/pki/bench.pem
 KEY=$D/pki/bench.key
 
-# ---------------------------------------------------------------- disk ceiling
-
-declare -A CEIL
-# What the queue does (parallel), the earlier commits, and what it could
-# do: one file per message (content and envelope together), and per-file
-# write-back waits (which report each file's own errors) with one syncfs.
-CEIL_MODES="parallel fsync syncfs syncfs2 onefile onepar waitfs"
-if [ "$WITH_CEILING" = 1 ]; then
-	${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -pthread -o "$D/commitceil" \
-	    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
-	mkdir -p "$D/disk"
-	say "disk ceiling: median of $REPEAT runs of 3 s per mode"
-	for mode in $CEIL_MODES; do
-		for b in 1 10; do
-			for w in quiet writer; do
-				CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
-				say "  $mode batch $b $w: ${CEIL[$mode/$b/$w]} msg/s"
-			done
-		done
-	done
-fi
-
 # ---------------------------------------------------------------- strictmail
 
 priv="privilege-separated"
@@ -500,86 +521,10 @@ else
 fi
 say "strictmail: $SM_DELIVERY"
 sm_count() { find "$D/sm/spool/queue" -name '*.env' 2>/dev/null | wc -l; }
-measure strictmail "$SM_ADDR" "$SM_PID" sm_count
-
-# The ordering proof on a traced run (tests/integration/strace_order.py,
-# as t-20 uses it): every 250 after the sync covering its message.
-args=()
-for p in $(tree "$SM_PID"); do args+=(-p "$p"); done
-strace -f -ttt -T -yy -s 4096 -qq -o "$D/order.trace" -e trace="$ORDER_CALLS" "${args[@]}" 2>/dev/null &
-sp=$!
-sleep 1
-load "$SM_ADDR" plain 10 4096 "$ORDER_MSGS" "$D/order.load"
-sleep 1
-kill -INT "$sp" 2>/dev/null
-wait "$sp" 2>/dev/null
-python3 "$TOP/tests/integration/strace_order.py" "$D/order.trace" "$D/sm/spool" >"$D/order.out" 2>&1
-ORDER_RC=$?
-sed 's/^/bench:     /' "$D/order.out" | head -n 8
-if [ "$ORDER_RC" = 0 ]; then
-	ORDER="proven for $(field ok < "$D/order.load") messages (10 sessions, strace_order.py)"
-else
-	ORDER="VIOLATED: $(grep -m 1 '^VIOLATION' "$D/order.out")"
-fi
-say "strictmail ordering: $ORDER"
-stop_group "$SM_PID" 30
-SM_PID=
-
-# ---------------------------------------------------------------- full queue
-
-# full_queue: the same spool with FULLQ deferred messages more
-# (spoolfill.py: as after a long outage of their next hop, due in an
-# hour), and a start: seconds to the first 250 (first250.py, connecting
-# from the moment of the start), the acceptance of the plain 10-session
-# 4 KiB row right after it, while the queue checks and schedules the old
-# messages, and seconds until that is done (the queue's "recovery: N
-# messages in queue" line, polled).  Sets FQ_*; FQ_ERR says what went
-# wrong whatever the speed (no 250, a message not found again).
-full_queue() {
-	local t0 t_load poll row i log=$D/sm/daemon-fq.log
-	say "full queue: writing $FULLQ deferred messages of 4 KiB into the spool"
-	python3 "$TOP/tests/bench/spoolfill.py" "$D/sm/spool" "$FULLQ" 4096 \
-	    "$(stat -c %u "$D/sm/spool/queue")" "$(stat -c %g "$D/sm/spool/queue")" ||
-	    die "spoolfill.py failed"
-	sync
-	FQ_N=$(sm_count)
-	FQ_ROW=
-	for row in $ROWS; do case $row in plain:10:4096:*) FQ_ROW=$row; break ;; esac; done
-	FQ_MSGS=${FQ_ROW##*:}
-	FQ_MSGS=${FQ_MSGS:-200}
-	t0=$(date +%s.%N)
-	sm_launch "$log"
-	while ! grep -q 'recovery: [0-9]* messages in queue' "$log" 2>/dev/null; do
-		sleep 0.05
-	done && date +%s.%N > "$D/fq.sched" &
-	poll=$!
-	BG_PIDS="$BG_PIDS $poll"
-	FQ_FIRST=$(ip netns exec "$NS" timeout 120 python3 "$TOP/tests/bench/first250.py" \
-	    "$SM_ADDR" "$t0" 2>&1 | tail -n 1)
-	FQ_LOAD=$(run_load "$SM_ADDR" plain 10 4096 "$FQ_MSGS" sm_count)
-	t_load=$(date +%s.%N)
-	for i in $(seq 1 600); do [ -s "$D/fq.sched" ] && break; sleep 0.1; done
-	kill "$poll" 2>/dev/null; wait "$poll" 2>/dev/null
-	BG_PIDS=${BG_PIDS/ $poll/}
-	FQ_PSS=$(pss "$SM_PID")
-	if [ -s "$D/fq.sched" ]; then
-		FQ_SCHED=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
-		FQ_OVERLAP=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t_load" 'BEGIN { print (b <= a) ? "wholly" : "partly" }')
-	else
-		FQ_SCHED="not within 60 s"
-		FQ_OVERLAP="-"
-	fi
-	FQ_REC=$(grep -o 'recovery: [0-9]* messages in queue.*' "$log" | head -n 1)
-	case $FQ_FIRST in [0-9]*) ;; *) FQ_ERR="no 250 after the start: $FQ_FIRST" ;; esac
-	[ "$FQ_REC" = "recovery: $FQ_N messages in queue, 0 moved to corrupt/, 0 unfinished removed" ] ||
-	    FQ_ERR="${FQ_ERR:+$FQ_ERR; }recovery found other than the $FQ_N messages: ${FQ_REC:-no summary line}"
-	say "full queue: $FQ_N messages; first 250 after ${FQ_FIRST} s; plain 10 sessions 4 KiB, $FQ_MSGS messages: $FQ_LOAD; schedule whole after $FQ_SCHED s ($FQ_REC)"
-	stop_group "$SM_PID" 30
-	SM_PID=
-}
-FQ_N=
-FQ_ERR=
-[ "$FULLQ" -gt 0 ] && full_queue
+P_ADDR[strictmail]=$SM_ADDR
+P_ROOT[strictmail]=$SM_PID
+P_COUNT[strictmail]=sm_count
+FIRST_PEERS=strictmail
 
 # ---------------------------------------------------------------- postfix
 
@@ -650,10 +595,104 @@ EOF
 	wait_listen "$PF_ADDR" 20 || die "postfix does not listen on $PF_ADDR:25"
 	PF_VERSION=$(priv_run postfix usr/sbin/postconf -c "$D/pf/etc" -h mail_version)
 	say "postfix: $PF_VERSION (build-deps/postfix), master pid $PF_PID, mail held"
-	measure postfix "$PF_ADDR" "$PF_PID" pf_count
+	P_ADDR[postfix]=$PF_ADDR
+	P_ROOT[postfix]=$PF_PID
+	P_COUNT[postfix]=pf_count
+	FIRST_PEERS="$FIRST_PEERS postfix"
+fi
+
+# ---------------------------------------------------------------- strictmail and Postfix, side by side
+
+# shellcheck disable=SC2086
+measure $FIRST_PEERS
+
+# The ordering proof on a traced run (tests/integration/strace_order.py,
+# as t-20 uses it): every 250 after the sync covering its message.
+args=()
+for p in $(tree "$SM_PID"); do args+=(-p "$p"); done
+strace -f -ttt -T -yy -s 4096 -qq -o "$D/order.trace" -e trace="$ORDER_CALLS" "${args[@]}" 2>/dev/null &
+sp=$!
+sleep 1
+load "$SM_ADDR" plain 10 4096 "$ORDER_MSGS" "$D/order.load"
+sleep 1
+kill -INT "$sp" 2>/dev/null
+wait "$sp" 2>/dev/null
+python3 "$TOP/tests/integration/strace_order.py" "$D/order.trace" "$D/sm/spool" >"$D/order.out" 2>&1
+ORDER_RC=$?
+sed 's/^/bench:     /' "$D/order.out" | head -n 8
+if [ "$ORDER_RC" = 0 ]; then
+	ORDER="proven for $(field ok < "$D/order.load") messages (10 sessions, strace_order.py)"
+else
+	ORDER="VIOLATED: $(grep -m 1 '^VIOLATION' "$D/order.out")"
+fi
+say "strictmail ordering: $ORDER"
+stop_group "$SM_PID" 30
+SM_PID=
+
+if [ -n "$PF_PID" ]; then
 	stop_group "$PF_PID" 30
 	PF_PID=
 fi
+settle
+
+# ---------------------------------------------------------------- full queue
+
+# full_queue: the same spool with FULLQ deferred messages more
+# (spoolfill.py: as after a long outage of their next hop, due in an
+# hour), and a start: seconds to the first 250 (first250.py, connecting
+# from the moment of the start), the acceptance of the plain 10-session
+# 4 KiB row right after it, while the queue checks and schedules the old
+# messages, and seconds until that is done (the queue's "recovery: N
+# messages in queue" line, polled).  Sets FQ_*; FQ_ERR says what went
+# wrong whatever the speed (no 250, a message not found again).
+full_queue() {
+	local t0 t_load poll row i log=$D/sm/daemon-fq.log
+	say "full queue: writing $FULLQ deferred messages of 4 KiB into the spool"
+	python3 "$TOP/tests/bench/spoolfill.py" "$D/sm/spool" "$FULLQ" 4096 \
+	    "$(stat -c %u "$D/sm/spool/queue")" "$(stat -c %g "$D/sm/spool/queue")" ||
+	    die "spoolfill.py failed"
+	sync
+	FQ_N=$(sm_count)
+	FQ_ROW=
+	for row in $ROWS; do case $row in plain:10:4096:*) FQ_ROW=$row; break ;; esac; done
+	FQ_MSGS=${FQ_ROW##*:}
+	FQ_MSGS=${FQ_MSGS:-200}
+	t0=$(date +%s.%N)
+	sm_launch "$log"
+	while ! grep -q 'recovery: [0-9]* messages in queue' "$log" 2>/dev/null; do
+		sleep 0.05
+	done && date +%s.%N > "$D/fq.sched" &
+	poll=$!
+	BG_PIDS="$BG_PIDS $poll"
+	FQ_FIRST=$(ip netns exec "$NS" timeout 120 python3 "$TOP/tests/bench/first250.py" \
+	    "$SM_ADDR" "$t0" 2>&1 | tail -n 1)
+	FQ_LOAD=$(run_load "$SM_ADDR" plain 10 4096 "$FQ_MSGS" sm_count)
+	t_load=$(date +%s.%N)
+	for i in $(seq 1 600); do [ -s "$D/fq.sched" ] && break; sleep 0.1; done
+	kill "$poll" 2>/dev/null; wait "$poll" 2>/dev/null
+	BG_PIDS=${BG_PIDS/ $poll/}
+	FQ_PSS=$(pss "$SM_PID")
+	if [ -s "$D/fq.sched" ]; then
+		FQ_SCHED=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+		FQ_OVERLAP=$(awk -v a="$(cat "$D/fq.sched")" -v b="$t_load" 'BEGIN { print (b <= a) ? "wholly" : "partly" }')
+	else
+		FQ_SCHED="not within 60 s"
+		FQ_OVERLAP="-"
+	fi
+	FQ_REC=$(grep -o 'recovery: [0-9]* messages in queue.*' "$log" | head -n 1)
+	case $FQ_FIRST in [0-9]*) ;; *) FQ_ERR="no 250 after the start: $FQ_FIRST" ;; esac
+	[ "$FQ_REC" = "recovery: $FQ_N messages in queue, 0 moved to corrupt/, 0 unfinished removed" ] ||
+	    FQ_ERR="${FQ_ERR:+$FQ_ERR; }recovery found other than the $FQ_N messages: ${FQ_REC:-no summary line}"
+	say "full queue: $FQ_N messages; first 250 after ${FQ_FIRST} s; plain 10 sessions 4 KiB, $FQ_MSGS messages: $FQ_LOAD; schedule whole after $FQ_SCHED s ($FQ_REC)"
+	stop_group "$SM_PID" 30
+	SM_PID=
+}
+FQ_N=
+FQ_ERR=
+[ "$FULLQ" -gt 0 ] && full_queue
+
+settle
+
 
 # ---------------------------------------------------------------- other peers
 
@@ -662,7 +701,11 @@ OTHER_PEERS=
 if [ "$WITH_OPENSMTPD" = 1 ]; then
 	if start_opensmtpd; then
 		say "opensmtpd: $OS_VERSION (build-deps/opensmtpd), pid $OS_PID, mail kept (relay host refuses)"
-		measure opensmtpd "$OS_ADDR" "$OS_PID" os_count
+		P_ADDR[opensmtpd]=$OS_ADDR
+		P_ROOT[opensmtpd]=$OS_PID
+		P_COUNT[opensmtpd]=os_count
+		measure opensmtpd
+		settle
 	else
 		R[opensmtpd/why]=$PEER_WHY
 		say "opensmtpd not measured: $PEER_WHY"
@@ -674,7 +717,11 @@ fi
 if [ "$WITH_CHASQUID" = 1 ]; then
 	if start_chasquid; then
 		say "chasquid: $CQ_VERSION (build-deps/chasquid), pid $CQ_PID, mail kept (alias to a domain without address)"
-		measure chasquid "$CQ_ADDR" "$CQ_PID" cq_count
+		P_ADDR[chasquid]=$CQ_ADDR
+		P_ROOT[chasquid]=$CQ_PID
+		P_COUNT[chasquid]=cq_count
+		measure chasquid
+		settle
 	else
 		R[chasquid/why]=$PEER_WHY
 		say "chasquid not measured: $PEER_WHY"
@@ -682,6 +729,29 @@ if [ "$WITH_CHASQUID" = 1 ]; then
 	stop_group "$CQ_PID" 30
 	CQ_PID=
 	OTHER_PEERS="$OTHER_PEERS chasquid"
+fi
+
+# ---------------------------------------------------------------- disk ceiling
+
+declare -A CEIL
+# Last, after every peer: its large writer leaves the disk busy.
+# What the queue does (parallel), the earlier commits, and what it could
+# do: one file per message (content and envelope together), and per-file
+# write-back waits (which report each file's own errors) with one syncfs.
+CEIL_MODES="parallel fsync syncfs syncfs2 onefile onepar waitfs"
+if [ "$WITH_CEILING" = 1 ]; then
+	${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -pthread -o "$D/commitceil" \
+	    "$TOP/tests/bench/commitceil.c" || die "cannot build commitceil"
+	mkdir -p "$D/disk"
+	say "disk ceiling: median of $REPEAT runs of 3 s per mode"
+	for mode in $CEIL_MODES; do
+		for b in 1 10; do
+			for w in quiet writer; do
+				CEIL[$mode/$b/$w]=$(ceiling "$mode" "$b" "$w")
+				say "  $mode batch $b $w: ${CEIL[$mode/$b/$w]} msg/s"
+			done
+		done
+	done
 fi
 
 # ---------------------------------------------------------------- sizes
