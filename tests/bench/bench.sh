@@ -197,10 +197,13 @@ sampler() {
 
 # writer_start: a busy neighbour: dd writes a large file (at most 3 GiB,
 # buffered, as a log or a backup would) on the spools' file system; its
-# pid in WRITER, a second to get going.  writer_stop PID: kills it and
-# removes the file.
+# pid in WRITER, a second to get going.  writer_stop PID: kills it.  The
+# file is written over in place each time (conv=notrunc) and removed with
+# the rest at the end: freeing 3 GiB on a file system mounted with
+# discard keeps a virtual disk busy for many seconds after rm returns,
+# and whoever was measured next paid for it.
 writer_start() {
-	dd if=/dev/zero of="$D/big" bs=1M count=3072 status=none &
+	dd if=/dev/zero of="$D/big" bs=1M count=3072 conv=notrunc status=none &
 	WRITER=$!
 	BG_PIDS="$BG_PIDS $WRITER"
 	sleep 1
@@ -209,7 +212,6 @@ writer_stop() {
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	BG_PIDS=${BG_PIDS/ $1/}
-	rm -f "$D/big"
 }
 
 # load ADDR KIND SESSIONS SIZE COUNT [OUT]: one smtpload run; its line in OUT.
@@ -331,9 +333,10 @@ ceiling() {
 }
 
 # settle: lets the disk quiet down between phases: sync, then 10 s (QUICK:
-# 1 s).  Deleting a large file on a file system mounted with discard, or
-# many small ones, keeps a virtual disk busy for seconds after rm returns;
-# whoever is measured next would pay for it.
+# 1 s).  Deleting many files on a file system mounted with discard (the
+# full queue's spool), or writing gigabytes, keeps a virtual disk busy for
+# seconds after the command returns; whoever is measured next would pay
+# for it.
 settle() {
 	sync
 	sleep $((QUICK ? 1 : 10))
