@@ -215,7 +215,7 @@ queue_commit_list(struct queue_commit *qc, struct queue_job *batch)
 		queue_commit_add(qc, j->content_fd, j)->what =
 		    "fdatasync content";
 		queue_commit_add(qc, j->env_fd, j)->what = "fdatasync envelope";
-		h = queue_id_hash(j->id);
+		h = queue_id_folder(j->id);
 		if (done[h])
 			continue;
 		done[h] = 1;
@@ -263,7 +263,7 @@ queue_commit_results(struct queue_commit *qc, struct queue_job *batch)
 			continue;
 		}
 		for (j = batch; j != NULL; j = j->next)
-			if (!j->failed && queue_id_hash(j->id) == t->hash)
+			if (!j->failed && queue_id_folder(j->id) == t->hash)
 				queue_commit_fail(qc, j, t->what, t->err);
 	}
 }

@@ -302,7 +302,7 @@ queue_fs_path(char path[QUEUE_FS_PATHSIZE], enum queue_fs_where where,
 		break;
 	case QFS_QUEUE:
 		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "queue/%02X/%s.%s",
-		    queue_id_hash(id), id, ext);
+		    queue_id_folder(id), id, ext);
 		break;
 	case QFS_CORRUPT:
 		ok = bsnprintf(path, QUEUE_FS_PATHSIZE, "corrupt/%s.%s", id,
@@ -701,7 +701,8 @@ queue_fs_recover_msg(int spoolfd, const char *dir, const char *id,
 
 /*
  * Splits a name of queue/XX into id and kind: 'e' for ID.env, 'm' for
- * ID.msg, 'w' for either in the wrong folder, 0 for any other name.
+ * ID.msg, 'E' and 'M' for those in another folder than their ID's, 0 for
+ * any other name.
  */
 static int
 queue_fs_classify(const char *name, unsigned hash, char id[QUEUE_ID_SIZE])
@@ -720,15 +721,125 @@ queue_fs_classify(const char *name, unsigned hash, char id[QUEUE_ID_SIZE])
 	id[QUEUE_ID_LEN] = '\0';
 	if (!queue_id_valid(id))
 		return 0;
-	return queue_id_hash(id) == hash ? kind : 'w';
+	if (queue_id_folder(id) != hash)
+		kind = kind == 'e' ? 'E' : 'M';
+	return kind;
+}
+
+/*
+ * dir/ID.ext linked as todir/ID.ext: 0, or 1 when the target is that
+ * file already (a move cut short).  0 also when the source is not there
+ * (ext "msg": the envelope's check will say).
+ */
+static int
+queue_fs_link(int spoolfd, const char *dir, const char *todir,
+    const char *id, const char *ext)
+{
+	char		from[QUEUE_FS_PATHSIZE], to[QUEUE_FS_PATHSIZE];
+	struct stat	a, b;
+
+	if (!bsnprintf(from, sizeof(from), "%s/%s.%s", dir, id, ext) ||
+	    !bsnprintf(to, sizeof(to), "%s/%s.%s", todir, id, ext)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (linkat(spoolfd, from, spoolfd, to, 0) == 0)
+		return 0;
+	if (errno == ENOENT && strcmp(ext, "msg") == 0 &&
+	    fstatat(spoolfd, from, &a, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	if (errno == EEXIST &&
+	    fstatat(spoolfd, from, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(spoolfd, to, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 1;
+	return -1;
+}
+
+/* ID.msg in another folder than its ID's, whose ID.env is in its own
+ * folder already: a second link a move left behind (the move's removal
+ * cut short); 1 if it was one and is removed. */
+static int
+queue_fs_recover_leftover(int spoolfd, const char *dir, const char *id)
+{
+	char	todir[16], name[QUEUE_ID_SIZE + 4], path[QUEUE_FS_PATHSIZE];
+
+	(void)bsnprintf(todir, sizeof(todir), "queue/%02X",
+	    queue_id_folder(id));
+	(void)bsnprintf(name, sizeof(name), "%s.env", id);
+	if (!queue_fs_exists(spoolfd, todir, name))
+		return 0;
+	(void)bsnprintf(path, sizeof(path), "%s/%s.msg", dir, id);
+	if (unlinkat(spoolfd, path, 0) == -1)
+		return 0;
+	log_info("%s: recovery: removed %s, left behind when the message "
+	    "moved to %s", id, path, todir);
+	return 1;
+}
+
+/*
+ * ID.env in another folder than queue_id_folder(ID): a spool of a version
+ * that placed messages by a hash of the ID.  The message moves to its
+ * folder: both files are linked there and the folder is fsync'ed before
+ * they are removed here, so a crash at any step leaves a whole copy
+ * (recovery then finishes the move: a link that is there already is
+ * the same file, content alone in the new folder is removed as never
+ * acknowledged while the old folder still holds the message).  Folders
+ * are recovered in increasing order: a message moved into one already
+ * recovered is checked now, into a later one when its turn comes (and
+ * one whose envelope was there already was found at its folder's turn).
+ */
+static void
+queue_fs_recover_move(int spoolfd, const char *dir, unsigned hash,
+    const char *id, queue_fs_found_cb found, void *arg,
+    struct queue_fs_recovery *rec)
+{
+	char		todir[16], path[QUEUE_FS_PATHSIZE];
+	unsigned	to = queue_id_folder(id);
+	int		fd, rc, had = 0;
+
+	(void)bsnprintf(todir, sizeof(todir), "queue/%02X", to);
+	rc = queue_fs_link(spoolfd, dir, todir, id, "msg");
+	if (rc != -1) {
+		rc = queue_fs_link(spoolfd, dir, todir, id, "env");
+		had = rc == 1;
+	}
+	if (rc != -1) {
+		if ((fd = queue_fs_open_folder(spoolfd, to)) == -1)
+			rc = -1;
+		else {
+			rc = fsync(fd);
+			close(fd);
+		}
+	}
+	if (rc == -1) {
+		log_warn("%s: recovery: cannot move it from %s to %s, its "
+		    "folder; left in %s, not queued until a start that can",
+		    id, dir, todir, dir);
+		return;
+	}
+	(void)bsnprintf(path, sizeof(path), "%s/%s.env", dir, id);
+	(void)unlinkat(spoolfd, path, 0);
+	(void)bsnprintf(path, sizeof(path), "%s/%s.msg", dir, id);
+	(void)unlinkat(spoolfd, path, 0);
+	if ((fd = queue_fs_open_folder(spoolfd, hash)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	log_info("%s: recovery: moved from %s to %s, the folder of its ID",
+	    id, dir, todir);
+	/* Its envelope was there at its folder's turn: found then, or
+	 * to be found when it comes. */
+	if (to < hash && !had)
+		queue_fs_recover_env(spoolfd, todir, id, found, arg, rec);
 }
 
 /* ID.env.new of this folder: an envelope rewrite that never reached its
  * rename (the commit rule); ID.env is still the valid one.  1 if name
  * was one and is handled. */
 static int
-queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
-    uint64_t bound, const char *name)
+queue_fs_recover_new(int spoolfd, const char *dir, uint64_t bound,
+    const char *name)
 {
 	char	id[QUEUE_ID_SIZE], path[1024];
 
@@ -737,7 +848,7 @@ queue_fs_recover_new(int spoolfd, const char *dir, unsigned hash,
 		return 0;
 	memcpy(id, name, QUEUE_ID_LEN);
 	id[QUEUE_ID_LEN] = '\0';
-	if (!queue_id_valid(id) || queue_id_hash(id) != hash)
+	if (!queue_id_valid(id))
 		return 0;
 	if (queue_id_value(id) > bound)
 		return 1;	/* this run's rewrite on its way */
@@ -772,19 +883,19 @@ queue_fs_recover_folder(int spoolfd, unsigned hash, uint64_t bound,
 		case 'e':
 			queue_fs_recover_env(spoolfd, dir, id, found, arg, rec);
 			break;
+		case 'E':
+			queue_fs_recover_move(spoolfd, dir, hash, id, found,
+			    arg, rec);
+			break;
+		case 'M':
+			if (queue_fs_recover_leftover(spoolfd, dir, id))
+				break;
+			/* FALLTHROUGH */
 		case 'm':
 			queue_fs_recover_msg(spoolfd, dir, id, rec);
 			break;
-		case 'w':
-			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
-			    rec) == 0)
-				log_warnx("%s: %s/%s moved to corrupt/: "
-				    "belongs in queue/%02X", id, dir, nl.v[i],
-				    queue_id_hash(id));
-			break;
 		default:
-			if (queue_fs_recover_new(spoolfd, dir, hash, bound,
-			    nl.v[i]))
+			if (queue_fs_recover_new(spoolfd, dir, bound, nl.v[i]))
 				break;
 			queue_fs_shown(nl.v[i], shown, sizeof(shown));
 			if (queue_fs_to_corrupt(spoolfd, dir, nl.v[i],
@@ -868,7 +979,7 @@ queue_fs_sync_folder(int spoolfd, const char *id)
 {
 	int	fd, rc;
 
-	if ((fd = queue_fs_open_folder(spoolfd, queue_id_hash(id))) == -1)
+	if ((fd = queue_fs_open_folder(spoolfd, queue_id_folder(id))) == -1)
 		return -1;
 	rc = fsync(fd);
 	close(fd);

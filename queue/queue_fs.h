@@ -9,7 +9,7 @@
  *   incoming      queue 0700  content and envelopes being written (by the
  *                             queue only)
  *   queue         queue 0700  committed messages, in 256 hashed folders
- *   queue/XX      queue 0700  XX = queue_id_hash(): ID.msg + ID.env
+ *   queue/XX      queue 0700  XX = queue_id_folder(): ID.msg + ID.env
  *   corrupt       queue 0700  files that failed to parse (never deleted)
  *   hold          queue 0700  messages whose content no longer matches its
  *                             digest (never delivered, never deleted)

@@ -4,7 +4,9 @@
  * An ID is the 64-bit value max(last + 1, usec << 12) printed as %016llX:
  * the low 12 bits count IDs made within one microsecond, the high bits are
  * the time, so the order of IDs is the order in which they were made.
- * The hash (FNV-1a folded to 8 bits) spreads messages over 256 folders.
+ * The folder of a message is a slice of that time (queue_id_folder); the
+ * hash (FNV-1a folded to 8 bits) spreads IDs over the buckets of tables
+ * in memory.
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +54,13 @@ queue_id_valid(const char *s)
 			return 0;
 	}
 	return s[QUEUE_ID_LEN] == '\0';
+}
+
+unsigned
+queue_id_folder(const char *id)
+{
+	return (unsigned)(queue_id_value(id) >> QUEUE_ID_SLICE) &
+	    (QUEUE_ID_NHASH - 1);
 }
 
 unsigned

@@ -6,9 +6,9 @@ the next hop: one attempt made, the next one an hour away, expiry in five
 days.  For make bench's full-queue row: the queue process must find,
 verify (size and SHA-256) and schedule every one of them at its start.
 
-IDs follow queue/queue_id.c (time in microseconds << 12, folder = FNV-1a
-folded to 8 bits); they lie in the past, so every ID the daemon makes
-later is greater.  The spool's folders must exist (a first start makes
+IDs follow queue/queue_id.c (time in microseconds << 12, folder = its
+131 ms slice modulo 256), received evenly over an hour two hours ago, so
+every ID the daemon makes later is greater.  The spool's folders must exist (a first start makes
 them).  Files are not synced: the bench drops nothing from the page cache
 and only needs them readable.
 """
@@ -18,12 +18,9 @@ import sys
 import time
 
 
-def qhash(qid):
-    h = 2166136261
-    for c in qid.encode():
-        h ^= c
-        h = (h * 16777619) & 0xFFFFFFFF
-    return (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) & 0xFF
+def qfolder(qid):
+    """queue/XX of an ID: queue_id_folder() of queue/queue_id.c."""
+    return (int(qid, 16) >> 29) & 0xFF
 
 
 def main(argv):
@@ -32,11 +29,12 @@ def main(argv):
     spool, count, size, uid, gid = (argv[1], int(argv[2]), int(argv[3]),
                                     int(argv[4]), int(argv[5]))
     now = int(time.time())
-    # An hour before now, one ID per microsecond step.
-    base = (now - 3600) * 1000000
+    # Received evenly over the hour before now.
+    base = (now - 7200) * 1000000
+    step = 3600 * 1000000 // max(count, 1)
     for i in range(count):
-        qid = '%016X' % ((base + i) << 12)
-        d = os.path.join(spool, 'queue', '%02X' % qhash(qid))
+        qid = '%016X' % ((base + i * step) << 12)
+        d = os.path.join(spool, 'queue', '%02X' % qfolder(qid))
         body = ('From: <fill@bench.test>\r\nTo: <rcpt%d@deferred.test>\r\n'
                 'Subject: deferred %d\r\n\r\n' % (i, i)).encode()
         body += b'x' * 76 + b'\r\n'

@@ -130,10 +130,10 @@ write_env(struct fixture *fx, const char *id, const char *sender,
 	buf_init(&b);
 	envelope_serialize(&env, &b);
 	snprintf(path, sizeof(path), "%s/queue/%02X", fx->top,
-	    queue_id_hash(id));
+	    queue_id_folder(id));
 	(void)mkdir(path, 0700);
 	snprintf(path, sizeof(path), "%s/queue/%02X/%s.env", fx->top,
-	    queue_id_hash(id), id);
+	    queue_id_folder(id), id);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd != -1);
 	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);

@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <ftw.h>
@@ -289,7 +290,7 @@ put_env(const char *spool, const char *dir, const char *id, uint64_t size)
 static const char *
 folder(const char *id, char *dst, size_t size)
 {
-	snprintf(dst, size, "queue/%02X", queue_id_hash(id));
+	snprintf(dst, size, "queue/%02X", queue_id_folder(id));
 	return dst;
 }
 
@@ -373,7 +374,7 @@ test_recover(void **state)
 	put_file(fx->spool, rel, "hellO\n");
 	put_file(fx->spool, "queue/00/README", "not ours");
 	snprintf(other, sizeof(other), "queue/%02X",
-	    (queue_id_hash(ID_ELSEWHERE) + 1) % QUEUE_ID_NHASH);
+	    (queue_id_folder(ID_ELSEWHERE) + 1) % QUEUE_ID_NHASH);
 	put_env(fx->spool, other, ID_ELSEWHERE, 6);
 
 	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
@@ -417,6 +418,116 @@ test_recover(void **state)
 	assert_int_equal(rec.messages, 1);
 	assert_int_equal(rec.removed, 0);
 	assert_int_equal(rec.corrupt, 0);
+	close(spoolfd);
+}
+
+/* A whole message of id (content "hello\n") in dir. */
+static void
+put_msg(const char *spool, const char *dir, const char *id)
+{
+	char	rel[128];
+
+	put_env(spool, dir, id, 6);
+	snprintf(rel, sizeof(rel), "%s/%s.msg", dir, id);
+	put_file(spool, rel, "hello\n");
+}
+
+/* dir/id.ext linked as todir/id.ext. */
+static void
+put_link(const char *spool, const char *dir, const char *todir,
+    const char *id, const char *ext)
+{
+	char	from[512], to[512];
+
+	snprintf(from, sizeof(from), "%s/%s/%s.%s", spool, dir, id, ext);
+	snprintf(to, sizeof(to), "%s/%s/%s.%s", spool, todir, id, ext);
+	if (link(from, to) == -1)
+		fail_msg("link %s %s: %s", from, to, strerror(errno));
+}
+
+/* Recovery finds exactly the IDs of want (each followed by a space), in
+ * that order, and moves nothing to corrupt/. */
+static void
+recover_seen(int spoolfd, const char *want, struct queue_fs_recovery *rec)
+{
+	struct buf	seen;
+
+	buf_init(&seen);
+	recover(spoolfd, found_cb, &seen, rec);
+	assert_string_equal(seen.data, want);
+	buf_free(&seen);
+	assert_int_equal(rec->messages, (long)(strlen(want) / (QUEUE_ID_LEN + 1)));
+	assert_int_equal(rec->corrupt, 0);
+}
+
+/* IDs whose folder (queue_id_folder) is 0x05, 0x40, 0x06, 0x41, 0x07. */
+#define ID_MV_BACK	"00000000A0000001"
+#define ID_MV_AHEAD	"0000000800000001"
+#define ID_MV_HALF	"00000000C0000001"
+#define ID_MV_MSG	"0000000820000001"
+#define ID_MV_LEFT	"00000000E0000001"
+
+/*
+ * A spool that placed messages by a hash of the ID: recovery moves each
+ * message to the folder of its ID and keeps it, also when an earlier
+ * move was cut short at any step, and finds each exactly once.
+ */
+static void
+test_recover_moves(void **state)
+{
+	struct fixture			*fx = *state;
+	struct queue_fs_recovery	 rec;
+	const char			*ids[] = { ID_MV_BACK, ID_MV_AHEAD,
+					    ID_MV_HALF, ID_MV_MSG, ID_MV_LEFT };
+	const char			*gone[] = {
+		"queue/30/" ID_MV_BACK ".env", "queue/30/" ID_MV_BACK ".msg",
+		"queue/08/" ID_MV_AHEAD ".env", "queue/31/" ID_MV_HALF ".msg",
+		"queue/09/" ID_MV_MSG ".msg", "queue/32/" ID_MV_LEFT ".msg" };
+	char				 d[16], rel[128];
+	size_t				 i;
+	int				 spoolfd;
+
+	assert_int_equal(queue_id_folder(ID_MV_BACK), 0x05);
+	assert_int_equal(queue_id_folder(ID_MV_AHEAD), 0x40);
+	assert_int_equal(queue_id_folder(ID_MV_HALF), 0x06);
+	assert_int_equal(queue_id_folder(ID_MV_MSG), 0x41);
+	assert_int_equal(queue_id_folder(ID_MV_LEFT), 0x07);
+	prepare_ok(fx);
+	/* Placed after its folder, and before it. */
+	put_msg(fx->spool, "queue/30", ID_MV_BACK);
+	put_msg(fx->spool, "queue/08", ID_MV_AHEAD);
+	/* A move cut short before the removal: both folders hold it. */
+	put_msg(fx->spool, "queue/31", ID_MV_HALF);
+	put_link(fx->spool, "queue/31", "queue/06", ID_MV_HALF, "msg");
+	put_link(fx->spool, "queue/31", "queue/06", ID_MV_HALF, "env");
+	/* Cut short after the content's link: content alone in the new. */
+	put_msg(fx->spool, "queue/09", ID_MV_MSG);
+	put_link(fx->spool, "queue/09", "queue/41", ID_MV_MSG, "msg");
+	/* Cut short in the removal: the old content's second link. */
+	put_msg(fx->spool, "queue/07", ID_MV_LEFT);
+	put_link(fx->spool, "queue/07", "queue/32", ID_MV_LEFT, "msg");
+
+	spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY);
+	assert_true(spoolfd != -1);
+	/* Found once each: in the turn of the folder they were moved from
+	 * when theirs had had its turn already, else in their own. */
+	recover_seen(spoolfd, ID_MV_HALF " " ID_MV_LEFT " " ID_MV_BACK " "
+	    ID_MV_AHEAD " " ID_MV_MSG " ", &rec);
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		folder(ids[i], d, sizeof(d));
+		snprintf(rel, sizeof(rel), "%s/%s.env", d, ids[i]);
+		assert_true(exists(fx->spool, rel));
+		snprintf(rel, sizeof(rel), "%s/%s.msg", d, ids[i]);
+		assert_true(exists(fx->spool, rel));
+	}
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		if (exists(fx->spool, gone[i]))
+			fail_msg("%s is still there", gone[i]);
+
+	/* A second run finds the same five where they are, nothing else. */
+	recover_seen(spoolfd, ID_MV_BACK " " ID_MV_HALF " " ID_MV_LEFT " "
+	    ID_MV_AHEAD " " ID_MV_MSG " ", &rec);
+	assert_int_equal(rec.removed, 0);
 	close(spoolfd);
 }
 
@@ -632,6 +743,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_print_table, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_moves, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover_bound, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover_thread, setup,

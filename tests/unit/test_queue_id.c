@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,14 +96,59 @@ test_hash(void **state)
 			n++;
 		assert_int_equal(h, queue_id_hash(id));
 	}
-	/* Consecutive IDs must not pile into a few folders. */
+	/* Consecutive IDs must not pile into a few buckets. */
 	if (n < QUEUE_ID_NHASH - 8)
-		fail_msg("%d ids used only %d of %d folders", NIDS, n,
+		fail_msg("%d ids used only %d of %d buckets", NIDS, n,
 		    QUEUE_ID_NHASH);
 	for (h = 0; h < QUEUE_ID_NHASH; h++)
 		if (used[h] > 4 * NIDS / QUEUE_ID_NHASH)
-			fail_msg("folder %02X holds %d of %d ids", h, used[h],
+			fail_msg("bucket %02X holds %d of %d ids", h, used[h],
 			    NIDS);
+}
+
+/* The first ID made at usec (as queue_id_new_at makes it, without the
+ * order of earlier IDs). */
+static void
+id_at(uint64_t usec, char id[QUEUE_ID_SIZE])
+{
+	snprintf(id, QUEUE_ID_SIZE, "%016llX", (unsigned long long)(usec << 12));
+}
+
+/*
+ * The folder is the 131 ms slice of the ID's time modulo 256: IDs made
+ * together share one (one fsync of it covers a group commit), the next
+ * slice takes the next folder, and an hour of mail at one message a
+ * second fills every folder alike.
+ */
+static void
+test_folder(void **state)
+{
+	char		a[QUEUE_ID_SIZE], b[QUEUE_ID_SIZE];
+	int		used[QUEUE_ID_NHASH] = { 0 };
+	uint64_t	t0 = 1700000000ULL * 1000000, slice = 1ULL << 17;
+	unsigned	f;
+	int		i;
+
+	(void)state;
+	t0 -= t0 % slice;
+	id_at(t0 + 5, a);
+	id_at(t0 + slice - 1, b);
+	assert_int_equal(queue_id_folder(a), queue_id_folder(b));
+	id_at(t0 + slice, b);
+	assert_int_equal(queue_id_folder(b), (queue_id_folder(a) + 1) % 256);
+	id_at(t0 + 256 * slice + 5, b);
+	assert_int_equal(queue_id_folder(b), queue_id_folder(a));
+	for (i = 0; i < 3600; i++) {
+		id_at(t0 + 1000000 * (uint64_t)(i + 1000), a);
+		f = queue_id_folder(a);
+		if (f >= QUEUE_ID_NHASH)
+			fail_msg("folder of %s is %u", a, f);
+		used[f]++;
+	}
+	for (f = 0; f < QUEUE_ID_NHASH; f++)
+		if (used[f] < 3600 / 256 - 2 || used[f] > 3600 / 256 + 2)
+			fail_msg("folder %02X holds %d of 3600 ids", f,
+			    used[f]);
 }
 
 static void
@@ -134,6 +180,7 @@ main(void)
 		cmocka_unit_test(test_ids_increase),
 		cmocka_unit_test(test_same_microsecond_and_clock_back),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_folder),
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_seen),
 	};

@@ -385,7 +385,7 @@ test_open_commit_abort(void **state)
 	assert_true(spool_has(fx, QFS_QUEUE, qid, "env"));
 	assert_false(spool_has(fx, QFS_INCOMING, qid, "msg"));
 	snprintf(path, sizeof(path), "%s/queue/%02X/%s.env", fx->spool,
-	    queue_id_hash(qid), qid);
+	    queue_id_folder(qid), qid);
 	assert_true((fd = open(path, O_RDONLY)) != -1);
 	n = read(fd, text, sizeof(text));
 	close(fd);
@@ -495,7 +495,7 @@ read_content(struct fixture *fx, const char *qid, char *buf, size_t size)
 	int	fd;
 
 	snprintf(path, sizeof(path), "%s/queue/%02X/%s.msg", fx->spool,
-	    queue_id_hash(qid), qid);
+	    queue_id_folder(qid), qid);
 	assert_true((fd = open(path, O_RDONLY)) != -1);
 	n = read(fd, buf, size);
 	close(fd);
@@ -544,7 +544,7 @@ test_pipe_rules(void **state)
 	assert_int_equal(n, 18);
 	assert_memory_equal(text, "Subject: p\r\n\r\nxy\r\n", 18);
 	snprintf(path, sizeof(path), "%s/queue/%02X/%s.env", fx->spool,
-	    queue_id_hash(qid), qid);
+	    queue_id_folder(qid), qid);
 	assert_true((fd = open(path, O_RDONLY)) != -1);
 	n = read(fd, text, sizeof(text));
 	close(fd);
@@ -679,7 +679,7 @@ test_privileged(void **state)
 	send_commit(fx, 1, qid, "a@b", 3, 1);
 	assert_int_equal(commit_result(fx, 1, qid), 0);
 	snprintf(path, sizeof(path), "%s/queue/%02X/%s.env", fx->spool,
-	    queue_id_hash(qid), qid);
+	    queue_id_folder(qid), qid);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_uid, u.uid);
 	assert_int_equal(st.st_mode & 07777, 0600);
