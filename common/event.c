@@ -62,6 +62,8 @@ struct event_loop {
 	size_t			 heapcap;
 	uint64_t		 seq;
 
+	struct event_defer	*defer;		/* due before the next wait */
+
 	int			 sigfd;
 	sigset_t		 sigmask;
 	struct event_signal_handler sig[EVENT_NSIG];
@@ -437,6 +439,48 @@ event_signal(struct event_loop *loop, int signo, event_signal_cb cb, void *arg)
 	return 0;
 }
 
+/* ---- deferred calls ---- */
+
+void
+event_defer(struct event_loop *loop, struct event_defer *d)
+{
+	if (d->queued)
+		return;
+	d->queued = 1;
+	d->next = loop->defer;
+	loop->defer = d;
+}
+
+void
+event_defer_cancel(struct event_loop *loop, struct event_defer *d)
+{
+	struct event_defer	**pp;
+
+	if (!d->queued)
+		return;
+	for (pp = &loop->defer; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	d->queued = 0;
+	d->next = NULL;
+}
+
+/* Runs the deferred calls, those they ask for included. */
+static void
+event_run_defers(struct event_loop *loop)
+{
+	struct event_defer	*d;
+
+	while ((d = loop->defer) != NULL && !loop->stop) {
+		loop->defer = d->next;
+		d->next = NULL;
+		d->queued = 0;
+		d->cb(d->arg);
+	}
+}
+
 /* ---- the loop ---- */
 
 static void
@@ -461,6 +505,9 @@ event_loop_run(struct event_loop *loop)
 	int			n;
 
 	while (!loop->stop) {
+		event_run_defers(loop);
+		if (loop->stop)
+			break;
 		n = epoll_wait(loop->epfd, ev, EVENT_BATCH, event_timeout(loop));
 		if (n == -1) {
 			if (errno == EINTR)

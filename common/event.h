@@ -34,6 +34,22 @@ struct event_timer *event_timer_add(struct event_loop *loop, uint64_t ms,
     event_timer_cb cb, void *arg);
 void event_timer_cancel(struct event_loop *loop, struct event_timer *t);
 
+/*
+ * A call made once, after the callbacks of the current round and before
+ * the loop next waits: work that many callbacks of one round may ask for
+ * is done once (ipc.c sends a round's messages in one sendmsg this way).
+ * The caller owns the struct, sets cb and arg, and cancels it before
+ * freeing it; asking again while it is due changes nothing.
+ */
+struct event_defer {
+	void			(*cb)(void *arg);
+	void			*arg;
+	struct event_defer	*next;
+	int			 queued;
+};
+void event_defer(struct event_loop *loop, struct event_defer *d);
+void event_defer_cancel(struct event_loop *loop, struct event_defer *d);
+
 /* Blocks signo and delivers it through the loop (signalfd). */
 int event_signal(struct event_loop *loop, int signo, event_signal_cb cb, void *arg);
 

@@ -57,6 +57,7 @@ struct ipc_chan {
 	struct ipc_out		*out_tail;
 	size_t			 out_bytes;
 	int			 write_armed;
+	struct event_defer	 send_soon;	/* output waits for the round's end */
 
 	int			 registered;	/* known to the event loop */
 	int			 is_closed;	/* closed callback ran / due */
@@ -414,6 +415,7 @@ ipc_take_fd(struct ipc_msg *m)
 /* ---- channel ---- */
 
 static void ipc_chan_event(int fd, int events, void *arg);
+static void ipc_chan_send_soon(void *arg);
 
 struct ipc_chan *
 ipc_chan_new(struct event_loop *loop, int fd, const char *peername,
@@ -429,6 +431,8 @@ ipc_chan_new(struct event_loop *loop, int fd, const char *peername,
 	ch->closed = closed;
 	ch->arg = arg;
 	buf_init(&ch->in);
+	ch->send_soon.cb = ipc_chan_send_soon;
+	ch->send_soon.arg = ch;
 	if (fd_set_nonblock(fd) == -1 || fd_set_cloexec(fd) == -1)
 		fatal("ipc_chan_new: %s: fcntl", peername);
 	if (event_add(loop, fd, EV_READ, ipc_chan_event, ch) == -1)
@@ -463,6 +467,7 @@ static void
 ipc_chan_unregister(struct ipc_chan *ch)
 {
 	if (ch->registered) {
+		event_defer_cancel(ch->loop, &ch->send_soon);
 		event_del(ch->loop, ch->fd);
 		ch->registered = 0;
 		ch->write_armed = 0;
@@ -592,7 +597,11 @@ ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t session, int fd,
 		ch->out_head = o;
 	ch->out_tail = o;
 	ch->out_bytes += o->data.len;
-	ipc_chan_arm_write(ch, 1);
+	/* Sent when the loop's round ends, with whatever else the round
+	 * sends on this channel; the socket is watched for room only when
+	 * it is full (ipc_chan_write). */
+	if (ch->registered && !ch->write_armed)
+		event_defer(ch->loop, &ch->send_soon);
 }
 
 void
@@ -702,8 +711,22 @@ ipc_chan_write(struct ipc_chan *ch)
 		ipc_chan_lost(ch);
 		return;
 	}
-	if (ch->out_head == NULL)
-		ipc_chan_arm_write(ch, 0);
+	ipc_chan_arm_write(ch, ch->out_head != NULL);
+}
+
+/* The round is over: what it queued goes out now. */
+static void
+ipc_chan_send_soon(void *arg)
+{
+	struct ipc_chan	*ch = arg;
+
+	if (ch->is_closed || ch->freeing || ch->out_head == NULL)
+		return;
+	ch->busy++;
+	ipc_chan_write(ch);
+	ch->busy--;
+	if (ch->freeing && ch->busy == 0)
+		ipc_chan_destroy(ch);
 }
 
 int
