@@ -113,12 +113,15 @@ queue_commit_move(struct queue_commit *qc, const char *id, const char *ext)
 }
 
 /*
- * Step 1: the envelope written, both files renamed into queue/XX, and
- * their write-back started, so that the syncs of step 2 find most of
- * the batch on its way to the disk already.
+ * Step 1: the envelope written, both files renamed into queue/XX, and,
+ * in a batch of several messages (early), their write-back started, so
+ * that the syncs of step 2 find most of the batch on its way to the
+ * disk already.  A lone message's fdatasync starts its own write-back:
+ * starting it here first only puts the block allocation before the
+ * syncs instead of beside them (1 session: 1,065 -> 1,112 msg/s).
  */
 static void
-queue_commit_stage(struct queue_commit *qc, struct queue_job *j)
+queue_commit_stage(struct queue_commit *qc, struct queue_job *j, int early)
 {
 	if (queue_commit_write_env(qc, j) == -1)
 		queue_commit_fail(qc, j, "write envelope", errno);
@@ -126,7 +129,7 @@ queue_commit_stage(struct queue_commit *qc, struct queue_job *j)
 		queue_commit_fail(qc, j, "rename content", errno);
 	else if (queue_commit_move(qc, j->id, "env") == -1)
 		queue_commit_fail(qc, j, "rename envelope", errno);
-	else {
+	else if (early) {
 		(void)sync_file_range(j->content_fd, 0, 0,
 		    SYNC_FILE_RANGE_WRITE);
 		(void)sync_file_range(j->env_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -276,7 +279,7 @@ queue_commit_batch(struct queue_commit *qc, struct queue_job *batch)
 	qc->nbatch++;
 	for (j = batch; j != NULL; j = j->next) {
 		j->batch = qc->nbatch;
-		queue_commit_stage(qc, j);
+		queue_commit_stage(qc, j, batch->next != NULL);
 	}
 	queue_commit_list(qc, batch);
 	queue_commit_run(qc);
