@@ -366,21 +366,38 @@ fake_start(struct event_loop *loop, struct fake *f)
 	struct sockaddr_in	sin;
 	socklen_t		len = sizeof(sin);
 
+	int			tries, one = 1;
+
 	memset(f, 0, sizeof(*f));
-	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	assert_true(f->fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(f->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sin, &len), 0);
+	/* The UDP port the kernel picks may be taken for TCP (a connection
+	 * of another program, or one in TIME_WAIT): then pick another. */
+	for (tries = 0; tries < 50; tries++) {
+		f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		assert_true(f->fd >= 0);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(f->fd, (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+		len = sizeof(sin);
+		assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sin,
+		    &len), 0);
+		f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		assert_true(f->lfd >= 0);
+		assert_int_equal(setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR,
+		    &one, sizeof(one)), 0);
+		if (bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			break;
+		close(f->lfd);
+		close(f->fd);
+	}
+	assert_true(tries < 50);
 	f->port = ntohs(sin.sin_port);
 	assert_int_equal(event_add(loop, f->fd, EV_READ, fake_read, f), 0);
 	f->loop = loop;
 	f->cfd = -1;
-	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	assert_true(f->lfd >= 0);
-	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(f->lfd, 4), 0);
 	assert_int_equal(event_add(loop, f->lfd, EV_READ, fake_accept, f), 0);
 }
