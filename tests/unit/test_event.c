@@ -2,7 +2,8 @@
  * test_event.c - unit tests of common/event.c: timer order over many
  * timers, cancelling (also from inside callbacks), removing a descriptor
  * from the callback of another one in the same batch, signals through
- * signalfd, and a loop freed with everything still registered.
+ * signalfd, a loop freed with everything still registered, and deferred
+ * calls (once per request, after the round, cancelled ones never).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -363,6 +364,103 @@ test_signals(void **state)
 	event_loop_free(s.loop);
 }
 
+/* ---- deferred calls ---- */
+
+struct dfr {
+	struct event_loop	*loop;
+	struct event_defer	 a, b, c;
+	int			 na, nb, nc;
+	int			 timer_seen_a;	/* a ran before the timer */
+	int			 pipefd[2];
+	int			 fd_seen_a;	/* ... before the next wait */
+};
+
+static void
+dfr_b(void *arg)
+{
+	struct dfr	*d = arg;
+
+	d->nb++;
+}
+
+static void
+dfr_a(void *arg)
+{
+	struct dfr	*d = arg;
+
+	d->na++;
+	/* Asked for from a deferred call: runs in the same pass. */
+	event_defer(d->loop, &d->b);
+}
+
+static void
+dfr_c(void *arg)
+{
+	struct dfr	*d = arg;
+
+	d->nc++;
+}
+
+static void
+dfr_timer(void *arg)
+{
+	struct dfr	*d = arg;
+
+	d->timer_seen_a = d->na;
+	/* Asked for twice and cancelled: never runs. */
+	event_defer(d->loop, &d->c);
+	event_defer(d->loop, &d->c);
+	event_defer_cancel(d->loop, &d->c);
+	/* Asked for twice while due: runs once. */
+	event_defer(d->loop, &d->a);
+	event_defer(d->loop, &d->a);
+	assert_int_equal(write(d->pipefd[1], "x", 1), 1);
+}
+
+static void
+dfr_read(int fd, int events, void *arg)
+{
+	struct dfr	*d = arg;
+	char		 c;
+
+	(void)events;
+	assert_int_equal(read(fd, &c, 1), 1);
+	d->fd_seen_a = d->na;
+	event_loop_stop(d->loop);
+}
+
+static void
+test_defer(void **state)
+{
+	struct dfr	d;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	d.loop = event_loop_new();
+	d.a.cb = dfr_a;
+	d.b.cb = dfr_b;
+	d.c.cb = dfr_c;
+	d.a.arg = d.b.arg = d.c.arg = &d;
+	assert_int_equal(pipe(d.pipefd), 0);
+	assert_int_equal(event_add(d.loop, d.pipefd[0], EV_READ, dfr_read,
+	    &d), 0);
+	event_timer_add(d.loop, 0, dfr_timer, &d);
+	run_loop(d.loop);
+	assert_int_equal(d.timer_seen_a, 0);
+	assert_int_equal(d.fd_seen_a, 1);	/* ran before the next wait */
+	assert_int_equal(d.na, 1);
+	assert_int_equal(d.nb, 1);
+	assert_int_equal(d.nc, 0);
+	/* Cancelled while due, then freed: the loop no longer knows it. */
+	event_defer(d.loop, &d.c);
+	event_defer_cancel(d.loop, &d.c);
+	assert_int_equal(d.c.queued, 0);
+	event_del(d.loop, d.pipefd[0]);
+	close(d.pipefd[0]);
+	close(d.pipefd[1]);
+	event_loop_free(d.loop);
+}
+
 int
 main(void)
 {
@@ -374,6 +472,7 @@ main(void)
 		cmocka_unit_test(test_del_other_fd_in_batch),
 		cmocka_unit_test(test_mod_write_interest),
 		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_defer),
 	};
 
 	log_init("test_event", 1, 0);
