@@ -15,10 +15,13 @@ enum msg_type {
 
 	/* smtpd -> queue */
 	MSG_Q_OPEN = 100,	/* (empty): open a new message; at most one
-				 * open per session, max-sessions in all */
+				 * open per session, max-sessions in all;
+				 * sent at the first RCPT, before DATA */
 	MSG_Q_COMMIT,		/* str qid, envelope (see below); sent after
 				 * the pipe was closed */
-	MSG_Q_ABORT,		/* str qid: discard an opened, uncommitted message */
+	MSG_Q_ABORT,		/* str qid, u32 unused: discard an opened,
+				 * uncommitted message; unused 1: opened
+				 * ahead and never used (logged at debug) */
 
 	/* queue -> smtpd */
 	MSG_Q_OPEN_OK = 150,	/* str qid; fd = the write end of a pipe

@@ -697,16 +697,30 @@ queue_abort(struct queue *q, struct ipc_msg *m)
 {
 	struct queue_msg	*qm;
 	char			 id[QUEUE_ID_SIZE];
+	uint32_t		 unused;
 
 	ipc_get_str(m, id, sizeof(id));
+	unused = ipc_get_u32(m);
 	ipc_end(m);
+	if (ipc_failed(m))
+		return;
+	if (unused > 1) {
+		ipc_violation(m, "bad unused flag");
+		return;
+	}
 	qm = queue_msg_get(q, m, id);
 	if (qm->with_worker) {
 		/* Too late: the commit goes on and is answered. */
 		log_debug("%s: abort ignored, commit in progress", id);
 		return;
 	}
-	queue_msg_discard(q, qm, "aborted by the receiver");
+	if (unused) {
+		/* Opened ahead at RCPT and never used (no DATA came). */
+		log_debug("%s: discarded before any octet: aborted by the "
+		    "receiver", id);
+		queue_msg_discard(q, qm, NULL);
+	} else
+		queue_msg_discard(q, qm, "aborted by the receiver");
 	queue_commit_settle(q);
 }
 

@@ -115,11 +115,39 @@ smtpd_trim(struct smtpd *sd)
 	(void)malloc_trim(0);
 }
 
+static void smtpd_send_abort_qid(struct smtpd *sd, uint32_t id,
+    const char *qid, int unused);
+static void smtpd_pre_use(void *arg);
+
+/* An answer from another process is due: the record must stay. */
+static int
+smtpd_conn_busy(const struct smtpd_conn *c)
+{
+	return smtp_session_busy(&c->sess) || c->pre == SMTPD_PRE_PENDING;
+}
+
+/* A message opened ahead that nothing will use: aborted at the queue. */
+static void
+smtpd_pre_discard(struct smtpd_conn *c)
+{
+	if (c->pre == SMTPD_PRE_READY) {
+		if (!c->sd->queue_lost)
+			smtpd_send_abort_qid(c->sd, c->sess.id, c->pre_qid,
+			    1);
+		close(c->pre_fd);
+		c->pre_fd = -1;
+	}
+	if (c->pre == SMTPD_PRE_READY)
+		c->pre = SMTPD_PRE_NONE;
+}
+
 static void
 smtpd_conn_free(struct smtpd_conn *c)
 {
 	struct smtpd	*sd = c->sd;
 
+	event_defer_cancel(sd->loop, &c->pre_use);
+	smtpd_pre_discard(c);
 	TAILQ_REMOVE(&c->sd->conns, c, entry);
 	c->sd->nconns--;
 	event_timer_cancel(c->sd->loop, c->timer);
@@ -136,12 +164,14 @@ smtpd_conn_free(struct smtpd_conn *c)
 }
 
 static void
-smtpd_send_abort_qid(struct smtpd *sd, uint32_t id, const char *qid)
+smtpd_send_abort_qid(struct smtpd *sd, uint32_t id, const char *qid,
+    int unused)
 {
 	struct buf	b;
 
 	buf_init(&b);
 	ipc_put_str(&b, qid);
+	ipc_put_u32(&b, unused ? 1 : 0);
 	ipc_send_buf(sd->queue, MSG_Q_ABORT, id, -1, &b);
 	buf_free(&b);
 }
@@ -162,7 +192,7 @@ smtpd_id_in_use(void *arg, uint32_t id)
 void
 smtpd_send_abort(struct smtpd_conn *c)
 {
-	smtpd_send_abort_qid(c->sd, c->sess.id, c->sess.qid);
+	smtpd_send_abort_qid(c->sd, c->sess.id, c->sess.qid, 0);
 }
 
 /*
@@ -189,7 +219,11 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 	c->delay_timer = NULL;
 	c->delaying = 0;
 	c->sd->nlive--;
-	if (!smtp_session_busy(&c->sess))
+	/* One about to be handed to DATA goes there, to be dropped as a
+	 * late answer would be. */
+	if (!c->pre_use.queued)
+		smtpd_pre_discard(c);
+	if (!smtpd_conn_busy(c))
 		smtpd_conn_free(c);
 }
 
@@ -404,6 +438,31 @@ smtpd_starttls(struct smtpd_conn *c, const struct smtp_reply *r)
 	c->tls_start = 1;
 }
 
+/*
+ * The first recipient is accepted, or being looked up, and no message is
+ * open: the queue is asked for one now, beside the lookup, so that it is
+ * there when DATA or BDAT comes (the reply to RCPT does not wait for
+ * it).  It serves every transaction of the connection until one uses
+ * it; one never used is aborted when the connection ends.
+ */
+static void
+smtpd_pre_open(struct smtpd_conn *c)
+{
+	const struct smtp_session	*s = &c->sess;
+	int				 rcpt;
+
+	rcpt = (s->state == SMTP_RCPT && s->wait == SMTP_A_REPLY) ||
+	    ((s->state == SMTP_MAIL || s->state == SMTP_RCPT) &&
+	    s->wait == SMTP_A_LOOKUP);
+	if (c->pre != SMTPD_PRE_NONE || c->pre_off || c->fd == -1 ||
+	    c->closing ||
+	    c->kill || !rcpt || s->stale_queue != SMTP_A_REPLY || s->opened ||
+	    c->sd->stopping || c->sd->queue_lost)
+		return;
+	ipc_send(c->sd->queue, MSG_Q_OPEN, s->id, -1, NULL, 0);
+	c->pre = SMTPD_PRE_PENDING;
+}
+
 /* Carries out what the session asked for. */
 void
 smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
@@ -427,7 +486,13 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		smtpd_send_sender(c);
 		break;
 	case SMTP_A_OPEN:
-		ipc_send(c->sd->queue, MSG_Q_OPEN, c->sess.id, -1, NULL, 0);
+		/* One opened ahead is handed over once this round is done;
+		 * the answer to one on its way serves as it comes. */
+		if (c->pre == SMTPD_PRE_READY)
+			event_defer(c->sd->loop, &c->pre_use);
+		else if (c->pre == SMTPD_PRE_NONE)
+			ipc_send(c->sd->queue, MSG_Q_OPEN, c->sess.id, -1, NULL,
+			    0);
 		break;
 	case SMTP_A_DATA:
 		smtpd_conn_reply(c, r);
@@ -464,6 +529,7 @@ smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
 		smtpd_conn_request_sent(c);
 	if (smtp_session_take_delay(&c->sess))
 		smtpd_conn_delay(c);
+	smtpd_pre_open(c);
 }
 
 /* ---- command input ---- */
@@ -1000,6 +1066,9 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	c->sd = sd;
 	c->fd = fd;
 	c->msg_fd = -1;
+	c->pre_fd = -1;
+	c->pre_use.cb = smtpd_pre_use;
+	c->pre_use.arg = c;
 	c->ss = *ss;
 	buf_init(&c->in);
 	buf_init(&c->out);
@@ -1231,7 +1300,7 @@ smtpd_late_done(struct smtpd_conn *c)
 {
 	struct smtpd	*sd = c->sd;
 
-	if (c->fd == -1 && !smtp_session_busy(&c->sess))
+	if (c->fd == -1 && !smtpd_conn_busy(c))
 		smtpd_conn_free(c);
 	smtpd_drain_check(sd);
 }
@@ -1261,7 +1330,7 @@ smtpd_resume(struct smtpd_conn *c, enum smtp_action a,
 		}
 		if (smtpd_conn_process(c) == 0 && smtpd_conn_tls_more(c))
 			(void)smtpd_conn_input(c, 0);
-	} else if (!smtp_session_busy(&c->sess))
+	} else if (!smtpd_conn_busy(c))
 		smtpd_conn_free(c);
 	smtpd_drain_check(sd);
 }
@@ -1303,38 +1372,39 @@ static void
 smtpd_queue_open_lost(struct smtpd_conn *c, const char *qid)
 {
 	struct smtp_reply	r;
-	struct buf		b;
 	enum smtp_action	a;
 
 	log_warnx("%s: session=%s: message descriptor lost (out of "
 	    "descriptors): aborted", qid, c->sess.sid);
-	buf_init(&b);
-	ipc_put_str(&b, qid);
-	ipc_send_buf(c->sd->queue, MSG_Q_ABORT, c->sess.id, -1, &b);
-	buf_free(&b);
+	smtpd_send_abort_qid(c->sd, c->sess.id, qid, 0);
 	a = smtp_session_open_result(&c->sess, NULL, QFAIL_NOSPACE, &r);
 	smtpd_resume(c, a, &r);
 }
 
+/*
+ * The answer to MSG_Q_OPEN for c, which waits for it: qid and its pipe
+ * (fd), or the reason of a refusal (qid NULL); late (the session gave up
+ * waiting) if so.
+ */
 static void
-smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
+smtpd_open_answer(struct smtpd_conn *c, const char *qid, int fd,
+    int reason, int late)
 {
-	struct smtpd_conn	*c;
 	struct smtp_reply	 r;
-	char			 qid[SMTP_QID_MAX];
 	enum smtp_action	 a;
-	int			 fd, late;
 
-	smtpd_get_qid(m, qid, sizeof(qid));
-	ipc_end(m);
-	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
-	fd = ipc_take_fd(m);
 	if (late) {
 		/* Opened for a session that gave up waiting: let it go. */
-		smtpd_send_abort_qid(sd, c->sess.id, qid);
+		if (qid != NULL)
+			smtpd_send_abort_qid(c->sd, c->sess.id, qid, 0);
 		if (fd != -1)
 			close(fd);
 		smtpd_late_done(c);
+		return;
+	}
+	if (qid == NULL) {
+		a = smtp_session_open_result(&c->sess, NULL, reason, &r);
+		smtpd_resume(c, a, &r);
 		return;
 	}
 	if (fd == -1) {
@@ -1349,23 +1419,121 @@ smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
 	smtpd_resume(c, a, &r);
 }
 
+/* DATA or BDAT takes the message opened ahead. */
+static void
+smtpd_pre_use(void *arg)
+{
+	struct smtpd_conn	*c = arg;
+	char			 qid[SMTP_QID_MAX];
+	int			 fd = c->pre_fd, late;
+
+	if (c->pre != SMTPD_PRE_READY)
+		fatalx("session=%s: no message opened ahead", c->sess.sid);
+	if ((late = smtp_session_late(&c->sess, SMTP_A_OPEN, NULL)))
+		log_info("session=%s: message opened ahead dropped: the "
+		    "session gave up waiting", c->sess.sid);
+	if (!late && c->sess.wait != SMTP_A_OPEN)
+		fatalx("session=%s: an open made ahead, and no DATA waits "
+		    "for it", c->sess.sid);
+	c->pre_fd = -1;
+	c->pre = SMTPD_PRE_NONE;
+	(void)strlcpy(qid, c->pre_qid, sizeof(qid));
+	smtpd_open_answer(c, qid, fd, 0, late);
+}
+
+/*
+ * The session an answer to MSG_Q_OPEN belongs to if it answers an open
+ * made ahead that no DATA or BDAT waits for (or gave up waiting for):
+ * it is kept for them.  NULL if the answer is for a session that waits.
+ */
+static struct smtpd_conn *
+smtpd_pre_find(struct smtpd *sd, const struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+
+	TAILQ_FOREACH(c, &sd->conns, entry)
+		if (c->sess.id == m->session)
+			break;
+	if (c == NULL || c->pre != SMTPD_PRE_PENDING)
+		return NULL;
+	if (c->sess.wait == SMTP_A_OPEN || c->sess.stale_queue == SMTP_A_OPEN) {
+		c->pre = SMTPD_PRE_NONE;
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Keeps an answer to an open made ahead for DATA or BDAT.  A refusal (or
+ * a pipe lost on the way) is not kept: DATA asks again then, and the
+ * connection opens no more ahead, so that a queue short of space or
+ * descriptors is asked only when a message really comes.
+ */
+static void
+smtpd_pre_answer(struct smtpd_conn *c, const char *qid, int fd, int reason)
+{
+	if (c->fd == -1) {
+		/* The client left: nothing will use it. */
+		if (qid != NULL)
+			smtpd_send_abort_qid(c->sd, c->sess.id, qid, 1);
+		if (fd != -1)
+			close(fd);
+		c->pre = SMTPD_PRE_NONE;
+		smtpd_late_done(c);
+		return;
+	}
+	if (qid != NULL && fd == -1) {
+		log_warnx("%s: session=%s: message descriptor lost (out of "
+		    "descriptors): aborted", qid, c->sess.sid);
+		smtpd_send_abort_qid(c->sd, c->sess.id, qid, 1);
+		qid = NULL;
+	}
+	if (qid == NULL) {
+		log_debug("session=%s: the open made ahead failed (reason "
+		    "%d): DATA opens", c->sess.sid, reason);
+		c->pre = SMTPD_PRE_NONE;
+		c->pre_off = 1;
+		return;
+	}
+	if (fd_set_nonblock(fd) == -1)
+		fatal("session=%s: non-blocking pipe", c->sess.sid);
+	(void)strlcpy(c->pre_qid, qid, sizeof(c->pre_qid));
+	c->pre_fd = fd;
+	c->pre = SMTPD_PRE_READY;
+}
+
+static void
+smtpd_queue_open_ok(struct smtpd *sd, struct ipc_msg *m)
+{
+	struct smtpd_conn	*c;
+	char			 qid[SMTP_QID_MAX];
+	int			 fd, late;
+
+	smtpd_get_qid(m, qid, sizeof(qid));
+	ipc_end(m);
+	fd = ipc_take_fd(m);
+	if ((c = smtpd_pre_find(sd, m)) != NULL) {
+		smtpd_pre_answer(c, qid, fd, 0);
+		return;
+	}
+	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
+	smtpd_open_answer(c, qid, fd, 0, late);
+}
+
 static void
 smtpd_queue_open_fail(struct smtpd *sd, struct ipc_msg *m)
 {
 	struct smtpd_conn	*c;
-	struct smtp_reply	 r;
 	int			 reason, late;
-	enum smtp_action	 a;
 
 	reason = smtpd_get_reason(m);
 	ipc_end(m);
-	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
-	if (late) {
-		smtpd_late_done(c);
+	if ((c = smtpd_pre_find(sd, m)) != NULL) {
+		smtpd_pre_answer(c, NULL, -1, reason);
 		return;
 	}
-	a = smtp_session_open_result(&c->sess, NULL, reason, &r);
-	smtpd_resume(c, a, &r);
+	c = smtpd_find(sd, m, SMTP_A_OPEN, NULL, &late);
+	smtpd_open_answer(c, NULL, -1, reason, late);
 }
 
 static void

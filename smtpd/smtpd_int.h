@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/event.h"
 #include "smtpd/dataread.h"
 #include "smtpd/smtp_session.h"
 
@@ -89,7 +90,20 @@ struct smtpd_conn {
 	struct buf		 wbuf;		/* octets the pipe has not taken */
 	uint64_t		 written;
 	int			 werr;
+
+	/* The message opened ahead, at the first recipient accepted, so
+	 * that DATA or BDAT need not wait for the queue (as Postfix opens
+	 * its queue file at the first valid RCPT): SMTPD_PRE_*. */
+	int			 pre;
+	int			 pre_off;	/* one failed: DATA opens */
+	char			 pre_qid[SMTP_QID_MAX];
+	int			 pre_fd;	/* its pipe (SMTPD_PRE_READY) */
+	struct event_defer	 pre_use;	/* hands it to DATA or BDAT */
 };
+
+#define SMTPD_PRE_NONE		0
+#define SMTPD_PRE_PENDING	1	/* MSG_Q_OPEN sent, no answer yet */
+#define SMTPD_PRE_READY		2	/* opened: pre_qid, pre_fd */
 
 TAILQ_HEAD(smtpd_conns, smtpd_conn);
 

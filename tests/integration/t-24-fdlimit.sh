@@ -8,7 +8,7 @@
 # die or log "fatal".  Once the clients let go, a whole message gets 250
 # and is intact in the spool.  Last, the descriptor the queue passes for
 # a message is made to get lost (smtpd's limit lowered under it with
-# prlimit between RCPT and DATA): DATA gets 452 4.3.1, the queue drops
+# prlimit from RCPT to DATA): DATA gets 452 4.3.1, the queue drops
 # the message, the session and every process live on, and with the
 # limit back the same session gets 250.
 . "$(dirname "$0")/lib.sh"
@@ -233,11 +233,15 @@ c = Raw('127.0.0.1', 25, timeout=20)
 c.reply()
 c.cmd('EHLO lost.test')
 c.cmd('MAIL FROM:<lost@example.org>')
-c.cmd('RCPT TO:<root@localhost>')
 old = nofile(pid)
-# No descriptor can be installed: 0 to 2 are always open.
+# No descriptor can be installed: 0 to 2 are always open.  The message is
+# opened at the first RCPT, so the pipe is lost then; RCPT itself is
+# accepted, and DATA hears of the loss.
 nofile(pid, (3, old[1]))
 try:
+    code, lines = c.cmd('RCPT TO:<root@localhost>')
+    r.check('RCPT while the message descriptor is lost', code == 250,
+            '250', lines)
     code, lines = c.cmd('DATA')
 finally:
     nofile(pid, old)

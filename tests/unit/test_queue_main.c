@@ -417,6 +417,7 @@ test_open_commit_abort(void **state)
 
 		buf_init(&b);
 		ipc_put_str(&b, qid);
+		ipc_put_u32(&b, 0);
 		send_msg(fx, MSG_Q_ABORT, 8, &b);
 		buf_free(&b);
 	}
@@ -620,6 +621,7 @@ test_bad_qid_is_fatal(void **state)
 	/* Another session's message. */
 	buf_init(&b);
 	ipc_put_str(&b, qid);
+	ipc_put_u32(&b, 0);
 	send_msg(fx, MSG_Q_ABORT, 2, &b);
 	buf_free(&b);
 	assert_int_equal(wait_exit(fx), 1);
