@@ -65,6 +65,7 @@ struct queue_commit {
 	size_t			 snext;		/* the next one to take */
 	size_t			 sleft;		/* taken or not, not returned */
 	int			 sstop;
+	int			 early;		/* write-back started at step 1 */
 };
 
 static void
@@ -116,9 +117,10 @@ queue_commit_move(struct queue_commit *qc, const char *id, const char *ext)
  * Step 1: the envelope written, both files renamed into queue/XX, and,
  * in a batch of several messages (early), their write-back started, so
  * that the syncs of step 2 find most of the batch on its way to the
- * disk already.  A lone message's fdatasync starts its own write-back:
- * starting it here first only puts the block allocation before the
- * syncs instead of beside them (1 session: 1,065 -> 1,112 msg/s).
+ * disk already.  A lone message's fdatasync starts its own write-back,
+ * beside the folder's fsync, which starts it first (queue_commit_alloc):
+ * starting it here, before any sync, cost 4% at 1 session on an ext4
+ * without a journal.
  */
 static void
 queue_commit_stage(struct queue_commit *qc, struct queue_job *j, int early)
@@ -134,6 +136,29 @@ queue_commit_stage(struct queue_commit *qc, struct queue_job *j, int early)
 		    SYNC_FILE_RANGE_WRITE);
 		(void)sync_file_range(j->env_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
+}
+
+/*
+ * Before a folder's fsync, unless step 1 did it: the write-back of the
+ * files renamed into the folder is started, and so their blocks are
+ * allocated (pages already on their way are passed over).  On a
+ * journalling file system (ext4, XFS) the folder's fsync commits the
+ * journal; had a file's delayed allocation not been in it, that file's
+ * fdatasync would need a second commit.  1 session, alternating runs:
+ * ~825 -> ~890 msg/s on a journalled ext4, unchanged without a journal.
+ */
+static void
+queue_commit_alloc(struct queue_commit *qc, unsigned h)
+{
+	size_t	i;
+
+	if (qc->early)
+		return;
+	for (i = 0; i < qc->nsync; i++)
+		if (qc->sync[i].job != NULL && qc->sync[i].fd != -1 &&
+		    queue_id_folder(qc->sync[i].job->id) == h)
+			(void)sync_file_range(qc->sync[i].fd, 0, 0,
+			    SYNC_FILE_RANGE_WRITE);
 }
 
 /*
@@ -153,6 +178,8 @@ queue_commit_take(struct queue_commit *qc)
 		t = &qc->sync[qc->snext++];
 		if (t->fd != -1) {
 			pthread_mutex_unlock(&qc->slock);
+			if (t->job == NULL)
+				queue_commit_alloc(qc, t->hash);
 			rc = t->job == NULL ? fsync(t->fd) : fdatasync(t->fd);
 			t->err = rc == -1 ? errno : 0;
 			pthread_mutex_lock(&qc->slock);
@@ -277,9 +304,10 @@ queue_commit_batch(struct queue_commit *qc, struct queue_job *batch)
 	struct queue_job	*j;
 
 	qc->nbatch++;
+	qc->early = batch->next != NULL;
 	for (j = batch; j != NULL; j = j->next) {
 		j->batch = qc->nbatch;
-		queue_commit_stage(qc, j, batch->next != NULL);
+		queue_commit_stage(qc, j, qc->early);
 	}
 	queue_commit_list(qc, batch);
 	queue_commit_run(qc);
