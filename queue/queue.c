@@ -80,6 +80,7 @@ struct queue_msg {
 
 struct queue {
 	struct config		*cfg;
+	int			 journal;	/* queue_fs_journalled */
 	struct event_loop	*loop;
 	struct ipc_chan		*smtpd;		/* NULL once it went away */
 	struct ipc_chan		*parent;
@@ -956,10 +957,17 @@ queue_sigterm(int signo, void *arg)
 
 /* Into the spool: chrooted as the queue user, or just chdir without root. */
 static int
-queue_enter_spool(struct config *cfg, const struct sm_user *u)
+queue_enter_spool(struct config *cfg, const struct sm_user *u, int *journal)
 {
+	char	what[160];
 	int	fd;
 
+	/* /proc and /sys are out of reach once chrooted. */
+	if ((fd = open(cfg->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("open spool %s", cfg->spool);
+	*journal = queue_fs_journalled(fd, what, sizeof(what));
+	close(fd);
+	log_info("spool file system: %s", what);
 	if (u != NULL && privsep_is_root()) {
 		privsep_drop(u, cfg->spool);
 		log_info("running as %s, chrooted into %s", u->name,
@@ -986,7 +994,7 @@ queue_setup(struct queue *q, int parent_fd, int smtpd_fd, int ctl_fd,
 	if (event_signal(q->loop, SIGTERM, queue_sigterm, q) == -1)
 		fatal("event_signal SIGTERM");
 	/* After the signal mask is set: the worker blocks everything. */
-	q->commit = queue_commit_new(q->spoolfd);
+	q->commit = queue_commit_new(q->spoolfd, q->journal);
 	if (event_add(q->loop, queue_commit_fd(q->commit), EV_READ,
 	    queue_commit_event, q) == -1)
 		fatal("event_add commit");
@@ -1074,7 +1082,7 @@ queue_main(struct config *cfg, int parent_fd, int smtpd_fd, int ctl_fd,
 	memset(&q, 0, sizeof(q));
 	q.cfg = cfg;
 	q.space_low = -1;
-	q.spoolfd = queue_enter_spool(cfg, u);
+	q.spoolfd = queue_enter_spool(cfg, u, &q.journal);
 	queue_setup(&q, parent_fd, smtpd_fd, ctl_fd, delivery_fd);
 	log_info("ready");
 	rc = event_loop_run(q.loop);

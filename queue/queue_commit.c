@@ -60,10 +60,14 @@ struct queue_commit {
 	pthread_mutex_t		 slock;
 	pthread_cond_t		 swork;		/* helpers: syncs to take */
 	pthread_cond_t		 sdone;		/* worker: the last one returned */
+	pthread_cond_t		 salloc;	/* the allocations all returned */
 	struct qc_sync		*sync;
 	size_t			 nsync, syncsize;
 	size_t			 snext;		/* the next one to take */
 	size_t			 sleft;		/* taken or not, not returned */
+	size_t			 nalloc;	/* sync[0..nalloc): write-backs */
+	size_t			 aleft;		/* write-backs not returned */
+	int			 journal;	/* the spool's fs has a journal */
 	int			 sstop;
 	int			 early;		/* write-back started at step 1 */
 };
@@ -139,20 +143,23 @@ queue_commit_stage(struct queue_commit *qc, struct queue_job *j, int early)
 }
 
 /*
- * Before a folder's fsync, unless step 1 did it: the write-back of the
- * files renamed into the folder is started, and so their blocks are
- * allocated (pages already on their way are passed over).  On a
- * journalling file system (ext4, XFS) the folder's fsync commits the
- * journal; had a file's delayed allocation not been in it, that file's
- * fdatasync would need a second commit.  1 session, alternating runs:
- * ~825 -> ~890 msg/s on a journalled ext4, unchanged without a journal.
+ * A lone message's write-back (its blocks allocated; pages already on
+ * their way are passed over) starts before the syncs that would commit
+ * a journal without its delayed allocation in it, which would then cost
+ * the file's fdatasync a second commit.  With a journal (ext4, XFS) both
+ * files' write-back is started, on two threads, before any sync
+ * (queue_commit_list); without one only the folder's fsync waits for
+ * it, here, as the files' fdatasyncs start their own beside it.  1
+ * session, alternating runs on a journalled ext4: here 8% faster than
+ * nothing started, before any sync 7-9% faster than here; without a
+ * journal, before any sync 5% slower than here.
  */
 static void
 queue_commit_alloc(struct queue_commit *qc, unsigned h)
 {
 	size_t	i;
 
-	if (qc->early)
+	if (qc->early || qc->nalloc > 0)
 		return;
 	for (i = 0; i < qc->nsync; i++)
 		if (qc->sync[i].job != NULL && qc->sync[i].fd != -1 &&
@@ -172,19 +179,35 @@ static void
 queue_commit_take(struct queue_commit *qc)
 {
 	struct qc_sync	*t;
-	int		 rc;
+	int		 rc, alloc;
 
 	while (qc->snext < qc->nsync) {
+		/* No sync before every write-back started has returned. */
+		if (qc->snext >= qc->nalloc && qc->aleft > 0) {
+			pthread_cond_wait(&qc->salloc, &qc->slock);
+			continue;
+		}
+		alloc = qc->snext < qc->nalloc;
 		t = &qc->sync[qc->snext++];
 		if (t->fd != -1) {
 			pthread_mutex_unlock(&qc->slock);
-			if (t->job == NULL)
+			if (alloc)
+				rc = sync_file_range(t->fd, 0, 0,
+				    SYNC_FILE_RANGE_WRITE);
+			else if (t->job == NULL) {
 				queue_commit_alloc(qc, t->hash);
-			rc = t->job == NULL ? fsync(t->fd) : fdatasync(t->fd);
-			t->err = rc == -1 ? errno : 0;
+				rc = fsync(t->fd);
+			} else
+				rc = fdatasync(t->fd);
+			/* A write-back that could not start: its sync
+			 * tells. */
+			t->err = rc == -1 && !alloc ? errno : 0;
 			pthread_mutex_lock(&qc->slock);
 		}
-		if (--qc->sleft == 0)
+		if (alloc) {
+			if (--qc->aleft == 0)
+				pthread_cond_broadcast(&qc->salloc);
+		} else if (--qc->sleft == 0)
 			pthread_cond_signal(&qc->sdone);
 	}
 }
@@ -239,6 +262,13 @@ queue_commit_list(struct queue_commit *qc, struct queue_job *batch)
 
 	memset(done, 0, sizeof(done));
 	qc->nsync = 0;
+	for (j = batch; j != NULL && qc->journal && !qc->early; j = j->next) {
+		if (j->failed)
+			continue;
+		queue_commit_add(qc, j->content_fd, j)->what = "write-back";
+		queue_commit_add(qc, j->env_fd, j)->what = "write-back";
+	}
+	qc->nalloc = qc->nsync;
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->failed)
 			continue;
@@ -264,7 +294,8 @@ queue_commit_run(struct queue_commit *qc)
 {
 	pthread_mutex_lock(&qc->slock);
 	qc->snext = 0;
-	qc->sleft = qc->nsync;
+	qc->aleft = qc->nalloc;
+	qc->sleft = qc->nsync - qc->nalloc;
 	pthread_cond_broadcast(&qc->swork);
 	queue_commit_take(qc);
 	while (qc->sleft > 0)
@@ -360,13 +391,14 @@ queue_commit_thread(void *arg)
 }
 
 struct queue_commit *
-queue_commit_new(int spoolfd)
+queue_commit_new(int spoolfd, int journal)
 {
 	struct queue_commit	*qc;
 	int			 i;
 
 	qc = xcalloc(1, sizeof(*qc));
 	qc->spoolfd = spoolfd;
+	qc->journal = journal;
 	qc->pending_tail = &qc->pending;
 	qc->done_tail = &qc->done;
 	if ((qc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
@@ -375,7 +407,8 @@ queue_commit_new(int spoolfd)
 	    pthread_cond_init(&qc->cond, NULL) != 0 ||
 	    pthread_mutex_init(&qc->slock, NULL) != 0 ||
 	    pthread_cond_init(&qc->swork, NULL) != 0 ||
-	    pthread_cond_init(&qc->sdone, NULL) != 0)
+	    pthread_cond_init(&qc->sdone, NULL) != 0 ||
+	    pthread_cond_init(&qc->salloc, NULL) != 0)
 		fatalx("queue_commit_new: cannot initialise lock");
 	for (i = 0; i < QC_SYNCERS - 1; i++)
 		xthread_start(&qc->helper[i], queue_commit_helper, qc,
@@ -466,6 +499,7 @@ queue_commit_free(struct queue_commit *qc)
 	pthread_mutex_destroy(&qc->lock);
 	pthread_cond_destroy(&qc->swork);
 	pthread_cond_destroy(&qc->sdone);
+	pthread_cond_destroy(&qc->salloc);
 	pthread_mutex_destroy(&qc->slock);
 	free(qc);
 }

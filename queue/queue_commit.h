@@ -37,8 +37,10 @@ struct queue_job {
 };
 
 /* Starts the worker for the spool open at spoolfd (all signals blocked in
- * the worker). */
-struct queue_commit *queue_commit_new(int spoolfd);
+ * the worker); journal: its file system keeps a journal that an fsync
+ * commits (queue_fs_journalled), which changes when a lone message's
+ * write-back starts, not what is synced. */
+struct queue_commit *queue_commit_new(int spoolfd, int journal);
 /* An eventfd that becomes readable when finished jobs wait. */
 int queue_commit_fd(const struct queue_commit *qc);
 /* Hands a job (id and env filled in) to the worker. */

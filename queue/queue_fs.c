@@ -10,6 +10,8 @@
  */
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -984,6 +986,100 @@ queue_fs_sync_folder(int spoolfd, const char *id)
 	rc = fsync(fd);
 	close(fd);
 	return rc;
+}
+
+#define QFS_EXT4_MAGIC	0xEF53		/* ext2, ext3 and ext4 */
+#define QFS_XFS_MAGIC	0x58465342
+
+/* The kernel's name of the block device dev (DEVNAME= of its uevent). */
+static int
+queue_fs_devname(dev_t dev, char *name, size_t len)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	int	 rc = -1;
+
+	(void)snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent",
+	    major(dev), minor(dev));
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (rc == -1 && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "DEVNAME=", 8) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strlcpy(name, line + 8, len) < len && name[0] != '\0')
+				rc = 0;
+		}
+	fclose(f);
+	return rc;
+}
+
+/*
+ * 1 if the ext4 on device dev has a journal, 0 if not, -1 if that cannot
+ * be told.  /sys/fs/ext4/DEV/journal_task is its journal thread's pid, or
+ * "<none>"; where it is missing, /proc/fs/jbd2 lists the journals, as
+ * "DEV-INODE" (in the file system) or "DEV" (a device of its own); a
+ * systemd unit with ProcSubset=pid hides the latter.
+ */
+static int
+queue_fs_jbd2(const char *dev)
+{
+	char		 path[192], line[64];
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+	size_t		 n;
+	int		 found = -1;
+
+	(void)bsnprintf(path, sizeof(path), "/sys/fs/ext4/%s/journal_task",
+	    dev);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(line, sizeof(line), f) != NULL)
+			found = strncmp(line, "<none>", 6) != 0;
+		fclose(f);
+		if (found != -1)
+			return found;
+	}
+	if ((d = opendir("/proc/fs/jbd2")) == NULL)
+		return -1;
+	n = strlen(dev);
+	found = 0;
+	while (!found && (de = readdir(d)) != NULL)
+		found = strncmp(de->d_name, dev, n) == 0 &&
+		    (de->d_name[n] == '\0' || de->d_name[n] == '-');
+	closedir(d);
+	return found;
+}
+
+int
+queue_fs_journalled(int dirfd, char *what, size_t whatlen)
+{
+	struct statfs	 sf;
+	struct stat	 st;
+	char		 dev[128];
+	int		 found;
+
+	if (fstatfs(dirfd, &sf) == -1 || fstat(dirfd, &st) == -1) {
+		(void)strlcpy(what, "unknown file system", whatlen);
+		return 0;
+	}
+	if (sf.f_type == QFS_XFS_MAGIC) {
+		(void)strlcpy(what, "XFS", whatlen);
+		return 1;
+	}
+	if (sf.f_type != QFS_EXT4_MAGIC) {
+		(void)bsnprintf(what, whatlen, "file system type 0x%lx",
+		    (unsigned long)sf.f_type);
+		return 0;
+	}
+	if (queue_fs_devname(st.st_dev, dev, sizeof(dev)) == -1) {
+		(void)strlcpy(what, "ext4, journal unknown", whatlen);
+		return 0;
+	}
+	found = queue_fs_jbd2(dev);
+	(void)bsnprintf(what, whatlen, "ext4 on %s, %s", dev,
+	    found == 1 ? "with a journal" : found == 0 ? "no journal" :
+	    "journal unknown");
+	return found == 1;
 }
 
 int

@@ -165,6 +165,14 @@ int queue_fs_hold(int spoolfd, const char *id);
  * 0, or -1 with why; *changed (when not NULL) is 1 if queue/paused was
  * renamed or removed, even when the fsync that followed failed.
  */
+/*
+ * 1 if the file system of the folder open at dirfd keeps a journal that
+ * an fsync commits (ext4 or ext3 with one, as /proc/fs/jbd2 lists it;
+ * XFS), 0 if not or if that cannot be told; what names it, for the log.
+ * Needs /proc and /sys: called before the chroot.
+ */
+int queue_fs_journalled(int dirfd, char *what, size_t whatlen);
+
 #define QUEUE_FS_PAUSED		"queue/paused"
 int queue_fs_paused(int spoolfd);
 int queue_fs_set_paused(int spoolfd, int paused, const char *text,

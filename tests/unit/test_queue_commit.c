@@ -47,6 +47,9 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* The journal argument of queue_commit_new for every test. */
+static int journal_mode;
+
 static int
 setup(void **state)
 {
@@ -66,7 +69,7 @@ setup(void **state)
 	}
 	if ((fx->spoolfd = open(fx->spool, O_RDONLY | O_DIRECTORY)) == -1)
 		return -1;
-	fx->qc = queue_commit_new(fx->spoolfd);
+	fx->qc = queue_commit_new(fx->spoolfd, journal_mode);
 	*state = fx;
 	return 0;
 }
@@ -303,6 +306,11 @@ main(void)
 		    teardown),
 	};
 
+	int	rc;
+
 	log_init("test", 1, 0);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* Both ways of starting a lone message's write-back. */
+	rc = cmocka_run_group_tests_name("no journal", tests, NULL, NULL);
+	journal_mode = 1;
+	return rc | cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

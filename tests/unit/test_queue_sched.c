@@ -937,7 +937,7 @@ test_delay_warning(void **state)
 	size_t			 len;
 	int			 sv[2];
 
-	qc = queue_commit_new(fx->spoolfd);
+	qc = queue_commit_new(fx->spoolfd, 0);
 	new_sched(fx, "listen 127.0.0.1 25\nhostname mx.local.test\n"
 	    "retry-initial 1h\ndelay-warning 1m\n", &cfg, &loop, &qs, qc,
 	    &ch, sv);
