@@ -136,9 +136,8 @@ smtpd_pre_discard(struct smtpd_conn *c)
 			    1);
 		close(c->pre_fd);
 		c->pre_fd = -1;
-	}
-	if (c->pre == SMTPD_PRE_READY)
 		c->pre = SMTPD_PRE_NONE;
+	}
 }
 
 static void
@@ -177,16 +176,22 @@ smtpd_send_abort_qid(struct smtpd *sd, uint32_t id, const char *qid,
 }
 
 /* Is id the session id of a record, with or without its socket? */
-static int
-smtpd_id_in_use(void *arg, uint32_t id)
+/* The connection of session id, or NULL. */
+static struct smtpd_conn *
+smtpd_conn_by_id(const struct smtpd *sd, uint32_t id)
 {
-	const struct smtpd	*sd = arg;
-	const struct smtpd_conn	*c;
+	struct smtpd_conn	*c;
 
 	TAILQ_FOREACH(c, &sd->conns, entry)
 		if (c->sess.id == id)
-			return 1;
-	return 0;
+			return c;
+	return NULL;
+}
+
+static int
+smtpd_id_in_use(void *arg, uint32_t id)
+{
+	return smtpd_conn_by_id(arg, id) != NULL;
 }
 
 void
@@ -1267,9 +1272,7 @@ smtpd_find(struct smtpd *sd, struct ipc_msg *m, enum smtp_action wait,
 	struct smtpd_conn	*c;
 
 	*late = 0;
-	TAILQ_FOREACH(c, &sd->conns, entry)
-		if (c->sess.id == m->session)
-			break;
+	c = smtpd_conn_by_id(sd, m->session);
 	if (c != NULL && smtp_session_late(&c->sess, wait, qid)) {
 		log_info("session=%s: late %s from %s dropped", c->sess.sid,
 		    proto_msg_name(m->type), ipc_chan_peer(m->chan));
@@ -1449,11 +1452,8 @@ smtpd_pre_use(void *arg)
 static struct smtpd_conn *
 smtpd_pre_find(struct smtpd *sd, const struct ipc_msg *m)
 {
-	struct smtpd_conn	*c;
+	struct smtpd_conn	*c = smtpd_conn_by_id(sd, m->session);
 
-	TAILQ_FOREACH(c, &sd->conns, entry)
-		if (c->sess.id == m->session)
-			break;
 	if (c == NULL || c->pre != SMTPD_PRE_PENDING)
 		return NULL;
 	if (c->sess.wait == SMTP_A_OPEN || c->sess.stale_queue == SMTP_A_OPEN) {
