@@ -926,12 +926,13 @@ smtpd_client_addr(struct sockaddr_storage *ss, socklen_t *len, char *host,
 
 /* ---- descriptors ---- */
 
-/* May the session hold a message descriptor: one open, one on its way
- * from the queue, or a transaction that may ask for one? */
+/* May the session hold a message descriptor: one open, one opened ahead
+ * or on its way from the queue, or a transaction that may ask for one? */
 static int
 smtpd_conn_may_hold_msg(const struct smtpd_conn *c)
 {
-	if (c->msg_fd != -1 || c->sess.wait == SMTP_A_OPEN)
+	if (c->msg_fd != -1 || c->pre != SMTPD_PRE_NONE ||
+	    c->sess.wait == SMTP_A_OPEN)
 		return 1;
 	if (c->fd == -1)
 		return 0;
