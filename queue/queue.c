@@ -702,8 +702,7 @@ queue_abort(struct queue *q, struct ipc_msg *m)
 
 	ipc_get_str(m, id, sizeof(id));
 	unused = ipc_get_u32(m);
-	ipc_end(m);
-	if (ipc_failed(m))
+	if (ipc_end(m) == -1)
 		return;
 	if (unused > 1) {
 		ipc_violation(m, "bad unused flag");
