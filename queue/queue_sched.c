@@ -41,6 +41,7 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
+#include "queue/queue_reap.h"
 #include "queue/queue_report.h"
 #include "queue/queue_sched.h"
 #include "queue/sched_index.h"
@@ -89,6 +90,7 @@ struct queue_sched {
 	struct event_loop	*loop;
 	int			 spoolfd;
 	struct queue_commit	*commit;
+	struct queue_reap	*reap;		/* removals (queue_reap.h) */
 	struct ipc_chan		*dlv;
 	struct ipc_chan		*local;		/* the parent: local jobs */
 	struct sched_index	 idx;		/* the messages */
@@ -914,18 +916,16 @@ qs_warn_due(struct queue_sched *qs, struct envelope *env, uint64_t now)
 	return 0;
 }
 
-/* Removes the message when nothing is pending; 1 if it went. */
+/* The message goes when nothing is pending: its removal is handed to
+ * the thread (queue_reap.h), which qs_reaped hears back from; 1 if it
+ * went. */
 static int
 qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
     const struct envelope *env)
 {
 	if (qs_count_pending(env) > 0)
 		return 0;
-	if (queue_fs_remove_done(qs->spoolfd, env->id, 0) == -1) {
-		log_warn("%s: cannot remove the delivered message", env->id);
-		return 0;
-	}
-	log_info("%s: removed", env->id);
+	queue_reap_add(qs->reap, env->id);
 	if (m != NULL && m->jobs == 0)
 		qs_msg_forget(qs, m);
 	else if (m != NULL) {
@@ -933,6 +933,34 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 		sidx_resched(&qs->idx, m);
 	}
 	return 1;
+}
+
+/* Removals the thread finished.  One that failed leaves its files (an
+ * envelope with recipients still pending, if ID.env stayed): the next
+ * start finds them, as it would after a crash before the removal. */
+static void
+qs_reaped(struct queue_sched *qs)
+{
+	struct queue_reaped	*r, *next;
+
+	for (r = queue_reap_done(qs->reap); r != NULL; r = next) {
+		next = r->next;
+		if (r->error == 0)
+			log_info("%s: removed", r->id);
+		else
+			log_warnx("%s: cannot remove the delivered message: "
+			    "%s; what is left of it is taken up at the next "
+			    "start", r->id, strerror(r->error));
+		free(r);
+	}
+}
+
+static void
+qs_reap_event(int fd, int events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	qs_reaped(arg);
 }
 
 /* A delay warning's commit ended: it is queued, or the envelope forgets
@@ -1516,6 +1544,10 @@ queue_sched_new(struct config *cfg, struct event_loop *loop, int spoolfd,
 	qs->loop = loop;
 	qs->spoolfd = spoolfd;
 	qs->commit = commit;
+	qs->reap = queue_reap_new(spoolfd);
+	if (event_add(loop, queue_reap_fd(qs->reap), EV_READ, qs_reap_event,
+	    qs) == -1)
+		fatal("event_add removals");
 	qs->paused = queue_fs_paused(spoolfd);
 	if (qs->paused)
 		log_notice("delivery is paused (%s): strictmailctl resume "
@@ -1583,6 +1615,10 @@ queue_sched_free(struct queue_sched *qs)
 	if (qs == NULL)
 		return;
 	queue_sched_stop(qs);
+	queue_reap_stop(qs->reap);
+	qs_reaped(qs);
+	event_del(qs->loop, queue_reap_fd(qs->reap));
+	queue_reap_free(qs->reap);
 	while ((j = qs->jobs) != NULL) {
 		qs->jobs = j->next;
 		free(j);
@@ -1654,6 +1690,11 @@ qs_op_read(struct queue_sched *qs, const char *id, struct envelope *env,
 	if (m != NULL && m->jobs > 0) {
 		(void)bsnprintf(err, errlen, "message %s is being delivered "
 		    "now: try again when the attempt is over", id);
+		return -1;
+	}
+	if (queue_reap_pending(qs->reap, id)) {
+		(void)bsnprintf(err, errlen, "message %s is delivered and "
+		    "being removed", id);
 		return -1;
 	}
 	if (!queue_id_valid(id) || queue_fs_read_envelope(qs->spoolfd, id,
