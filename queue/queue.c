@@ -1040,6 +1040,8 @@ queue_teardown(struct queue *q)
 		queue_recover_free(q->recover);
 		q->recover = NULL;
 	}
+	/* Rewrites still out may queue bounces: the worker takes them. */
+	queue_sched_drain(q->sched);
 	/* Whatever the worker still holds is finished and answered. */
 	queue_commit_stop(q->commit);
 	for (job = queue_commit_done(q->commit); job != NULL; job = next) {

@@ -1086,20 +1086,32 @@ int
 queue_fs_write_envelope(int spoolfd, const struct envelope *env, char *why,
     size_t whylen)
 {
-	char		 tmp[QUEUE_FS_PATHSIZE], path[QUEUE_FS_PATHSIZE];
-	char		 ebuf[128];
-	struct buf	 b;
-	int		 fd, rc = -1;
+	struct buf	b;
+	int		rc;
 
 	if (envelope_check(env, why, whylen) == -1)
 		return -1;
-	queue_fs_path(tmp, QFS_QUEUE, env->id, "env.new");
-	queue_fs_path(path, QFS_QUEUE, env->id, "env");
 	buf_init(&b);
 	envelope_serialize(env, &b);
+	rc = queue_fs_write_envelope_text(spoolfd, env->id, b.data, b.len, why,
+	    whylen);
+	buf_free(&b);
+	return rc;
+}
+
+int
+queue_fs_write_envelope_text(int spoolfd, const char *id, const char *text,
+    size_t len, char *why, size_t whylen)
+{
+	char		 tmp[QUEUE_FS_PATHSIZE], path[QUEUE_FS_PATHSIZE];
+	char		 ebuf[128];
+	int		 fd, rc = -1;
+
+	queue_fs_path(tmp, QFS_QUEUE, id, "env.new");
+	queue_fs_path(path, QFS_QUEUE, id, "env");
 	fd = openat(spoolfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
-	if (fd == -1 || write_all(fd, b.data, b.len) == -1 ||
+	if (fd == -1 || write_all(fd, text, len) == -1 ||
 	    fdatasync(fd) == -1) {
 		(void)bsnprintf(why, whylen, "%s: %s", tmp,
 		    strerror_r(errno, ebuf, sizeof(ebuf)));
@@ -1108,14 +1120,13 @@ queue_fs_write_envelope(int spoolfd, const struct envelope *env, char *why,
 		(void)bsnprintf(why, whylen, "rename %s: %s", tmp,
 		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		(void)unlinkat(spoolfd, tmp, 0);
-	} else if (queue_fs_sync_folder(spoolfd, env->id) == -1)
+	} else if (queue_fs_sync_folder(spoolfd, id) == -1)
 		(void)bsnprintf(why, whylen, "fsync of the folder of %s: %s",
 		    path, strerror_r(errno, ebuf, sizeof(ebuf)));
 	else
 		rc = 0;
 	if (fd != -1)
 		close(fd);
-	buf_free(&b);
 	return rc;
 }
 

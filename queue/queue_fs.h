@@ -139,7 +139,9 @@ void queue_fs_recover_summary(const struct queue_fs_recovery *rec);
  * checked).  queue_fs_write_envelope: the commit rule (queue/INTERNALS):
  * env checked, written to queue/XX/ID.env.new, fdatasync'ed, renamed over
  * ID.env, queue/XX fsync'ed; on any error ID.env is the old one.
- * queue_fs_remove_done: a message with every recipient done goes:
+ * queue_fs_write_envelope_text: the same for a text serialized already
+ * (by envelope_serialize, after envelope_check), off the event loop
+ * (queue_io.h).  queue_fs_remove_done: a message with every recipient done goes:
  * ID.env removed, its folder fsync'ed if durable (an operator's delete;
  * after a delivery the removal is not waited for: a crash before the file
  * system writes it back may bring the message back, a duplicate, never a
@@ -151,6 +153,8 @@ int queue_fs_read_envelope(int spoolfd, const char *id, struct envelope *env,
     char *why, size_t whylen);
 int queue_fs_write_envelope(int spoolfd, const struct envelope *env,
     char *why, size_t whylen);
+int queue_fs_write_envelope_text(int spoolfd, const char *id,
+    const char *text, size_t len, char *why, size_t whylen);
 int queue_fs_remove_done(int spoolfd, const char *id, int durable);
 int queue_fs_hold(int spoolfd, const char *id);
 

@@ -41,7 +41,7 @@
 #include "queue/queue_commit.h"
 #include "queue/queue_fs.h"
 #include "queue/queue_id.h"
-#include "queue/queue_reap.h"
+#include "queue/queue_io.h"
 #include "queue/queue_report.h"
 #include "queue/queue_sched.h"
 #include "queue/sched_index.h"
@@ -90,7 +90,8 @@ struct queue_sched {
 	struct event_loop	*loop;
 	int			 spoolfd;
 	struct queue_commit	*commit;
-	struct queue_reap	*reap;		/* removals (queue_reap.h) */
+	struct queue_io		*io;		/* removals and rewrites
+						 * (queue_io.h) */
 	struct ipc_chan		*dlv;
 	struct ipc_chan		*local;		/* the parent: local jobs */
 	struct sched_index	 idx;		/* the messages */
@@ -105,6 +106,7 @@ struct queue_sched {
 	int			 blocked;	/* a due message waits for a
 						 * free slot */
 	int			 stopped;
+	int			 closing;	/* the commit worker is gone */
 	int			 paused;	/* by the operator: no job goes
 						 * out (queue/paused) */
 	struct queue_sched_stats stats;		/* since start */
@@ -880,6 +882,7 @@ qs_warn_undo(struct queue_sched *qs, const char *qid)
 	struct envelope	env;
 	char		why[512];
 
+	(void)queue_io_settle(qs->io, qid);
 	if (queue_fs_read_envelope(qs->spoolfd, qid, &env, why,
 	    sizeof(why)) == -1)
 		return;
@@ -917,7 +920,7 @@ qs_warn_due(struct queue_sched *qs, struct envelope *env, uint64_t now)
 }
 
 /* The message goes when nothing is pending: its removal is handed to
- * the thread (queue_reap.h), which qs_reaped hears back from; 1 if it
+ * the thread (queue_io.h), which qs_io_finished hears back from; 1 if it
  * went. */
 static int
 qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
@@ -925,7 +928,7 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 {
 	if (qs_count_pending(env) > 0)
 		return 0;
-	queue_reap_add(qs->reap, env->id);
+	queue_io_remove(qs->io, env->id);
 	if (m != NULL && m->jobs == 0)
 		qs_msg_forget(qs, m);
 	else if (m != NULL) {
@@ -933,34 +936,6 @@ qs_maybe_remove(struct queue_sched *qs, struct qs_msg *m,
 		sidx_resched(&qs->idx, m);
 	}
 	return 1;
-}
-
-/* Removals the thread finished.  One that failed leaves its files (an
- * envelope with recipients still pending, if ID.env stayed): the next
- * start finds them, as it would after a crash before the removal. */
-static void
-qs_reaped(struct queue_sched *qs)
-{
-	struct queue_reaped	*r, *next;
-
-	for (r = queue_reap_done(qs->reap); r != NULL; r = next) {
-		next = r->next;
-		if (r->error == 0)
-			log_info("%s: removed", r->id);
-		else
-			log_warnx("%s: cannot remove the delivered message: "
-			    "%s; what is left of it is taken up at the next "
-			    "start", r->id, strerror(r->error));
-		free(r);
-	}
-}
-
-static void
-qs_reap_event(int fd, int events, void *arg)
-{
-	(void)fd;
-	(void)events;
-	qs_reaped(arg);
 }
 
 /* A delay warning's commit ended: it is queued, or the envelope forgets
@@ -1013,6 +988,7 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 		log_info("%s: bounce %s for %zu recipients", bo->qid, job->id,
 		    bo->n);
 		queue_sched_add(qs, &bo->env);
+		(void)queue_io_settle(qs->io, bo->qid);
 		if (queue_fs_read_envelope(qs->spoolfd, bo->qid, &env, why,
 		    sizeof(why)) == -1)
 			log_warnx("%s: cannot read the envelope: %s", bo->qid,
@@ -1339,10 +1315,11 @@ qs_apply(struct queue_sched *qs, struct envelope *env, struct qs_outcome *o,
 static void
 qs_result_done(struct queue_sched *qs, struct qs_msg *m,
     const struct envelope *env, const struct qs_outcome *o,
-    const uint32_t *bidx, size_t nb)
+    const uint32_t *bidx, size_t nb, int fresh)
 {
 	if (nb > 0 && m != NULL) {
-		m->next_attempt = env->next_attempt;
+		if (fresh)
+			m->next_attempt = env->next_attempt;
 		/* Without its bounce a recipient stays pending: it is tried
 		 * again on the schedule, never at once. */
 		if (qs_fail_submit(qs, m, env, o, bidx, nb) == -1) {
@@ -1353,65 +1330,178 @@ qs_result_done(struct queue_sched *qs, struct qs_msg *m,
 				    qs->cfg->retry_initial;
 		}
 		sidx_resched(&qs->idx, m);
-	} else if (!qs_maybe_remove(qs, m, env) && m != NULL) {
+	} else if (!qs_maybe_remove(qs, m, env) && m != NULL && fresh) {
 		m->next_attempt = env->next_attempt;
 		sidx_resched(&qs->idx, m);
 	}
 }
 
-static void
-qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
-    struct qs_outcome *o, size_t n)
-{
-	struct envelope	 env;
-	uint32_t	*bidx;
-	char		 why[512];
-	size_t		 i, nb;
-	int		 warn;
+/* A rewrite out on the thread, with what its return finishes. */
+struct qs_rewrite {
+	char			 qid[QUEUE_ID_SIZE];
+	struct envelope		 env;		/* as written */
+	struct qs_outcome	*o;
+	size_t			 n;
+	uint32_t		*bidx;
+	size_t			 nb;
+	int			 warn;
+	uint64_t		 gen;		/* the message's envgen */
+};
 
-	for (i = 0; i < n; i++) {
-		if (o[i].status == DRES_HOLD) {
-			qs_hold(qs, m, qid);
-			return;
-		}
-	}
-	if (queue_fs_read_envelope(qs->spoolfd, qid, &env, why,
-	    sizeof(why)) == -1) {
-		log_warnx("%s: outcome of a message whose envelope cannot be "
-		    "read (%s): ignored", qid, why);
-		return;
-	}
-	bidx = xcalloc(n + 1, sizeof(*bidx));
-	nb = qs_apply(qs, &env, o, n, bidx, &warn);
-	if (nb == 0 && !warn && qs_count_pending(&env) == 0 &&
-	    qs_maybe_remove(qs, m, &env)) {
-		/* Nothing left to do: the removal is the record, and a
-		 * rewrite before it would only cost an fdatasync and a
-		 * folder fsync.  Were it not to go, the envelope is
-		 * rewritten below and the removal tried again. */
-	} else if (queue_fs_write_envelope(qs->spoolfd, &env, why,
-	    sizeof(why)) == -1) {
+/*
+ * The rewrite of rw->env after outcomes rw->o ended; failed: why it
+ * failed, or NULL.  Its bounce and delay warning are queued; the
+ * message's schedule (m: its entry, or NULL) is set only if fresh: no
+ * outcome of it was applied after this one (envgen), which set it then.
+ */
+static void
+qs_rewritten(struct queue_sched *qs, struct qs_msg *m, struct qs_rewrite *rw,
+    const char *failed, int fresh)
+{
+	if (failed != NULL) {
 		/* The old envelope stays: the recipients go again later. */
-		log_warnx("%s: envelope rewrite failed: %s", qid, why);
+		log_warnx("%s: envelope rewrite failed: %s", rw->qid, failed);
 		if (m != NULL) {
 			m->next_attempt = qs_now() + qs->cfg->retry_initial;
 			sidx_resched(&qs->idx, m);
 		}
-	} else {
-		if (warn && m != NULL &&
-		    qs_warn_submit(qs, m, &env, o, n) == -1) {
+	} else if (qs->closing)
+		log_warnx("%s: shutting down: its bounce or warning, if one "
+		    "is due, is queued at its next deferral", rw->qid);
+	else {
+		if (rw->warn && m != NULL &&
+		    qs_warn_submit(qs, m, &rw->env, rw->o, rw->n) == -1) {
 			log_warnx("%s: no delay warning queued: tried again "
-			    "at a later deferral", qid);
-			qs_warn_undo(qs, qid);
+			    "at a later deferral", rw->qid);
+			qs_warn_undo(qs, rw->qid);
 		}
-		qs_result_done(qs, m, &env, o, bidx, nb);
+		qs_result_done(qs, m, &rw->env, rw->o, rw->bidx, rw->nb,
+		    fresh);
 	}
-	if (m != NULL && sidx_find(&qs->idx, qid) == m) {
-		m->npending = qs_count_routed(qs, &env);
+	if (fresh && m != NULL && sidx_find(&qs->idx, rw->qid) == m) {
+		m->npending = qs_count_routed(qs, &rw->env);
 		sidx_resched(&qs->idx, m);
 	}
-	free(bidx);
-	envelope_free(&env);
+}
+
+/*
+ * Outcomes o[0..n) change the envelope of message qid (m: its entry, or
+ * NULL).  The rewrite goes to the thread (queue_io.h) and its bounces,
+ * warning and schedule wait for its return (qs_rewrite_done); the
+ * message counts it among its jobs meanwhile, so it is neither due,
+ * forgotten nor changed by an operator.  Returns 1 if o went with it
+ * (freed on its return), 0 if the caller frees o.
+ */
+static int
+qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
+    struct qs_outcome *o, size_t n)
+{
+	struct qs_rewrite  rw0, *rw = &rw0;
+	struct buf	   text;
+	char		   why[512];
+	size_t		   i;
+
+	/* What the thread has still to write of it is on the disk first:
+	 * the envelope read is the last one written (two jobs of one
+	 * message ending together; rare, and one rewrite long). */
+	(void)queue_io_settle(qs->io, qid);
+	for (i = 0; i < n; i++) {
+		if (o[i].status == DRES_HOLD) {
+			qs_hold(qs, m, qid);
+			return 0;
+		}
+	}
+	memset(rw, 0, sizeof(*rw));
+	if (queue_fs_read_envelope(qs->spoolfd, qid, &rw->env, why,
+	    sizeof(why)) == -1) {
+		log_warnx("%s: outcome of a message whose envelope cannot be "
+		    "read (%s): ignored", qid, why);
+		return 0;
+	}
+	(void)strlcpy(rw->qid, qid, sizeof(rw->qid));
+	rw->o = o;
+	rw->n = n;
+	rw->bidx = xcalloc(n + 1, sizeof(*rw->bidx));
+	rw->nb = qs_apply(qs, &rw->env, o, n, rw->bidx, &rw->warn);
+	if (m != NULL)
+		rw->gen = ++m->envgen;
+	if (rw->nb == 0 && !rw->warn && qs_count_pending(&rw->env) == 0 &&
+	    qs_maybe_remove(qs, m, &rw->env)) {
+		/* Nothing left to do: the removal is the record, and a
+		 * rewrite before it would only cost an fdatasync and a
+		 * folder fsync.  Were it not to go, the envelope is
+		 * rewritten below and the removal tried again. */
+	} else if (m != NULL && !qs->closing &&
+	    envelope_check(&rw->env, why, sizeof(why)) == 0) {
+		rw = xmalloc(sizeof(*rw));
+		*rw = rw0;
+		buf_init(&text);
+		envelope_serialize(&rw->env, &text);
+		queue_io_rewrite(qs->io, qid, &text, rw);
+		m->jobs++;
+		sidx_resched(&qs->idx, m);
+		return 1;
+	} else
+		qs_rewritten(qs, m, rw, queue_fs_write_envelope(qs->spoolfd,
+		    &rw->env, why, sizeof(why)) == -1 ? why : NULL, 1);
+	free(rw->bidx);
+	envelope_free(&rw->env);
+	return 0;
+}
+
+/* A rewrite came back from the thread. */
+static void
+qs_rewrite_done(struct queue_sched *qs, struct queue_io_op *op)
+{
+	struct qs_rewrite	*rw = op->arg;
+	struct qs_msg		*m;
+
+	if ((m = sidx_find(&qs->idx, rw->qid)) != NULL) {
+		m->jobs--;
+		sidx_resched(&qs->idx, m);
+	}
+	qs_rewritten(qs, m, rw, op->error != 0 ? op->why : NULL,
+	    m != NULL && m->envgen == rw->gen);
+	if ((m = sidx_find(&qs->idx, rw->qid)) != NULL && m->jobs == 0 &&
+	    m->npending == 0 && m->next_attempt == QS_NEVER)
+		qs_msg_forget(qs, m);
+	qs_outcomes_free(rw->o, rw->n);
+	free(rw->bidx);
+	envelope_free(&rw->env);
+	free(rw);
+}
+
+/* Operations the thread finished; how many. */
+static size_t
+qs_io_finished(struct queue_sched *qs)
+{
+	struct queue_io_op	*op, *next;
+	size_t			 n = 0;
+
+	for (op = queue_io_done(qs->io); op != NULL; op = next) {
+		next = op->next;
+		n++;
+		if (op->kind == QUEUE_IO_REWRITE)
+			qs_rewrite_done(qs, op);
+		else if (op->error == 0)
+			log_info("%s: removed", op->id);
+		else
+			log_warnx("%s: cannot remove the delivered message: "
+			    "%s; what is left of it is taken up at the next "
+			    "start", op->id, strerror(op->error));
+		queue_io_op_free(op);
+	}
+	if (n > 0 && !qs->stopped)
+		qs_arm(qs);
+	return n;
+}
+
+static void
+qs_io_event(int fd, int events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)qs_io_finished(arg);
 }
 
 /* What a job's outcome says about its destination: host-level failures
@@ -1523,11 +1613,13 @@ queue_sched_result(struct queue_sched *qs, struct ipc_msg *m)
 	msg->jobs--;
 	sidx_resched(&qs->idx, msg);
 	(void)strlcpy(qid, msg->id, sizeof(qid));
-	qs_result_apply(qs, msg, qid, o, n);
+	if (qs_result_apply(qs, msg, qid, o, n))
+		o = NULL;
 	if ((msg = sidx_find(&qs->idx, qid)) != NULL && msg->jobs == 0 &&
 	    msg->npending == 0 && msg->next_attempt == QS_NEVER)
 		qs_msg_forget(qs, msg);
-	qs_outcomes_free(o, n);
+	if (o != NULL)
+		qs_outcomes_free(o, n);
 	qs_kick(qs);
 }
 
@@ -1544,10 +1636,10 @@ queue_sched_new(struct config *cfg, struct event_loop *loop, int spoolfd,
 	qs->loop = loop;
 	qs->spoolfd = spoolfd;
 	qs->commit = commit;
-	qs->reap = queue_reap_new(spoolfd);
-	if (event_add(loop, queue_reap_fd(qs->reap), EV_READ, qs_reap_event,
+	qs->io = queue_io_new(spoolfd);
+	if (event_add(loop, queue_io_fd(qs->io), EV_READ, qs_io_event,
 	    qs) == -1)
-		fatal("event_add removals");
+		fatal("event_add queue_io");
 	qs->paused = queue_fs_paused(spoolfd);
 	if (qs->paused)
 		log_notice("delivery is paused (%s): strictmailctl resume "
@@ -1607,6 +1699,14 @@ queue_sched_stop(struct queue_sched *qs)
 }
 
 void
+queue_sched_drain(struct queue_sched *qs)
+{
+	do
+		(void)queue_io_settle(qs->io, NULL);
+	while (qs_io_finished(qs) > 0);
+}
+
+void
 queue_sched_free(struct queue_sched *qs)
 {
 	struct qs_dom	*d;
@@ -1615,10 +1715,11 @@ queue_sched_free(struct queue_sched *qs)
 	if (qs == NULL)
 		return;
 	queue_sched_stop(qs);
-	queue_reap_stop(qs->reap);
-	qs_reaped(qs);
-	event_del(qs->loop, queue_reap_fd(qs->reap));
-	queue_reap_free(qs->reap);
+	qs->closing = 1;
+	queue_io_stop(qs->io);
+	(void)qs_io_finished(qs);
+	event_del(qs->loop, queue_io_fd(qs->io));
+	queue_io_free(qs->io);
 	while ((j = qs->jobs) != NULL) {
 		qs->jobs = j->next;
 		free(j);
@@ -1692,9 +1793,9 @@ qs_op_read(struct queue_sched *qs, const char *id, struct envelope *env,
 		    "now: try again when the attempt is over", id);
 		return -1;
 	}
-	if (queue_reap_pending(qs->reap, id)) {
-		(void)bsnprintf(err, errlen, "message %s is delivered and "
-		    "being removed", id);
+	if (queue_io_pending(qs->io, id)) {
+		(void)bsnprintf(err, errlen, "message %s is being written or "
+		    "removed now: try again shortly", id);
 		return -1;
 	}
 	if (!queue_id_valid(id) || queue_fs_read_envelope(qs->spoolfd, id,

@@ -81,6 +81,10 @@ int queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job);
 void queue_sched_result(struct queue_sched *qs, struct ipc_msg *m);
 /* Stop handing out jobs (shutdown). */
 void queue_sched_stop(struct queue_sched *qs);
+/* Waits until every removal and rewrite handed to the thread is done and
+ * finishes them (their bounces go to the commit worker): at shutdown,
+ * before the commit worker stops.  Blocks. */
+void queue_sched_drain(struct queue_sched *qs);
 
 /* ---- control hooks (strictmailctl) ---- */
 

@@ -35,6 +35,10 @@ struct qs_msg {
 					 * remote recipients; NULL: several,
 					 * or not known */
 	int		 held;		/* held by an operator: never due */
+	uint64_t	 envgen;	/* outcomes applied to its envelope
+					 * (queue_sched.c: a rewrite that
+					 * comes back after a later one was
+					 * applied leaves the schedule be) */
 };
 
 #define SIDX_NOHEAP	SIZE_MAX

@@ -342,17 +342,17 @@ send_payload(int fd, const struct buf *p)
 	buf_free(&w);
 }
 
-/* MSG_D_RESULT for a job of one recipient (index 0). */
+/* MSG_D_RESULT for a job of one recipient, the envelope's index'th. */
 static void
-send_result(int fd, uint64_t job, uint32_t status, uint32_t code,
-    const char *enh, const char *text, uint32_t flags)
+send_result_at(int fd, uint64_t job, uint32_t index, uint32_t status,
+    uint32_t code, const char *enh, const char *text, uint32_t flags)
 {
 	struct buf	p;
 
 	buf_init(&p);
 	ipc_put_u64(&p, job);
 	ipc_put_u32(&p, 1);
-	ipc_put_u32(&p, 0);
+	ipc_put_u32(&p, index);
 	ipc_put_u32(&p, status);
 	ipc_put_u32(&p, code);
 	ipc_put_str(&p, enh);
@@ -361,6 +361,14 @@ send_result(int fd, uint64_t job, uint32_t status, uint32_t code,
 	ipc_put_u32(&p, flags);
 	send_payload(fd, &p);
 	buf_free(&p);
+}
+
+/* The same for recipient 0. */
+static void
+send_result(int fd, uint64_t job, uint32_t status, uint32_t code,
+    const char *enh, const char *text, uint32_t flags)
+{
+	send_result_at(fd, job, 0, status, code, enh, text, flags);
 }
 
 static void
@@ -731,6 +739,68 @@ test_done_without_rewrite(void **state)
 
 	envelope_free(&env1);
 	envelope_free(&env2);
+	free_sched(&cfg, loop, qs, ch, sv);
+}
+
+/*
+ * Two jobs of one message (two domains) end in the same round of the
+ * loop, both deferred: the first's rewrite is on the thread when the
+ * second is applied, which reads the envelope only once that rewrite is
+ * on the disk, so the envelope keeps both errors; the message stays on
+ * the schedule with both recipients pending, and goes out again.
+ */
+static void
+test_two_results_one_round(void **state)
+{
+	static const char *const r[] = { "bob@one.example",
+	    "carol@two.example" };
+	static const char *const e[] = { NULL, NULL };
+	static const char text[] = "listen 127.0.0.1 25\n";
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, got;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE];
+	int			 sv[2];
+	size_t			 i;
+
+	new_sched(fx, text, &cfg, &loop, &qs, NULL, &ch, sv);
+	/* Arrived now: no delay warning is due (there is no commit
+	 * worker here to queue one). */
+	put_message(fx, &env1, ID1, (uint64_t)time(NULL), r, e, 2);
+	env1.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 2);
+	/* Jobs go out in the order of their domains' first recipients. */
+	send_result_at(sv[1], jobs[0], 0, DRES_DEFERRED, 451, "4.3.0",
+	    "451 4.3.0 first", 0);
+	send_result_at(sv[1], jobs[1], 1, DRES_DEFERRED, 451, "4.3.0",
+	    "451 4.3.0 second", 0);
+	run_loop(loop, 200);
+	read_env(fx, ID1, &got);
+	assert_int_equal(got.nrcpt, 2);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(got.rcpts[i].state, RCPT_PENDING);
+	assert_non_null(got.rcpts[0].error);
+	assert_non_null(got.rcpts[1].error);
+	assert_non_null(strstr(got.rcpts[0].error, "first"));
+	assert_non_null(strstr(got.rcpts[1].error, "second"));
+	assert_int_equal(got.attempts, 2);
+	assert_true(got.next_attempt > (uint64_t)time(NULL));
+	envelope_free(&got);
+	/* On the schedule, both pending: flush makes them due, and both
+	 * jobs go out again. */
+	assert_int_equal(queue_sched_flush(qs), 2);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 2);
+	assert_string_equal(qids[0], ID1);
+	assert_string_equal(qids[1], ID1);
+
+	envelope_free(&env1);
 	free_sched(&cfg, loop, qs, ch, sv);
 }
 
@@ -1212,6 +1282,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_operator, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_results_one_round,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_without_read,
 		    setup, teardown),
