@@ -51,6 +51,11 @@
 #   BENCH_CHASQUID=0        leave chasquid out (the quoted figure is shown)
 #   BENCH_SETTLE            seconds the disk is left to settle before the
 #                           runs (default 10)
+#   BENCH_RELAY_DEFER=1     the sink answers every RCPT with 451 (smtp-sink
+#                           -r rcpt): every attempt is deferred, and the
+#                           envelope rewritten (two syncs), while mail
+#                           comes in; only acceptance is measured (nothing
+#                           is delivered, the end-to-end column is "-")
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,6 +67,7 @@ PER_DOMAIN=${BENCH_RELAY_PER_DOMAIN:-20}
 REPEAT=${BENCH_REPEAT:-3}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-120}
 WITH_CHQ=${BENCH_CHASQUID:-1}
+DEFER=${BENCH_RELAY_DEFER:-0}
 SIZE=1024
 QUOTED_CHQ=780
 SM_ADDR=127.0.0.1
@@ -176,6 +182,11 @@ run_relay() {
 		echo "failed($(tail -n 1 "$D/source.out" | tr ' ' '_' | cut -c1-40))"
 		return
 	fi
+	if [ "$DEFER" = 1 ]; then
+		awk -v m="$m" -v a=$((t1 - t0)) -v s=$(($(sink_count sess) - s0)) \
+		    'BEGIN { printf "- %.0f %d\n", m / (a / 1e9), s }'
+		return
+	fi
 	# The sink first (a cheap look, every 20 ms), then the queue (the
 	# relay removes a message after the sink's 250).
 	deadline=$((t0 + RUN_TIMEOUT * 1000000000))
@@ -275,8 +286,11 @@ ip -n "$NS" addr add "$CHQ_ADDR/32" dev lo 2>/dev/null
 ip -n "$NS" addr add "$SINK_ADDR/32" dev lo 2>/dev/null
 
 priv_postfix_users || die "cannot create the user $PRIV_PF_OWNER"
+sink_opt=
+[ "$DEFER" = 1 ] && sink_opt="-r rcpt"
+# shellcheck disable=SC2086
 ip netns exec "$NS" env LD_LIBRARY_PATH="$PF_LIBPATH" setsid "$SMTP_SINK" -c \
-    -u "$PRIV_PF_OWNER" -m 1000 "$SINK_ADDR:25" 1024 >"$D/sink.out" 2>&1 </dev/null &
+    $sink_opt -u "$PRIV_PF_OWNER" -m 1000 "$SINK_ADDR:25" 1024 >"$D/sink.out" 2>&1 </dev/null &
 SINK_PID=$!
 wait_listen "$SINK_ADDR" 10 || die "smtp-sink does not listen on $SINK_ADDR:25"
 
@@ -367,6 +381,9 @@ sync
 sleep "${BENCH_SETTLE:-10}"
 # shellcheck disable=SC2086
 repeat_relays $RELAYS
+if [ "$DEFER" = 1 ]; then
+	say "  strictmail's log: $(grep -c 'status=deferred' "$D/sm/daemon.log") deferrals, $(grep -c 'envelope rewrite failed' "$D/sm/daemon.log") failed rewrites"
+fi
 stop_group "$SM_PID" 30
 SM_PID=
 stop_group "$CHQ_PID" 20
@@ -394,6 +411,7 @@ relay_table() {
 	echo "strictmail / chasquid, end to end: $r"
 	[ -n "$CHQ_WHY" ] && echo "(chasquid's $QUOTED_CHQ msg/s is the figure quoted in issue 9, not a measurement)"
 	echo "strictmail: fsync before every 250, max-deliveries-per-domain $PER_DOMAIN; chasquid: no fsync"
+	[ "$DEFER" = 1 ] && echo "(BENCH_RELAY_DEFER=1: the sink answered every RCPT with 451; acceptance while every delivery attempt is deferred)"
 }
 relay_table
 if [ -n "${BENCH_APPEND:-}" ]; then
