@@ -114,6 +114,22 @@ struct queue_sched {
 
 static void qs_arm(struct queue_sched *qs);
 
+/* A changed envelope on its way to the disk (qs_env_changed), with what
+ * its return finishes (qs_rewritten). */
+struct qs_rewrite {
+	char			 qid[QUEUE_ID_SIZE];
+	struct envelope		 env;		/* as written */
+	struct qs_outcome	*o;
+	size_t			 n;
+	uint32_t		*bidx;
+	size_t			 nb;
+	int			 warn;
+	uint64_t		 gen;		/* the message's envgen */
+};
+
+static int qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
+    struct qs_rewrite *rw);
+
 static uint64_t
 qs_now(void)
 {
@@ -959,7 +975,7 @@ int
 queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 {
 	struct qs_bounce	**pp, *bo;
-	struct envelope		  env;
+	struct qs_rewrite	  rw;
 	char			  why[512];
 	size_t			  i;
 
@@ -988,26 +1004,22 @@ queue_sched_commit_done(struct queue_sched *qs, struct queue_job *job)
 		log_info("%s: bounce %s for %zu recipients", bo->qid, job->id,
 		    bo->n);
 		queue_sched_add(qs, &bo->env);
+		/* Its recipients are marked failed: the envelope goes to
+		 * the disk as after a delivery attempt. */
 		(void)queue_io_settle(qs->io, bo->qid);
-		if (queue_fs_read_envelope(qs->spoolfd, bo->qid, &env, why,
+		memset(&rw, 0, sizeof(rw));
+		(void)strlcpy(rw.qid, bo->qid, sizeof(rw.qid));
+		if (queue_fs_read_envelope(qs->spoolfd, bo->qid, &rw.env, why,
 		    sizeof(why)) == -1)
 			log_warnx("%s: cannot read the envelope: %s", bo->qid,
 			    why);
 		else {
 			for (i = 0; i < bo->n; i++)
-				if (bo->idx[i] < env.nrcpt)
-					env.rcpts[bo->idx[i]].state =
+				if (bo->idx[i] < rw.env.nrcpt)
+					rw.env.rcpts[bo->idx[i]].state =
 					    RCPT_FAILED;
-			if (queue_fs_write_envelope(qs->spoolfd, &env, why,
-			    sizeof(why)) == -1)
-				log_warnx("%s: envelope rewrite failed: %s",
-				    bo->qid, why);
-			else if (!qs_maybe_remove(qs, bo->msg, &env) &&
-			    bo->msg != NULL) {
-				bo->msg->npending = qs_count_routed(qs, &env);
-				sidx_resched(&qs->idx, bo->msg);
-			}
-			envelope_free(&env);
+			if (!qs_env_changed(qs, bo->msg, &rw))
+				envelope_free(&rw.env);
 		}
 	}
 	envelope_free(&bo->env);
@@ -1336,17 +1348,6 @@ qs_result_done(struct queue_sched *qs, struct qs_msg *m,
 	}
 }
 
-/* A rewrite out on the thread, with what its return finishes. */
-struct qs_rewrite {
-	char			 qid[QUEUE_ID_SIZE];
-	struct envelope		 env;		/* as written */
-	struct qs_outcome	*o;
-	size_t			 n;
-	uint32_t		*bidx;
-	size_t			 nb;
-	int			 warn;
-	uint64_t		 gen;		/* the message's envgen */
-};
 
 /*
  * The rewrite of rw->env after outcomes rw->o ended; failed: why it
@@ -1365,10 +1366,16 @@ qs_rewritten(struct queue_sched *qs, struct qs_msg *m, struct qs_rewrite *rw,
 			m->next_attempt = qs_now() + qs->cfg->retry_initial;
 			sidx_resched(&qs->idx, m);
 		}
-	} else if (qs->closing)
-		log_warnx("%s: shutting down: its bounce or warning, if one "
-		    "is due, is queued at its next deferral", rw->qid);
-	else {
+	} else if (qs->closing) {
+		/* No commit worker to take a bounce or warning: bounced
+		 * recipients stay pending (tried again, and bounced then),
+		 * and the envelope forgets the warning. */
+		if (rw->nb > 0)
+			log_warnx("%s: shutting down: no bounce queued: %zu "
+			    "recipients stay pending", rw->qid, rw->nb);
+		if (rw->warn)
+			qs_warn_undo(qs, rw->qid);
+	} else {
 		if (rw->warn && m != NULL &&
 		    qs_warn_submit(qs, m, &rw->env, rw->o, rw->n) == -1) {
 			log_warnx("%s: no delay warning queued: tried again "
@@ -1385,6 +1392,48 @@ qs_rewritten(struct queue_sched *qs, struct qs_msg *m, struct qs_rewrite *rw,
 }
 
 /*
+ * rw->env was changed (m: the message's entry, or NULL): the message goes
+ * if nothing is left to do, else the envelope is rewritten, on the
+ * thread (1: rw went with it, and qs_rewrite_done takes it back; the
+ * caller's copy is not to be freed) or, with no entry or at shutdown,
+ * here (0).
+ */
+static int
+qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
+    struct qs_rewrite *rw0)
+{
+	struct qs_rewrite	*rw;
+	struct buf		 text;
+	char			 why[512];
+
+	if (m != NULL)
+		m->envgen++;
+	if (rw0->nb == 0 && !rw0->warn && qs_count_pending(&rw0->env) == 0 &&
+	    qs_maybe_remove(qs, m, &rw0->env)) {
+		/* Nothing left to do: the removal is the record, and a
+		 * rewrite before it would only cost an fdatasync and a
+		 * folder fsync.  Were it not to go, the envelope is
+		 * rewritten below and the removal tried again. */
+		return 0;
+	}
+	if (m != NULL && !qs->closing &&
+	    envelope_check(&rw0->env, why, sizeof(why)) == 0) {
+		rw = xmalloc(sizeof(*rw));
+		*rw = *rw0;
+		rw->gen = m->envgen;
+		buf_init(&text);
+		envelope_serialize(&rw->env, &text);
+		queue_io_rewrite(qs->io, rw->qid, &text, rw);
+		m->jobs++;
+		sidx_resched(&qs->idx, m);
+		return 1;
+	}
+	qs_rewritten(qs, m, rw0, queue_fs_write_envelope(qs->spoolfd,
+	    &rw0->env, why, sizeof(why)) == -1 ? why : NULL, 1);
+	return 0;
+}
+
+/*
  * Outcomes o[0..n) change the envelope of message qid (m: its entry, or
  * NULL).  The rewrite goes to the thread (queue_io.h) and its bounces,
  * warning and schedule wait for its return (qs_rewrite_done); the
@@ -1397,7 +1446,6 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
     struct qs_outcome *o, size_t n)
 {
 	struct qs_rewrite  rw0, *rw = &rw0;
-	struct buf	   text;
 	char		   why[512];
 	size_t		   i;
 
@@ -1423,27 +1471,8 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 	rw->n = n;
 	rw->bidx = xcalloc(n + 1, sizeof(*rw->bidx));
 	rw->nb = qs_apply(qs, &rw->env, o, n, rw->bidx, &rw->warn);
-	if (m != NULL)
-		rw->gen = ++m->envgen;
-	if (rw->nb == 0 && !rw->warn && qs_count_pending(&rw->env) == 0 &&
-	    qs_maybe_remove(qs, m, &rw->env)) {
-		/* Nothing left to do: the removal is the record, and a
-		 * rewrite before it would only cost an fdatasync and a
-		 * folder fsync.  Were it not to go, the envelope is
-		 * rewritten below and the removal tried again. */
-	} else if (m != NULL && !qs->closing &&
-	    envelope_check(&rw->env, why, sizeof(why)) == 0) {
-		rw = xmalloc(sizeof(*rw));
-		*rw = rw0;
-		buf_init(&text);
-		envelope_serialize(&rw->env, &text);
-		queue_io_rewrite(qs->io, qid, &text, rw);
-		m->jobs++;
-		sidx_resched(&qs->idx, m);
+	if (qs_env_changed(qs, m, rw))
 		return 1;
-	} else
-		qs_rewritten(qs, m, rw, queue_fs_write_envelope(qs->spoolfd,
-		    &rw->env, why, sizeof(why)) == -1 ? why : NULL, 1);
 	free(rw->bidx);
 	envelope_free(&rw->env);
 	return 0;

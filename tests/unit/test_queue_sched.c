@@ -1076,6 +1076,81 @@ test_delay_warning(void **state)
 	envelope_free(&env2);
 }
 
+/*
+ * One recipient bounced and one deferred in the same round: the deferral's
+ * rewrite and the bounce's commit run beside each other; once the bounce
+ * is queued, the bounced recipient is marked failed (its own rewrite, on
+ * the thread), the deferred one keeps its error, and the message stays on
+ * the schedule for it.
+ */
+static void
+test_bounce_marks_failed(void **state)
+{
+	static const char *const r[] = { "bob@one.example",
+	    "carol@two.example" };
+	static const char *const e[] = { NULL, NULL };
+	struct fixture		*fx = *state;
+	struct config		 cfg;
+	struct event_loop	*loop;
+	struct queue_sched	*qs;
+	struct queue_commit	*qc;
+	struct ipc_chan		*ch;
+	struct envelope		 env1, got;
+	uint64_t		 jobs[4];
+	char			 qids[4][QUEUE_ID_SIZE], bid[QUEUE_ID_SIZE];
+	size_t			 n, k;
+	int			 sv[2], i;
+
+	qc = queue_commit_new(fx->spoolfd, 0);
+	new_sched(fx, "listen 127.0.0.1 25\nhostname mx.local.test\n"
+	    "retry-initial 1h\n", &cfg, &loop, &qs, qc, &ch, sv);
+	put_message(fx, &env1, ID1, (uint64_t)time(NULL), r, e, 2);
+	env1.next_attempt = 0;
+	queue_sched_add(qs, &env1);
+	run_loop(loop, 100);
+	assert_int_equal(read_jobs(sv[1], jobs, qids, 4), 2);
+	send_result_at(sv[1], jobs[0], 0, DRES_BOUNCED, 550, "5.1.1",
+	    "550 5.1.1 no such user", 0);
+	send_result_at(sv[1], jobs[1], 1, DRES_DEFERRED, 451, "4.3.0",
+	    "451 4.3.0 later", 0);
+	commits(loop, qc, qs, 1);
+	for (i = 0; i < 40; i++) {
+		run_loop(loop, 50);
+		read_env(fx, ID1, &got);
+		if (got.rcpts[0].state == RCPT_FAILED)
+			break;
+		envelope_free(&got);
+	}
+	assert_true(i < 40);
+	assert_int_equal(got.rcpts[0].state, RCPT_FAILED);
+	assert_int_equal(got.rcpts[1].state, RCPT_PENDING);
+	assert_non_null(got.rcpts[1].error);
+	assert_non_null(strstr(got.rcpts[1].error, "451 4.3.0 later"));
+	envelope_free(&got);
+	/* The bounce, to alice, is the one other message. */
+	assert_int_equal(other_message(fx, ID1, ID1, bid), 1);
+	read_env(fx, bid, &got);
+	assert_string_equal(got.sender, "");
+	assert_string_equal(got.rcpts[0].addr, "alice@example.org");
+	envelope_free(&got);
+	/* carol is still scheduled: flush makes her due, and her job goes
+	 * (beside the bounce's own, to alice, due since it was queued). */
+	assert_true(queue_sched_flush(qs) >= 1);
+	run_loop(loop, 100);
+	n = read_jobs(sv[1], jobs, qids, 4);
+	assert_true(n >= 1);
+	for (k = 0; k < n && strcmp(qids[k], ID1) != 0; k++)
+		;
+	assert_true(k < n);
+
+	free_sched(&cfg, loop, qs, ch, sv);
+	queue_commit_stop(qc);
+	while (queue_commit_done(qc) != NULL)
+		;
+	queue_commit_free(qc);
+	envelope_free(&env1);
+}
+
 /* The number of messages waiting on fd (each of any type). */
 static size_t
 count_msgs(int fd)
@@ -1284,6 +1359,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_done_without_rewrite,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_results_one_round,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounce_marks_failed,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_without_read,
 		    setup, teardown),
