@@ -40,11 +40,16 @@
 #                       4 KiB and STARTTLS at 10; no disk ceiling
 #   SM_BENCH_BIN        strictmaild to measure (default build/strictmaild)
 #   BENCH_DIR           where spools and test files go (default $TMPDIR or /tmp)
-#   BENCH_ROWS          rows, "plain|tls|tlsr|busy:SESSIONS:SIZE:MESSAGES ..."
+#   BENCH_ROWS          rows, "plain|tls|tlsr|busy|sendmail:SESSIONS:SIZE:MESSAGES ..."
 #                       (tlsr: STARTTLS, each client session offering the
 #                       ticket of its last handshake, smtpload -R)
 #                       (busy: plain while dd writes a large file on the
 #                       spools' file system, a busy neighbour)
+#                       (sendmail: local submission, SESSIONS programs at
+#                       once each running the peer's sendmail command for
+#                       its share of the messages; the rate counts until
+#                       every message is in the queue, the latency is one
+#                       sendmail's, from its start until it exits)
 #   BENCH_TIMEOUT       seconds allowed per run (default 120)
 #   BENCH_REPEAT        runs per figure; the median is reported (default 3,
 #                       QUICK 1)
@@ -71,7 +76,7 @@ WITH_POSTFIX=${BENCH_POSTFIX:-1}
 WITH_OPENSMTPD=${BENCH_OPENSMTPD:-$((1 - QUICK))}
 WITH_CHASQUID=${BENCH_CHASQUID:-$((1 - QUICK))}
 if [ "$QUICK" = 1 ]; then
-	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100 tlsr:10:4096:100"}
+	ROWS=${BENCH_ROWS:-"plain:1:4096:60 plain:10:4096:200 tls:10:4096:100 tlsr:10:4096:100 sendmail:4:4096:40"}
 	REPEAT=${BENCH_REPEAT:-1}
 	WITH_CEILING=${BENCH_CEILING:-0}
 	SYNC_MSGS=60
@@ -81,7 +86,8 @@ if [ "$QUICK" = 1 ]; then
 else
 	ROWS=${BENCH_ROWS:-"plain:1:4096:300 plain:10:4096:1000 plain:50:4096:2000
 	    plain:1:102400:100 plain:10:102400:300 plain:50:102400:600
-	    tls:10:4096:500 tls:50:4096:1000 tlsr:10:4096:1000 busy:10:4096:1000"}
+	    tls:10:4096:500 tls:50:4096:1000 tlsr:10:4096:1000 busy:10:4096:1000
+	    sendmail:1:4096:200 sendmail:10:4096:500"}
 	REPEAT=${BENCH_REPEAT:-3}
 	WITH_CEILING=${BENCH_CEILING:-1}
 	SYNC_MSGS=300
@@ -118,6 +124,7 @@ SM_PID=
 PF_PID=
 BG_PIDS=
 RUN_TAG=
+RUN_PEER=
 CLEANED=0
 
 # shellcheck disable=SC1091
@@ -233,6 +240,10 @@ field() {	# KEY < smtpload line
 # a reason; the counter tells how many messages the server holds.
 run_load() {
 	local addr=$1 kind=$2 s=$3 size=$4 m=$5 count=$6 before after rc ok w=
+	if [ "$kind" = sendmail ]; then
+		run_submit "$s" "$size" "$m" "$count"
+		return
+	fi
 	before=$($count)
 	if [ "$kind" = busy ]; then
 		writer_start
@@ -254,6 +265,61 @@ run_load() {
 		field cpu_s < "$D/load.out" >> "$D/clientcpu$RUN_TAG"
 		echo "$(field resumed < "$D/load.out") $m" >> "$D/resumed$RUN_TAG"
 	fi
+}
+
+# run_submit PROGRAMS SIZE COUNT COUNTER: COUNT messages of SIZE bytes
+# through RUN_PEER's sendmail command (P_SENDMAIL), PROGRAMS loops at
+# once, each running it for its share one after the other; prints "rate
+# p50 p99" (the rate until the counter has grown by COUNT: every message
+# in the queue; the latency of one sendmail, start to exit) or a reason.
+declare -A P_SENDMAIL
+run_submit() {
+	local n=$1 size=$2 m=$3 count=$4 before t0 t2="" k share now deadline
+	local -a pids=()
+	if ! [ -s "$D/msg.$size" ]; then
+		{ printf 'From: sender@bench.test\nTo: root@localhost\nSubject: bench\n\n'
+		  head -c "$size" /dev/zero | tr '\0' 'x' | fold -w 76; echo; } > "$D/msg.$size"
+	fi
+	: > "$D/submit.err"
+	before=$($count)
+	t0=$(date +%s%N)
+	# Each loop runs in the namespace (Postfix listens only there, and its
+	# sendmail checks inet_interfaces), one ip netns exec per loop.
+	for k in $(seq 0 $((n - 1))); do
+		share=$((m / n + (k < m % n ? 1 : 0)))
+		# shellcheck disable=SC2016
+		ip netns exec "$NS" bash -c 'msg=$1 share=$2; shift 2
+			for i in $(seq 1 "$share"); do
+				a=$EPOCHREALTIME
+				timeout 60 "$@" -f sender@bench.test root@localhost \
+				    < "$msg" > /dev/null || echo fail
+				echo "$a $EPOCHREALTIME"
+			done' submit "$D/msg.$size" "$share" ${P_SENDMAIL[$RUN_PEER]} \
+		    > "$D/submit.w$k" 2>>"$D/submit.err" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	if cat "$D"/submit.w* | grep -q '^fail'; then
+		echo "failed($(tail -n 1 "$D/submit.err" | tr ' ' '_' | cut -c1-50))"
+		rm -f "$D"/submit.w*
+		return
+	fi
+	deadline=$((t0 + RUN_TIMEOUT * 1000000000))
+	while :; do
+		now=$(date +%s%N)
+		if [ $(($($count) - before)) -ge "$m" ]; then t2=$now; break; fi
+		[ "$now" -lt "$deadline" ] || break
+		sleep 0.01
+	done
+	if [ -z "$t2" ]; then
+		echo "lost($(($($count) - before))/$m)"
+	else
+		cat "$D"/submit.w* | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' |
+		    sort -g | awk -v m="$m" -v e=$((t2 - t0)) '{ l[NR] = $1 } END {
+		    p50 = l[int((NR - 1) * 0.50) + 1]; p99 = l[int((NR - 1) * 0.99) + 1]
+		    printf "%.1f %.2f %.2f\n", m / (e / 1e9), p50, p99 }'
+	fi
+	rm -f "$D"/submit.w*
 }
 
 # median: the median of the numbers on stdin; anything not a number (a
@@ -364,8 +430,12 @@ measure() {
 		IFS=: read -r kind s size m <<< "$row"
 		active=()
 		for p in "${peers[@]}"; do
-			if [ "$kind" != plain ] && [ "$kind" != busy ] && [ "$p" = opensmtpd ]; then
+			if { [ "$kind" = tls ] || [ "$kind" = tlsr ]; } && [ "$p" = opensmtpd ]; then
 				R[$p/$row]=no-tls
+				continue
+			fi
+			if [ "$kind" = sendmail ] && [ -z "${P_SENDMAIL[$p]:-}" ]; then
+				R[$p/$row]=no-sendmail
 				continue
 			fi
 			active+=("$p")
@@ -387,6 +457,7 @@ measure() {
 			for k in $(seq 0 $((n - 1))); do
 				p=${active[$(((k + i - 1) % n))]}
 				RUN_TAG=.$p
+				RUN_PEER=$p
 				t0=$(cputicks "${P_ROOT[$p]}")
 				r=$(run_load "${P_ADDR[$p]}" "$kind" "$s" "$size" "$m" "${P_COUNT[$p]}")
 				t1=$(cputicks "${P_ROOT[$p]}")
@@ -527,6 +598,7 @@ sm_count() { find "$D/sm/spool/queue" -name '*.env' 2>/dev/null | wc -l; }
 P_ADDR[strictmail]=$SM_ADDR
 P_ROOT[strictmail]=$SM_PID
 P_COUNT[strictmail]=sm_count
+P_SENDMAIL[strictmail]="$CTL sendmail -C $D/sm/strictmail.conf"
 FIRST_PEERS=strictmail
 
 # ---------------------------------------------------------------- postfix
@@ -561,10 +633,15 @@ smtpd_tls_security_level = may
 maillog_file_prefixes = $D
 maillog_file = $D/pf/maillog
 biff = no
+# sendmail runs postdrop with only these (the private tree's libraries).
+export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH
 EOF
 	cat > "$D/pf/etc/master.cf" <<'EOF'
 smtp      inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
+  -o cleanup_service_name=hcleanup
+hcleanup  unix  n       -       n       -       0       cleanup
+  -o header_checks=static:HOLD
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
@@ -601,6 +678,7 @@ EOF
 	P_ADDR[postfix]=$PF_ADDR
 	P_ROOT[postfix]=$PF_PID
 	P_COUNT[postfix]=pf_count
+	P_SENDMAIL[postfix]="env MAIL_CONFIG=$D/pf/etc LD_LIBRARY_PATH=$PF_LIBPATH $(priv_root postfix)/usr/sbin/sendmail"
 	FIRST_PEERS="$FIRST_PEERS postfix"
 fi
 
@@ -822,6 +900,10 @@ peers_table() {
 	echo "durability. OpenSMTPD keeps what it accepted (its relay host refuses); chasquid, whose"
 	echo "queue holds at most 200 messages, delivers each at once to a pipe alias (| /bin/true)."
 	echo "OpenSMTPD 6.8 cannot finish a TLS handshake as a server with OpenSSL 3: no-tls."
+	case " $ROWS " in *" sendmail:"*)
+		echo "no-sendmail: OpenSMTPD's sendmail (smtpctl) hands mail to its daemon as the setgid"
+		echo "group _smtpq, which its privately unpacked tree cannot be; chasquid has no sendmail." ;;
+	esac
 }
 
 table() {
@@ -880,6 +962,13 @@ table() {
 			echo "tls-res $s sess: STARTTLS, each client session offering the session ticket of"
 			echo "its last handshake (as a sending MTA with a TLS session cache does); handshakes"
 			echo "resumed: strictmail ${R[strictmail/$row/res]:--}, Postfix ${R[postfix/$row/res]:--}." ;;
+		sendmail:*)
+			IFS=: read -r kind s size m <<< "$row"
+			echo "sendmail $s sess: local submission, $s programs at once each running the"
+			echo "MTA's sendmail command (strictmailctl sendmail; Postfix's sendmail and postdrop)"
+			echo "for its share of the $m messages, as root; the rate counts until every message"
+			echo "is in the queue (Postfix: held by its pickup's cleanup), p50/p99 is one sendmail"
+			echo "from its start to its exit.  No client CPU: the sendmail programs are the MTA's." ;;
 		esac
 	done
 	if [ -n "$FQ_N" ]; then
