@@ -1348,7 +1348,6 @@ qs_result_done(struct queue_sched *qs, struct qs_msg *m,
 	}
 }
 
-
 /*
  * The rewrite of rw->env after outcomes rw->o ended; failed: why it
  * failed, or NULL.  Its bounce and delay warning are queued; the
@@ -1412,8 +1411,7 @@ qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
 	    qs_maybe_remove(qs, m, &rw0->env)) {
 		/* Nothing left to do: the removal is the record, and a
 		 * rewrite before it would only cost an fdatasync and a
-		 * folder fsync.  Were it not to go, the envelope is
-		 * rewritten below and the removal tried again. */
+		 * folder fsync. */
 		return 0;
 	}
 	if (m != NULL && !qs->closing &&
