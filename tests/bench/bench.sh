@@ -964,9 +964,9 @@ table() {
 			echo "resumed: strictmail ${R[strictmail/$row/res]:--}, Postfix ${R[postfix/$row/res]:--}." ;;
 		sendmail:*)
 			IFS=: read -r kind s size m <<< "$row"
-			echo "sendmail $s sess: local submission, $s programs at once each running the"
-			echo "MTA's sendmail command (strictmailctl sendmail; Postfix's sendmail and postdrop)"
-			echo "for its share of the $m messages, as root; the rate counts until every message"
+			echo "sendmail $s sess: local submission, $s at a time, each running the MTA's"
+			echo "sendmail command (strictmailctl sendmail; Postfix's sendmail and postdrop) for"
+			echo "its share of the $m messages, as root; the rate counts until every message"
 			echo "is in the queue (Postfix: held by its pickup's cleanup), p50/p99 is one sendmail"
 			echo "from its start to its exit.  No client CPU: the sendmail programs are the MTA's." ;;
 		esac
