@@ -136,7 +136,7 @@ test-integration: asan
 # MTA-STS part (tests/bench/bench.sh says what each mode measures).
 # The relay (at 10 and at 50 sessions) and MTA-STS tables are appended to
 # bench/results.md after the acceptance table.  The relay runs first: the
-# acceptance part ends by removing a spool of 120,000 messages and a 3 GiB
+# acceptance part ends by removing a spool of over 120,000 messages and a 3 GiB
 # file, and the relay run after it (after a 10 s settle) measured
 # strictmail, which syncs, at half its speed on a settled disk and
 # chasquid, which does not, at four fifths (1.19x against 1.65x).
