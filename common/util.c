@@ -7,6 +7,7 @@
  * suffix where the function takes one, and every multiplication checked
  * for overflow.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -135,6 +136,35 @@ xthread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *what)
 		errno = rc;
 		fatal("%s: pthread_create", what);
 	}
+}
+
+int
+wake_fd_new(const char *what)
+{
+	int	fd;
+
+	if ((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("%s: eventfd", what);
+	return fd;
+}
+
+void
+wake_fd_post(int fd)
+{
+	uint64_t	one = 1;
+
+	/* EAGAIN: the counter is set already. */
+	while (write(fd, &one, sizeof(one)) == -1 && errno == EINTR)
+		continue;
+}
+
+void
+wake_fd_clear(int fd)
+{
+	uint64_t	n;
+
+	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+		continue;
 }
 
 char *

@@ -32,6 +32,12 @@ void *xreallocarray(void *p, size_t n, size_t size);
  * loop's signalfd); dies naming what on failure. */
 void xthread_start(pthread_t *t, void *(*fn)(void *), void *arg,
     const char *what);
+/* A thread's wake-up for an event loop: a non-blocking eventfd (dies
+ * naming what on failure); wake_fd_post makes it readable, wake_fd_clear
+ * empties it. */
+int wake_fd_new(const char *what);
+void wake_fd_post(int fd);
+void wake_fd_clear(int fd);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 

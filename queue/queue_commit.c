@@ -12,7 +12,6 @@
  * descriptors they sync.
  * Sequence and crash states: queue/INTERNALS.
  */
-#include <sys/eventfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -362,15 +361,11 @@ static void
 queue_commit_report(struct queue_commit *qc, struct queue_job *batch,
     struct queue_job **last)
 {
-	uint64_t	one = 1;
-
 	pthread_mutex_lock(&qc->lock);
 	*qc->done_tail = batch;
 	qc->done_tail = last;
 	pthread_mutex_unlock(&qc->lock);
-	/* The counter cannot overflow in practice; EAGAIN means it is set. */
-	while (write(qc->efd, &one, sizeof(one)) == -1 && errno == EINTR)
-		continue;
+	wake_fd_post(qc->efd);
 }
 
 static void *
@@ -409,8 +404,7 @@ queue_commit_new(int spoolfd, int journal)
 	qc->journal = journal;
 	qc->pending_tail = &qc->pending;
 	qc->done_tail = &qc->done;
-	if ((qc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal("queue_commit_new: eventfd");
+	qc->efd = wake_fd_new("queue_commit_new");
 	if (pthread_mutex_init(&qc->lock, NULL) != 0 ||
 	    pthread_cond_init(&qc->cond, NULL) != 0 ||
 	    pthread_mutex_init(&qc->slock, NULL) != 0 ||
@@ -453,10 +447,8 @@ struct queue_job *
 queue_commit_done(struct queue_commit *qc)
 {
 	struct queue_job	*list;
-	uint64_t		 n;
 
-	while (read(qc->efd, &n, sizeof(n)) == -1 && errno == EINTR)
-		continue;
+	wake_fd_clear(qc->efd);
 	pthread_mutex_lock(&qc->lock);
 	list = qc->done;
 	qc->done = NULL;

@@ -2,8 +2,6 @@
  * queue_io.c - the queue's removals and envelope rewrites on a thread
  * (queue_io.h).
  */
-#include <sys/eventfd.h>
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -46,7 +44,6 @@ queue_io_thread(void *arg)
 {
 	struct queue_io		*qi = arg;
 	struct queue_io_op	*op, **last;
-	uint64_t		 one = 1;
 
 	pthread_mutex_lock(&qi->lock);
 	for (;;) {
@@ -66,10 +63,7 @@ queue_io_thread(void *arg)
 		qi->done_tail = last;
 		qi->work = NULL;
 		pthread_cond_broadcast(&qi->round);
-		/* EAGAIN: the counter is set already. */
-		while (write(qi->efd, &one, sizeof(one)) == -1 &&
-		    errno == EINTR)
-			continue;
+		wake_fd_post(qi->efd);
 	}
 	pthread_mutex_unlock(&qi->lock);
 	return NULL;
@@ -84,8 +78,7 @@ queue_io_new(int spoolfd)
 	qi->spoolfd = spoolfd;
 	qi->todo_tail = &qi->todo;
 	qi->done_tail = &qi->done;
-	if ((qi->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal("queue_io_new: eventfd");
+	qi->efd = wake_fd_new("queue_io_new");
 	if (pthread_mutex_init(&qi->lock, NULL) != 0 ||
 	    pthread_cond_init(&qi->cond, NULL) != 0 ||
 	    pthread_cond_init(&qi->round, NULL) != 0)
@@ -179,10 +172,8 @@ struct queue_io_op *
 queue_io_done(struct queue_io *qi)
 {
 	struct queue_io_op	*list;
-	uint64_t		 n;
 
-	while (read(qi->efd, &n, sizeof(n)) == -1 && errno == EINTR)
-		continue;
+	wake_fd_clear(qi->efd);
 	pthread_mutex_lock(&qi->lock);
 	list = qi->done;
 	qi->done = NULL;

@@ -8,7 +8,6 @@
  * two flags, under one lock, and wakes the loop through an eventfd.  Its
  * log lines are written like the loop's (log.c: one write per line).
  */
-#include <sys/eventfd.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -62,10 +61,7 @@ qr_now_ms(void)
 static void
 qr_wake(struct queue_recover *qr)
 {
-	uint64_t	one = 1;
-
-	while (write(qr->efd, &one, sizeof(one)) == -1 && errno == EINTR)
-		continue;
+	wake_fd_post(qr->efd);
 }
 
 /* queue_fs_recover_folder's callback: the envelope is taken. */
@@ -137,8 +133,7 @@ queue_recover_start(int spoolfd)
 	qr->bound = queue_fs_recover_bound(spoolfd);
 	log_info("recovery: incoming/ emptied; checking the messages in "
 	    "queue/ while taking mail");
-	if ((qr->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal("queue_recover_start: eventfd");
+	qr->efd = wake_fd_new("queue_recover_start");
 	if (pthread_mutex_init(&qr->lock, NULL) != 0)
 		fatalx("queue_recover_start: cannot initialise lock");
 	xthread_start(&qr->thread, qr_thread, qr, "queue_recover_start");
@@ -156,11 +151,9 @@ queue_recover_take(struct queue_recover *qr, queue_fs_found_cb found,
     void *arg, struct queue_fs_recovery *rec)
 {
 	struct qr_found	*list, *n;
-	uint64_t	 v;
 	int		 ended;
 
-	while (read(qr->efd, &v, sizeof(v)) == -1 && errno == EINTR)
-		continue;
+	wake_fd_clear(qr->efd);
 	pthread_mutex_lock(&qr->lock);
 	list = qr->found;
 	qr->found = NULL;
