@@ -1391,15 +1391,15 @@ qs_rewritten(struct queue_sched *qs, struct qs_msg *m, struct qs_rewrite *rw,
 }
 
 /*
- * rw->env was changed (m: the message's entry, or NULL): the message goes
+ * cur->env was changed (m: the message's entry, or NULL): the message goes
  * if nothing is left to do, else the envelope is rewritten, on the
- * thread (1: rw went with it, and qs_rewrite_done takes it back; the
- * caller's copy is not to be freed) or, with no entry or at shutdown,
- * here (0).
+ * thread (1: a copy of cur went with it, and qs_rewrite_done takes it
+ * back; what cur points to is the copy's now, not to be freed) or, with
+ * no entry or at shutdown, here (0).
  */
 static int
 qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
-    struct qs_rewrite *rw0)
+    struct qs_rewrite *cur)
 {
 	struct qs_rewrite	*rw;
 	struct buf		 text;
@@ -1407,17 +1407,17 @@ qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
 
 	if (m != NULL)
 		m->envgen++;
-	if (rw0->nb == 0 && !rw0->warn && qs_count_pending(&rw0->env) == 0 &&
-	    qs_maybe_remove(qs, m, &rw0->env)) {
+	if (cur->nb == 0 && !cur->warn && qs_count_pending(&cur->env) == 0 &&
+	    qs_maybe_remove(qs, m, &cur->env)) {
 		/* Nothing left to do: the removal is the record, and a
 		 * rewrite before it would only cost an fdatasync and a
 		 * folder fsync. */
 		return 0;
 	}
 	if (m != NULL && !qs->closing &&
-	    envelope_check(&rw0->env, why, sizeof(why)) == 0) {
+	    envelope_check(&cur->env, why, sizeof(why)) == 0) {
 		rw = xmalloc(sizeof(*rw));
-		*rw = *rw0;
+		*rw = *cur;
 		rw->gen = m->envgen;
 		buf_init(&text);
 		envelope_serialize(&rw->env, &text);
@@ -1426,8 +1426,8 @@ qs_env_changed(struct queue_sched *qs, struct qs_msg *m,
 		sidx_resched(&qs->idx, m);
 		return 1;
 	}
-	qs_rewritten(qs, m, rw0, queue_fs_write_envelope(qs->spoolfd,
-	    &rw0->env, why, sizeof(why)) == -1 ? why : NULL, 1);
+	qs_rewritten(qs, m, cur, queue_fs_write_envelope(qs->spoolfd,
+	    &cur->env, why, sizeof(why)) == -1 ? why : NULL, 1);
 	return 0;
 }
 
@@ -1443,9 +1443,9 @@ static int
 qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
     struct qs_outcome *o, size_t n)
 {
-	struct qs_rewrite  rw0, *rw = &rw0;
-	char		   why[512];
-	size_t		   i;
+	struct qs_rewrite	rw;
+	char			why[512];
+	size_t			i;
 
 	/* What the thread has still to write of it is on the disk first:
 	 * the envelope read is the last one written (two jobs of one
@@ -1457,22 +1457,22 @@ qs_result_apply(struct queue_sched *qs, struct qs_msg *m, const char *qid,
 			return 0;
 		}
 	}
-	memset(rw, 0, sizeof(*rw));
-	if (queue_fs_read_envelope(qs->spoolfd, qid, &rw->env, why,
+	memset(&rw, 0, sizeof(rw));
+	if (queue_fs_read_envelope(qs->spoolfd, qid, &rw.env, why,
 	    sizeof(why)) == -1) {
 		log_warnx("%s: outcome of a message whose envelope cannot be "
 		    "read (%s): ignored", qid, why);
 		return 0;
 	}
-	(void)strlcpy(rw->qid, qid, sizeof(rw->qid));
-	rw->o = o;
-	rw->n = n;
-	rw->bidx = xcalloc(n + 1, sizeof(*rw->bidx));
-	rw->nb = qs_apply(qs, &rw->env, o, n, rw->bidx, &rw->warn);
-	if (qs_env_changed(qs, m, rw))
+	(void)strlcpy(rw.qid, qid, sizeof(rw.qid));
+	rw.o = o;
+	rw.n = n;
+	rw.bidx = xcalloc(n + 1, sizeof(*rw.bidx));
+	rw.nb = qs_apply(qs, &rw.env, o, n, rw.bidx, &rw.warn);
+	if (qs_env_changed(qs, m, &rw))
 		return 1;
-	free(rw->bidx);
-	envelope_free(&rw->env);
+	free(rw.bidx);
+	envelope_free(&rw.env);
 	return 0;
 }
 
