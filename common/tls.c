@@ -158,6 +158,16 @@ tls_init(void)
 	tls_ready = 1;
 }
 
+int
+tls_threaded(void)
+{
+#if defined(MBEDTLS_THREADING_C)
+	return 1;
+#else
+	return 0;
+#endif
+}
+
 void
 tls_cleanup(void)
 {
@@ -233,6 +243,27 @@ tls_load_chain(struct tls_server_conf *c, const uint8_t *cert, size_t len,
 	return 0;
 }
 
+/* One signature at load, so that the table of multiples of the generator
+ * is in the key's group before any handshake: mbedTLS stores it there at
+ * the first signature, and a server configuration is shared by handshakes
+ * on several threads (tls_pool.h), which must find it there and only read
+ * it. */
+static int
+tls_key_warm(struct tls_server_conf *c, char *err, size_t errlen)
+{
+	unsigned char	hash[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+	size_t		len;
+	int		ret;
+
+	memset(hash, 0x5a, sizeof(hash));
+	if ((ret = mbedtls_pk_sign(&c->key, MBEDTLS_MD_SHA256, hash,
+	    sizeof(hash), sig, &len, tls_rng, NULL)) != 0) {
+		tls_errtext(err, errlen, "key: a signature", ret);
+		return -1;
+	}
+	return 0;
+}
+
 /* mbedTLS parses an EC key as an ECKEY context, which signs through a
  * fresh copy of its group: every signature then rebuilds the table of
  * multiples of the generator, about half of what a P-256 signature
@@ -258,7 +289,7 @@ tls_key_ecdsa(struct tls_server_conf *c, char *err, size_t errlen)
 	}
 	mbedtls_pk_free(&c->key);
 	c->key = ecdsa;
-	return 0;
+	return tls_key_warm(c, err, errlen);
 }
 
 static int
@@ -645,6 +676,17 @@ tls_handshake(struct tls_conn *t)
 	if (ret == 0)
 		return 0;
 	return tls_result(t, "handshake", ret);
+}
+
+int
+tls_step_costly(const struct tls_conn *t)
+{
+	/* A server that waits for a ClientHello (its answer: an ECDHE key
+	 * pair and a signature, unless a ticket resumes) or for a
+	 * ClientKeyExchange (the shared secret).  What follows a resumption
+	 * or a key exchange is hashing and a few records. */
+	return t->conf != NULL &&
+	    t->ssl.state <= MBEDTLS_SSL_CLIENT_KEY_EXCHANGE;
 }
 
 ssize_t

@@ -41,6 +41,11 @@ struct tls_trust;
 void tls_init(void);
 /* Frees the generator, once every configuration has been released. */
 void tls_cleanup(void);
+/* 1 when mbedTLS locks what handshakes on several threads share (its
+ * random generator and ticket keys: MBEDTLS_THREADING_C, as Debian builds
+ * it), so that a server configuration may serve handshakes on several
+ * threads at once (tls_pool.h); 0 otherwise. */
+int tls_threaded(void);
 
 /* A server configuration from PEM bytes (certificate chain and key).
  * NULL with a message in err on any error ("certificate: ...", "key: ...",
@@ -86,6 +91,11 @@ struct tls_conn *tls_conn_client(struct tls_client_conf *c, int fd,
 
 /* 0 when the handshake is complete, TLS_WANT_*, or TLS_ERROR. */
 int tls_handshake(struct tls_conn *t);
+/* 1 when the next handshake step of a server connection may compute a
+ * key exchange or a signature (worth a worker thread: tls_pool.h), 0
+ * when it is only hashing and records (a resumption's end, the last
+ * messages of a full handshake) or the connection is a client's. */
+int tls_step_costly(const struct tls_conn *t);
 /* Bytes read (>0), 0 at a clean close_notify or EOF, TLS_WANT_*, TLS_ERROR. */
 ssize_t tls_read(struct tls_conn *t, void *buf, size_t len);
 /* Bytes written (>0, possibly fewer than len: at most one record of 16 KiB),

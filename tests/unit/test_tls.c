@@ -10,6 +10,9 @@
  * server, through a relay that records the bytes of the handshake: SNI,
  * the groups offered and chosen (X25519 first), the peer's chain handed
  * to the verifier, TLS 1.2 required by the strict configuration.
+ * Handshake steps on worker threads (tls_pool.h): many at once with ECDSA
+ * and RSA keys, a resumption, which steps are costly, a stop that runs
+ * what was submitted, and the CPUs of the process's affinity.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,8 @@
 #include <cmocka.h>
 
 #include <sys/socket.h>
+#include <sched.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -37,6 +42,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "common/tls.h"
+#include "common/tls_pool.h"
 #include "common/util.h"
 
 #define PUMP_ROUNDS	200
@@ -1552,6 +1558,314 @@ test_client_refcount(void **state)
 
 /* ---- the PKI generator's own check ---- */
 
+/* ---- handshake steps on worker threads (tls_pool.h) ---- */
+
+/* tls_step_costly: a server waiting for a ClientHello or a
+ * ClientKeyExchange; after a resumed ClientHello, and once done, not; a
+ * client never. */
+static void
+test_step_costly(void **state)
+{
+	struct tls_server_conf	*conf;
+	struct tls_client_conf	*cc;
+	struct tls_session	*s = NULL;
+	struct tls_conn		*sv, *cl;
+	int			 fds[2], round, sret, cret, i;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	cc = tls_client_conf_new(TLS_CLIENT_STRICT);
+	assert_int_equal(own_pair_handshake(conf, cc, NULL, &s), 0);
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM |
+		    SOCK_NONBLOCK, 0, fds), 0);
+		sv = tls_conn_server(conf, fds[0]);
+		cl = tls_conn_client(cc, fds[1], "mx.example.test");
+		if (round == 1)
+			assert_int_equal(tls_session_offer(cl, s), 0);
+		assert_int_equal(tls_step_costly(sv), 1);
+		assert_int_equal(tls_step_costly(cl), 0);
+		/* The ClientHello, and the server's answer to it. */
+		assert_int_equal(tls_handshake(cl), TLS_WANT_READ);
+		assert_int_equal(tls_handshake(sv), TLS_WANT_READ);
+		/* Full: the ClientKeyExchange is next; resumed: only the
+		 * client's Finished. */
+		assert_int_equal(tls_step_costly(sv), round == 0 ? 1 : 0);
+		sret = cret = TLS_WANT_READ;
+		for (i = 0; i < PUMP_ROUNDS && (sret != 0 || cret != 0); i++) {
+			if (cret != 0)
+				cret = tls_handshake(cl);
+			if (sret != 0)
+				sret = tls_handshake(sv);
+		}
+		assert_int_equal(sret, 0);
+		assert_int_equal(cret, 0);
+		assert_int_equal(tls_resumed(sv), round);
+		assert_int_equal(tls_step_costly(sv), 0);
+		tls_conn_free(sv);
+		tls_conn_free(cl);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	tls_session_free(s);
+	tls_client_conf_unref(cc);
+	tls_server_conf_unref(conf);
+}
+
+#define POOL_PAIRS	16
+#define POOL_ROUNDS	20000
+
+struct pool_pair {
+	int		 fds[2];
+	struct tls_conn	*sv, *cl;
+	struct tls_step	 step;
+	int		 out;		/* the server's step is in the pool */
+	int		 sret, cret;
+};
+
+/*
+ * POOL_PAIRS handshakes at once, tls.c's client against a server whose
+ * costly steps run in a pool of 4 workers and the others here, as the
+ * receiver does: every one ends on both sides, resumed when a ticket is
+ * offered, the pool's steps came back through its descriptor, and data
+ * goes both ways afterwards.
+ */
+static void
+pool_run(const char *name, struct tls_session *offer, int want_resumed)
+{
+	struct tls_server_conf	*conf;
+	struct tls_client_conf	*cc;
+	struct tls_pool		*pool;
+	struct pool_pair	 pp[POOL_PAIRS], *q;
+	struct tls_step		*st, *next;
+	struct pollfd		 pfd;
+	unsigned		 pooled = 0, back = 0, left = POOL_PAIRS;
+	char			 buf[8];
+	int			 i, r;
+
+	conf = conf_from(name, name);
+	cc = tls_client_conf_new(TLS_CLIENT_STRICT);
+	pool = tls_pool_new(4);
+	assert_non_null(pool);
+	for (i = 0; i < POOL_PAIRS; i++) {
+		q = &pp[i];
+		memset(q, 0, sizeof(*q));
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM |
+		    SOCK_NONBLOCK, 0, q->fds), 0);
+		q->sv = tls_conn_server(conf, q->fds[0]);
+		q->cl = tls_conn_client(cc, q->fds[1], "mx.example.test");
+		if (offer != NULL)
+			assert_int_equal(tls_session_offer(q->cl, offer), 0);
+		q->sret = q->cret = TLS_WANT_READ;
+		q->step.tls = q->sv;
+		q->step.arg = q;
+	}
+	for (r = 0; r < POOL_ROUNDS && left > 0; r++) {
+		for (i = 0; i < POOL_PAIRS; i++) {
+			q = &pp[i];
+			if (q->cret != 0)
+				q->cret = tls_handshake(q->cl);
+			if (q->out || q->sret == 0)
+				continue;
+			if (q->sret != TLS_WANT_READ &&
+			    q->sret != TLS_WANT_WRITE)
+				fail_msg("expected a handshake, got %d (%s)",
+				    q->sret, tls_error(q->sv));
+			if (tls_step_costly(q->sv)) {
+				q->out = 1;
+				pooled++;
+				tls_pool_submit(pool, &q->step);
+			} else
+				q->sret = tls_handshake(q->sv);
+			if (q->sret == 0 && q->cret == 0)
+				left--;
+		}
+		pfd.fd = tls_pool_fd(pool);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 5) == 1)
+			for (st = tls_pool_done(pool); st != NULL; st = next) {
+				next = st->next;
+				q = st->arg;
+				q->out = 0;
+				q->sret = st->rc;
+				back++;
+				if (q->sret == 0 && q->cret == 0)
+					left--;
+			}
+		/* A client whose server ended last. */
+		for (i = 0; i < POOL_PAIRS && r > 0; i++)
+			if (pp[i].sret == 0 && pp[i].cret != 0 &&
+			    (pp[i].cret = tls_handshake(pp[i].cl)) == 0)
+				left--;
+	}
+	assert_int_equal(left, 0);
+	assert_int_equal(back, pooled);
+	assert_true(pooled >= POOL_PAIRS);
+	for (i = 0; i < POOL_PAIRS; i++) {
+		q = &pp[i];
+		assert_int_equal(q->sret, 0);
+		assert_int_equal(q->cret, 0);
+		assert_int_equal(tls_resumed(q->sv), want_resumed);
+		assert_int_equal(tls_write(q->sv, "250 ok\r\n", 8), 8);
+		assert_int_equal(tls_read(q->cl, buf, sizeof(buf)), 8);
+		assert_memory_equal(buf, "250 ok\r\n", 8);
+		assert_int_equal(tls_write(q->cl, "QUIT\r\n", 6), 6);
+		assert_int_equal(tls_read(q->sv, buf, sizeof(buf)), 6);
+		tls_conn_free(q->sv);
+		tls_conn_free(q->cl);
+		close(q->fds[0]);
+		close(q->fds[1]);
+	}
+	tls_pool_free(pool);
+	tls_client_conf_unref(cc);
+	tls_server_conf_unref(conf);
+}
+
+static void
+test_pool_handshakes(void **state)
+{
+	struct tls_server_conf	*conf;
+	struct tls_client_conf	*cc;
+	struct tls_session	*s = NULL;
+
+	(void)state;
+	pool_run("valid", NULL, 0);
+	pool_run("rsa", NULL, 0);
+	/* A ticket of another configuration (other keys) at each: full
+	 * handshakes that work. */
+	conf = conf_from("valid", "valid");
+	cc = tls_client_conf_new(TLS_CLIENT_STRICT);
+	assert_int_equal(own_pair_handshake(conf, cc, NULL, &s), 0);
+	tls_client_conf_unref(cc);
+	tls_server_conf_unref(conf);
+	pool_run("valid", s, 0);
+	tls_session_free(s);
+}
+
+/* The same configuration's tickets resume through the pool. */
+static void
+test_pool_resume(void **state)
+{
+	struct tls_server_conf	*conf;
+	struct tls_client_conf	*cc;
+	struct tls_pool		*pool;
+	struct tls_session	*s = NULL;
+	struct tls_step		 st, *got;
+	struct tls_conn		*sv, *cl;
+	struct pollfd		 pfd;
+	int			 fds[2], i, sret = TLS_WANT_READ, cret = 1;
+	int			 pooled = 0;
+
+	(void)state;
+	conf = conf_from("valid", "valid");
+	cc = tls_client_conf_new(TLS_CLIENT_STRICT);
+	assert_int_equal(own_pair_handshake(conf, cc, NULL, &s), 0);
+	pool = tls_pool_new(2);
+	assert_non_null(pool);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+	    fds), 0);
+	sv = tls_conn_server(conf, fds[0]);
+	cl = tls_conn_client(cc, fds[1], "mx.example.test");
+	assert_int_equal(tls_session_offer(cl, s), 0);
+	for (i = 0; i < PUMP_ROUNDS && (sret != 0 || cret != 0); i++) {
+		if (cret != 0)
+			cret = tls_handshake(cl);
+		if (sret == 0)
+			continue;
+		if (!tls_step_costly(sv)) {
+			sret = tls_handshake(sv);
+			continue;
+		}
+		memset(&st, 0, sizeof(st));
+		st.tls = sv;
+		tls_pool_submit(pool, &st);
+		pooled++;
+		pfd.fd = tls_pool_fd(pool);
+		pfd.events = POLLIN;
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+		got = tls_pool_done(pool);
+		assert_ptr_equal(got, &st);
+		assert_null(got->next);
+		sret = st.rc;
+	}
+	assert_int_equal(sret, 0);
+	assert_int_equal(cret, 0);
+	assert_int_equal(tls_resumed(sv), 1);
+	assert_true(pooled >= 1);
+	tls_conn_free(sv);
+	tls_conn_free(cl);
+	close(fds[0]);
+	close(fds[1]);
+	tls_pool_free(pool);
+	tls_session_free(s);
+	tls_client_conf_unref(cc);
+	tls_server_conf_unref(conf);
+}
+
+/* tls_pool_stop runs every step submitted before the workers end, and
+ * they are all back; fewer than 2 workers is no pool; one CPU of
+ * affinity is one CPU. */
+static void
+test_pool_stop(void **state)
+{
+	struct tls_server_conf	*conf;
+	struct tls_pool		*pool;
+	struct tls_step		 st[8], *got;
+	struct tls_conn		*sv[8];
+	int			 fds[8][2], i, n = 0, seen[8];
+	cpu_set_t		 one;
+	pid_t			 pid;
+	int			 status;
+
+	(void)state;
+	assert_null(tls_pool_new(0));
+	assert_null(tls_pool_new(1));
+	assert_int_equal(tls_threaded(), 1);	/* Debian's mbedTLS */
+	assert_true(tls_pool_cpus() >= 1);
+	conf = conf_from("valid", "valid");
+	pool = tls_pool_new(3);
+	assert_non_null(pool);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM |
+		    SOCK_NONBLOCK, 0, fds[i]), 0);
+		sv[i] = tls_conn_server(conf, fds[i][0]);
+		memset(&st[i], 0, sizeof(st[i]));
+		st[i].tls = sv[i];
+		st[i].rc = 12345;
+		st[i].arg = &seen[i];
+		seen[i] = 0;
+		tls_pool_submit(pool, &st[i]);
+	}
+	tls_pool_stop(pool);
+	for (got = tls_pool_done(pool); got != NULL; got = got->next) {
+		assert_int_equal(got->rc, TLS_WANT_READ);	/* nothing sent */
+		(*(int *)got->arg)++;
+		n++;
+	}
+	assert_int_equal(n, 8);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(seen[i], 1);
+		tls_conn_free(sv[i]);
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	tls_pool_free(pool);
+	tls_server_conf_unref(conf);
+
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0)
+			_exit(2);
+		_exit(tls_pool_cpus() == 1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 test_pki_check(void **state)
 {
@@ -1592,6 +1906,10 @@ main(void)
 		cmocka_unit_test(test_server_groups),
 		cmocka_unit_test(test_client_tls11_server),
 		cmocka_unit_test(test_client_refcount),
+		cmocka_unit_test(test_step_costly),
+		cmocka_unit_test(test_pool_handshakes),
+		cmocka_unit_test(test_pool_resume),
+		cmocka_unit_test(test_pool_stop),
 	};
 
 	log_init("test_tls", 1, 0);
