@@ -123,7 +123,8 @@ static void smtpd_pre_use(void *arg);
 static int
 smtpd_conn_busy(const struct smtpd_conn *c)
 {
-	return smtp_session_busy(&c->sess) || c->pre == SMTPD_PRE_PENDING;
+	return smtp_session_busy(&c->sess) || c->pre == SMTPD_PRE_PENDING ||
+	    c->hs_out;
 }
 
 /* A message opened ahead that nothing will use: aborted at the queue. */
@@ -175,7 +176,6 @@ smtpd_send_abort_qid(struct smtpd *sd, uint32_t id, const char *qid,
 	buf_free(&b);
 }
 
-/* Is id the session id of a record, with or without its socket? */
 /* The connection of session id, or NULL. */
 static struct smtpd_conn *
 smtpd_conn_by_id(const struct smtpd *sd, uint32_t id)
@@ -214,20 +214,37 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 	    c->sess.sid, c->sess.client,
 	    smtp_close_reason_name(c->sess.close_reason), c->sess.nmessages);
 	smtpd_msg_drop(c);
-	smtpd_conn_tls_free(c);
-	event_del(c->sd->loop, c->fd);
-	close(c->fd);
+	if (c->hs_out)
+		c->hs_fd = c->fd;	/* smtpd_conn_let_go, once it is back */
+	else {
+		smtpd_conn_tls_free(c);
+		event_del(c->sd->loop, c->fd);
+		close(c->fd);
+		c->sd->nlive--;
+	}
 	c->fd = -1;
 	event_timer_cancel(c->sd->loop, c->timer);
 	c->timer = NULL;
 	event_timer_cancel(c->sd->loop, c->delay_timer);
 	c->delay_timer = NULL;
 	c->delaying = 0;
-	c->sd->nlive--;
 	/* One about to be handed to DATA goes there, to be dropped as a
 	 * late answer would be. */
 	if (!c->pre_use.queued)
 		smtpd_pre_discard(c);
+	if (!smtpd_conn_busy(c))
+		smtpd_conn_free(c);
+}
+
+/* A handshake step came back to a connection closed while it was out:
+ * its TLS and socket go now, and the record if nothing else is due. */
+void
+smtpd_conn_let_go(struct smtpd_conn *c)
+{
+	smtpd_conn_tls_free(c);
+	close(c->hs_fd);
+	c->hs_fd = -1;
+	c->sd->nlive--;
 	if (!smtpd_conn_busy(c))
 		smtpd_conn_free(c);
 }
@@ -318,6 +335,8 @@ smtpd_conn_update_events(struct smtpd_conn *c)
 {
 	int	ev = 0;
 
+	if (c->hs_out)		/* not watched until it is back */
+		return;
 	if (c->handshaking)
 		ev = c->tls_rwant != 0 ? c->tls_rwant : EV_READ;
 	else {
@@ -676,6 +695,14 @@ smtpd_conn_input(struct smtpd_conn *c, int hup)
 			return -1;
 	} while (smtpd_conn_tls_more(c));
 	return 0;
+}
+
+/* The socket watched again, after a handshake step on a worker. */
+void
+smtpd_conn_watch(struct smtpd_conn *c)
+{
+	if (event_add(c->sd->loop, c->fd, EV_READ, smtpd_conn_event, c) == -1)
+		fatal("session=%s: event_add", c->sess.sid);
 }
 
 static void
@@ -1073,6 +1100,7 @@ smtpd_conn_new(struct smtpd *sd, const struct listener *l, int fd,
 	c->fd = fd;
 	c->msg_fd = -1;
 	c->pre_fd = -1;
+	c->hs_fd = -1;
 	c->pre_use.cb = smtpd_pre_use;
 	c->pre_use.arg = c;
 	c->ss = *ss;
@@ -1843,6 +1871,7 @@ smtpd_shutdown(struct smtpd *sd)
 {
 	struct smtpd_conn	*c, *next;
 
+	smtpd_tls_pool_stop(sd);
 	smtpd_listeners_close(sd);
 	event_timer_cancel(sd->loop, sd->drain_timer);
 	sd->drain_timer = NULL;
@@ -1883,6 +1912,13 @@ smtpd_setup(struct smtpd *sd, struct config *cfg, int parent_fd,
 	    smtpd_lookup_dispatch, smtpd_chan_closed, sd);
 	if (event_signal(sd->loop, SIGTERM, smtpd_sigterm, sd) == -1)
 		fatal("event_signal");
+	/* Handshakes on every CPU the process may use (common/tls_pool.h);
+	 * with one, in the loop.  Before the descriptors are counted: its
+	 * eventfd is one. */
+	sd->hs_pool = tls_pool_new(tls_pool_cpus());
+	if (sd->hs_pool != NULL && event_add(sd->loop,
+	    tls_pool_fd(sd->hs_pool), EV_READ, smtpd_tls_pool_event, sd) == -1)
+		fatal("tls pool: event_add");
 	smtpd_fd_setup(sd);
 	smtpd_listeners_setup(sd);
 }
@@ -1901,8 +1937,9 @@ smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
 	else
 		log_info("running unprivileged: no chroot, no user change");
 	smtpd_setup(&sd, cfg, parent_fd, queue_fd, lookup_fd);
-	log_info("ready: %zu listener%s", cfg->nlisteners,
-	    cfg->nlisteners == 1 ? "" : "s");
+	log_info("ready: %zu listener%s, TLS handshakes %s", cfg->nlisteners,
+	    cfg->nlisteners == 1 ? "" : "s", sd.hs_pool != NULL ?
+	    "on worker threads, one per CPU" : "in the event loop");
 	if (event_loop_run(sd.loop) == -1)
 		fatal("event loop");
 	smtpd_shutdown(&sd);
@@ -1910,6 +1947,7 @@ smtpd_main(struct config *cfg, int parent_fd, int queue_fd, int lookup_fd,
 	ipc_chan_free(sd.queue);
 	ipc_chan_free(sd.lookup);
 	event_loop_free(sd.loop);
+	tls_pool_free(sd.hs_pool);
 	free(sd.lst);
 	smtpd_conf_free(&sd);
 	tls_cleanup();

@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/event.h"
+#include "common/tls_pool.h"
 #include "smtpd/dataread.h"
 #include "smtpd/smtp_session.h"
 
@@ -75,6 +76,12 @@ struct smtpd_conn {
 	int			 tls_rwant;	/* EV_* the last read waits for */
 	int			 tls_wwant;	/* EV_* the last write waits for */
 	size_t			 tls_wlen;	/* a write to repeat, 0 = none */
+	/* A handshake step on a worker (common/tls_pool.h): while hs_out,
+	 * nothing here touches tls or the socket, which is not watched; a
+	 * close meanwhile keeps the socket open in hs_fd until it is back. */
+	struct tls_step		 hs;
+	int			 hs_out;
+	int			 hs_fd;
 
 	/* The message being read. */
 	int			 in_data;	/* reading DATA or a BDAT chunk */
@@ -133,6 +140,8 @@ struct smtpd {
 	struct event_timer	*accept_timer;
 	struct tls_server_conf	*tlsconf;	/* for new sessions; NULL = none */
 	int			 tls_waiting;	/* for the first certificate */
+	struct tls_pool		*hs_pool;	/* handshake steps; NULL: in
+						 * the loop (one CPU) */
 	struct event_timer	*tls_timer;
 };
 
@@ -140,6 +149,8 @@ struct smtpd {
 void smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why);
 void smtpd_conn_reply(struct smtpd_conn *c, const struct smtp_reply *r);
 void smtpd_conn_update_events(struct smtpd_conn *c);
+void smtpd_conn_watch(struct smtpd_conn *c);
+void smtpd_conn_let_go(struct smtpd_conn *c);
 int smtpd_conn_input(struct smtpd_conn *c, int hup);
 void smtpd_conn_act(struct smtpd_conn *c, enum smtp_action a,
     const struct smtp_reply *r);
@@ -162,6 +173,8 @@ void smtpd_tls_drop_input(struct smtpd_conn *c);
 void smtpd_tls_log_error(struct smtpd_conn *c, const char *what);
 void smtpd_tls_wait_over(void *arg);
 void smtpd_tls_conf(struct smtpd *sd, struct ipc_msg *m);
+void smtpd_tls_pool_event(int fd, int events, void *arg);
+void smtpd_tls_pool_stop(struct smtpd *sd);
 
 /* smtpd_conf.c: the settings that reload. */
 void smtpd_conf_init(struct smtpd *sd);

@@ -13,34 +13,19 @@
 #include "common/logfmt.h"
 #include "common/proto.h"
 #include "common/tls.h"
+#include "common/tls_pool.h"
 #include "common/util.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtpd_int.h"
 
-/*
- * Starts or continues the handshake (after the 220 to STARTTLS, or on a
- * tls listener at once).  Returns -1 if the connection was closed.
- */
-int
-smtpd_tls_begin(struct smtpd_conn *c)
+/* After a step of the handshake (rc: tls_handshake's): wait for the
+ * socket, or fail, or the session goes on over TLS.  Returns -1 if the
+ * connection was closed. */
+static int
+smtpd_tls_stepped(struct smtpd_conn *c, int rc)
 {
 	struct smtp_reply	r;
-	int			rc;
 
-	if (c->tls == NULL) {
-		c->tls_start = 0;
-		if (c->tlsconf == NULL ||
-		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
-			log_warnx("session=%s tls not available", c->sess.sid);
-			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
-			return -1;
-		}
-		c->handshaking = 1;
-		c->tls_rwant = c->tls_wwant = 0;
-		c->tls_wlen = 0;
-		c->last = now_ms();
-	}
-	rc = tls_handshake(c->tls);
 	if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
 		c->tls_rwant = rc == TLS_WANT_READ ? EV_READ : EV_WRITE;
 		smtpd_conn_update_events(c);
@@ -65,6 +50,87 @@ smtpd_tls_begin(struct smtpd_conn *c)
 	}
 	/* The client may have sent its EHLO with the last flight. */
 	return smtpd_conn_input(c, 0);
+}
+
+/*
+ * Starts or continues the handshake (after the 220 to STARTTLS, or on a
+ * tls listener at once).  The first step runs here: nothing has come
+ * yet, it only sets up and waits.  A later one that may compute a key
+ * exchange or a signature (about 1.8 ms of CPU in all) goes to a worker
+ * when there is a pool, and the socket is not watched until the step is
+ * back (smtpd_tls_pool_event); the cheap ones (a resumption's end, the
+ * last records) run here.  Returns -1 if the connection was closed.
+ */
+int
+smtpd_tls_begin(struct smtpd_conn *c)
+{
+	if (c->tls == NULL) {
+		c->tls_start = 0;
+		if (c->tlsconf == NULL ||
+		    (c->tls = tls_conn_server(c->tlsconf, c->fd)) == NULL) {
+			log_warnx("session=%s tls not available", c->sess.sid);
+			smtpd_conn_close(c, SMTP_CLOSE_ERROR);
+			return -1;
+		}
+		c->handshaking = 1;
+		c->tls_rwant = c->tls_wwant = 0;
+		c->tls_wlen = 0;
+		c->last = now_ms();
+	} else if (c->sd->hs_pool != NULL && tls_step_costly(c->tls)) {
+		event_del(c->sd->loop, c->fd);
+		c->hs.tls = c->tls;
+		c->hs.arg = c;
+		c->hs_out = 1;
+		tls_pool_submit(c->sd->hs_pool, &c->hs);
+		return 0;
+	}
+	return smtpd_tls_stepped(c, tls_handshake(c->tls));
+}
+
+/* A step back from a worker: the connection goes on, or, closed while
+ * the step was out, is let go. */
+static void
+smtpd_tls_back(struct smtpd_conn *c, int rc, int quiet)
+{
+	c->hs_out = 0;
+	if (c->fd == -1) {
+		smtpd_conn_let_go(c);
+		return;
+	}
+	smtpd_conn_watch(c);
+	if (!quiet)
+		(void)smtpd_tls_stepped(c, rc);
+}
+
+/* The pool's eventfd: steps are back. */
+void
+smtpd_tls_pool_event(int fd, int events, void *arg)
+{
+	struct smtpd	*sd = arg;
+	struct tls_step	*s, *next;
+
+	(void)fd;
+	(void)events;
+	for (s = tls_pool_done(sd->hs_pool); s != NULL; s = next) {
+		next = s->next;
+		smtpd_tls_back(s->arg, s->rc, 0);
+	}
+}
+
+/* At shutdown: the steps out are run to their end and taken back; the
+ * sessions are ended after this, their handshakes not gone on with. */
+void
+smtpd_tls_pool_stop(struct smtpd *sd)
+{
+	struct tls_step	*s, *next;
+
+	if (sd->hs_pool == NULL)
+		return;
+	tls_pool_stop(sd->hs_pool);
+	for (s = tls_pool_done(sd->hs_pool); s != NULL; s = next) {
+		next = s->next;
+		smtpd_tls_back(s->arg, s->rc, 1);
+	}
 }
 
 /* "session=SID tls <what> client=ADDR error=<why>" */
