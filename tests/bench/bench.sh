@@ -59,6 +59,8 @@
 #   BENCH_CEILING=0     leave the disk ceiling out
 #   BENCH_RESULTS       where the table goes (default above)
 #   BENCH_KEEP=1        keep the spools and logs (BENCH_DIR/sm-bench.*)
+#   BENCH_KEY=rsa       the certificate of every peer with an RSA 2048 key
+#                       instead of ECDSA P-256 (tests/pki/mkpki.sh issue)
 #   BENCH_FULLQ         deferred messages written into strictmail's spool
 #                       for the full-queue figures (default 100000, QUICK
 #                       5000; 0 leaves them out)
@@ -539,7 +541,7 @@ machine="$(nproc) cores ($cpu), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 104
 say "machine: $machine"
 say "spools in $D; one connection per message; $([ "$QUICK" = 1 ] && echo QUICK, )$REPEAT run(s) per figure"
 
-bash "$TOP/tests/pki/mkpki.sh" issue "$D/pki" bench DNS:bench.test \
+PKI_ISSUE_KEY=${BENCH_KEY:-ec} bash "$TOP/tests/pki/mkpki.sh" issue "$D/pki" bench DNS:bench.test \
     IP:$SM_ADDR IP:$PF_ADDR IP:$OS_ADDR IP:$CQ_ADDR >"$D/pki.log" 2>&1 || { cat "$D/pki.log"; die "tests/pki/mkpki.sh"; }
 CERT=$D/pki/bench.pem
 KEY=$D/pki/bench.key

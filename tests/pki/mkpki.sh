@@ -6,7 +6,9 @@
 #                                         leaf variant (kept if present)
 #   mkpki.sh issue OUTDIR NAME SAN...     one more leaf NAME.pem/NAME.key from
 #                                         the CA: SAN is DNS:host or IP:addr;
-#                                         the first SAN is also the CN
+#                                         the first SAN is also the CN; an
+#                                         ECDSA P-256 key, RSA 2048 with
+#                                         PKI_ISSUE_KEY=rsa
 #   mkpki.sh check OUTDIR                 verifies what each variant is for
 #
 # The CA is reused when OUTDIR already has one, so a second run is fast
@@ -413,8 +415,12 @@ issue)
 		*) die "bad subject alternative name '$s' (DNS:name or IP:addr)" ;;
 		esac
 	done
+	case ${PKI_ISSUE_KEY:-ec} in
+	ec|rsa) ;;
+	*) die "PKI_ISSUE_KEY: ec or rsa, not '$PKI_ISSUE_KEY'" ;;
+	esac
 	pki_setup
-	pki_issue "$NAME" ec ca_root - - "${1#*:}" "$@"
+	pki_issue "$NAME" "${PKI_ISSUE_KEY:-ec}" ca_root - - "${1#*:}" "$@"
 	;;
 check)
 	[ $# -eq 2 ] || usage
