@@ -289,7 +289,7 @@ tls_key_ecdsa(struct tls_server_conf *c, char *err, size_t errlen)
 	}
 	mbedtls_pk_free(&c->key);
 	c->key = ecdsa;
-	return tls_key_warm(c, err, errlen);
+	return 0;
 }
 
 static int
@@ -317,7 +317,10 @@ tls_load_key(struct tls_server_conf *c, const uint8_t *key, size_t len,
 		    "certificate (the first one of the file)");
 		return -1;
 	}
-	return tls_key_ecdsa(c, err, errlen);
+	if (tls_key_ecdsa(c, err, errlen) == -1)
+		return -1;
+	return mbedtls_pk_can_do(&c->key, MBEDTLS_PK_ECDSA) ?
+	    tls_key_warm(c, err, errlen) : 0;
 }
 
 /* What every configuration has: groups, no renegotiation, our generator. */

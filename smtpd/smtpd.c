@@ -200,6 +200,17 @@ smtpd_send_abort(struct smtpd_conn *c)
 	smtpd_send_abort_qid(c->sd, c->sess.id, c->sess.qid, 0);
 }
 
+/* The connection's TLS and socket go (fd: its socket, in c->fd or, after
+ * a close while a handshake step was out, c->hs_fd). */
+static void
+smtpd_conn_drop_socket(struct smtpd_conn *c, int fd)
+{
+	smtpd_conn_tls_free(c);
+	event_del(c->sd->loop, fd);	/* nothing if it is not watched */
+	close(fd);
+	c->sd->nlive--;
+}
+
 /*
  * Ends the client connection.  The record lives on without a socket while
  * an answer from another process is due; the answer frees it.  The
@@ -216,12 +227,8 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 	smtpd_msg_drop(c);
 	if (c->hs_out)
 		c->hs_fd = c->fd;	/* smtpd_conn_let_go, once it is back */
-	else {
-		smtpd_conn_tls_free(c);
-		event_del(c->sd->loop, c->fd);
-		close(c->fd);
-		c->sd->nlive--;
-	}
+	else
+		smtpd_conn_drop_socket(c, c->fd);
 	c->fd = -1;
 	event_timer_cancel(c->sd->loop, c->timer);
 	c->timer = NULL;
@@ -241,10 +248,8 @@ smtpd_conn_close(struct smtpd_conn *c, enum smtp_close_reason why)
 void
 smtpd_conn_let_go(struct smtpd_conn *c)
 {
-	smtpd_conn_tls_free(c);
-	close(c->hs_fd);
+	smtpd_conn_drop_socket(c, c->hs_fd);
 	c->hs_fd = -1;
-	c->sd->nlive--;
 	if (!smtpd_conn_busy(c))
 		smtpd_conn_free(c);
 }
